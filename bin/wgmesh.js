@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+'use strict';
+require('./register');
+require('../apps/cli/src/main.ts');

@@ -1,0 +1,62 @@
+import { ContractError, decodeJson, parsePeerEvent, parsePeerRecord, parsePeerSnapshot, parseSnapshotRequest, Patterns, subjectFor } from './index';
+
+const KEY = 'xScVkH3fUGUv4RrJFfmcqm8rs3SEHr41km6+yffAHw4=';
+
+describe('subjects', () => {
+  it('spells subjects from patterns, mesh and node', () => {
+    expect(subjectFor(Patterns.peerEvents, { mesh: 'prod' })).toBe('wgmesh.v1.prod.peers.events');
+    expect(subjectFor(Patterns.dataplaneApply, { mesh: 'prod', node: 'site-a' })).toBe('wgmesh.v1.prod.node.site-a.dataplane.apply');
+    expect(subjectFor(Patterns.nat, { mesh: 'prod', node: '*' })).toBe('wgmesh.v1.prod.node.*.nat');
+  });
+
+  it.each(['', 'Prod', 'a.b', 'a>', '-a', 'x'.repeat(64)])('refuses mesh name %p', (mesh) => {
+    expect(() => subjectFor(Patterns.peerEvents, { mesh })).toThrow(ContractError);
+  });
+
+  it('needs a node id for node patterns', () => {
+    expect(() => subjectFor(Patterns.dataplaneState, { mesh: 'prod' })).toThrow(/node/);
+  });
+});
+
+describe('peer records', () => {
+  it('normalises prefixes and endpoints', () => {
+    expect(parsePeerRecord({ publicKey: KEY, allowedIps: ['10.0.0.7/24', 'FD00::1'], endpoint: '[2001:DB8::1]:51820' })).toEqual({
+      publicKey: KEY,
+      allowedIps: ['10.0.0.0/24', 'fd00::1/128'],
+      endpoint: '[2001:db8::1]:51820',
+    });
+  });
+
+  it.each([
+    [{ publicKey: 'nope', allowedIps: [], endpoint: null }, /peer.publicKey: must be a WireGuard public key/],
+    [{ publicKey: KEY, allowedIps: ['10.0.0.0/33'], endpoint: null }, /peer.allowedIps\[0\]: .*invalid prefix length/],
+    [{ publicKey: KEY, allowedIps: [], endpoint: '127.0.0.1:51820' }, /peer.endpoint: must not be a loopback/],
+    [{ publicKey: KEY, allowedIps: [], endpoint: '224.0.0.1:51820' }, /peer.endpoint: must not be a loopback/],
+    [{ publicKey: KEY, allowedIps: [], endpoint: '192.0.2.1:0' }, /peer.endpoint: .*1-65535/],
+    [{ publicKey: KEY, allowedIps: [], endpoint: null, extra: 1 }, /peer.extra: is not a known field/],
+    [{ publicKey: KEY, allowedIps: 'x', endpoint: null }, /peer.allowedIps: must be an array/],
+    [{ publicKey: KEY, allowedIps: [], endpoint: null, nat: 'weird' }, /peer.nat: must be one of/],
+    [{ publicKey: KEY, allowedIps: [], endpoint: null, persistentKeepalive: -1 }, /persistentKeepalive/],
+  ])('refuses %j', (value, message) => {
+    expect(() => parsePeerRecord(value)).toThrow(message);
+  });
+});
+
+describe('messages', () => {
+  it('parses events and snapshots', () => {
+    const peer = { publicKey: KEY, allowedIps: ['10.0.0.2/32'], endpoint: '192.0.2.1:51820' };
+    expect(parsePeerEvent({ type: 'upsert', revision: 3, peer })).toEqual({ type: 'upsert', revision: 3, peer });
+    expect(parsePeerEvent({ type: 'remove', revision: 4, peer: { publicKey: KEY } })).toEqual({ type: 'remove', revision: 4, peer: { publicKey: KEY } });
+    expect(parsePeerSnapshot({ revision: 4, peers: [peer], nextCursor: null }).peers).toHaveLength(1);
+    expect(parseSnapshotRequest(undefined)).toEqual({});
+    expect(() => parsePeerEvent({ type: 'upsert', revision: 0, peer })).toThrow(/revision/);
+    expect(() => parsePeerEvent({ type: 'delete', revision: 1, peer })).toThrow(/type: must be one of/);
+    expect(() => parseSnapshotRequest({ limit: 1e6 })).toThrow(/limit/);
+  });
+
+  it('bounds and checks JSON bodies', () => {
+    expect(() => decodeJson('{', parsePeerEvent)).toThrow(/not valid JSON/);
+    expect(() => decodeJson('x'.repeat(2_000_000), parsePeerEvent)).toThrow(/more than/);
+    expect(decodeJson(Buffer.from('{}'), parseSnapshotRequest)).toEqual({});
+  });
+});

@@ -1,0 +1,50 @@
+import { parseName } from './names';
+
+/**
+ * The NATS subjects of wgmesh. This file is the only place they are spelled.
+ *
+ * Every subject is `wgmesh.v1.<mesh>.<pattern>`. A pattern is what a NestJS handler declares
+ * (`@EventPattern(Patterns.peerEvents)`); the transport turns it into the full subject for the
+ * configured mesh, and for `node.{node}.…` patterns, the configured node id.
+ */
+export const SUBJECT_ROOT = 'wgmesh.v1';
+
+export const Patterns = {
+  /** Events `{type: upsert|remove, revision, peer}` from the registry watcher. */
+  peerEvents: 'peers.events',
+  /** Request/reply: `SnapshotRequest` → `PeerSnapshot`. */
+  peerSnapshot: 'peers.snapshot',
+  /** Request/reply: `EnrollRequest` → `EnrollReply`. */
+  enroll: 'enroll',
+  /** Request/reply: desired device state → apply result, for one node. */
+  dataplaneApply: 'node.{node}.dataplane.apply',
+  /** Events: actual device state of one node. */
+  dataplaneState: 'node.{node}.dataplane.state',
+  /** Events: NAT classification of one node. */
+  nat: 'node.{node}.nat',
+  /** Events: path decisions (direct or relayed, and why). */
+  paths: 'paths',
+} as const;
+
+export type Pattern = (typeof Patterns)[keyof typeof Patterns];
+
+export interface SubjectScope {
+  mesh: string;
+  node?: string;
+}
+
+/** The full subject for a pattern in a mesh (and node, for node patterns). */
+export function subjectFor(pattern: Pattern, scope: SubjectScope): string {
+  const mesh = parseName(scope.mesh, 'mesh');
+  let rest: string = pattern;
+  if (pattern.includes('{node}')) {
+    const node = scope.node === '*' ? '*' : parseName(scope.node, 'node');
+    rest = pattern.replace('{node}', node);
+  }
+  return `${SUBJECT_ROOT}.${mesh}.${rest}`;
+}
+
+/** Every subject of a mesh, for monitoring (`nats sub 'wgmesh.v1.<mesh>.>'`). */
+export function meshWildcard(mesh: string): string {
+  return `${SUBJECT_ROOT}.${parseName(mesh, 'mesh')}.>`;
+}
