@@ -1,0 +1,63 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions } from './options';
+import { values } from './values';
+
+const specs: OptionSpec[] = [
+  { key: 'zone', flag: 'zone', env: 'T_ZONE', value: '<zone>', description: 'zone', parse: values.zone, repeatable: true, required: true },
+  { key: 'listen', flag: 'listen', env: 'T_LISTEN', value: '<addr:port>', description: 'listen', parse: values.listen, default: { host: '0.0.0.0', port: 5353 } },
+  { key: 'ttl', flag: 'ttl', env: 'T_TTL', value: '<s>', description: 'ttl', parse: values.int(0, 86400), default: 0 },
+  { key: 'verbose', flag: 'verbose', description: 'more logs', parse: values.bool, default: false },
+];
+
+function file(content: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'wgmesh-config-')), 'c.json');
+  writeFileSync(path, content);
+  return path;
+}
+
+describe('parseOptions', () => {
+  it('takes flags over env over file over defaults', () => {
+    const cfg = file(JSON.stringify({ zone: ['from.file'], ttl: 7 }));
+    const { options } = parseOptions(specs, { argv: ['--config', cfg, '--ttl=30'], env: { T_ZONE: 'a.example,b.example' } });
+    expect(options).toEqual({ zone: ['a.example.', 'b.example.'], listen: { host: '0.0.0.0', port: 5353 }, ttl: 30, verbose: false });
+    expect(parseOptions(specs, { argv: ['--config', cfg] }).options.zone).toEqual(['from.file.']);
+  });
+
+  it('collects repeatable flags, switches and positionals', () => {
+    const parsed = parseOptions(specs, { argv: ['run', '--zone', 'a.example', '--zone', 'B.Example.', '--verbose'], env: {} });
+    expect(parsed.options.zone).toEqual(['a.example.', 'b.example.']);
+    expect(parsed.options.verbose).toBe(true);
+    expect(parsed.rest).toEqual(['run']);
+  });
+
+  it.each([
+    [['--zone', 'a.example', '--bogus'], /unknown option --bogus/],
+    [['--zone', 'a.example', '--ttl'], /--ttl needs a value <s>/],
+    [['--zone', 'a.example', '--ttl', '-5'], /invalid --ttl: "-5" must be an integer from 0 to 86400/],
+    [['--zone', 'a.example', '--listen', '10.0.0.1'], /invalid --listen: .*<address>:<port>/],
+    [['--zone', 'a.example', '--listen', '10.0.0.1:99999'], /invalid --listen: .*1-65535/],
+    [['--zone', 'bad zone'], /invalid --zone: .*DNS domain name/],
+    [[], /missing --zone \/ T_ZONE/],
+    [['--zone', 'a.example', '--ttl', '1', '--ttl', '2'], /--ttl was given more than once/],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseOptions(specs, { argv, env: {} })).toThrow(ConfigError);
+    expect(() => parseOptions(specs, { argv, env: {} })).toThrow(message);
+  });
+
+  it('names the source of a bad env value and bad config files', () => {
+    expect(() => parseOptions(specs, { argv: ['--zone', 'a.example'], env: { T_TTL: 'soon' } })).toThrow(/invalid environment variable T_TTL \(option --ttl\): "soon" must be an integer/);
+    expect(() => parseOptions(specs, { argv: ['--config', file('{nope')] })).toThrow(/not valid JSON/);
+    expect(() => parseOptions(specs, { argv: ['--config', file('{"zonez": 1}')] })).toThrow(/unknown key "zonez"/);
+    expect(() => parseOptions(specs, { argv: ['--config', '/nonexistent/x.json'] })).toThrow(/cannot read config file .*ENOENT/);
+  });
+
+  it('returns early for --help and documents every option', () => {
+    expect(parseOptions(specs, { argv: ['--help'] }).help).toBe(true);
+    const help = formatOptionsHelp(specs);
+    for (const s of specs) expect(help).toContain(`--${s.flag}`);
+    expect(help).toContain('env T_LISTEN');
+    expect(help).toContain('--config <file>');
+  });
+});

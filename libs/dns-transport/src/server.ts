@@ -1,0 +1,170 @@
+import { createSocket, RemoteInfo, Socket as UdpSocket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { createServer, Server, Socket } from 'node:net';
+
+export type DnsTransport = 'udp' | 'tcp';
+
+/** Turns one DNS message into its response, or null to send nothing. Must not throw. */
+export type Respond = (query: Buffer, transport: DnsTransport) => Buffer | null;
+
+export interface DnsServerLog {
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface DnsServerOptions {
+  host: string;
+  port: number;
+  respond: Respond;
+  log?: DnsServerLog;
+  /** A TCP connection with no complete query for this long is closed. */
+  tcpIdleTimeoutMs?: number;
+  /** Further TCP connections are refused beyond this many. */
+  tcpMaxConnections?: number;
+  /** Unsent response bytes a TCP client may leave unread before it is dropped. */
+  tcpMaxPendingBytes?: number;
+  /** Kernel receive buffer for the UDP socket. */
+  udpReceiveBufferBytes?: number;
+}
+
+export interface DnsServerStats {
+  udpQueries: number;
+  tcpQueries: number;
+  tcpConnections: number;
+  tcpOpen: number;
+  tcpTimeouts: number;
+  tcpRefused: number;
+  responderErrors: number;
+}
+
+export interface DnsServer {
+  /** The bound port (useful with port 0). */
+  readonly port: number;
+  stats(): DnsServerStats;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves DNS over UDP and TCP (RFC 1035 4.2, RFC 7766) on one address and port. The transport
+ * only frames messages; all DNS logic is in `respond`. TCP is bounded: idle and slow connections
+ * time out, the number of connections is capped, and a client that does not read its responses
+ * is dropped.
+ */
+export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer> {
+  const stats: DnsServerStats = { udpQueries: 0, tcpQueries: 0, tcpConnections: 0, tcpOpen: 0, tcpTimeouts: 0, tcpRefused: 0, responderErrors: 0 };
+  const safeRespond = (query: Buffer, transport: DnsTransport): Buffer | null => {
+    try {
+      return opts.respond(query, transport);
+    } catch (err) {
+      stats.responderErrors++;
+      opts.log?.warn('DNS responder failed on a query', { transport, error: (err as Error).message, bytes: query.length });
+      return null;
+    }
+  };
+
+  const udp = createSocket({ type: isIPv6(opts.host) ? 'udp6' : 'udp4', recvBufferSize: opts.udpReceiveBufferBytes ?? 4 * 1024 * 1024 });
+  udp.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
+    stats.udpQueries++;
+    const reply = safeRespond(msg, 'udp');
+    if (reply) udp.send(reply, rinfo.port, rinfo.address);
+  });
+  udp.on('error', (err) => opts.log?.warn('DNS UDP socket error', { error: err.message }));
+  udp.bind({ address: opts.host, port: opts.port });
+  await listening(udp, 'UDP', opts);
+  const port = udp.address().port;
+
+  const open = new Set<Socket>();
+  const tcp = createServer({ noDelay: true }, (socket) => serveTcp(socket, open, opts, stats, safeRespond));
+  tcp.maxConnections = opts.tcpMaxConnections ?? 1000;
+  tcp.on('drop', () => stats.tcpRefused++);
+  tcp.on('error', (err) => opts.log?.warn('DNS TCP server error', { error: err.message }));
+  tcp.listen({ host: opts.host, port });
+  try {
+    await listening(tcp, 'TCP', { host: opts.host, port });
+  } catch (err) {
+    udp.close();
+    throw err;
+  }
+
+  return {
+    port,
+    stats: () => ({ ...stats }),
+    close: () => closeAll(udp, tcp, open),
+  };
+}
+
+function listening(emitter: UdpSocket | Server, proto: string, at: { host: string; port: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => reject(bindError(proto, at, err));
+    emitter.once('error', onError);
+    emitter.once('listening', () => {
+      emitter.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function bindError(proto: string, opts: { host: string; port: number }, err: NodeJS.ErrnoException): Error {
+  const hint = err.code === 'EADDRINUSE' ? ' (address in use: is another DNS server running there?)' : err.code === 'EADDRNOTAVAIL' ? ' (no such local address)' : '';
+  return new Error(`cannot listen for DNS over ${proto} on ${opts.host}:${opts.port}: ${err.code ?? err.message}${hint}`);
+}
+
+function serveTcp(socket: Socket, open: Set<Socket>, opts: DnsServerOptions, stats: DnsServerStats, respond: Respond): void {
+  stats.tcpConnections++;
+  stats.tcpOpen++;
+  open.add(socket);
+  socket.once('close', () => {
+    stats.tcpOpen--;
+    open.delete(socket);
+  });
+  socket.on('error', () => socket.destroy());
+
+  const idleMs = opts.tcpIdleTimeoutMs ?? 10_000;
+  const maxPending = opts.tcpMaxPendingBytes ?? 256 * 1024;
+  // A deadline per message (not per byte), so a client trickling bytes cannot hold the slot.
+  let deadline: NodeJS.Timeout | null = null;
+  const arm = () => {
+    if (deadline) clearTimeout(deadline);
+    deadline = setTimeout(() => {
+      stats.tcpTimeouts++;
+      socket.destroy();
+    }, idleMs);
+  };
+  socket.once('close', () => deadline && clearTimeout(deadline));
+  arm();
+
+  let pending = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    while (pending.length >= 2) {
+      const length = pending.readUInt16BE(0);
+      if (pending.length < 2 + length) break;
+      const query = pending.subarray(2, 2 + length);
+      pending = pending.subarray(2 + length);
+      stats.tcpQueries++;
+      arm();
+      const reply = length === 0 ? null : respond(Buffer.from(query), 'tcp');
+      if (!reply) {
+        socket.destroy();
+        return;
+      }
+      const framed = Buffer.allocUnsafe(2 + reply.length);
+      framed.writeUInt16BE(reply.length, 0);
+      reply.copy(framed, 2);
+      socket.write(framed);
+      if (socket.writableLength > maxPending) {
+        socket.destroy();
+        return;
+      }
+    }
+  });
+}
+
+async function closeAll(udp: UdpSocket, tcp: Server, open: Set<Socket>): Promise<void> {
+  await new Promise<void>((resolve) => udp.close(() => resolve()));
+  const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+  for (const s of open) s.end();
+  setTimeout(() => {
+    for (const s of open) s.destroy();
+  }, 1000).unref();
+  await closed;
+}
