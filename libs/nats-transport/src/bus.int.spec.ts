@@ -1,0 +1,138 @@
+import { ContractError, parseEnrollRequest, Patterns } from '@wgmesh/contracts';
+import { ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { connect, NatsConnection } from 'nats';
+import { BusStatus, MeshBus, RemoteError, RequestError } from './index';
+import { MemoryLogger, NATS_URL, uniqueMesh, waitFor } from './testing';
+
+describe('MeshBus', () => {
+  const logger = new MemoryLogger();
+  let mesh: string;
+  let bus: MeshBus;
+  let responder: MeshBus;
+  let nc: NatsConnection;
+
+  beforeEach(async () => {
+    mesh = uniqueMesh();
+    bus = await MeshBus.connect({ servers: NATS_URL, mesh, name: 'bus-int-test', logger });
+    responder = await MeshBus.connect({ servers: [NATS_URL], mesh, logger });
+    nc = await connect({ servers: NATS_URL });
+  });
+  afterEach(async () => {
+    await Promise.all([bus.close(), responder.drain(), nc.close()]);
+  });
+
+  it('names the subject when nobody answers', async () => {
+    const failed = bus.request(Patterns.enroll, {}, (v) => v);
+    await expect(failed).rejects.toBeInstanceOf(RequestError);
+    await expect(failed).rejects.toMatchObject({ code: 'no_responders', subject: `wgmesh.v1.${mesh}.enroll`, message: expect.stringContaining(`wgmesh.v1.${mesh}.enroll`) });
+  });
+
+  it('names the subject and the wait on a timeout', async () => {
+    nc.subscribe(bus.subject(Patterns.enroll)); // listens, never answers
+    await nc.flush();
+    await expect(bus.request(Patterns.enroll, {}, (v) => v, { timeoutMs: 150 })).rejects.toMatchObject({
+      name: 'RequestError',
+      code: 'timeout',
+      message: `request on wgmesh.v1.${mesh}.enroll timed out after 150 ms`,
+    });
+  });
+
+  it('serves requests from subscribe: result, ContractError, other errors', async () => {
+    responder.subscribe(Patterns.enroll, (value) => {
+      const req = parseEnrollRequest(value);
+      if (req.name === 'boom') throw new Error('database down');
+      return { address: '10.99.0.5/32', registry: req.name };
+    });
+    await responder.flush();
+    const key = 'xScVkH3fUGUv4RrJFfmcqm8rs3SEHr41km6+yffAHw4=';
+    expect(await bus.request(Patterns.enroll, { publicKey: key, token: 't', name: 'a' }, (v) => v)).toEqual({ address: '10.99.0.5/32', registry: 'a' });
+    await expect(bus.request(Patterns.enroll, { publicKey: 'x', token: 't', name: 'a' }, (v) => v)).rejects.toMatchObject({
+      code: 'invalid_request',
+      message: expect.stringContaining('publicKey: must be a WireGuard public key'),
+    });
+    const internal = bus.request(Patterns.enroll, { publicKey: key, token: 't', name: 'boom' }, (v) => v);
+    await expect(internal).rejects.toBeInstanceOf(RemoteError);
+    await expect(internal).rejects.toMatchObject({ code: 'internal', message: expect.stringContaining('database down') });
+    expect(responder.stats().patterns.enroll).toEqual({ received: 3, rejected: 0, errors: 2 });
+  });
+
+  it('validates replies with the parse function', async () => {
+    responder.subscribe(Patterns.peerSnapshot, () => ({ revision: -1 }));
+    await responder.flush();
+    await expect(bus.request(Patterns.peerSnapshot, {}, (v) => {
+      throw new ContractError('revision', 'must be positive');
+    })).rejects.toThrow(ContractError);
+  });
+
+  it('delivers events with their subject; counts and logs bad JSON', async () => {
+    const got: [unknown, string][] = [];
+    responder.subscribe(Patterns.nat, (value, msg) => void got.push([value, msg.subject]), { node: '*' });
+    await responder.flush();
+    const warnings = logger.warnings.length;
+    nc.publish(bus.subject(Patterns.nat, 'site-b'), '{"half":');
+    bus.publish(Patterns.nat, { type: 'eim' }, { node: 'site-b' });
+    await waitFor('the event', () => got.length === 1);
+    expect(got).toEqual([[{ type: 'eim' }, `wgmesh.v1.${mesh}.node.site-b.nat`]]);
+    expect(responder.stats()).toMatchObject({ received: 2, rejected: 1, errors: 0 });
+    expect(logger.warnings.slice(warnings)).toEqual([expect.stringMatching(/^msg="message rejected" pattern=node.\{node\}.nat .*reason="message: is not valid JSON" bytes=8$/)]);
+  });
+
+  it('refuses what it cannot address or encode', () => {
+    expect(() => bus.publish('peers.evnts', {})).toThrow(/not one of the contracts' Patterns/);
+    expect(() => bus.publish(Patterns.nat, {})).toThrow(/node/);
+    expect(() => bus.publish(Patterns.peerEvents, { big: 'x'.repeat(2 * 1024 * 1024) })).toThrow(/MAX_PAYLOAD_EXCEEDED|payload/i);
+  });
+});
+
+describe('MeshBus connection lifecycle (own nats-server)', () => {
+  let nats: ChildProcess | undefined;
+  let port: number;
+
+  const startNats = async () => {
+    nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  };
+  const stopNats = async () => {
+    const child = nats!;
+    nats = undefined;
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
+
+  beforeAll(async () => {
+    port = await freePort();
+  });
+  afterAll(async () => {
+    if (nats) await stopNats();
+  });
+
+  it('waits for NATS to come up, reports disconnect and reconnect, then closed', async () => {
+    const connecting = MeshBus.connect({ servers: `nats://127.0.0.1:${port}`, mesh: uniqueMesh(), logger: new MemoryLogger() });
+    await startNats();
+    const bus = await connecting;
+    const seen: BusStatus[] = [];
+    bus.status.subscribe((s) => seen.push(s));
+
+    await stopNats();
+    await waitFor('disconnected', () => seen.includes('disconnected'));
+    await startNats();
+    await waitFor('reconnected', () => seen.includes('reconnected'), 10_000);
+
+    await bus.close();
+    await waitFor('closed', () => seen.at(-1) === 'closed');
+    expect(seen[0]).toBe('disconnected');
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}

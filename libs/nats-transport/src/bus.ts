@@ -1,0 +1,183 @@
+import { Logger } from '@nestjs/common';
+import { context, SpanKind, trace } from '@opentelemetry/api';
+import { isErrorReply } from '@wgmesh/contracts';
+import { injectTraceHeaders, recordError, tracer, withSpan } from '@wgmesh/telemetry';
+import { connect, ErrorCode, headers, Msg, NatsConnection, NatsError, Subscription } from 'nats';
+import { Observable, share } from 'rxjs';
+import { ConnectionConfig, connectionOptions } from './connection';
+import { RemoteError, RequestError } from './errors';
+import { handleInbound, InboundRoute } from './inbound';
+import { decodeBody, encodeJson } from './json';
+import { TransportLogger } from './log';
+import { MeshScope, parseScope, subjectOf } from './routes';
+import { StatsSnapshot, TransportStats } from './stats';
+import { BusStatus, watchStatus } from './status';
+
+export interface MeshBusOptions extends ConnectionConfig, MeshScope {
+  logger?: TransportLogger;
+}
+
+export interface RequestOptions {
+  /** How long to wait for the reply; 5000 ms by default. */
+  timeoutMs?: number;
+  /** Node id for `node.{node}.…` patterns (defaults to the bus's node). */
+  node?: string;
+}
+
+export interface SubscribeOptions {
+  queue?: string;
+  /** Node id for `node.{node}.…` patterns; "*" receives every node's messages. */
+  node?: string;
+}
+
+/** A message handler; for a request (a message with a reply subject) its result is the reply. */
+export type BusHandler = (value: unknown, msg: Msg) => unknown | Promise<unknown>;
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
+
+/**
+ * The NATS client side of wgmesh for providers and scripts: publish, request and subscribe by
+ * contracts' logical patterns, with plain JSON bodies and W3C trace context in the headers.
+ */
+export class MeshBus {
+  /** Connection changes; "reconnected" is the cue to resync anything built from events. */
+  readonly status: Observable<BusStatus>;
+  private readonly scope: MeshScope;
+  private readonly log: TransportLogger;
+  private readonly counters = new TransportStats();
+
+  private constructor(
+    /** The underlying nats.js connection, for what this class does not wrap. */
+    readonly raw: NatsConnection,
+    scope: MeshScope,
+    logger: TransportLogger,
+  ) {
+    this.scope = scope;
+    this.log = logger;
+    this.status = watchStatus(raw).pipe(share());
+  }
+
+  /** Connects, waiting for NATS to come up if it is not yet; reconnects forever afterwards. */
+  static async connect(opts: MeshBusOptions): Promise<MeshBus> {
+    const scope = parseScope(opts);
+    const nc = await connect(connectionOptions(opts));
+    return new MeshBus(nc, scope, opts.logger ?? new Logger(MeshBus.name));
+  }
+
+  get mesh(): string {
+    return this.scope.mesh;
+  }
+
+  /** The full subject of a pattern for this bus's mesh (and node, or `node`). */
+  subject(pattern: string, node?: string): string {
+    return subjectOf(pattern, this.scope, node);
+  }
+
+  /** Publishes an event as JSON, in a PRODUCER span whose context travels in the headers. */
+  publish(pattern: string, message: unknown, scope: { node?: string } = {}): void {
+    const subject = this.subject(pattern, scope.node);
+    const data = encodeJson(message);
+    const parent = context.active();
+    const span = tracer().startSpan(`${pattern} publish`, { kind: SpanKind.PRODUCER, attributes: this.attributes(subject, 'send', data.length) }, parent);
+    try {
+      this.raw.publish(subject, data, { headers: injectTraceHeaders(headers(), trace.setSpan(parent, span)) });
+    } catch (err) {
+      recordError(span, err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  /**
+   * Sends a request and validates the reply with `parse`. An `ErrorReply` is thrown as
+   * `RemoteError`; no responders, a timeout or a closed connection as `RequestError`.
+   */
+  async request<T>(pattern: string, message: unknown, parse: (value: unknown) => T, opts: RequestOptions = {}): Promise<T> {
+    const subject = this.subject(pattern, opts.node);
+    const timeout = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const data = encodeJson(message);
+    return withSpan(
+      `${pattern} request`,
+      this.attributes(subject, 'send', data.length),
+      async () => {
+        let reply: Msg;
+        try {
+          reply = await this.raw.request(subject, data, { timeout, headers: injectTraceHeaders(headers()) });
+        } catch (err) {
+          throw requestError(err, subject, timeout);
+        }
+        const value = decodeBody(reply.data);
+        if (isErrorReply(value)) {
+          const { code, message } = (value as { error: { code?: unknown; message?: unknown } }).error ?? {};
+          throw new RemoteError(String(code ?? 'unknown'), String(message ?? ''), subject);
+        }
+        return parse(value);
+      },
+      { kind: SpanKind.CLIENT },
+    );
+  }
+
+  /**
+   * Handles messages on a pattern's subject with the server's behaviour: span continuing the
+   * sender's trace, JSON decoding, bad messages counted and logged. A message with a reply
+   * subject is a request: the handler's result (or an ErrorReply) is sent back.
+   */
+  subscribe(pattern: string, handler: BusHandler, opts: SubscribeOptions = {}): Subscription {
+    const subject = this.subject(pattern, opts.node);
+    const route = (kind: InboundRoute['kind']): InboundRoute => ({ pattern, mesh: this.scope.mesh, kind, stats: this.counters, logger: this.log });
+    return this.raw.subscribe(subject, {
+      queue: opts.queue,
+      callback: (err, msg) => {
+        if (err) {
+          this.log.error(`subscription failed subject=${subject} error=${JSON.stringify(err.message)}`);
+          return;
+        }
+        void handleInbound(msg, route(msg.reply ? 'request' : 'event'), async (value) => handler(value, msg));
+      },
+    });
+  }
+
+  stats(): StatsSnapshot {
+    return this.counters.snapshot();
+  }
+
+  /** Sends everything buffered to the server. */
+  flush(): Promise<void> {
+    return this.raw.flush();
+  }
+
+  /** Lets subscriptions finish what they received, flushes, then closes. */
+  async drain(): Promise<void> {
+    if (!this.raw.isClosed() && !this.raw.isDraining()) await this.raw.drain();
+  }
+
+  async close(): Promise<void> {
+    if (!this.raw.isClosed()) await this.raw.close();
+  }
+
+  private attributes(subject: string, operation: string, size: number) {
+    return {
+      'messaging.system': 'nats',
+      'messaging.destination.name': subject,
+      'messaging.operation.type': operation,
+      'messaging.message.body.size': size,
+      'wgmesh.mesh': this.scope.mesh,
+    };
+  }
+}
+
+function requestError(err: unknown, subject: string, timeoutMs: number): Error {
+  if (!(err instanceof NatsError)) return err as Error;
+  switch (err.code) {
+    case ErrorCode.NoResponders:
+      return new RequestError('no_responders', subject, `no responders on ${subject} (is the service running?)`);
+    case ErrorCode.Timeout:
+      return new RequestError('timeout', subject, `request on ${subject} timed out after ${timeoutMs} ms`);
+    case ErrorCode.ConnectionClosed:
+    case ErrorCode.ConnectionDraining:
+      return new RequestError('closed', subject, `request on ${subject} failed: the NATS connection is closed`);
+    default:
+      return new RequestError('failed', subject, `request on ${subject} failed: ${err.message}`);
+  }
+}

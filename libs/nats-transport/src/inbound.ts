@@ -1,0 +1,98 @@
+import { Attributes, Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { ContractError, errorReply } from '@wgmesh/contracts';
+import { errorMessage, extractTraceContext, recordError, withSpan } from '@wgmesh/telemetry';
+import { ErrorCode, Msg, NatsError } from 'nats';
+import { decodeBody, encodeJson } from './json';
+import { logLine, TransportLogger } from './log';
+import { TransportStats } from './stats';
+
+/** Events are fire-and-forget; requests are answered with the handler's result or an ErrorReply. */
+export type InboundKind = 'event' | 'request';
+
+export interface InboundRoute {
+  /** The logical pattern from contracts (`peers.events`), which names spans and counters. */
+  pattern: string;
+  mesh: string;
+  kind: InboundKind;
+  stats: TransportStats;
+  logger: TransportLogger;
+}
+
+/** Receives the decoded (not yet validated) message; its result is the reply of a request. */
+export type Invoke = (value: unknown) => Promise<unknown>;
+
+/**
+ * Handles one received message: trace context from its headers, a CONSUMER (event) or SERVER
+ * (request) span `<pattern> receive|process`, size-bounded JSON decoding, the handler, and for
+ * requests the JSON reply or `ErrorReply`. Never rejects: each failure is counted, logged
+ * without the payload and, for a request, answered.
+ */
+export async function handleInbound(msg: Msg, route: InboundRoute, invoke: Invoke): Promise<void> {
+  route.stats.count(route.pattern, 'received');
+  const operation = route.kind === 'request' ? 'process' : 'receive';
+  const attributes: Attributes = {
+    'messaging.system': 'nats',
+    'messaging.destination.name': msg.subject,
+    'messaging.operation.type': operation,
+    'messaging.message.body.size': msg.data.length,
+    'wgmesh.mesh': route.mesh,
+  };
+  const kind = route.kind === 'request' ? SpanKind.SERVER : SpanKind.CONSUMER;
+  await withSpan(`${route.pattern} ${operation}`, attributes, (span) => process(msg, route, span, invoke), {
+    kind,
+    parent: extractTraceContext(msg.headers),
+  }).catch((err) => {
+    // Only a bug in this file gets here; still never let it escape into the NATS callback.
+    route.stats.count(route.pattern, 'errors');
+    route.logger.error(logLine({ msg: 'message handling failed', pattern: route.pattern, subject: msg.subject, error: errorMessage(err) }));
+  });
+}
+
+async function process(msg: Msg, route: InboundRoute, span: Span, invoke: Invoke): Promise<void> {
+  const isRequest = route.kind === 'request';
+  if (isRequest && !msg.reply) return reject(msg, route, span, 'request without a reply subject');
+  let value: unknown;
+  try {
+    value = decodeBody(msg.data);
+  } catch (err) {
+    if (!(err instanceof ContractError)) throw err;
+    reject(msg, route, span, err.message);
+    if (isRequest) respond(msg, route, span, errorReply(err));
+    return;
+  }
+  let result: unknown;
+  try {
+    result = await invoke(value);
+  } catch (err) {
+    route.stats.count(route.pattern, 'errors');
+    recordError(span, err);
+    const reply = errorReply(err instanceof ContractError ? err : new Error(errorMessage(err)));
+    route.logger.error(
+      logLine({ msg: isRequest ? 'request failed' : 'event handler failed', pattern: route.pattern, subject: msg.subject, code: reply.error.code, error: reply.error.message }),
+    );
+    if (isRequest) respond(msg, route, span, reply);
+    return;
+  }
+  if (isRequest) respond(msg, route, span, result);
+}
+
+function reject(msg: Msg, route: InboundRoute, span: Span, reason: string): void {
+  route.stats.count(route.pattern, 'rejected');
+  span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+  route.logger.warn(logLine({ msg: 'message rejected', pattern: route.pattern, subject: msg.subject, reason, bytes: msg.data.length }));
+}
+
+function respond(msg: Msg, route: InboundRoute, span: Span, value: unknown): void {
+  try {
+    msg.respond(encodeJson(value));
+  } catch (err) {
+    // Too large for max_payload, not serialisable, or the connection is gone.
+    route.stats.count(route.pattern, 'errors');
+    recordError(span, err);
+    route.logger.error(logLine({ msg: 'reply failed', pattern: route.pattern, subject: msg.subject, error: errorMessage(err) }));
+    const gone = err instanceof NatsError && (err.code === ErrorCode.ConnectionClosed || err.code === ErrorCode.ConnectionDraining);
+    if (msg.reply && !gone) {
+      msg.respond(encodeJson(errorReply(new Error(`reply could not be sent: ${errorMessage(err)}`))));
+    }
+  }
+}

@@ -1,0 +1,4 @@
+export * from './peer-store';
+export * from './keys';
+export * from './canonical';
+export * from './paging';

@@ -1,0 +1,108 @@
+import { ContractError, decodeJson, parseName, parsePeerRecord, parsePublicKey, PeerRecord, PeerSnapshot } from '@wgmesh/contracts';
+import type { Redis } from 'ioredis';
+import { canonicalJson } from './canonical';
+import { peerStoreKeys, PeerStoreKeys } from './keys';
+import { pageOf } from './paging';
+import { definePeerScripts, PeerScripts } from './scripts';
+
+/** Redis holds something peer-store cannot read (a corrupt revision, a record under the wrong key). */
+export class PeerStoreError extends Error {
+  override readonly name = 'PeerStoreError';
+}
+
+export interface PeerStoreOptions {
+  /** Called for each stored entry that fails validation; the entry is left out of the snapshot. */
+  onInvalid?: (publicKey: string, error: Error) => void;
+}
+
+export interface Change {
+  revision: number;
+  changed: boolean;
+}
+
+/**
+ * The registry's peer table for one mesh, in Redis, with a revision that increases by exactly
+ * one per change. Every write is one Lua script, so a change and its revision are atomic.
+ */
+export class PeerStore {
+  readonly mesh: string;
+  readonly keys: PeerStoreKeys;
+  private readonly scripts: PeerScripts;
+  private readonly onInvalid: (publicKey: string, error: Error) => void;
+
+  constructor(
+    private readonly redis: Redis,
+    mesh: string,
+    options: PeerStoreOptions = {},
+  ) {
+    this.mesh = parseName(mesh, 'mesh');
+    this.keys = peerStoreKeys(this.mesh);
+    this.scripts = definePeerScripts(redis);
+    this.onInvalid = options.onInvalid ?? (() => undefined);
+  }
+
+  /** Stores a peer. An identical record is a no-op: no write, no new revision. */
+  async upsert(peer: PeerRecord): Promise<Change> {
+    const record = parsePeerRecord(peer);
+    const [changed, revision] = await this.scripts.upsert(this.keys.peers, this.keys.revision, record.publicKey, canonicalJson(record));
+    return { changed: changed === 1, revision: toRevision(revision) };
+  }
+
+  /** Removes a peer; only a peer that existed makes a new revision. */
+  async remove(publicKey: string): Promise<Change> {
+    const key = parsePublicKey(publicKey, 'publicKey');
+    const [changed, revision] = await this.scripts.remove(this.keys.peers, this.keys.revision, key);
+    return { changed: changed === 1, revision: toRevision(revision) };
+  }
+
+  async revision(): Promise<number> {
+    return toRevision(await this.redis.get(this.keys.revision));
+  }
+
+  /** The whole table at one revision (read in one MULTI/EXEC). Invalid entries are skipped. */
+  async snapshot(): Promise<{ revision: number; peers: PeerRecord[] }> {
+    const replies = await this.redis.multi().get(this.keys.revision).hgetall(this.keys.peers).exec();
+    if (!replies) throw new PeerStoreError('snapshot transaction was aborted');
+    const [[revErr, rev], [hashErr, hash]] = replies as [[Error | null, string | null], [Error | null, Record<string, string>]];
+    if (revErr) throw revErr;
+    if (hashErr) throw hashErr;
+    const peers: PeerRecord[] = [];
+    for (const [publicKey, json] of Object.entries(hash)) {
+      const peer = this.readEntry(publicKey, json);
+      if (peer) peers.push(peer);
+    }
+    return { revision: toRevision(rev), peers };
+  }
+
+  /** One page of `snapshot()` in public-key order, for the paged `peers.snapshot` subject. */
+  async snapshotPage(cursor: number, limit: number): Promise<PeerSnapshot> {
+    const { revision, peers } = await this.snapshot();
+    return pageOf(revision, peers, cursor, limit);
+  }
+
+  /** Deletes this mesh's peers and revision (the revision starts again from 0). */
+  async clear(): Promise<void> {
+    await this.redis.del(this.keys.peers, this.keys.revision);
+  }
+
+  private readEntry(publicKey: string, json: string): PeerRecord | undefined {
+    try {
+      const peer = decodeJson(json, (v) => parsePeerRecord(v));
+      if (peer.publicKey !== publicKey) throw new PeerStoreError(`record holds key ${peer.publicKey}`);
+      return peer;
+    } catch (err) {
+      if (!(err instanceof ContractError || err instanceof PeerStoreError)) throw err;
+      this.onInvalid(publicKey, err);
+      return undefined;
+    }
+  }
+}
+
+function toRevision(value: unknown): number {
+  if (value === null || value === undefined) return 0;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isSafeInteger(n) || n < 0 || (typeof value === 'string' && !/^\d+$/.test(value))) {
+    throw new PeerStoreError(`revision holds ${JSON.stringify(value)}, not a non-negative integer`);
+  }
+  return n;
+}
