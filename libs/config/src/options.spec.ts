@@ -6,9 +6,9 @@ import { values } from './values';
 
 const specs: OptionSpec[] = [
   { key: 'zone', flag: 'zone', env: 'T_ZONE', value: '<zone>', description: 'zone', parse: values.zone, repeatable: true, required: true },
-  { key: 'listen', flag: 'listen', env: 'T_LISTEN', value: '<addr:port>', description: 'listen', parse: values.listen, default: { host: '0.0.0.0', port: 5353 } },
-  { key: 'ttl', flag: 'ttl', env: 'T_TTL', value: '<s>', description: 'ttl', parse: values.int(0, 86400), default: 0 },
-  { key: 'verbose', flag: 'verbose', description: 'more logs', parse: values.bool, default: false },
+  { key: 'listen', flag: 'listen', env: 'T_LISTEN', value: '<addr:port>', description: 'listen', parse: values.listen, default: '0.0.0.0:5353' },
+  { key: 'ttl', flag: 'ttl', env: 'T_TTL', value: '<s>', description: 'ttl', parse: values.int(0, 86400), default: '0' },
+  { key: 'verbose', flag: 'verbose', description: 'more logs', parse: values.bool, default: 'false' },
 ];
 
 function file(content: string): string {

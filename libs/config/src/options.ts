@@ -23,7 +23,8 @@ export interface OptionSpec<T = unknown> {
   parse: (text: string) => T;
   /** May be given more than once (flags), comma-separated (env), or an array (file). */
   repeatable?: boolean;
-  default?: T | T[];
+  /** Default in the same textual form as a flag's value (parsed like one); a list if repeatable. */
+  default?: string | string[];
   required?: boolean;
 }
 
@@ -114,7 +115,8 @@ export function parseOptions(specs: readonly OptionSpec[], sources: Sources): Pa
       };
       value = spec.repeatable ? (Array.isArray(raw) ? raw : [raw]).map(asText) : asText(raw);
     } else if (spec.default !== undefined) {
-      value = spec.default;
+      const source = 'default';
+      value = Array.isArray(spec.default) ? spec.default.map((t) => convert(t, source)) : convert(spec.default, source);
     } else if (spec.required) {
       throw new ConfigError(`missing ${describe(spec)}: ${spec.description}`);
     } else if (spec.repeatable) {
@@ -159,7 +161,7 @@ export function formatOptionsHelp(specs: readonly OptionSpec[]): string {
     const extra: string[] = [];
     if (s.env) extra.push(`env ${s.env}`);
     if (s.default !== undefined && !(Array.isArray(s.default) && s.default.length === 0)) {
-      extra.push(`default ${Array.isArray(s.default) ? s.default.join(',') : String(s.default)}`);
+      extra.push(`default ${Array.isArray(s.default) ? s.default.join(',') : s.default}`);
     }
     if (s.required) extra.push('required');
     if (s.repeatable) extra.push('repeatable');

@@ -1,0 +1,5 @@
+export * from './wait';
+export * from './process';
+export * from './dig';
+export * from './dns-client';
+export * from './dns-fuzz';
