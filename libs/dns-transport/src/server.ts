@@ -132,7 +132,7 @@ function serveTcp(socket: Socket, open: Set<Socket>, opts: DnsServerOptions, sta
   socket.once('close', () => deadline && clearTimeout(deadline));
   arm();
 
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   socket.on('data', (chunk: Buffer) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
     while (pending.length >= 2) {

@@ -1,0 +1,53 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { DnsServer, startDnsServer } from '@wgmesh/dns-transport';
+import type { Logger } from '@wgmesh/log';
+import type { ResolverConfig } from './config';
+import { PeerTableService } from './peer-table.service';
+import { CONFIG, LOGGER } from './tokens';
+
+/** Serves DNS over UDP and TCP once the peer table has been loaded. */
+@Injectable()
+export class DnsService implements OnApplicationBootstrap, OnModuleDestroy {
+  private server: DnsServer | null = null;
+  private closing = false;
+  private readonly started: { resolve: (port: number) => void; reject: (err: Error) => void; promise: Promise<number> };
+
+  constructor(
+    @Inject(CONFIG) private readonly config: ResolverConfig,
+    private readonly table: PeerTableService,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {
+    let resolve!: (port: number) => void;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<number>((res, rej) => ((resolve = res), (reject = rej)));
+    this.started = { resolve, reject, promise };
+  }
+
+  /** Resolves with the port once the DNS server answers; rejects when it cannot bind. */
+  get ready(): Promise<number> {
+    return this.started.promise;
+  }
+
+  onApplicationBootstrap(): void {
+    this.start().then(this.started.resolve, this.started.reject);
+  }
+
+  private async start(): Promise<number> {
+    await this.table.mirror.start();
+    if (this.closing) return 0;
+    const { host, port } = this.config.listen;
+    this.server = await startDnsServer({ host, port, respond: (q, t) => this.table.responder.respond(q, t), log: this.log });
+    this.log.info('resolver ready', {
+      listen: `${host}:${this.server.port}`,
+      zones: this.config.zone,
+      peers: this.table.index.size,
+      revision: this.table.mirror.revision,
+    });
+    return this.server.port;
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.closing = true;
+    await this.server?.close();
+  }
+}
