@@ -1,4 +1,4 @@
-import { ContractError, decodeJson, parsePeerEvent, parsePeerRecord, parsePeerSnapshot, parseSnapshotRequest, Patterns, subjectFor } from './index';
+import { ContractError, decodeJson, parseDataplaneApplyRequest, parseEnrollReply, parseEnrollRequest, parsePeerEvent, parsePeerRecord, parsePeerSnapshot, parseSnapshotRequest, Patterns, subjectFor } from './index';
 
 const KEY = 'xScVkH3fUGUv4RrJFfmcqm8rs3SEHr41km6+yffAHw4=';
 
@@ -58,5 +58,24 @@ describe('messages', () => {
     expect(() => decodeJson('{', parsePeerEvent)).toThrow(/not valid JSON/);
     expect(() => decodeJson('x'.repeat(2_000_000), parsePeerEvent)).toThrow(/more than/);
     expect(decodeJson(Buffer.from('{}'), parseSnapshotRequest)).toEqual({});
+  });
+});
+
+describe('dataplane and enrolment messages', () => {
+  it('parses an apply request and refuses bad ones', () => {
+    expect(parseDataplaneApplyRequest({ peers: [{ publicKey: KEY, endpoint: null, allowedIps: ['10.99.0.2'] }], replace: true })).toEqual({
+      peers: [{ publicKey: KEY, endpoint: null, allowedIps: ['10.99.0.2/32'] }],
+      replace: true,
+    });
+    expect(() => parseDataplaneApplyRequest({ peers: [] })).toThrow(/replace: must be true or false/);
+    expect(() => parseDataplaneApplyRequest({ peers: [{ publicKey: KEY, endpoint: '::1:5', allowedIps: [] }], replace: false })).toThrow(/peers\[0\].endpoint/);
+    expect(() => parseDataplaneApplyRequest({ peers: [], replace: false, remove: ['x'] })).toThrow(/remove\[0\]/);
+  });
+
+  it('parses enrolment', () => {
+    expect(() => parseEnrollRequest({ publicKey: KEY, token: 't', name: 'Bad Name' })).toThrow(/name: must be/);
+    const reply = { address: '10.99.0.5/32', meshCidr: '10.99.0.0/16', registry: { publicKey: KEY, endpoint: '203.0.113.1:51820', address: '10.99.0.1' } };
+    expect(parseEnrollReply(reply)).toEqual(reply);
+    expect(() => parseEnrollReply({ ...reply, registry: { ...reply.registry, address: 'x' } })).toThrow(/registry.address/);
   });
 });

@@ -3,3 +3,5 @@ export * from './names';
 export * from './subjects';
 export * from './peer';
 export * from './messages';
+export * from './dataplane';
+export * from './enroll';

@@ -49,22 +49,6 @@ export function parsePeerSnapshot(value: unknown): PeerSnapshot {
   };
 }
 
-/** `enroll` request: a member asks to join with its public key and a pre-auth token. */
-export interface EnrollRequest {
-  publicKey: string;
-  token: string;
-  name: string;
-}
-
-export function parseEnrollRequest(value: unknown): EnrollRequest {
-  const o = object(value, '', ['publicKey', 'token', 'name']);
-  return {
-    publicKey: parsePublicKey(o.publicKey, 'publicKey'),
-    token: string(o.token, 'token', 128),
-    name: string(o.name, 'name', 64),
-  };
-}
-
 /** Every request/reply subject answers either its reply type or this. */
 export interface ErrorReply {
   error: { code: string; message: string };

@@ -1,0 +1,95 @@
+import { canonicalCidr } from '@wgmesh/netaddr';
+import { MAX_ALLOWED_IPS, parsePeerEndpoint, parsePublicKey } from './peer';
+import { array, ContractError, field, integer, join, object, oneOf, string } from './validate';
+
+/** One peer as a node's device should have it. */
+export interface DesiredPeer {
+  publicKey: string;
+  /** Where to send handshakes; null keeps whatever the device has learnt (roaming). */
+  endpoint: string | null;
+  allowedIps: string[];
+  /** Seconds; 0 or absent for none. */
+  persistentKeepalive?: number;
+}
+
+/**
+ * `node.<id>.dataplane.apply` request. `replace`: the peers are the whole desired set and any
+ * other peer is removed (except protected ones: the bootstrap/registry peer is never removed).
+ * Without `replace` the peers are upserted and only the keys in `remove` are removed.
+ */
+export interface DataplaneApplyRequest {
+  peers: DesiredPeer[];
+  replace: boolean;
+  remove?: string[];
+  /** Peer-table revision this desired state was computed from (for tracing and logs). */
+  revision?: number;
+}
+
+export interface DataplaneApplyResult {
+  added: number;
+  updated: number;
+  removed: number;
+  unchanged: number;
+  /** Client-side time to read, diff and apply. */
+  durationMs: number;
+  revision?: number;
+}
+
+/** One peer as the device reports it. */
+export interface PeerState {
+  publicKey: string;
+  endpoint: string | null;
+  allowedIps: string[];
+  /** Unix seconds, 0 for never. */
+  latestHandshake: number;
+  rxBytes: number;
+  txBytes: number;
+  persistentKeepalive: number;
+}
+
+/** `node.<id>.dataplane.state` event. */
+export interface DataplaneState {
+  node: string;
+  driver: DriverKind;
+  device: string;
+  publicKey: string;
+  listenPort: number;
+  peers: PeerState[];
+  /** Unix milliseconds when read. */
+  at: number;
+}
+
+export const DRIVER_KINDS = ['uapi', 'wg', 'vpp'] as const;
+export type DriverKind = (typeof DRIVER_KINDS)[number];
+
+export const MAX_PEERS_PER_APPLY = 20_000;
+
+export function parseDesiredPeer(value: unknown, path: string): DesiredPeer {
+  const o = object(value, path, ['publicKey', 'endpoint', 'allowedIps', 'persistentKeepalive']);
+  const peer: DesiredPeer = {
+    publicKey: parsePublicKey(o.publicKey, join(path, 'publicKey')),
+    endpoint: o.endpoint === null || o.endpoint === undefined ? null : parsePeerEndpoint(o.endpoint, join(path, 'endpoint')),
+    allowedIps: array(o.allowedIps, join(path, 'allowedIps'), MAX_ALLOWED_IPS).map((c, i) => {
+      const p = join(join(path, 'allowedIps'), i);
+      return field(p, () => canonicalCidr(string(c, p, 64)));
+    }),
+  };
+  if (o.persistentKeepalive !== undefined) peer.persistentKeepalive = integer(o.persistentKeepalive, join(path, 'persistentKeepalive'), 0, 65535);
+  return peer;
+}
+
+export function parseDataplaneApplyRequest(value: unknown): DataplaneApplyRequest {
+  const o = object(value, '', ['peers', 'replace', 'remove', 'revision']);
+  if (typeof o.replace !== 'boolean') throw new ContractError('replace', 'must be true or false');
+  const req: DataplaneApplyRequest = {
+    peers: array(o.peers, 'peers', MAX_PEERS_PER_APPLY).map((p, i) => parseDesiredPeer(p, join('peers', i))),
+    replace: o.replace,
+  };
+  if (o.remove !== undefined) req.remove = array(o.remove, 'remove', MAX_PEERS_PER_APPLY).map((k, i) => parsePublicKey(k, join('remove', i)));
+  if (o.revision !== undefined) req.revision = integer(o.revision, 'revision', 0, Number.MAX_SAFE_INTEGER);
+  return req;
+}
+
+export function parseDriverKind(value: unknown, path: string): DriverKind {
+  return oneOf(value, path, DRIVER_KINDS);
+}
