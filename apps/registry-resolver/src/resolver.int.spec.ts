@@ -124,4 +124,18 @@ describe('registry-resolver (NATS + Redis + dig)', () => {
     expect(ptr.answer.map((r) => r.data)).toEqual(expect.arrayContaining([nameOf(1), nameOf(2), nameOf(5), nameOf(6), nameOf(7)]));
     expect((await dig(server, nameOf(1), 'SRV')).answer[0].data).toContain(' 40001 ');
   });
+
+  it('runs as two workers on one port and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const cluster = startWgmesh(['resolver', '--zone', ZONE, '--listen', `127.0.0.1:${port}`, '--mesh', mesh, '--nats', NATS, '--redis', REDIS, '--workers', '2']);
+    try {
+      await waitFor('two ready workers', () => cluster.lines.filter((l) => l.includes('"msg":"resolver ready"')).length === 2, 20_000);
+      for (let i = 0; i < 6; i++) expect((await dig({ host: '127.0.0.1', port }, nameOf(1), 'SRV')).answer).toHaveLength(1);
+      const started = Date.now();
+      expect(await cluster.stop()).toBe(0);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await cluster.stop('SIGKILL');
+    }
+  });
 });
