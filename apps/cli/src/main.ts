@@ -35,12 +35,12 @@ async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
+// Exit explicitly once the command is done: a service command returns only after closing its
+// services, and handles such as a cluster's IPC channel must not keep the process alive.
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => process.exit(code),
   (err: Error) => {
     process.stderr.write(`wgmesh: ${err.message}\n`);
-    process.exitCode = 1;
+    process.exit(1);
   },
 );
