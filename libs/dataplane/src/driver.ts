@@ -1,0 +1,49 @@
+import type { DesiredPeer, DriverKind, PeerState } from '@wgmesh/contracts';
+
+/**
+ * The one interface every dataplane driver implements (uapi: wireguard-go/boringtun over the
+ * UAPI socket; wg: kernel WireGuard through wireguard-tools; vpp: VPP's binary API). Used by
+ * dataplane-programmer to program a node's device and by the registry watcher to read the hub.
+ */
+export interface DataplaneDriver {
+  readonly kind: DriverKind;
+  /** The device name (interface name; for VPP the wireguard interface's name). */
+  readonly device: string;
+
+  /** Creates the device if asked and missing, then sets key, port, addresses and routes. Idempotent. */
+  ensureDevice(spec: DeviceSpec): Promise<void>;
+
+  /** The device as it is now. The private key is never part of the result. */
+  read(): Promise<DeviceState>;
+
+  /** Applies one batch of peer changes (computed by `diffPeers`) in as few operations as the driver allows. */
+  apply(diff: PeerDiff): Promise<void>;
+
+  /** Releases sockets and watchers; leaves the device as it is (fail-static). */
+  close(): Promise<void>;
+}
+
+export interface DeviceSpec {
+  /** Create the device when it does not exist (uapi: start wireguard-go). */
+  create: boolean;
+  /** Raw 32-byte private key; set when given. */
+  privateKey?: Uint8Array;
+  listenPort?: number;
+  /** Interface addresses with prefix, e.g. "10.99.0.5/16". */
+  addresses?: string[];
+  /** Extra routes through the device, e.g. the mesh CIDR. */
+  routes?: string[];
+  mtu?: number;
+}
+
+export interface DeviceState {
+  publicKey: string | null;
+  listenPort: number;
+  peers: PeerState[];
+}
+
+/** What `apply` changes: peers to add or update (full desired state of each), and keys to remove. */
+export interface PeerDiff {
+  upsert: DesiredPeer[];
+  remove: string[];
+}

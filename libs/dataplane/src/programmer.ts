@@ -1,0 +1,125 @@
+import type { DataplaneApplyRequest, DataplaneApplyResult, DesiredPeer } from '@wgmesh/contracts';
+import type { Logger } from '@wgmesh/log';
+import { diffPeers } from './diff';
+import type { DataplaneDriver } from './driver';
+import { quietLog } from './quiet-log';
+
+export interface ProgrammerOptions {
+  driver: DataplaneDriver;
+  /** Keys never removed (the bootstrap/registry peers). */
+  protect?: string[];
+  log?: Logger;
+  /** Called after each applied batch that changed the device. */
+  onChanged?: (result: DataplaneApplyResult) => void;
+}
+
+interface Waiting {
+  req: DataplaneApplyRequest;
+  resolve: (r: DataplaneApplyResult) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * Applies desired peer sets to one device, one batch at a time: read the device, diff, apply
+ * the diff in one driver call. Requests arriving while a batch runs wait, and are then merged
+ * into one (see `coalesceRequests`): only the newest full (replace) set and what came after it
+ * are applied. Every request gets the result of the batch it was applied in.
+ */
+export class DataplaneProgrammer {
+  private readonly waiting: Waiting[] = [];
+  private running: Promise<void> | null = null;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: ProgrammerOptions) {
+    this.log = opts.log ?? quietLog;
+  }
+
+  apply(req: DataplaneApplyRequest): Promise<DataplaneApplyResult> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ req, resolve, reject });
+      this.next();
+    });
+  }
+
+  /** Resolves once nothing is running or waiting. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private next(): void {
+    if (this.running || this.waiting.length === 0) return;
+    const batch = this.waiting.splice(0);
+    this.running = this.run(batch).finally(() => {
+      this.running = null;
+      this.next();
+    });
+  }
+
+  private async run(batch: Waiting[]): Promise<void> {
+    const req = coalesceRequests(batch.map((w) => w.req));
+    let result: DataplaneApplyResult;
+    try {
+      result = await this.applyOne(req);
+    } catch (err) {
+      this.log.error('apply failed', { device: this.opts.driver.device, requests: batch.length, error: (err as Error).message });
+      for (const w of batch) w.reject(err as Error);
+      return;
+    }
+    const changed = result.added + result.updated + result.removed > 0;
+    this.log[changed ? 'info' : 'debug']('applied', { device: this.opts.driver.device, ...result, requests: batch.length, revision: req.revision });
+    for (const w of batch) {
+      const own: DataplaneApplyResult = { ...result };
+      if (w.req.revision !== undefined) own.revision = w.req.revision;
+      else delete own.revision;
+      w.resolve(own);
+    }
+    if (changed) this.opts.onChanged?.(result);
+  }
+
+  private async applyOne(req: DataplaneApplyRequest): Promise<DataplaneApplyResult> {
+    const started = performance.now();
+    const device = await this.opts.driver.read();
+    const { diff, added, updated, unchanged } = diffPeers(req.peers, device.peers, { replace: req.replace, remove: req.remove, protect: this.opts.protect });
+    await this.opts.driver.apply(diff);
+    const result: DataplaneApplyResult = { added, updated, removed: diff.remove.length, unchanged, durationMs: Math.round((performance.now() - started) * 100) / 100 };
+    if (req.revision !== undefined) result.revision = req.revision;
+    return result;
+  }
+}
+
+/**
+ * Folds requests, oldest first, into one with the same effect as applying them in order:
+ * a replace request discards everything before it; later upserts and removals are merged into
+ * it (a later upsert wins over an earlier removal of the same key and vice versa; within one
+ * request, as in `diffPeers`, an upserted key is not removed). The revision is the newest given.
+ */
+export function coalesceRequests(requests: readonly DataplaneApplyRequest[]): DataplaneApplyRequest {
+  if (requests.length === 1) return requests[0];
+  let replace = false;
+  let peers = new Map<string, DesiredPeer>();
+  let removes = new Set<string>();
+  let revision: number | undefined;
+  for (const req of requests) {
+    if (req.replace) {
+      replace = true;
+      peers = new Map();
+      removes = new Set();
+    } else {
+      const upserted = new Set(req.peers.map((p) => p.publicKey));
+      for (const key of req.remove ?? []) {
+        if (upserted.has(key)) continue;
+        peers.delete(key);
+        removes.add(key);
+      }
+    }
+    for (const p of req.peers) {
+      peers.set(p.publicKey, p);
+      removes.delete(p.publicKey);
+    }
+    if (req.revision !== undefined) revision = req.revision;
+  }
+  const out: DataplaneApplyRequest = { peers: [...peers.values()], replace };
+  if (!replace && removes.size > 0) out.remove = [...removes];
+  if (revision !== undefined) out.revision = revision;
+  return out;
+}
