@@ -1,0 +1,94 @@
+import { NestFactory } from '@nestjs/core';
+import { createDriver, DataplaneDriver, DeviceSpec } from '@wgmesh/dataplane';
+import { createLogger, Logger, NestLogger } from '@wgmesh/log';
+import { MeshNatsServer } from '@wgmesh/nats-transport';
+import { startTelemetry } from '@wgmesh/telemetry';
+import type { NatsConnection } from 'nats';
+import { keyToBase64, loadOrCreatePrivateKey, publicKeyFromPrivate } from '@wgmesh/wireguard';
+import type { DataplaneConfig } from './config';
+import { DataplaneModule } from './dataplane.module';
+import { StateService } from './state.service';
+
+export interface RunningDataplane {
+  /** The device's public key (null when it has none). */
+  publicKey: string | null;
+  /** Resolves once apply requests are subscribed and the state bus is connected. */
+  ready: Promise<void>;
+  /** Stops serving; leaves the device (and wireguard-go) exactly as it is. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the dataplane-programmer in this process: the device first (created, or adopted as it
+ * is), then the NATS side. The device never waits for NATS, and NATS being down never changes
+ * the device: it only stops new applies from arriving (fail-static).
+ */
+export async function startDataplaneProgrammer(config: DataplaneConfig, log: Logger): Promise<RunningDataplane> {
+  const telemetry = await startTelemetry({ serviceName: 'dataplane-programmer', attributes: { 'wgmesh.mesh': config.mesh, 'wgmesh.node': config.node } });
+  let driver: DataplaneDriver | undefined;
+  try {
+    const spec: DeviceSpec = { create: config.create, addresses: config.address, routes: config.route, mtu: config.mtu };
+    if (config.privateKeyFile) {
+      const file = loadOrCreatePrivateKey(config.privateKeyFile);
+      spec.privateKey = file.key.reveal();
+      const publicKey = keyToBase64(publicKeyFromPrivate(spec.privateKey));
+      if (file.created) log.info('created a private key file', { path: config.privateKeyFile, publicKey });
+      if (file.readableByOthers) log.warn('the private key file is readable by group or others: chmod 600 it', { path: config.privateKeyFile });
+    }
+    if (config.listenPort !== undefined) spec.listenPort = config.listenPort;
+    driver = createDriver(config.driver, config.device, { netns: config.netns, stateDir: config.stateDir, log });
+    await driver.ensureDevice(spec);
+  } catch (err) {
+    await driver?.close();
+    await telemetry.shutdown();
+    throw err;
+  }
+  const device = await driver.read();
+  log.info('device ready', { driver: config.driver, device: config.device, publicKey: device.publicKey, listenPort: device.listenPort, peers: device.peers.length });
+
+  const strategy = new MeshNatsServer({ mesh: config.mesh, node: config.node, servers: config.nats, name: `wgmesh-dataplane-${config.node}` });
+  const app = await NestFactory.createMicroservice(DataplaneModule.forRoot(config, log, driver), { strategy, logger: new NestLogger(log), bufferLogs: false });
+  const state = app.get(StateService);
+  // listen() runs the lifecycle hooks (the state bus starts connecting), then subscribes, which
+  // waits for NATS as long as it takes.
+  // The flush makes sure NATS has our subscriptions before we say we are listening.
+  const subscribed = app
+    .listen()
+    .then(() => strategy.unwrap<NatsConnection>().flush())
+    .then(() => log.info('listening for apply requests', { mesh: config.mesh, node: config.node }));
+  subscribed.catch((err: Error) => log.error('NATS server transport failed', { error: err.message }));
+  let isReady = false;
+  const ready = Promise.all([subscribed, state.ready]).then(() => {
+    isReady = true;
+    log.info('dataplane-programmer ready', { device: config.device });
+  });
+  ready.catch(() => undefined);
+  const slow = setTimeout(() => isReady || log.warn('NATS is not reachable yet; still trying, and the device stays as it is'), 5000);
+  slow.unref();
+
+  return {
+    publicKey: device.publicKey,
+    ready,
+    close: async () => {
+      clearTimeout(slow);
+      await app.close();
+      await driver.close();
+      await telemetry.shutdown();
+    },
+  };
+}
+
+/** Runs in the foreground until SIGINT/SIGTERM, then exits leaving the device as it is. */
+export async function runDataplaneProgrammer(config: DataplaneConfig): Promise<void> {
+  const log = createLogger({ service: 'dataplane-programmer', level: config.logLevel, base: { node: config.node } });
+  const running = await startDataplaneProgrammer(config, log);
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  log.info('shutting down; the device stays as it is', { signal });
+  await running.close();
+  // While NATS is unreachable its client keeps retrying in the background, which would keep the
+  // process alive; nothing is left to do, so make sure it ends.
+  setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
+}

@@ -1,0 +1,72 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { DataplaneState, Patterns } from '@wgmesh/contracts';
+import { DataplaneDriver, StateReporter } from '@wgmesh/dataplane';
+import type { Logger } from '@wgmesh/log';
+import { MeshBus } from '@wgmesh/nats-transport';
+import type { DataplaneConfig } from './config';
+import { CONFIG, DRIVER, LOGGER } from './tokens';
+
+/**
+ * Publishes `node.<id>.dataplane.state`: once connected to NATS, after every apply that changed
+ * the device, when its peers change (endpoints, handshakes), after a reconnect, and at least
+ * every --state-interval. While NATS is down nothing is published and nothing else happens.
+ */
+@Injectable()
+export class StateService implements OnApplicationBootstrap, OnModuleDestroy {
+  private bus: MeshBus | null = null;
+  private closing = false;
+  private readonly reporter: StateReporter;
+  private readonly connected: Promise<void>;
+  private resolveConnected!: () => void;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: DataplaneConfig,
+    @Inject(DRIVER) driver: DataplaneDriver,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {
+    this.reporter = new StateReporter({ driver, node: config.node, intervalMs: config.stateInterval, log, publish: (s) => this.publish(s) });
+    this.connected = new Promise((resolve) => (this.resolveConnected = resolve));
+  }
+
+  /** Resolves once the state bus is connected and the first report is under way. */
+  get ready(): Promise<void> {
+    return this.connected;
+  }
+
+  onApplicationBootstrap(): void {
+    const { nats, mesh, node } = this.config;
+    MeshBus.connect({ servers: nats, mesh, node, name: `wgmesh-dataplane-${node}` }).then(
+      (bus) => {
+        if (this.closing) return void bus.close();
+        this.bus = bus;
+        bus.status.subscribe((s) => {
+          this.log.info('nats connection', { status: s });
+          if (s === 'reconnected') void this.reporter.report('reconnected');
+        });
+        this.reporter.start();
+        this.resolveConnected();
+      },
+      (err: Error) => this.log.error('cannot connect the state bus', { error: err.message }),
+    );
+  }
+
+  /** The device changed through an apply. */
+  changed(): void {
+    void this.reporter.report('applied');
+  }
+
+  private publish(state: DataplaneState): void {
+    try {
+      this.bus?.publish(Patterns.dataplaneState, state);
+    } catch (err) {
+      // Above NATS's max_payload (about 5,000 peers at the default 1 MiB), or disconnected.
+      this.log.warn('device state not published', { peers: state.peers.length, error: (err as Error).message });
+    }
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.closing = true;
+    await this.reporter.stop();
+    await this.bus?.drain();
+  }
+}
