@@ -1,4 +1,4 @@
-import { ContractError, decodeJson, parseDataplaneApplyRequest, parseEnrollReply, parseEnrollRequest, parsePeerEvent, parsePeerRecord, parsePeerSnapshot, parseSnapshotRequest, Patterns, subjectFor } from './index';
+import { ContractError, parseDataplaneApplyResult, parseDataplaneState, parseConnectReply, parseConnectRequest, parseMemberRemoveReply, parseMemberRemoveRequest, decodeJson, parseDataplaneApplyRequest, parseEnrollReply, parseEnrollRequest, parsePeerEvent, parsePeerRecord, parsePeerSnapshot, parseSnapshotRequest, Patterns, subjectFor } from './index';
 
 const KEY = 'xScVkH3fUGUv4RrJFfmcqm8rs3SEHr41km6+yffAHw4=';
 
@@ -77,5 +77,30 @@ describe('dataplane and enrolment messages', () => {
     const reply = { address: '10.99.0.5/32', meshCidr: '10.99.0.0/16', registry: { publicKey: KEY, endpoint: '203.0.113.1:51820', address: '10.99.0.1' } };
     expect(parseEnrollReply(reply)).toEqual(reply);
     expect(() => parseEnrollReply({ ...reply, registry: { ...reply.registry, address: 'x' } })).toThrow(/registry.address/);
+  });
+});
+
+describe('member control messages', () => {
+  it('parses connect and member removal', () => {
+    expect(subjectFor(Patterns.connect, { mesh: 'prod', node: 'site-a' })).toBe('wgmesh.v1.prod.node.site-a.connect');
+    expect(subjectFor(Patterns.memberRemove, { mesh: 'prod' })).toBe('wgmesh.v1.prod.members.remove');
+    expect(parseConnectRequest({ targets: [KEY, '10.99.0.5', 'site-b'] })).toEqual({ targets: [KEY, '10.99.0.5', 'site-b'] });
+    expect(parseConnectRequest({ targets: [], all: true })).toEqual({ targets: [], all: true });
+    expect(() => parseConnectRequest({ targets: [] })).toThrow(/at least one/);
+    expect(() => parseConnectRequest({ targets: ['a b'] })).toThrow(/targets\[0\]/);
+    expect(() => parseConnectRequest({ targets: ['x'], remove: 'yes' })).toThrow(/remove: must be true or false/);
+    expect(parseConnectReply({ mode: 'on-demand', targets: ['site-b'], peers: [KEY] }).peers).toEqual([KEY]);
+    expect(parseMemberRemoveRequest({ member: 'site-b' })).toEqual({ member: 'site-b' });
+    expect(parseMemberRemoveReply({ publicKey: KEY, name: null, address: '10.99.0.5' }).address).toBe('10.99.0.5');
+  });
+
+  it('parses device state and apply results', () => {
+    const peer = { publicKey: KEY, endpoint: '127.0.0.1:51820', allowedIps: ['10.99.0.2/32'], latestHandshake: 0, rxBytes: 1, txBytes: 2, persistentKeepalive: 25 };
+    const state = { node: 'site-a', driver: 'uapi', device: 'wg0', publicKey: KEY, listenPort: 51820, peers: [peer], at: 1 };
+    expect(parseDataplaneState(state)).toEqual(state); // a device may report any endpoint
+    expect(() => parseDataplaneState({ ...state, driver: 'ebpf' })).toThrow(/driver: must be one of/);
+    expect(() => parseDataplaneState({ ...state, peers: [{ ...peer, rxBytes: -1 }] })).toThrow(/peers\[0\].rxBytes/);
+    expect(parseDataplaneApplyResult({ added: 1, updated: 0, removed: 0, unchanged: 3, durationMs: 1.5 })).toEqual({ added: 1, updated: 0, removed: 0, unchanged: 3, durationMs: 1.5 });
+    expect(() => parseDataplaneApplyResult({ added: 1, updated: 0, removed: 0, unchanged: 3, durationMs: -1 })).toThrow(/durationMs/);
   });
 });

@@ -1,4 +1,5 @@
-import { canonicalCidr } from '@wgmesh/netaddr';
+import { canonicalCidr, formatEndpoint, parseEndpoint } from '@wgmesh/netaddr';
+import { parseName } from './names';
 import { MAX_ALLOWED_IPS, parsePeerEndpoint, parsePublicKey } from './peer';
 import { array, ContractError, field, integer, join, object, oneOf, string } from './validate';
 
@@ -92,4 +93,53 @@ export function parseDataplaneApplyRequest(value: unknown): DataplaneApplyReques
 
 export function parseDriverKind(value: unknown, path: string): DriverKind {
   return oneOf(value, path, DRIVER_KINDS);
+}
+
+/** A device-reported peer: the endpoint is whatever the device saw, so any address is accepted. */
+export function parsePeerState(value: unknown, path: string): PeerState {
+  const o = object(value, path, ['publicKey', 'endpoint', 'allowedIps', 'latestHandshake', 'rxBytes', 'txBytes', 'persistentKeepalive']);
+  const count = (key: string) => integer(o[key], join(path, key), 0, Number.MAX_SAFE_INTEGER);
+  return {
+    publicKey: parsePublicKey(o.publicKey, join(path, 'publicKey')),
+    endpoint: o.endpoint === null ? null : field(join(path, 'endpoint'), () => formatEndpoint(parseEndpoint(string(o.endpoint, join(path, 'endpoint'), 64)))),
+    allowedIps: array(o.allowedIps, join(path, 'allowedIps'), MAX_ALLOWED_IPS).map((c, i) => {
+      const p = join(join(path, 'allowedIps'), i);
+      return field(p, () => canonicalCidr(string(c, p, 64)));
+    }),
+    latestHandshake: count('latestHandshake'),
+    rxBytes: count('rxBytes'),
+    txBytes: count('txBytes'),
+    persistentKeepalive: integer(o.persistentKeepalive, join(path, 'persistentKeepalive'), 0, 65535),
+  };
+}
+
+export function parseDataplaneState(value: unknown): DataplaneState {
+  const o = object(value, '', ['node', 'driver', 'device', 'publicKey', 'listenPort', 'peers', 'at']);
+  return {
+    node: parseName(o.node, 'node'),
+    driver: parseDriverKind(o.driver, 'driver'),
+    device: string(o.device, 'device', 64),
+    publicKey: parsePublicKey(o.publicKey, 'publicKey'),
+    listenPort: integer(o.listenPort, 'listenPort', 0, 65535),
+    peers: array(o.peers, 'peers', MAX_PEERS_PER_APPLY * 5).map((p, i) => parsePeerState(p, join('peers', i))),
+    at: integer(o.at, 'at', 0, Number.MAX_SAFE_INTEGER),
+  };
+}
+
+export function parseDataplaneApplyResult(value: unknown): DataplaneApplyResult {
+  const o = object(value, '', ['added', 'updated', 'removed', 'unchanged', 'durationMs', 'revision']);
+  const result: DataplaneApplyResult = {
+    added: integer(o.added, 'added', 0, Number.MAX_SAFE_INTEGER),
+    updated: integer(o.updated, 'updated', 0, Number.MAX_SAFE_INTEGER),
+    removed: integer(o.removed, 'removed', 0, Number.MAX_SAFE_INTEGER),
+    unchanged: integer(o.unchanged, 'unchanged', 0, Number.MAX_SAFE_INTEGER),
+    durationMs: nonNegative(o.durationMs, 'durationMs'),
+  };
+  if (o.revision !== undefined) result.revision = integer(o.revision, 'revision', 0, Number.MAX_SAFE_INTEGER);
+  return result;
+}
+
+function nonNegative(value: unknown, path: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new ContractError(path, 'must be a non-negative number');
+  return value;
 }

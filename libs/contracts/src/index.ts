@@ -5,3 +5,4 @@ export * from './peer';
 export * from './messages';
 export * from './dataplane';
 export * from './enroll';
+export * from './members';

@@ -16,6 +16,8 @@ export const Patterns = {
   peerSnapshot: 'peers.snapshot',
   /** Request/reply: `EnrollRequest` → `EnrollReply`. */
   enroll: 'enroll',
+  /** Request/reply: `MemberRemoveRequest` → `MemberRemoveReply` (the registry drops a member). */
+  memberRemove: 'members.remove',
   /** Request/reply: desired device state → apply result, for one node. */
   dataplaneApply: 'node.{node}.dataplane.apply',
   /** Events: actual device state of one node. */
@@ -24,6 +26,8 @@ export const Patterns = {
   nat: 'node.{node}.nat',
   /** Events: path decisions (direct or relayed, and why). */
   paths: 'paths',
+  /** Request/reply: `ConnectRequest` → `ConnectReply`, to one member (on-demand peers). */
+  connect: 'node.{node}.connect',
 } as const;
 
 export type Pattern = (typeof Patterns)[keyof typeof Patterns];

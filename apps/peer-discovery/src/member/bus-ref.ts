@@ -1,0 +1,11 @@
+import type { MeshBus } from '@wgmesh/nats-transport';
+
+/** The member's NATS client, which may still be connecting (the tunnel to the registry may be down). */
+export class BusRef {
+  current: MeshBus | null = null;
+  readonly ready: Promise<MeshBus>;
+
+  constructor(connecting: Promise<MeshBus>) {
+    this.ready = connecting.then((bus) => (this.current = bus));
+  }
+}

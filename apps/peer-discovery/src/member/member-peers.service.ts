@@ -1,0 +1,222 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { ConnectReply, ConnectRequest, DataplaneApplyRequest, parsePeerSnapshot, Patterns, PeerEvent, PeerRecord, PeerSnapshot, SNAPSHOT_PAGE_MAX } from '@wgmesh/contracts';
+import type { Logger } from '@wgmesh/log';
+import { compareViews, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, pullPeers } from '@wgmesh/peer-discovery';
+import { MirrorChange, PeerMirror, PeerTable } from '@wgmesh/peer-sync';
+import type { Subscription } from 'rxjs';
+import type { PeerDiscoveryConfig } from '../config';
+import { APPLY, BUS, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
+import { BusRef } from './bus-ref';
+
+/** Sends the desired peer set to this node's dataplane-programmer (over NATS, or in-process). */
+export type ApplyDesired = (request: DataplaneApplyRequest) => Promise<unknown>;
+
+const SNAPSHOT_ATTEMPTS = 5;
+
+/**
+ * Member mode: keeps this node's direct peers in line with the registry's peer table.
+ * - Push: a PeerMirror loaded from `peers.snapshot` (paged) and fed by `peers.events`; each
+ *   change schedules an apply, and a burst is coalesced into one (`--apply-delay`).
+ * - Anti-entropy: every `--dns-pull-interval` the DNS-SD view is pulled from the resolver; if it
+ *   disagrees with the mirror the snapshot is reloaded; while NATS is down the DNS view is the
+ *   desired set. Each pull also re-sends the desired set (the programmer's apply is idempotent),
+ *   which repairs a device changed behind our back.
+ * Fail-static: nothing is applied before a table (NATS or DNS) has been loaded.
+ */
+@Injectable()
+export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestroy {
+  readonly mirror: PeerMirror;
+  private readonly table = new Map<string, PeerRecord>();
+  private connectTargets: Set<string> | undefined;
+  private relayed = new Set<string>();
+  private dnsView: PeerRecord[] | null = null;
+  private natsUp = false;
+  private lastApplied: string | null = null;
+  private readonly scheduler: CoalescingScheduler;
+  private dnsTimer: NodeJS.Timeout | null = null;
+  private statusSub: Subscription | null = null;
+  private stopped = false;
+  readonly counters = { applies: 0, unchanged: 0, applyFailures: 0, dnsPulls: 0, dnsDisagreements: 0, dnsFailures: 0 };
+
+  constructor(
+    @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
+    @Inject(ENROLLMENT) private readonly enrollment: Enrollment,
+    @Inject(BUS) private readonly bus: BusRef,
+    @Inject(APPLY) private readonly apply: ApplyDesired,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {
+    this.connectTargets = config.onDemand || config.connect.length > 0 ? new Set(config.connect) : undefined;
+    this.mirror = new PeerMirror({ load: (reason) => this.loadSnapshot(reason), apply: (c) => this.onChange(c), log });
+    this.scheduler = new CoalescingScheduler(() => this.applyDesired(), {
+      delayMs: config.applyDelay,
+      onError: (err, retryInMs) => {
+        this.counters.applyFailures++;
+        log.warn('applying the desired peers failed; retrying', { error: err.message, retryInMs });
+      },
+    });
+  }
+
+  onApplicationBootstrap(): void {
+    void this.bus.ready.then((bus) => {
+      this.natsUp = true;
+      this.statusSub = bus.status.subscribe((s) => {
+        if (s === 'disconnected') this.natsUp = false;
+        if (s === 'reconnected') {
+          this.natsUp = true;
+          void this.mirror.reload('nats reconnected');
+        }
+      });
+    });
+    if (this.config.zone) this.scheduleDnsPull(this.config.dnsPullInterval * 1000);
+    else this.log.info('no --zone: the periodic DNS-SD pull (anti-entropy) is off');
+  }
+
+  /** Once subscribed to `peers.events`: (re)load the snapshot so that nothing before is missed. */
+  subscribed(): void {
+    void (this.mirror.ready ? this.mirror.reload('subscribed') : this.mirror.start());
+  }
+
+  handleEvent(event: PeerEvent): void {
+    this.mirror.handle(event);
+  }
+
+  /**
+   * `node.<id>.connect`: adds (or removes) on-demand peers. In full-mesh mode every peer is
+   * already wanted, so only `all` (back to full mesh, from on-demand) changes anything.
+   */
+  connect(req: ConnectRequest): ConnectReply {
+    const targets = this.connectTargets;
+    if (req.all) this.connectTargets = undefined;
+    else if (targets && req.remove) req.targets.forEach((t) => targets.delete(t));
+    else if (targets) req.targets.forEach((t) => targets.add(t));
+    this.log.info('connect request', { mode: this.connectTargets ? 'on-demand' : 'full', requested: req.targets, remove: req.remove ?? false, targets: [...(this.connectTargets ?? [])] });
+    this.scheduler.trigger();
+    return {
+      mode: this.connectTargets ? 'on-demand' : 'full',
+      targets: [...(this.connectTargets ?? [])],
+      peers: this.desired()?.map((p) => p.publicKey) ?? [],
+    };
+  }
+
+  /** Peers whose direct path failed (from NAT probing): relayed through the registry instead. */
+  setRelayed(keys: Iterable<string>): void {
+    this.relayed = new Set(keys);
+    this.scheduler.trigger();
+  }
+
+  /** Resolves once no apply is scheduled or running. */
+  idle(): Promise<void> {
+    return this.scheduler.idle();
+  }
+
+  /** The peer table in use (mirror, or the DNS view while NATS is down). */
+  source(): PeerRecord[] | null {
+    if (this.mirror.ready && (this.natsUp || this.dnsView === null)) return [...this.table.values()];
+    return this.dnsView;
+  }
+
+  private desired() {
+    const source = this.source();
+    if (!source) return null;
+    return desiredPeers(source, { publicKey: this.enrollment.publicKey }, {
+      keepalive: this.config.keepalive,
+      connect: this.connectTargets,
+      relayed: this.relayed,
+      registryKey: this.enrollment.registry.publicKey,
+    });
+  }
+
+  private onChange(change: MirrorChange): void {
+    if (change.type === 'reset') {
+      this.table.clear();
+      for (const p of change.peers) this.table.set(p.publicKey, p);
+      this.dnsView = null;
+    } else if (change.type === 'upsert') this.table.set(change.peer.publicKey, change.peer);
+    else this.table.delete(change.publicKey);
+    this.scheduler.trigger();
+  }
+
+  private async applyDesired(): Promise<void> {
+    const peers = this.desired();
+    if (!peers) return; // fail-static: no table yet
+    const fingerprint = JSON.stringify(peers);
+    if (fingerprint === this.lastApplied) {
+      this.counters.unchanged++;
+      return; // e.g. a handshake-only event: nothing this node acts on changed
+    }
+    const started = performance.now();
+    const revision = this.mirror.revision;
+    await this.apply({ peers, replace: true, revision });
+    this.lastApplied = fingerprint;
+    this.counters.applies++;
+    this.log.info('desired peers applied', { peers: peers.length, revision, ms: Math.round(performance.now() - started) });
+  }
+
+  private async loadSnapshot(reason: string): Promise<PeerTable> {
+    const bus = await this.bus.ready;
+    for (let attempt = 1; ; attempt++) {
+      const peers: PeerRecord[] = [];
+      let cursor: number | null = 0;
+      let revision: number | null = null;
+      let consistent = true;
+      while (cursor !== null) {
+        const page: PeerSnapshot = await bus.request(Patterns.peerSnapshot, { cursor, limit: SNAPSHOT_PAGE_MAX }, parsePeerSnapshot);
+        if (revision !== null && page.revision !== revision) {
+          consistent = false;
+          break;
+        }
+        revision = page.revision;
+        peers.push(...page.peers);
+        cursor = page.nextCursor;
+      }
+      if (consistent) {
+        this.log.info('peer table loaded', { reason, revision, peers: peers.length });
+        return { revision: revision ?? 0, peers };
+      }
+      if (attempt >= SNAPSHOT_ATTEMPTS) throw new Error(`the peer table kept changing during ${SNAPSHOT_ATTEMPTS} paged snapshot reads`);
+    }
+  }
+
+  private scheduleDnsPull(delayMs: number): void {
+    if (this.stopped) return;
+    this.dnsTimer = setTimeout(() => void this.dnsPull().finally(() => this.scheduleDnsPull(this.config.dnsPullInterval * 1000)), delayMs);
+  }
+
+  /** One anti-entropy round (also callable from tests). */
+  async dnsPull(): Promise<void> {
+    const server = this.config.dnsServer ?? { host: this.enrollment.registry.address, port: 53 };
+    this.counters.dnsPulls++;
+    let result;
+    try {
+      result = await pullPeers({ server, zone: this.config.zone!, timeoutMs: 2000 });
+    } catch (err) {
+      if (!(err instanceof DnsPullError)) throw err;
+      this.counters.dnsFailures++;
+      this.log.warn('DNS-SD pull failed', { server: `${server.host}:${server.port}`, error: err.message });
+      return;
+    }
+    for (const problem of result.problems) this.log.warn('DNS-SD pull: skipped an instance', { problem });
+    this.lastApplied = null; // re-send the desired set on every round (repairs the device)
+    if (!this.natsUp || !this.mirror.ready) {
+      this.dnsView = result.peers;
+      this.log.warn('NATS is down: using the DNS-SD view as the peer table', { peers: result.peers.length });
+      this.scheduler.trigger();
+      return;
+    }
+    const diffs = compareViews([...this.table.values()], result.peers, { ignore: new Set([this.enrollment.registry.publicKey]), truncated: result.truncated });
+    if (diffs.length > 0) {
+      this.counters.dnsDisagreements++;
+      this.log.warn('the DNS-SD view disagrees with the peer table; reloading the snapshot', { differences: diffs.length, first: diffs.slice(0, 5), revision: this.mirror.revision });
+      await this.mirror.reload('dns-sd disagrees');
+    }
+    this.scheduler.trigger();
+  }
+
+  onModuleDestroy(): void {
+    this.stopped = true;
+    if (this.dnsTimer) clearTimeout(this.dnsTimer);
+    this.statusSub?.unsubscribe();
+    this.mirror.stop();
+    this.scheduler.stop();
+  }
+}

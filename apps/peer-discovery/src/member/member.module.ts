@@ -1,0 +1,36 @@
+import { DynamicModule, Inject, Module, OnModuleDestroy } from '@nestjs/common';
+import type { Logger } from '@wgmesh/log';
+import type { Enrollment } from '@wgmesh/peer-discovery';
+import type { PeerDiscoveryConfig } from '../config';
+import { closeBus } from '../shutdown';
+import { APPLY, BUS, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
+import { BusRef } from './bus-ref';
+import { MemberController } from './member.controller';
+import { ApplyDesired, MemberPeersService } from './member-peers.service';
+
+class BusLifecycle implements OnModuleDestroy {
+  constructor(@Inject(BUS) private readonly bus: BusRef) {}
+  async onModuleDestroy(): Promise<void> {
+    if (this.bus.current) await closeBus(this.bus.current);
+  }
+}
+
+/** Member mode: the desired peer set from the registry's table, applied to this node's device. */
+@Module({})
+export class MemberModule {
+  static forRoot(config: PeerDiscoveryConfig, log: Logger, deps: { bus: BusRef; enrollment: Enrollment; apply: ApplyDesired }): DynamicModule {
+    return {
+      module: MemberModule,
+      controllers: [MemberController],
+      providers: [
+        { provide: CONFIG, useValue: config },
+        { provide: LOGGER, useValue: log },
+        { provide: BUS, useValue: deps.bus },
+        { provide: ENROLLMENT, useValue: deps.enrollment },
+        { provide: APPLY, useValue: deps.apply },
+        BusLifecycle,
+        MemberPeersService,
+      ],
+    };
+  }
+}

@@ -1,0 +1,139 @@
+import { INestMicroservice } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Patterns } from '@wgmesh/contracts';
+import { createLogger, Logger, NestLogger } from '@wgmesh/log';
+import { MeshBus, MeshNatsServer } from '@wgmesh/nats-transport';
+import { Enrollment, nodeKey } from '@wgmesh/peer-discovery';
+import { startTelemetry } from '@wgmesh/telemetry';
+import { DEFAULT_NATS, type PeerDiscoveryConfig } from './config';
+import { createDriver, type DataplaneDriver } from '@wgmesh/dataplane';
+import { BusRef } from './member/bus-ref';
+import { ensureEnrolled } from './member/enroll-client';
+import { ApplyDesired, MemberPeersService } from './member/member-peers.service';
+import { MemberModule } from './member/member.module';
+import { HubWatchService } from './registry/hub-watch.service';
+import { withDeadline } from './shutdown';
+import { RegistryModule } from './registry/registry.module';
+
+export interface PeerDiscoveryDeps {
+  /** Registry mode: the hub device's driver (default: created from --driver and --device). */
+  driver?: DataplaneDriver;
+  /** Member mode: how desired peers reach the dataplane-programmer (default: NATS `node.<id>.dataplane.apply`). */
+  apply?: ApplyDesired;
+  /** Member mode: an enrolment already done by the caller (`wgmesh member up`). */
+  enrollment?: Enrollment;
+}
+
+export interface RunningPeerDiscovery {
+  mode: 'registry' | 'member';
+  /** Registry mode: the hub watcher. */
+  hub?: HubWatchService;
+  /** Member mode: the desired-peers service. */
+  member?: MemberPeersService;
+  enrollment?: Enrollment;
+  close(): Promise<void>;
+}
+
+/** Starts peer-discovery in this process, in the configured mode. */
+export async function startPeerDiscovery(config: PeerDiscoveryConfig, log: Logger, deps: PeerDiscoveryDeps = {}): Promise<RunningPeerDiscovery> {
+  const telemetry = await startTelemetry({ serviceName: 'peer-discovery', attributes: { 'wgmesh.mesh': config.mesh, 'wgmesh.mode': config.mode } });
+  try {
+    return config.mode === 'registry' ? await startRegistry(config, log, deps, telemetry.shutdown) : await startMember(config, log, deps, telemetry.shutdown);
+  } catch (err) {
+    await telemetry.shutdown();
+    throw err;
+  }
+}
+
+async function startRegistry(config: PeerDiscoveryConfig, log: Logger, deps: PeerDiscoveryDeps, shutdown: () => Promise<void>): Promise<RunningPeerDiscovery> {
+  const servers = config.nats ?? DEFAULT_NATS;
+  const driver = deps.driver ?? createDriver(config.driver, config.device!, { log: log.child({ component: 'driver' }) });
+  const ownDriver = !deps.driver;
+  const bus = await MeshBus.connect({ servers, mesh: config.mesh, name: 'wgmesh-peer-discovery-registry', logger: nestish(log) });
+  const strategy = new MeshNatsServer({ mesh: config.mesh, servers, name: 'wgmesh-peer-discovery-registry', logger: nestish(log) });
+  const app = await NestFactory.createMicroservice(RegistryModule.forRoot(config, log, { bus, driver }), { strategy, logger: new NestLogger(log), bufferLogs: false });
+  const listening = listen(app, log, 'serving peers.snapshot, enroll and members.remove', { mesh: config.mesh });
+  const hub = app.get(HubWatchService);
+  await Promise.all([hub.ready, listening]);
+  log.info('peer-discovery (registry) ready', { device: driver.device, driver: driver.kind, hubKey: hub.publicKey, peers: hub.table().length, enrolment: Boolean(config.publicEndpoint && config.meshCidr) });
+  return {
+    mode: 'registry',
+    hub,
+    close: async () => {
+      if (!(await withDeadline(() => app.close(), 5000))) log.warn('peer-discovery did not stop in time; leaving it');
+      if (ownDriver) await driver.close();
+      await shutdown();
+    },
+  };
+}
+
+async function startMember(config: PeerDiscoveryConfig, log: Logger, deps: PeerDiscoveryDeps, shutdown: () => Promise<void>): Promise<RunningPeerDiscovery> {
+  const enrollment = deps.enrollment ?? (await ensureEnrolled(config, nodeKey(config.stateDir).publicKey, log));
+  const servers = config.nats ?? natsOverTunnel(enrollment);
+  const node = enrollment.name;
+  const busRef = new BusRef(MeshBus.connect({ servers, mesh: config.mesh, node, name: `wgmesh-peer-discovery-${node}`, logger: nestish(log) }));
+  const apply: ApplyDesired =
+    deps.apply ?? (async (request) => (await busRef.ready).request(Patterns.dataplaneApply, request, (v) => v, { node, timeoutMs: 10_000 }));
+  const strategy = new MeshNatsServer({ mesh: config.mesh, node, servers, name: `wgmesh-peer-discovery-${node}`, logger: nestish(log) });
+  const app = await NestFactory.createMicroservice(MemberModule.forRoot(config, log, { bus: busRef, enrollment, apply }), { strategy, logger: new NestLogger(log), bufferLogs: false });
+  const member = app.get(MemberPeersService);
+  // Subscribing waits for NATS (over the tunnel); once subscribed, load (or reload) the table.
+  void listen(app, log, 'subscribed to peer events', { mesh: config.mesh, node, nats: redactUrl(servers) }).then(() => member.subscribed());
+  strategy.on('reconnect', () => void member.mirror.reload('nats reconnected'));
+  log.info('peer-discovery (member) started', { node, address: enrollment.address, registry: enrollment.registry.endpoint, mode: config.connect.length ? 'on-demand' : 'full' });
+  return {
+    mode: 'member',
+    member,
+    enrollment,
+    close: async () => {
+      if (!(await withDeadline(() => app.close(), 5000))) log.warn('peer-discovery did not stop in time; leaving it');
+      await shutdown();
+    },
+  };
+}
+
+/** `nats://<registry tunnel address>:4222`: after enrolment, NATS goes through the tunnel. */
+export function natsOverTunnel(enrollment: Enrollment): string {
+  const a = enrollment.registry.address;
+  return `nats://${a.includes(':') ? `[${a}]` : a}:4222`;
+}
+
+function listen(app: INestMicroservice, log: Logger, msg: string, fields: Record<string, unknown>): Promise<void> {
+  return app.listen().then(
+    () => log.info(msg, fields),
+    (err: Error) => {
+      log.error('NATS server transport failed', { error: err.message });
+      throw err;
+    },
+  );
+}
+
+/** The transport's logger interface, onto the structured logger. */
+function nestish(log: Logger) {
+  return { warn: (m: string) => log.warn(m), error: (m: string) => log.error(m) };
+}
+
+function redactUrl(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}
+
+/** Runs peer-discovery in the foreground until SIGINT/SIGTERM. */
+export async function runPeerDiscovery(config: PeerDiscoveryConfig, deps: PeerDiscoveryDeps = {}): Promise<void> {
+  const log = createLogger({ service: 'peer-discovery', level: config.logLevel, base: { mode: config.mode } });
+  const running = await startPeerDiscovery(config, log, deps);
+  await untilSignal(log);
+  await running.close();
+}
+
+export function untilSignal(log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      log.info('shutting down', { signal });
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}

@@ -1,0 +1,36 @@
+import type { DesiredPeer, PeerRecord } from '@wgmesh/contracts';
+import { matchesAny, PeerTarget } from './targets';
+
+export interface DesiredOptions {
+  /** Persistent keepalive (s) for every direct peer: keeps NAT mappings open; 0 for none. */
+  keepalive: number;
+  /** On-demand mode: only peers named here (public key, tunnel address or name). Absent: full mesh. */
+  connect?: ReadonlySet<string>;
+  /** Public keys whose direct path failed: left out, so their traffic takes the registry relay. */
+  relayed?: ReadonlySet<string>;
+  /** The registry's public key: never a direct peer here (it is the protected bootstrap peer). */
+  registryKey?: string;
+}
+
+/**
+ * This member's desired direct peers from the registry's peer table: every other member with a
+ * registry-observed endpoint, with its allowed IPs (its /32, which wins over the registry peer's
+ * mesh-wide route by longest prefix) and our keepalive. Left out: ourselves, the registry,
+ * members without an endpoint (never handshook with the registry: nothing to dial) or without
+ * allowed IPs, relayed ones, and in on-demand mode everyone not named. Sorted by public key, so
+ * equal tables give equal results.
+ */
+export function desiredPeers(table: readonly PeerRecord[], self: { publicKey: string }, opts: DesiredOptions): DesiredPeer[] {
+  const targets = opts.connect ? [...opts.connect].map((t) => new PeerTarget(t)) : null;
+  const out: DesiredPeer[] = [];
+  for (const peer of table) {
+    if (peer.publicKey === self.publicKey || peer.publicKey === opts.registryKey) continue;
+    if (peer.endpoint === null || peer.allowedIps.length === 0) continue;
+    if (opts.relayed?.has(peer.publicKey)) continue;
+    if (targets && !matchesAny(peer, targets)) continue;
+    const desired: DesiredPeer = { publicKey: peer.publicKey, endpoint: peer.endpoint, allowedIps: [...peer.allowedIps] };
+    if (opts.keepalive > 0) desired.persistentKeepalive = opts.keepalive;
+    out.push(desired);
+  }
+  return out.sort((a, b) => (a.publicKey < b.publicKey ? -1 : a.publicKey > b.publicKey ? 1 : 0));
+}
