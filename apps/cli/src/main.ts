@@ -1,11 +1,27 @@
 import { demoCommand } from './commands/demo';
 import { resolverCommand } from '../../registry-resolver/src/main';
+import { dataplaneCommand } from '../../dataplane-programmer/src/main';
+import { peerDiscoveryCommand } from '../../peer-discovery/src/main';
+import { connectCommand } from './commands/connect';
+import { memberCommand } from './commands/member';
+import { peersCommand } from './commands/peers';
+import { registryCommand } from './commands/registry';
+import { statusCommand } from './commands/status';
+import { labCommand } from '@wgmesh/lab';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 
 const commands: Record<string, Command> = {
+  registry: { summary: 'the registry role: init, token create|list|revoke, up (hub device + peer-discovery + resolver)', run: registryCommand },
+  member: { summary: 'the member role: up (enrol, device, dataplane-programmer, peer-discovery), remove', run: memberCommand },
+  peers: { summary: "print the registry's peer table", run: peersCommand },
+  status: { summary: "show how a node reaches each member: direct or relayed, endpoint, handshake, bytes", run: statusCommand },
+  connect: { summary: 'ask a member for direct tunnels to named peers (on-demand mode)', run: connectCommand },
+  'peer-discovery': { summary: 'run peer-discovery alone (--mode registry|member) in the foreground', run: peerDiscoveryCommand },
   resolver: { summary: 'run the registry-resolver (DNS-SD server) in the foreground', run: resolverCommand },
-  demo: { summary: 'start NATS/Redis if needed, a resolver with demo peers, and show answers changing (npm start)', run: demoCommand },
+  dataplane: { summary: 'run the dataplane-programmer (applies desired peers to a WireGuard device) in the foreground', run: dataplaneCommand },
+  lab: { summary: 'the mesh in network namespaces: up (registry + members behind NATs, pair table), run (npm start), down, status', run: labCommand },
+  demo: { summary: 'resolver-only demo (no root): NATS/Redis if needed, a resolver with demo peers, answers changing', run: demoCommand },
 };
 
 const usage = `Usage: wgmesh <command> [options]

@@ -1,0 +1,197 @@
+import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
+import { DesiredPeer, DriverKind, parseDriverKind, parseMemberRemoveReply, Patterns } from '@wgmesh/contracts';
+import { createDriver, DEFAULT_MTU, DEFAULT_STATE_DIR, diffPeers } from '@wgmesh/dataplane';
+import { createLogger, Level, Logger, parseLevel } from '@wgmesh/log';
+import { parseCidr } from '@wgmesh/netaddr';
+import { Enrollment, nodeKey } from '@wgmesh/peer-discovery';
+import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
+import { checkPeerDiscoveryConfig, peerDiscoveryOptions, PeerDiscoveryConfig } from '../../../peer-discovery/src/config';
+import { ensureEnrolled, EnrollmentError } from '../../../peer-discovery/src/member/enroll-client';
+import { natsOverTunnel, startPeerDiscovery, untilSignal } from '../../../peer-discovery/src/run';
+import { withDeadline } from '../../../peer-discovery/src/shutdown';
+import { ClientConfig, clientOptions, CommandError, connectClient, EXIT, runCommand } from './peers';
+
+// `wgmesh member …`: up (the member role), remove (ask the registry to drop a member).
+
+/** Keepalive of the registry (bootstrap) peer: keeps the member's NAT mapping to the hub open. */
+const REGISTRY_KEEPALIVE = 25;
+
+export const memberUsage = `Usage: wgmesh member <command> [options]
+
+Commands:
+  up --device <dev> --registry-key <b64> --registry-endpoint <ip:port> --mesh-cidr <cidr> --token <t>
+                    run the member role in the foreground (see "member up --help")
+  remove <key|name|address>
+                    ask the registry to remove a member (hub peer, address, enrolment)`;
+
+export async function memberCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'up') return memberUp(rest);
+  if (sub === 'remove') return memberRemove(rest);
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    process.stdout.write(`${memberUsage}\n`);
+    return sub === undefined ? EXIT.usage : EXIT.ok;
+  }
+  process.stderr.write(`wgmesh member: unknown command "${sub}"\n\n${memberUsage}\n`);
+  return EXIT.usage;
+}
+
+const pick = (keys: string[]) => keys.map((k) => peerDiscoveryOptions.find((s) => s.key === k)!);
+
+const upOptions: OptionSpec[] = [
+  { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', required: true, parse: values.string, description: "this node's WireGuard device (adopted, or created with --create)" },
+  { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'uapi (wireguard-go, boringtun) or wg (kernel WireGuard)' },
+  { key: 'registryKey', flag: 'registry-key', env: 'WGMESH_REGISTRY_KEY', value: '<base64>', required: true, parse: values.publicKey, description: "the registry's public key (printed by \"wgmesh registry up\")" },
+  { key: 'registryEndpoint', flag: 'registry-endpoint', env: 'WGMESH_REGISTRY_ENDPOINT', value: '<ip:port>', required: true, parse: values.endpoint, description: "the registry's public WireGuard endpoint" },
+  { key: 'meshCidr', flag: 'mesh-cidr', env: 'WGMESH_MESH_CIDR', value: '<cidr>', required: true, parse: values.cidr, description: "the mesh's tunnel addresses (routed through the registry peer; checked against enrolment)" },
+  { key: 'token', flag: 'token', env: 'WGMESH_TOKEN', value: '<token>', parse: values.string, description: 'pre-auth token (needed for the first run only; "wgmesh registry token create")' },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), description: "NATS after enrolment [default: nats://<registry tunnel address>:4222]" },
+  { key: 'name', flag: 'name', env: 'WGMESH_NAME', value: '<id>', parse: values.name, description: "this node's name and node id [default: the host name]" },
+  { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: 'private key (private.key, 0600; never leaves the node) and enrolment state' },
+  { key: 'listenPort', flag: 'listen-port', env: 'WGMESH_LISTEN_PORT', value: '<port>', parse: values.int(1, 65535), description: 'UDP port of the device, one socket for the registry and every direct peer [default: 51820 with --create; an adopted device keeps its port]' },
+  { key: 'create', flag: 'create', env: 'WGMESH_CREATE', parse: values.bool, default: 'false', description: 'create the device when missing (uapi: start wireguard-go)' },
+  { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name' },
+  ...pick(['enrollNats', 'keepalive', 'onDemand', 'connect', 'zone', 'dnsServer', 'dnsPullInterval', 'applyDelay']),
+  { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
+];
+
+interface MemberUpConfig {
+  device: string;
+  driver: DriverKind;
+  registryKey: string;
+  registryEndpoint: string;
+  meshCidr: string;
+  token?: string;
+  nats?: string;
+  name?: string;
+  stateDir: string;
+  listenPort?: number;
+  create: boolean;
+  mesh: string;
+  enrollNats?: string;
+  keepalive: number;
+  onDemand: boolean;
+  connect: string[];
+  zone?: string;
+  dnsServer?: { host: string; port: number };
+  dnsPullInterval: number;
+  applyDelay: number;
+  logLevel: Level;
+}
+
+const upUsage = `Usage: wgmesh member up --device <dev> --driver uapi|wg --registry-key <b64> --registry-endpoint <ip:port>
+                        --mesh-cidr <cidr> --token <token> [options]
+
+Runs the member role in the foreground, in one process:
+  1. the node's key: <state-dir>/private.key (0600), created on the first run; only the public
+     key is ever sent;
+  2. enrolment, on the first run: the token and public key go to the registry over NATS at
+     --enroll-nats (default nats://<registry endpoint ip>:4222); the reply (tunnel address,
+     registry tunnel address) is kept in <state-dir>/enrollment.json;
+  3. the device (created with --create, or adopted): key, listen port, tunnel address in the mesh
+     CIDR, and the registry as the protected bootstrap peer (allowed-ips = mesh CIDR, keepalive
+     ${REGISTRY_KEEPALIVE}), through which the rest of the mesh is reachable (relay) and NATS runs;
+  4. the dataplane-programmer (node id = name) and peer-discovery in member mode: a direct peer
+     for every other member, from NATS events within milliseconds and a DNS-SD pull (with --zone).
+
+Options:
+${formatOptionsHelp(upOptions)}
+
+Example:
+  wgmesh member up --device wg0 --driver uapi --create --name site-a --token "$TOKEN" \\
+    --registry-key <b64> --registry-endpoint 203.0.113.1:51820 --mesh-cidr 10.99.0.0/16 --zone mesh.example.`;
+
+function memberUp(argv: string[]): Promise<number> {
+  return runCommand('member up', upUsage, upOptions, argv, async (o, rest) => {
+    if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
+    const c = o as unknown as MemberUpConfig;
+    const pd: PeerDiscoveryConfig = checkPeerDiscoveryConfig({
+      mode: 'member', mesh: c.mesh, nats: c.nats, logLevel: c.logLevel, driver: c.driver, redis: '', watchInterval: 500, handshakeRefresh: 300,
+      meshCidr: c.meshCidr, registryNode: 'registry', stateDir: c.stateDir, token: c.token, name: c.name, registryKey: c.registryKey,
+      registryEndpoint: c.registryEndpoint, enrollNats: c.enrollNats, keepalive: c.keepalive, onDemand: c.onDemand, connect: c.connect, zone: c.zone, dnsServer: c.dnsServer,
+      dnsPullInterval: c.dnsPullInterval, applyDelay: c.applyDelay,
+    });
+    const log = createLogger({ service: 'member', level: c.logLevel });
+    const key = nodeKey(c.stateDir);
+    if (key.created) log.info('created the node key', { path: key.path, publicKey: key.publicKey });
+    let enrollment: Enrollment;
+    try {
+      enrollment = await ensureEnrolled(pd, key.publicKey, log.child({ service: 'enrol' }));
+    } catch (err) {
+      if (err instanceof EnrollmentError) throw new CommandError(err.message);
+      throw err;
+    }
+    const address = enrollment.address.replace(/\/\d+$/, '');
+    const prefix = parseCidr(enrollment.meshCidr).prefixLength;
+    const dataplane = await startDataplaneProgrammer(
+      {
+        node: enrollment.name, mesh: c.mesh, nats: c.nats ?? natsOverTunnel(enrollment), driver: c.driver, device: c.device, create: c.create,
+        privateKeyFile: key.path, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), address: [`${address}/${prefix}`], route: [], protect: [enrollment.registry.publicKey],
+        mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
+      },
+      log.child({ service: 'dataplane-programmer' }),
+    ).catch((err: Error) => {
+      throw new CommandError(`cannot set up the device ${c.device}: ${err.message}`);
+    });
+    const closers: Array<() => Promise<void>> = [() => dataplane.close()];
+    try {
+      await ensureBootstrapPeer(c, enrollment, log);
+      await dataplane.ready; // NATS over the tunnel: peer-discovery's applies go to this programmer
+      const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), { enrollment });
+      closers.push(() => discovery.close());
+      log.info('member up', { name: enrollment.name, publicKey: key.publicKey, address: enrollment.address, registry: enrollment.registry.endpoint, device: c.device });
+      await untilSignal(log);
+    } finally {
+      for (const close of closers.reverse()) if (!(await withDeadline(close, 6000))) process.stderr.write('a service did not stop in time; exiting anyway\n');
+    }
+    setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref(); // NATS clients retrying in the background must not keep us up
+    return EXIT.ok;
+  });
+}
+
+/**
+ * Puts the registry peer on the device (allowed-ips = mesh CIDR, keepalive 25) unless it is
+ * there as wanted. Done directly on the device, not through NATS: NATS runs over this very peer.
+ * The dataplane-programmer protects it (--protect) from every later replace.
+ */
+// TODO(wiring): use the dataplane-programmer's own bootstrap/apply once RunningDataplane offers one.
+async function ensureBootstrapPeer(c: MemberUpConfig, enrollment: Enrollment, log: Logger): Promise<void> {
+  const registry: DesiredPeer = { publicKey: enrollment.registry.publicKey, endpoint: enrollment.registry.endpoint, allowedIps: [enrollment.meshCidr], persistentKeepalive: REGISTRY_KEEPALIVE };
+  const driver = createDriver(c.driver, c.device, { log });
+  try {
+    const { diff } = diffPeers([registry], (await driver.read()).peers, { replace: false });
+    if (diff.upsert.length > 0) {
+      await driver.apply(diff);
+      log.info('registry peer configured', { publicKey: registry.publicKey, endpoint: registry.endpoint, allowedIps: registry.allowedIps });
+    }
+  } finally {
+    await driver.close();
+  }
+}
+
+const removeOptions: OptionSpec[] = [...clientOptions];
+
+const removeUsage = `Usage: wgmesh member remove <key|name|address> [options]
+
+Asks the registry (members.remove over NATS) to remove a member: its peer on the hub device,
+its tunnel address and its enrolment record. Every member drops it within milliseconds. The
+member must enrol again, with a new token, to come back.
+
+Options:
+${formatOptionsHelp(removeOptions)}`;
+
+function memberRemove(argv: string[]): Promise<number> {
+  return runCommand('member remove', removeUsage, removeOptions, argv, async (o, rest) => {
+    if (rest.length !== 1) throw new ConfigError('name exactly one member: public key, name or tunnel address (see --help)');
+    const c = o as unknown as ClientConfig;
+    const bus = await connectClient(c, null);
+    try {
+      const reply = await bus.request(Patterns.memberRemove, { member: rest[0] }, parseMemberRemoveReply, { timeoutMs: c.timeout });
+      if (c.json) process.stdout.write(`${JSON.stringify(reply, null, 2)}\n`);
+      else process.stdout.write(`removed ${reply.name ?? reply.publicKey}${reply.address ? ` (${reply.address})` : ''}\n`);
+      return EXIT.ok;
+    } finally {
+      await bus.close();
+    }
+  });
+}

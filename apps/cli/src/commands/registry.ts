@@ -1,0 +1,340 @@
+import { join } from 'node:path';
+import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
+import { DriverKind, parseDriverKind } from '@wgmesh/contracts';
+import { DEFAULT_MTU, DEFAULT_STATE_DIR } from '@wgmesh/dataplane';
+import { createLogger, Level, parseLevel } from '@wgmesh/log';
+import { formatIp, parseCidr } from '@wgmesh/netaddr';
+import { PRIVATE_KEY_FILE } from '@wgmesh/peer-discovery';
+import { PeerStore } from '@wgmesh/peer-store';
+import { AddressAllocator, MemberDirectory, parseDuration, TokenInfo, TokenStore } from '@wgmesh/registry';
+import { Redis } from 'ioredis';
+import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
+import { checkPeerDiscoveryConfig, peerDiscoveryOptions, registryAddress } from '../../../peer-discovery/src/config';
+import { startPeerDiscovery, untilSignal } from '../../../peer-discovery/src/run';
+import { withDeadline } from '../../../peer-discovery/src/shutdown';
+import { checkResolverConfig } from '../../../registry-resolver/src/config';
+import { startResolver } from '../../../registry-resolver/src/run';
+import { ago, CommandError, EXIT, formatTable, runCommand } from './peers';
+
+/** Node id of the hub's dataplane-programmer. */
+const REGISTRY_NODE = 'registry';
+
+// `wgmesh registry …`: init, token create|list|revoke, up.
+
+const storeOptions: OptionSpec[] = [
+  { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the Redis keys' },
+  { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: "the registry's Redis" },
+  { key: 'json', flag: 'json', parse: values.bool, description: 'print JSON (for scripts)' },
+];
+interface StoreConfig {
+  mesh: string;
+  redis: string;
+  json?: boolean;
+}
+
+export const registryUsage = `Usage: wgmesh registry <command> [options]
+
+Commands:
+  init [--yes]                     set up the mesh's Redis state (with --yes: clear what is there)
+  token create [--reusable] [--ttl 1h] [--name x]
+                                   create a pre-auth token for enrolment; prints it once
+  token list                       tokens (id, name, uses, expiry; never the token)
+  token revoke <id>                delete a token
+  up --device <dev> ...            run the registry role in the foreground (see "registry up --help")
+
+Run "wgmesh registry <command> --help" for its options.`;
+
+export async function registryCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case 'init':
+      return initCommand(rest);
+    case 'token': {
+      const [action, ...more] = rest;
+      if (action === 'create') return tokenCreate(more);
+      if (action === 'list') return tokenList(more);
+      if (action === 'revoke') return tokenRevoke(more);
+      process.stderr.write(`wgmesh registry token: ${action === undefined ? 'missing' : `unknown action "${action}":`} create, list or revoke\n`);
+      return EXIT.usage;
+    }
+    case 'up':
+      return registryUpCommand(rest);
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(`${registryUsage}\n`);
+      return sub === undefined ? EXIT.usage : EXIT.ok;
+    default:
+      process.stderr.write(`wgmesh registry: unknown command "${sub}"\n\n${registryUsage}\n`);
+      return EXIT.usage;
+  }
+}
+
+async function withRedis<T>(c: StoreConfig, body: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(c.redis, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
+  redis.on('error', () => undefined); // reported by the failing command below
+  try {
+    await redis.connect();
+  } catch (err) {
+    throw new CommandError(`cannot reach Redis at ${c.redis}: ${(err as Error).message}`);
+  }
+  try {
+    return await body(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+const initOptions: OptionSpec[] = [...storeOptions, { key: 'yes', flag: 'yes', parse: values.bool, description: 'clear the mesh state that exists (peer table, tokens, addresses, members)' }];
+
+const initUsage = `Usage: wgmesh registry init [--mesh m] [--redis url] [--yes] [--json]
+
+Sets up the registry's state for a mesh in Redis. A new mesh needs nothing more. If the mesh
+already has state (peer table, tokens, allocated addresses, enrolled members), it is listed and
+only cleared with --yes: members must then enrol again.
+
+Options:
+${formatOptionsHelp(initOptions)}`;
+
+function initCommand(argv: string[]): Promise<number> {
+  return runCommand('registry init', initUsage, initOptions, argv, async (o, rest) => {
+    if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
+    const c = o as unknown as StoreConfig & { yes?: boolean };
+    return withRedis(c, async (redis) => {
+      const peers = new PeerStore(redis, c.mesh);
+      const tokens = new TokenStore(redis, c.mesh);
+      const members = new MemberDirectory(redis, c.mesh);
+      const found = {
+        peers: (await peers.snapshot()).peers.length,
+        revision: await peers.revision(),
+        tokens: (await tokens.list()).length,
+        members: (await members.list()).length,
+        addresses: await AddressAllocator.count(redis, c.mesh),
+      };
+      const empty = found.peers + found.revision + found.tokens + found.members + found.addresses === 0;
+      if (!empty && !c.yes) {
+        const what = `mesh "${c.mesh}" in ${c.redis} has ${found.peers} peers (revision ${found.revision}), ${found.tokens} tokens, ${found.addresses} allocated addresses, ${found.members} members`;
+        if (c.json) process.stdout.write(`${JSON.stringify({ mesh: c.mesh, cleared: false, found }, null, 2)}\n`);
+        process.stderr.write(`${what}.\nNothing changed: run again with --yes to clear it (members must enrol again).\n`);
+        return EXIT.failure;
+      }
+      if (!empty) {
+        await Promise.all([peers.clear(), tokens.clear(), members.clear(), AddressAllocator.clearMesh(redis, c.mesh)]);
+      }
+      if (c.json) process.stdout.write(`${JSON.stringify({ mesh: c.mesh, cleared: !empty, found }, null, 2)}\n`);
+      else if (empty) process.stdout.write(`mesh "${c.mesh}" in ${c.redis}: new and empty, ready (peer table at revision 0, no tokens, no members)\n`);
+      else process.stdout.write(`mesh "${c.mesh}" in ${c.redis}: cleared ${found.peers} peers (revision ${found.revision} → 0), ${found.tokens} tokens, ${found.addresses} addresses, ${found.members} members; ready\n`);
+      process.stderr.write('next: wgmesh registry token create, then wgmesh registry up\n');
+      return EXIT.ok;
+    });
+  });
+}
+
+const createOptions: OptionSpec[] = [
+  ...storeOptions,
+  { key: 'reusable', flag: 'reusable', parse: values.bool, description: 'the token may enrol any number of members until it expires (default: single use)' },
+  { key: 'ttl', flag: 'ttl', env: 'WGMESH_TOKEN_TTL', value: '<duration>', parse: parseDuration, default: '1h', description: 'validity: 90s, 15m, 1h, 7d…' },
+  { key: 'name', flag: 'name', value: '<label>', parse: values.string, description: 'a label to recognise the token in "token list"' },
+];
+
+const createUsage = `Usage: wgmesh registry token create [--reusable] [--ttl 1h] [--name x] [--json]
+
+Creates a pre-auth token for "wgmesh member up --token". The token is printed once, on stdout
+(alone on its line, or in --json); Redis keeps only its SHA-256. Single-use by default.
+
+Options:
+${formatOptionsHelp(createOptions)}
+
+Example:
+  TOKEN=$(wgmesh registry token create --ttl 15m --name site-b)`;
+
+function tokenCreate(argv: string[]): Promise<number> {
+  return runCommand('registry token create', createUsage, createOptions, argv, async (o, rest) => {
+    if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
+    const c = o as unknown as StoreConfig & { reusable?: boolean; ttl: number; name?: string };
+    return withRedis(c, async (redis) => {
+      const { token, info } = await new TokenStore(redis, c.mesh).create({ reusable: Boolean(c.reusable), ttlSeconds: c.ttl, name: c.name }).catch((err: Error) => {
+        throw err.name === 'TokenError' ? new ConfigError(err.message) : err;
+      });
+      if (c.json) process.stdout.write(`${JSON.stringify({ token, ...describe(info) }, null, 2)}\n`);
+      else {
+        process.stdout.write(`${token}\n`);
+        process.stderr.write(`token ${info.id}${info.name ? ` (${info.name})` : ''}: ${info.reusable ? 'reusable' : 'single use'}, expires ${new Date(info.expiresAt).toISOString()}; shown only now\n`);
+      }
+      return EXIT.ok;
+    });
+  });
+}
+
+const listUsage = `Usage: wgmesh registry token list [--json]
+
+Lists the mesh's tokens: id, name, single use or reusable, uses, expiry and state. Never the
+tokens themselves. Expired and used-up tokens are listed for 7 days, then forgotten.
+
+Options:
+${formatOptionsHelp(storeOptions)}`;
+
+function tokenList(argv: string[]): Promise<number> {
+  return runCommand('registry token list', listUsage, storeOptions, argv, async (o, rest) => {
+    if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
+    const c = o as unknown as StoreConfig;
+    return withRedis(c, async (redis) => {
+      const list = (await new TokenStore(redis, c.mesh).list()).map(describe);
+      if (c.json) process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+      else {
+        const now = Math.floor(Date.now() / 1000);
+        const rows = list.map((t) => [t.id, t.name ?? '-', t.reusable ? 'reusable' : 'single', String(t.uses), t.state, t.expiresAt, ago(Math.floor(Date.parse(t.createdAt) / 1000), now)]);
+        process.stdout.write(`${formatTable(['ID', 'NAME', 'KIND', 'USES', 'STATE', 'EXPIRES', 'CREATED'], rows)}\n`);
+      }
+      return EXIT.ok;
+    });
+  });
+}
+
+const revokeUsage = `Usage: wgmesh registry token revoke <id>
+
+Deletes a token (by the id "token list" shows); members it enrolled stay enrolled.
+
+Options:
+${formatOptionsHelp(storeOptions)}`;
+
+function tokenRevoke(argv: string[]): Promise<number> {
+  return runCommand('registry token revoke', revokeUsage, storeOptions, argv, async (o, rest) => {
+    if (rest.length !== 1) throw new ConfigError('give exactly one token id (see "wgmesh registry token list")');
+    const c = o as unknown as StoreConfig;
+    return withRedis(c, async (redis) => {
+      if (!(await new TokenStore(redis, c.mesh).revoke(rest[0]))) throw new CommandError(`no token with id "${rest[0]}" in mesh "${c.mesh}"`);
+      if (c.json) process.stdout.write(`${JSON.stringify({ revoked: rest[0] })}\n`);
+      else process.stdout.write(`token ${rest[0]} revoked\n`);
+      return EXIT.ok;
+    });
+  });
+}
+
+function describe(t: TokenInfo) {
+  const now = Date.now();
+  const state = now >= t.expiresAt ? 'expired' : !t.reusable && t.uses > 0 ? 'used' : 'valid';
+  return { id: t.id, name: t.name, reusable: t.reusable, uses: t.uses, state, createdAt: new Date(t.createdAt).toISOString(), expiresAt: new Date(t.expiresAt).toISOString() };
+}
+
+// ---- registry up -------------------------------------------------------------------------
+
+const pick = (specs: OptionSpec[], keys: string[]) => keys.map((k) => specs.find((s) => s.key === k)!);
+
+const upOptions: OptionSpec[] = [
+  { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', required: true, parse: values.string, description: 'the hub WireGuard device (adopted as it is, or created with --create)' },
+  { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'uapi (wireguard-go, boringtun) or wg (kernel WireGuard)' },
+  { key: 'zone', flag: 'zone', env: 'WGMESH_ZONE', value: '<zone>', repeatable: true, required: true, parse: values.zone, description: 'DNS-SD zone to serve, e.g. mesh.example.' },
+  { key: 'dnsListen', flag: 'dns-listen', env: 'WGMESH_DNS_LISTEN', value: '<addr:port>', required: true, parse: values.listen, description: 'UDP and TCP address of the DNS-SD server (members pull over the tunnel: e.g. 10.99.0.1:53)' },
+  { key: 'meshCidr', flag: 'mesh-cidr', env: 'WGMESH_MESH_CIDR', value: '<cidr>', required: true, parse: values.cidr, description: "the mesh's tunnel addresses; the hub gets --address in it, members the others" },
+  { key: 'selfEndpoint', flag: 'self-endpoint', env: 'WGMESH_SELF_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'serve the hub device itself in DNS-SD with this endpoint (wgsd\'s self)' },
+  { key: 'selfAllowed', flag: 'self-allowed', env: 'WGMESH_SELF_ALLOWED', value: '<cidr>', repeatable: true, parse: values.cidr, description: "the hub's allowed IPs in its TXT record [default: --address/32]" },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server (members reach it on the public address to enrol, then over the tunnel)' },
+  { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: 'Redis for the peer table, tokens and addresses' },
+  { key: 'publicEndpoint', flag: 'public-endpoint', env: 'WGMESH_PUBLIC_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'where members reach the hub device; enrolment is on only with it' },
+  { key: 'address', flag: 'address', env: 'WGMESH_REGISTRY_ADDRESS', value: '<ip>', parse: (t) => formatIp(parseCidr(t).address), description: "the hub's tunnel address [default: first host of --mesh-cidr]" },
+  { key: 'listenPort', flag: 'listen-port', env: 'WGMESH_LISTEN_PORT', value: '<port>', parse: values.int(1, 65535), description: 'UDP port of the hub device [default: 51820 with --create; an adopted device keeps its port]' },
+  { key: 'create', flag: 'create', env: 'WGMESH_CREATE', parse: values.bool, default: 'false', description: 'create the device when missing (uapi: start wireguard-go), with the key in --state-dir' },
+  { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the hub's private key file (private.key, 0600) when created" },
+  { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects and Redis keys' },
+  ...pick(peerDiscoveryOptions, ['watchInterval', 'handshakeRefresh']),
+  { key: 'ttl', flag: 'ttl', env: 'WGMESH_DNS_TTL', value: '<seconds>', parse: values.int(0, 86400), default: '0', description: 'TTL of every DNS-SD answer' },
+  { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
+];
+
+interface RegistryUpConfig {
+  device: string;
+  driver: DriverKind;
+  zone: string[];
+  dnsListen: { host: string; port: number };
+  meshCidr: string;
+  selfEndpoint?: string;
+  selfAllowed: string[];
+  nats: string;
+  redis: string;
+  publicEndpoint?: string;
+  address?: string;
+  listenPort?: number;
+  create: boolean;
+  stateDir: string;
+  mesh: string;
+  watchInterval: number;
+  handshakeRefresh: number;
+  ttl: number;
+  logLevel: Level;
+}
+
+const upUsage = `Usage: wgmesh registry up --device <dev> --driver uapi|wg --zone <zone> --dns-listen <addr:port>
+                          --mesh-cidr <cidr> [options]
+
+Runs the registry role in the foreground, in one process:
+  - the hub's dataplane-programmer (node id "registry"): creates or adopts the device, sets its
+    key (with --create), tunnel address and listen port, and applies enrolment changes;
+  - peer-discovery in registry mode: watches the hub device, keeps the peer table in Redis,
+    publishes changes on NATS, answers peers.snapshot, enroll and members.remove;
+  - the registry-resolver: DNS-SD (wgsd-compatible) on --dns-listen.
+Pointed at an existing WireGuard device with peers and no enrolment at all, it serves the same
+DNS-SD answers as wgsd. NATS must listen on the public address (enrolment) and on the tunnel
+address (members' events); Redis only locally.
+
+Options:
+${formatOptionsHelp(upOptions)}
+
+Example:
+  wgmesh registry up --device wg0 --driver uapi --create --mesh-cidr 10.99.0.0/16 \\
+    --zone mesh.example. --dns-listen 10.99.0.1:53 --public-endpoint 203.0.113.1:51820`;
+
+export function registryUpCommand(argv: string[]): Promise<number> {
+  return runCommand('registry up', upUsage, upOptions, argv, async (o, rest) => {
+    if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
+    const c = o as unknown as RegistryUpConfig;
+    const pd = checkPeerDiscoveryConfig({
+      mode: 'registry', mesh: c.mesh, nats: c.nats, logLevel: c.logLevel, device: c.device, driver: c.driver, redis: c.redis,
+      watchInterval: c.watchInterval, handshakeRefresh: c.handshakeRefresh, meshCidr: c.meshCidr, address: c.address,
+      publicEndpoint: c.publicEndpoint, registryNode: REGISTRY_NODE, stateDir: c.stateDir, keepalive: 25, onDemand: false, connect: [], dnsPullInterval: 30, applyDelay: 10,
+    });
+    const address = registryAddress(pd)!;
+    const prefix = parseCidr(c.meshCidr).prefixLength;
+    const log = createLogger({ service: 'registry', level: c.logLevel });
+
+    const dataplane = await startDataplaneProgrammer(
+      {
+        node: REGISTRY_NODE, mesh: c.mesh, nats: c.nats, driver: c.driver, device: c.device, create: c.create,
+        privateKeyFile: c.create ? join(c.stateDir, PRIVATE_KEY_FILE) : undefined, listenPort: c.listenPort ?? (c.create ? 51820 : undefined),
+        address: [`${address}/${prefix}`], route: [], protect: [], mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
+      },
+      log.child({ service: 'dataplane-programmer' }),
+    ).catch((err: Error) => {
+      throw new CommandError(`cannot set up the hub device ${c.device}: ${err.message}`);
+    });
+    const closers: Array<() => Promise<void>> = [() => dataplane.close()];
+    const closeAll = async () => {
+      for (const close of closers.reverse()) if (!(await withDeadline(close, 6000))) process.stderr.write('a service did not stop in time; exiting anyway\n');
+    };
+    try {
+      if (!dataplane.publicKey) throw new CommandError(`the device ${c.device} has no private key: give --create (a key is made in ${c.stateDir}) or set one with wg`);
+      const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }));
+      closers.push(() => discovery.close());
+      const resolver = await startResolver(
+        checkResolverConfig({
+          zone: c.zone, listen: c.dnsListen, mesh: c.mesh, nats: c.nats, redis: c.redis, ttl: c.ttl,
+          selfKey: c.selfEndpoint ? dataplane.publicKey : undefined, selfEndpoint: c.selfEndpoint,
+          selfAllowed: c.selfEndpoint ? (c.selfAllowed.length ? c.selfAllowed : [`${address}/${address.includes(':') ? 128 : 32}`]) : [],
+          udpPayload: 1232, workers: 1, logLevel: c.logLevel,
+        }),
+        log.child({ service: 'registry-resolver' }),
+      );
+      closers.push(() => resolver.close());
+      log.info('registry up', {
+        device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${c.dnsListen.host}:${resolver.port}`,
+        zones: c.zone, enrolment: c.publicEndpoint ? 'on' : 'off (no --public-endpoint)',
+      });
+      await untilSignal(log);
+    } finally {
+      await closeAll();
+    }
+    setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref(); // NATS clients retrying in the background must not keep us up
+    return EXIT.ok;
+  });
+}

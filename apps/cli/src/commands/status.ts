@@ -1,0 +1,115 @@
+import { formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
+import { parseDataplaneState, parseDriverKind, Patterns, PeerRecord, PeerState } from '@wgmesh/contracts';
+import { createDriver } from '@wgmesh/dataplane';
+import { createLogger } from '@wgmesh/log';
+import { MeshBus } from '@wgmesh/nats-transport';
+import { classifyPaths, PathRow } from '@wgmesh/peer-discovery';
+import { ago, ClientConfig, clientOptions, CommandError, connectClient, EXIT, fetchPeerTable, formatTable, localEnrollment, runCommand } from './peers';
+
+const options: OptionSpec[] = [
+  ...clientOptions,
+  { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', parse: values.name, description: "the node to show, from its dataplane.state events [default: this node's enrolled name]" },
+  { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', parse: values.string, description: "read this node's device directly instead of waiting for a dataplane.state event" },
+  { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'how to read --device' },
+];
+
+export const statusUsage = `Usage: wgmesh status [--json] [options]
+
+Shows how a node reaches each member: endpoint, last handshake, bytes, and the path:
+  direct      a peer entry for the member with a handshake in the last 180 s
+  connecting  a peer entry, no recent handshake (hole punching, or a dead path)
+  relayed     no direct peer: traffic goes through the registry peer (mesh CIDR route)
+  down        neither a direct peer nor a working registry peer
+The member list comes from the registry (peers.snapshot); the node's peers from its device
+(--device) or from its next node.<id>.dataplane.state event.
+
+Options:
+${formatOptionsHelp(options)}`;
+
+type StatusConfig = ClientConfig & { node?: string; device?: string; driver: 'uapi' | 'wg' | 'vpp' };
+
+export function statusCommand(argv: string[]): Promise<number> {
+  return runCommand('status', statusUsage, options, argv, async (o) => {
+    const c = o as unknown as StatusConfig;
+    const enrollment = localEnrollment(c);
+    const node = c.node ?? enrollment?.name;
+    const bus = await connectClient(c, enrollment).catch((err: Error) => {
+      if (!c.device) throw err;
+      process.stderr.write(`warning: ${err.message}; showing the device only\n`);
+      return null;
+    });
+    try {
+      const devicePeers = c.device ? await readDevice(c) : await waitForState(bus!, node, c.timeout);
+      let table: PeerRecord[];
+      if (bus) table = (await fetchPeerTable(bus, c.timeout)).peers;
+      else table = devicePeers.map((p) => ({ publicKey: p.publicKey, allowedIps: p.allowedIps, endpoint: p.endpoint }));
+      const self = enrollment?.publicKey ?? '';
+      const rows = classifyPaths(table, devicePeers, { self, registryKey: enrollment?.registry.publicKey ?? null, nowSeconds: Math.floor(Date.now() / 1000) });
+      // Peers on the device that the registry does not list (adopted, or not yet published).
+      const listed = new Set(rows.map((r) => r.publicKey));
+      for (const p of devicePeers) if (!listed.has(p.publicKey) && p.publicKey !== self) rows.push(...classifyPaths([{ publicKey: p.publicKey, allowedIps: p.allowedIps, endpoint: p.endpoint }], devicePeers, { self, registryKey: null, nowSeconds: Math.floor(Date.now() / 1000) }));
+      print(c, node, rows);
+      return EXIT.ok;
+    } finally {
+      await bus?.close();
+    }
+  });
+}
+
+function print(c: StatusConfig, node: string | undefined, rows: PathRow[]): void {
+  if (c.json) {
+    process.stdout.write(`${JSON.stringify({ node: node ?? null, peers: rows }, null, 2)}\n`);
+    return;
+  }
+  const table = rows.map((r) => [r.name ?? '-', r.allowedIps.join(',') || '-', r.path, r.endpoint ?? '-', ago(r.latestHandshake), bytes(r.rxBytes), bytes(r.txBytes)]);
+  process.stdout.write(`${formatTable(['NAME', 'ADDRESSES', 'PATH', 'ENDPOINT', 'HANDSHAKE', 'RX', 'TX'], table)}\n`);
+  const count = (k: string) => rows.filter((r) => r.path === k).length;
+  process.stderr.write(`${node ?? 'this node'}: ${count('direct')} direct, ${count('relayed')} relayed, ${count('connecting')} connecting, ${count('down')} down\n`);
+}
+
+async function readDevice(c: StatusConfig): Promise<PeerState[]> {
+  const driver = createDriver(c.driver, c.device!, { log: createLogger({ service: 'cli', level: 'warn' }) });
+  try {
+    return (await driver.read()).peers;
+  } catch (err) {
+    throw new CommandError(`cannot read device ${c.device} (${c.driver}): ${(err as Error).message}`);
+  } finally {
+    await driver.close();
+  }
+}
+
+/** The node's peers from its next `node.<id>.dataplane.state` event. */
+function waitForState(bus: MeshBus, node: string | undefined, timeoutMs: number): Promise<PeerState[]> {
+  if (!node) throw new CommandError('no --node or --device given, and this node is not enrolled: which node?');
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sub.unsubscribe();
+      reject(new CommandError(`no dataplane.state event from "${node}" within ${timeoutMs} ms (is its dataplane-programmer running? or give --device)`));
+    }, timeoutMs);
+    const sub = bus.subscribe(
+      Patterns.dataplaneState,
+      (value) => {
+        clearTimeout(timer);
+        sub.unsubscribe();
+        resolve(statePeers(value));
+      },
+      { node },
+    );
+  });
+}
+
+function statePeers(value: unknown): PeerState[] {
+  return parseDataplaneState(value).peers;
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
+}
