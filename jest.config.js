@@ -11,7 +11,10 @@ module.exports = {
   roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/tools'],
   testMatch: ['**/*.spec.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', { ...swcrc, swcrc: false }] },
-  moduleNameMapper: { '^@wgmesh/([a-z0-9-]+)$': '<rootDir>/libs/$1/src/index.ts' },
+  moduleNameMapper: {
+    '^@wgmesh/lab$': '<rootDir>/tools/lab/src/index.ts',
+    '^@wgmesh/([a-z0-9-]+)$': '<rootDir>/libs/$1/src/index.ts',
+  },
   setupFiles: ['reflect-metadata'],
   testTimeout: 30000,
 };

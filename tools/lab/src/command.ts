@@ -1,0 +1,284 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
+import { LabError, LabSpecError } from './errors';
+import { Lab, LabStatus } from './lab';
+import { labStateDir, Mesh, MeshRecord, missingMeshTools, readMeshRecord, removeMeshFiles, startMesh, sweepMeshDirs, WORKSPACE } from './mesh';
+import { meshMembers, parseMemberOption, parseNatList } from './mesh-members';
+import { formatPairTable, PairRow } from './mesh-pairs';
+import { checkLabId, MemberNat, MemberSpec } from './plan';
+import { missingRequirements } from './requirements';
+
+/**
+ * `wgmesh lab up|run|down|status`: the lab from a shell. `up` builds the network, starts the real
+ * mesh in it (NATS, Redis and `wgmesh registry up` on the registry, `wgmesh member up` on every
+ * member), waits until every pair that can be direct is, prints the pair table and leaves it all
+ * running (detached). `run` (npm start) does the same, then waits for Ctrl-C and tears down.
+ * `down` ends one lab, or all; `status` shows what the state files list.
+ */
+export const labOptions: OptionSpec[] = [
+  { key: 'members', flag: 'members', env: 'WGMESH_LAB_MEMBERS', value: '<count | name:nat,…>', parse: parseMemberOption, description: 'up/run: how many members (3 behind eim NATs + 1 public by default), or a list like a:eim,b:edm,c:public' },
+  { key: 'nat', flag: 'nat', env: 'WGMESH_LAB_NAT', value: '<eim|edm|public,…>', parse: parseNatList, description: 'up/run: the NAT in front of each member (one per member, or one for all)' },
+  { key: 'json', flag: 'json', parse: values.bool, description: 'up: print only {"pairs":[{"a","b","path","rttMs"}],"convergeMs"} on stdout' },
+  { key: 'timeout', flag: 'timeout', env: 'WGMESH_LAB_TIMEOUT_MS', value: '<ms>', parse: values.int(1000, 600_000), default: '30000', description: 'up/run: how long the mesh may take to converge before the lab is torn down' },
+  { key: 'networkOnly', flag: 'network-only', parse: values.bool, description: 'up: build the network only (no NATS, Redis or wgmesh)' },
+  { key: 'id', flag: 'id', env: 'WGMESH_LAB_ID', value: '<id>', parse: checkLabId, description: 'up/run: the lab id (1-6 characters a-z, 0-9; random by default)' },
+  { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_LAB_STATE_DIR', value: '<dir>', parse: values.string, default: '/run/wgmesh-lab', description: 'where lab state files (and each mesh\'s logs, <id>.mesh/) live' },
+  { key: 'all', flag: 'all', parse: values.bool, description: 'down: every lab with a state file' },
+  { key: 'orphans', flag: 'orphans', parse: values.bool, description: 'down --all: also wgl-<id>-* namespaces and wl<id>-* sockets that no state file lists' },
+];
+
+interface LabConfig {
+  members?: number | MemberSpec[];
+  nat?: MemberNat[];
+  json?: boolean;
+  timeout: number;
+  networkOnly?: boolean;
+  id?: string;
+  stateDir: string;
+  all?: boolean;
+  orphans?: boolean;
+}
+
+export const labUsage = `Usage: wgmesh lab up [--members N] [--nat eim,edm,public,…] [--json] [--id <id>]
+       wgmesh lab run [--members N] [--nat …]        (npm start: up, then Ctrl-C tears it down)
+       wgmesh lab down <id>… | --all [--orphans]
+       wgmesh lab status [<id>]
+
+A WireGuard mesh in network namespaces (needs root): a registry on 203.0.113.1 running NATS,
+Redis and "wgmesh registry up"; members behind NAT routers (eim: endpoint-independent mapping,
+edm: endpoint-dependent) or public, each running "wgmesh member up". "up" waits until every pair
+that can be direct has a direct tunnel, prints each pair's path and round trip and the
+convergence time, and leaves the lab running; "down" removes its namespaces, processes and
+files. See tools/lab/README.md.
+
+Options:
+${formatOptionsHelp(labOptions)}`;
+
+export async function labCommand(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseOptions>;
+  let o: LabConfig;
+  try {
+    parsed = parseOptions(labOptions, { argv });
+    o = parsed.options as unknown as LabConfig;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`wgmesh lab: ${err.message}\n`);
+    return 2;
+  }
+  const [action, ...ids] = parsed.rest;
+  if (parsed.help || action === undefined) {
+    process.stdout.write(`${labUsage}\n`);
+    return parsed.help ? 0 : 2;
+  }
+  try {
+    switch (action) {
+      case 'up':
+        return o.networkOnly ? await networkUp(o) : await meshUp(o, { detach: true });
+      case 'run':
+        return await labRun(o);
+      case 'down':
+        return await labDown(o, ids);
+      case 'status': {
+        const labs = Lab.list({ stateDir: o.stateDir }).filter((s) => ids.length === 0 || ids.includes(s.id));
+        process.stdout.write(labs.length ? `${labs.map((s) => formatStatus(s, readMeshRecord(o.stateDir, s.id))).join('\n\n')}\n` : 'no lab\n');
+        return 0;
+      }
+      default:
+        throw new LabSpecError(`unknown action "${action}": up, run, down or status`);
+    }
+  } catch (err) {
+    if (!(err instanceof LabError || err instanceof LabSpecError)) throw err;
+    process.stderr.write(`wgmesh lab: ${err.message}\n`);
+    return err instanceof LabSpecError ? 2 : 1;
+  }
+}
+
+async function networkUp(o: LabConfig): Promise<number> {
+  const lab = await Lab.up({ members: meshMembers(o.members, o.nat), id: o.id }, { stateDir: o.stateDir, detach: true });
+  process.stdout.write(`${formatStatus(lab.status())}\n\nRun a command in a host:  ip netns exec ${lab.namespaceOf('registry')} <command>\nTear it down:             wgmesh lab down ${lab.id}\n`);
+  return 0;
+}
+
+interface MeshUp {
+  lab: Lab;
+  mesh: Mesh;
+  rows: PairRow[];
+  convergeMs: number;
+}
+
+/**
+ * Builds the lab, starts the mesh, waits for it to converge and prints the pair table. On any
+ * failure (or Ctrl-C meanwhile) it tears everything down before returning 1.
+ */
+async function meshUp(o: LabConfig, opts: { detach: boolean }): Promise<number> {
+  const up = await bringUp(o, opts);
+  if (!up) return 1;
+  const { lab, rows, convergeMs } = up;
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ pairs: rows, convergeMs })}\n`);
+    process.stderr.write(`lab ${lab.id} is up; "wgmesh lab down ${lab.id}" removes it\n`);
+    return 0;
+  }
+  process.stdout.write(`${summary(up)}\nTear it down:  wgmesh lab down ${lab.id}\n`);
+  return 0;
+}
+
+async function bringUp(o: LabConfig, opts: { detach: boolean }): Promise<MeshUp | undefined> {
+  const started = Date.now();
+  const spec = { members: meshMembers(o.members, o.nat), id: o.id };
+  const progress = (line: string) => process.stderr.write(`${line}\n`);
+  const lab = await Lab.up(spec, { stateDir: o.stateDir, detach: opts.detach });
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupted = sig;
+    if (opts.detach) progress(`\n${sig}: tearing down lab ${lab.id}…`); // else the Lab says so
+    void teardown(lab, o.stateDir).then(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  };
+  // A detached lab is not torn down by the Lab itself on a signal, and neither lab knows the
+  // mesh's files: tear both down here while the lab is being set up.
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const nats = spec.members.map((m) => `${m.name} (${m.nat})`).join(', ');
+    progress(`lab ${lab.id}: network up in ${Date.now() - started} ms: registry 203.0.113.1, members ${nats}`);
+    progress(`starting NATS, Redis and "wgmesh registry up" on the registry, then "wgmesh member up" on ${spec.members.length} member${spec.members.length === 1 ? '' : 's'}…`);
+    const mesh = await startMesh(lab);
+    progress(`mesh started in ${Date.now() - started} ms; waiting for direct tunnels…`);
+    const { convergeMs } = await mesh.waitForMesh(o.timeout);
+    const rows = await mesh.pairTable();
+    return { lab, mesh, rows, convergeMs };
+  } catch (err) {
+    if (interrupted) await new Promise(() => undefined); // the signal handler exits
+    const logs = join(labStateDir(lab), `${lab.id}.mesh`, 'logs');
+    process.stderr.write(`wgmesh lab: ${(err as Error).message}\n(logs were in ${logs}); tearing down lab ${lab.id}\n`);
+    await teardown(lab, o.stateDir);
+    return undefined;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Ends the lab's processes and namespaces, then the mesh's files. */
+async function teardown(lab: Lab, stateDir: string): Promise<void> {
+  const id = lab.id;
+  await lab.down();
+  removeMeshFiles(stateDir, id);
+}
+
+/** The pair table, the convergence time and how to look around. */
+function summary({ lab, mesh, rows, convergeMs }: MeshUp): string {
+  const direct = rows.filter((r) => r.path === 'direct').length;
+  const pairs = mesh.expectedPairs().length;
+  const converged = pairs === 0 ? 'nothing to converge (fewer than two members that can be direct)' : `every pair that can be direct was direct and answering pings ${convergeMs} ms after the last member enrolled`;
+  const a = mesh.memberNames()[0];
+  return [
+    `lab ${lab.id}: ${direct} of ${rows.length} pairs direct; ${converged}`,
+    '',
+    formatPairTable(rows),
+    '',
+    `registry  ${mesh.registry.endpoint}, tunnel ${mesh.record().registry.address}, DNS-SD ${mesh.record().zone} on ${mesh.record().registry.address}:53`,
+    ...mesh.memberNames().map((n) => `${n.padEnd(8)}  tunnel ${mesh.member(n).address}, device ${mesh.member(n).device}, ${mesh.member(n).host.nat === 'public' ? `public ${mesh.member(n).host.address}` : `behind ${mesh.member(n).host.nat} NAT ${mesh.member(n).host.publicAddress}`}`),
+    `logs      ${mesh.logDir}`,
+    '',
+    a ? `Look around:   ip netns exec ${lab.namespaceOf(a)} wg show ${mesh.member(a).device}` : '',
+    a ? `               ip netns exec ${lab.namespaceOf(a)} dig @10.99.0.1 _wireguard._udp.mesh.example. PTR +short` : '',
+  ]
+    .filter((l, i, all) => l !== '' || all[i - 1] !== '')
+    .join('\n');
+}
+
+/**
+ * npm start: makes sure the machine can run the lab (installs missing Debian packages as root),
+ * brings the default lab up, prints it, waits for Ctrl-C (or SIGTERM), tears it down.
+ */
+async function labRun(o: LabConfig): Promise<number> {
+  const problems = ensureMachine();
+  if (problems.length > 0) {
+    process.stderr.write(`wgmesh lab run: this machine cannot run the lab:\n  ${problems.join('\n  ')}\n`);
+    return 1;
+  }
+  const up = await bringUp(o, { detach: false });
+  if (!up) return 1;
+  process.stdout.write(`${summary(up)}\n\nThe lab runs until Ctrl-C.\n`);
+  // The Lab prints "<signal>: tearing down lab <id>" and starts its own teardown as well; this
+  // listener keeps it from exiting before the mesh's files are gone too.
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await teardown(up.lab, o.stateDir);
+  process.stderr.write(`lab ${up.lab.id} removed\n`);
+  return 0;
+}
+
+/**
+ * What stops the lab on this machine, after installing missing Debian packages when we are root
+ * (tools/dev/ensure-packages.sh, the one list of system packages).
+ */
+export function ensureMachine(): string[] {
+  const problems = () => [...missingRequirements(), ...missingMeshTools()];
+  const first = problems();
+  const toolsMissing = first.some((p) => p.includes('is missing (it'));
+  if (toolsMissing && process.getuid?.() === 0) {
+    process.stderr.write('wgmesh lab: installing missing Debian packages (tools/dev/ensure-packages.sh)…\n');
+    const r = spawnSync('bash', [join(WORKSPACE, 'tools/dev/ensure-packages.sh')], { stdio: 'inherit' });
+    if (r.status !== 0) return [...problems(), 'installing the packages failed (see above)'];
+    return problems();
+  }
+  return first;
+}
+
+async function labDown(o: LabConfig, ids: string[]): Promise<number> {
+  if (o.all) {
+    const reports = await Lab.downAll({ stateDir: o.stateDir, orphans: o.orphans });
+    for (const id of Object.keys(reports)) removeMeshFiles(o.stateDir, id);
+    sweepMeshDirs(o.stateDir);
+    process.stdout.write(Object.keys(reports).length ? `removed lab ${Object.keys(reports).join(', ')}\n` : 'no lab to remove\n');
+    return 0;
+  }
+  if (ids.length === 0) throw new LabSpecError('down needs lab ids, or --all');
+  let missing = 0;
+  for (const id of ids) {
+    const report = await Lab.down(id, { stateDir: o.stateDir });
+    removeMeshFiles(o.stateDir, checkLabId(id));
+    if (report) process.stdout.write(`removed lab ${id}: ${report.namespaces.length} namespaces, ${report.killed.length} processes\n`);
+    else {
+      process.stderr.write(`wgmesh lab: no lab ${id}\n`);
+      missing++;
+    }
+  }
+  return missing ? 1 : 0;
+}
+
+/** The lab, its hosts (namespace, addresses, NAT), its mesh and its processes, as text. */
+export function formatStatus(s: LabStatus, mesh?: MeshRecord): string {
+  const head = `lab ${s.id}  created ${s.createdAt}  ${s.detached ? 'detached' : `owner pid ${s.owner.pid}${s.owner.alive ? '' : ' (gone)'}`}  state ${s.stateFile}`;
+  const tunnel = new Map(mesh?.members.map((m) => [m.name, m.address]) ?? []);
+  if (mesh) tunnel.set('registry', mesh.registry.address);
+  const rows = s.hosts.map((h) => [
+    h.name,
+    h.role,
+    h.ns,
+    h.address,
+    h.publicAddress === h.address ? '' : h.publicAddress,
+    h.role === 'router' ? (h.mode ?? '') : h.role === 'member' ? (h.nat === 'public' ? 'public' : `behind ${h.router}`) : '',
+    ...(mesh ? [tunnel.get(h.name) ?? ''] : []),
+    h.present ? '' : 'MISSING',
+  ]);
+  const table = [['host', 'role', 'namespace', 'address', 'public', 'nat', ...(mesh ? ['tunnel'] : []), ''], ...rows];
+  const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
+  const lines = table.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  const meshLines = mesh ? [`mesh "${mesh.mesh}", zone ${mesh.zone}, ${mesh.cidr}; registry key ${mesh.registry.publicKey}; logs ${mesh.logs}`] : [];
+  const procs = s.processes.map((p) => `  pid ${p.pid} in ${p.host}: ${shortCommand(p.command)}${p.running ? '' : ' (ended)'}`);
+  return [head, ...lines.map((l) => `  ${l}`), ...meshLines, ...(procs.length ? ['processes:', ...procs] : [])].join('\n');
+}
+
+/** "sh -c exec … sh /usr/bin/node /…/bin/wgmesh.js member up …" → "wgmesh member up …". */
+export function shortCommand(command: string): string {
+  return command
+    .replace(/^sh -c exec "\$@" >>"\$LAB_LOG_FILE" 2>&1 sh /, '')
+    .replace(/^\S*node \S*bin\/wgmesh\.js /, 'wgmesh ')
+    .replace(/(--token[ =])\S+/, '$1***');
+}

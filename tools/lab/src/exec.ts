@@ -1,0 +1,142 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { LabError } from './errors';
+
+/**
+ * Running commands, on the machine or inside a namespace (`ip netns exec NS …`). A command that
+ * fails rejects with a LabError naming the command, its exit and its stderr.
+ */
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  /** Written to the command's stdin. */
+  input?: string;
+  /** Kill the command (SIGKILL) after this long; default 10 s. */
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+const MAX_OUTPUT = 4 * 1024 * 1024;
+
+/** The environment for lab commands: the sbin directories are on PATH even in a non-login shell. */
+export function toolEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const path = (process.env.PATH ?? '').split(':').filter(Boolean);
+  for (const dir of ['/usr/local/sbin', '/usr/sbin', '/sbin']) if (!path.includes(dir)) path.push(dir);
+  return { ...process.env, PATH: path.join(':'), ...extra };
+}
+
+export function run(command: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: options.env ?? toolEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let size = 0;
+    const collect = (into: Buffer[]) => (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_OUTPUT) into.push(chunk);
+    };
+    child.stdout.on('data', collect(out));
+    child.stderr.on('data', collect(err));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 10_000);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new LabError(`${describe(command, args)}: cannot run: ${e.message}`));
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const result = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+      if (code === 0) resolve(result);
+      else reject(new ExecFailed(command, args, code, signal, result));
+    });
+    child.stdin.on('error', () => undefined); // a command that exits without reading its input
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** The same, blocking: for cleanup from a process 'exit' handler, where nothing async runs. */
+export function runSync(command: string, args: readonly string[], options: ExecOptions = {}): ExecResult {
+  const r = spawnSync(command, args, { input: options.input ?? '', env: options.env ?? toolEnv(), timeout: options.timeoutMs ?? 10_000, maxBuffer: MAX_OUTPUT });
+  if (r.error) throw new LabError(`${describe(command, args)}: cannot run: ${r.error.message}`);
+  const result = { stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
+  if (r.status !== 0) throw new ExecFailed(command, args, r.status, r.signal, result);
+  return result;
+}
+
+/** A command ran and failed; `result` holds what it printed. */
+export class ExecFailed extends LabError {
+  constructor(
+    readonly command: string,
+    readonly args: readonly string[],
+    readonly code: number | null,
+    readonly signal: NodeJS.Signals | null,
+    readonly result: ExecResult,
+  ) {
+    super(`${describe(command, args)} failed (${code !== null ? `exit ${code}` : `signal ${signal}`}): ${(result.stderr || result.stdout).trim().slice(0, 2000)}`);
+  }
+}
+
+/** Runs `command` inside namespace `ns`. */
+export function nsExec(ns: string, command: string, args: readonly string[], options?: ExecOptions): Promise<ExecResult> {
+  return run('ip', ['netns', 'exec', ns, command, ...args], options);
+}
+
+function describe(command: string, args: readonly string[]): string {
+  const text = [command, ...args].join(' ');
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}
+
+export interface PingOptions {
+  /** Echo requests to send; default 1. */
+  count?: number;
+  /** How long to wait for a reply after the last request; default 1000 ms. */
+  timeoutMs?: number;
+  /** Between requests; default 200 ms. */
+  intervalMs?: number;
+  /** ICMP payload bytes; default 56. */
+  size?: number;
+}
+
+export interface PingResult {
+  /** At least one reply came back. */
+  ok: boolean;
+  sent: number;
+  received: number;
+  /** Average round trip of the replies, when there were any. */
+  rttMs?: number;
+}
+
+/** Parses `ping -q` output (iputils): the "transmitted, received" and "rtt min/avg/max" lines. */
+export function parsePing(text: string): PingResult | undefined {
+  const counts = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(text);
+  if (!counts) return undefined;
+  const sent = Number(counts[1]);
+  const received = Number(counts[2]);
+  const rtt = /= [\d.]+\/([\d.]+)\/[\d.]+\/[\d.]+ ms/.exec(text);
+  return { ok: received > 0, sent, received, ...(rtt ? { rttMs: Number(rtt[1]) } : {}) };
+}
+
+/** ping -c count -i interval -W timeout: it ends at most (count-1)·interval + timeout later. */
+export function pingArgs(ip: string, options: PingOptions = {}): string[] {
+  const count = options.count ?? 1;
+  const args = ['-n', '-q', '-c', String(count), '-i', String((options.intervalMs ?? 200) / 1000), '-W', String((options.timeoutMs ?? 1000) / 1000)];
+  if (options.size !== undefined) args.push('-s', String(options.size));
+  return [...args, ip];
+}
+
+/** Pings `ip` from namespace `ns`. No reply is a result (ok: false), not an error. */
+export async function nsPing(ns: string, ip: string, options: PingOptions = {}): Promise<PingResult> {
+  let output: ExecResult;
+  try {
+    const budget = ((options.count ?? 1) - 1) * (options.intervalMs ?? 200) + (options.timeoutMs ?? 1000);
+    output = await nsExec(ns, 'ping', pingArgs(ip, options), { timeoutMs: budget + 5000 });
+  } catch (err) {
+    // ping exits 1 when replies are missing; that is an answer, anything else is a failure.
+    if (!(err instanceof ExecFailed) || err.code !== 1) throw err;
+    output = err.result;
+  }
+  const parsed = parsePing(output.stdout);
+  if (!parsed) throw new LabError(`ping ${ip} in ${ns}: unexpected output: ${output.stdout.trim() || output.stderr.trim()}`);
+  return parsed;
+}

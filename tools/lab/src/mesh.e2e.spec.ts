@@ -1,0 +1,171 @@
+import { keyFromBase64, keyToBase32 } from '@wgmesh/wireguard';
+import { parseDig, waitFor } from '@wgmesh/testing';
+import { Lab } from './lab';
+import { Mesh, MESH, missingMeshTools, startMesh } from './mesh';
+import { logMessage } from './mesh-log';
+import { missingRequirements } from './requirements';
+
+/**
+ * The real wgmesh in a lab, from nothing: NATS, Redis and `wgmesh registry up` in the registry's
+ * namespace, `wgmesh member up` behind three endpoint-independent NATs and on one public host.
+ * The tests run in order on one mesh (a removal, then a NAT rebinding, then a registry restart).
+ */
+const PING = { count: 5, intervalMs: 20, size: 1000, timeoutMs: 1000 };
+const PING_BYTES = PING.count * 2 * (PING.size + 28);
+
+const problems = [...missingRequirements(), ...missingMeshTools()];
+const describeLab = problems.length === 0 ? describe : describe.skip;
+if (problems.length > 0) process.stderr.write(`mesh e2e tests skipped:\n  ${problems.join('\n  ')}\n`);
+
+const report = (line: string) => process.stderr.write(`mesh e2e: ${line}\n`);
+
+describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public member', () => {
+  let lab: Lab;
+  let mesh: Mesh;
+
+  /** The hub's rx+tx for these members: grows by a ping's bytes only when the hub relays it. */
+  const hubBytes = async (...names: string[]) => {
+    const hub = await mesh.devicePeers('registry');
+    return names.reduce((sum, n) => sum + (hub.get(mesh.member(n).publicKey)?.rxBytes ?? 0) + (hub.get(mesh.member(n).publicKey)?.txBytes ?? 0), 0);
+  };
+  const dig = async (from: string, name: string, type: string) =>
+    parseDig((await lab.exec(from, 'dig', [`@${MESH.registryAddress}`, '-p', '53', name, type, '+norecurse', '+time=1', '+tries=2', '+nocookie'])).stdout);
+  const instance = (publicKey: string) => `${keyToBase32(keyFromBase64(publicKey))}._wireguard._udp.${MESH.zone}`;
+  const pingOk = async (from: string, to: string) => (await lab.ping(from, mesh.member(to).address, { count: 1, timeoutMs: 250 })).ok;
+
+  beforeAll(async () => {
+    lab = await Lab.up({
+      members: [
+        { name: 'a', nat: 'eim' },
+        { name: 'b', nat: 'eim' },
+        { name: 'c', nat: 'eim' },
+        { name: 'd', nat: 'public' },
+      ],
+    });
+    mesh = await startMesh(lab);
+  }, 60_000);
+  afterAll(async () => {
+    await mesh?.down();
+    await lab?.down();
+  }, 30_000);
+
+  it('forms the full mesh from nothing: every pair direct within 5 s of the last enrolment', async () => {
+    const { convergeMs, handshakesMs, pairs } = await mesh.waitForMesh(15_000);
+    expect(pairs).toHaveLength(6);
+    report(`full mesh of 4: every pair handshaken ${handshakesMs} ms and pinging ${convergeMs} ms after the last member enrolled`);
+    expect(convergeMs).toBeLessThan(5000);
+
+    for (const [a, b] of pairs) {
+      const before = await hubBytes(a, b);
+      const ping = await lab.ping(a, mesh.member(b).address, PING);
+      expect(ping.received).toBe(PING.count);
+      // Direct: the ping's bytes did not cross the hub (a relayed ping would add twice PING_BYTES).
+      expect((await hubBytes(a, b)) - before).toBeLessThan(PING_BYTES / 2);
+    }
+    const table = await mesh.pairTable();
+    expect(table.map((r) => [r.a, r.b, r.path])).toEqual(pairs.map(([a, b]) => [a, b, 'direct']));
+    expect(table.every((r) => r.rttMs !== null && r.rttMs < 50)).toBe(true);
+  });
+
+  it('drops a member removed at the registry: gone from DNS-SD and from every other device', async () => {
+    const c = mesh.member('c');
+    const name = instance(c.publicKey);
+    expect((await dig('a', `_wireguard._udp.${MESH.zone}`, 'PTR')).answer.map((r) => r.data.toLowerCase())).toContain(name);
+    expect((await dig('a', name, 'SRV')).status).toBe('NOERROR');
+
+    const started = Date.now();
+    const reply = await mesh.removeMember('c');
+    expect(reply).toMatchObject({ publicKey: c.publicKey, name: 'c', address: c.address });
+    await waitFor('c gone from a, b and d', async () => (await Promise.all(['a', 'b', 'd'].map((n) => mesh.devicePeers(n)))).every((p) => !p.has(c.publicKey)), 5000, 10);
+    const gone = Date.now();
+    const removedAt = (await mesh.registry.log.waitFor(logMessage('member removed', { name: 'c' }))).at;
+    expect((await mesh.devicePeers('registry')).has(c.publicKey)).toBe(false);
+    expect((await dig('b', `_wireguard._udp.${MESH.zone}`, 'PTR')).answer.map((r) => r.data.toLowerCase())).not.toContain(name);
+    expect((await dig('b', name, 'SRV')).status).toBe('NXDOMAIN');
+    expect((await dig('d', `${c.address}._wireguard._udp.${MESH.zone}`, 'SRV')).status).toBe('NXDOMAIN');
+    // c's own process, cut off from the registry, still stops on SIGTERM.
+    const stopping = Date.now();
+    const exit = await mesh.removed.get('c')!.process!.stop('SIGTERM', 15_000);
+    report(`member c removed (wgmesh member remove, CLI start-up included): the registry removed it ${removedAt - started} ms after the command started, every other device dropped it ${gone - removedAt} ms later; its process then stopped in ${Date.now() - stopping} ms (${JSON.stringify(exit)})`);
+    // The rest of the mesh is untouched.
+    expect((await mesh.pairTable()).map((r) => [r.a, r.b, r.path])).toEqual([
+      ['a', 'b', 'direct'],
+      ['a', 'd', 'direct'],
+      ['b', 'd', 'direct'],
+    ]);
+  });
+
+  it('follows a NAT rebinding: the registry sees the new endpoint, the others apply it, the pairs are direct again', async () => {
+    const a = mesh.member('a');
+    const others = ['b', 'd'];
+    const started = Date.now();
+    const [rebind] = await lab.rebindNat('a');
+    expect(rebind.after).toBeDefined();
+    const moved = `${lab.publicAddressOf('a')}:${rebind.after}`;
+
+    // Nothing is sent for the test: a's own traffic to the hub (NATS over the tunnel, its
+    // dataplane state every 5 s) carries the new port there.
+    await waitFor('the hub device to see a’s new endpoint', async () => (await mesh.devicePeers('registry')).get(a.publicKey)?.endpoint === moved, 15_000, 20);
+    const seenMs = Date.now() - started;
+    await waitFor('every other member to apply it', async () => (await Promise.all(others.map((n) => mesh.devicePeers(n)))).every((p) => p.get(a.publicKey)?.endpoint === moved), 5000, 10);
+    const followMs = Date.now() - started - seenMs;
+
+    // Direct again once both ends send (traffic both ways, as an application's would be): a's
+    // packets open its NAT towards each peer, the peer's reach a's new port.
+    await waitFor('direct pings between a and every other member', async () => {
+      const results = await Promise.all(others.flatMap((n) => [pingOk('a', n), pingOk(n, 'a')]));
+      return results.every(Boolean);
+    }, 30_000, 0);
+    const directMs = Date.now() - started;
+    report(`rebind of a (port ${rebind.before.join(',')} → ${rebind.after}): hub saw it after ${seenMs} ms, the others applied it ${followMs} ms later, all pairs with a pinging directly ${directMs} ms after the rebind`);
+    expect(followMs).toBeLessThan(1500);
+
+    for (const n of others) {
+      const before = await hubBytes('a', n);
+      expect((await lab.ping(n, a.address, PING)).received).toBe(PING.count);
+      expect((await hubBytes('a', n)) - before).toBeLessThan(PING_BYTES / 2);
+      expect((await mesh.devicePeers(n)).get(a.publicKey)?.endpoint).toBe(moved);
+    }
+  });
+
+  it('restarts the registry role (peer-discovery, resolver) without dropping a tunnel; its state comes back', async () => {
+    const members = ['a', 'b', 'd'];
+    const devicesBefore = await Promise.all(members.map((n) => mesh.devicePeers(n)));
+    // The programmer logs "applied" at info only when the device changed (peer-discovery's own
+    // "desired peers applied" also comes every DNS-SD pull, which re-sends the same set).
+    const applied = () => members.map((n) => mesh.member(n).log.messages('applied').length);
+    const appliedBefore = applied();
+    const registryLog = mesh.registry.log;
+    registryLog.poll();
+    const from = registryLog.length;
+
+    // 50 ms apart for the whole restart, a → b over their direct tunnel.
+    const pings = lab.ping('a', mesh.member('b').address, { count: 160, intervalMs: 50, timeoutMs: 1000 });
+    await new Promise((r) => setTimeout(r, 500));
+    const started = Date.now();
+    await mesh.stopRegistry('SIGTERM');
+    const stoppedMs = Date.now() - started;
+    await mesh.startRegistry();
+    const upMs = Date.now() - started;
+    const ping = await pings;
+    report(`registry role restarted (SIGTERM, exit after ${stoppedMs} ms, "registry up" again after ${upMs} ms): a → b ping ${ping.received}/${ping.sent} answered`);
+    expect(ping.sent).toBe(160);
+    expect(ping.sent - ping.received).toBeLessThanOrEqual(1);
+
+    // State comes back: DNS-SD answers for every member, the peer table is whole, no peer was
+    // removed or re-added anywhere, and the members applied nothing new.
+    const ptr = (await dig('a', `_wireguard._udp.${MESH.zone}`, 'PTR')).answer.map((r) => r.data.toLowerCase());
+    for (const n of members) expect(ptr).toContain(instance(mesh.member(n).publicKey));
+    const { stdout } = await mesh.wgmesh('registry', ['peers', '--json', '--mesh', MESH.name, '--nats', `nats://127.0.0.1:${MESH.nats}`]);
+    const table = JSON.parse(stdout) as { peers: Array<{ name?: string; endpoint: string | null }> };
+    expect(table.peers.map((p) => p.name).sort()).toEqual(members);
+    expect(table.peers.every((p) => p.endpoint !== null)).toBe(true);
+    const devicesAfter = await Promise.all(members.map((n) => mesh.devicePeers(n)));
+    devicesAfter.forEach((after, i) => {
+      expect([...after.keys()].sort()).toEqual([...devicesBefore[i].keys()].sort());
+      for (const [key, p] of after) expect(p.endpoint).toBe(devicesBefore[i].get(key)?.endpoint);
+    });
+    expect(registryLog.entries.slice(from).filter((e) => e.json?.msg === 'peer removed from the table')).toEqual([]);
+    expect(applied()).toEqual(appliedBefore);
+  });
+});

@@ -1,0 +1,432 @@
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { readEnrollment } from '@wgmesh/peer-discovery';
+import { LabError } from './errors';
+import { ExecResult } from './exec';
+import type { Lab } from './lab';
+import { LogFile, logMessage } from './mesh-log';
+import { DumpPeer, expectDirect, pairPath, pairsOf, PairRow, parseDump } from './mesh-pairs';
+import type { Host } from './plan';
+import type { LabProcess } from './process';
+import { findExecutable } from './requirements';
+import { StateStore } from './state';
+
+/**
+ * The real wgmesh in a lab: NATS and Redis in the registry's namespace (its own loopback, so no
+ * clash with the machine's), `wgmesh registry up` there, and `wgmesh member up` in every member's
+ * namespace, each creating its own wireguard-go device. Every process is started with lab.spawn
+ * (its PID is in the lab's state file, so `lab down` ends it) and writes its log to a file under
+ * the mesh directory `<lab state dir>/<id>.mesh/` (files, not pipes: the processes outlive a
+ * detached `wgmesh lab up`).
+ */
+
+export const WORKSPACE = resolve(__dirname, '../../..');
+const WGMESH = join(WORKSPACE, 'bin/wgmesh.js');
+
+/** The mesh every lab runs (documentation and private ranges only). */
+export const MESH = {
+  name: 'lab',
+  zone: 'mesh.example.',
+  cidr: '10.99.0.0/16',
+  registryAddress: '10.99.0.1',
+  port: 51820,
+  nats: 4222,
+  redis: 6379,
+} as const;
+
+/** wireguard-go's PID/log records, which wgmesh's uapi driver keeps here when it creates a device. */
+export const DAEMON_STATE_DIR = '/var/run/wgmesh';
+
+export interface MeshOptions {
+  /** Log level of the wgmesh processes; default info. */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** The registry's own (e.g. debug, for its "peer published" lines); default logLevel. */
+  registryLogLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** Members to start now (default: every member of the lab). */
+  members?: string[];
+  /** How long each process may take to say it is ready; default 30 s. */
+  startTimeoutMs?: number;
+  /** Extra flags for `wgmesh member up` (e.g. ["--keepalive", "10"]). */
+  memberArgs?: string[];
+  /** Extra flags for `wgmesh registry up` (e.g. ["--watch-interval", "250"]). */
+  registryArgs?: string[];
+}
+
+export interface MeshMember {
+  name: string;
+  host: Host;
+  device: string;
+  stateDir: string;
+  log: LogFile;
+  process: LabProcess | null;
+  /** From its enrolment (enrollment.json). */
+  publicKey: string;
+  /** Tunnel address, without prefix ("10.99.0.2"). */
+  address: string;
+  /** When it logged "enrolled" (ms since the epoch). */
+  enrolledAt: number;
+}
+
+export interface Convergence {
+  /** From the last member's "enrolled" log line to every expected pair having a handshake and a ping reply. */
+  convergeMs: number;
+  /** From the last enrolment to the handshakes alone (before the pings). */
+  handshakesMs: number;
+  lastEnrolledAt: number;
+  pairs: Array<[string, string]>;
+}
+
+/** What `lab status` and `lab down` read about a lab's mesh (<id>.mesh/mesh.json). */
+export interface MeshRecord {
+  lab: string;
+  mesh: string;
+  zone: string;
+  cidr: string;
+  registry: { device: string; publicKey: string; endpoint: string; address: string };
+  members: Array<{ name: string; device: string; publicKey: string; address: string; nat: string }>;
+  logs: string;
+  startedAt: string;
+}
+
+export class Mesh {
+  readonly dir: string;
+  readonly logDir: string;
+  readonly members = new Map<string, MeshMember>();
+  /** Members removed at the registry (removeMember), whose processes may still run. */
+  readonly removed = new Map<string, MeshMember>();
+  registry!: { device: string; stateDir: string; log: LogFile; process: LabProcess | null; publicKey: string; endpoint: string };
+  token = '';
+  private readonly services: LabProcess[] = [];
+  private readonly opts: MeshOptions;
+
+  private constructor(
+    readonly lab: Lab,
+    opts: MeshOptions,
+  ) {
+    this.opts = opts;
+    this.dir = meshDir(labStateDir(lab), lab.id);
+    this.logDir = join(this.dir, 'logs');
+  }
+
+  /** NATS, Redis, the registry role, a reusable token, then every member (in parallel). */
+  static async start(lab: Lab, opts: MeshOptions = {}): Promise<Mesh> {
+    const missing = missingMeshTools();
+    if (missing.length > 0) throw new LabError(`cannot run the mesh:\n  ${missing.join('\n  ')}`);
+    sweepMeshDirs(labStateDir(lab));
+    const mesh = new Mesh(lab, opts);
+    mkdirSync(mesh.logDir, { recursive: true, mode: 0o700 });
+    await mesh.startServices();
+    // The token needs only Redis: made while the registry starts.
+    [mesh.token] = await Promise.all([mesh.createToken(), mesh.startRegistry()]);
+    const names = opts.members ?? lab.hosts.filter((h) => h.role === 'member').map((h) => h.name);
+    await Promise.all(names.map((n) => mesh.startMember(n)));
+    mesh.writeRecord();
+    return mesh;
+  }
+
+  get timeoutMs(): number {
+    return this.opts.startTimeoutMs ?? 30_000;
+  }
+
+  /** nats-server (no JetStream) on 0.0.0.0:4222 and redis-server on 127.0.0.1:6379, inside the registry's namespace. */
+  private async startServices(): Promise<void> {
+    const natsDir = join(this.dir, 'nats');
+    const redisDir = join(this.dir, 'redis');
+    mkdirSync(natsDir, { recursive: true, mode: 0o700 });
+    mkdirSync(redisDir, { recursive: true, mode: 0o700 });
+    const nats = this.spawnLogged('registry', 'nats-server', findExecutable('nats-server')!, ['-a', '0.0.0.0', '-p', String(MESH.nats), '-P', join(natsDir, 'nats-server.pid')]);
+    const redis = this.spawnLogged('registry', 'redis-server', findExecutable('redis-server')!, [
+      '--bind', '127.0.0.1', '--port', String(MESH.redis), '--save', '', '--appendonly', 'no', '--dir', redisDir, '--daemonize', 'no',
+    ]);
+    this.services.push(nats.process, redis.process);
+    await Promise.all([
+      nats.log.waitFor(/Server is ready/, { process: nats.process, timeoutMs: this.timeoutMs }),
+      redis.log.waitFor(/Ready to accept connections/, { process: redis.process, timeoutMs: this.timeoutMs }),
+    ]);
+  }
+
+  /** `wgmesh registry up` in the registry's namespace; resolves once it logged "registry up". */
+  async startRegistry(): Promise<void> {
+    const device = this.lab.deviceName('registry');
+    const stateDir = join(this.dir, 'registry');
+    const endpoint = `${this.lab.addressOf('registry')}:${MESH.port}`;
+    const args = [
+      'registry', 'up', '--create', '--device', device, '--driver', 'uapi', '--zone', MESH.zone, '--dns-listen', `${MESH.registryAddress}:53`,
+      '--mesh-cidr', MESH.cidr, '--public-endpoint', endpoint, '--listen-port', String(MESH.port), '--self-endpoint', endpoint,
+      '--state-dir', stateDir, '--mesh', MESH.name, '--nats', `nats://127.0.0.1:${MESH.nats}`, '--redis', `redis://127.0.0.1:${MESH.redis}`,
+      '--log-level', this.opts.registryLogLevel ?? this.opts.logLevel ?? 'info', ...(this.opts.registryArgs ?? []),
+    ];
+    const log = this.registry?.log ?? new LogFile(join(this.logDir, 'registry.log'), 'wgmesh registry up');
+    log.poll();
+    const from = log.length;
+    const { process: proc } = this.spawnLogged('registry', 'registry', process.execPath, [WGMESH, ...args], {}, log);
+    const up = await log.waitFor(logMessage('registry up'), { from, process: proc, timeoutMs: this.timeoutMs });
+    const publicKey = String(up.json?.publicKey ?? '');
+    if (!publicKey) throw new LabError(`wgmesh registry up logged no public key: ${up.line}`);
+    this.registry = { device, stateDir, log, process: proc, publicKey, endpoint };
+  }
+
+  /** Stops the registry role process (SIGTERM): its device, NATS and Redis stay. Resolves with its exit. */
+  async stopRegistry(sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = this.registry.process;
+    if (!p) return;
+    const exit = await p.stop(sig, 10_000);
+    this.registry.process = null;
+    if (sig === 'SIGTERM' && exit.code !== 0) throw new LabError(`wgmesh registry up exited with ${JSON.stringify(exit)} on SIGTERM; log ends:\n${this.registry.log.tail()}`);
+  }
+
+  /** A reusable pre-auth token (valid for a week), made inside the registry's namespace. */
+  private async createToken(): Promise<string> {
+    const { stdout } = await this.wgmesh('registry', ['registry', 'token', 'create', '--reusable', '--ttl', '7d', '--name', `lab-${this.lab.id}`, '--json', '--mesh', MESH.name, '--redis', `redis://127.0.0.1:${MESH.redis}`]);
+    const token = (JSON.parse(stdout) as { token?: unknown }).token;
+    if (typeof token !== 'string' || token === '') throw new LabError(`wgmesh registry token create printed no token: ${stdout.slice(0, 200)}`);
+    return token;
+  }
+
+  /**
+   * `wgmesh member up` in the member's namespace (enrols on the first start); resolves once it
+   * logged "member up". Started again after stopMember, it reuses its key and enrolment.
+   */
+  async startMember(name: string): Promise<MeshMember> {
+    const host = this.lab.host(name);
+    if (host.role !== 'member') throw new LabError(`${name} is not a member of lab ${this.lab.id}`);
+    const device = this.lab.deviceName(name);
+    const stateDir = join(this.dir, 'members', name);
+    const args = [
+      'member', 'up', '--create', '--device', device, '--driver', 'uapi', '--registry-key', this.registry.publicKey, '--registry-endpoint', this.registry.endpoint,
+      '--mesh-cidr', MESH.cidr, '--name', name, '--zone', MESH.zone, '--dns-server', `${MESH.registryAddress}:53`,
+      '--state-dir', stateDir, '--mesh', MESH.name, '--log-level', this.opts.logLevel ?? 'info', ...(this.opts.memberArgs ?? []),
+    ];
+    const known = this.members.get(name);
+    const log = known?.log ?? new LogFile(join(this.logDir, `member-${name}.log`), `wgmesh member up (${name})`);
+    log.poll();
+    const from = log.length;
+    // The token travels in the environment: a command line is in `ps`, `lab status` and the state file.
+    const { process: proc } = this.spawnLogged(name, `member-${name}`, process.execPath, [WGMESH, ...args], { WGMESH_TOKEN: this.token }, log);
+    await log.waitFor(logMessage('member up'), { from, process: proc, timeoutMs: this.timeoutMs });
+    const enrollment = readEnrollment(stateDir);
+    if (!enrollment) throw new LabError(`member ${name} is up but has no enrollment.json in ${stateDir}`);
+    const enrolled = log.messages('enrolled').at(-1);
+    const member: MeshMember = {
+      name,
+      host,
+      device,
+      stateDir,
+      log,
+      process: proc,
+      publicKey: enrollment.publicKey,
+      address: enrollment.address.replace(/\/\d+$/, ''),
+      enrolledAt: enrolled?.at ?? Date.parse(enrollment.enrolledAt),
+    };
+    this.members.set(name, member);
+    return member;
+  }
+
+  /** Stops a member's wgmesh process (SIGTERM). Its device stays as it is (fail-static). */
+  async stopMember(name: string, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const m = this.member(name);
+    await m.process?.stop(sig, 10_000);
+    m.process = null;
+  }
+
+  /**
+   * `wgmesh member remove <name>` at the registry (its hub peer, address and enrolment go); the
+   * member is then no longer one of `members` (its process, still running, is in `removed` until
+   * stopped or mesh.down()). Resolves with the registry's reply.
+   */
+  async removeMember(name: string): Promise<{ publicKey: string; name: string | null; address: string | null }> {
+    const m = this.member(name);
+    const { stdout } = await this.wgmesh('registry', ['member', 'remove', name, '--json', '--mesh', MESH.name, '--nats', `nats://127.0.0.1:${MESH.nats}`]);
+    this.members.delete(name);
+    this.removed.set(name, m);
+    this.writeRecord();
+    return JSON.parse(stdout) as { publicKey: string; name: string | null; address: string | null };
+  }
+
+  /** The running members' names, in the lab's order. */
+  memberNames(): string[] {
+    return this.lab.hosts.filter((h) => this.members.has(h.name)).map((h) => h.name);
+  }
+
+  member(name: string): MeshMember {
+    const m = this.members.get(name);
+    if (!m) throw new LabError(`${name} is not a running mesh member (members: ${[...this.members.keys()].join(', ')})`);
+    return m;
+  }
+
+  /** Runs a `wgmesh` command to its end inside a host's namespace. */
+  wgmesh(host: string, args: string[], timeoutMs = 30_000): Promise<ExecResult> {
+    return this.lab.exec(host, process.execPath, [WGMESH, ...args], { timeoutMs });
+  }
+
+  /** A device's peers (`wg show <dev> dump`, run in the host's namespace). */
+  async devicePeers(host: string): Promise<Map<string, DumpPeer>> {
+    const device = host === 'registry' ? this.registry.device : this.member(host).device;
+    const { stdout } = await this.lab.exec(host, 'wg', ['show', device, 'dump']);
+    return parseDump(stdout).peers;
+  }
+
+  /** The pairs that can be direct in this lab (not those with an edm member, unless the other is public). */
+  expectedPairs(names = this.memberNames()): Array<[string, string]> {
+    return pairsOf(names).filter(([a, b]) => expectDirect(this.member(a).host.nat!, this.member(b).host.nat!));
+  }
+
+  /**
+   * Waits until every expected pair has a direct tunnel: each side's device has a peer entry for
+   * the other with a handshake, and a ping between their tunnel addresses is answered. Measures
+   * from the last member's enrolment. Rejects after `timeoutMs` naming the pairs still missing.
+   */
+  async waitForMesh(timeoutMs = 30_000, pairs = this.expectedPairs()): Promise<Convergence> {
+    const lastEnrolledAt = Math.max(...[...this.members.values()].map((m) => m.enrolledAt));
+    if (pairs.length === 0) return { convergeMs: 0, handshakesMs: 0, lastEnrolledAt, pairs };
+    const deadline = Date.now() + timeoutMs;
+    const pinged = new Set<string>();
+    let handshakesAt: number | undefined;
+    let missing: string[] = [];
+    for (;;) {
+      const dumps = new Map(await Promise.all([...new Set(pairs.flat())].map(async (n) => [n, await this.devicePeers(n)] as const)));
+      const shaken = pairs.filter(([a, b]) => (dumps.get(a)!.get(this.member(b).publicKey)?.latestHandshake ?? 0) > 0 && (dumps.get(b)!.get(this.member(a).publicKey)?.latestHandshake ?? 0) > 0);
+      if (shaken.length === pairs.length) handshakesAt ??= Date.now();
+      await Promise.all(
+        shaken
+          .filter(([a, b]) => !pinged.has(`${a}-${b}`))
+          .map(async ([a, b]) => {
+            if ((await this.lab.ping(a, this.member(b).address, { count: 1, timeoutMs: 300 })).ok) pinged.add(`${a}-${b}`);
+          }),
+      );
+      missing = pairs.filter(([a, b]) => !pinged.has(`${a}-${b}`)).map(([a, b]) => `${a}-${b}${shaken.some(([x, y]) => x === a && y === b) ? ' (handshake, no ping reply)' : ''}`);
+      if (missing.length === 0) {
+        const now = Date.now();
+        return { convergeMs: now - lastEnrolledAt, handshakesMs: (handshakesAt ?? now) - lastEnrolledAt, lastEnrolledAt, pairs };
+      }
+      if (Date.now() > deadline) throw new LabError(`the mesh did not converge within ${timeoutMs} ms: no direct tunnel for ${missing.join(', ')}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /**
+   * Every pair of members: direct when both devices have a peer entry for the other with a
+   * recent handshake, relayed otherwise; the RTT of `ping -c 3` between their tunnel addresses.
+   */
+  async pairTable(names = this.memberNames()): Promise<PairRow[]> {
+    const dumps = new Map(await Promise.all(names.map(async (n) => [n, await this.devicePeers(n)] as const)));
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    return Promise.all(
+      pairsOf(names).map(async ([a, b]) => {
+        const ma = this.member(a);
+        const mb = this.member(b);
+        const { path, reason } = pairPath({
+          a: { name: a, nat: ma.host.nat! },
+          b: { name: b, nat: mb.host.nat! },
+          aToB: dumps.get(a)!.get(mb.publicKey),
+          bToA: dumps.get(b)!.get(ma.publicKey),
+          nowSeconds,
+        });
+        const ping = await this.lab.ping(a, mb.address, { count: 3, intervalMs: 100, timeoutMs: 1000 });
+        const row: PairRow = { a, b, path, rttMs: ping.ok && ping.rttMs !== undefined ? ping.rttMs : null };
+        if (reason) row.reason = reason;
+        else if (!ping.ok) row.reason = 'direct handshake, but no ping reply';
+        if (path === 'relayed' && !ping.ok && !expectDirect(ma.host.nat!, mb.host.nat!)) {
+          row.reason = `${reason}; the relay fallback needs nat-probe (not built yet), so the pair has no connectivity`;
+        }
+        return row;
+      }),
+    );
+  }
+
+  /** What `lab status` shows, written to <id>.mesh/mesh.json. */
+  record(): MeshRecord {
+    return {
+      lab: this.lab.id,
+      mesh: MESH.name,
+      zone: MESH.zone,
+      cidr: MESH.cidr,
+      registry: { device: this.registry.device, publicKey: this.registry.publicKey, endpoint: this.registry.endpoint, address: MESH.registryAddress },
+      members: this.memberNames().map((n) => this.member(n)).map((m) => ({ name: m.name, device: m.device, publicKey: m.publicKey, address: m.address, nat: m.host.nat! })),
+      logs: this.logDir,
+      startedAt: new Date().toISOString(),
+    };
+  }
+
+  private writeRecord(): void {
+    writeFileSync(join(this.dir, 'mesh.json'), `${JSON.stringify(this.record(), null, 2)}\n`, { mode: 0o644 });
+  }
+
+  /**
+   * Stops every mesh process (members, registry, then NATS and Redis; SIGTERM) and removes the
+   * mesh's files. The wireguard-go daemons the members and the registry started stay until the
+   * lab goes down (lab.down() ends every process in its namespaces).
+   */
+  async down(): Promise<void> {
+    await Promise.all([...this.members.values(), ...this.removed.values()].map((m) => m.process?.stop('SIGTERM', 5000)));
+    await this.registry?.process?.stop('SIGTERM', 5000);
+    await Promise.all(this.services.map((p) => p.stop('SIGTERM', 3000)));
+    if (process.env.WGMESH_LAB_KEEP_LOGS) cpSync(this.logDir, join(process.env.WGMESH_LAB_KEEP_LOGS, this.lab.id), { recursive: true });
+    removeMeshFiles(labStateDir(this.lab), this.lab.id);
+  }
+
+  /** `sh -c 'exec cmd >>log 2>&1'`: the process's PID is the command's, its output goes to the log. */
+  private spawnLogged(host: string, name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}, log?: LogFile): { process: LabProcess; log: LogFile } {
+    const path = log?.path ?? join(this.logDir, `${name}.log`);
+    const proc = this.lab.spawn(host, 'sh', ['-c', 'exec "$@" >>"$LAB_LOG_FILE" 2>&1', 'sh', command, ...args], { ...env, LAB_LOG_FILE: path }, { cwd: WORKSPACE });
+    return { process: proc, log: log ?? new LogFile(path, name) };
+  }
+}
+
+/** Starts the mesh in a lab that is up (see Mesh.start). */
+export function startMesh(lab: Lab, opts: MeshOptions = {}): Promise<Mesh> {
+  return Mesh.start(lab, opts);
+}
+
+/** Tools the mesh needs besides the lab's, one sentence each. */
+export function missingMeshTools(): string[] {
+  const tools = [
+    { tool: 'nats-server', pkg: 'nats-server', why: "the mesh's NATS in the registry namespace" },
+    { tool: 'redis-server', pkg: 'redis-server', why: "the registry's Redis" },
+  ];
+  return tools.filter((t) => findExecutable(t.tool) === null).map((t) => `${t.tool} is missing (it runs ${t.why}): apt-get install ${t.pkg}`);
+}
+
+/** <state dir>/<id>.mesh: the mesh's logs, NATS/Redis data, key and enrolment state. */
+export function meshDir(stateDir: string, id: string): string {
+  return join(stateDir, `${id}.mesh`);
+}
+
+export function labStateDir(lab: Lab): string {
+  return dirname(lab.status().stateFile);
+}
+
+/**
+ * Removes what a lab's mesh left on disk: its directory, and wireguard-go's records in
+ * /var/run/wgmesh for devices named with the lab's prefix (wl<id>-, ours and nobody else's).
+ */
+export function removeMeshFiles(stateDir: string, id: string): void {
+  rmSync(meshDir(stateDir, id), { recursive: true, force: true });
+  if (!existsSync(DAEMON_STATE_DIR)) return;
+  const prefix = `wl${id}-`;
+  for (const f of readdirSync(DAEMON_STATE_DIR)) {
+    if (f.startsWith(prefix) && /\.(json|log)$/.test(f)) rmSync(join(DAEMON_STATE_DIR, f), { force: true });
+  }
+}
+
+/** Removes mesh directories of labs that have no state file any more (torn down, or pruned). */
+export function sweepMeshDirs(stateDir: string): string[] {
+  if (!existsSync(stateDir)) return [];
+  const store = new StateStore(stateDir);
+  const gone: string[] = [];
+  for (const f of readdirSync(stateDir)) {
+    const id = /^([a-z0-9]{1,6})\.mesh$/.exec(f)?.[1];
+    if (id && !store.read(id)) {
+      removeMeshFiles(stateDir, id);
+      gone.push(id);
+    }
+  }
+  return gone;
+}
+
+/** The mesh record of lab `id`, if it runs a mesh. */
+export function readMeshRecord(stateDir: string, id: string): MeshRecord | undefined {
+  const path = join(meshDir(stateDir, id), 'mesh.json');
+  if (!existsSync(path)) return undefined;
+  return JSON.parse(readFileSync(path, 'utf8')) as MeshRecord;
+}
