@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 'use strict';
-// `npm test`: makes sure NATS and Redis are running (starting them when not), typechecks the whole
+// `npm test`: installs missing Debian packages (as root), makes sure NATS and Redis are running
+// (starting them when not), typechecks the whole
 // workspace, runs every jest test once (unit, integration, end-to-end), and ends with one line
 // "N passed, N failed, N skipped". Extra arguments go to jest (e.g. `npm test -- libs/dns-sd`).
 const { spawnSync } = require('node:child_process');
@@ -12,6 +13,10 @@ const root = path.resolve(__dirname, '../..');
 const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: process.env }).status;
 
+if (run('bash', [path.join(root, 'tools/dev/ensure-packages.sh')]) !== 0) {
+  console.error('npm test: system packages are missing (see above).');
+  process.exit(1);
+}
 if (run('bash', [path.join(root, 'tools/dev/ensure-services.sh')]) !== 0) {
   console.error('npm test: NATS and Redis are needed for the integration tests (see above).');
   process.exit(1);
