@@ -31,7 +31,7 @@ serves DNS-SD (compatible with wgsd) and pushes changes over NATS.
 
 Commands:
 ${Object.entries(commands)
-  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(Math.max(...Object.keys(commands).map((n) => n.length)) + 1)} ${c.summary}`)
   .join('\n')}
 
 Run "wgmesh <command> --help" for a command's options. Every option can also be given as an

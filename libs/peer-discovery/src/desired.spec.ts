@@ -1,5 +1,5 @@
 import type { PeerRecord } from '@wgmesh/contracts';
-import { desiredPeers } from './desired';
+import { desiredPeers, sameDesiredPeers } from './desired';
 
 const key = (n: number) => Buffer.alloc(32, n).toString('base64');
 const peer = (n: number, extra: Partial<PeerRecord> = {}): PeerRecord => ({
@@ -39,5 +39,22 @@ describe('desiredPeers', () => {
 
   it('leaves keepalive out when it is 0', () => {
     expect(desiredPeers([peer(3)], SELF, { keepalive: 0 })[0]).not.toHaveProperty('persistentKeepalive');
+  });
+});
+
+describe('sameDesiredPeers', () => {
+  const set = desiredPeers(table, SELF, { keepalive: 25, registryKey: REGISTRY });
+  const copy = () => set.map((p) => ({ ...p, allowedIps: [...p.allowedIps] }));
+
+  it('is true for an equal set built anew, false for any difference that matters', () => {
+    expect(sameDesiredPeers(set, copy())).toBe(true);
+    const moved = copy();
+    moved[1].endpoint = '192.0.2.99:51820';
+    const keepalive = copy();
+    keepalive[0].persistentKeepalive = 10;
+    const ips = copy();
+    ips[2].allowedIps = ['10.99.0.6/32'];
+    expect([moved, keepalive, ips, copy().slice(1)].map((other) => sameDesiredPeers(set, other))).toEqual([false, false, false, false]);
+    expect(sameDesiredPeers([], [])).toBe(true);
   });
 });

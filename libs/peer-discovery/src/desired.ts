@@ -34,3 +34,21 @@ export function desiredPeers(table: readonly PeerRecord[], self: { publicKey: st
   }
   return out.sort((a, b) => (a.publicKey < b.publicKey ? -1 : a.publicKey > b.publicKey ? 1 : 0));
 }
+
+/**
+ * True when two desired sets (as desiredPeers returns them: sorted by key) are equal: same keys,
+ * endpoints, allowed IPs in order, and keepalive. O(n) without building anything, so a member
+ * can tell on every event whether there is anything to apply (at 1,000 peers a JSON fingerprint
+ * of the set cost ~0.3 ms and a 150 KB string per member per event).
+ */
+export function sameDesiredPeers(a: readonly DesiredPeer[], b: readonly DesiredPeer[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x.publicKey !== y.publicKey || x.endpoint !== y.endpoint || x.persistentKeepalive !== y.persistentKeepalive) return false;
+    if (x.allowedIps.length !== y.allowedIps.length) return false;
+    for (let j = 0; j < x.allowedIps.length; j++) if (x.allowedIps[j] !== y.allowedIps[j]) return false;
+  }
+  return true;
+}

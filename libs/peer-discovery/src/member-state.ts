@@ -24,6 +24,8 @@ export interface Enrollment extends EnrollReply {
   publicKey: string;
   /** ISO time of the enrolment. */
   enrolledAt: string;
+  /** The mesh enrolled in (client commands default to it). Absent in states written before it was kept. */
+  mesh?: string;
 }
 
 export interface NodeKey {
@@ -51,10 +53,12 @@ export function readEnrollment(stateDir: string): Enrollment | null {
   let value: Record<string, unknown>;
   try {
     value = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-    const { version, name, publicKey, enrolledAt, ...reply } = value;
+    const { version, name, publicKey, enrolledAt, mesh, ...reply } = value;
     if (version !== 1) throw new ContractError('version', 'must be 1');
     if (typeof enrolledAt !== 'string') throw new ContractError('enrolledAt', 'must be a string');
-    return { version: 1, name: parseName(name, 'name'), publicKey: parsePublicKey(publicKey, 'publicKey'), enrolledAt, ...parseEnrollReply(reply) };
+    const state: Enrollment = { version: 1, name: parseName(name, 'name'), publicKey: parsePublicKey(publicKey, 'publicKey'), enrolledAt, ...parseEnrollReply(reply) };
+    if (mesh !== undefined) state.mesh = parseName(mesh, 'mesh');
+    return state;
   } catch (err) {
     if (!(err instanceof ContractError || err instanceof SyntaxError)) throw err;
     throw new MemberStateError(`${path} is not a valid enrolment state (${err.message}); remove it to enrol again`);

@@ -100,6 +100,21 @@ describe('PeerStore (Redis)', () => {
     expect(third.revision).toBe(5);
   });
 
+  it('serves pages from one read per revision, and sees another writer’s change at once', async () => {
+    const reader = new PeerStore(other, mesh);
+    await store.upsert(newPeer(300));
+    const reads = jest.spyOn(reader, 'snapshot');
+    const pages = await Promise.all(Array.from({ length: 20 }, () => reader.snapshotPage(0, 10)));
+    expect(reads).toHaveBeenCalledTimes(1);
+    expect(new Set(pages.map((p) => p.revision))).toEqual(new Set([1]));
+    const added = newPeer(301);
+    await store.upsert(added); // through another client: the revision moves, the copy is dropped
+    const next = await reader.snapshotPage(0, 10);
+    expect(next.revision).toBe(2);
+    expect(next.peers.map((p) => p.publicKey)).toContain(added.publicKey);
+    expect(reads).toHaveBeenCalledTimes(2);
+  });
+
   it('skips and reports invalid stored entries', async () => {
     const invalid: [string, Error][] = [];
     store = new PeerStore(redis, mesh, { onInvalid: (key, err) => invalid.push([key, err]) });

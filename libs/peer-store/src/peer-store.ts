@@ -15,6 +15,9 @@ export interface PeerStoreOptions {
   onInvalid?: (publicKey: string, error: Error) => void;
 }
 
+/** How long snapshotPage serves a table from memory (while the revision is unchanged). */
+export const SNAPSHOT_CACHE_MS = 1000;
+
 export interface Change {
   revision: number;
   changed: boolean;
@@ -29,6 +32,9 @@ export class PeerStore {
   readonly keys: PeerStoreKeys;
   private readonly scripts: PeerScripts;
   private readonly onInvalid: (publicKey: string, error: Error) => void;
+  /** snapshotPage's last table, sorted by key (a table at one revision never changes). */
+  private cached: { revision: number; peers: PeerRecord[]; at: number } | null = null;
+  private reading: Promise<{ revision: number; peers: PeerRecord[]; at: number }> | null = null;
 
   constructor(
     private readonly redis: Redis,
@@ -74,14 +80,32 @@ export class PeerStore {
     return { revision: toRevision(rev), peers };
   }
 
-  /** One page of `snapshot()` in public-key order, for the paged `peers.snapshot` subject. */
+  /**
+   * One page of `snapshot()` in public-key order, for the paged `peers.snapshot` subject. The
+   * table is read, validated and sorted once per revision and then served from memory: when every
+   * member reloads at once (after a NATS reconnect or a registry restart), each request costs one
+   * GET of the revision rather than reading and parsing the whole table. The copy is kept for
+   * at most a second, so a table cleared elsewhere and rewritten up to the same revision (which
+   * the revision alone cannot tell apart) is not served for longer.
+   */
   async snapshotPage(cursor: number, limit: number): Promise<PeerSnapshot> {
-    const { revision, peers } = await this.snapshot();
-    return pageOf(revision, peers, cursor, limit);
+    const revision = await this.revision();
+    const c = this.cached;
+    const table = c && c.revision === revision && Date.now() - c.at < SNAPSHOT_CACHE_MS ? c : await this.readSorted();
+    return pageOf(table.revision, table.peers, cursor, limit);
+  }
+
+  /** snapshot(), sorted by key and kept for snapshotPage; concurrent callers share one read. */
+  private readSorted(): Promise<{ revision: number; peers: PeerRecord[]; at: number }> {
+    this.reading ??= this.snapshot()
+      .then((s) => (this.cached = { revision: s.revision, peers: s.peers.sort((a, b) => (a.publicKey < b.publicKey ? -1 : a.publicKey > b.publicKey ? 1 : 0)), at: Date.now() }))
+      .finally(() => (this.reading = null));
+    return this.reading;
   }
 
   /** Deletes this mesh's peers and revision (the revision starts again from 0). */
   async clear(): Promise<void> {
+    this.cached = null;
     await this.redis.del(this.keys.peers, this.keys.revision);
   }
 

@@ -140,8 +140,8 @@ async function bringUp(o: LabConfig, opts: { detach: boolean }): Promise<MeshUp 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const nats = spec.members.map((m) => `${m.name} (${m.nat})`).join(', ');
-    progress(`lab ${lab.id}: network up in ${Date.now() - started} ms: registry 203.0.113.1, members ${nats}`);
+    const who = spec.members.map((m) => `${m.name} (${m.nat})`).join(', ');
+    progress(`lab ${lab.id}: network up in ${Date.now() - started} ms: registry 203.0.113.1, members ${who}`);
     progress(`starting NATS, Redis and "wgmesh registry up" on the registry, then "wgmesh member up" on ${spec.members.length} member${spec.members.length === 1 ? '' : 's'}…`);
     const mesh = await startMesh(lab);
     progress(`mesh started in ${Date.now() - started} ms; waiting for direct tunnels…`);
@@ -151,8 +151,8 @@ async function bringUp(o: LabConfig, opts: { detach: boolean }): Promise<MeshUp 
   } catch (err) {
     if (interrupted) await new Promise(() => undefined); // the signal handler exits
     const logs = join(labStateDir(lab), `${lab.id}.mesh`, 'logs');
-    process.stderr.write(`wgmesh lab: ${(err as Error).message}\n(logs were in ${logs}); tearing down lab ${lab.id}\n`);
-    await teardown(lab, o.stateDir);
+    process.stderr.write(`wgmesh lab: ${(err as Error).message}\ntearing down lab ${lab.id}; its logs stay in ${logs} until the next "wgmesh lab up"\n`);
+    await teardown(lab, o.stateDir, { keepLogs: true });
     return undefined;
   } finally {
     process.off('SIGINT', onSignal);
@@ -160,11 +160,10 @@ async function bringUp(o: LabConfig, opts: { detach: boolean }): Promise<MeshUp 
   }
 }
 
-/** Ends the lab's processes and namespaces, then the mesh's files. */
-async function teardown(lab: Lab, stateDir: string): Promise<void> {
-  const id = lab.id;
+/** Ends the lab's processes and namespaces, then the mesh's files (its logs too, unless kept). */
+async function teardown(lab: Lab, stateDir: string, options: { keepLogs?: boolean } = {}): Promise<void> {
   await lab.down();
-  removeMeshFiles(stateDir, id);
+  removeMeshFiles(stateDir, lab.id, { keepDir: options.keepLogs });
 }
 
 /** The pair table, the convergence time and how to look around. */

@@ -3,7 +3,7 @@ import { parseDig, waitFor } from '@wgmesh/testing';
 import { Lab } from './lab';
 import { Mesh, MESH, missingMeshTools, startMesh } from './mesh';
 import { logMessage } from './mesh-log';
-import { missingRequirements } from './requirements';
+import { findExecutable, missingRequirements } from './requirements';
 
 /**
  * The real wgmesh in a lab, from nothing: NATS, Redis and `wgmesh registry up` in the registry's
@@ -13,7 +13,7 @@ import { missingRequirements } from './requirements';
 const PING = { count: 5, intervalMs: 20, size: 1000, timeoutMs: 1000 };
 const PING_BYTES = PING.count * 2 * (PING.size + 28);
 
-const problems = [...missingRequirements(), ...missingMeshTools()];
+const problems = [...missingRequirements(), ...missingMeshTools(), ...(findExecutable('dig') ? [] : ['dig is missing (DNS-SD checks): apt-get install dnsutils'])];
 const describeLab = problems.length === 0 ? describe : describe.skip;
 if (problems.length > 0) process.stderr.write(`mesh e2e tests skipped:\n  ${problems.join('\n  ')}\n`);
 

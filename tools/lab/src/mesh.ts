@@ -400,8 +400,8 @@ export function labStateDir(lab: Lab): string {
  * Removes what a lab's mesh left on disk: its directory, and wireguard-go's records in
  * /var/run/wgmesh for devices named with the lab's prefix (wl<id>-, ours and nobody else's).
  */
-export function removeMeshFiles(stateDir: string, id: string): void {
-  rmSync(meshDir(stateDir, id), { recursive: true, force: true });
+export function removeMeshFiles(stateDir: string, id: string, options: { keepDir?: boolean } = {}): void {
+  if (!options.keepDir) rmSync(meshDir(stateDir, id), { recursive: true, force: true });
   if (!existsSync(DAEMON_STATE_DIR)) return;
   const prefix = `wl${id}-`;
   for (const f of readdirSync(DAEMON_STATE_DIR)) {

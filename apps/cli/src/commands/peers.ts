@@ -16,7 +16,7 @@ export class CommandError extends Error {
 }
 
 export const clientOptions: OptionSpec[] = [
-  { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name' },
+  { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, description: 'mesh name [default: the mesh this node enrolled in (--state-dir), else "default"]' },
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), description: "NATS server [default: the registry's over the tunnel when this node is enrolled (--state-dir), else nats://127.0.0.1:4222]" },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "this node's enrolment state (node id, registry address)" },
   { key: 'timeout', flag: 'timeout', env: 'WGMESH_TIMEOUT_MS', value: '<ms>', parse: values.int(100, 120_000), default: '5000', description: 'how long to wait for an answer' },
@@ -24,7 +24,7 @@ export const clientOptions: OptionSpec[] = [
 ];
 
 export interface ClientConfig {
-  mesh: string;
+  mesh?: string;
   nats?: string;
   stateDir: string;
   timeout: number;
@@ -69,7 +69,7 @@ export function localEnrollment(c: ClientConfig): Enrollment | null {
 export async function connectClient(c: ClientConfig, enrollment: Enrollment | null): Promise<MeshBus> {
   const servers = c.nats ?? (enrollment ? natsOverTunnel(enrollment) : 'nats://127.0.0.1:4222');
   try {
-    return await MeshBus.connect({ servers, mesh: c.mesh, name: 'wgmesh-cli', connection: { waitOnFirstConnect: false, maxReconnectAttempts: 0, timeout: c.timeout } });
+    return await MeshBus.connect({ servers, mesh: c.mesh ?? enrollment?.mesh ?? 'default', name: 'wgmesh-cli', connection: { waitOnFirstConnect: false, maxReconnectAttempts: 0, timeout: c.timeout } });
   } catch (err) {
     throw new CommandError(`cannot reach NATS at ${servers}: ${(err as Error).message} (give --nats)`);
   }

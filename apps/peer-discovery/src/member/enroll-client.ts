@@ -42,7 +42,7 @@ export async function ensureEnrolled(config: PeerDiscoveryConfig, publicKey: str
       bus = await MeshBus.connect({ servers: url, mesh: config.mesh, name: `wgmesh-enroll-${name}`, connection: { waitOnFirstConnect: false, maxReconnectAttempts: 0, timeout: 5000 } });
       const reply = await bus.request(Patterns.enroll, request, parseEnrollReply, { timeoutMs: 10_000 });
       checkReply(reply, config);
-      const state: Enrollment = { version: 1, name, publicKey, enrolledAt: new Date().toISOString(), ...reply };
+      const state: Enrollment = { version: 1, name, publicKey, enrolledAt: new Date().toISOString(), mesh: config.mesh, ...reply };
       writeEnrollment(config.stateDir, state);
       log.info('enrolled', { name, address: reply.address, meshCidr: reply.meshCidr, registry: reply.registry.endpoint });
       return state;

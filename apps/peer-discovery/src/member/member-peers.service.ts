@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { ConnectReply, ConnectRequest, DataplaneApplyRequest, parsePeerSnapshot, Patterns, PeerEvent, PeerRecord, PeerSnapshot, SNAPSHOT_PAGE_MAX } from '@wgmesh/contracts';
+import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePeerSnapshot, Patterns, PeerEvent, PeerRecord, PeerSnapshot, SNAPSHOT_PAGE_MAX } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
-import { compareViews, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, pullPeers } from '@wgmesh/peer-discovery';
+import { compareViews, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, pullPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
 import { MirrorChange, PeerMirror, PeerTable } from '@wgmesh/peer-sync';
 import type { Subscription } from 'rxjs';
 import type { PeerDiscoveryConfig } from '../config';
@@ -31,7 +31,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private relayed = new Set<string>();
   private dnsView: PeerRecord[] | null = null;
   private natsUp = false;
-  private lastApplied: string | null = null;
+  private lastApplied: DesiredPeer[] | null = null;
   private readonly scheduler: CoalescingScheduler;
   private dnsTimer: NodeJS.Timeout | null = null;
   private statusSub: Subscription | null = null;
@@ -139,15 +139,14 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private async applyDesired(): Promise<void> {
     const peers = this.desired();
     if (!peers) return; // fail-static: no table yet
-    const fingerprint = JSON.stringify(peers);
-    if (fingerprint === this.lastApplied) {
+    if (this.lastApplied && sameDesiredPeers(peers, this.lastApplied)) {
       this.counters.unchanged++;
       return; // e.g. a handshake-only event: nothing this node acts on changed
     }
     const started = performance.now();
     const revision = this.mirror.revision;
     await this.apply({ peers, replace: true, revision });
-    this.lastApplied = fingerprint;
+    this.lastApplied = peers;
     this.counters.applies++;
     this.log.info('desired peers applied', { peers: peers.length, revision, ms: Math.round(performance.now() - started) });
   }
