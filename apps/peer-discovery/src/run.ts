@@ -1,7 +1,7 @@
 import { INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Patterns } from '@wgmesh/contracts';
-import { createLogger, Logger, NestLogger } from '@wgmesh/log';
+import { createLogger, Logger, NestLogger, redactUrl, untilSignal } from '@wgmesh/log';
 import { MeshBus, MeshNatsServer } from '@wgmesh/nats-transport';
 import { Enrollment, nodeKey } from '@wgmesh/peer-discovery';
 import { startTelemetry } from '@wgmesh/telemetry';
@@ -113,11 +113,6 @@ function nestish(log: Logger) {
   return { warn: (m: string) => log.warn(m), error: (m: string) => log.error(m) };
 }
 
-function redactUrl(url: string): string {
-  const u = new URL(url);
-  if (u.password) u.password = '***';
-  return u.toString();
-}
 
 /** Runs peer-discovery in the foreground until SIGINT/SIGTERM. */
 export async function runPeerDiscovery(config: PeerDiscoveryConfig, deps: PeerDiscoveryDeps = {}): Promise<void> {
@@ -127,13 +122,3 @@ export async function runPeerDiscovery(config: PeerDiscoveryConfig, deps: PeerDi
   await running.close();
 }
 
-export function untilSignal(log: Logger): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = (signal: string) => {
-      log.info('shutting down', { signal });
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-}

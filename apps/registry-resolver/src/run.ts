@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import { NestFactory } from '@nestjs/core';
 import { MeshNatsServer } from '@wgmesh/nats-transport';
-import { createLogger, Logger, NestLogger } from '@wgmesh/log';
+import { createLogger, Logger, NestLogger, redactUrl, untilSignal } from '@wgmesh/log';
 import { startTelemetry } from '@wgmesh/telemetry';
 import type { ResolverConfig } from './config';
 import { DnsService } from './dns.service';
@@ -60,16 +60,6 @@ export async function runResolver(config: ResolverConfig): Promise<void> {
   await running.close();
 }
 
-function untilSignal(log: Logger): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = (signal: string) => {
-      log.info('shutting down', { signal });
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-}
 
 /** Forks the workers, restarts any that dies unexpectedly (with backoff), stops them on a signal. */
 async function superviseWorkers(count: number, log: Logger): Promise<void> {
@@ -99,8 +89,3 @@ async function superviseWorkers(count: number, log: Logger): Promise<void> {
   );
 }
 
-function redactUrl(url: string): string {
-  const u = new URL(url);
-  if (u.password) u.password = '***';
-  return u.toString();
-}

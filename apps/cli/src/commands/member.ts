@@ -7,7 +7,8 @@ import { Enrollment, nodeKey } from '@wgmesh/peer-discovery';
 import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
 import { checkPeerDiscoveryConfig, peerDiscoveryOptions, PeerDiscoveryConfig } from '../../../peer-discovery/src/config';
 import { ensureEnrolled, EnrollmentError } from '../../../peer-discovery/src/member/enroll-client';
-import { natsOverTunnel, startPeerDiscovery, untilSignal } from '../../../peer-discovery/src/run';
+import { untilSignal } from '@wgmesh/log';
+import { natsOverTunnel, startPeerDiscovery } from '../../../peer-discovery/src/run';
 import { withDeadline } from '../../../peer-discovery/src/shutdown';
 import { ClientConfig, clientOptions, CommandError, connectClient, EXIT, runCommand } from './peers';
 

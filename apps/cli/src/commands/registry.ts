@@ -10,7 +10,8 @@ import { AddressAllocator, MemberDirectory, parseDuration, TokenInfo, TokenStore
 import { Redis } from 'ioredis';
 import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
 import { checkPeerDiscoveryConfig, peerDiscoveryOptions, registryAddress } from '../../../peer-discovery/src/config';
-import { startPeerDiscovery, untilSignal } from '../../../peer-discovery/src/run';
+import { untilSignal } from '@wgmesh/log';
+import { startPeerDiscovery } from '../../../peer-discovery/src/run';
 import { withDeadline } from '../../../peer-discovery/src/shutdown';
 import { checkResolverConfig } from '../../../registry-resolver/src/config';
 import { startResolver } from '../../../registry-resolver/src/run';
