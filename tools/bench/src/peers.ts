@@ -1,3 +1,4 @@
+import { prng } from '@wgmesh/testing';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import type { PeerRecord } from '@wgmesh/contracts';
@@ -50,22 +51,10 @@ export function toPeerRecord(peer: BenchPeer): PeerRecord {
   return { publicKey: peer.publicKey, allowedIps: [peer.allowedIp], endpoint: `${peer.endpointIp}:${peer.endpointPort}` };
 }
 
-/** A small deterministic PRNG (mulberry32), so query files are the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** dnsperf input lines "<name> <type>": `lines` names drawn at random (with repetition) from `names`. */
 export function randomQueryLines(names: readonly string[], type: string, lines: number, seed = 1): string[] {
   if (names.length === 0) throw new Error('no names to draw queries from');
-  const random = seededRandom(seed);
+  const random = prng(seed); // deterministic: the same query file on every run
   const out: string[] = [];
   for (let i = 0; i < lines; i++) out.push(`${names[Math.floor(random() * names.length)]} ${type}`);
   return out;
