@@ -1,0 +1,13 @@
+export * from './errors';
+export * from './definitions';
+export * from './codec';
+export * from './transport';
+export * from './message-table';
+export * from './retval';
+export * from './client';
+export * from './wireguard';
+export * from './interface';
+export * from './ip-route';
+export * from './tap';
+export * from './vpe';
+export { WireReader, WireWriter } from './wire';
