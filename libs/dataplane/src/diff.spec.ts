@@ -131,6 +131,19 @@ describe('diffPeers', () => {
     expect([added, updated, unchanged]).toEqual(c.counts);
   });
 
+  it('says which settings of an updated peer differ (new peers have no entry)', () => {
+    const { diff } = diffPeers(
+      [want(A, '192.0.2.9:1', ['10.99.0.1/32']), want(B, null, ['10.99.0.2/32'], 25), want(REG, '203.0.113.1:51820', ['10.99.0.0/16']), want(C, null, ['10.99.0.3/32'])],
+      device,
+      { replace: false },
+    );
+    expect([...diff.changed!]).toEqual([
+      [A, { endpoint: true, allowedIps: false, persistentKeepalive: false }],
+      [B, { endpoint: false, allowedIps: true, persistentKeepalive: false }],
+      [REG, { endpoint: false, allowedIps: false, persistentKeepalive: true }],
+    ]);
+  });
+
   it('upserts carry the full desired peer', () => {
     const p = want(C, '192.0.2.3:1', ['10.99.0.3/32'], 15);
     expect(diffPeers([p], [], { replace: false }).diff.upsert).toEqual([p]);

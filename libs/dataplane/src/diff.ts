@@ -1,6 +1,6 @@
 import type { DesiredPeer, PeerState } from '@wgmesh/contracts';
 import { canonicalCidr, ipEquals, parseEndpoint } from '@wgmesh/netaddr';
-import type { PeerDiff } from './driver';
+import type { PeerChanges, PeerDiff } from './driver';
 
 export interface DiffOptions {
   /** The desired peers are the whole set: every other peer is removed (except protected ones). */
@@ -35,19 +35,22 @@ export function diffPeers(desired: readonly DesiredPeer[], actual: readonly Peer
   const protect = new Set(opts.protect ?? []);
 
   const upsert: DesiredPeer[] = [];
+  const changed = new Map<string, PeerChanges>();
   let added = 0;
-  let updated = 0;
   let unchanged = 0;
   for (const p of want.values()) {
     const a = have.get(p.publicKey);
     if (a === undefined) {
       upsert.push(p);
       added++;
-    } else if (peerDiffers(p, a)) {
-      upsert.push(p);
-      updated++;
-    } else {
+      continue;
+    }
+    const c = peerChanges(p, a);
+    if (c === null) {
       unchanged++;
+    } else {
+      upsert.push(p);
+      changed.set(p.publicKey, c);
     }
   }
 
@@ -57,14 +60,15 @@ export function diffPeers(desired: readonly DesiredPeer[], actual: readonly Peer
   } else {
     for (const key of new Set(opts.remove ?? [])) if (have.has(key) && !want.has(key) && !protect.has(key)) remove.push(key);
   }
-  return { diff: { upsert, remove }, added, updated, unchanged };
+  return { diff: { upsert, remove, changed }, added, updated: changed.size, unchanged };
 }
 
-/** True when applying `want` would change the device's peer `have`. */
-export function peerDiffers(want: DesiredPeer, have: PeerState): boolean {
-  if ((want.persistentKeepalive ?? 0) !== have.persistentKeepalive) return true;
-  if (want.endpoint !== null && !sameEndpoint(want.endpoint, have.endpoint)) return true;
-  return !samePrefixes(want.allowedIps, have.allowedIps);
+/** What applying `want` would change on the device's peer `have`; null for nothing. */
+export function peerChanges(want: DesiredPeer, have: PeerState): PeerChanges | null {
+  const endpoint = want.endpoint !== null && !sameEndpoint(want.endpoint, have.endpoint);
+  const allowedIps = !samePrefixes(want.allowedIps, have.allowedIps);
+  const persistentKeepalive = (want.persistentKeepalive ?? 0) !== have.persistentKeepalive;
+  return endpoint || allowedIps || persistentKeepalive ? { endpoint, allowedIps, persistentKeepalive } : null;
 }
 
 // Both sides are nearly always in canonical text already (contracts canonicalise desired peers;

@@ -46,4 +46,17 @@ export interface DeviceState {
 export interface PeerDiff {
   upsert: DesiredPeer[];
   remove: string[];
+  /**
+   * Optional (filled by `diffPeers`): for upserted peers the device already has, which settings
+   * differ. A driver may then send only those: an endpoint change is then one line instead of
+   * re-setting allowed IPs and keepalive (a third of wireguard-go's work). Peers without an
+   * entry get their whole desired state.
+   */
+  changed?: Map<string, PeerChanges>;
+}
+
+export interface PeerChanges {
+  endpoint: boolean;
+  allowedIps: boolean;
+  persistentKeepalive: boolean;
 }

@@ -46,7 +46,7 @@ export class UapiDriver implements DataplaneDriver {
       throw err;
     });
     if (current === null) {
-      if (!spec.create) throw new NoDeviceError(this.device, `no UAPI socket at ${this.uapi.socketPath}; start wireguard-go ${this.device}, or let the driver create it`);
+      if (!spec.create) throw new NoDeviceError(this.device, `no UAPI socket at ${this.uapi.socketPath}; start wireguard-go ${this.device}, or have it created (--create)`);
       const stateDir = this.opts.stateDir ?? DEFAULT_STATE_DIR;
       if (this.uapi.socketExists()) {
         const stale = removeStaleSocket(this.uapi, stateDir);
@@ -71,7 +71,7 @@ export class UapiDriver implements DataplaneDriver {
 
   async apply(diff: PeerDiff): Promise<void> {
     if (diff.upsert.length === 0 && diff.remove.length === 0) return;
-    await this.uapi.set({ peers: toPeerChanges(diff) });
+    await this.uapi.set({ peers: toPeerChanges(diff, { minimal: true }) });
   }
 
   async close(): Promise<void> {

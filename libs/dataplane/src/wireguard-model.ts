@@ -23,14 +23,21 @@ export function toDeviceState(d: WgDevice): DeviceState {
 }
 
 /**
- * A diff as peer changes, removals first: each upsert carries the peer's whole desired state
- * (allowed IPs replaced, keepalive set, endpoint only when known: null keeps the learnt one).
+ * A diff as peer changes, removals first. A new peer gets its whole desired state (allowed IPs
+ * replaced, keepalive, endpoint when known: null keeps the learnt one). With `minimal`, a peer
+ * the diff marks as `changed` gets only what differs (an endpoint change is one line).
  */
-export function toPeerChanges(diff: PeerDiff): WgPeerChange[] {
+export function toPeerChanges(diff: PeerDiff, opts: { minimal?: boolean } = {}): WgPeerChange[] {
   const out: WgPeerChange[] = diff.remove.map((publicKey) => ({ publicKey, remove: true }));
   for (const p of diff.upsert) {
-    const change: WgPeerChange = { publicKey: p.publicKey, persistentKeepalive: p.persistentKeepalive ?? 0, replaceAllowedIps: true, allowedIps: p.allowedIps };
-    if (p.endpoint !== null) change.endpoint = p.endpoint;
+    const only = opts.minimal ? diff.changed?.get(p.publicKey) : undefined;
+    const change: WgPeerChange = { publicKey: p.publicKey };
+    if (p.endpoint !== null && (!only || only.endpoint)) change.endpoint = p.endpoint;
+    if (!only || only.persistentKeepalive) change.persistentKeepalive = p.persistentKeepalive ?? 0;
+    if (!only || only.allowedIps) {
+      change.replaceAllowedIps = true;
+      change.allowedIps = p.allowedIps;
+    }
     out.push(change);
   }
   return out;

@@ -58,15 +58,13 @@ export function parseGet(text: string, device = 'device'): WgDevice {
   // The last line (before the empty one) is errno=N.
   const errnoEnd = text.length - 2;
   const errnoStart = text.lastIndexOf('\n', errnoEnd - 1) + 1;
-  let line = 1;
-  for (let i = text.indexOf('\n'); i >= 0 && i < errnoStart; i = text.indexOf('\n', i + 1)) line++;
-  const errno = parseErrnoLine(text.slice(errnoStart, errnoEnd), line);
+  const errno = parseErrnoLine(text.slice(errnoStart, errnoEnd), () => text.slice(0, errnoStart).split('\n').length);
   if (errno !== 0) throw new UapiError(device, 'get', errno);
 
   const dev: WgDevice = { privateKey: null, publicKey: null, listenPort: 0, fwmark: 0, peers: [] };
   let peer: WgPeer | null = null;
   let pos = 0;
-  line = 1;
+  let line = 1;
   const is = (key: string, eq: number) => eq - pos === key.length && text.startsWith(key, pos);
   while (pos < errnoStart) {
     const nl = text.indexOf('\n', pos);
@@ -125,13 +123,8 @@ export function parseGet(text: string, device = 'device'): WgDevice {
 export function parseSetResponse(text: string, device = 'device'): void {
   const lines = splitResponse(text);
   if (lines.length !== 1) throw new UapiProtocolError(`expected only errno=N in the answer to set, got ${lines.length} lines`);
-  const errno = parseErrnoLine(lines[0], 1);
+  const errno = parseErrnoLine(lines[0], () => 1);
   if (errno !== 0) throw new UapiError(device, 'set', errno);
-}
-
-/** True once `data` holds a complete response (it ends with the empty line). */
-export function isCompleteResponse(text: string): boolean {
-  return text.endsWith('\n\n');
 }
 
 function splitResponse(text: string): string[] {
@@ -144,9 +137,9 @@ function splitResponse(text: string): string[] {
   return lines;
 }
 
-function parseErrnoLine(line: string, at: number): number {
+function parseErrnoLine(line: string, at: () => number): number {
   const m = ERRNO.exec(line);
-  if (!m) throw new UapiProtocolError(`expected errno=N as the last line, got ${quote(line)}`, at);
+  if (!m) throw new UapiProtocolError(`expected errno=N as the last line, got ${quote(line)}`, at());
   return Number(m[1]);
 }
 
