@@ -1,6 +1,8 @@
 import { parseDriverKind, type DriverKind } from '@wgmesh/contracts';
 import { OptionSpec, values } from '@wgmesh/config';
-import { DEFAULT_MTU, DEFAULT_STATE_DIR, parseInterfaceAddress } from '@wgmesh/dataplane';
+import { DEFAULT_MTU, DEFAULT_STATE_DIR, DEFAULT_VPP_API_DIR, DEFAULT_VPP_SOCKET, DriverOptions, parseInterfaceAddress } from '@wgmesh/dataplane';
+import type { Logger } from '@wgmesh/log';
+import { canonicalIp } from '@wgmesh/netaddr';
 import { parseLevel, type Level } from '@wgmesh/log';
 import { parseDeviceName } from '@wgmesh/wireguard';
 
@@ -11,7 +13,7 @@ export const dataplaneOptions: OptionSpec[] = [
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server' },
   { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<kind>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'uapi (wireguard-go, boringtun), wg (kernel WireGuard through wg) or vpp' },
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<name>', parse: parseDeviceName, default: 'wg0', description: 'the WireGuard interface this service owns' },
-  { key: 'create', flag: 'create', env: 'WGMESH_CREATE', parse: values.bool, default: 'false', description: 'create the device when missing (uapi: start wireguard-go, which outlives this service)' },
+  { key: 'create', flag: 'create', env: 'WGMESH_CREATE', parse: values.bool, default: 'false', description: 'create the device when missing (uapi: start wireguard-go, which outlives this service; vpp: create the wireguard interface)' },
   { key: 'privateKeyFile', flag: 'private-key-file', env: 'WGMESH_PRIVATE_KEY_FILE', value: '<path>', parse: values.string, description: "the device's private key (base64, as wg genkey writes it); created with a new key, mode 0600, when missing. Without it the device keeps its key" },
   { key: 'listenPort', flag: 'listen-port', env: 'WGMESH_LISTEN_PORT', value: '<port>', parse: values.int(1, 65535), description: 'UDP port of the device (without it the device keeps its port)' },
   { key: 'address', flag: 'address', env: 'WGMESH_ADDRESS', value: '<cidr>', repeatable: true, parse: parseInterfaceAddress, description: 'interface address with prefix length, e.g. 10.99.0.5/16' },
@@ -21,6 +23,10 @@ export const dataplaneOptions: OptionSpec[] = [
   { key: 'stateInterval', flag: 'state-interval', env: 'WGMESH_STATE_INTERVAL', value: '<ms>', parse: values.int(100, 3_600_000), default: '5000', description: 'publish the device state at least this often (changes are published within a second)' },
   { key: 'netns', flag: 'netns', env: 'WGMESH_NETNS', value: '<name>', parse: netnsName, description: 'network namespace holding the interface (default: this process\'s own)' },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: DEFAULT_STATE_DIR, description: 'where the PID and log of a wireguard-go we start are kept' },
+  { key: 'vppSocket', flag: 'vpp-socket', env: 'WGMESH_VPP_SOCKET', value: '<path>', parse: values.string, default: DEFAULT_VPP_SOCKET, description: "--driver vpp: VPP's binary API socket (socksvr)" },
+  { key: 'vppApiDir', flag: 'vpp-api-dir', env: 'WGMESH_VPP_API_DIR', value: '<dir>', parse: values.string, default: DEFAULT_VPP_API_DIR, description: "--driver vpp: VPP's .api.json definitions (searched recursively)" },
+  { key: 'vppSrcAddress', flag: 'vpp-src-address', env: 'WGMESH_VPP_SRC_ADDRESS', value: '<ip>', parse: canonicalIp, description: "--driver vpp: source address of the tunnel's UDP packets (an address of VPP's uplink); needed to create the interface" },
+  { key: 'vppTap', flag: 'vpp-tap', env: 'WGMESH_VPP_TAP', value: '<ifname>', parse: parseDeviceName, description: '--driver vpp: also give the host a tun-mode tap of this name into VPP, with the tunnel addresses and --route routes (Linux netstack interop)' },
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
 ];
 
@@ -45,5 +51,23 @@ export interface DataplaneConfig {
   stateInterval: number;
   netns?: string;
   stateDir: string;
+  /** Optional for configs built in code (cli member/registry): the driver's defaults apply. */
+  vppSocket?: string;
+  vppApiDir?: string;
+  vppSrcAddress?: string;
+  vppTap?: string;
   logLevel: Level;
+}
+
+/** What createDriver needs from the configuration (each driver reads only its own options). */
+export function driverOptions(config: DataplaneConfig, log: Logger): DriverOptions {
+  return {
+    netns: config.netns,
+    stateDir: config.stateDir,
+    log,
+    vppSocket: config.vppSocket,
+    vppApiDir: config.vppApiDir,
+    vppSrcAddress: config.vppSrcAddress,
+    vppTap: config.vppTap,
+  };
 }

@@ -1,11 +1,11 @@
 import { NestFactory } from '@nestjs/core';
-import { createDriver, DataplaneDriver, DeviceSpec } from '@wgmesh/dataplane';
+import { createDriver, DataplaneDriver, DeviceSpec, DeviceState } from '@wgmesh/dataplane';
 import { createLogger, Logger, NestLogger } from '@wgmesh/log';
 import { MeshNatsServer } from '@wgmesh/nats-transport';
 import { startTelemetry } from '@wgmesh/telemetry';
 import type { NatsConnection } from 'nats';
 import { keyToBase64, loadOrCreatePrivateKey, publicKeyFromPrivate } from '@wgmesh/wireguard';
-import type { DataplaneConfig } from './config';
+import { DataplaneConfig, driverOptions } from './config';
 import { DataplaneModule } from './dataplane.module';
 import { StateService } from './state.service';
 
@@ -26,6 +26,7 @@ export interface RunningDataplane {
 export async function startDataplaneProgrammer(config: DataplaneConfig, log: Logger): Promise<RunningDataplane> {
   const telemetry = await startTelemetry({ serviceName: 'dataplane-programmer', attributes: { 'wgmesh.mesh': config.mesh, 'wgmesh.node': config.node } });
   let driver: DataplaneDriver | undefined;
+  let device: DeviceState;
   try {
     const spec: DeviceSpec = { create: config.create, addresses: config.address, routes: config.route, mtu: config.mtu };
     if (config.privateKeyFile) {
@@ -36,22 +37,22 @@ export async function startDataplaneProgrammer(config: DataplaneConfig, log: Log
       if (file.readableByOthers) log.warn('the private key file is readable by group or others: chmod 600 it', { path: config.privateKeyFile });
     }
     if (config.listenPort !== undefined) spec.listenPort = config.listenPort;
-    driver = createDriver(config.driver, config.device, { netns: config.netns, stateDir: config.stateDir, log });
+    driver = createDriver(config.driver, config.device, driverOptions(config, log));
     await driver.ensureDevice(spec);
+    device = await driver.read();
   } catch (err) {
     await driver?.close();
     await telemetry.shutdown();
     throw err;
   }
-  const device = await driver.read();
   log.info('device ready', { driver: config.driver, device: config.device, publicKey: device.publicKey, listenPort: device.listenPort, peers: device.peers.length });
 
   const strategy = new MeshNatsServer({ mesh: config.mesh, node: config.node, servers: config.nats, name: `wgmesh-dataplane-${config.node}` });
   const app = await NestFactory.createMicroservice(DataplaneModule.forRoot(config, log, driver), { strategy, logger: new NestLogger(log), bufferLogs: false });
   const state = app.get(StateService);
   // listen() runs the lifecycle hooks (the state bus starts connecting), then subscribes, which
-  // waits for NATS as long as it takes.
-  // The flush makes sure NATS has our subscriptions before we say we are listening.
+  // waits for NATS as long as it takes; the flush makes sure NATS has the subscriptions before
+  // we say we are listening.
   const subscribed = app
     .listen()
     .then(() => strategy.unwrap<NatsConnection>().flush())

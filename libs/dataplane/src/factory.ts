@@ -2,15 +2,16 @@ import type { DriverKind } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import type { DataplaneDriver } from './driver';
 import { UapiDriver, UapiDriverOptions } from './uapi-driver';
+import { VppDriver, VppDriverOptions } from './vpp-driver';
 import { WgDriver, WgDriverOptions } from './wg-driver';
 
-export type DriverOptions = UapiDriverOptions & WgDriverOptions & { log?: Logger };
+export type DriverOptions = UapiDriverOptions & WgDriverOptions & VppDriverOptions & { log?: Logger };
 
 export class DriverUnavailableError extends Error {
   override readonly name = 'DriverUnavailableError';
 }
 
-/** The driver of a kind for one device: 'uapi' (wireguard-go, boringtun), 'wg' (kernel), 'vpp' (not yet). */
+/** The driver of a kind for one device: 'uapi' (wireguard-go, boringtun), 'wg' (kernel), 'vpp' (VPP's binary API; vpp* options). */
 export function createDriver(kind: DriverKind, device: string, opts: DriverOptions = {}): DataplaneDriver {
   switch (kind) {
     case 'uapi':
@@ -18,6 +19,6 @@ export function createDriver(kind: DriverKind, device: string, opts: DriverOptio
     case 'wg':
       return new WgDriver(device, opts);
     case 'vpp':
-      throw new DriverUnavailableError('the vpp driver is not available yet (it needs libs/vpp-api); use --driver uapi or wg');
+      return new VppDriver(device, opts);
   }
 }

@@ -8,3 +8,7 @@ export * from './wireguard-go';
 export * from './wireguard-model';
 export * from './programmer';
 export * from './state-reporter';
+export * from './vpp-driver';
+export { VppApplyError, VppDeviceMismatchError, approximateHandshake, REKEY_AFTER_TIME_S } from './vpp-model';
+export type { VppCallFailure } from './vpp-model';
+export { VPP_TAP_ADDRESS } from './vpp-tap';

@@ -1,6 +1,6 @@
 import { formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
-import { parseDataplaneState, parseDriverKind, Patterns, PeerRecord, PeerState } from '@wgmesh/contracts';
-import { createDriver } from '@wgmesh/dataplane';
+import { DriverKind, parseDataplaneState, parseDriverKind, Patterns, PeerRecord, PeerState } from '@wgmesh/contracts';
+import { createDriver, DEFAULT_VPP_API_DIR, DEFAULT_VPP_SOCKET } from '@wgmesh/dataplane';
 import { createLogger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { classifyPaths, PathRow } from '@wgmesh/peer-discovery';
@@ -10,7 +10,9 @@ const options: OptionSpec[] = [
   ...clientOptions,
   { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', parse: values.name, description: "the node to show, from its dataplane.state events [default: this node's enrolled name]" },
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', parse: values.string, description: "read this node's device directly instead of waiting for a dataplane.state event" },
-  { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'how to read --device' },
+  { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg|vpp>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'how to read --device (vpp: --device is the VPP interface name, wg<N>)' },
+  { key: 'vppSocket', flag: 'vpp-socket', env: 'WGMESH_VPP_SOCKET', value: '<path>', parse: values.string, default: DEFAULT_VPP_SOCKET, description: "--driver vpp: VPP's binary API socket" },
+  { key: 'vppApiDir', flag: 'vpp-api-dir', env: 'WGMESH_VPP_API_DIR', value: '<dir>', parse: values.string, default: DEFAULT_VPP_API_DIR, description: "--driver vpp: VPP's .api.json definitions" },
 ];
 
 export const statusUsage = `Usage: wgmesh status [--json] [options]
@@ -22,11 +24,19 @@ Shows how a node reaches each member: endpoint, last handshake, bytes, and the p
   down        neither a direct peer nor a working registry peer
 The member list comes from the registry (peers.snapshot); the node's peers from its device
 (--device) or from its next node.<id>.dataplane.state event.
+VPP reports no handshake time and no byte counters per peer, only whether a session is
+established: for a VPP node HANDSHAKE shows "established" or "no session", and RX/TX "n/a".
 
 Options:
 ${formatOptionsHelp(options)}`;
 
-type StatusConfig = ClientConfig & { node?: string; device?: string; driver: 'uapi' | 'wg' | 'vpp' };
+type StatusConfig = ClientConfig & { node?: string; device?: string; driver: DriverKind; vppSocket: string; vppApiDir: string };
+
+/** The node's peers as its device reports them, and which kind of driver reported them. */
+interface DevicePeers {
+  driver: DriverKind;
+  peers: PeerState[];
+}
 
 export function statusCommand(argv: string[]): Promise<number> {
   return runCommand('status', statusUsage, options, argv, async (o) => {
@@ -39,7 +49,8 @@ export function statusCommand(argv: string[]): Promise<number> {
       return null;
     });
     try {
-      const devicePeers = c.device ? await readDevice(c) : await waitForState(bus!, node, c.timeout);
+      const device = c.device ? await readDevice(c) : await waitForState(bus!, node, c.timeout);
+      const devicePeers = device.peers;
       let table: PeerRecord[];
       if (bus) table = (await fetchPeerTable(bus, c.timeout)).peers;
       else table = devicePeers.map((p) => ({ publicKey: p.publicKey, allowedIps: p.allowedIps, endpoint: p.endpoint }));
@@ -48,7 +59,7 @@ export function statusCommand(argv: string[]): Promise<number> {
       // Peers on the device that the registry does not list (adopted, or not yet published).
       const listed = new Set(rows.map((r) => r.publicKey));
       for (const p of devicePeers) if (!listed.has(p.publicKey) && p.publicKey !== self) rows.push(...classifyPaths([{ publicKey: p.publicKey, allowedIps: p.allowedIps, endpoint: p.endpoint }], devicePeers, { self, registryKey: null, nowSeconds: Math.floor(Date.now() / 1000) }));
-      print(c, node, rows);
+      print(c, node, rows, device.driver);
       return EXIT.ok;
     } finally {
       await bus?.close();
@@ -56,21 +67,26 @@ export function statusCommand(argv: string[]): Promise<number> {
   });
 }
 
-function print(c: StatusConfig, node: string | undefined, rows: PathRow[]): void {
+function print(c: StatusConfig, node: string | undefined, rows: PathRow[], driver: DriverKind): void {
   if (c.json) {
-    process.stdout.write(`${JSON.stringify({ node: node ?? null, peers: rows }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ node: node ?? null, driver, peers: rows }, null, 2)}\n`);
     return;
   }
-  const table = rows.map((r) => [r.name ?? '-', r.allowedIps.join(',') || '-', r.path, r.endpoint ?? '-', ago(r.latestHandshake), bytes(r.rxBytes), bytes(r.txBytes)]);
+  // VPP: latestHandshake is the driver's approximation from the ESTABLISHED flag (see
+  // libs/dataplane/src/vpp-driver.ts), so show the flag rather than a time; no byte counters.
+  const vpp = driver === 'vpp';
+  const handshake = (r: PathRow) => (vpp ? (r.latestHandshake > 0 ? 'established' : 'no session') : ago(r.latestHandshake));
+  const counter = (n: number) => (vpp ? 'n/a' : bytes(n));
+  const table = rows.map((r) => [r.name ?? '-', r.allowedIps.join(',') || '-', r.path, r.endpoint ?? '-', handshake(r), counter(r.rxBytes), counter(r.txBytes)]);
   process.stdout.write(`${formatTable(['NAME', 'ADDRESSES', 'PATH', 'ENDPOINT', 'HANDSHAKE', 'RX', 'TX'], table)}\n`);
   const count = (k: string) => rows.filter((r) => r.path === k).length;
   process.stderr.write(`${node ?? 'this node'}: ${count('direct')} direct, ${count('relayed')} relayed, ${count('connecting')} connecting, ${count('down')} down\n`);
 }
 
-async function readDevice(c: StatusConfig): Promise<PeerState[]> {
-  const driver = createDriver(c.driver, c.device!, { log: createLogger({ service: 'cli', level: 'warn' }) });
+async function readDevice(c: StatusConfig): Promise<DevicePeers> {
+  const driver = createDriver(c.driver, c.device!, { log: createLogger({ service: 'cli', level: 'warn' }), vppSocket: c.vppSocket, vppApiDir: c.vppApiDir });
   try {
-    return (await driver.read()).peers;
+    return { driver: c.driver, peers: (await driver.read()).peers };
   } catch (err) {
     throw new CommandError(`cannot read device ${c.device} (${c.driver}): ${(err as Error).message}`);
   } finally {
@@ -79,7 +95,7 @@ async function readDevice(c: StatusConfig): Promise<PeerState[]> {
 }
 
 /** The node's peers from its next `node.<id>.dataplane.state` event. */
-function waitForState(bus: MeshBus, node: string | undefined, timeoutMs: number): Promise<PeerState[]> {
+function waitForState(bus: MeshBus, node: string | undefined, timeoutMs: number): Promise<DevicePeers> {
   if (!node) throw new CommandError('no --node or --device given, and this node is not enrolled: which node?');
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -98,8 +114,9 @@ function waitForState(bus: MeshBus, node: string | undefined, timeoutMs: number)
   });
 }
 
-function statePeers(value: unknown): PeerState[] {
-  return parseDataplaneState(value).peers;
+function statePeers(value: unknown): DevicePeers {
+  const state = parseDataplaneState(value);
+  return { driver: state.driver, peers: state.peers };
 }
 
 function bytes(n: number): string {

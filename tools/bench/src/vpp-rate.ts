@@ -1,0 +1,266 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { DesiredPeer } from '@wgmesh/contracts';
+import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
+import { DataplaneDriver, diffPeers, UapiDriver, VppDriver } from '@wgmesh/dataplane';
+import { ApiDefinitions, loadDefinitions, VppClient, VppFields } from '@wgmesh/vpp-api';
+import { generatePrivateKey } from '@wgmesh/wireguard';
+import { Lab, labAvailable } from '../../../libs/wireguard/src/testing';
+import { formatProgrammingTable, median, ProgrammingRow } from './programming-table';
+
+/**
+ * Peers per second through the vpp driver: N peers (10,000), each with one allowed IP and so
+ * one route, applied to a fresh wg interface of the VPP simulator (@wgmesh/vpp-sim, run as its
+ * own process so that it does not share the client's core), then every peer's endpoint
+ * changed (VPP has no peer update: a remove and an add each). Next to it, the same through the
+ * uapi driver against a real wireguard-go (when the lab can run: root, ip, wireguard-go, wg).
+ * Times are client-side: what dataplane-programmer spends (read, diff, apply), wall clock and the
+ * client process's CPU. Not a test.
+ * Run: node -r ./bin/register.js tools/bench/src/vpp-rate.ts [--peers 10000] [--repeat 3]
+ */
+const ROOT = resolve(__dirname, '../../..');
+const VPP_METHOD = 'vpp driver, against the simulator';
+const UAPI_METHOD = 'uapi driver, wireguard-go';
+const GOAL_MS = 1000;
+
+const options: OptionSpec[] = [
+  { key: 'peers', flag: 'peers', value: '<n>', parse: values.int(1, 100_000), default: '10000', description: 'peers per device' },
+  { key: 'repeat', flag: 'repeat', value: '<n>', parse: values.int(1, 20), default: '3', description: 'runs per method (fresh device each); medians are reported' },
+  { key: 'maxInFlight', flag: 'max-in-flight', value: '<n>', parse: values.int(1, 100_000), default: '1024', description: 'vpp driver: requests in flight at once' },
+  { key: 'uapi', flag: 'uapi', value: '<bool>', parse: values.bool, default: 'true', description: 'also measure the uapi driver against wireguard-go (needs the lab)' },
+  { key: 'vppApiDir', flag: 'vpp-api-dir', value: '<dir>', parse: values.string, description: 'VPP .api.json files [default: ../shared/vpp-api/api, else /usr/share/vpp/api]' },
+  { key: 'json', flag: 'json', value: '<file>', parse: values.string, description: 'also write the rows as JSON' },
+];
+
+interface Options {
+  peers: number;
+  repeat: number;
+  maxInFlight: number;
+  uapi: boolean;
+  vppApiDir?: string;
+  json?: string;
+}
+
+interface Timing {
+  readMs: number;
+  diffMs: number;
+  applyMs: number;
+  totalMs: number;
+  /** CPU time of this (the client) process during the three steps. */
+  cpuMs: number;
+}
+
+/** Peer i: a 32-byte key from a hash (any 32 bytes are a valid X25519 public key), one /32, an endpoint. */
+function makePeers(n: number, port: number): DesiredPeer[] {
+  return Array.from({ length: n }, (_, i) => ({
+    publicKey: createHash('sha256').update(`vpp-rate ${i}`).digest('base64'),
+    endpoint: `${i % 2 ? '198.51.100' : '203.0.113'}.${(i % 250) + 1}:${port + (i % 1000)}`,
+    allowedIps: [`10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`],
+  }));
+}
+
+/** What dataplane-programmer does for one request: read, diff, apply. */
+async function viaDriver(driver: DataplaneDriver, peers: DesiredPeer[]): Promise<Timing> {
+  const cpu = process.cpuUsage();
+  const t0 = performance.now();
+  const device = await driver.read();
+  const t1 = performance.now();
+  const { diff } = diffPeers(peers, device.peers, { replace: true });
+  const t2 = performance.now();
+  await driver.apply(diff);
+  const t3 = performance.now();
+  const used = process.cpuUsage(cpu);
+  return { readMs: t1 - t0, diffMs: t2 - t1, applyMs: t3 - t2, totalMs: t3 - t0, cpuMs: (used.user + used.system) / 1000 };
+}
+
+/** The simulator as a child process of ours (stopped by PID). */
+async function startSimulator(socketPath: string, apiDir: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['-r', join(ROOT, 'bin/register.js'), join(ROOT, 'libs/vpp-sim/src/cli.ts'), socketPath, apiDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error('the VPP simulator did not start within 10 s')), 10_000);
+    child.once('exit', (code) => fail(new Error(`the VPP simulator exited (${code})`)));
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) {
+        clearTimeout(timer);
+        ok();
+      }
+    });
+  });
+  return child;
+}
+
+async function stopSimulator(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+type Run = { load: Timing; update: Timing };
+
+async function runVpp(o: Options, defs: ApiDefinitions, apiDir: string, scratch: string, load: DesiredPeer[], moved: DesiredPeer[]): Promise<Run> {
+  const socketPath = join(scratch, 'vpp-api.sock');
+  const sim = await startSimulator(socketPath, apiDir);
+  const driver = new VppDriver('wg0', { vppSocket: socketPath, vppDefinitions: defs, vppSrcAddress: '10.10.0.1', vppMaxInFlight: o.maxInFlight });
+  try {
+    await driver.ensureDevice({ create: true, privateKey: generatePrivateKey(), listenPort: 51820, addresses: ['10.99.0.1/16'] });
+    const first = await viaDriver(driver, load);
+    await checkVpp(driver, socketPath, defs, load);
+    const second = await viaDriver(driver, moved);
+    await checkVpp(driver, socketPath, defs, moved);
+    return { load: first, update: second };
+  } finally {
+    await driver.close();
+    await stopSimulator(sim);
+  }
+}
+
+/** Untimed: VPP has every peer with the phase's endpoint, and one route per allowed IP. */
+async function checkVpp(driver: VppDriver, socketPath: string, defs: ApiDefinitions, peers: DesiredPeer[]): Promise<void> {
+  const byKey = new Map((await driver.read()).peers.map((p) => [p.publicKey, p]));
+  for (const p of peers) {
+    if (byKey.get(p.publicKey)?.endpoint !== p.endpoint) throw new Error(`vpp: peer ${p.publicKey} has endpoint ${byKey.get(p.publicKey)?.endpoint}, not ${p.endpoint}`);
+  }
+  const client = await VppClient.connect({ socketPath, definitions: defs, name: 'vpp-rate-check' });
+  try {
+    const routes = new Set((await client.dump('ip_route_dump', { table: { table_id: 0, is_ip6: false } })).map((d) => (d.route as VppFields).prefix as string));
+    for (const p of peers) for (const prefix of p.allowedIps) if (!routes.has(prefix)) throw new Error(`vpp: no route for ${prefix}`);
+  } finally {
+    await client.close();
+  }
+}
+
+async function runUapi(lab: Lab, ns: string, load: DesiredPeer[], moved: DesiredPeer[]): Promise<Run> {
+  const dev = await lab.wireguardGo(ns);
+  try {
+    // A key and port as in production: adding a peer then precomputes the static DH.
+    await dev.uapi.set({ privateKey: generatePrivateKey(), listenPort: 52000 });
+    const driver = new UapiDriver(dev.name);
+    const first = await viaDriver(driver, load);
+    await checkUapi(driver, load);
+    const second = await viaDriver(driver, moved);
+    await checkUapi(driver, moved);
+    return { load: first, update: second };
+  } finally {
+    await dev.stop();
+  }
+}
+
+async function checkUapi(driver: UapiDriver, peers: DesiredPeer[]): Promise<void> {
+  const byKey = new Map((await driver.read()).peers.map((p) => [p.publicKey, p]));
+  for (const p of peers) if (byKey.get(p.publicKey)?.endpoint !== p.endpoint) throw new Error(`uapi: peer ${p.publicKey} has endpoint ${byKey.get(p.publicKey)?.endpoint}, not ${p.endpoint}`);
+}
+
+function defaultApiDir(): string {
+  const shared = resolve(ROOT, '../shared/vpp-api/api');
+  return existsSync(shared) ? shared : '/usr/share/vpp/api';
+}
+
+async function main(o: Options): Promise<void> {
+  const apiDir = o.vppApiDir ?? defaultApiDir();
+  const defs = loadDefinitions(apiDir);
+  const scratch = mkdtempSync(join(tmpdir(), 'wgmesh-vpp-rate-'));
+  const lab = new Lab();
+  const uapi = o.uapi && labAvailable;
+  if (o.uapi && !labAvailable) process.stderr.write('uapi rows skipped: the lab needs root, ip, wireguard-go and wg\n');
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(`\n${sig}: cleaning up…\n`);
+    void lab.cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const load = makePeers(o.peers, 20000);
+  const moved = makePeers(o.peers, 30000);
+  const runs = new Map<string, Run[]>();
+  const record = (method: string, r: Run) => runs.set(method, [...(runs.get(method) ?? []), r]);
+  try {
+    const ns = uapi ? await lab.netns('wgv') : '';
+    // Repeats interleave the methods, so that a busy moment of the machine is spread over both.
+    for (let i = 0; i < o.repeat; i++) {
+      const v = await runVpp(o, defs, apiDir, scratch, load, moved);
+      record(VPP_METHOD, v);
+      process.stderr.write(`run ${i + 1}/${o.repeat} vpp: load ${v.load.totalMs.toFixed(0)} ms, update ${v.update.totalMs.toFixed(0)} ms\n`);
+      if (uapi) {
+        const u = await runUapi(lab, ns, load, moved);
+        record(UAPI_METHOD, u);
+        process.stderr.write(`run ${i + 1}/${o.repeat} uapi: load ${u.load.totalMs.toFixed(0)} ms, update ${u.update.totalMs.toFixed(0)} ms\n`);
+      }
+    }
+  } finally {
+    const problems = await lab.cleanup();
+    rmSync(scratch, { recursive: true, force: true });
+    for (const p of problems) process.stderr.write(`cleanup: ${p}\n`);
+  }
+
+  const rows: ProgrammingRow[] = [];
+  const cpuRows: string[][] = [];
+  for (const phase of ['load', 'update'] as const) {
+    for (const [method, list] of runs) {
+      const t = list.map((r) => r[phase]);
+      const mid = (f: (x: Timing) => number) => median(t.map(f));
+      rows.push({ method, phase, peers: o.peers, measuredPeers: o.peers, readMs: mid((x) => x.readMs), diffMs: mid((x) => x.diffMs), applyMs: mid((x) => x.applyMs), totalMs: mid((x) => x.totalMs), runs: t.map((x) => x.totalMs) });
+      cpuRows.push([method, phase, mid((x) => x.cpuMs).toFixed(0), Math.round(o.peers / (mid((x) => x.cpuMs) / 1000)).toLocaleString('en-US')]);
+    }
+  }
+  const vppLoad = rows.find((r) => r.method === VPP_METHOD && r.phase === 'load')!;
+  const vppLoadCpu = median(runs.get(VPP_METHOD)!.map((r) => r.load.cpuMs));
+  const n = o.peers.toLocaleString('en-US');
+  process.stdout.write(
+    [
+      '',
+      `Programming ${n} peers (one allowed IP and one route each): the vpp driver against the VPP simulator, and the uapi driver against wireguard-go`,
+      `${new Date().toISOString()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, load average ${loadavg()[0].toFixed(2)}, node ${process.version}; median of ${o.repeat} runs; vpp requests in flight ≤ ${o.maxInFlight}`,
+      '',
+      formatProgrammingTable(rows, uapi ? UAPI_METHOD : VPP_METHOD),
+      '',
+      table(['method', 'phase', 'client CPU ms', 'peers/s per client CPU s'], cpuRows),
+      '',
+      `load: 0 → ${n} peers on a fresh device; update: every peer's endpoint changes, ${n} peers present.`,
+      `vpp, against the simulator: load = ${n} wireguard_peer_add + ${n} ip_route_add_del; update = ${n} wireguard_peer_remove + ${n} wireguard_peer_add`,
+      '(VPP has no peer update; the routes stay). The simulator runs as its own process; its speed is not VPP\'s: the numbers',
+      'are the client\'s side (encoding, pipelining, the driver\'s bookkeeping), with a server that answers quickly.',
+      `uapi: one UAPI set=1 transaction per apply to a real wireguard-go (which does the work of both sides). read/diff/apply: as dataplane-programmer.`,
+      `Goal: ${n} VPP peers with routes in under ${GOAL_MS} ms of client-side time: load took ${vppLoad.totalMs.toFixed(0)} ms wall, ${vppLoadCpu.toFixed(0)} ms client CPU — ${vppLoad.totalMs < GOAL_MS ? 'met' : vppLoadCpu < GOAL_MS ? 'met in client CPU, not in wall time' : 'not met'}.`,
+      '',
+    ].join('\n'),
+  );
+  if (o.json) {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(o.json, `${JSON.stringify({ at: new Date().toISOString(), options: o, rows, runs: Object.fromEntries(runs) }, null, 2)}\n`);
+  }
+}
+
+function table(header: string[], body: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+const usage = `Usage: node -r ./bin/register.js tools/bench/src/vpp-rate.ts [options]
+
+Peers per second through the vpp driver against the VPP simulator (client side), next to the
+uapi driver against wireguard-go. The simulator runs as a child process on a unix socket in a
+temp dir; wireguard-go runs in a network namespace of its own; all is removed at the end.
+
+Options:
+${formatOptionsHelp(options)}`;
+
+let parsed;
+try {
+  parsed = parseOptions(options, { argv: process.argv.slice(2), env: {} });
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`vpp-rate: ${err.message}\n`);
+  process.exit(2);
+}
+if (parsed.help) {
+  process.stdout.write(`${usage}\n`);
+} else {
+  main(parsed.options as unknown as Options).catch((err: Error) => {
+    process.stderr.write(`vpp-rate: ${err.message}\n`);
+    process.exitCode = 1;
+  });
+}
