@@ -7,16 +7,16 @@ import { DataplaneApplyRequest, DataplaneApplyResult, DataplaneState, DesiredPee
 import { readDaemonRecord } from '@wgmesh/dataplane';
 import { createLogger } from '@wgmesh/log';
 import { MeshBus, RemoteError } from '@wgmesh/nats-transport';
-import { Service, startWgmesh, waitFor } from '@wgmesh/testing';
+import { Service, startWgmesh, waitFor, describeE2E } from '@wgmesh/testing';
 import { generatePrivateKey, keyToBase64, parseWgDump, publicKeyFromPrivate, uapiSocketPath } from '@wgmesh/wireguard';
-import { isAlive, Lab, labAvailable, run, uniqueName } from '../../../libs/wireguard/src/testing';
+import { isAlive, Lab, labProblems, run, uniqueName } from '../../../libs/wireguard/src/testing';
 import { DataplaneConfig, dataplaneOptions } from './config';
 import { RunningDataplane, startDataplaneProgrammer } from './run';
 
 // dataplane-programmer end to end: real NATS, a real wireguard-go (started by the programmer
 // itself) in a network namespace, requests through MeshBus as peer-discovery sends them.
 const NATS = process.env.WGMESH_TEST_NATS ?? 'nats://127.0.0.1:4222';
-const describeLab = labAvailable ? describe : describe.skip;
+const describeLab = (name: string, body: () => void) => describeE2E(name, labProblems, body);
 
 const peerKey = (n: number) => keyToBase64(publicKeyFromPrivate(Buffer.alloc(32, n)));
 const peer = (n: number, port = 51820): DesiredPeer => ({ publicKey: peerKey(n), endpoint: `198.51.100.${n}:${port}`, allowedIps: [`10.99.1.${n}/32`] });

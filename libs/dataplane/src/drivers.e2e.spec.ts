@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DesiredPeer } from '@wgmesh/contracts';
 import { createLogger } from '@wgmesh/log';
-import { waitFor } from '@wgmesh/testing';
+import { waitFor, describeE2E } from '@wgmesh/testing';
 import { generatePrivateKey, keyToBase64, NoDeviceError, parseWgDump, publicKeyFromPrivate, UapiClient, uapiSocketPath } from '@wgmesh/wireguard';
-import { isAlive, Lab, labAvailable, run, uniqueName } from '../../wireguard/src/testing';
+import { isAlive, Lab, labProblems, run, uniqueName } from '../../wireguard/src/testing';
 import { diffPeers } from './diff';
 import { createDriver } from './factory';
 import { IpLink } from './ip-link';
@@ -15,7 +15,7 @@ import { DeviceCreateError, WgDriver } from './wg-driver';
 import { readDaemonRecord } from './wireguard-go';
 
 // The uapi and wg drivers against real wireguard-go devices in network namespaces.
-const describeLab = labAvailable ? describe : describe.skip;
+const describeLab = (name: string, body: () => void) => describeE2E(name, labProblems, body);
 
 function memoryLog() {
   const lines: { msg: string; [k: string]: unknown }[] = [];

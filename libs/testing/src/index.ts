@@ -3,3 +3,4 @@ export * from './process';
 export * from './dig';
 export * from './dns-client';
 export * from './dns-fuzz';
+export * from './e2e';

@@ -21,6 +21,9 @@ export const labAvailable: boolean = (() => {
   }
 })();
 
+/** Why this machine cannot run the lab (empty when it can), for describeE2E. */
+export const labProblems: string[] = labAvailable ? [] : ['needs root, ip (iproute2), wireguard-go and wg (wireguard-tools): apt-get install iproute2 wireguard-go wireguard-tools'];
+
 /** A machine-wide unique interface / namespace name: prefix + 6 random characters (≤ 15). */
 export function uniqueName(prefix = 'wgt'): string {
   const name = `${prefix}${randomBytes(4).toString('hex').slice(0, 6)}`;

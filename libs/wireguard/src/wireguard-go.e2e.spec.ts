@@ -1,12 +1,13 @@
+import { describeE2E } from '@wgmesh/testing';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from './keys';
-import { Lab, labAvailable, LabDevice, run } from './testing';
+import { Lab, labProblems, LabDevice, run } from './testing';
 import { NoDeviceError, UapiError } from './errors';
 import { UapiClient } from './uapi-client';
 import { parseWgDump, WgTools } from './wg-tools';
 import { WgDevice } from './device';
 
 // The UAPI client and the wg driver against a real wireguard-go in a network namespace.
-const describeLab = labAvailable ? describe : describe.skip;
+const describeLab = (name: string, body: () => void) => describeE2E(name, labProblems, body);
 
 const newKey = () => keyToBase64(publicKeyFromPrivate(generatePrivateKey()));
 /** The parts both readers report (UAPI adds protocol version and handshake nanoseconds). */

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '@wgmesh/wireguard';
-import { waitFor } from '@wgmesh/testing';
+import { waitFor, describeE2E } from '@wgmesh/testing';
 import { Lab } from './lab';
 import { missingRequirements } from './requirements';
 
@@ -136,9 +136,7 @@ async function staysFalse(check: () => Promise<boolean>, ms: number): Promise<vo
 const PING = { count: 5, intervalMs: 20, size: 1000, timeoutMs: 1000 };
 const PING_BYTES = PING.count * 2 * (PING.size + 28);
 
-const canRun = missingRequirements().length === 0;
-const describeLab = canRun ? describe : describe.skip;
-if (!canRun) process.stderr.write(`lab e2e tests skipped:\n  ${missingRequirements().join('\n  ')}\n`);
+const describeLab = (name: string, body: () => void) => describeE2E(name, missingRequirements(), body);
 
 describeLab('hole punching through endpoint-independent NATs (eim, eim)', () => {
   let lab: Lab;

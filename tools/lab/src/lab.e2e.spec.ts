@@ -2,15 +2,14 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { waitFor } from '@wgmesh/testing';
+import { waitFor, describeE2E } from '@wgmesh/testing';
 import { Lab } from './lab';
 import { isRunning } from './procfs';
 import { missingRequirements } from './requirements';
 import { NETNS_DIR, StateStore } from './state';
 
 const WORKSPACE = resolve(__dirname, '../../..');
-const canRun = missingRequirements().length === 0;
-const describeLab = canRun ? describe : describe.skip;
+const describeLab = (name: string, body: () => void) => describeE2E(name, missingRequirements(), body);
 
 /** Sends one UDP datagram from `sourcePort` to each destination (port 9), from one socket. */
 function sendUdp(lab: Lab, host: string, sourcePort: number, destinations: string[]) {

@@ -1,5 +1,5 @@
 import { keyFromBase64, keyToBase32 } from '@wgmesh/wireguard';
-import { parseDig, waitFor } from '@wgmesh/testing';
+import { parseDig, waitFor, describeE2E } from '@wgmesh/testing';
 import { Lab } from './lab';
 import { Mesh, MESH, missingMeshTools, startMesh } from './mesh';
 import { logMessage } from './mesh-log';
@@ -14,8 +14,7 @@ const PING = { count: 5, intervalMs: 20, size: 1000, timeoutMs: 1000 };
 const PING_BYTES = PING.count * 2 * (PING.size + 28);
 
 const problems = [...missingRequirements(), ...missingMeshTools(), ...(findExecutable('dig') ? [] : ['dig is missing (DNS-SD checks): apt-get install dnsutils'])];
-const describeLab = problems.length === 0 ? describe : describe.skip;
-if (problems.length > 0) process.stderr.write(`mesh e2e tests skipped:\n  ${problems.join('\n  ')}\n`);
+const describeLab = (name: string, body: () => void) => describeE2E(name, problems, body);
 
 const report = (line: string) => process.stderr.write(`mesh e2e: ${line}\n`);
 
