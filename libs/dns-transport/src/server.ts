@@ -61,10 +61,30 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     }
   };
 
+  // With port 0 the kernel picks a free UDP port, which may be taken for TCP: try another.
+  let bound: { udp: UdpSocket; tcp: Server; port: number } | null = null;
+  const open = new Set<Socket>();
+  for (let attempt = 1; !bound; attempt++) {
+    try {
+      bound = await bindBoth(opts, open, stats, safeRespond);
+    } catch (err) {
+      if (opts.port !== 0 || attempt >= 5 || !(err instanceof DnsBindError) || err.code !== 'EADDRINUSE') throw err;
+    }
+  }
+  const { udp, tcp, port } = bound;
+
+  return {
+    port,
+    stats: () => ({ ...stats }),
+    close: () => closeAll(udp, tcp, open),
+  };
+}
+
+async function bindBoth(opts: DnsServerOptions, open: Set<Socket>, stats: DnsServerStats, respond: Respond): Promise<{ udp: UdpSocket; tcp: Server; port: number }> {
   const udp = createSocket({ type: isIPv6(opts.host) ? 'udp6' : 'udp4', recvBufferSize: opts.udpReceiveBufferBytes ?? 4 * 1024 * 1024 });
   udp.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
     stats.udpQueries++;
-    const reply = safeRespond(msg, 'udp');
+    const reply = respond(msg, 'udp');
     if (reply) udp.send(reply, rinfo.port, rinfo.address);
   });
   udp.on('error', (err) => opts.log?.warn('DNS UDP socket error', { error: err.message }));
@@ -72,8 +92,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   await listening(udp, 'UDP', opts);
   const port = udp.address().port;
 
-  const open = new Set<Socket>();
-  const tcp = createServer({ noDelay: true }, (socket) => serveTcp(socket, open, opts, stats, safeRespond));
+  const tcp = createServer({ noDelay: true }, (socket) => serveTcp(socket, open, opts, stats, respond));
   tcp.maxConnections = opts.tcpMaxConnections ?? 1000;
   tcp.on('drop', () => stats.tcpRefused++);
   tcp.on('error', (err) => opts.log?.warn('DNS TCP server error', { error: err.message }));
@@ -84,12 +103,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     udp.close();
     throw err;
   }
-
-  return {
-    port,
-    stats: () => ({ ...stats }),
-    close: () => closeAll(udp, tcp, open),
-  };
+  return { udp, tcp, port };
 }
 
 function listening(emitter: UdpSocket | Server, proto: string, at: { host: string; port: number }): Promise<void> {
@@ -103,9 +117,20 @@ function listening(emitter: UdpSocket | Server, proto: string, at: { host: strin
   });
 }
 
+/** The server could not bind its UDP or TCP socket; `code` is the errno name (EADDRINUSE, …). */
+export class DnsBindError extends Error {
+  override readonly name = 'DnsBindError';
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
 function bindError(proto: string, opts: { host: string; port: number }, err: NodeJS.ErrnoException): Error {
   const hint = err.code === 'EADDRINUSE' ? ' (address in use: is another DNS server running there?)' : err.code === 'EADDRNOTAVAIL' ? ' (no such local address)' : '';
-  return new Error(`cannot listen for DNS over ${proto} on ${opts.host}:${opts.port}: ${err.code ?? err.message}${hint}`);
+  return new DnsBindError(`cannot listen for DNS over ${proto} on ${opts.host}:${opts.port}: ${err.code ?? err.message}${hint}`, err.code);
 }
 
 function serveTcp(socket: Socket, open: Set<Socket>, opts: DnsServerOptions, stats: DnsServerStats, respond: Respond): void {
