@@ -7,6 +7,14 @@ import { parseLevel, type Level } from '@wgmesh/log';
 import { parseDeviceName } from '@wgmesh/wireguard';
 
 /** Options of the dataplane-programmer (`wgmesh dataplane`): flags, environment variables, config file keys. */
+/** The VPP driver's options, shared by every command that can run it (--driver vpp). */
+export const vppOptions: OptionSpec[] = [
+  { key: 'vppSocket', flag: 'vpp-socket', env: 'WGMESH_VPP_SOCKET', value: '<path>', parse: values.string, default: DEFAULT_VPP_SOCKET, description: "--driver vpp: VPP's binary API socket (socksvr)" },
+  { key: 'vppApiDir', flag: 'vpp-api-dir', env: 'WGMESH_VPP_API_DIR', value: '<dir>', parse: values.string, default: DEFAULT_VPP_API_DIR, description: "--driver vpp: VPP's .api.json definitions (searched recursively)" },
+  { key: 'vppSrcAddress', flag: 'vpp-src-address', env: 'WGMESH_VPP_SRC_ADDRESS', value: '<ip>', parse: canonicalIp, description: "--driver vpp: source address of the tunnel's UDP packets (an address of VPP's uplink); needed to create the interface" },
+  { key: 'vppTap', flag: 'vpp-tap', env: 'WGMESH_VPP_TAP', value: '<ifname>', parse: parseDeviceName, description: '--driver vpp: also give the host a tun-mode tap of this name into VPP, with the tunnel addresses and --route routes (Linux netstack interop)' },
+];
+
 export const dataplaneOptions: OptionSpec[] = [
   { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', required: true, parse: values.name, description: 'this node\'s id: apply requests arrive on node.<id>.dataplane.apply' },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects' },
@@ -23,10 +31,7 @@ export const dataplaneOptions: OptionSpec[] = [
   { key: 'stateInterval', flag: 'state-interval', env: 'WGMESH_STATE_INTERVAL', value: '<ms>', parse: values.int(100, 3_600_000), default: '5000', description: 'publish the device state at least this often (changes are published within a second)' },
   { key: 'netns', flag: 'netns', env: 'WGMESH_NETNS', value: '<name>', parse: netnsName, description: 'network namespace holding the interface (default: this process\'s own)' },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: DEFAULT_STATE_DIR, description: 'where the PID and log of a wireguard-go we start are kept' },
-  { key: 'vppSocket', flag: 'vpp-socket', env: 'WGMESH_VPP_SOCKET', value: '<path>', parse: values.string, default: DEFAULT_VPP_SOCKET, description: "--driver vpp: VPP's binary API socket (socksvr)" },
-  { key: 'vppApiDir', flag: 'vpp-api-dir', env: 'WGMESH_VPP_API_DIR', value: '<dir>', parse: values.string, default: DEFAULT_VPP_API_DIR, description: "--driver vpp: VPP's .api.json definitions (searched recursively)" },
-  { key: 'vppSrcAddress', flag: 'vpp-src-address', env: 'WGMESH_VPP_SRC_ADDRESS', value: '<ip>', parse: canonicalIp, description: "--driver vpp: source address of the tunnel's UDP packets (an address of VPP's uplink); needed to create the interface" },
-  { key: 'vppTap', flag: 'vpp-tap', env: 'WGMESH_VPP_TAP', value: '<ifname>', parse: parseDeviceName, description: '--driver vpp: also give the host a tun-mode tap of this name into VPP, with the tunnel addresses and --route routes (Linux netstack interop)' },
+  ...vppOptions,
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
 ];
 

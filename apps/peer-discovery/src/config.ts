@@ -44,6 +44,9 @@ export interface PeerDiscoveryConfig {
   logLevel: Level;
   device?: string;
   driver: DriverKind;
+  /** --driver vpp: VPP's API socket and definitions (defaults: /run/vpp/api.sock, /usr/share/vpp/api). */
+  vppSocket?: string;
+  vppApiDir?: string;
   redis: string;
   watchInterval: number;
   handshakeRefresh: number;

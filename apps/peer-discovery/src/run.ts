@@ -47,7 +47,7 @@ export async function startPeerDiscovery(config: PeerDiscoveryConfig, log: Logge
 
 async function startRegistry(config: PeerDiscoveryConfig, log: Logger, deps: PeerDiscoveryDeps, shutdown: () => Promise<void>): Promise<RunningPeerDiscovery> {
   const servers = config.nats ?? DEFAULT_NATS;
-  const driver = deps.driver ?? createDriver(config.driver, config.device!, { log: log.child({ component: 'driver' }) });
+  const driver = deps.driver ?? createDriver(config.driver, config.device!, { log: log.child({ component: 'driver' }), vppSocket: config.vppSocket, vppApiDir: config.vppApiDir });
   const ownDriver = !deps.driver;
   const bus = await MeshBus.connect({ servers, mesh: config.mesh, name: 'wgmesh-peer-discovery-registry', logger: nestish(log) });
   const strategy = new MeshNatsServer({ mesh: config.mesh, servers, name: 'wgmesh-peer-discovery-registry', logger: nestish(log) });

@@ -79,6 +79,7 @@ describeGolden('VppDriver (against the VPP simulator)', () => {
     await expect(driver().ensureDevice({ ...spec, create: false })).rejects.toThrow(NoDeviceError);
     await expect(driver().read()).rejects.toThrow(/VPP has no WireGuard interface wg0/);
     await expect(driver({ vppSrcAddress: undefined }).ensureDevice(spec)).rejects.toThrow(/--vpp-src-address/);
+    await expect(driver({ vppSocket: join(dir, 'nothing.sock') }).read()).rejects.toThrow(/cannot connect to VPP at .*nothing\.sock/);
   });
 
   it('applies peers with their routes, each via the wg interface with the allowed IP as next hop', async () => {

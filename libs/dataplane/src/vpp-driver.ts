@@ -33,6 +33,7 @@ import { quietLog } from './quiet-log';
 import {
   approximateHandshake,
   callFailure,
+  canonicalPrefix,
   endpointFields,
   entryFromDump,
   routeNextHop,
@@ -164,7 +165,7 @@ export class VppDriver implements DataplaneDriver {
     if (!client || client.closed) return;
     if (this.subscribed && this.itf) {
       // Registrations outlive the connection in VPP and would reach whoever gets our handle next.
-      await wantWireguardPeerEvents(client, false, { swIfIndex: this.itf.swIfIndex }).catch(() => undefined);
+      await wantWireguardPeerEvents(client, false, { swIfIndex: this.itf.swIfIndex }).catch((err: Error) => this.log.debug('cannot cancel the event registration', { error: err.message }));
     }
     await client.close().catch((err: Error) => this.log.debug('sockclnt_delete failed', { error: err.message }));
   }
@@ -195,7 +196,7 @@ export class VppDriver implements DataplaneDriver {
       this.specRoutes = []; // the --route prefixes go to the host side of the tap
     } else {
       changed.push(...(await this.ensureAddresses(client, itf.swIfIndex, spec.addresses ?? [])));
-      this.specRoutes = (spec.routes ?? []).map((r) => r);
+      this.specRoutes = (spec.routes ?? []).map(canonicalPrefix);
     }
     await this.sync(client);
     changed.push(...(await this.reconcileRoutes(client)));
@@ -504,10 +505,12 @@ export class VppDriver implements DataplaneDriver {
    */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const once = async () => {
+      const reused = this.client !== null && !this.client.closed;
       try {
         return await fn();
       } catch (err) {
-        if (!(err instanceof VppConnectionError)) throw err;
+        // A fresh connection that fails (VPP not running) is not retried.
+        if (!(err instanceof VppConnectionError) || !reused) throw err;
         this.log.warn('VPP API connection lost; trying again on a new connection', { error: err.message });
         this.client?.destroy(err);
         return fn();

@@ -34,6 +34,9 @@ export function entryFromDump(p: WireguardPeer): VppPeerEntry {
   };
 }
 
+/** Dotted quad as formatIp writes it (no leading zeros). */
+const IPV4_CANONICAL = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
 // The conversions below run for every peer of a 10,000-peer apply or read, so the common
 // case skips re-parsing text that is canonical already: the codec decodes addresses to
 // canonical text, and contracts hand us canonical endpoints and prefixes.
@@ -51,7 +54,8 @@ export function endpointFields(endpoint: string | null): { endpoint: string; por
   const colon = endpoint.lastIndexOf(':');
   if (endpoint[0] !== '[' && colon > 0 && colon === endpoint.indexOf(':')) {
     const port = Number(endpoint.slice(colon + 1));
-    if (Number.isInteger(port) && port > 0 && port < 65536) return { endpoint: endpoint.slice(0, colon), port };
+    const host = endpoint.slice(0, colon);
+    if (Number.isInteger(port) && port > 0 && port < 65536 && IPV4_CANONICAL.test(host)) return { endpoint: host, port };
   }
   const ep = parseEndpoint(endpoint);
   return { endpoint: formatIp(ep.ip), port: ep.port };
@@ -83,7 +87,7 @@ export function canonicalPrefix(prefix: string): string {
   if (slash > 0 && (len === '32' ? IPV4_CANONICAL.test(prefix.slice(0, slash)) : false)) return prefix;
   return canonicalCidr(prefix);
 }
-const IPV4_CANONICAL = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
 
 /**
  * The next hop of a peer's route: the allowed IP itself (its network address for a shorter

@@ -1,3 +1,4 @@
+import { vppOptions } from '../../../dataplane-programmer/src/config';
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { DesiredPeer, DriverKind, parseDriverKind, parseMemberRemoveReply, Patterns } from '@wgmesh/contracts';
 import { createDriver, DEFAULT_MTU, DEFAULT_STATE_DIR, diffPeers } from '@wgmesh/dataplane';
@@ -41,7 +42,8 @@ const pick = (keys: string[]) => keys.map((k) => peerDiscoveryOptions.find((s) =
 
 const upOptions: OptionSpec[] = [
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', required: true, parse: values.string, description: "this node's WireGuard device (adopted, or created with --create)" },
-  { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'uapi (wireguard-go, boringtun) or wg (kernel WireGuard)' },
+  { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg|vpp>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'uapi (wireguard-go, boringtun), wg (kernel WireGuard) or vpp (FD.io VPP; see --vpp-*)' },
+  ...vppOptions,
   { key: 'registryKey', flag: 'registry-key', env: 'WGMESH_REGISTRY_KEY', value: '<base64>', required: true, parse: values.publicKey, description: "the registry's public key (printed by \"wgmesh registry up\")" },
   { key: 'registryEndpoint', flag: 'registry-endpoint', env: 'WGMESH_REGISTRY_ENDPOINT', value: '<ip:port>', required: true, parse: values.endpoint, description: "the registry's public WireGuard endpoint" },
   { key: 'meshCidr', flag: 'mesh-cidr', env: 'WGMESH_MESH_CIDR', value: '<cidr>', required: true, parse: values.cidr, description: "the mesh's tunnel addresses (routed through the registry peer; checked against enrolment)" },
@@ -59,6 +61,10 @@ const upOptions: OptionSpec[] = [
 interface MemberUpConfig {
   device: string;
   driver: DriverKind;
+  vppSocket?: string;
+  vppApiDir?: string;
+  vppSrcAddress?: string;
+  vppTap?: string;
   registryKey: string;
   registryEndpoint: string;
   meshCidr: string;
@@ -80,7 +86,7 @@ interface MemberUpConfig {
   logLevel: Level;
 }
 
-const upUsage = `Usage: wgmesh member up --device <dev> --driver uapi|wg --registry-key <b64> --registry-endpoint <ip:port>
+const upUsage = `Usage: wgmesh member up --device <dev> --driver uapi|wg|vpp --registry-key <b64> --registry-endpoint <ip:port>
                         --mesh-cidr <cidr> --token <token> [options]
 
 Runs the member role in the foreground, in one process:
@@ -129,6 +135,7 @@ function memberUp(argv: string[]): Promise<number> {
         node: enrollment.name, mesh: c.mesh, nats: c.nats ?? natsOverTunnel(enrollment), driver: c.driver, device: c.device, create: c.create,
         privateKeyFile: key.path, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), address: [`${address}/${prefix}`], route: [], protect: [enrollment.registry.publicKey],
         mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
+        vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppTap: c.vppTap,
       },
       log.child({ service: 'dataplane-programmer' }),
     ).catch((err: Error) => {
@@ -158,7 +165,7 @@ function memberUp(argv: string[]): Promise<number> {
 // TODO(wiring): use the dataplane-programmer's own bootstrap/apply once RunningDataplane offers one.
 async function ensureBootstrapPeer(c: MemberUpConfig, enrollment: Enrollment, log: Logger): Promise<void> {
   const registry: DesiredPeer = { publicKey: enrollment.registry.publicKey, endpoint: enrollment.registry.endpoint, allowedIps: [enrollment.meshCidr], persistentKeepalive: REGISTRY_KEEPALIVE };
-  const driver = createDriver(c.driver, c.device, { log });
+  const driver = createDriver(c.driver, c.device, { log, vppSocket: c.vppSocket, vppApiDir: c.vppApiDir });
   try {
     const { diff } = diffPeers([registry], (await driver.read()).peers, { replace: false });
     if (diff.upsert.length > 0) {

@@ -1,3 +1,4 @@
+import { vppOptions } from '../../../dataplane-programmer/src/config';
 import { join } from 'node:path';
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { DriverKind, parseDriverKind } from '@wgmesh/contracts';
@@ -225,7 +226,8 @@ const pick = (specs: OptionSpec[], keys: string[]) => keys.map((k) => specs.find
 
 const upOptions: OptionSpec[] = [
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', required: true, parse: values.string, description: 'the hub WireGuard device (adopted as it is, or created with --create)' },
-  { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'uapi (wireguard-go, boringtun) or wg (kernel WireGuard)' },
+  { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg|vpp>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'uapi (wireguard-go, boringtun), wg (kernel WireGuard) or vpp (FD.io VPP; see --vpp-*)' },
+  ...vppOptions,
   { key: 'zone', flag: 'zone', env: 'WGMESH_ZONE', value: '<zone>', repeatable: true, required: true, parse: values.zone, description: 'DNS-SD zone to serve, e.g. mesh.example.' },
   { key: 'dnsListen', flag: 'dns-listen', env: 'WGMESH_DNS_LISTEN', value: '<addr:port>', required: true, parse: values.listen, description: 'UDP and TCP address of the DNS-SD server (members pull over the tunnel: e.g. 10.99.0.1:53)' },
   { key: 'meshCidr', flag: 'mesh-cidr', env: 'WGMESH_MESH_CIDR', value: '<cidr>', required: true, parse: values.cidr, description: "the mesh's tunnel addresses; the hub gets --address in it, members the others" },
@@ -247,6 +249,10 @@ const upOptions: OptionSpec[] = [
 interface RegistryUpConfig {
   device: string;
   driver: DriverKind;
+  vppSocket?: string;
+  vppApiDir?: string;
+  vppSrcAddress?: string;
+  vppTap?: string;
   zone: string[];
   dnsListen: { host: string; port: number };
   meshCidr: string;
@@ -266,7 +272,7 @@ interface RegistryUpConfig {
   logLevel: Level;
 }
 
-const upUsage = `Usage: wgmesh registry up --device <dev> --driver uapi|wg --zone <zone> --dns-listen <addr:port>
+const upUsage = `Usage: wgmesh registry up --device <dev> --driver uapi|wg|vpp --zone <zone> --dns-listen <addr:port>
                           --mesh-cidr <cidr> [options]
 
 Runs the registry role in the foreground, in one process:
@@ -291,7 +297,7 @@ export function registryUpCommand(argv: string[]): Promise<number> {
     if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
     const c = o as unknown as RegistryUpConfig;
     const pd = checkPeerDiscoveryConfig({
-      mode: 'registry', mesh: c.mesh, nats: c.nats, logLevel: c.logLevel, device: c.device, driver: c.driver, redis: c.redis,
+      mode: 'registry', mesh: c.mesh, nats: c.nats, logLevel: c.logLevel, device: c.device, driver: c.driver, vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, redis: c.redis,
       watchInterval: c.watchInterval, handshakeRefresh: c.handshakeRefresh, meshCidr: c.meshCidr, address: c.address,
       publicEndpoint: c.publicEndpoint, registryNode: REGISTRY_NODE, stateDir: c.stateDir, keepalive: 25, onDemand: false, connect: [], dnsPullInterval: 30, applyDelay: 10,
     });
@@ -304,6 +310,7 @@ export function registryUpCommand(argv: string[]): Promise<number> {
         node: REGISTRY_NODE, mesh: c.mesh, nats: c.nats, driver: c.driver, device: c.device, create: c.create,
         privateKeyFile: c.create ? join(c.stateDir, PRIVATE_KEY_FILE) : undefined, listenPort: c.listenPort ?? (c.create ? 51820 : undefined),
         address: [`${address}/${prefix}`], route: [], protect: [], mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
+        vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppTap: c.vppTap,
       },
       log.child({ service: 'dataplane-programmer' }),
     ).catch((err: Error) => {

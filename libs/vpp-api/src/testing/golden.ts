@@ -4,8 +4,8 @@ import { join, resolve } from 'node:path';
 
 const REPO_ROOT = resolve(__dirname, '../../../..');
 
-/** WGMESH_VPP_API_DIR, else ../shared/vpp-api next to the repository. */
-export const SHARED_DIR = process.env.WGMESH_VPP_API_DIR ?? resolve(REPO_ROOT, '../shared/vpp-api');
+/** WGMESH_SHARED_VPP_DIR (the reference data: api/ and captures/), else ../shared/vpp-api next to the repository. */
+export const SHARED_DIR = process.env.WGMESH_SHARED_VPP_DIR ?? resolve(REPO_ROOT, '../shared/vpp-api');
 export const API_DIR = join(SHARED_DIR, 'api');
 export const CAPTURE = join(SHARED_DIR, 'captures/wireguard-session-v26.06.jsonl');
 export const CAPTURE_META = join(SHARED_DIR, 'captures/wireguard-session-v26.06.meta.json');

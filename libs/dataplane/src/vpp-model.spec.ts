@@ -1,0 +1,86 @@
+import {
+  approximateHandshake,
+  canonicalPrefix,
+  endpointFields,
+  endpointText,
+  RouteOwners,
+  routeNextHop,
+  sameAsWanted,
+  VppPeerEntry,
+  wantOf,
+} from './vpp-model';
+
+describe('vpp-model', () => {
+  it.each([
+    ['10.10.0.2', 51820, '10.10.0.2:51820'],
+    ['2001:db8::2', 51821, '[2001:db8::2]:51821'],
+    ['0.0.0.0', 0, null],
+    ['0.0.0.0', 51820, null],
+    ['10.10.0.2', 0, null],
+    ['::', 51820, null],
+  ])('endpointText(%s, %i) = %s', (address, port, text) => {
+    expect(endpointText(address, port)).toBe(text);
+  });
+
+  it.each([
+    ['198.51.100.7:51820', { endpoint: '198.51.100.7', port: 51820 }],
+    ['[2001:db8::2]:51821', { endpoint: '2001:db8::2', port: 51821 }],
+    ['[2001:DB8:0::2]:51821', { endpoint: '2001:db8::2', port: 51821 }],
+    [null, { endpoint: '0.0.0.0', port: 0 }],
+  ])('endpointFields(%s)', (endpoint, fields) => {
+    expect(endpointFields(endpoint)).toEqual(fields);
+  });
+
+  it('refuses an endpoint that is not ip:port', () => {
+    expect(() => endpointFields('example.com:51820')).toThrow();
+    expect(() => endpointFields('198.51.100.7:0')).toThrow();
+  });
+
+  it.each([
+    ['10.99.0.2/32', '10.99.0.2/32'],
+    ['10.99.0.7/24', '10.99.0.0/24'],
+    ['10.099.0.2/32', undefined],
+    ['fd00::3/128', 'fd00::3/128'],
+    ['FD00:0::3/128', 'fd00::3/128'],
+  ])('canonicalPrefix(%s) = %s', (prefix, canonical) => {
+    if (canonical === undefined) expect(() => canonicalPrefix(prefix)).toThrow();
+    else expect(canonicalPrefix(prefix)).toBe(canonical);
+  });
+
+  it.each([
+    ['10.99.0.2/32', '10.99.0.2'],
+    ['10.99.0.0/16', '10.99.0.0'],
+    ['fd00:99::3/128', 'fd00:99::3'],
+    ['fd00:99::/64', 'fd00:99::'],
+  ])('routeNextHop(%s) = %s', (prefix, nh) => {
+    expect(routeNextHop(prefix)).toBe(nh);
+  });
+
+  it('approximates the latest handshake from when ESTABLISHED was first seen, in 120 s steps', () => {
+    const step = 1_000_000 * 120;
+    expect(approximateHandshake(undefined, step + 5)).toBe(0);
+    expect(approximateHandshake(step + 10, step + 50)).toBe(step + 10);
+    expect(approximateHandshake(step + 10, step + 130)).toBe(step + 120);
+    expect(approximateHandshake(step + 10, step + 1000)).toBe(step + 960);
+  });
+
+  it('adds a route with its first owner and removes it with its last', () => {
+    const o = new RouteOwners();
+    expect(o.acquire('10.99.0.0/16', 'registry')).toBe(true);
+    expect(o.acquire('10.99.0.0/16', '(device route)')).toBe(false);
+    expect(o.release('10.99.0.0/16', 'registry')).toBe(false);
+    expect(o.release('10.99.0.0/16', 'registry')).toBe(false);
+    expect(o.release('10.99.0.0/16', '(device route)')).toBe(true);
+    expect(o.has('10.99.0.0/16')).toBe(false);
+  });
+
+  it('keeps the endpoint VPP has when the desired one is null, and compares allowed IPs as sets', () => {
+    const have: VppPeerEntry = { peerIndex: 4, publicKey: 'k', endpoint: '203.0.113.9:4500', allowedIps: ['10.99.0.3/32', 'fd00::3/128'], persistentKeepalive: 25 };
+    const same = wantOf({ publicKey: 'k', endpoint: null, allowedIps: ['fd00::3/128', '10.99.0.3/32'], persistentKeepalive: 25 }, have);
+    expect(same.endpoint).toBe('203.0.113.9:4500');
+    expect(sameAsWanted(have, same)).toBe(true);
+    expect(sameAsWanted(have, { ...same, persistentKeepalive: 0 })).toBe(false);
+    expect(sameAsWanted(have, { ...same, allowedIps: ['10.99.0.3/32'] })).toBe(false);
+    expect(sameAsWanted(have, { ...same, endpoint: '203.0.113.9:4501' })).toBe(false);
+  });
+});
