@@ -1,11 +1,11 @@
+import { makePeers, viaDriver } from './driver-timing';
 import { execFile, execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DesiredPeer } from '@wgmesh/contracts';
 import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
-import { DataplaneDriver, diffPeers, UapiDriver, WgDriver } from '@wgmesh/dataplane';
+import { UapiDriver, WgDriver } from '@wgmesh/dataplane';
 import { generatePrivateKey } from '@wgmesh/wireguard';
 import { Lab, labAvailable, LabDevice } from '../../../libs/wireguard/src/testing';
 import { formatProgrammingTable, median, ProgrammingRow } from './programming-table';
@@ -34,15 +34,6 @@ interface Options {
   json?: string;
 }
 
-/** Peer i: a 32-byte key from a hash (any 32 bytes are a valid X25519 public key), one /32, an endpoint. */
-function makePeers(n: number, port: number): DesiredPeer[] {
-  return Array.from({ length: n }, (_, i) => ({
-    publicKey: createHash('sha256').update(`programming-rate ${i}`).digest('base64'),
-    endpoint: `${i % 2 ? '198.51.100' : '203.0.113'}.${(i % 250) + 1}:${port + (i % 1000)}`,
-    allowedIps: [`10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`],
-  }));
-}
-
 function conf(peers: DesiredPeer[]): string {
   return peers.map((p) => `[Peer]\nPublicKey = ${p.publicKey}\nEndpoint = ${p.endpoint}\nPersistentKeepalive = off\nAllowedIPs = ${p.allowedIps.join(', ')}\n`).join('\n');
 }
@@ -60,18 +51,6 @@ interface Timing {
 }
 
 type Method = { name: string; run: (dev: LabDevice, peers: DesiredPeer[], scratch: string) => Promise<Timing> };
-
-/** What dataplane-programmer does for one request: read, diff, apply; each step timed. */
-async function viaDriver(driver: DataplaneDriver, peers: DesiredPeer[]): Promise<Timing> {
-  const t0 = performance.now();
-  const device = await driver.read();
-  const t1 = performance.now();
-  const { diff } = diffPeers(peers, device.peers, { replace: true });
-  const t2 = performance.now();
-  await driver.apply(diff);
-  const t3 = performance.now();
-  return { readMs: t1 - t0, diffMs: t2 - t1, applyMs: t3 - t2, totalMs: t3 - t0, measuredPeers: peers.length };
-}
 
 function methods(o: Options): Method[] {
   return [
@@ -118,8 +97,8 @@ async function main(o: Options): Promise<void> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const load = makePeers(o.peers, 20000);
-  const moved = makePeers(o.peers, 30000);
+  const load = makePeers(o.peers, 20000, 'programming-rate');
+  const moved = makePeers(o.peers, 30000, 'programming-rate');
   const results = new Map<string, Timing[]>();
   const record = (key: string, t: Timing) => results.set(key, [...(results.get(key) ?? []), t]);
   try {

@@ -1,11 +1,11 @@
+import { makePeers, viaDriver } from './driver-timing';
 import { ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { DesiredPeer } from '@wgmesh/contracts';
 import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
-import { DataplaneDriver, diffPeers, UapiDriver, VppDriver } from '@wgmesh/dataplane';
+import { UapiDriver, VppDriver } from '@wgmesh/dataplane';
 import { ApiDefinitions, loadDefinitions, VppClient, VppFields } from '@wgmesh/vpp-api';
 import { generatePrivateKey } from '@wgmesh/wireguard';
 import { Lab, labAvailable } from '../../../libs/wireguard/src/testing';
@@ -52,29 +52,6 @@ interface Timing {
   totalMs: number;
   /** CPU time of this (the client) process during the three steps. */
   cpuMs: number;
-}
-
-/** Peer i: a 32-byte key from a hash (any 32 bytes are a valid X25519 public key), one /32, an endpoint. */
-function makePeers(n: number, port: number): DesiredPeer[] {
-  return Array.from({ length: n }, (_, i) => ({
-    publicKey: createHash('sha256').update(`vpp-rate ${i}`).digest('base64'),
-    endpoint: `${i % 2 ? '198.51.100' : '203.0.113'}.${(i % 250) + 1}:${port + (i % 1000)}`,
-    allowedIps: [`10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`],
-  }));
-}
-
-/** What dataplane-programmer does for one request: read, diff, apply. */
-async function viaDriver(driver: DataplaneDriver, peers: DesiredPeer[]): Promise<Timing> {
-  const cpu = process.cpuUsage();
-  const t0 = performance.now();
-  const device = await driver.read();
-  const t1 = performance.now();
-  const { diff } = diffPeers(peers, device.peers, { replace: true });
-  const t2 = performance.now();
-  await driver.apply(diff);
-  const t3 = performance.now();
-  const used = process.cpuUsage(cpu);
-  return { readMs: t1 - t0, diffMs: t2 - t1, applyMs: t3 - t2, totalMs: t3 - t0, cpuMs: (used.user + used.system) / 1000 };
 }
 
 /** The simulator as a child process of ours (stopped by PID). */
@@ -173,8 +150,8 @@ async function main(o: Options): Promise<void> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const load = makePeers(o.peers, 20000);
-  const moved = makePeers(o.peers, 30000);
+  const load = makePeers(o.peers, 20000, 'vpp-rate');
+  const moved = makePeers(o.peers, 30000, 'vpp-rate');
   const runs = new Map<string, Run[]>();
   const record = (method: string, r: Run) => runs.set(method, [...(runs.get(method) ?? []), r]);
   try {
