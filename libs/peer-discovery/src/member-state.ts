@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ContractError, EnrollReply, parseEnrollReply, parseName, parsePublicKey } from '@wgmesh/contracts';
+import { ContractError, DriverKind, EnrollReply, object, parseDriverKind, parseEnrollReply, parseName, parsePublicKey, string } from '@wgmesh/contracts';
 import { keyToBase64, loadOrCreatePrivateKey, publicKeyFromPrivate } from '@wgmesh/wireguard';
 
 /**
@@ -26,6 +26,8 @@ export interface Enrollment extends EnrollReply {
   enrolledAt: string;
   /** The mesh enrolled in (client commands default to it). Absent in states written before it was kept. */
   mesh?: string;
+  /** The device `member up` runs this node on, so `wgmesh status` on the node can read it. */
+  device?: { name: string; driver: DriverKind };
 }
 
 export interface NodeKey {
@@ -53,11 +55,15 @@ export function readEnrollment(stateDir: string): Enrollment | null {
   let value: Record<string, unknown>;
   try {
     value = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-    const { version, name, publicKey, enrolledAt, mesh, ...reply } = value;
+    const { version, name, publicKey, enrolledAt, mesh, device, ...reply } = value;
     if (version !== 1) throw new ContractError('version', 'must be 1');
     if (typeof enrolledAt !== 'string') throw new ContractError('enrolledAt', 'must be a string');
     const state: Enrollment = { version: 1, name: parseName(name, 'name'), publicKey: parsePublicKey(publicKey, 'publicKey'), enrolledAt, ...parseEnrollReply(reply) };
     if (mesh !== undefined) state.mesh = parseName(mesh, 'mesh');
+    if (device !== undefined) {
+      const d = object(device, 'device', ['name', 'driver']);
+      state.device = { name: string(d.name, 'device.name', 64), driver: parseDriverKind(d.driver, 'device.driver') };
+    }
     return state;
   } catch (err) {
     if (!(err instanceof ContractError || err instanceof SyntaxError)) throw err;

@@ -64,6 +64,15 @@ describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public memb
     const table = await mesh.pairTable();
     expect(table.map((r) => [r.a, r.b, r.path])).toEqual(pairs.map(([a, b]) => [a, b, 'direct']));
     expect(table.every((r) => r.rttMs !== null && r.rttMs < 50)).toBe(true);
+
+    // `wgmesh status` on a member, given only its state directory: the registry's table, the
+    // node's own device (recorded by `member up`), every other member direct.
+    const a = mesh.member('a');
+    const { stdout } = await mesh.wgmesh('a', ['status', '--json', '--state-dir', a.stateDir]);
+    const status = JSON.parse(stdout) as { node: string; peers: Array<{ publicKey: string; path: string }> };
+    expect(status.node).toBe('a');
+    const others = ['b', 'c', 'd'].map((n) => mesh.member(n).publicKey);
+    expect(status.peers.filter((p) => others.includes(p.publicKey)).map((p) => p.path)).toEqual(['direct', 'direct', 'direct']);
   });
 
   it('drops a member removed at the registry: gone from DNS-SD and from every other device', async () => {

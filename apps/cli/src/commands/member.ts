@@ -4,7 +4,7 @@ import { DesiredPeer, DriverKind, parseDriverKind, parseMemberRemoveReply, Patte
 import { createDriver, DEFAULT_MTU, DEFAULT_STATE_DIR, diffPeers } from '@wgmesh/dataplane';
 import { createLogger, Level, Logger, parseLevel } from '@wgmesh/log';
 import { parseCidr } from '@wgmesh/netaddr';
-import { Enrollment, nodeKey } from '@wgmesh/peer-discovery';
+import { Enrollment, nodeKey, writeEnrollment } from '@wgmesh/peer-discovery';
 import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
 import { checkPeerDiscoveryConfig, peerDiscoveryOptions, PeerDiscoveryConfig } from '../../../peer-discovery/src/config';
 import { ensureEnrolled, EnrollmentError } from '../../../peer-discovery/src/member/enroll-client';
@@ -127,6 +127,10 @@ function memberUp(argv: string[]): Promise<number> {
     } catch (err) {
       if (err instanceof EnrollmentError) throw new CommandError(err.message);
       throw err;
+    }
+    if (enrollment.device?.name !== c.device || enrollment.device?.driver !== c.driver) {
+      enrollment = { ...enrollment, device: { name: c.device, driver: c.driver } };
+      writeEnrollment(c.stateDir, enrollment);
     }
     const address = enrollment.address.replace(/\/\d+$/, '');
     const prefix = parseCidr(enrollment.meshCidr).prefixLength;

@@ -40,8 +40,10 @@ interface DevicePeers {
 
 export function statusCommand(argv: string[]): Promise<number> {
   return runCommand('status', statusUsage, options, argv, async (o) => {
-    const c = o as unknown as StatusConfig;
-    const enrollment = localEnrollment(c);
+    const given = o as unknown as StatusConfig;
+    const enrollment = localEnrollment(given);
+    // On an enrolled node, read its own device (as `member up` recorded it) unless told otherwise.
+    const c: StatusConfig = !given.device && enrollment?.device && !given.node ? { ...given, device: enrollment.device.name, driver: enrollment.device.driver } : given;
     const node = c.node ?? enrollment?.name;
     const bus = await connectClient(c, enrollment).catch((err: Error) => {
       if (!c.device) throw err;
