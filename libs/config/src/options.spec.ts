@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions } from './options';
+import { ConfigError, formatOptionsHelp, OptionSpec, parseCommand, parseOptions } from './options';
 import { values } from './values';
 
 const specs: OptionSpec[] = [
@@ -59,5 +59,20 @@ describe('parseOptions', () => {
     for (const s of specs) expect(help).toContain(`--${s.flag}`);
     expect(help).toContain('env T_LISTEN');
     expect(help).toContain('--config <file>');
+  });
+
+  it('parseCommand: options, usage for --help (0), a usage error (2)', () => {
+    const out = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(parseCommand('t', 'USAGE', specs, { argv: ['--zone', 'a.example'], env: {} })).toEqual({ options: expect.objectContaining({ zone: ['a.example.'] }) });
+      expect(parseCommand('t', 'USAGE', specs, { argv: ['--help'], env: {} })).toEqual({ exit: 0 });
+      expect(out).toHaveBeenCalledWith('USAGE\n');
+      expect(parseCommand('t', 'USAGE', specs, { argv: ['--zone', 'a.example', 'extra'], env: {} })).toEqual({ exit: 2 });
+      expect(err).toHaveBeenCalledWith('t: unexpected argument "extra" (see --help)\n');
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+    }
   });
 });

@@ -172,3 +172,23 @@ export function formatOptionsHelp(specs: readonly OptionSpec[]): string {
   const width = Math.max(...rows.map((r) => r.left.length)) + 2;
   return rows.map((r) => (r.left.length + 2 > width ? `${r.left}\n${' '.repeat(width)}${r.right}` : r.left.padEnd(width) + r.right)).join('\n');
 }
+
+/**
+ * The usual command front: parse the options, print the usage for --help (exit 0), print a usage
+ * error naming the option (exit 2), or return the options. `rest` positionals are refused.
+ */
+export function parseCommand<T>(name: string, usage: string, specs: readonly OptionSpec[], sources: Sources): { options: T } | { exit: 0 | 2 } {
+  try {
+    const parsed = parseOptions(specs, sources);
+    if (parsed.help) {
+      process.stdout.write(`${usage}\n`);
+      return { exit: 0 };
+    }
+    if (parsed.rest.length > 0) throw new ConfigError(`unexpected argument "${parsed.rest[0]}" (see --help)`);
+    return { options: parsed.options as unknown as T };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${name}: ${err.message}\n`);
+    return { exit: 2 };
+  }
+}

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
+import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
 import { missingMeshTools, missingRequirements } from '@wgmesh/lab';
 import { LabConvergence, runLabConvergence } from './convergence-lab';
 import { runSimulation, SimResult } from './convergence-sim';
@@ -59,20 +59,9 @@ export interface ConvergenceReport {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let o: Options;
-  try {
-    const parsed = parseOptions(options, { argv });
-    if (parsed.help) {
-      process.stdout.write(`${usage}\n`);
-      return 0;
-    }
-    if (parsed.rest.length > 0) throw new ConfigError(`unexpected argument "${parsed.rest[0]}" (see --help)`);
-    o = parsed.options as unknown as Options;
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`bench:convergence: ${err.message}\n`);
-    return 2;
-  }
+  const command = parseCommand<Options>('bench:convergence', usage, options, { argv });
+  if ('exit' in command) return command.exit;
+  const o = command.options;
   const report: ConvergenceReport = { startedAt: new Date().toISOString() };
   if (o.only !== 'sim') {
     const problems = [...missingRequirements(), ...missingMeshTools()];

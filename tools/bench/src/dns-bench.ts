@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
+import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
 import { checkAnswers } from './checks';
 import { Cleanup, cleanupOnSignals, interrupted } from './cleanup';
 import { CpuMeter, CpuUse } from './cpu';
@@ -223,20 +223,9 @@ async function run(o: Options): Promise<BenchReport> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let o: Options;
-  try {
-    const parsed = parseOptions(options, { argv });
-    if (parsed.help) {
-      process.stdout.write(`${usage}\n`);
-      return 0;
-    }
-    if (parsed.rest.length > 0) throw new ConfigError(`unexpected argument "${parsed.rest[0]}" (see --help)`);
-    o = parsed.options as unknown as Options;
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`bench:dns: ${err.message}\n`);
-    return 2;
-  }
+  const command = parseCommand<Options>('bench:dns', usage, options, { argv });
+  if ('exit' in command) return command.exit;
+  const o = command.options;
   if (!findExecutable('dnsperf')) {
     process.stderr.write('bench:dns: dnsperf not found (Debian: apt-get install dnsperf)\n');
     return 1;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DesiredPeer } from '@wgmesh/contracts';
-import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
+import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
 import { UapiDriver, WgDriver } from '@wgmesh/dataplane';
 import { generatePrivateKey } from '@wgmesh/wireguard';
 import { Lab, labAvailable, LabDevice } from '../../../libs/wireguard/src/testing';
@@ -184,19 +184,10 @@ and is removed at the end (or on Ctrl-C).
 Options:
 ${formatOptionsHelp(options)}`;
 
-let parsed;
-try {
-  parsed = parseOptions(options, { argv: process.argv.slice(2), env: {} });
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`programming-rate: ${err.message}\n`);
-  process.exit(2);
-}
-if (parsed.help) {
-  process.stdout.write(`${usage}\n`);
-} else {
-  main(parsed.options as unknown as Options).catch((err: Error) => {
+const command = parseCommand<Options>('programming-rate', usage, options, { argv: process.argv.slice(2), env: {} });
+if ('exit' in command) process.exitCode = command.exit;
+else
+  main(command.options).catch((err: Error) => {
     process.stderr.write(`programming-rate: ${err.message}\n`);
     process.exitCode = 1;
   });
-}

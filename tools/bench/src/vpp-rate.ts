@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { DesiredPeer } from '@wgmesh/contracts';
-import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
+import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
 import { UapiDriver, VppDriver } from '@wgmesh/dataplane';
 import { ApiDefinitions, loadDefinitions, VppClient, VppFields } from '@wgmesh/vpp-api';
 import { generatePrivateKey } from '@wgmesh/wireguard';
@@ -229,19 +229,10 @@ temp dir; wireguard-go runs in a network namespace of its own; all is removed at
 Options:
 ${formatOptionsHelp(options)}`;
 
-let parsed;
-try {
-  parsed = parseOptions(options, { argv: process.argv.slice(2), env: {} });
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`vpp-rate: ${err.message}\n`);
-  process.exit(2);
-}
-if (parsed.help) {
-  process.stdout.write(`${usage}\n`);
-} else {
-  main(parsed.options as unknown as Options).catch((err: Error) => {
+const command = parseCommand<Options>('vpp-rate', usage, options, { argv: process.argv.slice(2), env: {} });
+if ('exit' in command) process.exitCode = command.exit;
+else
+  main(command.options).catch((err: Error) => {
     process.stderr.write(`vpp-rate: ${err.message}\n`);
     process.exitCode = 1;
   });
-}
