@@ -58,7 +58,8 @@ const upOptions: OptionSpec[] = [
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
 ];
 
-interface MemberUpConfig {
+/** `member up`'s options: its own, plus peer-discovery's member-mode options it passes on. */
+interface MemberUpConfig extends Pick<PeerDiscoveryConfig, 'enrollNats' | 'keepalive' | 'onDemand' | 'connect' | 'zone' | 'dnsServer' | 'dnsPullInterval' | 'applyDelay'> {
   device: string;
   driver: DriverKind;
   vppSocket?: string;
@@ -75,14 +76,6 @@ interface MemberUpConfig {
   listenPort?: number;
   create: boolean;
   mesh: string;
-  enrollNats?: string;
-  keepalive: number;
-  onDemand: boolean;
-  connect: string[];
-  zone?: string;
-  dnsServer?: { host: string; port: number };
-  dnsPullInterval: number;
-  applyDelay: number;
   logLevel: Level;
 }
 
