@@ -6,3 +6,4 @@ export * from './messages';
 export * from './dataplane';
 export * from './enroll';
 export * from './members';
+export * from './nat';

@@ -22,10 +22,12 @@ export const Patterns = {
   dataplaneApply: 'node.{node}.dataplane.apply',
   /** Events: actual device state of one node. */
   dataplaneState: 'node.{node}.dataplane.state',
-  /** Events: NAT classification of one node. */
+  /** Events: `NatReport`, the NAT classification of one node (its nat-probe). */
   nat: 'node.{node}.nat',
-  /** Events: path decisions (direct or relayed, and why). */
-  paths: 'paths',
+  /** Events: `PathReport`, one node's path decisions (direct or relayed, and why). */
+  paths: 'node.{node}.paths',
+  /** Request/reply: `PathsGetRequest` → `PathReport`, one node's current path decisions. */
+  pathsGet: 'node.{node}.paths.get',
   /** Request/reply: `ConnectRequest` → `ConnectReply`, to one member (on-demand peers). */
   connect: 'node.{node}.connect',
 } as const;

@@ -198,12 +198,12 @@ describe('MeshNatsServer routing (without a Nest app)', () => {
     const seen = { a: 0, b: 0, qa: 0, qb: 0 };
     await start({}, [[Patterns.peerEvents, () => seen.a++, true]]);
     await start({}, [[Patterns.peerEvents, () => seen.b++, true]]);
-    const qa = await start({ queue: 'resolvers' }, [[Patterns.paths, () => seen.qa++, true]]);
-    await start({ queue: 'resolvers' }, [[Patterns.paths, () => seen.qb++, true]]);
+    const qa = await start({ queue: 'resolvers' }, [[Patterns.memberRemove, () => seen.qa++, true]]);
+    await start({ queue: 'resolvers' }, [[Patterns.memberRemove, () => seen.qb++, true]]);
     expect(qa.routes()[0].queue).toBe('resolvers');
     for (let i = 0; i < 10; i++) {
       bus.publish(Patterns.peerEvents, { i });
-      bus.publish(Patterns.paths, { i });
+      bus.publish(Patterns.memberRemove, { i });
     }
     await flushAll();
     await waitFor('all deliveries', () => seen.a === 10 && seen.b === 10 && seen.qa + seen.qb === 10);
