@@ -1,0 +1,168 @@
+import type { NatType, PathDecision } from '@wgmesh/contracts';
+import { DEFAULT_PLANNER_OPTIONS, leads, pairRule, PathPlanner, PlannerInput } from './decide';
+
+// Keys chosen so that A < B < C (A leads both its pairs, C follows both).
+const A = 'A'.repeat(43) + '=';
+const B = 'B'.repeat(43) + '=';
+const C = 'C'.repeat(43) + '=';
+const T0 = 1_700_000_000_000;
+const o = DEFAULT_PLANNER_OPTIONS;
+
+function input(self: { key: string; name: string; nat?: NatType }, peers: Array<{ key: string; name: string; nat?: NatType }>, now: number, extra: Partial<PlannerInput> = {}): PlannerInput {
+  return {
+    self: { publicKey: self.key, name: self.name, nat: self.nat },
+    peers: peers.map((p) => ({ publicKey: p.key, name: p.name, nat: p.nat })),
+    handshakes: new Map(),
+    leaderDecisions: new Map(),
+    now,
+    ...extra,
+  };
+}
+
+describe('pairRule', () => {
+  const m = (name: string, nat?: NatType) => ({ name, nat });
+  it.each([
+    [m('a', 'eim'), m('b', 'eim'), 'sure', 'both endpoint-independent'],
+    [m('a', 'edm'), m('b', 'edm'), 'relay', 'both endpoint-dependent'],
+    [m('a', 'eim'), m('b', 'edm'), 'try', 'a is endpoint-independent, b endpoint-dependent'],
+    [m('a', 'edm'), m('b', 'eim'), 'try', 'b is endpoint-independent, a endpoint-dependent'],
+    [m('a', 'edm'), m('b', 'none'), 'sure', 'b has a public address'],
+    [m('a', 'none'), m('b', 'edm'), 'sure', 'a has a public address'],
+    [m('a', 'eim'), m('b'), 'sure', "b's NAT is not known yet"],
+    [m('a', 'edm'), m('b', 'unknown'), 'sure', 'b has a NAT that could not be classified'],
+  ])('%o + %o → %s (%s)', (a, b, kind, why) => {
+    expect(pairRule(a, b)).toEqual({ kind, why });
+  });
+
+  it('picks the smaller key as the leader, on both sides', () => {
+    expect(leads(A, B)).toBe(true);
+    expect(leads(B, A)).toBe(false);
+  });
+});
+
+describe('PathPlanner, leading a pair', () => {
+  const self = { key: A, name: 'a', nat: 'eim' as NatType };
+
+  it('goes direct at once when both are endpoint-independent, and stays there once a handshake shows', () => {
+    const p = new PathPlanner();
+    const r1 = p.plan(input(self, [{ key: B, name: 'b', nat: 'eim' }], T0));
+    expect(r1.decisions).toEqual([{ peer: B, peerName: 'b', path: 'direct', attempt: false, reason: 'direct: both endpoint-independent', retryAt: null, since: T0 }]);
+    expect(r1.changed).toBe(true);
+    expect(r1.nextWakeAt).toBe(T0 + o.deadlineMs);
+    const r2 = p.plan(input(self, [{ key: B, name: 'b', nat: 'eim' }], T0 + 500, { handshakes: new Map([[B, T0 + 300]]) }));
+    expect(r2.decisions[0].path).toBe('direct');
+    expect(r2.changed).toBe(false);
+    expect(r2.nextWakeAt).toBeNull();
+    const r3 = p.plan(input(self, [{ key: B, name: 'b', nat: 'eim' }], T0 + o.deadlineMs + 1, { handshakes: new Map([[B, T0 + 300]]) }));
+    expect(r3.decisions[0].path).toBe('direct');
+  });
+
+  it('falls back to the relay when a direct path shows no handshake within the deadline, then retries with backoff as an attempt', () => {
+    const p = new PathPlanner();
+    const peers = [{ key: B, name: 'b', nat: 'eim' as NatType }];
+    p.plan(input(self, peers, T0));
+    expect(p.plan(input(self, peers, T0 + o.deadlineMs - 1)).decisions[0].path).toBe('direct');
+    const failed = p.plan(input(self, peers, T0 + o.deadlineMs));
+    const retryAt = T0 + o.deadlineMs + o.retryBaseMs;
+    expect(failed.decisions[0]).toMatchObject({ path: 'relayed', attempt: false, retryAt, reason: `relayed: no handshake in 10s on direct, retry at ${new Date(retryAt).toISOString()}` });
+    expect(failed.changed).toBe(true);
+    expect(failed.nextWakeAt).toBe(retryAt);
+
+    const attempt = p.plan(input(self, peers, retryAt));
+    expect(attempt.decisions[0]).toMatchObject({ path: 'relayed', attempt: true, retryAt: null, reason: 'relayed: trying direct again (after 1 failed attempt)' });
+    expect(attempt.nextWakeAt).toBe(retryAt + o.deadlineMs);
+
+    const second = p.plan(input(self, peers, retryAt + o.deadlineMs));
+    expect(second.decisions[0]).toMatchObject({ path: 'relayed', attempt: false, retryAt: retryAt + o.deadlineMs + 2 * o.retryBaseMs });
+
+    const t = retryAt + o.deadlineMs + 2 * o.retryBaseMs;
+    p.plan(input(self, peers, t));
+    const ok = p.plan(input(self, peers, t + 2000, { handshakes: new Map([[B, t + 1500]]) }));
+    expect(ok.decisions[0]).toMatchObject({ path: 'direct', attempt: false, reason: 'direct: handshake on a direct attempt (both endpoint-independent)', since: t + 2000 });
+  });
+
+  it('caps the backoff', () => {
+    const p = new PathPlanner({ ...o, retryBaseMs: 1000, retryMaxMs: 4000 });
+    const peers = [{ key: B, name: 'b', nat: 'edm' as NatType }];
+    let now = T0;
+    const waits: number[] = [];
+    p.plan(input(self, peers, now));
+    for (let i = 0; i < 5; i++) {
+      now += o.deadlineMs;
+      const failed = p.plan(input(self, peers, now)).decisions[0];
+      waits.push(failed.retryAt! - now);
+      now = failed.retryAt!;
+      p.plan(input(self, peers, now));
+    }
+    expect(waits).toEqual([1000, 2000, 4000, 4000, 4000]);
+  });
+
+  it('relays while it tries direct when one side is endpoint-dependent, and goes direct on a handshake', () => {
+    const p = new PathPlanner();
+    const peers = [{ key: B, name: 'b', nat: 'edm' as NatType }];
+    const first = p.plan(input(self, peers, T0)).decisions[0];
+    expect(first).toMatchObject({ path: 'relayed', attempt: true, reason: 'relayed while trying direct: a is endpoint-independent, b endpoint-dependent (deadline 10s)' });
+    const ok = p.plan(input(self, peers, T0 + 800, { handshakes: new Map([[B, T0 + 700]]) })).decisions[0];
+    expect(ok).toMatchObject({ path: 'direct', attempt: false });
+  });
+
+  it('relays both endpoint-dependent pairs without retrying, until a NAT changes', () => {
+    const p = new PathPlanner();
+    const edm = { key: A, name: 'a', nat: 'edm' as NatType };
+    const r = p.plan(input(edm, [{ key: B, name: 'b', nat: 'edm' }], T0));
+    expect(r.decisions[0]).toMatchObject({ path: 'relayed', attempt: false, retryAt: null, reason: 'relayed: both endpoint-dependent' });
+    expect(r.nextWakeAt).toBeNull();
+    expect(p.plan(input(edm, [{ key: B, name: 'b', nat: 'edm' }], T0 + 3_600_000)).decisions[0].path).toBe('relayed');
+    const changed = p.plan(input({ ...edm, nat: 'eim' }, [{ key: B, name: 'b', nat: 'eim' }], T0 + 3_600_001));
+    expect(changed.decisions[0]).toMatchObject({ path: 'direct', reason: 'direct: both endpoint-independent', since: T0 + 3_600_001 });
+    expect(changed.changed).toBe(true);
+  });
+
+  it('keeps a working direct pair direct when a NAT gets classified, and relays when its handshakes stop', () => {
+    const p = new PathPlanner();
+    p.plan(input(self, [{ key: B, name: 'b' }], T0, { handshakes: new Map([[B, T0 + 100]]) }));
+    const classified = p.plan(input(self, [{ key: B, name: 'b', nat: 'eim' }], T0 + 5000, { handshakes: new Map([[B, T0 + 100]]) }));
+    expect(classified.decisions[0]).toMatchObject({ path: 'direct', reason: 'direct: both endpoint-independent' });
+    expect(classified.nextWakeAt).toBeNull();
+    const stale = p.plan(input(self, [{ key: B, name: 'b', nat: 'eim' }], T0 + 100 + o.staleHandshakeMs + 1, { handshakes: new Map([[B, T0 + 100]]) }));
+    expect(stale.decisions[0]).toMatchObject({ path: 'relayed', attempt: false });
+    expect(stale.decisions[0].reason).toMatch(/^relayed: direct handshakes stopped \(none for 205s\), retry at /);
+  });
+
+  it('forgets pairs whose peer left, and starts them over when they come back', () => {
+    const p = new PathPlanner();
+    const peers = [{ key: B, name: 'b', nat: 'eim' as NatType }];
+    p.plan(input(self, peers, T0));
+    p.plan(input(self, peers, T0 + o.deadlineMs)); // relayed now
+    const gone = p.plan(input(self, [], T0 + o.deadlineMs + 1));
+    expect(gone).toEqual({ decisions: [], changed: true, nextWakeAt: null });
+    const back = p.plan(input(self, peers, T0 + o.deadlineMs + 2)).decisions[0];
+    expect(back).toMatchObject({ path: 'direct', since: T0 + o.deadlineMs + 2 });
+  });
+});
+
+describe('PathPlanner, following a pair', () => {
+  const self = { key: C, name: 'c', nat: 'eim' as NatType };
+
+  it("uses the rule's first step until the leader's decision arrives, then copies it", () => {
+    const p = new PathPlanner();
+    const peers = [{ key: A, name: 'a', nat: 'edm' as NatType }];
+    const before = p.plan(input(self, peers, T0)).decisions[0];
+    expect(before).toMatchObject({ peer: A, path: 'relayed', attempt: true });
+    const leader: PathDecision = { peer: C, path: 'relayed', attempt: false, reason: 'relayed: no handshake in 10s on direct, retry at X', retryAt: T0 + 40_000, since: T0 + 10_000 };
+    const after = p.plan(input(self, peers, T0 + 10_100, { leaderDecisions: new Map([[A, leader]]) }));
+    expect(after.decisions[0]).toEqual({ peer: A, peerName: 'a', path: 'relayed', attempt: false, reason: 'relayed: no handshake in 10s on direct, retry at X (decided by a)', retryAt: T0 + 40_000, since: T0 + 10_000 });
+    expect(after.changed).toBe(true);
+    // The follower runs no clock of its own for the pair: the leader moves it.
+    expect(after.nextWakeAt).toBeNull();
+    expect(p.plan(input(self, peers, T0 + 60_000, { leaderDecisions: new Map([[A, leader]]) })).changed).toBe(false);
+  });
+
+  it('decides the same first step on both ends of a pair', () => {
+    for (const [na, nb] of [['eim', 'eim'], ['eim', 'edm'], ['edm', 'edm'], ['none', 'edm'], [undefined, 'edm']] as Array<[NatType | undefined, NatType | undefined]>) {
+      const leader = new PathPlanner().plan(input({ key: A, name: 'a', nat: na }, [{ key: C, name: 'c', nat: nb }], T0)).decisions[0];
+      const follower = new PathPlanner().plan(input({ key: C, name: 'c', nat: nb }, [{ key: A, name: 'a', nat: na }], T0)).decisions[0];
+      expect([follower.path, follower.attempt]).toEqual([leader.path, leader.attempt]);
+    }
+  });
+});

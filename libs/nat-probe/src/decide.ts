@@ -1,0 +1,234 @@
+import type { NatType, PathDecision } from '@wgmesh/contracts';
+
+/**
+ * Path decisions for every pair of members (pure: time and observations come in, decisions go
+ * out; no timers, no I/O).
+ *
+ * The rule (from each side's NAT mapping):
+ * - sure:  either side public, or both endpoint-independent (or a NAT not known yet) → direct at
+ *   once: the peer is configured with its endpoint and routes. If no handshake shows within the
+ *   deadline, the pair falls back to the relay and is retried later with backoff.
+ * - try:   one endpoint-independent, the other endpoint-dependent → the registry-observed port of
+ *   the dependent side is useless, but the independent side may still be reachable: relayed, with
+ *   a direct *attempt* (peer configured with endpoint and keepalive, no routes, so traffic keeps
+ *   flowing through the relay); a handshake within the deadline makes it direct.
+ * - relay: both endpoint-dependent → relayed; nothing to punch (until a NAT changes).
+ * Retries are attempts too, so a retry never black-holes traffic.
+ *
+ * One side decides for both: the member with the smaller public key leads the pair; the other
+ * follows the leader's published decision (and uses the rule's first step until it has one), so
+ * both ends always configure the pair the same way.
+ */
+export interface PlannerOptions {
+  /** How long a direct path (or attempt) may go without a handshake before relaying (ms). */
+  deadlineMs: number;
+  /** First retry after a failure (ms); doubles per failure up to `retryMaxMs`. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** A handshake older than this means the direct path stopped working (WireGuard's 180 s). */
+  staleHandshakeMs: number;
+}
+
+export const DEFAULT_PLANNER_OPTIONS: PlannerOptions = {
+  deadlineMs: 10_000,
+  retryBaseMs: 30_000,
+  retryMaxMs: 600_000,
+  staleHandshakeMs: 180_000 + 25_000,
+};
+
+export interface PlannerPeer {
+  publicKey: string;
+  name?: string;
+  /** The peer's NAT as the registry publishes it (undefined: not classified yet). */
+  nat?: NatType;
+}
+
+export interface PlannerInput {
+  self: { publicKey: string; name: string; nat: NatType | undefined };
+  /** Every other member that has an endpoint at the registry (the ones a direct path could use). */
+  peers: readonly PlannerPeer[];
+  /** This node's device: latest handshake per peer key, in ms since the epoch (0 or absent: none). */
+  handshakes: ReadonlyMap<string, number>;
+  /** Decisions the leaders of our pairs published about us, by the leader's public key. */
+  leaderDecisions: ReadonlyMap<string, PathDecision>;
+  now: number;
+}
+
+export type RuleKind = 'sure' | 'try' | 'relay';
+
+export interface Rule {
+  kind: RuleKind;
+  /** Why, without the path word: "both endpoint-independent", "b has a public address", … */
+  why: string;
+}
+
+const NAT_WORDS: Record<NatType, string> = {
+  none: 'has a public address',
+  eim: 'is endpoint-independent',
+  edm: 'is endpoint-dependent',
+  unknown: 'has a NAT that could not be classified',
+};
+
+/** The rule for a pair, from each side's NAT. Symmetric up to the names in the text. */
+export function pairRule(a: { name: string; nat?: NatType }, b: { name: string; nat?: NatType }): Rule {
+  const known = (n?: NatType) => (n === undefined || n === 'unknown' ? undefined : n);
+  const na = known(a.nat);
+  const nb = known(b.nat);
+  if (na === 'none' || nb === 'none') return { kind: 'sure', why: `${na === 'none' ? a.name : b.name} has a public address` };
+  if (na === 'eim' && nb === 'eim') return { kind: 'sure', why: 'both endpoint-independent' };
+  if (na === 'edm' && nb === 'edm') return { kind: 'relay', why: 'both endpoint-dependent' };
+  if ((na === 'eim' && nb === 'edm') || (na === 'edm' && nb === 'eim')) {
+    const [eim, edm] = na === 'eim' ? [a, b] : [b, a];
+    return { kind: 'try', why: `${eim.name} is endpoint-independent, ${edm.name} endpoint-dependent` };
+  }
+  const unknown = [a, b].filter((m) => known(m.nat) === undefined);
+  const what = (m: { name: string; nat?: NatType }) => (m.nat === undefined ? `${m.name}'s NAT is not known yet` : `${m.name} ${NAT_WORDS[m.nat]}`);
+  return { kind: 'sure', why: unknown.map(what).join(', ') };
+}
+
+/** The leader of a pair: the smaller public key (a fixed, shared choice). */
+export function leads(self: string, peer: string): boolean {
+  return self < peer;
+}
+
+type Phase =
+  | { kind: 'direct'; since: number; confirmed: boolean; reason: string }
+  | { kind: 'attempt'; since: number; failures: number; reason: string }
+  | { kind: 'relayed'; since: number; failures: number; retryAt: number | null; reason: string };
+
+interface PairState {
+  rule: Rule;
+  phase: Phase;
+}
+
+export interface PlanResult {
+  decisions: PathDecision[];
+  /** True when any decision differs from the previous plan (publish it). */
+  changed: boolean;
+  /** The next time something is due (a deadline or a retry), null when nothing is. */
+  nextWakeAt: number | null;
+}
+
+/** Keeps each pair's phase between calls; `plan` is the only entry point. */
+export class PathPlanner {
+  private readonly pairs = new Map<string, PairState>();
+  private last = new Map<string, string>();
+
+  constructor(private readonly opts: PlannerOptions = DEFAULT_PLANNER_OPTIONS) {}
+
+  plan(input: PlannerInput): PlanResult {
+    const { now } = input;
+    const decisions: PathDecision[] = [];
+    const seen = new Set<string>();
+    let nextWakeAt: number | null = null;
+    const wake = (t: number | null) => {
+      if (t !== null && (nextWakeAt === null || t < nextWakeAt)) nextWakeAt = t;
+    };
+    for (const peer of input.peers) {
+      if (peer.publicKey === input.self.publicKey) continue;
+      seen.add(peer.publicKey);
+      const peerName = peer.name ?? shortName(peer.publicKey);
+      const rule = pairRule({ name: input.self.name, nat: input.self.nat }, { name: peerName, nat: peer.nat });
+      let decision: PathDecision;
+      if (leads(input.self.publicKey, peer.publicKey)) {
+        const state = this.lead(peer.publicKey, rule, input.handshakes.get(peer.publicKey) ?? 0, now);
+        decision = toDecision(peer, state.phase);
+        wake(this.dueAt(state.phase));
+      } else {
+        this.pairs.delete(peer.publicKey);
+        const leader = input.leaderDecisions.get(peer.publicKey);
+        decision = leader ? follow(peer, leader, peerName) : toDecision(peer, firstPhase(rule, now, this.opts));
+      }
+      decisions.push(decision);
+    }
+    for (const key of [...this.pairs.keys()]) if (!seen.has(key)) this.pairs.delete(key);
+    decisions.sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0));
+    const next = new Map(decisions.map((d) => [d.peer, fingerprint(d)]));
+    const changed = next.size !== this.last.size || [...next].some(([k, f]) => this.last.get(k) !== f);
+    this.last = next;
+    return { decisions, changed, nextWakeAt };
+  }
+
+  /** Advances one led pair: a new rule starts it over; deadlines, handshakes and retries move it on. */
+  private lead(peer: string, rule: Rule, handshakeMs: number, now: number): PairState {
+    let state = this.pairs.get(peer);
+    if (!state || state.rule.kind !== rule.kind || state.rule.why !== rule.why) {
+      state = { rule, phase: firstPhase(rule, now, this.opts) };
+      this.pairs.set(peer, state);
+    }
+    const o = this.opts;
+    const p = state.phase;
+    const secondsText = `${Math.round(o.deadlineMs / 1000)}s`;
+    // A live session is what counts, whenever it started: a pair that worked before a rule
+    // change (a NAT classified) keeps working. Relaying removes the peer entry, so an attempt
+    // starts from a device entry without a handshake.
+    const fresh = handshakeMs > 0 && now - handshakeMs <= o.staleHandshakeMs;
+    if (p.kind === 'direct') {
+      if (fresh && !p.confirmed) state.phase = { ...p, confirmed: true };
+      else if (!p.confirmed && now >= p.since + o.deadlineMs) {
+        state.phase = relayAfterFailure(1, now, `no handshake in ${secondsText} on direct`, o);
+      } else if (p.confirmed && !fresh) {
+        state.phase = relayAfterFailure(1, now, `direct handshakes stopped (none for ${Math.round(o.staleHandshakeMs / 1000)}s)`, o);
+      }
+    } else if (p.kind === 'attempt') {
+      if (fresh) state.phase = { kind: 'direct', since: now, confirmed: true, reason: `direct: handshake on a direct attempt (${rule.why})` };
+      else if (now >= p.since + o.deadlineMs) state.phase = relayAfterFailure(p.failures + 1, now, `no handshake in ${secondsText} on direct`, o);
+    } else if (p.retryAt !== null && now >= p.retryAt) {
+      state.phase = { kind: 'attempt', since: now, failures: p.failures, reason: `relayed: trying direct again (after ${p.failures} failed attempt${p.failures === 1 ? '' : 's'})` };
+    }
+    return state;
+  }
+
+  private dueAt(p: Phase): number | null {
+    if (p.kind === 'direct') return p.confirmed ? null : p.since + this.opts.deadlineMs;
+    if (p.kind === 'attempt') return p.since + this.opts.deadlineMs;
+    return p.retryAt;
+  }
+}
+
+function firstPhase(rule: Rule, now: number, o: PlannerOptions): Phase {
+  if (rule.kind === 'sure') return { kind: 'direct', since: now, confirmed: false, reason: `direct: ${rule.why}` };
+  if (rule.kind === 'try') return { kind: 'attempt', since: now, failures: 0, reason: `relayed while trying direct: ${rule.why} (deadline ${Math.round(o.deadlineMs / 1000)}s)` };
+  return { kind: 'relayed', since: now, failures: 0, retryAt: null, reason: `relayed: ${rule.why}` };
+}
+
+function relayAfterFailure(failures: number, now: number, what: string, o: PlannerOptions): Phase {
+  const retryAt = now + Math.min(o.retryMaxMs, o.retryBaseMs * 2 ** (failures - 1));
+  return { kind: 'relayed', since: now, failures, retryAt, reason: `relayed: ${what}, retry at ${new Date(retryAt).toISOString()}` };
+}
+
+function toDecision(peer: PlannerPeer, p: Phase): PathDecision {
+  const d: PathDecision = {
+    peer: peer.publicKey,
+    path: p.kind === 'direct' ? 'direct' : 'relayed',
+    attempt: p.kind === 'attempt',
+    reason: p.reason,
+    retryAt: p.kind === 'relayed' ? p.retryAt : null,
+    since: p.since,
+  };
+  if (peer.name !== undefined) d.peerName = peer.name;
+  return d;
+}
+
+/** The follower's copy of its leader's decision about the pair. */
+function follow(peer: PlannerPeer, leader: PathDecision, leaderName: string): PathDecision {
+  const d: PathDecision = {
+    peer: peer.publicKey,
+    path: leader.path,
+    attempt: leader.attempt,
+    reason: `${leader.reason} (decided by ${leaderName})`,
+    retryAt: leader.retryAt,
+    since: leader.since,
+  };
+  if (peer.name !== undefined) d.peerName = peer.name;
+  return d;
+}
+
+function fingerprint(d: PathDecision): string {
+  return `${d.path}|${d.attempt}|${d.reason}|${d.retryAt}|${d.since}`;
+}
+
+/** A key's first 8 characters, for text when a peer has no name. */
+function shortName(publicKey: string): string {
+  return publicKey.slice(0, 8);
+}

@@ -1,0 +1,2 @@
+// libs/nat-probe: the STUN server, NAT classification and path decisions.
+export * from './decide';
