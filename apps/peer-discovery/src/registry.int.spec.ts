@@ -1,4 +1,4 @@
-import { DataplaneApplyRequest, EnrollRequest, parseDataplaneApplyRequest, parseEnrollReply, parseMemberRemoveReply, parsePeerSnapshot, Patterns, PeerEvent, parsePeerEvent } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, EnrollRequest, NatReport, parseDataplaneApplyRequest, parseEnrollReply, parseMemberRemoveReply, parsePeerSnapshot, Patterns, PeerEvent, parsePeerEvent } from '@wgmesh/contracts';
 import { MeshBus, RemoteError } from '@wgmesh/nats-transport';
 import { PeerStore } from '@wgmesh/peer-store';
 import { MemberDirectory, registryKeys, TokenStore } from '@wgmesh/registry';
@@ -162,6 +162,36 @@ describe('peer-discovery, registry mode (NATS + Redis, fake hub device)', () => 
       programmerUp = true;
       expect(driver.peers.has(key(13))).toBe(false);
       expect((await enroll({ publicKey: key(13), token, name: 'site-d' })).address).toMatch(/\/32$/);
+    });
+
+    it("publishes a member's NAT report in its peer record, and refuses reports on another node's subject or for another key", async () => {
+      const report = (node: string, publicKey: string, nat: NatReport['nat']): NatReport => ({
+        node, publicKey, nat, mapping: nat === 'edm' ? 'address-and-port-dependent' : 'endpoint-independent', filtering: 'address-and-port-dependent',
+        mappedAddress: '198.51.100.7:40000', server: '203.0.113.1:3478', method: 'test', at: Date.now(),
+      });
+      const natOf = async (k: string) => (await store.snapshot()).peers.find((p) => p.publicKey === k)?.nat;
+      const rejections = () => lines.filter((l) => l.includes('"msg":"rejected a NAT report"')).length;
+      const rejected = rejections();
+      // site-c (key 12) forges reports: as site-a on its own subject, for site-a's key, and on site-a's subject.
+      bus.publish(Patterns.nat, report('site-a', key(10), 'edm'), { node: 'site-c' });
+      bus.publish(Patterns.nat, report('site-c', key(10), 'edm'), { node: 'site-c' });
+      bus.publish(Patterns.nat, report('site-c', key(12), 'edm'), { node: 'site-a' });
+      await waitFor('three rejections', () => rejections() === rejected + 3);
+      expect(await natOf(key(10))).toBeUndefined();
+      expect(await natOf(key(12))).toBeUndefined();
+
+      const revision = await store.revision();
+      bus.publish(Patterns.nat, report('site-a', key(10), 'edm'), { node: 'site-a' });
+      await waitFor('nat=edm in the peer record', async () => (await natOf(key(10))) === 'edm');
+      expect(events.filter((e) => e.type === 'upsert' && e.peer.publicKey === key(10)).at(-1)?.peer.nat).toBe('edm');
+      expect(await new MemberDirectory(redis, mesh).get(key(10))).toMatchObject({ nat: 'edm' });
+      // The same report again changes nothing; a new classification does.
+      const after = await store.revision();
+      expect(after).toBeGreaterThan(revision);
+      bus.publish(Patterns.nat, report('site-a', key(10), 'edm'), { node: 'site-a' });
+      bus.publish(Patterns.nat, report('site-a', key(10), 'eim'), { node: 'site-a' });
+      await waitFor('nat=eim in the peer record', async () => (await natOf(key(10))) === 'eim');
+      expect(await store.revision()).toBe(after + 1);
     });
 
     it('removes a member by name: hub peer, address, record; the watcher publishes the removal', async () => {

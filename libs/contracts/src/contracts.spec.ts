@@ -1,4 +1,4 @@
-import { ContractError, parseDataplaneApplyResult, parseDataplaneState, parseConnectReply, parseConnectRequest, parseMemberRemoveReply, parseMemberRemoveRequest, decodeJson, parseDataplaneApplyRequest, parseEnrollReply, parseEnrollRequest, parsePeerEvent, parsePeerRecord, parsePeerSnapshot, parseSnapshotRequest, Patterns, subjectFor } from './index';
+import { ContractError, parseDataplaneApplyResult, parseDataplaneState, parseConnectReply, parseConnectRequest, parseMemberRemoveReply, parseMemberRemoveRequest, decodeJson, parseDataplaneApplyRequest, parseEnrollReply, parseEnrollRequest, parsePeerEvent, parsePeerRecord, parsePeerSnapshot, parseSnapshotRequest, Patterns, subjectFor, parseNatReport, parsePathReport, nodeOfSubject } from './index';
 
 const KEY = 'xScVkH3fUGUv4RrJFfmcqm8rs3SEHr41km6+yffAHw4=';
 
@@ -102,5 +102,42 @@ describe('member control messages', () => {
     expect(() => parseDataplaneState({ ...state, peers: [{ ...peer, rxBytes: -1 }] })).toThrow(/peers\[0\].rxBytes/);
     expect(parseDataplaneApplyResult({ added: 1, updated: 0, removed: 0, unchanged: 3, durationMs: 1.5 })).toEqual({ added: 1, updated: 0, removed: 0, unchanged: 3, durationMs: 1.5 });
     expect(() => parseDataplaneApplyResult({ added: 1, updated: 0, removed: 0, unchanged: 3, durationMs: -1 })).toThrow(/durationMs/);
+  });
+});
+
+describe('NAT reports and path decisions', () => {
+  const KEY = Buffer.alloc(32, 7).toString('base64');
+  const report = { node: 'site-a', publicKey: KEY, nat: 'edm', mapping: 'address-and-port-dependent', filtering: 'unknown', mappedAddress: '198.51.100.7:40000', server: '203.0.113.1:3478', method: 'RFC 5780 tests I-III', at: 1 };
+  const decision = { peer: KEY, peerName: 'b', path: 'relayed', attempt: false, reason: 'relayed: both endpoint-dependent', retryAt: null, since: 5 };
+
+  it('accepts valid messages as they are', () => {
+    expect(parseNatReport(report)).toEqual(report);
+    expect(parsePathReport({ node: 'site-a', publicKey: KEY, nat: 'eim', decisions: [decision], at: 9 }).decisions).toEqual([decision]);
+  });
+
+  it.each([
+    [{ ...report, nat: 'full-cone' }, /^nat: must be one of/],
+    [{ ...report, mappedAddress: '198.51.100.7' }, /^mappedAddress: /],
+    [{ ...report, node: 'Site A' }, /^node: /],
+    [{ ...report, extra: 1 }, /^extra: is not a known field/],
+  ])('refuses a bad NAT report (%#)', (value, error) => {
+    expect(() => parseNatReport(value)).toThrow(error);
+  });
+
+  it.each([
+    [{ ...decision, path: 'direct', attempt: true }, /attempt: can only be true on a relayed path/],
+    [{ ...decision, attempt: 'yes' }, /attempt: must be true or false/],
+    [{ ...decision, retryAt: -1 }, /retryAt: must be an integer/],
+    [{ ...decision, peer: 'x' }, /peer: must be a WireGuard public key/],
+  ])('refuses a bad path decision (%#)', (value, error) => {
+    expect(() => parsePathReport({ node: 'a', publicKey: KEY, nat: 'eim', decisions: [value], at: 1 })).toThrow(error);
+  });
+
+  it('reads the node out of a node subject', () => {
+    expect(nodeOfSubject('wgmesh.v1.prod.node.site-a.nat', 'prod')).toBe('site-a');
+    expect(nodeOfSubject('wgmesh.v1.prod.node.*.nat', 'prod')).toBeNull();
+    expect(nodeOfSubject('wgmesh.v1.other.node.site-a.nat', 'prod')).toBeNull();
+    expect(nodeOfSubject('wgmesh.v1.prod.peers.events', 'prod')).toBeNull();
+    expect(subjectFor(Patterns.paths, { mesh: 'prod', node: 'a' })).toBe('wgmesh.v1.prod.node.a.paths');
   });
 });

@@ -1,7 +1,7 @@
 import { canonicalCidr, canonicalIp } from '@wgmesh/netaddr';
 import { parseName } from './names';
 import { parsePeerEndpoint, parsePublicKey } from './peer';
-import { field, object, string } from './validate';
+import { ContractError, field, object, string } from './validate';
 
 /** `enroll` request: a member asks to join with its public key and a pre-auth token. */
 export interface EnrollRequest {
@@ -9,6 +9,11 @@ export interface EnrollRequest {
   token: string;
   /** The member's name; also its node id in `node.<id>.…` subjects. */
   name: string;
+  /**
+   * The public NATS user key (nkey, "U…") the member will connect with; its seed stays on the
+   * node. With it, a registry that runs NATS with authentication answers with `natsJwt`.
+   */
+  natsKey?: string;
 }
 
 /** `enroll` reply: the member's tunnel address and how to reach the registry. */
@@ -22,21 +27,35 @@ export interface EnrollReply {
     /** The registry's own tunnel address (NATS and DNS-SD over the tunnel), e.g. "10.99.0.1". */
     address: string;
   };
+  /**
+   * The member's NATS user JWT, issued to `natsKey` with the member's permissions (its own
+   * `node.<id>` subjects, peer events, the snapshot). Not a secret: it is useless without the seed.
+   */
+  natsJwt?: string;
 }
 
 export function parseEnrollRequest(value: unknown): EnrollRequest {
-  const o = object(value, '', ['publicKey', 'token', 'name']);
-  return {
+  const o = object(value, '', ['publicKey', 'token', 'name', 'natsKey']);
+  const req: EnrollRequest = {
     publicKey: parsePublicKey(o.publicKey, 'publicKey'),
     token: string(o.token, 'token', 128),
     name: parseName(o.name, 'name'),
   };
+  if (o.natsKey !== undefined) req.natsKey = parseNatsUserKey(o.natsKey, 'natsKey');
+  return req;
+}
+
+/** A NATS user public key: "U" and 55 base32 characters (the checksum is checked where it is used). */
+export function parseNatsUserKey(value: unknown, path: string): string {
+  const s = string(value, path, 56);
+  if (!/^U[A-Z2-7]{55}$/.test(s)) throw new ContractError(path, 'must be a NATS user public key (U and 55 base32 characters)');
+  return s;
 }
 
 export function parseEnrollReply(value: unknown): EnrollReply {
-  const o = object(value, '', ['address', 'meshCidr', 'registry']);
+  const o = object(value, '', ['address', 'meshCidr', 'registry', 'natsJwt']);
   const r = object(o.registry, 'registry', ['publicKey', 'endpoint', 'address']);
-  return {
+  const reply: EnrollReply = {
     address: field('address', () => canonicalCidr(string(o.address, 'address', 64))),
     meshCidr: field('meshCidr', () => canonicalCidr(string(o.meshCidr, 'meshCidr', 64))),
     registry: {
@@ -45,4 +64,10 @@ export function parseEnrollReply(value: unknown): EnrollReply {
       address: field('registry.address', () => canonicalIp(string(r.address, 'registry.address', 64))),
     },
   };
+  if (o.natsJwt !== undefined) {
+    const jwt = string(o.natsJwt, 'natsJwt', 8192);
+    if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(jwt)) throw new ContractError('natsJwt', 'must be a JWT (three base64url parts)');
+    reply.natsJwt = jwt;
+  }
+  return reply;
 }

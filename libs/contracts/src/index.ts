@@ -7,3 +7,5 @@ export * from './dataplane';
 export * from './enroll';
 export * from './members';
 export * from './nat';
+export * from './inbound';
+export * from './access';

@@ -54,3 +54,11 @@ export function subjectFor(pattern: Pattern, scope: SubjectScope): string {
 export function meshWildcard(mesh: string): string {
   return `${SUBJECT_ROOT}.${parseName(mesh, 'mesh')}.>`;
 }
+
+/** The node id in a `…node.<id>.…` subject of a mesh, or null when the subject is not one. */
+export function nodeOfSubject(subject: string, mesh: string): string | null {
+  const prefix = `${SUBJECT_ROOT}.${mesh}.node.`;
+  if (!subject.startsWith(prefix)) return null;
+  const node = subject.slice(prefix.length).split('.')[0];
+  return node === '' || node === '*' || node === '>' ? null : node;
+}

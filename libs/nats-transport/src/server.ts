@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { MessageHandler, NatsContext, ServerNats } from '@nestjs/microservices';
+import { inboundParser } from '@wgmesh/contracts';
 import { connect, Msg, NatsConnection, Subscription } from 'nats';
 import { lastValueFrom } from 'rxjs';
 import { ConnectionConfig, connectionOptions } from './connection';
@@ -14,6 +15,12 @@ export interface MeshNatsServerOptions extends ConnectionConfig, MeshScope {
   /** How long `close` waits for running handlers before closing anyway (5000 ms). */
   closeGraceMs?: number;
   logger?: TransportLogger;
+  /**
+   * Check every message against its pattern's contract (contracts' `INBOUND`) before the handler
+   * sees it (default true): a refused event is dropped, a refused request answered
+   * `invalid_request`, both counted as rejected. False hands any JSON to the handlers.
+   */
+  validate?: boolean;
 }
 
 /** One subscription of the server: logical pattern → subject. */
@@ -34,6 +41,8 @@ export interface MeshRoute {
  * Each message runs in a span continuing the sender's trace (from the headers). Thrown handler
  * errors become `ErrorReply` replies; for a `ContractError` to become code "invalid_request",
  * register `MeshExceptionFilter` (Nest's default filter turns every error into "Internal server error").
+ * Handler extras: `queue` (a queue group for this handler), `node` (the node for a `node.{node}.…`
+ * pattern instead of the server's own, e.g. "*" for every node: `@EventPattern(Patterns.nat, { node: '*' })`).
  */
 export class MeshNatsServer extends ServerNats {
   private readonly scope: MeshScope;
@@ -62,7 +71,7 @@ export class MeshNatsServer extends ServerNats {
     // Every route is checked (known pattern, node id for node patterns) before any subscription.
     const routes = [...this.messageHandlers].map(([pattern, handler]): MeshRoute => ({
       pattern,
-      subject: subjectOf(pattern, this.scope),
+      subject: subjectOf(pattern, this.scope, handler.extras?.node as string | undefined),
       kind: handler.isEventHandler ? 'event' : 'request',
       queue: (handler.extras?.queue as string | undefined) ?? this.queue,
     }));
@@ -88,7 +97,14 @@ export class MeshNatsServer extends ServerNats {
     const route = this.table.get(pattern)!;
     const handler = this.messageHandlers.get(pattern)!;
     const ctx = new NatsContext([msg.subject, msg.headers]);
-    const inbound: InboundRoute = { pattern, mesh: this.scope.mesh, kind: route.kind, stats: this.counters, logger: this.log };
+    const inbound: InboundRoute = {
+      pattern,
+      mesh: this.scope.mesh,
+      kind: route.kind,
+      stats: this.counters,
+      logger: this.log,
+      validate: this.meshOptions.validate === false ? undefined : inboundParser(pattern),
+    };
     return handleInbound(msg, inbound, (value) => this.runHandler(handler, value, ctx));
   }
 

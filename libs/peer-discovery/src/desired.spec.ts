@@ -37,6 +37,15 @@ describe('desiredPeers', () => {
     expect(keysOf(opts)).toEqual(expected.map(key).sort());
   });
 
+  it('configures peers under a direct attempt without allowed IPs, with a keepalive even when --keepalive is 0', () => {
+    const opts = { registryKey: REGISTRY, relayed: new Set([key(6), key(7)]), attempt: new Set([key(6)]) };
+    expect(desiredPeers(table, SELF, { ...opts, keepalive: 0 })).toEqual([
+      { publicKey: key(3), endpoint: '192.0.2.3:51820', allowedIps: ['10.99.0.3/32'] },
+      { publicKey: key(6), endpoint: '192.0.2.6:51820', allowedIps: [], persistentKeepalive: 25 },
+    ]);
+    expect(desiredPeers(table, SELF, { ...opts, keepalive: 10 })[1]).toEqual({ publicKey: key(6), endpoint: '192.0.2.6:51820', allowedIps: [], persistentKeepalive: 10 });
+  });
+
   it('leaves keepalive out when it is 0', () => {
     expect(desiredPeers([peer(3)], SELF, { keepalive: 0 })[0]).not.toHaveProperty('persistentKeepalive');
   });

@@ -1,13 +1,21 @@
 import type { DesiredPeer, PeerRecord } from '@wgmesh/contracts';
 import { matchesAny, PeerTarget } from './targets';
 
+/** Keepalive (s) of a peer under a direct attempt when --keepalive is 0: setting it makes the device dial at once. */
+export const ATTEMPT_KEEPALIVE = 25;
+
 export interface DesiredOptions {
   /** Persistent keepalive (s) for every direct peer: keeps NAT mappings open; 0 for none. */
   keepalive: number;
   /** On-demand mode: only peers named here (public key, tunnel address or name). Absent: full mesh. */
   connect?: ReadonlySet<string>;
-  /** Public keys whose direct path failed: left out, so their traffic takes the registry relay. */
+  /** Public keys whose path is relayed (nat-probe's decision): left out, so their traffic takes the registry relay. */
   relayed?: ReadonlySet<string>;
+  /**
+   * Public keys under a direct attempt (relayed, and trying direct): configured with endpoint and
+   * keepalive but no allowed IPs, so a handshake can happen while traffic keeps taking the relay.
+   */
+  attempt?: ReadonlySet<string>;
   /** The registry's public key: never a direct peer here (it is the protected bootstrap peer). */
   registryKey?: string;
 }
@@ -17,8 +25,8 @@ export interface DesiredOptions {
  * registry-observed endpoint, with its allowed IPs (its /32, which wins over the registry peer's
  * mesh-wide route by longest prefix) and our keepalive. Left out: ourselves, the registry,
  * members without an endpoint (never handshook with the registry: nothing to dial) or without
- * allowed IPs, relayed ones, and in on-demand mode everyone not named. Sorted by public key, so
- * equal tables give equal results.
+ * allowed IPs, relayed ones, and in on-demand mode everyone not named. Peers under a direct
+ * attempt get no allowed IPs. Sorted by public key, so equal tables give equal results.
  */
 export function desiredPeers(table: readonly PeerRecord[], self: { publicKey: string }, opts: DesiredOptions): DesiredPeer[] {
   const targets = opts.connect ? [...opts.connect].map((t) => new PeerTarget(t)) : null;
@@ -26,10 +34,12 @@ export function desiredPeers(table: readonly PeerRecord[], self: { publicKey: st
   for (const peer of table) {
     if (peer.publicKey === self.publicKey || peer.publicKey === opts.registryKey) continue;
     if (peer.endpoint === null || peer.allowedIps.length === 0) continue;
-    if (opts.relayed?.has(peer.publicKey)) continue;
+    const attempt = opts.attempt?.has(peer.publicKey) ?? false;
+    if (!attempt && opts.relayed?.has(peer.publicKey)) continue;
     if (targets && !matchesAny(peer, targets)) continue;
-    const desired: DesiredPeer = { publicKey: peer.publicKey, endpoint: peer.endpoint, allowedIps: [...peer.allowedIps] };
+    const desired: DesiredPeer = { publicKey: peer.publicKey, endpoint: peer.endpoint, allowedIps: attempt ? [] : [...peer.allowedIps] };
     if (opts.keepalive > 0) desired.persistentKeepalive = opts.keepalive;
+    else if (attempt) desired.persistentKeepalive = ATTEMPT_KEEPALIVE; // with no routes, only the keepalive dials
     out.push(desired);
   }
   return out.sort((a, b) => (a.publicKey < b.publicKey ? -1 : a.publicKey > b.publicKey ? 1 : 0));

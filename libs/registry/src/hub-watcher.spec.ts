@@ -13,12 +13,12 @@ const state = (n: number, extra: Partial<PeerState> = {}): PeerState => ({
   ...extra,
 });
 const names = new Map([[key(1), 'site-a']]);
-const nameOf = (k: string) => names.get(k);
+const nameOf = (k: string) => (names.has(k) ? { name: names.get(k) } : undefined);
 const REFRESH = 300_000;
 
 describe('peerRecordFromState', () => {
   it('keeps what the resolver and status need, canonical and sorted', () => {
-    expect(peerRecordFromState(state(1, { allowedIps: ['fd00::7', '10.99.0.1/32', '10.1.2.3/24'], persistentKeepalive: 25, latestHandshake: 1700000000, rxBytes: 9 }), 'site-a')).toEqual({
+    expect(peerRecordFromState(state(1, { allowedIps: ['fd00::7', '10.99.0.1/32', '10.1.2.3/24'], persistentKeepalive: 25, latestHandshake: 1700000000, rxBytes: 9 }), { name: 'site-a' })).toEqual({
       publicKey: key(1),
       allowedIps: ['10.1.2.0/24', '10.99.0.1/32', 'fd00::7/128'],
       endpoint: '192.0.2.1:51820',
@@ -26,6 +26,11 @@ describe('peerRecordFromState', () => {
       persistentKeepalive: 25,
       latestHandshake: 1700000000,
     });
+  });
+
+  it('carries the NAT nat-probe reported', () => {
+    expect(peerRecordFromState(state(1), { name: 'a', nat: 'eim' })).toMatchObject({ name: 'a', nat: 'eim' });
+    expect(peerRecordFromState(state(1), { name: 'a' })).not.toHaveProperty('nat');
   });
 
   it.each([null, '', '(none)', '127.0.0.1:51820', '[fe80::1]:51820'])('publishes endpoint %p as null', (endpoint) => {
@@ -42,6 +47,7 @@ describe('changeReason', () => {
     ['allowed IPs', { ...base, allowedIps: ['10.99.0.3/32', '10.200.0.0/24'] }, 0, 'allowed-ips'],
     ['keepalive', { ...base, persistentKeepalive: 25 }, 0, 'keepalive'],
     ['name', { ...base, name: 'x' }, 0, 'name'],
+    ['NAT classified', { ...base, nat: 'edm' as const }, 0, 'nat'],
     ['re-handshake soon after the last publication', { ...base, latestHandshake: 1120 }, REFRESH - 1, null],
     ['re-handshake after the refresh interval', { ...base, latestHandshake: 1120 }, REFRESH, 'handshake-refresh'],
     ['handshake back to 0 (hub restarted)', { ...base, latestHandshake: 0 }, 0, 'handshake-reset'],
@@ -83,7 +89,7 @@ describe('HubWatcher', () => {
 
   it('reconciles with the store on start: the device is the truth', () => {
     const w = new HubWatcher();
-    const stored = [peerRecordFromState(state(1), 'site-a'), peerRecordFromState(state(5)), peerRecordFromState(state(6, { latestHandshake: 10 }))];
+    const stored = [peerRecordFromState(state(1), { name: 'site-a' }), peerRecordFromState(state(5)), peerRecordFromState(state(6, { latestHandshake: 10 }))];
     w.seed(stored);
     const changes = w.update([state(1), state(6, { latestHandshake: 20 }), state(7)], nameOf, 5);
     expect(changes).toEqual([

@@ -1,4 +1,4 @@
-import { ContractError, parsePeerEndpoint, PeerRecord, PeerState } from '@wgmesh/contracts';
+import { ContractError, NatType, parsePeerEndpoint, PeerRecord, PeerState } from '@wgmesh/contracts';
 import { canonicalCidr } from '@wgmesh/netaddr';
 
 /**
@@ -19,7 +19,7 @@ import { canonicalCidr } from '@wgmesh/netaddr';
  */
 export type HubChange = { type: 'upsert'; peer: PeerRecord; reason: ChangeReason } | { type: 'remove'; publicKey: string };
 
-export type ChangeReason = 'new' | 'endpoint' | 'allowed-ips' | 'keepalive' | 'name' | 'came-up' | 'handshake-reset' | 'handshake-refresh';
+export type ChangeReason = 'new' | 'endpoint' | 'allowed-ips' | 'keepalive' | 'name' | 'nat' | 'came-up' | 'handshake-reset' | 'handshake-refresh';
 
 export const DEFAULT_HANDSHAKE_REFRESH_MS = 300_000;
 
@@ -28,8 +28,14 @@ export interface HubWatcherOptions {
   handshakeRefreshMs?: number;
 }
 
-/** The member's name for a public key (from the enrolment record), if known. */
-export type NameOf = (publicKey: string) => string | undefined;
+/** What the registry knows of a member beyond its device entry: enrolment name, NAT (nat-probe). */
+export interface MemberInfo {
+  name?: string;
+  nat?: NatType;
+}
+
+/** The member info for a public key, if any. */
+export type InfoOf = (publicKey: string) => MemberInfo | undefined;
 
 interface Published {
   peer: PeerRecord;
@@ -55,12 +61,12 @@ export class HubWatcher {
   }
 
   /** The changes that bring the published table in line with the device as read at `now` (ms). */
-  update(devicePeers: readonly PeerState[], nameOf: NameOf, now: number): HubChange[] {
+  update(devicePeers: readonly PeerState[], infoOf: InfoOf, now: number): HubChange[] {
     const changes: HubChange[] = [];
     const seen = new Set<string>();
     for (const state of devicePeers) {
       seen.add(state.publicKey);
-      const next = peerRecordFromState(state, nameOf(state.publicKey));
+      const next = peerRecordFromState(state, infoOf(state.publicKey));
       const prev = this.published.get(state.publicKey);
       const reason = changeReason(prev?.peer, next, prev ? now - prev.at : Infinity, this.refreshMs);
       if (reason) {
@@ -93,6 +99,7 @@ export function changeReason(prev: PeerRecord | undefined, next: PeerRecord, sin
   if (!sameList(prev.allowedIps, next.allowedIps)) return 'allowed-ips';
   if ((prev.persistentKeepalive ?? 0) !== (next.persistentKeepalive ?? 0)) return 'keepalive';
   if (prev.name !== next.name) return 'name';
+  if (prev.nat !== next.nat) return 'nat';
   const before = prev.latestHandshake ?? 0;
   const after = next.latestHandshake ?? 0;
   if (before === after) return null;
@@ -104,17 +111,18 @@ export function changeReason(prev: PeerRecord | undefined, next: PeerRecord, sin
 /**
  * The peer record for a device peer: allowed IPs canonical and sorted (a device may list them in
  * any order), an endpoint only when it is a real one (not loopback, link-local…; those become
- * null), keepalive and handshake when set, and the enrolment name when known.
+ * null), keepalive and handshake when set, and the enrolment name and NAT when known.
  */
-export function peerRecordFromState(state: PeerState, name?: string): PeerRecord {
+export function peerRecordFromState(state: PeerState, info?: MemberInfo): PeerRecord {
   const peer: PeerRecord = {
     publicKey: state.publicKey,
     allowedIps: state.allowedIps.map((c) => canonicalCidr(c)).sort(),
     endpoint: usableEndpoint(state.endpoint),
   };
-  if (name !== undefined) peer.name = name;
+  if (info?.name !== undefined) peer.name = info.name;
   if (state.persistentKeepalive > 0) peer.persistentKeepalive = state.persistentKeepalive;
   peer.latestHandshake = state.latestHandshake;
+  if (info?.nat !== undefined) peer.nat = info.nat;
   return peer;
 }
 

@@ -1,4 +1,4 @@
-import { parsePublicKey } from '@wgmesh/contracts';
+import { NatType, parsePublicKey } from '@wgmesh/contracts';
 import type { Redis } from 'ioredis';
 import { registryKeys } from './keys';
 
@@ -13,6 +13,8 @@ export interface MemberRecord {
   enrolledAt: number;
   /** Id of the token it enrolled with (never the token). */
   tokenId?: string;
+  /** Its NAT, as its nat-probe last reported it. */
+  nat?: NatType;
 }
 
 /** Enrolled members of one mesh, in a Redis hash (public key → record). */

@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePeerSnapshot, Patterns, PeerEvent, PeerRecord, PeerSnapshot, SNAPSHOT_PAGE_MAX } from '@wgmesh/contracts';
+import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePeerSnapshot, PathReport, Patterns, PeerEvent, PeerRecord, PeerSnapshot, SNAPSHOT_PAGE_MAX } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { compareViews, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, pullPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
 import { MirrorChange, PeerMirror, PeerTable } from '@wgmesh/peer-sync';
@@ -29,6 +29,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private readonly table = new Map<string, PeerRecord>();
   private connectTargets: Set<string> | undefined;
   private relayed = new Set<string>();
+  private attempt = new Set<string>();
   private dnsView: PeerRecord[] | null = null;
   private natsUp = false;
   private lastApplied: DesiredPeer[] | null = null;
@@ -98,10 +99,30 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     };
   }
 
-  /** Peers whose direct path failed (from NAT probing): relayed through the registry instead. */
-  setRelayed(keys: Iterable<string>): void {
-    this.relayed = new Set(keys);
+  /**
+   * This node's path decisions (`node.<id>.paths`, from its nat-probe): relayed peers are left out
+   * (traffic takes the registry peer), peers under a direct attempt get no routes. Without any
+   * report every peer is direct.
+   */
+  setPaths(report: PathReport): void {
+    const relayed = new Set<string>();
+    const attempt = new Set<string>();
+    for (const d of report.decisions) {
+      if (d.path !== 'relayed') continue;
+      relayed.add(d.peer);
+      if (d.attempt) attempt.add(d.peer);
+    }
+    const same = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((k) => b.has(k));
+    if (same(relayed, this.relayed) && same(attempt, this.attempt)) return;
+    this.relayed = relayed;
+    this.attempt = attempt;
+    this.log.info('path decisions changed', { relayed: relayed.size, attempts: attempt.size, direct: report.decisions.length - relayed.size });
     this.scheduler.trigger();
+  }
+
+  /** This node's public key. */
+  get publicKey(): string {
+    return this.enrollment.publicKey;
   }
 
   /** Resolves once no apply is scheduled or running. */
@@ -122,6 +143,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
       keepalive: this.config.keepalive,
       connect: this.connectTargets,
       relayed: this.relayed,
+      attempt: this.attempt,
       registryKey: this.enrollment.registry.publicKey,
     });
   }

@@ -79,7 +79,7 @@ export class EnrollService {
     }
 
     await this.stores.members.put({ publicKey: req.publicKey, name: req.name, address, enrolledAt: Date.now(), tokenId: consumed.token.id });
-    this.hub.setName(req.publicKey, req.name);
+    this.hub.setMember(req.publicKey, { name: req.name });
     void this.hub.poke(); // publish the new peer now rather than at the next tick
     log.info(existing === null ? 'member enrolled' : 'member enrolled again', { address: prefix, tokenId: consumed.token.id });
     return {
@@ -106,7 +106,7 @@ export class EnrollService {
     }
     const address = (await this.stores.addresses?.release(publicKey)) ?? member?.address ?? null;
     await this.stores.members.remove(publicKey);
-    this.hub.setName(publicKey, undefined);
+    this.hub.setMember(publicKey, undefined);
     await this.hub.poke();
     this.log.info('member removed', { publicKey, name: member?.name, address });
     return { publicKey, name: member?.name ?? null, address };

@@ -1,9 +1,9 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { Patterns, PeerRecord } from '@wgmesh/contracts';
+import { NatType, Patterns, PeerRecord } from '@wgmesh/contracts';
 import type { DataplaneDriver } from '@wgmesh/dataplane';
 import type { Logger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
-import { AllocatorError, HubWatcher, PeerPublisher } from '@wgmesh/registry';
+import { AllocatorError, HubWatcher, MemberInfo, PeerPublisher } from '@wgmesh/registry';
 import { cidrContains, parseCidr } from '@wgmesh/netaddr';
 import type { PeerDiscoveryConfig } from '../config';
 import { BUS, CONFIG, DRIVER, LOGGER } from '../tokens';
@@ -19,7 +19,7 @@ import { RegistryStores } from './registry.stores';
 export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy {
   readonly publisher: PeerPublisher;
   private readonly watcher: HubWatcher;
-  private readonly names = new Map<string, string>();
+  private readonly members = new Map<string, MemberInfo>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private resync = true;
@@ -52,14 +52,19 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
     return this.hubKey;
   }
 
-  /** The name to publish for a member (enrolment), or none. Takes effect on the next read. */
-  setName(publicKey: string, name: string | undefined): void {
-    if (name === undefined) this.names.delete(publicKey);
-    else this.names.set(publicKey, name);
+  /** What to publish about a member beyond its device entry (enrolment name), or nothing. Takes effect on the next read. */
+  setMember(publicKey: string, info: MemberInfo | undefined): void {
+    if (info === undefined) this.members.delete(publicKey);
+    else this.members.set(publicKey, info);
+  }
+
+  /** The member's NAT, as its nat-probe reported it. Takes effect on the next read. */
+  setNat(publicKey: string, nat: NatType): void {
+    this.members.set(publicKey, { ...this.members.get(publicKey), nat });
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    for (const m of await this.stores.members.list()) this.names.set(m.publicKey, m.name);
+    for (const m of await this.stores.members.list()) this.members.set(m.publicKey, m.nat === undefined ? { name: m.name } : { name: m.name, nat: m.nat });
     this.schedule(0);
   }
 
@@ -101,7 +106,7 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
     }
     try {
       if (this.resync) await this.reconcile(peers.flatMap((p) => p.allowedIps.map((c) => [p.publicKey, c] as const)));
-      const changes = this.watcher.update(peers, (k) => this.names.get(k), Date.now());
+      const changes = this.watcher.update(peers, (k) => this.members.get(k), Date.now());
       for (const change of changes) {
         if (change.type === 'upsert') {
           const revision = await this.publisher.upsert(change.peer);

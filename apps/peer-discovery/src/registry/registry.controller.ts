@@ -1,8 +1,9 @@
 import { Controller, UseFilters } from '@nestjs/common';
-import { MessagePattern, Payload } from '@nestjs/microservices';
-import { EnrollReply, ErrorReply, MemberRemoveReply, parseEnrollRequest, parseMemberRemoveRequest, parseSnapshotRequest, Patterns, PeerSnapshot } from '@wgmesh/contracts';
+import { Ctx, EventPattern, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
+import { EnrollReply, ErrorReply, MemberRemoveReply, parseEnrollRequest, parseMemberRemoveRequest, parseNatReport, parseSnapshotRequest, Patterns, PeerSnapshot } from '@wgmesh/contracts';
 import { MeshExceptionFilter } from '@wgmesh/nats-transport';
 import { EnrollService } from './enroll.service';
+import { NatFeedService } from './nat-feed.service';
 import { RegistryStores } from './registry.stores';
 
 /** Default page size of `peers.snapshot`. */
@@ -15,6 +16,7 @@ export class RegistryController {
   constructor(
     private readonly stores: RegistryStores,
     private readonly enrolment: EnrollService,
+    private readonly nat: NatFeedService,
   ) {}
 
   @MessagePattern(Patterns.peerSnapshot)
@@ -26,6 +28,12 @@ export class RegistryController {
   @MessagePattern(Patterns.enroll)
   enroll(@Payload() value: unknown): Promise<EnrollReply | ErrorReply> {
     return this.enrolment.enroll(parseEnrollRequest(value));
+  }
+
+  /** Every member's NAT report; a bad one is counted and logged by the transport, and changes nothing. */
+  @EventPattern(Patterns.nat, { node: '*' })
+  async natReport(@Payload() value: unknown, @Ctx() ctx: NatsContext): Promise<void> {
+    await this.nat.report(parseNatReport(value), ctx.getSubject());
   }
 
   @MessagePattern(Patterns.memberRemove)

@@ -9,6 +9,7 @@ import type { DataplaneDriver } from '@wgmesh/dataplane';
 import { closeBus } from '../shutdown';
 import { BUS, CONFIG, DRIVER, LOGGER, REDIS } from '../tokens';
 import { EnrollService } from './enroll.service';
+import { NatFeedService } from './nat-feed.service';
 import { HubWatchService } from './hub-watch.service';
 import { RegistryController } from './registry.controller';
 import { RegistryStores } from './registry.stores';
@@ -58,6 +59,7 @@ export class RegistryModule {
         RegistryLifecycle,
         HubWatchService,
         EnrollService,
+        NatFeedService,
       ],
     };
   }

@@ -1,0 +1,283 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { parseDataplaneApplyRequest, type DataplaneApplyRequest, type DesiredPeer } from '@wgmesh/contracts';
+import { DnsTarget, encodeQuery, udpExchange } from '@wgmesh/testing';
+import type { Logger } from '@wgmesh/log';
+import type { Enrollment } from '@wgmesh/peer-discovery';
+import { keyFromBase64, keyToBase32 } from '@wgmesh/wireguard';
+import dnsPacket from 'dns-packet';
+import { checkResolverConfig } from '../../registry-resolver/src/config';
+import { RunningResolver, startResolver } from '../../registry-resolver/src/run';
+import { parsePeerDiscoveryArgs } from './main';
+import { RunningPeerDiscovery, startPeerDiscovery } from './run';
+import type { FakeDriver } from './testing';
+
+// Test-only helpers for the fault specs (*fault*.int.spec.ts): a nats-server and a redis-server
+// of the test's own, on free loopback ports, that it may kill and restart at will (the machine's
+// shared NATS on 4222 and Redis on 6379 are never touched), a recording dataplane for members,
+// and DNS checks against the resolver.
+
+/** The path of a system binary (Debian puts nats-server in /usr/sbin, often not on a user's PATH). */
+export function findBinary(name: string): string | null {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+  for (const d of dirs) if (d && existsSync(join(d, name))) return join(d, name);
+  return null;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A server process the test owns, always on the same loopback port: started, killed (by its PID,
+ * with any signal) and started again. `ready` is the line it prints once it accepts clients.
+ */
+export class OwnServer {
+  private child: ChildProcess | null = null;
+  private output = '';
+  /** When the last start printed its ready line (ms since the epoch). */
+  readyAt = 0;
+  starts = 0;
+
+  private constructor(
+    readonly name: string,
+    private readonly command: string,
+    private readonly args: (port: number) => string[],
+    private readonly ready: RegExp,
+    readonly port: number,
+  ) {}
+
+  /** nats-server on 127.0.0.1:<free port>, no JetStream (wgmesh uses core NATS only). */
+  static async nats(): Promise<OwnServer> {
+    const bin = findBinary('nats-server');
+    if (!bin) throw new Error('nats-server is missing (apt-get install nats-server)');
+    return new OwnServer('nats-server', bin, (port) => ['-a', '127.0.0.1', '-p', String(port)], /Server is ready/, await freePort());
+  }
+
+  /** redis-server on 127.0.0.1:<free port>, no persistence: a restart comes back empty, as the lab's. */
+  static async redis(dir: string): Promise<OwnServer> {
+    const bin = findBinary('redis-server');
+    if (!bin) throw new Error('redis-server is missing (apt-get install redis-server)');
+    return new OwnServer(
+      'redis-server',
+      bin,
+      (port) => ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'],
+      /Ready to accept connections/,
+      await freePort(),
+    );
+  }
+
+  get url(): string {
+    return `${this.name === 'nats-server' ? 'nats' : 'redis'}://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.child !== null;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts it (on the same port as before) and resolves once it accepts clients. */
+  async start(timeoutMs = 10_000): Promise<void> {
+    if (this.child) throw new Error(`${this.name} is running already`);
+    this.output = '';
+    const child = spawn(this.command, this.args(this.port), { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.starts++;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.once('exit', () => {
+      if (this.child === child) this.child = null;
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.name} on port ${this.port} not ready after ${timeoutMs} ms:\n${this.output}`)), timeoutMs);
+      const onData = (chunk: Buffer) => {
+        this.output += chunk.toString('utf8');
+        if (this.ready.test(this.output)) {
+          clearTimeout(timer);
+          this.readyAt = Date.now();
+          resolve();
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      void exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`${this.name} exited before it was ready:\n${this.output}`));
+      });
+    });
+  }
+
+  /** Sends `signal` to the process (by its PID) and waits for it to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+    child.kill(signal);
+    await exited;
+    this.child = null;
+  }
+}
+
+/** A temporary directory for a test's own Redis; `remove()` deletes it. */
+export function tempDir(prefix: string): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/**
+ * A member's dataplane as peer-discovery sees it: records every apply request (validated as the
+ * real programmer would), and how many ran at once. `ms` is how long each apply takes.
+ */
+export class RecordingDataplane {
+  readonly applies: Array<{ at: number; req: DataplaneApplyRequest }> = [];
+  inFlight = 0;
+  maxInFlight = 0;
+
+  constructor(private readonly ms = 0) {}
+
+  readonly apply = async (request: DataplaneApplyRequest): Promise<unknown> => {
+    const req = parseDataplaneApplyRequest(request);
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      if (this.ms > 0) await new Promise((r) => setTimeout(r, this.ms));
+      this.applies.push({ at: Date.now(), req });
+      return { added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: this.ms };
+    } finally {
+      this.inFlight--;
+    }
+  };
+
+  /** The peer set of the last apply (the device as it would be), by key. */
+  current(): Map<string, DesiredPeer> {
+    return new Map((this.applies.at(-1)?.req.peers ?? []).map((p) => [p.publicKey, p]));
+  }
+}
+
+/** The SRV answer for a name: its port, or null (NXDOMAIN, no answer, timeout). */
+export async function srvPort(server: DnsTarget, name: string, timeoutMs = 1000): Promise<number | null> {
+  const raw = await udpExchange(server, encodeQuery(name, 'SRV', Math.floor(Math.random() * 65535)), timeoutMs);
+  if (!raw) return null;
+  const res = dnsPacket.decode(raw);
+  const srv = res.answers?.find((a) => a.type === 'SRV');
+  return srv ? (srv.data as { port: number }).port : null;
+}
+
+/** The zone's SOA serial (the resolver's table revision), or null. */
+export async function soaSerial(server: DnsTarget, zone: string, timeoutMs = 1000): Promise<number | null> {
+  const raw = await udpExchange(server, encodeQuery(zone, 'SOA', Math.floor(Math.random() * 65535)), timeoutMs);
+  if (!raw) return null;
+  const soa = dnsPacket.decode(raw).answers?.find((a) => a.type === 'SOA');
+  return soa ? (soa.data as { serial: number }).serial : null;
+}
+
+// ---- a whole control plane in this process, on the test's own NATS and Redis -------------------
+
+/** A member of the fault mesh: its key, tunnel address, and the peer-discovery serving it. */
+export interface FaultMember {
+  name: string;
+  publicKey: string;
+  dataplane: RecordingDataplane;
+  running: RunningPeerDiscovery;
+}
+
+export interface FaultMeshOptions {
+  mesh: string;
+  nats: OwnServer;
+  redis: OwnServer;
+  hub: FakeDriver;
+  /** --watch-interval of the registry (ms). */
+  watchIntervalMs: number;
+  members: Array<{ name: string; publicKey: string; address: string }>;
+  log: Logger;
+  /** How long each member apply takes (ms); default 0. */
+  applyMs?: number;
+  /** --dns-pull-interval (s) of the members; default 3600 (off for the test's length). */
+  dnsPullIntervalS?: number;
+}
+
+/**
+ * The registry side (peer-discovery in registry mode over the in-memory hub device, and the
+ * registry-resolver) and members (peer-discovery in member mode, applying to a recording
+ * dataplane), all real services on the given NATS and Redis.
+ */
+export class FaultMesh {
+  registry!: RunningPeerDiscovery;
+  resolver!: RunningResolver;
+  readonly members: FaultMember[] = [];
+
+  private constructor(readonly opts: FaultMeshOptions) {}
+
+  static async start(opts: FaultMeshOptions): Promise<FaultMesh> {
+    const m = new FaultMesh(opts);
+    const { mesh, nats, redis, hub, log } = opts;
+    const registryConfig = parsePeerDiscoveryArgs([
+      '--mode', 'registry', '--mesh', mesh, '--nats', nats.url, '--redis', redis.url, '--device', hub.device,
+      '--watch-interval', String(opts.watchIntervalMs), '--mesh-cidr', '10.99.0.0/16',
+    ])!;
+    m.registry = await startPeerDiscovery(registryConfig, log.child({ service: 'registry' }), { driver: hub });
+    m.resolver = await startResolver(
+      checkResolverConfig({ zone: [FAULT_ZONE], listen: { host: '127.0.0.1', port: 0 }, mesh, nats: nats.url, redis: redis.url, ttl: 0, selfAllowed: [], udpPayload: 1232, workers: 1, logLevel: 'info' }),
+      log.child({ service: 'resolver' }),
+    );
+    for (const member of opts.members) {
+      const dataplane = new RecordingDataplane(opts.applyMs ?? 0);
+      const config = parsePeerDiscoveryArgs([
+        '--mode', 'member', '--mesh', mesh, '--nats', nats.url, '--zone', FAULT_ZONE, '--dns-server', `127.0.0.1:${m.resolver.port}`,
+        '--dns-pull-interval', String(opts.dnsPullIntervalS ?? 3600),
+      ])!;
+      const enrollment: Enrollment = {
+        version: 1, name: member.name, publicKey: member.publicKey, enrolledAt: new Date().toISOString(), address: `${member.address}/32`, meshCidr: '10.99.0.0/16',
+        registry: { publicKey: hub.publicKey, endpoint: '203.0.113.1:51820', address: '10.99.0.1' },
+      };
+      const running = await startPeerDiscovery(config, log.child({ service: `member-${member.name}` }), { enrollment, apply: dataplane.apply });
+      m.members.push({ ...member, dataplane, running });
+    }
+    return m;
+  }
+
+  get dns(): DnsTarget {
+    return { host: '127.0.0.1', port: this.resolver.port };
+  }
+
+  /** What each member's device should hold for the hub's peers now: every other peer with an endpoint. */
+  expectedFor(member: FaultMember): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const p of this.opts.hub.peers.values()) if (p.publicKey !== member.publicKey && p.endpoint) out.set(p.publicKey, p.endpoint);
+    return out;
+  }
+
+  /** True when every member's last apply holds exactly the hub's peers (key → endpoint). */
+  membersMatchHub(): boolean {
+    return this.members.every((m) => {
+      const want = this.expectedFor(m);
+      const have = m.dataplane.current();
+      return have.size === want.size && [...want].every(([k, e]) => have.get(k)?.endpoint === e);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const m of this.members) await m.running.close();
+    await this.resolver?.close();
+    await this.registry?.close();
+  }
+}
+
+export const FAULT_ZONE = 'mesh.example.';
+
+/** The DNS-SD instance name of a key in the fault mesh's zone. */
+export function instanceName(publicKey: string): string {
+  return `${keyToBase32(keyFromBase64(publicKey))}._wireguard._udp.${FAULT_ZONE}`;
+}

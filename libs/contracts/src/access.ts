@@ -1,0 +1,62 @@
+import { Pattern, Patterns, subjectFor } from './subjects';
+
+/**
+ * Who may send and receive on each pattern: the one table the NATS credentials are built from
+ * (libs/nats-auth turns it into the permissions of the user JWTs the registry issues), so the
+ * permissions cannot drift from the subjects. A new pattern needs its entry here (the type makes
+ * it so); a service that starts using a pattern its role has no right to gets a permissions
+ * violation from the NATS server, not silent success.
+ *
+ * Roles:
+ * - registry: the registry's services and the operator's tools on the registry host. Everything
+ *   in its mesh's NATS account; not listed here.
+ * - member: one enrolled member's services (peer-discovery, dataplane-programmer, nat-probe) and
+ *   the CLI on that node. `self` is the member's own `node.<id>` subtree, `any` every node's.
+ * - enroll: a node that holds a pre-auth token but no member credential yet.
+ *
+ * "send" is publishing an event or sending a request; "receive" is subscribing to events or
+ * serving requests. Replies to a request need no right of their own: requesters receive on their
+ * own inbox, responders may answer the requests they received (NATS "allow responses").
+ */
+export type NodeScope = 'self' | 'any';
+
+export interface PatternAccess {
+  /** What a member may send on the pattern (node patterns: its own node's subject, or any node's). */
+  memberSend?: NodeScope;
+  /** What a member may receive. */
+  memberReceive?: NodeScope;
+  /** The enrolment credential may send it (request). */
+  enrollSend?: boolean;
+  /** Why, for the threat model and reviewers. */
+  why: string;
+}
+
+export const ACCESS: Readonly<Record<Pattern, PatternAccess>> = {
+  [Patterns.peerEvents]: { memberReceive: 'any', why: 'only the registry watcher publishes peer events; members follow them' },
+  [Patterns.peerSnapshot]: { memberSend: 'any', why: 'members load the peer table from the registry' },
+  [Patterns.enroll]: { enrollSend: true, why: 'a node with a token asks to join; only the registry answers' },
+  [Patterns.memberRemove]: { why: 'removing members is for the registry operator only' },
+  [Patterns.dataplaneApply]: { memberSend: 'self', memberReceive: 'self', why: "a member's peer-discovery programs its own device only" },
+  [Patterns.dataplaneState]: { memberSend: 'self', memberReceive: 'self', why: "a member reports its own device's state (wgmesh status reads it)" },
+  [Patterns.nat]: { memberSend: 'self', memberReceive: 'self', why: 'a member reports its own NAT classification' },
+  [Patterns.paths]: { memberSend: 'self', memberReceive: 'any', why: "a member publishes its own path decisions and follows the others' (both ends of a pair)" },
+  [Patterns.pathsGet]: { memberSend: 'self', memberReceive: 'self', why: "a member serves its own path decisions (and the CLI on the node asks for them)" },
+  [Patterns.connect]: { memberSend: 'self', memberReceive: 'self', why: "on-demand peers: the CLI on a node changes that node only; asking other members back takes the registry's credential" },
+};
+
+/** Subjects a member's credential may publish and subscribe to, from ACCESS. */
+export function memberSubjects(mesh: string, node: string): { publish: string[]; subscribe: string[] } {
+  const subject = (pattern: Pattern, scope: NodeScope) => subjectFor(pattern, { mesh, node: scope === 'self' ? node : '*' });
+  const publish: string[] = [];
+  const subscribe: string[] = [];
+  for (const [pattern, access] of Object.entries(ACCESS) as Array<[Pattern, PatternAccess]>) {
+    if (access.memberSend) publish.push(subject(pattern, access.memberSend));
+    if (access.memberReceive) subscribe.push(subject(pattern, access.memberReceive));
+  }
+  return { publish, subscribe };
+}
+
+/** Subjects the enrolment credential may publish (it subscribes only to its own inbox). */
+export function enrollSubjects(mesh: string): string[] {
+  return (Object.entries(ACCESS) as Array<[Pattern, PatternAccess]>).filter(([, a]) => a.enrollSend).map(([p]) => subjectFor(p, { mesh }));
+}

@@ -1,0 +1,33 @@
+import { parseDataplaneApplyRequest, parseDataplaneState } from './dataplane';
+import { parseEnrollRequest } from './enroll';
+import { parseConnectRequest, parseMemberRemoveRequest } from './members';
+import { parsePeerEvent, parseSnapshotRequest } from './messages';
+import { parseNatReport, parsePathReport, parsePathsGetRequest } from './nat';
+import { Pattern } from './subjects';
+
+/** Validates a decoded message body; throws a ContractError naming the field and the expected form. */
+export type InboundParser = (value: unknown) => unknown;
+
+/**
+ * What a receiver of each pattern accepts: the event, or the request (not the reply). The NATS
+ * transport checks every inbound message against this before any handler sees it, so a bad
+ * message is refused the same way on every subject (counted, logged, and for a request answered
+ * with `invalid_request`). A new pattern needs its entry here (the type makes it so).
+ */
+export const INBOUND: Readonly<Record<Pattern, InboundParser>> = {
+  'peers.events': parsePeerEvent,
+  'peers.snapshot': parseSnapshotRequest,
+  enroll: parseEnrollRequest,
+  'members.remove': parseMemberRemoveRequest,
+  'node.{node}.dataplane.apply': parseDataplaneApplyRequest,
+  'node.{node}.dataplane.state': parseDataplaneState,
+  'node.{node}.nat': parseNatReport,
+  'node.{node}.paths': parsePathReport,
+  'node.{node}.paths.get': parsePathsGetRequest,
+  'node.{node}.connect': parseConnectRequest,
+};
+
+/** The inbound parser of a pattern, or undefined for a string that is not one of `Patterns`. */
+export function inboundParser(pattern: string): InboundParser | undefined {
+  return Object.prototype.hasOwnProperty.call(INBOUND, pattern) ? INBOUND[pattern as Pattern] : undefined;
+}
