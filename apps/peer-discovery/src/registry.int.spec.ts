@@ -183,7 +183,8 @@ describe('peer-discovery, registry mode (NATS + Redis, fake hub device)', () => 
       const revision = await store.revision();
       bus.publish(Patterns.nat, report('site-a', key(10), 'edm'), { node: 'site-a' });
       await waitFor('nat=edm in the peer record', async () => (await natOf(key(10))) === 'edm');
-      expect(events.filter((e) => e.type === 'upsert' && e.peer.publicKey === key(10)).at(-1)?.peer.nat).toBe('edm');
+      const upsert = events.filter((e) => e.type === 'upsert' && e.peer.publicKey === key(10)).at(-1);
+      expect(upsert?.type === 'upsert' && upsert.peer.nat).toBe('edm');
       expect(await new MemberDirectory(redis, mesh).get(key(10))).toMatchObject({ nat: 'edm' });
       // The same report again changes nothing; a new classification does.
       const after = await store.revision();

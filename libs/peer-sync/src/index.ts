@@ -1,1 +1,2 @@
 export * from './mirror';
+export * from './snapshot';

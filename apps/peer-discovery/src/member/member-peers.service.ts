@@ -1,8 +1,8 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePeerSnapshot, PathReport, Patterns, PeerEvent, PeerRecord, PeerSnapshot, SNAPSHOT_PAGE_MAX } from '@wgmesh/contracts';
+import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePeerSnapshot, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { compareViews, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, pullPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
-import { MirrorChange, PeerMirror, PeerTable } from '@wgmesh/peer-sync';
+import { MirrorChange, PeerMirror, PeerTable, readPagedSnapshot } from '@wgmesh/peer-sync';
 import type { Subscription } from 'rxjs';
 import type { PeerDiscoveryConfig } from '../config';
 import { APPLY, BUS, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
@@ -10,8 +10,6 @@ import { BusRef } from './bus-ref';
 
 /** Sends the desired peer set to this node's dataplane-programmer (over NATS, or in-process). */
 export type ApplyDesired = (request: DataplaneApplyRequest) => Promise<unknown>;
-
-const SNAPSHOT_ATTEMPTS = 5;
 
 /**
  * Member mode: keeps this node's direct peers in line with the registry's peer table.
@@ -175,27 +173,9 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
 
   private async loadSnapshot(reason: string): Promise<PeerTable> {
     const bus = await this.bus.ready;
-    for (let attempt = 1; ; attempt++) {
-      const peers: PeerRecord[] = [];
-      let cursor: number | null = 0;
-      let revision: number | null = null;
-      let consistent = true;
-      while (cursor !== null) {
-        const page: PeerSnapshot = await bus.request(Patterns.peerSnapshot, { cursor, limit: SNAPSHOT_PAGE_MAX }, parsePeerSnapshot);
-        if (revision !== null && page.revision !== revision) {
-          consistent = false;
-          break;
-        }
-        revision = page.revision;
-        peers.push(...page.peers);
-        cursor = page.nextCursor;
-      }
-      if (consistent) {
-        this.log.info('peer table loaded', { reason, revision, peers: peers.length });
-        return { revision: revision ?? 0, peers };
-      }
-      if (attempt >= SNAPSHOT_ATTEMPTS) throw new Error(`the peer table kept changing during ${SNAPSHOT_ATTEMPTS} paged snapshot reads`);
-    }
+    const table = await readPagedSnapshot((req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot));
+    this.log.info('peer table loaded', { reason, revision: table.revision, peers: table.peers.length });
+    return table;
   }
 
   private scheduleDnsPull(delayMs: number): void {
