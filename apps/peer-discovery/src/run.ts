@@ -3,11 +3,11 @@ import { NestFactory } from '@nestjs/core';
 import { Patterns } from '@wgmesh/contracts';
 import { createLogger, Logger, NestLogger, redactUrl, untilSignal } from '@wgmesh/log';
 import { MeshBus, MeshNatsServer } from '@wgmesh/nats-transport';
-import { Enrollment, nodeKey } from '@wgmesh/peer-discovery';
+import { Enrollment, memberCredsPath, nodeKey } from '@wgmesh/peer-discovery';
 import { startTelemetry } from '@wgmesh/telemetry';
 import { DEFAULT_NATS, type PeerDiscoveryConfig } from './config';
 import { createDriver, type DataplaneDriver } from '@wgmesh/dataplane';
-import { BusRef } from './member/bus-ref';
+import { BusRef } from '@wgmesh/nats-transport';
 import { ensureEnrolled } from './member/enroll-client';
 import { ApplyDesired, MemberPeersService } from './member/member-peers.service';
 import { MemberModule } from './member/member.module';
@@ -38,7 +38,8 @@ export interface RunningPeerDiscovery {
 export async function startPeerDiscovery(config: PeerDiscoveryConfig, log: Logger, deps: PeerDiscoveryDeps = {}): Promise<RunningPeerDiscovery> {
   const telemetry = await startTelemetry({ serviceName: 'peer-discovery', attributes: { 'wgmesh.mesh': config.mesh, 'wgmesh.mode': config.mode } });
   try {
-    return config.mode === 'registry' ? await startRegistry(config, log, deps, telemetry.shutdown) : await startMember(config, log, deps, telemetry.shutdown);
+    // As the service: its timers, NATS connections and handlers export under its name.
+    return await telemetry.run(() => (config.mode === 'registry' ? startRegistry(config, log, deps, telemetry.shutdown) : startMember(config, log, deps, telemetry.shutdown)));
   } catch (err) {
     await telemetry.shutdown();
     throw err;
@@ -49,8 +50,8 @@ async function startRegistry(config: PeerDiscoveryConfig, log: Logger, deps: Pee
   const servers = config.nats ?? DEFAULT_NATS;
   const driver = deps.driver ?? createDriver(config.driver, config.device!, { log: log.child({ component: 'driver' }), vppSocket: config.vppSocket, vppApiDir: config.vppApiDir });
   const ownDriver = !deps.driver;
-  const bus = await MeshBus.connect({ servers, mesh: config.mesh, name: 'wgmesh-peer-discovery-registry', logger: nestish(log) });
-  const strategy = new MeshNatsServer({ mesh: config.mesh, servers, name: 'wgmesh-peer-discovery-registry', logger: nestish(log) });
+  const bus = await MeshBus.connect({ servers, creds: config.natsCreds, mesh: config.mesh, name: 'wgmesh-peer-discovery-registry', logger: nestish(log) });
+  const strategy = new MeshNatsServer({ mesh: config.mesh, servers, creds: config.natsCreds, name: 'wgmesh-peer-discovery-registry', logger: nestish(log) });
   const app = await NestFactory.createMicroservice(RegistryModule.forRoot(config, log, { bus, driver }), { strategy, logger: new NestLogger(log), bufferLogs: false });
   const listening = listen(app, log, 'serving peers.snapshot, enroll and members.remove', { mesh: config.mesh });
   const hub = app.get(HubWatchService);
@@ -70,11 +71,12 @@ async function startRegistry(config: PeerDiscoveryConfig, log: Logger, deps: Pee
 async function startMember(config: PeerDiscoveryConfig, log: Logger, deps: PeerDiscoveryDeps, shutdown: () => Promise<void>): Promise<RunningPeerDiscovery> {
   const enrollment = deps.enrollment ?? (await ensureEnrolled(config, nodeKey(config.stateDir).publicKey, log));
   const servers = config.nats ?? natsOverTunnel(enrollment);
+  const creds = config.natsCreds ?? memberCredsPath(config.stateDir);
   const node = enrollment.name;
-  const busRef = new BusRef(MeshBus.connect({ servers, mesh: config.mesh, node, name: `wgmesh-peer-discovery-${node}`, logger: nestish(log) }));
+  const busRef = new BusRef(MeshBus.connect({ servers, creds, mesh: config.mesh, node, name: `wgmesh-peer-discovery-${node}`, logger: nestish(log) }));
   const apply: ApplyDesired =
     deps.apply ?? (async (request) => (await busRef.ready).request(Patterns.dataplaneApply, request, (v) => v, { node, timeoutMs: 10_000 }));
-  const strategy = new MeshNatsServer({ mesh: config.mesh, node, servers, name: `wgmesh-peer-discovery-${node}`, logger: nestish(log) });
+  const strategy = new MeshNatsServer({ mesh: config.mesh, node, servers, creds, name: `wgmesh-peer-discovery-${node}`, logger: nestish(log) });
   const app = await NestFactory.createMicroservice(MemberModule.forRoot(config, log, { bus: busRef, enrollment, apply }), { strategy, logger: new NestLogger(log), bufferLogs: false });
   const member = app.get(MemberPeersService);
   // Subscribing waits for NATS (over the tunnel); once subscribed, load (or reload) the table.

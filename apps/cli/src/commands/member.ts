@@ -11,6 +11,8 @@ import { ensureEnrolled, EnrollmentError } from '../../../peer-discovery/src/mem
 import { untilSignal } from '@wgmesh/log';
 import { natsOverTunnel, startPeerDiscovery } from '../../../peer-discovery/src/run';
 import { withDeadline } from '../../../peer-discovery/src/shutdown';
+import { natProbeMemberOptions, NatProbeMemberConfig } from '../../../nat-probe/src/config';
+import { startNatProbeMember } from '../../../nat-probe/src/run';
 import { ClientConfig, clientOptions, CommandError, connectClient, EXIT, runCommand } from './peers';
 
 // `wgmesh member …`: up (the member role), remove (ask the registry to drop a member).
@@ -40,7 +42,7 @@ export async function memberCommand(argv: string[]): Promise<number> {
 
 const pick = (keys: string[]) => keys.map((k) => peerDiscoveryOptions.find((s) => s.key === k)!);
 
-const upOptions: OptionSpec[] = [
+export const upOptions: OptionSpec[] = [
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', required: true, parse: values.string, description: "this node's WireGuard device (adopted, or created with --create)" },
   { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg|vpp>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'uapi (wireguard-go, boringtun), wg (kernel WireGuard) or vpp (FD.io VPP; see --vpp-*)' },
   ...vppOptions,
@@ -55,11 +57,14 @@ const upOptions: OptionSpec[] = [
   { key: 'create', flag: 'create', env: 'WGMESH_CREATE', parse: values.bool, default: 'false', description: 'create the device when missing (uapi: start wireguard-go)' },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name' },
   ...pick(['enrollNats', 'keepalive', 'onDemand', 'connect', 'zone', 'dnsServer', 'dnsPullInterval', 'applyDelay']),
+  ...natProbeMemberOptions,
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
 ];
 
 /** `member up`'s options: its own, plus peer-discovery's member-mode options it passes on. */
-interface MemberUpConfig extends Pick<PeerDiscoveryConfig, 'enrollNats' | 'keepalive' | 'onDemand' | 'connect' | 'zone' | 'dnsServer' | 'dnsPullInterval' | 'applyDelay'> {
+interface MemberUpConfig
+  extends Pick<PeerDiscoveryConfig, 'enrollNats' | 'keepalive' | 'onDemand' | 'connect' | 'zone' | 'dnsServer' | 'dnsPullInterval' | 'applyDelay'>,
+    Pick<NatProbeMemberConfig, 'stunServer' | 'natInterval' | 'pathDeadline' | 'pathRetry' | 'pathRetryMax'> {
   device: string;
   driver: DriverKind;
   vppSocket?: string;
@@ -92,7 +97,11 @@ Runs the member role in the foreground, in one process:
      CIDR, and the registry as the protected bootstrap peer (allowed-ips = mesh CIDR, keepalive
      ${REGISTRY_KEEPALIVE}), through which the rest of the mesh is reachable (relay) and NATS runs;
   4. the dataplane-programmer (node id = name) and peer-discovery in member mode: a direct peer
-     for every other member, from NATS events within milliseconds and a DNS-SD pull (with --zone).
+     for every other member, from NATS events within milliseconds and a DNS-SD pull (with --zone);
+  5. nat-probe: classifies this node's NAT against the registry's STUN server (published as the
+     peer record's nat=) and decides each pair's path: direct, or relayed through the registry
+     when direct cannot work (both NATs endpoint-dependent, or no handshake within
+     --path-deadline; retried later). "wgmesh status" shows each path and why.
 
 Options:
 ${formatOptionsHelp(upOptions)}
@@ -144,6 +153,12 @@ function memberUp(argv: string[]): Promise<number> {
       await dataplane.ready; // NATS over the tunnel: peer-discovery's applies go to this programmer
       const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), { enrollment });
       closers.push(() => discovery.close());
+      const natProbe = await startNatProbeMember(
+        { mesh: c.mesh, nats: c.nats, stateDir: c.stateDir, logLevel: c.logLevel, stunServer: c.stunServer, natInterval: c.natInterval, pathDeadline: c.pathDeadline, pathRetry: c.pathRetry, pathRetryMax: c.pathRetryMax },
+        log.child({ service: 'nat-probe' }),
+        { enrollment, servers: c.nats ?? natsOverTunnel(enrollment) },
+      );
+      closers.push(() => natProbe.close());
       log.info('member up', { name: enrollment.name, publicKey: key.publicKey, address: enrollment.address, registry: enrollment.registry.endpoint, device: c.device });
       await untilSignal(log);
     } finally {

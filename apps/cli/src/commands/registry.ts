@@ -14,6 +14,8 @@ import { checkPeerDiscoveryConfig, peerDiscoveryOptions, registryAddress } from 
 import { untilSignal } from '@wgmesh/log';
 import { startPeerDiscovery } from '../../../peer-discovery/src/run';
 import { withDeadline } from '../../../peer-discovery/src/shutdown';
+import { natProbeServerOptions, NatProbeServerConfig, stunServerAddresses } from '../../../nat-probe/src/config';
+import { startNatProbeServer } from '../../../nat-probe/src/run';
 import { checkResolverConfig } from '../../../registry-resolver/src/config';
 import { startResolver } from '../../../registry-resolver/src/run';
 import { ago, CommandError, EXIT, formatTable, runCommand } from './peers';
@@ -224,7 +226,7 @@ function describe(t: TokenInfo) {
 
 const pick = (specs: OptionSpec[], keys: string[]) => keys.map((k) => specs.find((s) => s.key === k)!);
 
-const upOptions: OptionSpec[] = [
+export const upOptions: OptionSpec[] = [
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', required: true, parse: values.string, description: 'the hub WireGuard device (adopted as it is, or created with --create)' },
   { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg|vpp>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'uapi (wireguard-go, boringtun), wg (kernel WireGuard) or vpp (FD.io VPP; see --vpp-*)' },
   ...vppOptions,
@@ -242,11 +244,12 @@ const upOptions: OptionSpec[] = [
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the hub's private key file (private.key, 0600) when created" },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects and Redis keys' },
   ...pick(peerDiscoveryOptions, ['watchInterval', 'handshakeRefresh']),
+  ...natProbeServerOptions,
   { key: 'ttl', flag: 'ttl', env: 'WGMESH_DNS_TTL', value: '<seconds>', parse: values.int(0, 86400), default: '0', description: 'TTL of every DNS-SD answer' },
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
 ];
 
-interface RegistryUpConfig {
+interface RegistryUpConfig extends NatProbeServerConfig {
   device: string;
   driver: DriverKind;
   vppSocket?: string;
@@ -280,7 +283,9 @@ Runs the registry role in the foreground, in one process:
     key (with --create), tunnel address and listen port, and applies enrolment changes;
   - peer-discovery in registry mode: watches the hub device, keeps the peer table in Redis,
     publishes changes on NATS, answers peers.snapshot, enroll and members.remove;
-  - the registry-resolver: DNS-SD (wgsd-compatible) on --dns-listen.
+  - the registry-resolver: DNS-SD (wgsd-compatible) on --dns-listen;
+  - nat-probe's STUN server (UDP 3478, and 3479 or --stun-alternate for RFC 5780), which members
+    classify their NAT with.
 Pointed at an existing WireGuard device with peers and no enrolment at all, it serves the same
 DNS-SD answers as wgsd. NATS must listen on the public address (enrolment) and on the tunnel
 address (members' events); Redis only locally.
@@ -334,6 +339,13 @@ export function registryUpCommand(argv: string[]): Promise<number> {
         log.child({ service: 'registry-resolver' }),
       );
       closers.push(() => resolver.close());
+      const stun = stunServerAddresses(c, c.publicEndpoint);
+      if (stun) {
+        const server = await startNatProbeServer(stun, log.child({ service: 'nat-probe' })).catch((err: Error) => {
+          throw new CommandError(`cannot start the STUN server on ${stun.listen.host}:${stun.listen.port}: ${err.message}`);
+        });
+        closers.push(() => server.close());
+      }
       log.info('registry up', {
         device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${c.dnsListen.host}:${resolver.port}`,
         zones: c.zone, enrolment: c.publicEndpoint ? 'on' : 'off (no --public-endpoint)',

@@ -1,12 +1,13 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePeerSnapshot, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
-import { compareViews, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, pullPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
+import { Attr, setSpanAttributes } from '@wgmesh/telemetry';
+import { compareViews, countChangedPeers, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, pullPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
 import { MirrorChange, PeerMirror, PeerTable, readPagedSnapshot } from '@wgmesh/peer-sync';
 import type { Subscription } from 'rxjs';
 import type { PeerDiscoveryConfig } from '../config';
 import { APPLY, BUS, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
-import { BusRef } from './bus-ref';
+import { BusRef } from '@wgmesh/nats-transport';
 
 /** Sends the desired peer set to this node's dataplane-programmer (over NATS, or in-process). */
 export type ApplyDesired = (request: DataplaneApplyRequest) => Promise<unknown>;
@@ -48,6 +49,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     this.mirror = new PeerMirror({ load: (reason) => this.loadSnapshot(reason), apply: (c) => this.onChange(c), log });
     this.scheduler = new CoalescingScheduler(() => this.applyDesired(), {
       delayMs: config.applyDelay,
+      span: { name: 'peers.apply', attributes: { [Attr.node]: enrollment.name, [Attr.mesh]: config.mesh } },
       onError: (err, retryInMs) => {
         this.counters.applyFailures++;
         log.warn('applying the desired peers failed; retrying', { error: err.message, retryInMs });
@@ -158,13 +160,15 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
 
   private async applyDesired(): Promise<void> {
     const peers = this.desired();
-    if (!peers) return; // fail-static: no table yet
+    if (!peers) return setSpanAttributes({ [Attr.result]: 'no-table' }); // fail-static: no table yet
     if (this.lastApplied && sameDesiredPeers(peers, this.lastApplied)) {
       this.counters.unchanged++;
+      setSpanAttributes({ [Attr.result]: 'unchanged', [Attr.peers]: peers.length, [Attr.peersChanged]: 0 });
       return; // e.g. a handshake-only event: nothing this node acts on changed
     }
     const started = performance.now();
     const revision = this.mirror.revision;
+    setSpanAttributes({ [Attr.result]: 'applied', [Attr.peers]: peers.length, [Attr.peersChanged]: countChangedPeers(peers, this.lastApplied), [Attr.revision]: revision });
     await this.apply({ peers, replace: true, revision });
     this.lastApplied = peers;
     this.counters.applies++;

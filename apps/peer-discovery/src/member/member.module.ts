@@ -4,7 +4,7 @@ import type { Enrollment } from '@wgmesh/peer-discovery';
 import type { PeerDiscoveryConfig } from '../config';
 import { closeBus } from '../shutdown';
 import { APPLY, BUS, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
-import { BusRef } from './bus-ref';
+import { BusRef } from '@wgmesh/nats-transport';
 import { MemberController } from './member.controller';
 import { ApplyDesired, MemberPeersService } from './member-peers.service';
 

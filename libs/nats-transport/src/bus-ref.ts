@@ -1,4 +1,4 @@
-import type { MeshBus } from '@wgmesh/nats-transport';
+import type { MeshBus } from './bus';
 
 /** The member's NATS client, which may still be connecting (the tunnel to the registry may be down). */
 export class BusRef {

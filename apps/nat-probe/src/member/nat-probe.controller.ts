@@ -1,0 +1,58 @@
+import { Controller, Inject, UseFilters } from '@nestjs/common';
+import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
+import { ContractError, parseDataplaneState, parsePathReport, parsePathsGetRequest, parsePeerEvent, PathReport, Patterns } from '@wgmesh/contracts';
+import type { Logger } from '@wgmesh/log';
+import { MeshExceptionFilter } from '@wgmesh/nats-transport';
+import { LOGGER } from '../tokens';
+import { NatProbeService } from './nat-probe.service';
+
+/**
+ * nat-probe's NATS edge on a member: peer events, this node's device state and every member's
+ * path reports in (each validated; a bad one is counted, logged and changes nothing);
+ * `node.<id>.paths.get` answered.
+ */
+@Controller()
+@UseFilters(MeshExceptionFilter)
+export class NatProbeController {
+  rejected = 0;
+
+  constructor(
+    private readonly probe: NatProbeService,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {}
+
+  @EventPattern(Patterns.peerEvents)
+  onPeerEvent(@Payload() value: unknown): void {
+    const event = this.parse('peer event', () => parsePeerEvent(value));
+    if (event) this.probe.handlePeerEvent(event);
+  }
+
+  @EventPattern(Patterns.dataplaneState)
+  onState(@Payload() value: unknown): void {
+    const state = this.parse('dataplane state', () => parseDataplaneState(value));
+    if (state) this.probe.handleState(state);
+  }
+
+  @EventPattern(Patterns.paths, { node: '*' })
+  onPaths(@Payload() value: unknown): void {
+    const report = this.parse('path report', () => parsePathReport(value));
+    if (report) this.probe.handlePathReport(report);
+  }
+
+  @MessagePattern(Patterns.pathsGet)
+  paths(@Payload() value: unknown): PathReport {
+    parsePathsGetRequest(value);
+    return this.probe.current();
+  }
+
+  private parse<T>(what: string, parse: () => T): T | null {
+    try {
+      return parse();
+    } catch (err) {
+      if (!(err instanceof ContractError)) throw err;
+      this.rejected++;
+      this.log.warn(`rejected an invalid ${what}`, { error: err.message });
+      return null;
+    }
+  }
+}

@@ -1,0 +1,251 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { DataplaneState, NatReport, NatType, parsePeerSnapshot, PathDecision, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
+import type { Logger } from '@wgmesh/log';
+import { leads, PathPlanner } from '@wgmesh/nat-probe';
+import { BusRef } from '@wgmesh/nats-transport';
+import type { Enrollment } from '@wgmesh/peer-discovery';
+import { MirrorChange, PeerMirror, PeerTable, readPagedSnapshot } from '@wgmesh/peer-sync';
+import { networkInterfaces } from 'node:os';
+import { INTERFACE_CHECK_MS, NatProbeMemberConfig, PATH_REPUBLISH_MS } from '../config';
+import { BUS, CLASSIFY, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
+
+/** What a classification yields (the report without who and when). */
+export type NatClassification = Omit<NatReport, 'node' | 'publicKey' | 'at'>;
+/** Classifies this node's NAT against a STUN server ("ip:port"). */
+export type Classify = (server: string) => Promise<NatClassification>;
+
+/**
+ * nat-probe on a member:
+ * - classifies this node's NAT (at start, every --nat-interval, and at once when its interface
+ *   addresses or its registry-observed endpoint change) and publishes `node.<id>.nat`, which the
+ *   registry turns into the peer record's `nat`;
+ * - decides each pair's path with the PathPlanner from both NATs, this node's handshakes
+ *   (`node.<id>.dataplane.state`) and the decisions of the pairs' leaders (`node.*.paths`), and
+ *   publishes them on `node.<id>.paths` (on change, and every 30 s), which this node's
+ *   peer-discovery applies; `node.<id>.paths.get` answers with the current report.
+ */
+@Injectable()
+export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy {
+  readonly mirror: PeerMirror;
+  private readonly table = new Map<string, PeerRecord>();
+  private readonly handshakes = new Map<string, number>();
+  private readonly leaderDecisions = new Map<string, PathDecision>();
+  private readonly planner: PathPlanner;
+  private nat: NatClassification | null = null;
+  private report: PathReport | null = null;
+  private ownEndpoint: string | null | undefined;
+  private interfaces = interfaceFingerprint();
+  private classifying: Promise<void> | null = null;
+  private classifyAgain = false;
+  private timers: { plan?: NodeJS.Timeout; classify?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; republish?: NodeJS.Timeout } = {};
+  private stopped = false;
+  readonly counters = { classifications: 0, classificationFailures: 0, natChanges: 0, plans: 0, reportsPublished: 0 };
+
+  constructor(
+    @Inject(CONFIG) private readonly config: NatProbeMemberConfig,
+    @Inject(ENROLLMENT) private readonly enrollment: Enrollment,
+    @Inject(BUS) private readonly bus: BusRef,
+    @Inject(CLASSIFY) private readonly classifyNat: Classify,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {
+    this.planner = new PathPlanner({
+      deadlineMs: config.pathDeadline * 1000,
+      retryBaseMs: config.pathRetry * 1000,
+      retryMaxMs: Math.max(config.pathRetry, config.pathRetryMax) * 1000,
+      staleHandshakeMs: 205_000,
+    });
+    this.mirror = new PeerMirror({ load: (reason) => this.loadSnapshot(reason), apply: (c) => this.onChange(c), log });
+  }
+
+  /** The STUN server probed: --stun-server, or port 3478 at the registry endpoint's address. */
+  get stunServer(): string {
+    if (this.config.stunServer) return this.config.stunServer;
+    const host = this.enrollment.registry.endpoint.replace(/:\d+$/, '');
+    return `${host}:3478`;
+  }
+
+  onApplicationBootstrap(): void {
+    void this.classify('start');
+    this.timers.interfaces = setInterval(() => {
+      const now = interfaceFingerprint();
+      if (now === this.interfaces) return;
+      this.interfaces = now;
+      void this.classify('interface addresses changed');
+    }, INTERFACE_CHECK_MS);
+    this.timers.republish = setInterval(() => this.publishReport(), PATH_REPUBLISH_MS);
+    this.timers.interfaces.unref();
+    this.timers.republish.unref();
+  }
+
+  onModuleDestroy(): void {
+    this.stopped = true;
+    for (const t of Object.values(this.timers)) if (t) clearTimeout(t);
+  }
+
+  /** Once subscribed to `peers.events`: (re)load the table so that nothing before is missed. */
+  subscribed(): void {
+    void (this.mirror.ready ? this.mirror.reload('subscribed') : this.mirror.start());
+  }
+
+  handlePeerEvent(event: PeerEvent): void {
+    this.mirror.handle(event);
+  }
+
+  /** This node's device state: the handshake time of each peer. */
+  handleState(state: DataplaneState): void {
+    let changed = false;
+    const seen = new Set<string>();
+    for (const p of state.peers) {
+      seen.add(p.publicKey);
+      const ms = p.latestHandshake * 1000;
+      if (this.handshakes.get(p.publicKey) !== ms) {
+        this.handshakes.set(p.publicKey, ms);
+        changed = true;
+      }
+    }
+    for (const k of [...this.handshakes.keys()]) {
+      if (!seen.has(k)) {
+        this.handshakes.delete(k);
+        changed = true;
+      }
+    }
+    if (changed) this.plan();
+  }
+
+  /** Another member's path report: keeps the decision about us when that member leads our pair. */
+  handlePathReport(report: PathReport): void {
+    const me = this.enrollment.publicKey;
+    if (report.publicKey === me || !leads(report.publicKey, me)) return;
+    const mine = report.decisions.find((d) => d.peer === me);
+    const before = this.leaderDecisions.get(report.publicKey);
+    if (mine) this.leaderDecisions.set(report.publicKey, mine);
+    else this.leaderDecisions.delete(report.publicKey);
+    if (JSON.stringify(before) !== JSON.stringify(mine)) this.plan();
+  }
+
+  /** The current decisions (`node.<id>.paths.get`). */
+  current(): PathReport {
+    return this.report ?? this.buildReport([]);
+  }
+
+  /** Classifies now (runs once at a time; a request during a run runs again after it). */
+  classify(reason: string): Promise<void> {
+    if (this.classifying) {
+      this.classifyAgain = true;
+      return this.classifying;
+    }
+    this.classifying = this.runClassification(reason).finally(() => {
+      this.classifying = null;
+      if (this.stopped) return;
+      if (this.classifyAgain) {
+        this.classifyAgain = false;
+        void this.classify('requested during a classification');
+        return;
+      }
+      if (this.timers.classify) clearTimeout(this.timers.classify);
+      this.timers.classify = setTimeout(() => void this.classify('interval'), this.config.natInterval * 1000);
+      this.timers.classify.unref();
+    });
+    return this.classifying;
+  }
+
+  private async runClassification(reason: string): Promise<void> {
+    const server = this.stunServer;
+    let result: NatClassification;
+    try {
+      result = await this.classifyNat(server);
+      this.counters.classifications++;
+    } catch (err) {
+      this.counters.classificationFailures++;
+      this.log.warn('NAT classification failed', { server, reason, error: (err as Error).message });
+      return;
+    }
+    const previous = this.nat;
+    this.nat = result;
+    const changed = previous === null || previous.nat !== result.nat || previous.mapping !== result.mapping || previous.filtering !== result.filtering;
+    if (changed) {
+      this.counters.natChanges++;
+      this.log.info('NAT classified', { reason, nat: result.nat, previous: previous?.nat ?? null, mapping: result.mapping, filtering: result.filtering, mappedAddress: result.mappedAddress, server, method: result.method });
+    }
+    const report: NatReport = { node: this.enrollment.name, publicKey: this.enrollment.publicKey, ...result, at: Date.now() };
+    // Sent every time: the registry ignores repeats, and a restarted registry learns it again.
+    const bus = this.bus.current;
+    if (bus) bus.publish(Patterns.nat, report);
+    if (changed) this.plan();
+  }
+
+  private onChange(change: MirrorChange): void {
+    if (change.type === 'reset') {
+      this.table.clear();
+      for (const p of change.peers) this.table.set(p.publicKey, p);
+    } else if (change.type === 'upsert') this.table.set(change.peer.publicKey, change.peer);
+    else this.table.delete(change.publicKey);
+    const own = this.table.get(this.enrollment.publicKey)?.endpoint ?? null;
+    if (this.ownEndpoint !== undefined && own !== this.ownEndpoint && own !== null) {
+      void this.classify(`the registry sees this node at a new endpoint (${own})`);
+    }
+    this.ownEndpoint = own;
+    this.plan();
+  }
+
+  /** Runs the planner; publishes when a decision changed; wakes up for the next deadline or retry. */
+  private plan(): void {
+    if (this.stopped || !this.mirror.ready) return;
+    const me = this.enrollment.publicKey;
+    const registry = this.enrollment.registry.publicKey;
+    const peers = [...this.table.values()].filter((p) => p.publicKey !== me && p.publicKey !== registry && p.endpoint !== null && p.allowedIps.length > 0);
+    const now = Date.now();
+    const result = this.planner.plan({
+      self: { publicKey: me, name: this.enrollment.name, nat: this.nat?.nat },
+      peers: peers.map((p) => ({ publicKey: p.publicKey, name: p.name, nat: p.nat })),
+      handshakes: this.handshakes,
+      leaderDecisions: this.leaderDecisions,
+      now,
+    });
+    this.counters.plans++;
+    if (this.timers.plan) clearTimeout(this.timers.plan);
+    if (result.nextWakeAt !== null) this.timers.plan = setTimeout(() => this.plan(), Math.max(0, result.nextWakeAt - now) + 5);
+    if (!result.changed && this.report) return;
+    const before = new Map((this.report?.decisions ?? []).map((d) => [d.peer, d]));
+    this.report = this.buildReport(result.decisions);
+    for (const d of result.decisions) {
+      const prev = before.get(d.peer);
+      if (!prev || prev.path !== d.path || prev.attempt !== d.attempt || prev.reason !== d.reason) {
+        this.log.info('path decided', { peer: d.peerName ?? d.peer, publicKey: d.peer, path: d.path, attempt: d.attempt, reason: d.reason });
+      }
+    }
+    this.publishReport();
+  }
+
+  private buildReport(decisions: PathDecision[]): PathReport {
+    return { node: this.enrollment.name, publicKey: this.enrollment.publicKey, nat: this.nat?.nat ?? 'unknown', decisions, at: Date.now() };
+  }
+
+  private publishReport(): void {
+    const bus = this.bus.current;
+    if (!bus || !this.report) return;
+    bus.publish(Patterns.paths, { ...this.report, at: Date.now() });
+    this.counters.reportsPublished++;
+  }
+
+  private async loadSnapshot(reason: string): Promise<PeerTable> {
+    const bus = await this.bus.ready;
+    const table = await readPagedSnapshot((req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot));
+    this.log.info('peer table loaded', { reason, revision: table.revision, peers: table.peers.length });
+    return table;
+  }
+
+  /** This node's own NAT summary, as last classified (undefined before the first answer). */
+  get natType(): NatType | undefined {
+    return this.nat?.nat;
+  }
+}
+
+/** The node's non-internal interface addresses, as one comparable string. */
+function interfaceFingerprint(): string {
+  const out: string[] = [];
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    for (const a of addrs ?? []) if (!a.internal) out.push(`${name}=${a.address}`);
+  }
+  return out.sort().join(',');
+}

@@ -1,0 +1,60 @@
+import { NestFactory } from '@nestjs/core';
+import { Logger, NestLogger, redactUrl } from '@wgmesh/log';
+import { classifyNat, ListenAddress, startStunServer, StunServer } from '@wgmesh/nat-probe';
+import { BusRef, MeshBus, MeshNatsServer } from '@wgmesh/nats-transport';
+import type { Enrollment } from '@wgmesh/peer-discovery';
+import { startTelemetry } from '@wgmesh/telemetry';
+import { withDeadline } from '../../peer-discovery/src/shutdown';
+import type { NatProbeMemberConfig } from './config';
+import { NatProbeMemberModule } from './member/member.module';
+import { Classify, NatProbeService } from './member/nat-probe.service';
+
+export interface RunningNatProbeMember {
+  probe: NatProbeService;
+  close(): Promise<void>;
+}
+
+/** Starts nat-probe for an enrolled member (in this process): classification and path decisions. */
+export async function startNatProbeMember(
+  config: NatProbeMemberConfig,
+  log: Logger,
+  deps: { enrollment: Enrollment; servers: string; classify?: Classify },
+): Promise<RunningNatProbeMember> {
+  const telemetry = await startTelemetry({ serviceName: 'nat-probe', attributes: { 'wgmesh.mesh': config.mesh, 'wgmesh.node': deps.enrollment.name } });
+  const node = deps.enrollment.name;
+  const nestish = { warn: (m: string) => log.warn(m), error: (m: string) => log.error(m) };
+  const bus = new BusRef(MeshBus.connect({ servers: deps.servers, mesh: config.mesh, node, name: `wgmesh-nat-probe-${node}`, logger: nestish }));
+  const classify: Classify = deps.classify ?? ((server) => classifyNat({ server, log: log.child({ component: 'classify' }) }));
+  const strategy = new MeshNatsServer({ mesh: config.mesh, node, servers: deps.servers, name: `wgmesh-nat-probe-${node}`, logger: nestish });
+  const app = await NestFactory.createMicroservice(NatProbeMemberModule.forRoot(config, log, { bus, enrollment: deps.enrollment, classify }), {
+    strategy,
+    logger: new NestLogger(log),
+    bufferLogs: false,
+  });
+  const probe = app.get(NatProbeService);
+  void app.listen().then(
+    () => {
+      log.info('nat-probe subscribed', { mesh: config.mesh, node, nats: redactUrl(deps.servers) });
+      probe.subscribed();
+    },
+    (err: Error) => log.error('NATS server transport failed', { error: err.message }),
+  );
+  strategy.on('reconnect', () => void probe.mirror.reload('nats reconnected'));
+  log.info('nat-probe (member) started', { node, stunServer: probe.stunServer, natInterval: config.natInterval, pathDeadline: config.pathDeadline });
+  return {
+    probe,
+    close: async () => {
+      if (!(await withDeadline(() => app.close(), 5000))) log.warn('nat-probe did not stop in time; leaving it');
+      await telemetry.shutdown();
+    },
+  };
+}
+
+/** The registry side of nat-probe: the STUN server (RFC 5780 with an alternate address). */
+export async function startNatProbeServer(opts: { listen: ListenAddress; alternate?: ListenAddress }, log: Logger): Promise<StunServer> {
+  const server = await startStunServer({ listen: opts.listen, alternate: opts.alternate, log });
+  const a = server.addresses;
+  const fmt = (x: { ip: string; port: number }) => (x.ip.includes(':') ? `[${x.ip}]:${x.port}` : `${x.ip}:${x.port}`);
+  log.info('STUN server listening', { mode: a.mode, primary: fmt(a.primary), other: a.other ? fmt(a.other) : null, sockets: a.sockets.map(fmt) });
+  return server;
+}
