@@ -17,6 +17,12 @@ describe('classifyPaths', () => {
     ]);
   });
 
+  it('counts a peer entry without allowed IPs (a direct attempt) as relayed: it carries no traffic', () => {
+    const attempt = { ...dev(3, 0), allowedIps: [] };
+    const rows = classifyPaths([member(3)], [dev(1, NOW - 5), attempt], { self: key(2), registryKey: key(1), nowSeconds: NOW });
+    expect(rows.map((r) => [r.path, r.endpoint])).toEqual([['registry', '192.0.2.1:51820'], ['relayed', '192.0.2.3:51820']]);
+  });
+
   it('says down when the registry peer is not up either', () => {
     const rows = classifyPaths([member(5)], [dev(1, 0)], { self: key(2), registryKey: key(1), nowSeconds: NOW });
     expect(rows.map((r) => r.path)).toEqual(['registry', 'down']);

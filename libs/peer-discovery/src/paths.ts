@@ -4,8 +4,8 @@ import type { PeerRecord, PeerState } from '@wgmesh/contracts';
  * How a node reaches each other member, for `wgmesh status`:
  * - direct: the node has a peer entry for it with a handshake in the last `recentSeconds`;
  * - connecting: it has a peer entry, but no recent handshake (hole punching, or a dead path);
- * - relayed: no direct peer entry; traffic takes the registry peer (mesh CIDR route), which has a
- *   recent handshake;
+ * - relayed: no direct peer entry, or one without allowed IPs (a direct attempt by nat-probe);
+ *   traffic takes the registry peer (mesh CIDR route), which has a recent handshake;
  * - down: neither a direct peer nor a working registry peer.
  */
 export type PathKind = 'direct' | 'connecting' | 'relayed' | 'down' | 'registry';
@@ -55,7 +55,7 @@ export function classifyPaths(
     const row: PathRow = {
       publicKey: member.publicKey,
       allowedIps: member.allowedIps,
-      path: d ? (fresh(d.latestHandshake) ? 'direct' : 'connecting') : relayUp ? 'relayed' : 'down',
+      path: d && d.allowedIps.length > 0 ? (fresh(d.latestHandshake) ? 'direct' : 'connecting') : relayUp ? 'relayed' : 'down',
       endpoint: d?.endpoint ?? null,
       latestHandshake: d?.latestHandshake ?? 0,
       rxBytes: d?.rxBytes ?? 0,

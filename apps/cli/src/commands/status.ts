@@ -1,8 +1,8 @@
 import { formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
-import { DriverKind, parseDataplaneState, parseDriverKind, Patterns, PeerRecord, PeerState } from '@wgmesh/contracts';
+import { DriverKind, parseDataplaneState, parseDriverKind, parsePathReport, PathReport, Patterns, PeerRecord, PeerState } from '@wgmesh/contracts';
 import { createDriver, DEFAULT_VPP_API_DIR, DEFAULT_VPP_SOCKET } from '@wgmesh/dataplane';
 import { createLogger } from '@wgmesh/log';
-import { MeshBus } from '@wgmesh/nats-transport';
+import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
 import { classifyPaths, PathRow } from '@wgmesh/peer-discovery';
 import { ago, ClientConfig, clientOptions, CommandError, connectClient, EXIT, fetchPeerTable, formatTable, localEnrollment, runCommand } from './peers';
 
@@ -22,8 +22,11 @@ Shows how a node reaches each member: endpoint, last handshake, bytes, and the p
   connecting  a peer entry, no recent handshake (hole punching, or a dead path)
   relayed     no direct peer: traffic goes through the registry peer (mesh CIDR route)
   down        neither a direct peer nor a working registry peer
-The member list comes from the registry (peers.snapshot); the node's peers from its device
-(--device) or from its next node.<id>.dataplane.state event.
+REASON is the node's nat-probe decision for the pair (node.<id>.paths.get): why it is direct or
+relayed ("relayed: both endpoint-dependent", "relayed: no handshake in 10s on direct, retry at
+…"), or "-" when nat-probe did not answer. The member list comes from the registry
+(peers.snapshot); the node's peers from its device (--device) or from its next
+node.<id>.dataplane.state event.
 VPP reports no handshake time and no byte counters per peer, only whether a session is
 established: for a VPP node HANDSHAKE shows "established" or "no session", and RX/TX "n/a".
 
@@ -61,7 +64,8 @@ export function statusCommand(argv: string[]): Promise<number> {
       // Peers on the device that the registry does not list (adopted, or not yet published).
       const listed = new Set(rows.map((r) => r.publicKey));
       for (const p of devicePeers) if (!listed.has(p.publicKey) && p.publicKey !== self) rows.push(...classifyPaths([{ publicKey: p.publicKey, allowedIps: p.allowedIps, endpoint: p.endpoint }], devicePeers, { self, registryKey: null, nowSeconds: Math.floor(Date.now() / 1000) }));
-      print(c, node, rows, device.driver);
+      const paths = bus && node ? await fetchPaths(bus, node, Math.min(c.timeout, 2000)) : null;
+      print(c, node, rows.map((r) => withDecision(r, paths)), device.driver, paths);
       return EXIT.ok;
     } finally {
       await bus?.close();
@@ -69,9 +73,27 @@ export function statusCommand(argv: string[]): Promise<number> {
   });
 }
 
-function print(c: StatusConfig, node: string | undefined, rows: PathRow[], driver: DriverKind): void {
+/** A status row with the node's nat-probe decision for the pair, when there is one. */
+type StatusRow = PathRow & { reason: string | null; retryAt: number | null };
+
+function withDecision(row: PathRow, paths: PathReport | null): StatusRow {
+  const d = paths?.decisions.find((x) => x.peer === row.publicKey);
+  return { ...row, reason: d?.reason ?? null, retryAt: d?.retryAt ?? null };
+}
+
+/** The node's path decisions (`node.<id>.paths.get`), or null when its nat-probe does not answer. */
+async function fetchPaths(bus: MeshBus, node: string, timeoutMs: number): Promise<PathReport | null> {
+  try {
+    return await bus.request(Patterns.pathsGet, {}, parsePathReport, { node, timeoutMs });
+  } catch (err) {
+    if (err instanceof RequestError || err instanceof RemoteError) return null;
+    throw err;
+  }
+}
+
+function print(c: StatusConfig, node: string | undefined, rows: StatusRow[], driver: DriverKind, paths: PathReport | null): void {
   if (c.json) {
-    process.stdout.write(`${JSON.stringify({ node: node ?? null, driver, peers: rows }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ node: node ?? null, driver, nat: paths?.nat ?? null, peers: rows }, null, 2)}\n`);
     return;
   }
   // VPP: latestHandshake is the driver's approximation from the ESTABLISHED flag (see
@@ -79,10 +101,11 @@ function print(c: StatusConfig, node: string | undefined, rows: PathRow[], drive
   const vpp = driver === 'vpp';
   const handshake = (r: PathRow) => (vpp ? (r.latestHandshake > 0 ? 'established' : 'no session') : ago(r.latestHandshake));
   const counter = (n: number) => (vpp ? 'n/a' : bytes(n));
-  const table = rows.map((r) => [r.name ?? '-', r.allowedIps.join(',') || '-', r.path, r.endpoint ?? '-', handshake(r), counter(r.rxBytes), counter(r.txBytes)]);
-  process.stdout.write(`${formatTable(['NAME', 'ADDRESSES', 'PATH', 'ENDPOINT', 'HANDSHAKE', 'RX', 'TX'], table)}\n`);
+  const table = rows.map((r) => [r.name ?? '-', r.allowedIps.join(',') || '-', r.path, r.endpoint ?? '-', handshake(r), counter(r.rxBytes), counter(r.txBytes), r.reason ?? '-']);
+  process.stdout.write(`${formatTable(['NAME', 'ADDRESSES', 'PATH', 'ENDPOINT', 'HANDSHAKE', 'RX', 'TX', 'REASON'], table)}\n`);
   const count = (k: string) => rows.filter((r) => r.path === k).length;
-  process.stderr.write(`${node ?? 'this node'}: ${count('direct')} direct, ${count('relayed')} relayed, ${count('connecting')} connecting, ${count('down')} down\n`);
+  const nat = paths ? ` (NAT: ${paths.nat})` : ' (nat-probe did not answer: no reasons)';
+  process.stderr.write(`${node ?? 'this node'}${nat}: ${count('direct')} direct, ${count('relayed')} relayed, ${count('connecting')} connecting, ${count('down')} down\n`);
 }
 
 async function readDevice(c: StatusConfig): Promise<DevicePeers> {
