@@ -18,14 +18,14 @@ export interface RunningNatProbeMember {
 export async function startNatProbeMember(
   config: NatProbeMemberConfig,
   log: Logger,
-  deps: { enrollment: Enrollment; servers: string; classify?: Classify },
+  deps: { enrollment: Enrollment; servers: string; /** NATS credentials file (the member's nats.creds). */ creds?: string; classify?: Classify },
 ): Promise<RunningNatProbeMember> {
   const telemetry = await startTelemetry({ serviceName: 'nat-probe', attributes: { 'wgmesh.mesh': config.mesh, 'wgmesh.node': deps.enrollment.name } });
   const node = deps.enrollment.name;
   const nestish = { warn: (m: string) => log.warn(m), error: (m: string) => log.error(m) };
-  const bus = new BusRef(MeshBus.connect({ servers: deps.servers, mesh: config.mesh, node, name: `wgmesh-nat-probe-${node}`, logger: nestish }));
+  const bus = new BusRef(MeshBus.connect({ servers: deps.servers, creds: deps.creds, mesh: config.mesh, node, name: `wgmesh-nat-probe-${node}`, logger: nestish }));
   const classify: Classify = deps.classify ?? ((server) => classifyNat({ server, log: log.child({ component: 'classify' }) }));
-  const strategy = new MeshNatsServer({ mesh: config.mesh, node, servers: deps.servers, name: `wgmesh-nat-probe-${node}`, logger: nestish });
+  const strategy = new MeshNatsServer({ mesh: config.mesh, node, servers: deps.servers, creds: deps.creds, name: `wgmesh-nat-probe-${node}`, logger: nestish });
   const app = await NestFactory.createMicroservice(NatProbeMemberModule.forRoot(config, log, { bus, enrollment: deps.enrollment, classify }), {
     strategy,
     logger: new NestLogger(log),

@@ -168,10 +168,9 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       this.log.info('NAT classified', { reason, nat: result.nat, previous: previous?.nat ?? null, mapping: result.mapping, filtering: result.filtering, mappedAddress: result.mappedAddress, server, method: result.method });
     }
     const report: NatReport = { node: this.enrollment.name, publicKey: this.enrollment.publicKey, ...result, at: Date.now() };
-    // Sent every time: the registry ignores repeats, and a restarted registry learns it again.
-    const bus = this.bus.current;
-    if (bus) bus.publish(Patterns.nat, report);
     if (changed) this.plan();
+    // Sent every time: the registry ignores repeats, and a restarted registry learns it again.
+    (await this.bus.ready).publish(Patterns.nat, report);
   }
 
   private onChange(change: MirrorChange): void {

@@ -1,0 +1,119 @@
+import { DataplaneState, NatReport, parseNatReport, parsePathReport, PathReport, Patterns, PeerRecord } from '@wgmesh/contracts';
+import { createLogger } from '@wgmesh/log';
+import { MeshBus } from '@wgmesh/nats-transport';
+import type { Enrollment } from '@wgmesh/peer-discovery';
+import { waitFor } from '@wgmesh/testing';
+import type { NatProbeMemberConfig } from './config';
+import { NatClassification } from './member/nat-probe.service';
+import { RunningNatProbeMember, startNatProbeMember } from './run';
+
+// nat-probe on a member against the real NATS: a stub registry (peers.snapshot) and dataplane
+// (state events), a classifier whose answer the test sets. Keys: B < A < C, so A follows B and
+// leads C.
+const NATS = process.env.WGMESH_TEST_NATS ?? 'nats://127.0.0.1:4222';
+const k = (c: string) => c.repeat(43) + '=';
+const A = k('M');
+const B = k('E');
+const C = k('U');
+const REGISTRY = k('Q');
+
+const eim: NatClassification = { nat: 'eim', mapping: 'endpoint-independent', filtering: 'address-and-port-dependent', mappedAddress: '198.51.100.11:51820', server: '203.0.113.1:3478', method: 'test' };
+const edm: NatClassification = { ...eim, nat: 'edm', mapping: 'address-and-port-dependent' };
+
+describe('nat-probe (member) over NATS', () => {
+  const mesh = `t${Math.random().toString(36).slice(2, 10)}`;
+  const peer = (publicKey: string, name: string, n: number, nat?: PeerRecord['nat']): PeerRecord => ({ publicKey, name, allowedIps: [`10.99.0.${n}/32`], endpoint: `198.51.100.${n}:51820`, ...(nat ? { nat } : {}) });
+  const table = [peer(A, 'a', 2), peer(B, 'b', 3, 'eim'), peer(C, 'c', 4, 'edm'), { publicKey: REGISTRY, allowedIps: ['10.99.0.1/32'], endpoint: null }];
+  const enrollment: Enrollment = {
+    version: 1, name: 'a', publicKey: A, enrolledAt: new Date().toISOString(), address: '10.99.0.2/32', meshCidr: '10.99.0.0/24',
+    registry: { publicKey: REGISTRY, endpoint: '203.0.113.1:51820', address: '10.99.0.1' },
+  };
+  const config: NatProbeMemberConfig = { mesh, stateDir: '/nonexistent', logLevel: 'warn', natInterval: 3600, pathDeadline: 2, pathRetry: 60, pathRetryMax: 600 };
+  const nat: NatReport[] = [];
+  const paths: PathReport[] = [];
+  const servers: string[] = [];
+  let answer = eim;
+  let bus: MeshBus;
+  let running: RunningNatProbeMember;
+  const last = () => paths.at(-1)!;
+  const about = (key: string) => last().decisions.find((d) => d.peer === key);
+
+  beforeAll(async () => {
+    bus = await MeshBus.connect({ servers: NATS, mesh, name: 'nat-probe-int-test' });
+    bus.subscribe(Patterns.peerSnapshot, () => ({ revision: 1, peers: table, nextCursor: null }));
+    bus.subscribe(Patterns.nat, (v) => void nat.push(parseNatReport(v)), { node: 'a' });
+    bus.subscribe(Patterns.paths, (v) => void paths.push(parsePathReport(v)), { node: 'a' });
+    await bus.flush();
+    running = await startNatProbeMember(config, createLogger({ service: 'test', level: 'warn' }), {
+      enrollment,
+      servers: NATS,
+      classify: async (server) => {
+        servers.push(server);
+        return answer;
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await bus?.close();
+  });
+
+  it("classifies against the registry's STUN server and publishes node.<id>.nat", async () => {
+    await waitFor('a NAT report', () => nat.length > 0);
+    expect(servers[0]).toBe('203.0.113.1:3478');
+    expect(nat[0]).toMatchObject({ node: 'a', publicKey: A, ...eim });
+  });
+
+  it('decides every pair from both NATs, following the leader it has none from yet', async () => {
+    await waitFor('decisions for b and c', () => paths.length > 0 && about(B) !== undefined && about(C)?.attempt === true);
+    expect(last()).toMatchObject({ node: 'a', publicKey: A, nat: 'eim' });
+    expect(last().decisions.map((d) => d.peer).sort()).toEqual([B, C].sort()); // never itself or the registry
+    expect(about(B)).toMatchObject({ peerName: 'b', path: 'direct', attempt: false, reason: 'direct: both endpoint-independent' });
+    expect(about(C)).toMatchObject({ peerName: 'c', path: 'relayed', attempt: true, reason: 'relayed while trying direct: a is endpoint-independent, c endpoint-dependent (deadline 2s)' });
+  });
+
+  it('goes direct on a handshake during the attempt (from dataplane.state)', async () => {
+    const state: DataplaneState = {
+      node: 'a', driver: 'uapi', device: 'wg0', publicKey: A, listenPort: 51820, at: Date.now(),
+      peers: [{ publicKey: C, endpoint: '198.51.100.4:51820', allowedIps: [], latestHandshake: Math.floor(Date.now() / 1000), rxBytes: 92, txBytes: 148, persistentKeepalive: 25 }],
+    };
+    bus.publish(Patterns.dataplaneState, state, { node: 'a' });
+    await waitFor('c direct', () => about(C)?.path === 'direct');
+    expect(about(C)?.reason).toBe('direct: handshake on a direct attempt (a is endpoint-independent, c endpoint-dependent)');
+  });
+
+  it("copies the leader's decision for a pair it follows, and answers paths.get", async () => {
+    const fromB: PathReport = {
+      node: 'b', publicKey: B, nat: 'eim', at: Date.now(),
+      decisions: [{ peer: A, peerName: 'a', path: 'relayed', attempt: false, reason: 'relayed: no handshake in 2s on direct, retry at X', retryAt: Date.now() + 60_000, since: Date.now() }],
+    };
+    bus.publish(Patterns.paths, fromB, { node: 'b' });
+    await waitFor('b relayed as b decided', () => about(B)?.path === 'relayed');
+    expect(about(B)?.reason).toBe('relayed: no handshake in 2s on direct, retry at X (decided by b)');
+    const got = await bus.request(Patterns.pathsGet, {}, parsePathReport, { node: 'a' });
+    expect(got.decisions).toEqual(last().decisions);
+    // A report from a member that does not lead the pair changes nothing.
+    const before = paths.length;
+    bus.publish(Patterns.paths, { ...fromB, node: 'c', publicKey: C, decisions: [{ ...fromB.decisions[0], reason: 'forged' }] }, { node: 'c' });
+    await bus.flush();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(paths.length).toBe(before);
+  });
+
+  it('answers a malformed paths.get with an error and keeps working', async () => {
+    await expect(bus.request(Patterns.pathsGet, { extra: 1 }, parsePathReport, { node: 'a' })).rejects.toMatchObject({ code: 'invalid_request' });
+    bus.publish(Patterns.paths, { node: 'b', publicKey: B, nat: 'eim', decisions: 'nope', at: 1 }, { node: 'b' });
+    expect((await bus.request(Patterns.pathsGet, {}, parsePathReport, { node: 'a' })).node).toBe('a');
+  });
+
+  it('re-classifies when told, republishes a changed NAT, and re-decides', async () => {
+    answer = edm;
+    await running.probe.classify('test');
+    await waitFor('nat=edm reported', () => nat.at(-1)?.nat === 'edm');
+    await waitFor('the path report carries the new NAT', () => last().nat === 'edm');
+    // c is edm too: both endpoint-dependent (a leads a–c). The handshake seen before is still fresh,
+    // but a new rule starts the pair over and a relay rule does not look at handshakes.
+    expect(about(C)).toMatchObject({ path: 'relayed', attempt: false, reason: 'relayed: both endpoint-dependent', retryAt: null });
+  });
+});
