@@ -8,6 +8,7 @@ import { peersCommand } from './commands/peers';
 import { registryCommand } from './commands/registry';
 import { statusCommand } from './commands/status';
 import { labCommand } from '@wgmesh/lab';
+import { natProbeCommand } from './commands/nat-probe';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 
@@ -20,6 +21,7 @@ const commands: Record<string, Command> = {
   'peer-discovery': { summary: 'run peer-discovery alone (--mode registry|member) in the foreground', run: peerDiscoveryCommand },
   resolver: { summary: 'run the registry-resolver (DNS-SD server) in the foreground', run: resolverCommand },
   dataplane: { summary: 'run the dataplane-programmer (applies desired peers to a WireGuard device) in the foreground', run: dataplaneCommand },
+  'nat-probe': { summary: 'STUN server (RFC 5780 behaviour discovery) and NAT classification: server, classify', run: natProbeCommand },
   lab: { summary: 'the mesh in network namespaces: up (registry + members behind NATs, pair table), run (npm start), down, status', run: labCommand },
   demo: { summary: 'resolver-only demo (no root): NATS/Redis if needed, a resolver with demo peers, answers changing', run: demoCommand },
 };

@@ -106,6 +106,22 @@ describe('PathPlanner, leading a pair', () => {
     expect(ok).toMatchObject({ path: 'direct', attempt: false });
   });
 
+  it('does not take the session from before a NAT change for a successful attempt', () => {
+    // a-b direct with a live session; then b's NAT turns endpoint-dependent: the old session
+    // (still fresh by time) may be dead, so the attempt waits for a new handshake.
+    const p = new PathPlanner();
+    p.plan(input(self, [{ key: B, name: 'b', nat: 'eim' }], T0, { handshakes: new Map([[B, T0 + 100]]) }));
+    const changed = p.plan(input(self, [{ key: B, name: 'b', nat: 'edm' }], T0 + 60_000, { handshakes: new Map([[B, T0 + 100]]) }));
+    expect(changed.decisions[0]).toMatchObject({ path: 'relayed', attempt: true });
+    const failed = p.plan(input(self, [{ key: B, name: 'b', nat: 'edm' }], T0 + 60_000 + o.deadlineMs, { handshakes: new Map([[B, T0 + 100]]) }));
+    expect(failed.decisions[0]).toMatchObject({ path: 'relayed', attempt: false, reason: expect.stringMatching(/^relayed: no handshake in 10s on direct, retry at /) });
+    // A handshake after the change is a path, as before.
+    const p2 = new PathPlanner();
+    p2.plan(input(self, [{ key: B, name: 'b', nat: 'eim' }], T0, { handshakes: new Map([[B, T0 + 100]]) }));
+    p2.plan(input(self, [{ key: B, name: 'b', nat: 'edm' }], T0 + 60_000, { handshakes: new Map([[B, T0 + 100]]) }));
+    expect(p2.plan(input(self, [{ key: B, name: 'b', nat: 'edm' }], T0 + 61_000, { handshakes: new Map([[B, T0 + 60_000]]) })).decisions[0]).toMatchObject({ path: 'direct', attempt: false });
+  });
+
   it('relays both endpoint-dependent pairs without retrying, until a NAT changes', () => {
     const p = new PathPlanner();
     const edm = { key: A, name: 'a', nat: 'edm' as NatType };

@@ -93,7 +93,7 @@ export function leads(self: string, peer: string): boolean {
 
 type Phase =
   | { kind: 'direct'; since: number; confirmed: boolean; reason: string }
-  | { kind: 'attempt'; since: number; failures: number; reason: string }
+  | { kind: 'attempt'; since: number; failures: number; reason: string; handshakeBefore: number }
   | { kind: 'relayed'; since: number; failures: number; retryAt: number | null; reason: string };
 
 interface PairState {
@@ -153,15 +153,17 @@ export class PathPlanner {
   private lead(peer: string, rule: Rule, handshakeMs: number, now: number): PairState {
     let state = this.pairs.get(peer);
     if (!state || state.rule.kind !== rule.kind || state.rule.why !== rule.why) {
-      state = { rule, phase: firstPhase(rule, now, this.opts) };
+      state = { rule, phase: firstPhase(rule, now, this.opts, handshakeMs) };
       this.pairs.set(peer, state);
     }
     const o = this.opts;
     const p = state.phase;
     const secondsText = `${Math.round(o.deadlineMs / 1000)}s`;
-    // A live session is what counts, whenever it started: a pair that worked before a rule
-    // change (a NAT classified) keeps working. Relaying removes the peer entry, so an attempt
-    // starts from a device entry without a handshake.
+    // On a direct path a live session is what counts, whenever it started: a pair that worked
+    // before a rule change (a NAT classified) keeps working. An attempt needs a handshake newer
+    // than the one the device had when it started: a rule change to "try" means a NAT changed,
+    // and the session from before the change (fresh for up to 205 s) no longer proves a path.
+    // Relaying removes the peer entry, so a retry starts from a device entry without a handshake.
     const fresh = handshakeMs > 0 && now - handshakeMs <= o.staleHandshakeMs;
     if (p.kind === 'direct') {
       if (fresh && !p.confirmed) state.phase = { ...p, confirmed: true };
@@ -171,10 +173,10 @@ export class PathPlanner {
         state.phase = relayAfterFailure(1, now, `direct handshakes stopped (none for ${Math.round(o.staleHandshakeMs / 1000)}s)`, o);
       }
     } else if (p.kind === 'attempt') {
-      if (fresh) state.phase = { kind: 'direct', since: now, confirmed: true, reason: `direct: handshake on a direct attempt (${rule.why})` };
+      if (fresh && handshakeMs > p.handshakeBefore) state.phase = { kind: 'direct', since: now, confirmed: true, reason: `direct: handshake on a direct attempt (${rule.why})` };
       else if (now >= p.since + o.deadlineMs) state.phase = relayAfterFailure(p.failures + 1, now, `no handshake in ${secondsText} on direct`, o);
     } else if (p.retryAt !== null && now >= p.retryAt) {
-      state.phase = { kind: 'attempt', since: now, failures: p.failures, reason: `relayed: trying direct again (after ${p.failures} failed attempt${p.failures === 1 ? '' : 's'})` };
+      state.phase = { kind: 'attempt', since: now, failures: p.failures, reason: `relayed: trying direct again (after ${p.failures} failed attempt${p.failures === 1 ? '' : 's'})`, handshakeBefore: handshakeMs };
     }
     return state;
   }
@@ -186,9 +188,9 @@ export class PathPlanner {
   }
 }
 
-function firstPhase(rule: Rule, now: number, o: PlannerOptions): Phase {
+function firstPhase(rule: Rule, now: number, o: PlannerOptions, handshakeMs = 0): Phase {
   if (rule.kind === 'sure') return { kind: 'direct', since: now, confirmed: false, reason: `direct: ${rule.why}` };
-  if (rule.kind === 'try') return { kind: 'attempt', since: now, failures: 0, reason: `relayed while trying direct: ${rule.why} (deadline ${Math.round(o.deadlineMs / 1000)}s)` };
+  if (rule.kind === 'try') return { kind: 'attempt', since: now, failures: 0, reason: `relayed while trying direct: ${rule.why} (deadline ${Math.round(o.deadlineMs / 1000)}s)`, handshakeBefore: handshakeMs };
   return { kind: 'relayed', since: now, failures: 0, retryAt: null, reason: `relayed: ${rule.why}` };
 }
 

@@ -7,6 +7,7 @@ import { LabSpecError } from './errors';
  * the plan can be tested (and printed by `lab status`) without root.
  *
  *   registry        203.0.113.1/24            public, relay (ip_forward=1, send_redirects=0)
+ *                   203.0.113.2/24            its second address (STUN RFC 5780 alternate IP)
  *   internet        203.0.113.254/24 + 198.51.100.254/24 on bridge br0 (the "ISP router")
  *   member k public 203.0.113.(10+k)/24
  *   nat-<m> (k)     WAN 198.51.100.(10+k)/24, LAN 172.16.k.1/24
@@ -87,6 +88,8 @@ export const ADDR = {
   internetPublic: '203.0.113.254',
   internetNat: '198.51.100.254',
   registry: '203.0.113.1',
+  /** The registry's second address (same interface): the STUN server's alternate IP for RFC 5780. */
+  registryAlt: '203.0.113.2',
   publicMember: (k: number) => `203.0.113.${10 + k}`,
   routerWan: (k: number) => `198.51.100.${10 + k}`,
   routerLan: (k: number) => `172.16.${k}.1`,
@@ -251,6 +254,7 @@ export function setupBatches(plan: Plan): NsBatch[][] {
     const own = batches.get(l.b.host)!;
     own.splice(1, 0, ...(l.b.cidr ? [`addr add ${l.b.cidr} dev ${l.b.ifname}`] : []), `link set ${l.b.ifname} up`);
   }
+  add(REGISTRY, `addr add ${ADDR.registryAlt}/24 dev ${IF.uplink}`);
   for (const [host, gw] of Object.entries(plan.gateways)) add(host, `route add default via ${gw}`);
 
   const phases: NsBatch[][] = [];
