@@ -1,9 +1,11 @@
 import { parseDriverKind, type DriverKind } from '@wgmesh/contracts';
 import { OptionSpec, values } from '@wgmesh/config';
+import { natsCredsOption } from '@wgmesh/nats-transport';
 import { DEFAULT_MTU, DEFAULT_STATE_DIR, DEFAULT_VPP_API_DIR, DEFAULT_VPP_SOCKET, DriverOptions, parseInterfaceAddress } from '@wgmesh/dataplane';
 import type { Logger } from '@wgmesh/log';
 import { canonicalIp } from '@wgmesh/netaddr';
 import { parseLevel, type Level } from '@wgmesh/log';
+import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
 import { parseDeviceName } from '@wgmesh/wireguard';
 
 /** Options of the dataplane-programmer (`wgmesh dataplane`): flags, environment variables, config file keys. */
@@ -19,6 +21,7 @@ export const dataplaneOptions: OptionSpec[] = [
   { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', required: true, parse: values.name, description: 'this node\'s id: apply requests arrive on node.<id>.dataplane.apply' },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects' },
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server' },
+  natsCredsOption(),
   { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<kind>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'uapi (wireguard-go, boringtun), wg (kernel WireGuard through wg) or vpp' },
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<name>', parse: parseDeviceName, default: 'wg0', description: 'the WireGuard interface this service owns' },
   { key: 'create', flag: 'create', env: 'WGMESH_CREATE', parse: values.bool, default: 'false', description: 'create the device when missing (uapi: start wireguard-go, which outlives this service; vpp: create the wireguard interface)' },
@@ -32,6 +35,7 @@ export const dataplaneOptions: OptionSpec[] = [
   { key: 'netns', flag: 'netns', env: 'WGMESH_NETNS', value: '<name>', parse: netnsName, description: 'network namespace holding the interface (default: this process\'s own)' },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: DEFAULT_STATE_DIR, description: 'where the PID and log of a wireguard-go we start are kept' },
   ...vppOptions,
+  httpListenOption(DEFAULT_HTTP_LISTEN.dataplane),
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
 ];
 
@@ -44,6 +48,8 @@ export interface DataplaneConfig {
   node: string;
   mesh: string;
   nats: string;
+  /** NATS credentials file (--nats-creds). */
+  natsCreds?: string;
   driver: DriverKind;
   device: string;
   create: boolean;
@@ -61,6 +67,8 @@ export interface DataplaneConfig {
   vppApiDir?: string;
   vppSrcAddress?: string;
   vppTap?: string;
+  /** `wgmesh dataplane`'s HTTP endpoint (/metrics, /health, /ready); null or absent: none. */
+  httpListen?: HttpListen;
   logLevel: Level;
 }
 

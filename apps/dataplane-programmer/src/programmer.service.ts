@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { DataplaneApplyRequest, DataplaneApplyResult } from '@wgmesh/contracts';
 import { DataplaneDriver, DataplaneProgrammer } from '@wgmesh/dataplane';
 import type { Logger } from '@wgmesh/log';
+import { countError, meshMetrics } from '@wgmesh/telemetry';
 import type { DataplaneConfig } from './config';
 import { StateService } from './state.service';
 import { CONFIG, DRIVER, LOGGER } from './tokens';
@@ -10,12 +11,32 @@ import { CONFIG, DRIVER, LOGGER } from './tokens';
 @Injectable()
 export class ProgrammerService {
   private readonly programmer: DataplaneProgrammer;
+  private readonly driverKind: string;
 
   constructor(@Inject(CONFIG) config: DataplaneConfig, @Inject(DRIVER) driver: DataplaneDriver, @Inject(LOGGER) log: Logger, state: StateService) {
-    this.programmer = new DataplaneProgrammer({ driver, protect: config.protect, log, onChanged: () => state.changed() });
+    this.driverKind = driver.kind;
+    this.programmer = new DataplaneProgrammer({
+      driver,
+      protect: config.protect,
+      log,
+      onChanged: () => state.changed(),
+      attributes: { 'wgmesh.node': config.node, 'wgmesh.mesh': config.mesh },
+    });
   }
 
-  apply(req: DataplaneApplyRequest): Promise<DataplaneApplyResult> {
-    return this.programmer.apply(req);
+  /** Applies, counting the result (changed, unchanged, failed) and the time it took, queueing included. */
+  async apply(req: DataplaneApplyRequest): Promise<DataplaneApplyResult> {
+    const started = performance.now();
+    try {
+      const result = await this.programmer.apply(req);
+      meshMetrics.dataplaneApplies().inc({ result: result.added + result.updated + result.removed > 0 ? 'changed' : 'unchanged' });
+      return result;
+    } catch (err) {
+      meshMetrics.dataplaneApplies().inc({ result: 'failed' });
+      countError('apply_failed');
+      throw err;
+    } finally {
+      meshMetrics.dataplaneApplyDuration().observe({ driver: this.driverKind }, (performance.now() - started) / 1000);
+    }
   }
 }

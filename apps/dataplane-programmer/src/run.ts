@@ -1,12 +1,14 @@
 import { NestFactory } from '@nestjs/core';
 import { createDriver, DataplaneDriver, DeviceSpec, DeviceState } from '@wgmesh/dataplane';
-import { createLogger, Logger, NestLogger } from '@wgmesh/log';
+import { FlagCheck, Readiness, type ReadinessSink, serveHealth } from '@wgmesh/health';
+import { createLogger, Logger, NestLogger, withDeadline } from '@wgmesh/log';
 import { MeshNatsServer } from '@wgmesh/nats-transport';
-import { startTelemetry } from '@wgmesh/telemetry';
+import { startTelemetry, Telemetry } from '@wgmesh/telemetry';
 import type { NatsConnection } from 'nats';
 import { keyToBase64, loadOrCreatePrivateKey, publicKeyFromPrivate } from '@wgmesh/wireguard';
 import { DataplaneConfig, driverOptions } from './config';
 import { DataplaneModule } from './dataplane.module';
+import { watchDataplane } from './health';
 import { StateService } from './state.service';
 
 export interface RunningDataplane {
@@ -23,8 +25,20 @@ export interface RunningDataplane {
  * is), then the NATS side. The device never waits for NATS, and NATS being down never changes
  * the device: it only stops new applies from arriving (fail-static).
  */
-export async function startDataplaneProgrammer(config: DataplaneConfig, log: Logger): Promise<RunningDataplane> {
+export interface DataplaneDeps {
+  /** Where the service registers its readiness checks (nats, device). */
+  readiness?: ReadinessSink;
+}
+
+export async function startDataplaneProgrammer(config: DataplaneConfig, log: Logger, deps: DataplaneDeps = {}): Promise<RunningDataplane> {
   const telemetry = await startTelemetry({ serviceName: 'dataplane-programmer', attributes: { 'wgmesh.mesh': config.mesh, 'wgmesh.node': config.node } });
+  // As the service: its NATS connections and handlers export under its name.
+  return telemetry.run(() => startProgrammer(config, log, telemetry, deps));
+}
+
+async function startProgrammer(config: DataplaneConfig, log: Logger, telemetry: Telemetry, deps: DataplaneDeps): Promise<RunningDataplane> {
+  const settingUp = new FlagCheck('device', `setting up ${config.device} (${config.driver})`);
+  const removeSettingUp = deps.readiness?.add(settingUp);
   let driver: DataplaneDriver | undefined;
   let device: DeviceState;
   try {
@@ -41,22 +55,29 @@ export async function startDataplaneProgrammer(config: DataplaneConfig, log: Log
     await driver.ensureDevice(spec);
     device = await driver.read();
   } catch (err) {
+    settingUp.down(`cannot set up ${config.device}: ${(err as Error).message}`);
     await driver?.close();
     await telemetry.shutdown();
     throw err;
   }
+  removeSettingUp?.();
   log.info('device ready', { driver: config.driver, device: config.device, publicKey: device.publicKey, listenPort: device.listenPort, peers: device.peers.length });
 
-  const strategy = new MeshNatsServer({ mesh: config.mesh, node: config.node, servers: config.nats, name: `wgmesh-dataplane-${config.node}` });
+  const strategy = new MeshNatsServer({ mesh: config.mesh, node: config.node, servers: config.nats, creds: config.natsCreds, name: `wgmesh-dataplane-${config.node}` });
   const app = await NestFactory.createMicroservice(DataplaneModule.forRoot(config, log, driver), { strategy, logger: new NestLogger(log), bufferLogs: false });
   const state = app.get(StateService);
+  state.lastPeers = device.peers.length;
+  const health = watchDataplane({ config, driver, strategy, state }, deps.readiness);
   // listen() runs the lifecycle hooks (the state bus starts connecting), then subscribes, which
   // waits for NATS as long as it takes; the flush makes sure NATS has the subscriptions before
   // we say we are listening.
   const subscribed = app
     .listen()
     .then(() => strategy.unwrap<NatsConnection>().flush())
-    .then(() => log.info('listening for apply requests', { mesh: config.mesh, node: config.node }));
+    .then(() => {
+      health.subscribed();
+      log.info('listening for apply requests', { mesh: config.mesh, node: config.node });
+    });
   subscribed.catch((err: Error) => log.error('NATS server transport failed', { error: err.message }));
   let isReady = false;
   const ready = Promise.all([subscribed, state.ready]).then(() => {
@@ -72,8 +93,10 @@ export async function startDataplaneProgrammer(config: DataplaneConfig, log: Log
     ready,
     close: async () => {
       clearTimeout(slow);
-      await app.close();
+      // Running applies finish and are answered (the NATS server drains), then the state bus drains.
+      if (!(await withDeadline(() => app.close(), 5000))) log.warn('the dataplane-programmer did not stop in time; leaving it');
       await driver.close();
+      health.dispose();
       await telemetry.shutdown();
     },
   };
@@ -82,13 +105,18 @@ export async function startDataplaneProgrammer(config: DataplaneConfig, log: Log
 /** Runs in the foreground until SIGINT/SIGTERM, then exits leaving the device as it is. */
 export async function runDataplaneProgrammer(config: DataplaneConfig): Promise<void> {
   const log = createLogger({ service: 'dataplane-programmer', level: config.logLevel, base: { node: config.node } });
-  const running = await startDataplaneProgrammer(config, log);
-  const signal = await new Promise<string>((resolve) => {
+  const readiness = new Readiness();
+  const http = await serveHealth(config.httpListen ?? null, { readiness, log });
+  const signal = new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
-  log.info('shutting down; the device stays as it is', { signal });
-  await running.close();
+  // A signal while starting (the device being set up) ends the start too.
+  const running = await Promise.race([startDataplaneProgrammer(config, log, { readiness }), signal.then(() => null)]);
+  log.info('shutting down; the device stays as it is', { signal: await signal });
+  readiness.draining();
+  await running?.close();
+  await http?.close();
   // While NATS is unreachable its client keeps retrying in the background, which would keep the
   // process alive; nothing is left to do, so make sure it ends.
   setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();

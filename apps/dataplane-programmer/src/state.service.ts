@@ -18,6 +18,11 @@ export class StateService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly reporter: StateReporter;
   private readonly connected: Promise<void>;
   private resolveConnected!: () => void;
+  /** The state bus's NATS connection: connecting, connected, disconnected, reconnecting, closed. */
+  busStatus = 'connecting';
+  /** Peers on the device at the last report (metrics). */
+  lastPeers = 0;
+  readonly counters = { published: 0, publishFailures: 0 };
 
   constructor(
     @Inject(CONFIG) private readonly config: DataplaneConfig,
@@ -34,12 +39,14 @@ export class StateService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   onApplicationBootstrap(): void {
-    const { nats, mesh, node } = this.config;
-    MeshBus.connect({ servers: nats, mesh, node, name: `wgmesh-dataplane-${node}` }).then(
+    const { nats, natsCreds, mesh, node } = this.config;
+    MeshBus.connect({ servers: nats, creds: natsCreds, mesh, node, name: `wgmesh-dataplane-${node}` }).then(
       (bus) => {
         if (this.closing) return void bus.close();
         this.bus = bus;
+        this.busStatus = 'connected';
         bus.status.subscribe((s) => {
+          this.busStatus = s === 'reconnected' ? 'connected' : s;
           this.log.info('nats connection', { status: s });
           if (s === 'reconnected') void this.reporter.report('reconnected');
         });
@@ -56,9 +63,13 @@ export class StateService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private publish(state: DataplaneState): void {
+    this.lastPeers = state.peers.length;
     try {
-      this.bus?.publish(Patterns.dataplaneState, state);
+      if (!this.bus) return;
+      this.bus.publish(Patterns.dataplaneState, state);
+      this.counters.published++;
     } catch (err) {
+      this.counters.publishFailures++;
       // Above NATS's max_payload (about 5,000 peers at the default 1 MiB), or disconnected.
       this.log.warn('device state not published', { peers: state.peers.length, error: (err as Error).message });
     }

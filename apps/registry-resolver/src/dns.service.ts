@@ -1,6 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { DnsServer, startDnsServer } from '@wgmesh/dns-transport';
+import { DnsServer, DnsServerStats, startDnsServer } from '@wgmesh/dns-transport';
 import type { Logger } from '@wgmesh/log';
+import { dnsQueryMetrics, isDnsOutlier, traceDnsOutlier } from '@wgmesh/telemetry';
 import type { ResolverConfig } from './config';
 import { PeerTableService } from './peer-table.service';
 import { CONFIG, LOGGER } from './tokens';
@@ -36,7 +37,25 @@ export class DnsService implements OnApplicationBootstrap, OnModuleDestroy {
     await this.table.mirror.start();
     if (this.closing) return 0;
     const { host, port } = this.config.listen;
-    this.server = await startDnsServer({ host, port, respond: (q, t) => this.table.responder.respond(q, t), log: this.log });
+    const responder = this.table.responder;
+    const metrics = dnsQueryMetrics();
+    // Per query: two clock reads and a few typed-array increments (no allocation). Queries are
+    // counted, not traced: only a failed or slow one gets a span (docs/tracing.md).
+    const respond = (q: Buffer, t: 'udp' | 'tcp') => {
+      const started = performance.now();
+      let reply;
+      try {
+        reply = responder.respond(q, t);
+      } catch (err) {
+        traceDnsOutlier({ transport: t, startedMs: started, durationMs: performance.now() - started, error: err });
+        throw err;
+      }
+      const ms = performance.now() - started;
+      metrics.record(t, responder.lastQtype, responder.lastRcode, ms / 1000);
+      if (isDnsOutlier(ms)) traceDnsOutlier({ transport: t, startedMs: started, durationMs: ms, qtype: responder.lastQtype, rcode: responder.lastRcode });
+      return reply;
+    };
+    this.server = await startDnsServer({ host, port, respond, log: this.log });
     this.log.info('resolver ready', {
       listen: `${host}:${this.server.port}`,
       zones: this.config.zone,
@@ -44,6 +63,16 @@ export class DnsService implements OnApplicationBootstrap, OnModuleDestroy {
       revision: this.table.mirror.revision,
     });
     return this.server.port;
+  }
+
+  /** The bound DNS port, once the server runs. */
+  get port(): number | null {
+    return this.server?.port ?? null;
+  }
+
+  /** The DNS server's counters (TCP connections, …), once it runs. */
+  stats(): DnsServerStats | null {
+    return this.server?.stats() ?? null;
   }
 
   async onModuleDestroy(): Promise<void> {

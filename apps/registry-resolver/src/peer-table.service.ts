@@ -3,6 +3,7 @@ import { DnsResponder, PeerIndex } from '@wgmesh/dns-sd';
 import type { Logger } from '@wgmesh/log';
 import { PeerStore } from '@wgmesh/peer-store';
 import { MirrorChange, PeerMirror } from '@wgmesh/peer-sync';
+import { Attr, shortKey, withSpanSync } from '@wgmesh/telemetry';
 import type { Redis } from 'ioredis';
 import type { ResolverConfig } from './config';
 import { CONFIG, LOGGER, REDIS } from './tokens';
@@ -39,7 +40,17 @@ export class PeerTableService implements OnModuleDestroy {
     });
   }
 
+  /** One change to the index, in an `index.update` span (child of the event's receive span, or of the load). */
   private apply(change: MirrorChange): void {
+    const attributes = {
+      [Attr.change]: change.type,
+      [Attr.revision]: change.revision,
+      ...(change.type === 'reset' ? { [Attr.peers]: change.peers.length } : { [Attr.peer]: shortKey(change.type === 'upsert' ? change.peer.publicKey : change.publicKey) }),
+    };
+    withSpanSync('index.update', attributes, () => this.applyNow(change));
+  }
+
+  private applyNow(change: MirrorChange): void {
     if (change.type === 'reset') this.index.replaceAll(change.peers);
     else if (change.type === 'upsert') this.index.upsert(change.peer);
     else this.index.remove(change.publicKey);

@@ -113,7 +113,7 @@ describe('registry-resolver (NATS + Redis + dig)', () => {
     await publisher.upsert({ publicKey: key(6), allowedIps: ['10.99.0.7/32'], endpoint: '198.51.100.6:51820' });
     await waitFor('both peers', async () => (await dig(server, nameOf(5), 'A')).answer.length === 1 && (await dig(server, nameOf(6), 'A')).answer.length === 1, 5000, 10);
     await resolver.waitForLine(/revision gap in peer events/);
-    await resolver.waitForLine(/rejected an invalid peer event/);
+    await resolver.waitForLine(/message rejected.*pattern=peers\.events.*peer\.publicKey: must be a WireGuard public key/);
   });
 
   it('comes back with the same state after a restart, including changes made while it was down', async () => {

@@ -1,5 +1,6 @@
 import { DynamicModule, Inject, Module, OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from '@wgmesh/log';
+import { redisRetryDelay } from '@wgmesh/peer-store';
 import { Redis } from 'ioredis';
 import type { ResolverConfig } from './config';
 import { DnsService } from './dns.service';
@@ -28,7 +29,7 @@ export class ResolverModule {
           // While Redis is down a load waits for a few reconnect attempts, then fails and is retried
           // by the peer table with backoff; answers keep coming from memory meanwhile.
           useFactory: () => {
-            const redis = new Redis(config.redis, { maxRetriesPerRequest: 3 });
+            const redis = new Redis(config.redis, { maxRetriesPerRequest: 3, retryStrategy: redisRetryDelay });
             redis.on('error', (err) => log.debug('redis connection error', { error: err.message }));
             return redis;
           },

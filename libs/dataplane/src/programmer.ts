@@ -1,5 +1,7 @@
+import { Attributes, Context, context, Span } from '@opentelemetry/api';
 import type { DataplaneApplyRequest, DataplaneApplyResult, DesiredPeer } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
+import { Attr, recordError, TriggerContexts, withSpan } from '@wgmesh/telemetry';
 import { diffPeers } from './diff';
 import type { DataplaneDriver } from './driver';
 import { quietLog } from './quiet-log';
@@ -11,10 +13,14 @@ export interface ProgrammerOptions {
   log?: Logger;
   /** Called after each applied batch that changed the device. */
   onChanged?: (result: DataplaneApplyResult) => void;
+  /** Added to every `dataplane.apply` span (e.g. wgmesh.node, wgmesh.mesh). */
+  attributes?: Attributes;
 }
 
 interface Waiting {
   req: DataplaneApplyRequest;
+  /** The requester's trace context (the batch runs later, from a queue that loses it). */
+  ctx: Context;
   resolve: (r: DataplaneApplyResult) => void;
   reject: (e: Error) => void;
 }
@@ -36,7 +42,7 @@ export class DataplaneProgrammer {
 
   apply(req: DataplaneApplyRequest): Promise<DataplaneApplyResult> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ req, resolve, reject });
+      this.waiting.push({ req, ctx: context.active(), resolve, reject });
       this.next();
     });
   }
@@ -55,17 +61,39 @@ export class DataplaneProgrammer {
     });
   }
 
-  private async run(batch: Waiting[]): Promise<void> {
+  /**
+   * One batch in a `dataplane.apply` span: child of the first request's context (its NATS server
+   * span), linked to the other requests it merged.
+   */
+  private run(batch: Waiting[]): Promise<void> {
+    const triggers = new TriggerContexts();
+    for (const w of batch) triggers.add(w.ctx);
+    const { parent, links } = triggers.take();
+    const { driver } = this.opts;
+    const attributes = { ...this.opts.attributes, [Attr.driver]: driver.kind, [Attr.device]: driver.device, [Attr.requests]: batch.length };
+    return withSpan('dataplane.apply', attributes, (span) => this.runBatch(batch, span), { parent, links });
+  }
+
+  private async runBatch(batch: Waiting[], span: Span): Promise<void> {
     const req = coalesceRequests(batch.map((w) => w.req));
+    if (req.revision !== undefined) span.setAttribute(Attr.revision, req.revision);
     let result: DataplaneApplyResult;
     try {
       result = await this.applyOne(req);
     } catch (err) {
+      recordError(span, err);
       this.log.error('apply failed', { device: this.opts.driver.device, requests: batch.length, error: (err as Error).message });
       for (const w of batch) w.reject(err as Error);
       return;
     }
     const changed = result.added + result.updated + result.removed > 0;
+    span.setAttributes({
+      [Attr.peersChanged]: result.added + result.updated + result.removed,
+      [Attr.added]: result.added,
+      [Attr.updated]: result.updated,
+      [Attr.removed]: result.removed,
+      [Attr.unchanged]: result.unchanged,
+    });
     this.log[changed ? 'info' : 'debug']('applied', { device: this.opts.driver.device, ...result, requests: batch.length, revision: req.revision });
     for (const w of batch) {
       const own: DataplaneApplyResult = { ...result };
@@ -78,9 +106,11 @@ export class DataplaneProgrammer {
 
   private async applyOne(req: DataplaneApplyRequest): Promise<DataplaneApplyResult> {
     const started = performance.now();
-    const device = await this.opts.driver.read();
+    const { driver } = this.opts;
+    const device = await withSpan('device.read', { [Attr.driver]: driver.kind }, () => driver.read());
     const { diff, added, updated, unchanged } = diffPeers(req.peers, device.peers, { replace: req.replace, remove: req.remove, protect: this.opts.protect });
-    await this.opts.driver.apply(diff);
+    const changes = { [Attr.driver]: driver.kind, [Attr.peersChanged]: diff.upsert.length + diff.remove.length };
+    await withSpan('device.apply', changes, () => driver.apply(diff));
     const result: DataplaneApplyResult = { added, updated, removed: diff.remove.length, unchanged, durationMs: Math.round((performance.now() - started) * 100) / 100 };
     if (req.revision !== undefined) result.revision = req.revision;
     return result;

@@ -56,6 +56,10 @@ export class DnsResponder {
   private readonly rcodeCounts = new Float64Array(32);
   private readonly typeCounts = new Float64Array(256);
   private readonly rareTypeCounts = new Map<number, number>();
+  /** The question type of the last `respond()` (-1: no question), for per-query metrics. */
+  lastQtype = -1;
+  /** The rcode of the last `respond()`'s response (-1: dropped, nothing sent). */
+  lastRcode = -1;
 
   constructor(opts: DnsResponderOptions) {
     this.zones = compileZones(opts.zones);
@@ -81,9 +85,12 @@ export class DnsResponder {
     const status = scanQuery(msg, s);
     if (status === Scan.DROP) {
       this.dropped++;
+      this.lastQtype = -1;
+      this.lastRcode = -1;
       return null;
     }
     this.queries++;
+    this.lastQtype = s.hasQuestion ? s.qtype : -1;
     if (s.hasQuestion) this.countType(s.qtype);
     if (status !== Scan.OK) return this.uncached(msg, status === Scan.NOTIMP ? Rcode.NOTIMP : Rcode.FORMERR, TCP_LIMIT, false);
     if (s.edns && s.ednsVersion > 0) return this.uncached(msg, Rcode.BADVERS, TCP_LIMIT, true);
@@ -108,6 +115,7 @@ export class DnsResponder {
     }
     key.msg = EMPTY; // do not keep the caller's buffer alive
     this.rcodeCounts[hit.rcode]++;
+    this.lastRcode = hit.rcode;
     return this.patch(hit, msg);
   }
 
@@ -133,6 +141,7 @@ export class DnsResponder {
   /** Errors (FORMERR, NOTIMP, BADVERS) depend on more than the question, so skip the cache. */
   private uncached(msg: Buffer, rcode: number, limit: number, edns: boolean): Buffer {
     this.rcodeCounts[rcode]++;
+    this.lastRcode = rcode;
     return this.patch(this.build(this.question(msg), { ...NO_ANSWER, rcode }, limit, edns), msg);
   }
 

@@ -75,7 +75,7 @@ describe('startDnsServer', () => {
     expect(server.stats().tcpTimeouts).toBe(1);
   });
 
-  it('closes on a zero length prefix or a dropped query, and caps connections', async () => {
+  it('closes on a zero length prefix or a dropped query, and caps connections by closing the stalest', async () => {
     const a = await tcpClient(server.port);
     a.socket.write(Buffer.from([0, 0]));
     await once(a.socket, 'close');
@@ -84,10 +84,13 @@ describe('startDnsServer', () => {
     await once(b.socket, 'close');
 
     const open = await Promise.all([1, 2, 3].map(() => tcpClient(server.port)));
-    const extra = connect({ host: '127.0.0.1', port: server.port });
-    await once(extra, 'close');
-    expect(server.stats().tcpRefused).toBeGreaterThanOrEqual(1);
-    open.forEach((c) => c.socket.destroy());
+    const oldestClosed = once(open[0].socket, 'close');
+    const extra = await tcpClient(server.port);
+    await oldestClosed;
+    extra.socket.write(frame(Buffer.from('new')));
+    expect(String((await extra.read(1))[0])).toBe('Rnew');
+    expect(server.stats()).toMatchObject({ tcpEvicted: 1, tcpOpen: 3 });
+    [...open, extra].forEach((c) => c.socket.destroy());
   });
 
   it('reports a clear error when the port is taken', async () => {

@@ -18,7 +18,10 @@ export interface DnsServerOptions {
   log?: DnsServerLog;
   /** A TCP connection with no complete query for this long is closed. */
   tcpIdleTimeoutMs?: number;
-  /** Further TCP connections are refused beyond this many. */
+  /**
+   * Open TCP connections at most (default 1000). A connection beyond this closes the one that has
+   * waited longest for its next complete query (slow or idle clients give way to new ones).
+   */
   tcpMaxConnections?: number;
   /** Unsent response bytes a TCP client may leave unread before it is dropped. */
   tcpMaxPendingBytes?: number;
@@ -32,9 +35,17 @@ export interface DnsServerStats {
   tcpConnections: number;
   tcpOpen: number;
   tcpTimeouts: number;
+  /** Connections closed to make room for a new one (see `tcpMaxConnections`). */
+  tcpEvicted: number;
+  /** Connections refused by the kernel-side backstop (twice `tcpMaxConnections`). */
   tcpRefused: number;
+  /** Connections closed for leaving more than `tcpMaxPendingBytes` of responses unread. */
+  tcpSlowReaders: number;
   responderErrors: number;
 }
+
+/** An open TCP connection and when it started waiting for its current query (ms, monotonic). */
+type OpenConnections = Map<Socket, { since: number }>;
 
 export interface DnsServer {
   /** The bound port (useful with port 0). */
@@ -50,7 +61,7 @@ export interface DnsServer {
  * is dropped.
  */
 export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer> {
-  const stats: DnsServerStats = { udpQueries: 0, tcpQueries: 0, tcpConnections: 0, tcpOpen: 0, tcpTimeouts: 0, tcpRefused: 0, responderErrors: 0 };
+  const stats: DnsServerStats = { udpQueries: 0, tcpQueries: 0, tcpConnections: 0, tcpOpen: 0, tcpTimeouts: 0, tcpEvicted: 0, tcpRefused: 0, tcpSlowReaders: 0, responderErrors: 0 };
   const safeRespond = (query: Buffer, transport: DnsTransport): Buffer | null => {
     try {
       return opts.respond(query, transport);
@@ -63,7 +74,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
 
   // With port 0 the kernel picks a free UDP port, which may be taken for TCP: try another.
   let bound: { udp: UdpSocket; tcp: Server; port: number } | null = null;
-  const open = new Set<Socket>();
+  const open: OpenConnections = new Map();
   for (let attempt = 1; !bound; attempt++) {
     try {
       bound = await bindBoth(opts, open, stats, safeRespond);
@@ -75,12 +86,12 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
 
   return {
     port,
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, tcpOpen: open.size }),
     close: () => closeAll(udp, tcp, open),
   };
 }
 
-async function bindBoth(opts: DnsServerOptions, open: Set<Socket>, stats: DnsServerStats, respond: Respond): Promise<{ udp: UdpSocket; tcp: Server; port: number }> {
+async function bindBoth(opts: DnsServerOptions, open: OpenConnections, stats: DnsServerStats, respond: Respond): Promise<{ udp: UdpSocket; tcp: Server; port: number }> {
   const udp = createSocket({ type: isIPv6(opts.host) ? 'udp6' : 'udp4', recvBufferSize: opts.udpReceiveBufferBytes ?? 4 * 1024 * 1024 });
   udp.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
     stats.udpQueries++;
@@ -93,7 +104,8 @@ async function bindBoth(opts: DnsServerOptions, open: Set<Socket>, stats: DnsSer
   const port = udp.address().port;
 
   const tcp = createServer({ noDelay: true }, (socket) => serveTcp(socket, open, opts, stats, respond));
-  tcp.maxConnections = opts.tcpMaxConnections ?? 1000;
+  // serveTcp keeps at most tcpMaxConnections open by evicting; this only backs it up.
+  tcp.maxConnections = 2 * (opts.tcpMaxConnections ?? DEFAULT_TCP_MAX_CONNECTIONS);
   tcp.on('drop', () => stats.tcpRefused++);
   tcp.on('error', (err) => opts.log?.warn('DNS TCP server error', { error: err.message }));
   tcp.listen({ host: opts.host, port });
@@ -133,14 +145,31 @@ function bindError(proto: string, opts: { host: string; port: number }, err: Nod
   return new DnsBindError(`cannot listen for DNS over ${proto} on ${opts.host}:${opts.port}: ${err.code ?? err.message}${hint}`, err.code);
 }
 
-function serveTcp(socket: Socket, open: Set<Socket>, opts: DnsServerOptions, stats: DnsServerStats, respond: Respond): void {
+const DEFAULT_TCP_MAX_CONNECTIONS = 1000;
+
+/** Closes the connection that has waited longest for a complete query. */
+function evictStalest(open: OpenConnections, stats: DnsServerStats): void {
+  let stalest: Socket | null = null;
+  let oldest = Infinity;
+  for (const [s, c] of open) {
+    if (c.since < oldest) {
+      oldest = c.since;
+      stalest = s;
+    }
+  }
+  if (!stalest) return;
+  open.delete(stalest);
+  stats.tcpEvicted++;
+  stalest.destroy();
+}
+
+function serveTcp(socket: Socket, open: OpenConnections, opts: DnsServerOptions, stats: DnsServerStats, respond: Respond): void {
   stats.tcpConnections++;
-  stats.tcpOpen++;
-  open.add(socket);
-  socket.once('close', () => {
-    stats.tcpOpen--;
-    open.delete(socket);
-  });
+  const max = opts.tcpMaxConnections ?? DEFAULT_TCP_MAX_CONNECTIONS;
+  while (open.size >= max) evictStalest(open, stats);
+  const conn = { since: performance.now() };
+  open.set(socket, conn);
+  socket.once('close', () => open.delete(socket));
   socket.on('error', () => socket.destroy());
 
   const idleMs = opts.tcpIdleTimeoutMs ?? 10_000;
@@ -148,6 +177,7 @@ function serveTcp(socket: Socket, open: Set<Socket>, opts: DnsServerOptions, sta
   // A deadline per message (not per byte), so a client trickling bytes cannot hold the slot.
   let deadline: NodeJS.Timeout | null = null;
   const arm = () => {
+    conn.since = performance.now();
     if (deadline) clearTimeout(deadline);
     deadline = setTimeout(() => {
       stats.tcpTimeouts++;
@@ -177,6 +207,7 @@ function serveTcp(socket: Socket, open: Set<Socket>, opts: DnsServerOptions, sta
       reply.copy(framed, 2);
       socket.write(framed);
       if (socket.writableLength > maxPending) {
+        stats.tcpSlowReaders++;
         socket.destroy();
         return;
       }
@@ -184,12 +215,12 @@ function serveTcp(socket: Socket, open: Set<Socket>, opts: DnsServerOptions, sta
   });
 }
 
-async function closeAll(udp: UdpSocket, tcp: Server, open: Set<Socket>): Promise<void> {
+async function closeAll(udp: UdpSocket, tcp: Server, open: OpenConnections): Promise<void> {
   await new Promise<void>((resolve) => udp.close(() => resolve()));
   const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
-  for (const s of open) s.end();
+  for (const s of open.keys()) s.end();
   setTimeout(() => {
-    for (const s of open) s.destroy();
+    for (const s of open.keys()) s.destroy();
   }, 1000).unref();
   await closed;
 }

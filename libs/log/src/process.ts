@@ -22,3 +22,17 @@ export function redactUrl(url: string): string {
     return '[invalid url]';
   }
 }
+
+/** How long a shutdown step may take before it is cut short (NATS unreachable, say). */
+export const SHUTDOWN_STEP_MS = 2000;
+
+/** Runs `step`, giving up after `ms`; resolves true when it finished in time. */
+export async function withDeadline(step: () => Promise<unknown>, ms = SHUTDOWN_STEP_MS): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([step().then(() => true as const), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

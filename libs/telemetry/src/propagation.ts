@@ -1,6 +1,7 @@
-import { Context, context, propagation, ROOT_CONTEXT, TextMapGetter, TextMapSetter } from '@opentelemetry/api';
+import { Context, context, propagation, TextMapGetter, TextMapSetter } from '@opentelemetry/api';
 import { Match, MsgHdrs } from 'nats';
 import { installPropagationDefaults } from './defaults';
+import { serviceRoot } from './services';
 
 // nats.js headers: `get` returns "" for a missing key and keys are case-sensitive by default;
 // the getter reads case-insensitively (other clients may canonicalise to "Traceparent").
@@ -25,10 +26,11 @@ export function injectTraceHeaders(headers: MsgHdrs, ctx: Context = context.acti
 }
 
 /**
- * The remote trace context of a received message, on top of `base` (the root context by
- * default: a message handler must not inherit whatever context the socket happened to carry).
+ * The remote trace context of a received message, on top of `base`: by default the root context
+ * of the active service (a message handler must not inherit whatever span the socket happened to
+ * carry, but its spans still belong to the service that received the message).
  */
-export function extractTraceContext(headers: MsgHdrs | undefined, base: Context = ROOT_CONTEXT): Context {
+export function extractTraceContext(headers: MsgHdrs | undefined, base: Context = serviceRoot()): Context {
   installPropagationDefaults();
   if (!headers) return base;
   return propagation.extract(base, headers, getter);

@@ -1,4 +1,4 @@
-import { Attributes, Context, context, Exception, Span, SpanKind, SpanStatusCode, trace, Tracer } from '@opentelemetry/api';
+import { Attributes, Context, context, Exception, isSpanContextValid, Link, Span, SpanKind, SpanStatusCode, TimeInput, trace, Tracer } from '@opentelemetry/api';
 import { installPropagationDefaults } from './defaults';
 
 export const DEFAULT_TRACER = 'wgmesh';
@@ -13,6 +13,10 @@ export interface WithSpanOptions {
   kind?: SpanKind;
   /** Parent context; the active context by default. */
   parent?: Context;
+  /** Other spans that led here (e.g. the rest of a coalesced burst of triggers). */
+  links?: Link[];
+  /** When the work began, if before this call (e.g. a device read whose result turned out to matter). */
+  startTime?: TimeInput;
   tracer?: string;
 }
 
@@ -23,7 +27,7 @@ export interface WithSpanOptions {
 export function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => T | Promise<T>, options: WithSpanOptions = {}): Promise<T> {
   installPropagationDefaults();
   const parent = options.parent ?? context.active();
-  return tracer(options.tracer).startActiveSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes }, parent, async (span) => {
+  return tracer(options.tracer).startActiveSpan(name, spanOptions(attributes, options), parent, async (span) => {
     try {
       return await fn(span);
     } catch (err) {
@@ -33,6 +37,41 @@ export function withSpan<T>(name: string, attributes: Attributes, fn: (span: Spa
       span.end();
     }
   });
+}
+
+/** `withSpan` for synchronous work (no promise, no await: for hot paths). */
+export function withSpanSync<T>(name: string, attributes: Attributes, fn: (span: Span) => T, options: WithSpanOptions = {}): T {
+  installPropagationDefaults();
+  const parent = options.parent ?? context.active();
+  return tracer(options.tracer).startActiveSpan(name, spanOptions(attributes, options), parent, (span) => {
+    try {
+      return fn(span);
+    } catch (err) {
+      recordError(span, err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/**
+ * A link to the active span, if any: for work that starts a trace of its own (e.g. the registry
+ * watcher's read) but was asked for by someone who has one.
+ */
+export function activeSpanLinks(ctx: Context = context.active()): Link[] {
+  const sc = trace.getSpanContext(ctx);
+  return sc && isSpanContextValid(sc) ? [{ context: sc }] : [];
+}
+
+/** Adds attributes to the active span (a no-op when there is none, or it is not recording). */
+export function setSpanAttributes(attributes: Attributes): void {
+  const span = trace.getActiveSpan();
+  if (span?.isRecording()) span.setAttributes(attributes);
+}
+
+function spanOptions(attributes: Attributes, options: WithSpanOptions) {
+  return { kind: options.kind ?? SpanKind.INTERNAL, attributes, links: options.links, startTime: options.startTime };
 }
 
 /** Marks a span failed: the exception as an event, status ERROR with the error's message. */

@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
-import { createServer, IncomingMessage, Server } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { OtlpReceiver, startOtlpReceiver } from '../../testing/src/otlp-receiver';
 import { startTelemetry, tracingEnabled, withSpan } from './index';
 
 const OTEL_VARS = ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_SDK_DISABLED', 'OTEL_SERVICE_NAME'];
@@ -36,63 +35,32 @@ describe('startTelemetry', () => {
   });
 
   describe('with a local OTLP/HTTP receiver', () => {
-    let server: Server;
-    let posts: { url: string; body: OtlpBody }[];
-    let arrived: () => void;
-
+    let receiver: OtlpReceiver;
     beforeEach(async () => {
-      posts = [];
-      server = createServer(async (req, res) => {
-        posts.push({ url: req.url ?? '', body: JSON.parse(await readBody(req)) });
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-        arrived();
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      receiver = await startOtlpReceiver();
+      process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
     });
-    afterEach(async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    });
+    afterEach(() => receiver.close());
 
     it.each([
-      [undefined, 'test-svc'],
-      ['from-env', 'from-env'],
-    ])('exports spans to /v1/traces on shutdown (OTEL_SERVICE_NAME=%p)', async (envName, serviceName) => {
-      const received = new Promise<void>((resolve) => (arrived = resolve));
+      [undefined, 'test-svc', 'second-svc'],
+      ['from-env', 'from-env', 'from-env'],
+    ])('exports each service’s spans to /v1/traces by shutdown (OTEL_SERVICE_NAME=%p)', async (envName, serviceName, secondName) => {
       const env = { ...process.env, ...(envName ? { OTEL_SERVICE_NAME: envName } : {}) };
       const result = JSON.parse(await runFixture(env));
-      await received;
-
       expect(result).toEqual({ enabled: true, serviceName, recording: true, afterShutdown: false });
-      expect(posts[0].url).toBe('/v1/traces');
-      const resource = posts[0].body.resourceSpans[0].resource.attributes;
-      expect(attr(resource, 'service.name')).toBe(serviceName);
-      expect(attr(resource, 'wgmesh.mesh')).toBe('lab');
-      const spans = posts.flatMap((p) => p.body.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)));
-      expect(spans.map((s) => s.name)).toEqual(['exported']);
+      const spans = await receiver.waitFor((s) => s.length >= 2, 5000);
+      expect(spans.map((s) => [s.name, s.service]).sort()).toEqual([
+        ['exported', serviceName],
+        ['from-second', secondName],
+      ]);
+      const exported = spans.find((s) => s.name === 'exported')!;
+      expect(exported).toMatchObject({ kind: 2, attributes: { 'wgmesh.test': 'yes' } });
+      expect(exported.resource).toMatchObject({ 'wgmesh.mesh': 'lab', 'service.namespace': 'wgmesh' });
+      expect(receiver.stats().refused).toBe(0);
     });
   });
 });
-
-interface KeyValue {
-  key: string;
-  value: { stringValue?: string };
-}
-interface OtlpBody {
-  resourceSpans: { resource: { attributes: KeyValue[] }; scopeSpans: { spans: { name: string }[] }[] }[];
-}
-
-const attr = (attrs: KeyValue[], key: string) => attrs.find((a) => a.key === key)?.value.stringValue;
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 const ROOT = join(__dirname, '../../..');
 

@@ -4,3 +4,4 @@ export * from './dig';
 export * from './dns-client';
 export * from './dns-fuzz';
 export * from './e2e';
+export * from './otlp-receiver';

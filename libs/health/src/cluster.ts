@@ -1,0 +1,83 @@
+import cluster from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
+import { enableProcessMetrics, metricsRegistry } from '@wgmesh/telemetry';
+import { CHECK_TIMEOUT_MS, ReadinessCheck, ReadinessReport, Readiness } from './readiness';
+
+// A service run as a process cluster (the resolver's --workers): the primary serves HTTP and asks
+// its workers over the cluster's IPC channel, for readiness (below) and for metrics (prom-client's
+// AggregatorRegistry, which sums the workers' series).
+
+const REQUEST = 'wgmesh-health:ready-request';
+const REPLY = 'wgmesh-health:ready-reply';
+
+interface ReadyRequest {
+  type: typeof REQUEST;
+  id: number;
+  timeoutMs: number;
+}
+interface ReadyReply {
+  type: typeof REPLY;
+  id: number;
+  report: ReadinessReport;
+}
+
+/** In a cluster worker: answers the primary's readiness and metrics requests. Returns a remover. */
+export function answerPrimary(readiness: Readiness): () => void {
+  enableProcessMetrics();
+  AggregatorRegistry.setRegistries([metricsRegistry]);
+  new AggregatorRegistry(); // installs prom-client's worker-side listener (once per process)
+  const onMessage = (msg: unknown) => {
+    const req = msg as ReadyRequest;
+    if (req?.type !== REQUEST) return;
+    void readiness.evaluate(req.timeoutMs).then((report) => process.send?.({ type: REPLY, id: req.id, report } satisfies ReadyReply));
+  };
+  process.on('message', onMessage);
+  return () => process.off('message', onMessage);
+}
+
+/** In the primary: /metrics summed over the workers (their process metrics too). */
+export function clusterMetrics(): () => Promise<{ contentType: string; body: string }> {
+  const aggregator = new AggregatorRegistry();
+  return async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() });
+}
+
+let nextId = 1;
+
+/**
+ * In the primary: ready when `expected` workers are alive and each reports ready. The detail
+ * names the checks that fail in the workers that are not ready.
+ */
+export function workersCheck(expected: number, name = 'workers', timeoutMs = CHECK_TIMEOUT_MS - 250): ReadinessCheck {
+  return {
+    name,
+    check: async () => {
+      const workers = Object.values(cluster.workers ?? {}).filter((w) => w && w.isConnected() && !w.isDead());
+      const id = nextId++;
+      const replies = new Map<number, ReadinessReport>();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, timeoutMs);
+        function onMessage(worker: { id: number }, msg: unknown) {
+          const reply = msg as ReadyReply;
+          if (reply?.type !== REPLY || reply.id !== id) return;
+          replies.set(worker.id, reply.report);
+          if (replies.size === workers.length) done();
+        }
+        function done() {
+          clearTimeout(timer);
+          cluster.off('message', onMessage);
+          resolve();
+        }
+        cluster.on('message', onMessage);
+        if (workers.length === 0) return done();
+        for (const w of workers) w!.send({ type: REQUEST, id, timeoutMs: timeoutMs - 100 } satisfies ReadyRequest);
+      });
+      const ready = [...replies.values()].filter((r) => r.ready).length;
+      const problems = [...replies.entries()]
+        .filter(([, r]) => !r.ready)
+        .map(([wid, r]) => `worker ${wid}: ${Object.entries(r.checks).filter(([, c]) => !c.ok).map(([n, c]) => `${n}: ${c.detail}`).join('; ')}`);
+      const missing = workers.length - replies.size;
+      if (missing > 0) problems.push(`${missing} worker(s) did not answer`);
+      return { ok: ready === expected && workers.length >= expected, detail: [`${ready} of ${expected} workers ready`, ...problems].join('; ') };
+    },
+  };
+}

@@ -1,0 +1,4 @@
+export * from './readiness';
+export * from './listen';
+export * from './server';
+export * from './cluster';
