@@ -46,6 +46,13 @@ describe('parseOptions', () => {
     expect(() => parseOptions(specs, { argv, env: {} })).toThrow(message);
   });
 
+  it('reports an invalid value before a missing option, and a contract error with the value', () => {
+    expect(() => parseOptions(specs, { argv: ['--ttl', 'x'], env: {} })).toThrow(/^invalid --ttl: "x" must be an integer from 0 to 86400$/);
+    const keyed: OptionSpec[] = [...specs, { key: 'key', flag: 'key', value: '<base64>', description: 'a key', parse: values.publicKey }];
+    expect(() => parseOptions(keyed, { argv: ['--zone', 'a.example', '--key', 'nope'], env: {} })).toThrow(/^invalid --key: "nope" must be a WireGuard public key \(44 characters of base64\)$/);
+    expect(() => parseOptions(keyed, { argv: ['--zone', 'a.example', '--key', 'x'.repeat(200)], env: {} })).toThrow(/^invalid --key: "x{61}\.\.\." must be/);
+  });
+
   it('names the source of a bad env value and bad config files', () => {
     expect(() => parseOptions(specs, { argv: ['--zone', 'a.example'], env: { T_TTL: 'soon' } })).toThrow(/invalid environment variable T_TTL \(option --ttl\): "soon" must be an integer/);
     expect(() => parseOptions(specs, { argv: ['--config', file('{nope')] })).toThrow(/not valid JSON/);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ContractError } from '@wgmesh/contracts';
 
 /**
  * Declarative options for every wgmesh command: each option can come from a command-line flag,
@@ -87,13 +88,15 @@ export function parseOptions(specs: readonly OptionSpec[], sources: Sources): Pa
   const file = configPath ? readConfigFile(configPath, specs) : {};
   const options: Options = {};
   if (help) return { options, rest, help };
+  // A value given but invalid is reported before an option left out: it is the likelier mistake.
+  let missing: ConfigError | null = null;
   for (const spec of specs) {
     const where = (source: string) => (source === `--${spec.flag}` ? source : `${source} (option --${spec.flag})`);
     const convert = (text: string, source: string) => {
       try {
         return spec.parse(text);
       } catch (err) {
-        throw new ConfigError(`invalid ${where(source)}: ${(err as Error).message}`);
+        throw new ConfigError(`invalid ${where(source)}: ${expectedForm(err, text)}`);
       }
     };
     let value: unknown;
@@ -118,13 +121,28 @@ export function parseOptions(specs: readonly OptionSpec[], sources: Sources): Pa
       const source = 'default';
       value = Array.isArray(spec.default) ? spec.default.map((t) => convert(t, source)) : convert(spec.default, source);
     } else if (spec.required) {
-      throw new ConfigError(`missing ${describe(spec)}: ${spec.description}`);
+      missing ??= new ConfigError(`missing ${describe(spec)}: ${spec.description}`);
     } else if (spec.repeatable) {
       value = [];
     }
     options[spec.key] = value;
   }
+  if (missing) throw missing;
   return { options, rest, help };
+}
+
+/**
+ * What a value parser said about a bad value. A contracts ContractError names a field path that
+ * means nothing here ("value: must be …"): it becomes `"<value>" must be …`. Values are cut at 64
+ * characters, so a pasted blob does not flood the terminal.
+ */
+function expectedForm(err: unknown, text: string): string {
+  if (err instanceof ContractError) return `${quote(text)} ${err.expected}`;
+  return (err as Error)?.message ?? String(err);
+}
+
+function quote(text: string): string {
+  return JSON.stringify(text.length > 64 ? `${text.slice(0, 61)}...` : text);
 }
 
 function readConfigFile(path: string, specs: readonly OptionSpec[]): Record<string, unknown> {

@@ -24,7 +24,13 @@ export const values = {
     return { host: ep[1], port: parsePort(ep[2]) };
   },
   endpoint: (t: string) => formatEndpoint(parseEndpoint(t)),
-  cidr: (t: string) => canonicalCidr(t),
+  cidr: (t: string) => {
+    try {
+      return canonicalCidr(t);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; expected an address prefix such as 10.99.0.0/16 or fd00::/64`);
+    }
+  },
   publicKey: (t: string) => parsePublicKey(t, 'value'),
   name: (t: string) => parseName(t, 'value'),
   /** A DNS zone, returned fully qualified and lowercase ("mesh.example."). */

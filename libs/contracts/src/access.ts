@@ -1,3 +1,4 @@
+import { parseName } from './names';
 import { Pattern, Patterns, subjectFor } from './subjects';
 
 /**
@@ -46,6 +47,7 @@ export const ACCESS: Readonly<Record<Pattern, PatternAccess>> = {
 
 /** Subjects a member's credential may publish and subscribe to, from ACCESS. */
 export function memberSubjects(mesh: string, node: string): { publish: string[]; subscribe: string[] } {
+  node = parseName(node, 'node'); // never "*": a member's own subjects are one node's
   const subject = (pattern: Pattern, scope: NodeScope) => subjectFor(pattern, { mesh, node: scope === 'self' ? node : '*' });
   const publish: string[] = [];
   const subscribe: string[] = [];

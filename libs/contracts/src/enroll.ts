@@ -6,7 +6,18 @@ import { ContractError, field, object, string } from './validate';
 /** `enroll` request: a member asks to join with its public key and a pre-auth token. */
 export interface EnrollRequest {
   publicKey: string;
-  token: string;
+  /**
+   * The pre-auth token itself (legacy: it then travels over NATS). Current members send `proof`
+   * instead; exactly one of the two is given.
+   */
+  token?: string;
+  /**
+   * Proof of holding the token without sending it: `id` is the token's SHA-256 (hex, what the
+   * registry keys tokens by), `sig` an ed25519 signature (base64) by the key derived from the
+   * token over this request's mesh, public key, name and NATS key (see libs/registry
+   * token-proof). A captured proof enrols nothing but this very request.
+   */
+  proof?: { id: string; sig: string };
   /** The member's name; also its node id in `node.<id>.…` subjects. */
   name: string;
   /**
@@ -35,12 +46,21 @@ export interface EnrollReply {
 }
 
 export function parseEnrollRequest(value: unknown): EnrollRequest {
-  const o = object(value, '', ['publicKey', 'token', 'name', 'natsKey']);
+  const o = object(value, '', ['publicKey', 'token', 'proof', 'name', 'natsKey']);
   const req: EnrollRequest = {
     publicKey: parsePublicKey(o.publicKey, 'publicKey'),
-    token: string(o.token, 'token', 128),
     name: parseName(o.name, 'name'),
   };
+  if ((o.token === undefined) === (o.proof === undefined)) throw new ContractError('token', 'give exactly one of token and proof');
+  if (o.token !== undefined) req.token = string(o.token, 'token', 128);
+  if (o.proof !== undefined) {
+    const p = object(o.proof, 'proof', ['id', 'sig']);
+    const id = string(p.id, 'proof.id', 64);
+    const sig = string(p.sig, 'proof.sig', 88);
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new ContractError('proof.id', 'must be 64 lowercase hex digits (SHA-256)');
+    if (!/^[A-Za-z0-9+/]{86}==$/.test(sig)) throw new ContractError('proof.sig', 'must be a base64 ed25519 signature (64 bytes)');
+    req.proof = { id, sig };
+  }
   if (o.natsKey !== undefined) req.natsKey = parseNatsUserKey(o.natsKey, 'natsKey');
   return req;
 }

@@ -1,4 +1,4 @@
-import { canonicalCidr, formatEndpoint, isSpecialPurpose, parseEndpoint } from '@wgmesh/netaddr';
+import { canonicalCidr, formatEndpoint, IpAddress, isSpecialPurpose, parseEndpoint } from '@wgmesh/netaddr';
 import { isBase64Key } from '@wgmesh/wireguard';
 import { array, ContractError, field, integer, join, object, oneOf, string } from './validate';
 
@@ -55,11 +55,23 @@ export function parsePeerRecord(value: unknown, path = 'peer'): PeerRecord {
   return peer;
 }
 
-/** An endpoint a peer can really be reached at: not loopback, unspecified, multicast or link-local. */
+/**
+ * An endpoint a peer can really be reached at: not loopback, unspecified, multicast or
+ * link-local, also not written as an IPv4-mapped IPv6 address (`[::ffff:127.0.0.1]:1`).
+ */
 export function parsePeerEndpoint(value: unknown, path: string): string {
   const ep = field(path, () => parseEndpoint(string(value, path, 64)));
-  if (isSpecialPurpose(ep.ip)) throw new ContractError(path, 'must not be a loopback, unspecified, multicast or link-local address');
+  if (isSpecialPurpose(ep.ip) || isSpecialPurpose(unmapped(ep.ip))) {
+    throw new ContractError(path, 'must not be a loopback, unspecified, multicast or link-local address');
+  }
   return formatEndpoint(ep);
+}
+
+/** The IPv4 address inside an IPv4-mapped IPv6 address (::ffff:a.b.c.d), else the address itself. */
+function unmapped(ip: IpAddress): IpAddress {
+  const b = ip.bytes;
+  if (ip.family !== 6 || !b.subarray(0, 10).every((x) => x === 0) || b[10] !== 0xff || b[11] !== 0xff) return ip;
+  return { family: 4, bytes: b.slice(12, 16) };
 }
 
 function parsePeerName(value: unknown, path: string): string {

@@ -54,7 +54,8 @@ describe('MeshBus', () => {
     const internal = bus.request(Patterns.enroll, { publicKey: key, token: 't', name: 'boom' }, (v) => v);
     await expect(internal).rejects.toBeInstanceOf(RemoteError);
     await expect(internal).rejects.toMatchObject({ code: 'internal', message: expect.stringContaining('database down') });
-    expect(responder.stats().patterns.enroll).toEqual({ received: 3, rejected: 0, errors: 2 });
+    // The bad key is refused by the contract (rejected); the handler's own failure is an error.
+    expect(responder.stats().patterns.enroll).toEqual({ received: 3, rejected: 1, errors: 1 });
   });
 
   it('validates replies with the parse function', async () => {
@@ -70,12 +71,28 @@ describe('MeshBus', () => {
     responder.subscribe(Patterns.nat, (value, msg) => void got.push([value, msg.subject]), { node: '*' });
     await responder.flush();
     const warnings = logger.warnings.length;
+    const report = {
+      node: 'site-b',
+      publicKey: 'xScVkH3fUGUv4RrJFfmcqm8rs3SEHr41km6+yffAHw4=',
+      nat: 'eim',
+      mapping: 'endpoint-independent',
+      filtering: 'address-and-port-dependent',
+      mappedAddress: '198.51.100.7:40000',
+      server: '203.0.113.1:3478',
+      method: 'test',
+      at: 1,
+    };
     nc.publish(bus.subject(Patterns.nat, 'site-b'), '{"half":');
-    bus.publish(Patterns.nat, { type: 'eim' }, { node: 'site-b' });
+    bus.publish(Patterns.nat, { type: 'eim' }, { node: 'site-b' }); // refused by the NatReport contract
+    bus.publish(Patterns.nat, report, { node: 'site-b' });
     await waitFor('the event', () => got.length === 1);
-    expect(got).toEqual([[{ type: 'eim' }, `wgmesh.v1.${mesh}.node.site-b.nat`]]);
-    expect(responder.stats()).toMatchObject({ received: 2, rejected: 1, errors: 0 });
-    expect(logger.warnings.slice(warnings)).toEqual([expect.stringMatching(/^msg="message rejected" pattern=node.\{node\}.nat .*reason="message: is not valid JSON" bytes=8$/)]);
+    expect(got).toEqual([[report, `wgmesh.v1.${mesh}.node.site-b.nat`]]);
+    await waitFor('the counts', () => responder.stats().received === 3);
+    expect(responder.stats()).toMatchObject({ received: 3, rejected: 2, errors: 0 });
+    expect(logger.warnings.slice(warnings)).toEqual([
+      expect.stringMatching(/^msg="message rejected" pattern=node.\{node\}.nat .*reason="message: is not valid JSON" bytes=8$/),
+      expect.stringMatching(/^msg="message rejected" pattern=node.\{node\}.nat .*reason="type: is not a known field" bytes=14$/),
+    ]);
   });
 
   it('refuses what it cannot address or encode', () => {

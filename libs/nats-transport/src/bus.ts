@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { context, SpanKind, trace } from '@opentelemetry/api';
-import { isErrorReply } from '@wgmesh/contracts';
+import { inboundParser, isErrorReply } from '@wgmesh/contracts';
 import { injectTraceHeaders, recordError, tracer, withSpan } from '@wgmesh/telemetry';
 import { connect, ErrorCode, headers, Msg, NatsConnection, NatsError, Subscription } from 'nats';
 import { Observable, share } from 'rxjs';
@@ -28,6 +28,8 @@ export interface SubscribeOptions {
   queue?: string;
   /** Node id for `node.{node}.…` patterns; "*" receives every node's messages. */
   node?: string;
+  /** Check each message against the pattern's contract before the handler (default true; see MeshNatsServerOptions). */
+  validate?: boolean;
 }
 
 /** A message handler; for a request (a message with a reply subject) its result is the reply. */
@@ -45,6 +47,13 @@ export class MeshBus {
   private readonly scope: MeshScope;
   private readonly log: TransportLogger;
   private readonly counters = new TransportStats();
+  /**
+   * False from a disconnect until the reconnect. nats.js drops whatever is written in between
+   * (each dial resets its outbound buffer), so a request sent then would only time out: requests
+   * wait for the connection instead (within their timeout).
+   */
+  private up = true;
+  private readonly upWaiters = new Set<() => void>();
 
   private constructor(
     /** The underlying nats.js connection, for what this class does not wrap. */
@@ -55,6 +64,29 @@ export class MeshBus {
     this.scope = scope;
     this.log = logger;
     this.status = watchStatus(raw).pipe(share());
+    this.status.subscribe((s) => {
+      this.up = s === 'reconnected';
+      if (this.up || s === 'closed') for (const wake of [...this.upWaiters]) wake();
+    });
+  }
+
+  /** True unless the connection is down (between a disconnect and the reconnect) or closed. */
+  get connected(): boolean {
+    return this.up && !this.raw.isClosed();
+  }
+
+  /** Resolves once connected (at once if it is), or after `timeoutMs`, or when the connection closes. */
+  private whenUp(timeoutMs: number): Promise<void> {
+    if (this.up || this.raw.isClosed()) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.upWaiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, timeoutMs);
+      this.upWaiters.add(wake);
+    });
   }
 
   /** Connects, waiting for NATS to come up if it is not yet; reconnects forever afterwards. */
@@ -102,8 +134,12 @@ export class MeshBus {
       this.attributes(subject, 'send', data.length),
       async () => {
         let reply: Msg;
+        const started = Date.now();
+        await this.whenUp(timeout);
+        if (!this.up && !this.raw.isClosed()) throw new RequestError('timeout', subject, `request on ${subject} not sent: NATS stayed disconnected for ${timeout} ms`);
+        const left = Math.max(1, timeout - (Date.now() - started));
         try {
-          reply = await this.raw.request(subject, data, { timeout, headers: injectTraceHeaders(headers()) });
+          reply = await this.raw.request(subject, data, { timeout: left, headers: injectTraceHeaders(headers()) });
         } catch (err) {
           throw requestError(err, subject, timeout);
         }
@@ -125,7 +161,8 @@ export class MeshBus {
    */
   subscribe(pattern: string, handler: BusHandler, opts: SubscribeOptions = {}): Subscription {
     const subject = this.subject(pattern, opts.node);
-    const route = (kind: InboundRoute['kind']): InboundRoute => ({ pattern, mesh: this.scope.mesh, kind, stats: this.counters, logger: this.log });
+    const validate = opts.validate === false ? undefined : inboundParser(pattern);
+    const route = (kind: InboundRoute['kind']): InboundRoute => ({ pattern, mesh: this.scope.mesh, kind, stats: this.counters, logger: this.log, validate });
     return this.raw.subscribe(subject, {
       queue: opts.queue,
       callback: (err, msg) => {

@@ -1,3 +1,4 @@
+import { credsFileOptions } from '@wgmesh/nats-auth';
 import { ConnectionOptions } from 'nats';
 
 export interface ConnectionConfig {
@@ -5,6 +6,11 @@ export interface ConnectionConfig {
   servers: string | string[];
   /** Client name shown by the NATS server (`nats server report connections`). */
   name?: string;
+  /**
+   * NATS credentials file (user JWT and seed, `.creds`) to connect with; it also sets the inbox
+   * prefix the credential's permissions allow. Without it the connection is unauthenticated.
+   */
+  creds?: string;
   /** Anything else nats.js accepts (auth, TLS); overrides the defaults below. */
   connection?: Partial<ConnectionOptions>;
 }
@@ -23,6 +29,20 @@ export function connectionOptions(config: ConnectionConfig): ConnectionOptions {
     maxReconnectAttempts: -1,
     reconnectTimeWait: RECONNECT_WAIT_MS,
     waitOnFirstConnect: true,
+    ...(config.creds ? credsFileOptions(config.creds) : {}),
     ...config.connection,
   };
+}
+
+/**
+ * The `--nats-creds` option every NATS-using command takes (an OptionSpec of @wgmesh/config):
+ * the credentials file of the service's role. Defaults differ per command and are documented there.
+ */
+export function natsCredsOption(description = 'NATS credentials file (user JWT and seed, as `wgmesh registry init` and enrolment write them); without it, no NATS authentication') {
+  return { key: 'natsCreds', flag: 'nats-creds', env: 'WGMESH_NATS_CREDS', value: '<file>', parse: credsPath, description };
+}
+
+function credsPath(t: string): string {
+  if (t === '') throw new Error('must be the path of a .creds file, e.g. /var/lib/wgmesh/nats.creds');
+  return t;
 }

@@ -1,8 +1,9 @@
 import { Attributes, Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { ContractError, errorReply } from '@wgmesh/contracts';
+import { ContractError, errorReply, InboundParser, MAX_MESSAGE_BYTES } from '@wgmesh/contracts';
 import { errorMessage, extractTraceContext, recordError, withSpan } from '@wgmesh/telemetry';
 import { ErrorCode, Msg, NatsError } from 'nats';
 import { decodeBody, encodeJson } from './json';
+import { countInbound, InboundOutcome, RejectReason } from './counters';
 import { logLine, TransportLogger } from './log';
 import { TransportStats } from './stats';
 
@@ -16,6 +17,11 @@ export interface InboundRoute {
   kind: InboundKind;
   stats: TransportStats;
   logger: TransportLogger;
+  /**
+   * The pattern's contract (contracts' `INBOUND`): a message it refuses never reaches the handler.
+   * Absent: the handler gets any JSON.
+   */
+  validate?: InboundParser;
 }
 
 /** Receives the decoded (not yet validated) message; its result is the reply of a request. */
@@ -23,12 +29,14 @@ export type Invoke = (value: unknown) => Promise<unknown>;
 
 /**
  * Handles one received message: trace context from its headers, a CONSUMER (event) or SERVER
- * (request) span `<pattern> receive|process`, size-bounded JSON decoding, the handler, and for
- * requests the JSON reply or `ErrorReply`. Never rejects: each failure is counted, logged
- * without the payload and, for a request, answered.
+ * (request) span `<pattern> receive|process`, size-bounded JSON decoding, the pattern's contract,
+ * the handler, and for requests the JSON reply or `ErrorReply`. Never rejects: each failure is
+ * counted (`stats()` and the process-wide inbound counters), logged without the payload and, for
+ * a request, answered. Bad input (too large, not JSON, refused by the contract, also when the
+ * handler itself throws a ContractError) is `rejected`; a handler failing otherwise is `errors`.
  */
 export async function handleInbound(msg: Msg, route: InboundRoute, invoke: Invoke): Promise<void> {
-  route.stats.count(route.pattern, 'received');
+  tally(route, 'received');
   const operation = route.kind === 'request' ? 'process' : 'receive';
   const attributes: Attributes = {
     'messaging.system': 'nats',
@@ -43,28 +51,44 @@ export async function handleInbound(msg: Msg, route: InboundRoute, invoke: Invok
     parent: extractTraceContext(msg.headers),
   }).catch((err) => {
     // Only a bug in this file gets here; still never let it escape into the NATS callback.
-    route.stats.count(route.pattern, 'errors');
+    tally(route, 'errors');
     route.logger.error(logLine({ msg: 'message handling failed', pattern: route.pattern, subject: msg.subject, error: errorMessage(err) }));
   });
 }
 
 async function process(msg: Msg, route: InboundRoute, span: Span, invoke: Invoke): Promise<void> {
   const isRequest = route.kind === 'request';
-  if (isRequest && !msg.reply) return reject(msg, route, span, 'request without a reply subject');
+  if (isRequest && !msg.reply) return reject(msg, route, span, 'no_reply_subject', 'request without a reply subject');
   let value: unknown;
   try {
     value = decodeBody(msg.data);
   } catch (err) {
     if (!(err instanceof ContractError)) throw err;
-    reject(msg, route, span, err.message);
+    reject(msg, route, span, msg.data.length > MAX_MESSAGE_BYTES ? 'too_large' : 'invalid_json', err.message);
     if (isRequest) respond(msg, route, span, errorReply(err));
     return;
+  }
+  if (route.validate) {
+    try {
+      route.validate(value);
+    } catch (err) {
+      const refusal = err instanceof ContractError ? err : new ContractError('', errorMessage(err));
+      reject(msg, route, span, 'invalid_message', refusal.message);
+      if (isRequest) respond(msg, route, span, errorReply(refusal));
+      return;
+    }
   }
   let result: unknown;
   try {
     result = await invoke(value);
   } catch (err) {
-    route.stats.count(route.pattern, 'errors');
+    if (err instanceof ContractError) {
+      // The handler's own checks refused the message: bad input, like the contract's.
+      reject(msg, route, span, 'invalid_message', err.message);
+      if (isRequest) respond(msg, route, span, errorReply(err));
+      return;
+    }
+    tally(route, 'errors');
     recordError(span, err);
     const reply = errorReply(err instanceof ContractError ? err : new Error(errorMessage(err)));
     route.logger.error(
@@ -76,8 +100,13 @@ async function process(msg: Msg, route: InboundRoute, span: Span, invoke: Invoke
   if (isRequest) respond(msg, route, span, result);
 }
 
-function reject(msg: Msg, route: InboundRoute, span: Span, reason: string): void {
-  route.stats.count(route.pattern, 'rejected');
+function tally(route: InboundRoute, outcome: InboundOutcome, reason?: RejectReason): void {
+  route.stats.count(route.pattern, outcome);
+  countInbound({ mesh: route.mesh, pattern: route.pattern, outcome, reason });
+}
+
+function reject(msg: Msg, route: InboundRoute, span: Span, kind: RejectReason, reason: string): void {
+  tally(route, 'rejected', kind);
   span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
   route.logger.warn(logLine({ msg: 'message rejected', pattern: route.pattern, subject: msg.subject, reason, bytes: msg.data.length }));
 }
@@ -87,7 +116,7 @@ function respond(msg: Msg, route: InboundRoute, span: Span, value: unknown): voi
     msg.respond(encodeJson(value));
   } catch (err) {
     // Too large for max_payload, not serialisable, or the connection is gone.
-    route.stats.count(route.pattern, 'errors');
+    tally(route, 'errors');
     recordError(span, err);
     route.logger.error(logLine({ msg: 'reply failed', pattern: route.pattern, subject: msg.subject, error: errorMessage(err) }));
     const gone = err instanceof NatsError && (err.code === ErrorCode.ConnectionClosed || err.code === ErrorCode.ConnectionDraining);

@@ -5,5 +5,7 @@ export * from './errors';
 export * from './status';
 export * from './stats';
 export * from './connection';
+export * from './counters';
 export type { TransportLogger } from './log';
 export type { InboundKind } from './inbound';
+export * from './bus-ref';

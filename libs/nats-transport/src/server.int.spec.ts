@@ -2,11 +2,11 @@ import { Controller, INestMicroservice, Module, UseFilters } from '@nestjs/commo
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
 import { SpanKind, trace } from '@opentelemetry/api';
-import { parseEnrollRequest, parseSnapshotRequest, PeerSnapshot, parsePeerSnapshot, Patterns, subjectFor } from '@wgmesh/contracts';
+import { ContractError, parseEnrollRequest, parseSnapshotRequest, PeerSnapshot, parsePeerSnapshot, Patterns, subjectFor } from '@wgmesh/contracts';
 import { withSpan } from '@wgmesh/telemetry';
 import { connect, NatsConnection } from 'nats';
 import { installTestTracing, TestTracing } from '../../telemetry/src/testing';
-import { MeshBus, MeshExceptionFilter, MeshNatsServer, RemoteError } from './index';
+import { addInboundCounter, InboundCount, MeshBus, MeshExceptionFilter, MeshNatsServer, RemoteError } from './index';
 import { MemoryLogger, NATS_URL, uniqueMesh, waitFor } from './testing';
 
 interface Seen {
@@ -15,6 +15,10 @@ interface Seen {
   traceId?: string;
   spanId?: string;
 }
+
+const KEY = 'xScVkH3fUGUv4RrJFfmcqm8rs3SEHr41km6+yffAHw4=';
+/** A valid `peers.events` message (the server checks every message against its contract). */
+const removal = (revision: number) => ({ type: 'remove', revision, peer: { publicKey: KEY } });
 
 @Controller()
 @UseFilters(MeshExceptionFilter)
@@ -39,7 +43,7 @@ class PeerController {
 class EnrollController {
   @MessagePattern(Patterns.enroll)
   enroll(@Payload() value: unknown): unknown {
-    parseEnrollRequest(value);
+    if (parseEnrollRequest(value).token === 'boom') throw new Error('token store down');
     return { address: '10.99.0.2/32' };
   }
 }
@@ -87,7 +91,7 @@ describe('MeshNatsServer in a Nest microservice', () => {
   });
 
   it('delivers a published event to the handler', async () => {
-    const event = { type: 'remove', revision: 3, peer: { publicKey: 'xScVkH3fUGUv4RrJFfmcqm8rs3SEHr41km6+yffAHw4=' } };
+    const event = removal(3);
     bus.publish(Patterns.peerEvents, event);
     await waitFor('the event', () => controller.events.length === 1);
     expect(controller.events[0]).toMatchObject({ value: event, subject: `wgmesh.v1.${mesh}.peers.events` });
@@ -95,9 +99,9 @@ describe('MeshNatsServer in a Nest microservice', () => {
 
   it('starts handlers in arrival order', async () => {
     const count = controller.events.length;
-    for (let i = 0; i < 50; i++) bus.publish(Patterns.peerEvents, { seq: i });
+    for (let i = 1; i <= 50; i++) bus.publish(Patterns.peerEvents, removal(i));
     await waitFor('50 events', () => controller.events.length === count + 50);
-    expect(controller.events.slice(count).map((e) => (e.value as { seq: number }).seq)).toEqual([...Array(50).keys()]);
+    expect(controller.events.slice(count).map((e) => (e.value as { revision: number }).revision)).toEqual([...Array(50).keys()].map((i) => i + 1));
   });
 
   it('answers a request with the handler result as plain JSON', async () => {
@@ -106,15 +110,22 @@ describe('MeshNatsServer in a Nest microservice', () => {
     expect(raw.string()).toBe('{"revision":7,"peers":[],"nextCursor":null}');
   });
 
-  it('turns a ContractError into RemoteError invalid_request (with MeshExceptionFilter)', async () => {
+  it('refuses a request its contract refuses with RemoteError invalid_request, before the handler', async () => {
+    const before = server.stats().patterns['peers.snapshot']?.rejected ?? 0;
     const failed = bus.request(Patterns.peerSnapshot, { limit: 1e9 }, parsePeerSnapshot);
     await expect(failed).rejects.toBeInstanceOf(RemoteError);
     await expect(failed).rejects.toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/limit: must be an integer/) });
-    expect(logger.errors.at(-1)).toMatch(/msg="request failed" pattern=peers.snapshot .* code=invalid_request/);
+    expect(server.stats().patterns['peers.snapshot'].rejected).toBe(before + 1);
+    expect(logger.warnings.at(-1)).toMatch(/^msg="message rejected" pattern=peers.snapshot .*reason="limit: must be an integer from 1 to 2000" bytes=20$/);
+  });
+
+  it('refuses an enroll request the contract refuses even without MeshExceptionFilter', async () => {
+    const failed = bus.request(Patterns.enroll, { nope: true }, (v) => v);
+    await expect(failed).rejects.toMatchObject({ name: 'RemoteError', code: 'invalid_request', message: expect.stringContaining('nope: is not a known field') });
   });
 
   it('answers "internal" when Nest default filter hid the error', async () => {
-    const failed = bus.request(Patterns.enroll, { nope: true }, (v) => v);
+    const failed = bus.request(Patterns.enroll, { publicKey: KEY, token: 'boom', name: 'a' }, (v) => v);
     await expect(failed).rejects.toMatchObject({ name: 'RemoteError', code: 'internal', message: expect.stringContaining('Internal server error') });
   });
 
@@ -132,14 +143,14 @@ describe('MeshNatsServer in a Nest microservice', () => {
     expect(lines.join('\n')).not.toContain('secret');
 
     const count = controller.events.length;
-    bus.publish(Patterns.peerEvents, { still: 'alive' });
+    bus.publish(Patterns.peerEvents, removal(99));
     await waitFor('the next event', () => controller.events.length === count + 1);
   });
 
   it('continues the publisher trace: handler span is a child of the producer span', async () => {
     const count = controller.events.length;
     const parent = await withSpan('test parent', {}, (span) => {
-      bus.publish(Patterns.peerEvents, { traced: true });
+      bus.publish(Patterns.peerEvents, removal(100));
       return span.spanContext();
     });
     await waitFor('the traced event', () => controller.events.length === count + 1);
@@ -176,8 +187,9 @@ describe('MeshNatsServer routing (without a Nest app)', () => {
   let bus: MeshBus;
   const servers: MeshNatsServer[] = [];
 
-  const start = async (opts: { node?: string; queue?: string }, handlers: [string, (v: unknown) => unknown, boolean][]) => {
-    const server = new MeshNatsServer({ mesh, servers: NATS_URL, logger, ...opts });
+  // These tests are about routing and lifecycle, so they hand any JSON to the handlers.
+  const start = async (opts: { node?: string; queue?: string; validate?: boolean }, handlers: [string, (v: unknown) => unknown, boolean][]) => {
+    const server = new MeshNatsServer({ mesh, servers: NATS_URL, logger, validate: false, ...opts });
     for (const [pattern, fn, isEvent] of handlers) server.addHandler(pattern, async (v: unknown) => fn(v) as never, isEvent);
     servers.push(server);
     await new Promise<void>((resolve, reject) => server.listen((err) => (err ? reject(err) : resolve())));
@@ -253,5 +265,48 @@ describe('MeshNatsServer routing (without a Nest app)', () => {
     release();
     await expect(reply).resolves.toEqual({ address: '10.99.0.9/32' });
     await closed;
+  });
+  it('checks messages against their contract: refusals never reach the handler and are counted by reason', async () => {
+    const counted: InboundCount[] = [];
+    const remove = addInboundCounter({ count: (e) => e.mesh === mesh && counted.push(e) });
+    try {
+      const seen: unknown[] = [];
+      const server = await start({ validate: true, node: 'site-a' }, [
+        [Patterns.peerEvents, (v) => void seen.push(v), true],
+        [
+          Patterns.connect,
+          (v) => {
+            if ((v as { targets?: string[] }).targets?.[0] === 'refuse-me') throw new ContractError('targets[0]', 'is not a member this node knows');
+            return { mode: 'full', targets: [], peers: [] };
+          },
+          false,
+        ],
+      ]);
+      const nc = server.unwrap<NatsConnection>();
+      const events = bus.subject(Patterns.peerEvents);
+      nc.publish(events, '{"type":');
+      bus.publish(Patterns.peerEvents, { type: 'upsert', revision: 1, peer: { publicKey: 'x', allowedIps: [], endpoint: null } });
+      bus.publish(Patterns.peerEvents, { type: 'remove', revision: 2, peer: { publicKey: KEY }, extra: 1 });
+      bus.publish(Patterns.peerEvents, { type: 'remove', revision: 3, peer: { publicKey: KEY } });
+      await expect(bus.request(Patterns.connect, { targets: ['127.0.0.1:1', 'bad target!'] }, (v) => v, { node: 'site-a' })).rejects.toMatchObject({
+        code: 'invalid_request',
+        message: expect.stringContaining('targets[1]: must be a public key, a tunnel address or a member name'),
+      });
+      await expect(bus.request(Patterns.connect, { targets: ['refuse-me'] }, (v) => v, { node: 'site-a' })).rejects.toMatchObject({
+        code: 'invalid_request',
+        message: expect.stringContaining('targets[0]: is not a member this node knows'),
+      });
+      expect(await bus.request(Patterns.connect, { all: true }, (v) => v, { node: 'site-a' })).toEqual({ mode: 'full', targets: [], peers: [] });
+      await waitFor('the valid event', () => seen.length === 1);
+      expect(seen).toEqual([{ type: 'remove', revision: 3, peer: { publicKey: KEY } }]);
+      await waitFor('every count', () => counted.filter((c) => c.outcome === 'received').length === 7);
+      const tally = (outcome: string, reason?: string) => counted.filter((c) => c.outcome === outcome && c.reason === reason).map((c) => c.pattern);
+      expect(tally('rejected', 'invalid_json')).toEqual(['peers.events']);
+      expect(tally('rejected', 'invalid_message')).toEqual(['peers.events', 'peers.events', 'node.{node}.connect', 'node.{node}.connect']);
+      expect(tally('errors')).toEqual([]);
+      expect(server.stats()).toMatchObject({ received: 7, rejected: 5, errors: 0 });
+    } finally {
+      remove();
+    }
   });
 });

@@ -5,3 +5,5 @@ export * from './scheduler';
 export * from './dns-pull';
 export * from './member-state';
 export * from './paths';
+export * from './changes';
+export * from './nats-creds';

@@ -1,3 +1,6 @@
+import { Attributes, context } from '@opentelemetry/api';
+import { Attr, Burst, TriggerContexts, withSpan } from '@wgmesh/telemetry';
+
 /**
  * Runs `work` after changes, coalescing a burst into one run: triggers within `delayMs` of the
  * first (or while a run is in flight) lead to a single (next) run, and at most one run is in
@@ -9,6 +12,12 @@ export interface SchedulerOptions {
   retryMinMs?: number;
   retryMaxMs?: number;
   onError?: (err: Error, retryInMs: number) => void;
+  /**
+   * Runs `work` in a span of this name, child of the first traced trigger of the burst (the timer
+   * would lose it) and linked to the others; `wgmesh.triggers` counts them. Without it, `work`
+   * still runs in the first trigger's context. A retry continues the failed run's trace.
+   */
+  span?: { name: string; attributes?: Attributes };
 }
 
 export class CoalescingScheduler {
@@ -20,6 +29,7 @@ export class CoalescingScheduler {
   private retrying = false;
   private retryMs: number;
   private readonly idleWaiters: Array<() => void> = [];
+  private readonly triggers = new TriggerContexts();
   runs = 0;
 
   constructor(
@@ -31,6 +41,7 @@ export class CoalescingScheduler {
 
   trigger(): void {
     if (this.stopped) return;
+    this.triggers.add();
     if (this.running) {
       this.dirty = true;
       return;
@@ -75,7 +86,8 @@ export class CoalescingScheduler {
     this.retrying = false;
     this.dirty = false;
     this.runs++;
-    this.running = this.work().then(
+    const burst = this.triggers.take();
+    this.running = this.traced(burst).then(
       () => {
         this.retryMs = this.opts.retryMinMs ?? 250;
         this.running = null;
@@ -84,6 +96,7 @@ export class CoalescingScheduler {
       },
       (err: Error) => {
         this.running = null;
+        this.triggers.putBack(burst);
         const wait = this.dirty ? this.opts.delayMs ?? 0 : this.retryMs;
         this.opts.onError?.(err, wait);
         if (!this.dirty) this.retryMs = Math.min(this.retryMs * 2, this.opts.retryMaxMs ?? 10_000);
@@ -91,6 +104,12 @@ export class CoalescingScheduler {
         else this.settle();
       },
     );
+  }
+
+  private traced(burst: Burst): Promise<void> {
+    const span = this.opts.span;
+    if (!span) return context.with(burst.parent, () => this.work());
+    return withSpan(span.name, { ...span.attributes, [Attr.triggers]: burst.count }, () => this.work(), { parent: burst.parent, links: burst.links });
   }
 
   private settle(): void {

@@ -15,6 +15,15 @@ export interface PeerStoreOptions {
   onInvalid?: (publicKey: string, error: Error) => void;
 }
 
+/**
+ * ioredis `retryStrategy` for wgmesh's services: reconnect 50 ms later each attempt, at most every
+ * 500 ms, forever (ioredis's own default grows to 2 s), so a Redis that comes back is in use
+ * again within half a second.
+ */
+export function redisRetryDelay(attempt: number): number {
+  return Math.min(attempt * 50, 500);
+}
+
 /** How long snapshotPage serves a table from memory (while the revision is unchanged). */
 export const SNAPSHOT_CACHE_MS = 1000;
 
@@ -59,6 +68,24 @@ export class PeerStore {
     const key = parsePublicKey(publicKey, 'publicKey');
     const [changed, revision] = await this.scripts.remove(this.keys.peers, this.keys.revision, key);
     return { changed: changed === 1, revision: toRevision(revision) };
+  }
+
+  /**
+   * Writes `peers` back as the whole table at `revision`, in one atomic step, but only when the
+   * stored revision is below it: the table was lost (Redis flushed, or restarted without
+   * persistence) and its last writer still knows it. Readers never see a half-written table, and
+   * the revision does not go back, so replicas at `revision` stay valid. Returns whether it wrote.
+   */
+  async restore(peers: readonly PeerRecord[], revision: number): Promise<Change> {
+    if (!Number.isSafeInteger(revision) || revision < 1) throw new PeerStoreError(`cannot restore at revision ${revision}`);
+    const entries: string[] = [];
+    for (const peer of peers) {
+      const record = parsePeerRecord(peer);
+      entries.push(record.publicKey, canonicalJson(record));
+    }
+    const [changed, current] = await this.scripts.restore(this.keys.peers, this.keys.revision, revision, entries);
+    if (changed === 1) this.cached = null;
+    return { changed: changed === 1, revision: toRevision(current) };
   }
 
   async revision(): Promise<number> {

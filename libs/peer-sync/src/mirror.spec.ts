@@ -99,6 +99,40 @@ describe('PeerMirror', () => {
     expect([...t.replica.keys()]).toEqual([key(7)]);
   });
 
+  it('keeps its table when a reload returns an older one (the source lost it), and takes the source once it has it back', async () => {
+    const t = setup({ revision: 9, peers: [peer(1), peer(2)] });
+    await t.mirror.start();
+    t.setSource({ revision: 0, peers: [] }); // Redis flushed: empty until the registry writes the table back
+    const reloading = t.mirror.reload('nats reconnected');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(t.mirror.stats().olderTables).toBeGreaterThan(0);
+    expect(t.replica.size).toBe(2); // nothing dropped meanwhile
+    t.setSource({ revision: 9, peers: [peer(1), peer(2)] });
+    await reloading;
+    expect(t.mirror.revision).toBe(9);
+    expect(t.changes.filter((c) => c.type === 'reset').map((c) => (c as { peers: unknown[] }).peers.length)).toEqual([2, 2]);
+  });
+
+  it('takes an older table after the grace period, or at once after a revision restart', async () => {
+    const source: PeerTable = { revision: 3, peers: [peer(3)] };
+    const mirror = new PeerMirror({ retryMinMs: 1, retryMaxMs: 2, regressionGraceMs: 30, load: async () => structuredClone(source), apply: () => undefined });
+    source.revision = 8;
+    await mirror.start();
+    source.revision = 3;
+    const started = Date.now();
+    await mirror.reload('dns-sd disagrees');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(30);
+    expect(mirror.revision).toBe(3);
+
+    const t = setup({ revision: 40, peers: [peer(1)] });
+    await t.mirror.start();
+    t.setSource({ revision: 2, peers: [peer(5), peer(6)] });
+    t.mirror.handle(upsert(1, 5)); // the registry started over from an empty store
+    await t.mirror.reload('wait');
+    expect(t.mirror.revision).toBe(2);
+    expect(t.mirror.stats().olderTables).toBe(0);
+  });
+
   it('retries a failing load until it succeeds', async () => {
     let failures = 2;
     const applied: MirrorChange[] = [];

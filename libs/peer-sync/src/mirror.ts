@@ -27,6 +27,12 @@ export interface MirrorOptions {
   retryMaxMs?: number;
   /** Events buffered while a load is in flight; beyond this the buffer is dropped and reloaded. */
   maxBuffered?: number;
+  /**
+   * How long a loaded table older than the one held (lower revision) is refused and the load
+   * retried (default 30 s): the source lost its table and is writing it back (Redis flushed or
+   * restarted). After a revision restart (an event at revision 1) an older table is taken at once.
+   */
+  regressionGraceMs?: number;
 }
 
 /**
@@ -34,6 +40,8 @@ export interface MirrorOptions {
  * the source of truth: events are applied only in revision order, a gap in revisions (a lost
  * event) triggers a reload, and events that arrive during a load are buffered and replayed on
  * top of it. A revision that starts again from 1 (the registry lost its store) also reloads.
+ * A table older than the one held is not taken (for a while): replacing a whole table with an
+ * emptier one would drop peers that are still there.
  */
 export class PeerMirror {
   private current = 0;
@@ -42,7 +50,9 @@ export class PeerMirror {
   private buffer: PeerEvent[] = [];
   private overflowed = false;
   private stopped = false;
-  private readonly counters = { applied: 0, stale: 0, gaps: 0, loads: 0, loadFailures: 0 };
+  /** An event restarted the revisions at 1: the next load may be older than what we hold. */
+  private restarted = false;
+  private readonly counters = { applied: 0, stale: 0, gaps: 0, loads: 0, loadFailures: 0, olderTables: 0 };
 
   constructor(private readonly opts: MirrorOptions) {}
 
@@ -98,6 +108,7 @@ export class PeerMirror {
     if (event.revision <= this.current) {
       if (event.revision === 1 && this.current > 1) {
         this.opts.log?.warn('peer table revision restarted at 1; reloading', { had: this.current });
+        this.restarted = true;
         this.buffer.push(event);
         void this.reload('revision restarted');
         return;
@@ -120,6 +131,7 @@ export class PeerMirror {
 
   private async loadUntilDone(reason: string): Promise<void> {
     let delay = this.opts.retryMinMs ?? 250;
+    let olderSince: number | null = null;
     for (;;) {
       if (this.stopped) return;
       this.overflowed = false;
@@ -127,6 +139,16 @@ export class PeerMirror {
         this.counters.loads++;
         const table = await this.opts.load(reason);
         if (this.stopped) return;
+        if (this.loaded && table.revision < this.current && !this.restarted) {
+          olderSince ??= Date.now();
+          const held = Date.now() - olderSince;
+          if (held < (this.opts.regressionGraceMs ?? 30_000)) {
+            this.counters.olderTables++;
+            throw new Error(`the table loaded is older than ours (revision ${table.revision} < ${this.current}); keeping ours`);
+          }
+          this.opts.log?.warn('the peer table stayed older than ours; taking it', { have: this.current, loaded: table.revision, afterMs: held });
+        }
+        this.restarted = false;
         this.current = table.revision;
         this.loaded = true;
         this.opts.apply({ type: 'reset', revision: table.revision, peers: table.peers });

@@ -4,3 +4,4 @@ export * from './tokens';
 export * from './allocator';
 export * from './members';
 export * from './hub-watcher';
+export * from './token-proof';

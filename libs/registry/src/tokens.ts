@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { registryKeys } from './keys';
+import { ProofFields, tokenVerifyKey, verifyEnrollProof } from './token-proof';
 
 /**
  * Pre-auth tokens for enrolment. The token text (`wgm_` + 32 random bytes, base64url) is shown
@@ -13,7 +14,7 @@ export const TOKEN_PREFIX = 'wgm_';
 export const TOKEN_RETENTION_MS = 7 * 24 * 3600 * 1000;
 export const MAX_TOKEN_TTL_SECONDS = 366 * 24 * 3600;
 
-export type TokenRefusal = 'unknown' | 'expired' | 'already_used';
+export type TokenRefusal = 'unknown' | 'expired' | 'already_used' | 'invalid_proof';
 
 /** What is known about a token; never the token itself. */
 export interface TokenInfo {
@@ -48,6 +49,8 @@ export class TokenError extends Error {
 interface StoredToken extends TokenInfo {
   /** Public key of the single-use token's enrolment: the same key may retry (a lost reply). */
   usedBy?: string;
+  /** Verification key of the token's enrolment proofs (token-proof.ts); absent in tokens made before proofs. */
+  verifyKey?: string;
 }
 
 const CONSUME = `
@@ -125,7 +128,8 @@ export class TokenStore {
     const now = this.now();
     const info: TokenInfo = { id: randomBytes(6).toString('hex'), reusable: opts.reusable, createdAt: now, expiresAt: now + opts.ttlSeconds * 1000, uses: 0 };
     if (opts.name !== undefined) info.name = opts.name;
-    await this.redis.hset(this.key, hashToken(token), JSON.stringify(info));
+    const stored: StoredToken = { ...info, verifyKey: tokenVerifyKey(token) };
+    await this.redis.hset(this.key, hashToken(token), JSON.stringify(stored));
     return { token, info };
   }
 
@@ -135,14 +139,36 @@ export class TokenStore {
    */
   async consume(token: string, publicKey = ''): Promise<ConsumeResult> {
     if (typeof token !== 'string' || !token.startsWith(TOKEN_PREFIX) || token.length > 128) return { ok: false, reason: 'unknown' };
-    const [status, raw] = await this.scripted.wgmeshTokenConsume(this.key, hashToken(token), String(this.now()), publicKey);
+    return this.consumeHash(hashToken(token), publicKey);
+  }
+
+  /**
+   * `consume` for a request that proves the token instead of sending it (token-proof.ts): the
+   * token with SHA-256 `proof.id` must exist and `proof.sig` verify over the request's fields.
+   */
+  async consumeProof(proof: { id: string; sig: string }, fields: ProofFields): Promise<ConsumeResult> {
+    if (!/^[0-9a-f]{64}$/.test(proof.id)) return { ok: false, reason: 'unknown' };
+    const raw = await this.redis.hget(this.key, proof.id);
+    if (raw === null) return { ok: false, reason: 'unknown' };
+    const stored = JSON.parse(raw) as StoredToken;
+    if (!stored.verifyKey || !verifyEnrollProof(stored.verifyKey, proof.sig, fields)) return { ok: false, reason: 'invalid_proof' };
+    return this.consumeHash(proof.id, fields.publicKey);
+  }
+
+  private async consumeHash(hash: string, publicKey: string): Promise<ConsumeResult> {
+    const [status, raw] = await this.scripted.wgmeshTokenConsume(this.key, hash, String(this.now()), publicKey);
     if (status === 'ok') return { ok: true, token: publicInfo(JSON.parse(raw) as StoredToken) };
     return { ok: false, reason: status as TokenRefusal };
   }
 
   /** Undoes `consume` for a single-use token when the enrolment failed afterwards. */
   async unconsume(token: string, publicKey: string): Promise<boolean> {
-    return (await this.scripted.wgmeshTokenUnconsume(this.key, hashToken(token), publicKey)) === 1;
+    return this.unconsumeHash(hashToken(token), publicKey);
+  }
+
+  /** `unconsume` by the token's SHA-256 (for a proof's `id`). */
+  async unconsumeHash(hash: string, publicKey: string): Promise<boolean> {
+    return (await this.scripted.wgmeshTokenUnconsume(this.key, hash, publicKey)) === 1;
   }
 
   /** Every token still kept (valid, and expired or used up within the retention), oldest first. */

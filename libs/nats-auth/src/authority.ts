@@ -1,0 +1,185 @@
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseName } from '@wgmesh/contracts';
+import { writeCreds, writeSecretFile } from './creds';
+import { accountClaims, createKey, encodeJwt, isPublicKey, keyFromSeed, KeyPair, KeyRole, operatorClaims, seedText, userClaims } from './jwt';
+import { enrollPermissions, memberPermissions, registryPermissions } from './permissions';
+import { renderServerConfig } from './server-config';
+
+/**
+ * A mesh's NATS authority, kept in the registry's state directory (`<state-dir>/nats/`):
+ *
+ *   operator.nk  account.nk  system-account.nk  account-signing.nk   seeds, 0600 (secrets)
+ *   registry.creds                                                   the registry services' credential, 0600
+ *   authority.json                                                   mesh and public keys
+ *   operator.jwt  account.jwt  system-account.jwt  auth.conf         public: the server's trust
+ *
+ * The operator key signs the two accounts (the mesh's and the system account); the mesh
+ * account's signing key signs every user: the registry's (all rights in the account), each
+ * member's (issued at enrolment to the member's own public key) and the per-token enrolment
+ * credentials. Running peer-discovery needs only the signing key; the operator and account
+ * identity keys are needed again only to re-sign the accounts.
+ */
+
+export const AUTH_DIR = 'nats';
+export const FILES = {
+  operatorSeed: 'operator.nk',
+  accountSeed: 'account.nk',
+  systemSeed: 'system-account.nk',
+  signingSeed: 'account-signing.nk',
+  registryCreds: 'registry.creds',
+  authority: 'authority.json',
+  operatorJwt: 'operator.jwt',
+  accountJwt: 'account.jwt',
+  systemJwt: 'system-account.jwt',
+  serverConfig: 'auth.conf',
+} as const;
+
+export class AuthorityError extends Error {
+  override readonly name = 'AuthorityError';
+}
+
+export interface AuthorityInfo {
+  version: 1;
+  mesh: string;
+  operator: string;
+  account: string;
+  systemAccount: string;
+  signingKey: string;
+}
+
+export interface InitResult {
+  info: AuthorityInfo;
+  dir: string;
+  created: boolean;
+  /** The nats-server include file. */
+  serverConfig: string;
+  registryCreds: string;
+}
+
+/**
+ * Creates the authority in `dir` when it has none (keys, account JWTs, the registry's credential,
+ * the nats-server include file); an existing one is kept as it is (its mesh must match). The
+ * server must be (re)started with `auth.conf` after a creation.
+ */
+export function initAuthority(dir: string, mesh: string): InitResult {
+  mesh = parseName(mesh, 'mesh');
+  const infoPath = join(dir, FILES.authority);
+  if (existsSync(infoPath)) {
+    const info = readInfo(dir);
+    if (info.mesh !== mesh) throw new AuthorityError(`${dir} holds the NATS authority of mesh "${info.mesh}", not "${mesh}"`);
+    for (const f of [FILES.signingSeed, FILES.registryCreds, FILES.serverConfig]) {
+      if (!existsSync(join(dir, f))) throw new AuthorityError(`${join(dir, f)} is missing: restore it, or remove ${dir} and run "wgmesh registry init" again (every member must then enrol again)`);
+    }
+    return { info, dir, created: false, serverConfig: join(dir, FILES.serverConfig), registryCreds: join(dir, FILES.registryCreds) };
+  }
+  const operator = createKey('operator');
+  const account = createKey('account');
+  const system = createKey('account');
+  const signing = createKey('account');
+  const operatorJwt = encodeJwt(operatorClaims({ operator: operator.getPublicKey(), name: `wgmesh-${mesh}`, systemAccount: system.getPublicKey() }), operator);
+  const accountJwt = encodeJwt(accountClaims({ account: account.getPublicKey(), name: `wgmesh-${mesh}`, signingKeys: [signing.getPublicKey()] }), operator);
+  const systemJwt = encodeJwt(accountClaims({ account: system.getPublicKey(), name: 'SYS' }), operator);
+  const info: AuthorityInfo = { version: 1, mesh, operator: operator.getPublicKey(), account: account.getPublicKey(), systemAccount: system.getPublicKey(), signingKey: signing.getPublicKey() };
+
+  writeSecretFile(join(dir, FILES.operatorSeed), `${seedText(operator)}\n`);
+  writeSecretFile(join(dir, FILES.accountSeed), `${seedText(account)}\n`);
+  writeSecretFile(join(dir, FILES.systemSeed), `${seedText(system)}\n`);
+  writeSecretFile(join(dir, FILES.signingSeed), `${seedText(signing)}\n`);
+  const issuer = new Issuer(info, signing);
+  const registryUser = createKey('user');
+  writeCreds(join(dir, FILES.registryCreds), { jwt: issuer.registryJwt(registryUser.getPublicKey()), seed: seedText(registryUser) });
+  const pub = (name: string, text: string) => writeFileSync(join(dir, name), text, { mode: 0o644 });
+  pub(FILES.operatorJwt, `${operatorJwt}\n`);
+  pub(FILES.accountJwt, `${accountJwt}\n`);
+  pub(FILES.systemJwt, `${systemJwt}\n`);
+  pub(FILES.serverConfig, renderServerConfig({ operatorJwt, systemAccount: info.systemAccount, accounts: { [info.account]: accountJwt, [info.systemAccount]: systemJwt } }));
+  // Written last: its presence says the authority is complete.
+  pub(FILES.authority, `${JSON.stringify(info, null, 2)}\n`);
+  return { info, dir, created: true, serverConfig: join(dir, FILES.serverConfig), registryCreds: join(dir, FILES.registryCreds) };
+}
+
+export function hasAuthority(dir: string): boolean {
+  return existsSync(join(dir, FILES.authority));
+}
+
+/** The issuer of user credentials (needs authority.json and the signing key's seed). */
+export function loadIssuer(dir: string): Issuer {
+  const info = readInfo(dir);
+  const path = join(dir, FILES.signingSeed);
+  let seed: string;
+  try {
+    if ((statSync(path).mode & 0o077) !== 0) throw new AuthorityError(`${path} holds the account signing key but others may read it: chmod 600 ${path}`);
+    seed = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof AuthorityError) throw err;
+    throw new AuthorityError(`cannot read the account signing key ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let kp: KeyPair;
+  try {
+    kp = keyFromSeed(seed, 'account');
+  } catch {
+    throw new AuthorityError(`${path} does not hold a NATS account seed`);
+  }
+  if (kp.getPublicKey() !== info.signingKey) throw new AuthorityError(`${path} is not the signing key named in ${FILES.authority}`);
+  return new Issuer(info, kp);
+}
+
+function readInfo(dir: string): AuthorityInfo {
+  const path = join(dir, FILES.authority);
+  let info: AuthorityInfo;
+  try {
+    info = JSON.parse(readFileSync(path, 'utf8')) as AuthorityInfo;
+  } catch (err) {
+    throw new AuthorityError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  const keys: Array<[keyof AuthorityInfo, KeyRole]> = [['operator', 'operator'], ['account', 'account'], ['systemAccount', 'account'], ['signingKey', 'account']];
+  if (info.version !== 1 || typeof info.mesh !== 'string' || keys.some(([k, role]) => !isPublicKey(info[k], role))) throw new AuthorityError(`${path} is not a wgmesh NATS authority`);
+  return info;
+}
+
+export interface MemberJwtOptions {
+  /** Source addresses the member may connect from (its tunnel address: the credential is then bound to its WireGuard key). */
+  src?: string[];
+}
+
+/** Issues user JWTs signed by the mesh account's signing key. */
+export class Issuer {
+  constructor(
+    readonly info: AuthorityInfo,
+    private readonly signingKey: KeyPair,
+  ) {}
+
+  get mesh(): string {
+    return this.info.mesh;
+  }
+
+  /** The registry's services: all rights in the mesh's account. */
+  registryJwt(userPublicKey: string, name = 'registry'): string {
+    return this.sign({ user: this.user(userPublicKey), name, permissions: registryPermissions() });
+  }
+
+  /** A member's credential, issued to the member's own key: its node's subjects (contracts' ACCESS). */
+  memberJwt(node: string, userPublicKey: string, opts: MemberJwtOptions = {}): string {
+    const user = this.user(userPublicKey);
+    return this.sign({ user, name: `member-${parseName(node, 'node')}`, permissions: memberPermissions(this.mesh, node, user), src: opts.src });
+  }
+
+  /**
+   * An enrolment credential: a bearer JWT (no seed needed) that may only send `enroll` and read
+   * its own inbox, expiring at `expiresAt` (unix ms, e.g. with its token).
+   */
+  enrollJwt(expiresAt: number, name = 'enroll'): string {
+    const user = createKey('user').getPublicKey(); // its seed is never needed: the JWT is a bearer token
+    return this.sign({ user, name, permissions: enrollPermissions(this.mesh, user), expiresAt: Math.ceil(expiresAt / 1000), bearer: true });
+  }
+
+  private user(key: string): string {
+    if (!isPublicKey(key, 'user')) throw new AuthorityError('not a NATS user public key');
+    return key;
+  }
+
+  private sign(opts: Parameters<typeof userClaims>[0]): string {
+    return encodeJwt(userClaims({ ...opts, issuerAccount: this.info.account }), this.signingKey);
+  }
+}

@@ -1,0 +1,195 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Patterns, subjectFor } from '@wgmesh/contracts';
+import { startService, Service } from '@wgmesh/testing';
+import { connect, NatsConnection, NatsError, Msg } from 'nats';
+import { initAuthority, loadIssuer } from './authority';
+import { credentialOptions, credsFileOptions } from './connect';
+import { createKey, seedText } from './jwt';
+
+// A real nats-server 2.9 of our own (free port, killed by PID) running the generated auth.conf:
+// the registry's credential, two members' credentials (issued as at enrolment) and an enrolment
+// credential, each held to what contracts' ACCESS table gives its role.
+
+const MESH = 'authmesh';
+const s = (pattern: Parameters<typeof subjectFor>[0], node?: string) => subjectFor(pattern, { mesh: MESH, node });
+
+describe('NATS authentication and authorisation (real nats-server)', () => {
+  let dir: string;
+  let server: Service;
+  let url: string;
+  const conns: NatsConnection[] = [];
+  let registry: NatsConnection;
+  let memberA: NatsConnection;
+  let memberB: NatsConnection;
+  const errors = new Map<NatsConnection, string[]>();
+
+  async function open(name: string, opts: Record<string, unknown>): Promise<NatsConnection> {
+    const nc = await connect({ servers: url, name, reconnect: false, ...opts });
+    conns.push(nc);
+    const seen: string[] = [];
+    errors.set(nc, seen);
+    void (async () => {
+      for await (const st of nc.status()) if (st.type === 'error') seen.push(String(st.data));
+    })();
+    return nc;
+  }
+
+  function member(node: string, src?: string[]) {
+    const user = createKey('user');
+    const jwt = loadIssuer(dir).memberJwt(node, user.getPublicKey(), { src });
+    return credentialOptions({ jwt, seed: seedText(user) });
+  }
+
+  /** Publishes as `from`; resolves with what a registry subscription on the subject received. */
+  async function deliver(from: NatsConnection, subject: string): Promise<Msg[]> {
+    const got: Msg[] = [];
+    const sub = registry.subscribe(subject, { callback: (_e, m) => got.push(m) });
+    await registry.flush();
+    from.publish(subject, new TextEncoder().encode('{"forged":true}'));
+    await from.flush().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 150));
+    sub.unsubscribe();
+    return got;
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'wgmesh-nats-auth-'));
+    const auth = initAuthority(join(dir, 'nats'), MESH);
+    dir = auth.dir;
+    server = startService('nats-server', ['-c', auth.serverConfig, '-a', '127.0.0.1', '-p', '-1']);
+    const line = await server.waitForLine(/Listening for client connections on/);
+    url = `nats://${/on (\S+:\d+)/.exec(line)![1]}`;
+    registry = await open('registry', credsFileOptions(auth.registryCreds));
+    memberA = await open('a', member('a'));
+    memberB = await open('b', member('b'));
+  });
+
+  afterAll(async () => {
+    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+    await server?.stop();
+    rmSync(dir.replace(/\/nats$/, ''), { recursive: true, force: true });
+  });
+
+  it('refuses a connection without credentials, and one with a JWT from another authority', async () => {
+    await expect(connect({ servers: url, reconnect: false })).rejects.toThrow(/Authorization Violation/i);
+    const other = initAuthority(join(mkdtempSync(join(tmpdir(), 'wgmesh-nats-other-')), 'nats'), MESH);
+    await expect(connect({ servers: url, reconnect: false, ...credsFileOptions(other.registryCreds) })).rejects.toThrow(/Authorization Violation/i);
+    rmSync(other.dir.replace(/\/nats$/, ''), { recursive: true, force: true });
+  });
+
+  it('refuses a member JWT presented without its seed (the nonce signature is checked)', async () => {
+    const user = createKey('user');
+    const jwt = loadIssuer(dir).memberJwt('a', user.getPublicKey());
+    const impostor = createKey('user'); // signs the nonce with a key that is not the JWT's
+    await expect(connect({ servers: url, reconnect: false, ...credentialOptions({ jwt, seed: seedText(impostor) }) })).rejects.toThrow(/Authorization Violation/i);
+    await expect(connect({ servers: url, reconnect: false, ...credentialOptions({ jwt }) })).rejects.toThrow(/Authorization Violation/i);
+  });
+
+  it('lets the registry publish peer events that members receive', async () => {
+    const got: Msg[] = [];
+    memberA.subscribe(s(Patterns.peerEvents), { callback: (_e, m) => got.push(m) });
+    await memberA.flush();
+    registry.publish(s(Patterns.peerEvents), new TextEncoder().encode('{}'));
+    await registry.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).toHaveLength(1);
+  });
+
+  it('does not let a member forge a peer event', async () => {
+    expect(await deliver(memberA, s(Patterns.peerEvents))).toHaveLength(0);
+    expect(errors.get(memberA)).toContain('PERMISSIONS_VIOLATION'); // the server said why, not just dropped it
+  });
+
+  it("does not let a member send another node's dataplane request, state or path decisions", async () => {
+    expect(await deliver(memberA, s(Patterns.dataplaneApply, 'b'))).toHaveLength(0);
+    expect(await deliver(memberA, s(Patterns.dataplaneState, 'b'))).toHaveLength(0);
+    expect(await deliver(memberA, s(Patterns.paths, 'b'))).toHaveLength(0);
+    expect(await deliver(memberA, s(Patterns.memberRemove))).toHaveLength(0);
+    await expect(memberA.request(s(Patterns.connect, 'b'), new TextEncoder().encode('{}'), { timeout: 1000 })).rejects.toThrow(/Permissions Violation|TIMEOUT|timeout/i);
+    const served: Msg[] = [];
+    memberB.subscribe(s(Patterns.connect, 'b'), { callback: (_e, m) => served.push(m) });
+    await memberB.flush();
+    await memberA.request(s(Patterns.connect, 'b'), new TextEncoder().encode('{}'), { timeout: 300 }).catch(() => undefined);
+    expect(served).toHaveLength(0);
+  });
+
+  it('lets a member publish its own node subjects and request the snapshot', async () => {
+    expect(await deliver(memberA, s(Patterns.nat, 'a'))).toHaveLength(1);
+    expect(await deliver(memberA, s(Patterns.paths, 'a'))).toHaveLength(1);
+    expect(await deliver(memberA, s(Patterns.dataplaneState, 'a'))).toHaveLength(1);
+    const snap = registry.subscribe(s(Patterns.peerSnapshot), { callback: (_e, m) => m.respond(new TextEncoder().encode('{"revision":1}')) });
+    await registry.flush();
+    const reply = await memberA.request(s(Patterns.peerSnapshot), new TextEncoder().encode('{}'), { timeout: 2000 });
+    expect(new TextDecoder().decode(reply.data)).toBe('{"revision":1}');
+    expect(reply.subject.startsWith(`_INBOX.`)).toBe(true);
+    snap.unsubscribe();
+  });
+
+  it('lets a member serve its own requests (allow responses) and the registry ask them', async () => {
+    const sub = memberB.subscribe(s(Patterns.dataplaneApply, 'b'), { callback: (_e, m) => m.respond(new TextEncoder().encode('{"ok":true}')) });
+    await memberB.flush();
+    const reply = await registry.request(s(Patterns.dataplaneApply, 'b'), new TextEncoder().encode('{}'), { timeout: 2000 });
+    expect(new TextDecoder().decode(reply.data)).toBe('{"ok":true}');
+    sub.unsubscribe();
+  });
+
+  it("lets a member follow the others' path decisions but not their dataplane requests, and not other inboxes", async () => {
+    const paths: Msg[] = [];
+    memberA.subscribe(s(Patterns.paths, '*'), { callback: (_e, m) => paths.push(m) });
+    await memberA.flush();
+    memberB.publish(s(Patterns.paths, 'b'), new TextEncoder().encode('{}'));
+    await memberB.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(paths).toHaveLength(1);
+
+    for (const subject of [s(Patterns.dataplaneApply, 'b'), '_INBOX.>', s(Patterns.enroll), '>']) {
+      const seen: Msg[] = [];
+      const refused: string[] = [];
+      memberA.subscribe(subject, { callback: (e, m) => (e ? refused.push(e.message) : seen.push(m)) });
+      await memberA.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(refused.join('\n')).toMatch(/Permissions Violation for Subscription/);
+      registry.publish(subject === '>' || subject === '_INBOX.>' ? '_INBOX.x.y' : subject, new TextEncoder().encode('{}'));
+      await registry.flush();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(seen).toHaveLength(0);
+    }
+  });
+
+  it('lets the enrolment credential request enroll and nothing else', async () => {
+    const issuer = loadIssuer(dir);
+    const enroll = await open('enroll', credentialOptions({ jwt: issuer.enrollJwt(Date.now() + 60_000) }));
+    const answered: Msg[] = [];
+    registry.subscribe(s(Patterns.enroll), { callback: (_e, m) => { answered.push(m); m.respond(new TextEncoder().encode('{"address":"x"}')); } });
+    await registry.flush();
+    const reply = await enroll.request(s(Patterns.enroll), new TextEncoder().encode('{}'), { timeout: 2000 });
+    expect(new TextDecoder().decode(reply.data)).toBe('{"address":"x"}');
+    expect(answered).toHaveLength(1);
+    expect(await deliver(enroll, s(Patterns.peerSnapshot))).toHaveLength(0);
+    expect(await deliver(enroll, s(Patterns.peerEvents))).toHaveLength(0);
+    expect(await deliver(enroll, s(Patterns.nat, 'a'))).toHaveLength(0);
+    const refused: string[] = [];
+    enroll.subscribe(s(Patterns.peerEvents), { callback: (e) => e && refused.push(e.message) });
+    await enroll.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(refused.join('\n')).toMatch(/Permissions Violation for Subscription to "wgmesh\.v1\.authmesh\.peers\.events"/);
+  });
+
+  it('refuses an expired enrolment credential', async () => {
+    const jwt = loadIssuer(dir).enrollJwt(Date.now() - 1000);
+    // nats-server 2.9 accepts the CONNECT and closes the connection at once with "User Authentication Expired".
+    const outcome = await connect({ servers: url, reconnect: false, ...credentialOptions({ jwt }) }).then(
+      (nc) => nc.closed().then((err) => String(err)),
+      (err: Error) => err.message,
+    );
+    expect(outcome).toMatch(/Authorization Violation|Authentication Expired/i);
+  });
+
+  it("holds a member's credential to its source address (its tunnel address)", async () => {
+    await expect(connect({ servers: url, reconnect: false, ...member('c', ['10.99.0.7/32']) })).rejects.toThrow(/Authorization Violation/i);
+    const ok = await open('c', member('c', ['127.0.0.1/32']));
+    expect(ok.isClosed()).toBe(false);
+  });
+});

@@ -1,0 +1,58 @@
+import { ACCESS, Patterns } from '@wgmesh/contracts';
+import { createKey } from './jwt';
+import { enrollPermissions, inboxPrefix, memberPermissions, registryPermissions } from './permissions';
+
+describe('role permissions (from contracts ACCESS)', () => {
+  const user = createKey('user').getPublicKey();
+
+  it('gives every pattern an entry (a new pattern cannot be forgotten)', () => {
+    expect(Object.keys(ACCESS).sort()).toEqual(Object.values(Patterns).sort());
+  });
+
+  it("gives a member its own node's subjects, peer events, the snapshot and every node's paths", () => {
+    const p = memberPermissions('m1', 'a', user);
+    expect(p.pub!.allow!.sort()).toEqual(
+      [
+        'wgmesh.v1.m1.peers.snapshot',
+        'wgmesh.v1.m1.node.a.dataplane.apply',
+        'wgmesh.v1.m1.node.a.dataplane.state',
+        'wgmesh.v1.m1.node.a.nat',
+        'wgmesh.v1.m1.node.a.paths',
+        'wgmesh.v1.m1.node.a.paths.get',
+        'wgmesh.v1.m1.node.a.connect',
+      ].sort(),
+    );
+    expect(p.sub!.allow!.sort()).toEqual(
+      [
+        'wgmesh.v1.m1.peers.events',
+        'wgmesh.v1.m1.node.a.dataplane.apply',
+        'wgmesh.v1.m1.node.a.dataplane.state',
+        'wgmesh.v1.m1.node.a.nat',
+        'wgmesh.v1.m1.node.*.paths',
+        'wgmesh.v1.m1.node.a.paths.get',
+        'wgmesh.v1.m1.node.a.connect',
+        `_INBOX.${user}.>`,
+      ].sort(),
+    );
+    expect(p.resp).toEqual({ max: 1, ttl: 60_000_000_000 });
+  });
+
+  it('never lets a member publish peer events, enrol others, remove members, or any wildcard', () => {
+    const p = memberPermissions('m1', 'a', user);
+    for (const s of p.pub!.allow!) {
+      expect(s).not.toMatch(/[*>]/);
+      expect(s).not.toMatch(/peers\.events|enroll|members\.remove|_INBOX/);
+      expect(s === 'wgmesh.v1.m1.peers.snapshot' || s.startsWith('wgmesh.v1.m1.node.a.')).toBe(true);
+    }
+    expect(() => memberPermissions('m1', 'a.b', user)).toThrow();
+    expect(() => memberPermissions('m1', '*', user)).toThrow();
+  });
+
+  it('gives the enrolment credential the enroll request and its own inbox only', () => {
+    expect(enrollPermissions('m1', user)).toEqual({ pub: { allow: ['wgmesh.v1.m1.enroll'] }, sub: { allow: [`${inboxPrefix(user)}.>`] } });
+  });
+
+  it('leaves the registry unrestricted inside its account', () => {
+    expect(registryPermissions()).toEqual({});
+  });
+});
