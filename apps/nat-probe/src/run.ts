@@ -3,7 +3,7 @@ import { Logger, NestLogger, redactUrl } from '@wgmesh/log';
 import { classifyNat, ListenAddress, startStunServer, StunServer } from '@wgmesh/nat-probe';
 import { BusRef, MeshBus, MeshNatsServer } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
-import { startTelemetry } from '@wgmesh/telemetry';
+import { startTelemetry, Telemetry } from '@wgmesh/telemetry';
 import { withDeadline } from '../../peer-discovery/src/shutdown';
 import type { NatProbeMemberConfig } from './config';
 import { NatProbeMemberModule } from './member/member.module';
@@ -21,6 +21,11 @@ export async function startNatProbeMember(
   deps: { enrollment: Enrollment; servers: string; /** NATS credentials file (the member's nats.creds). */ creds?: string; classify?: Classify },
 ): Promise<RunningNatProbeMember> {
   const telemetry = await startTelemetry({ serviceName: 'nat-probe', attributes: { 'wgmesh.mesh': config.mesh, 'wgmesh.node': deps.enrollment.name } });
+  // As the service: its timers, NATS connections and handlers export under its name.
+  return telemetry.run(() => startMember(config, log, deps, telemetry));
+}
+
+async function startMember(config: NatProbeMemberConfig, log: Logger, deps: Parameters<typeof startNatProbeMember>[2], telemetry: Telemetry): Promise<RunningNatProbeMember> {
   const node = deps.enrollment.name;
   const nestish = { warn: (m: string) => log.warn(m), error: (m: string) => log.error(m) };
   const bus = new BusRef(MeshBus.connect({ servers: deps.servers, creds: deps.creds, mesh: config.mesh, node, name: `wgmesh-nat-probe-${node}`, logger: nestish }));

@@ -1,5 +1,7 @@
 import { ConfigError, OptionSpec, values } from '@wgmesh/config';
+import { natsCredsOption } from '@wgmesh/nats-transport';
 import { DriverKind, parseDriverKind } from '@wgmesh/contracts';
+import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
 import { parseLevel, type Level } from '@wgmesh/log';
 import { cidrContains, formatIp, parseCidr, parseEndpoint, parseIp } from '@wgmesh/netaddr';
 
@@ -10,7 +12,9 @@ export const peerDiscoveryOptions: OptionSpec[] = [
   { key: 'mode', flag: 'mode', env: 'WGMESH_MODE', value: '<registry|member>', required: true, parse: (t) => oneOf(t, ['registry', 'member']), description: 'registry: watch the hub device, publish the peer table, answer enrolment; member: keep this node\'s peers in line with the table' },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects and Redis keys' },
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), description: 'NATS server (registry default nats://127.0.0.1:4222; member default nats://<registry tunnel address>:4222)' },
+  natsCredsOption('NATS credentials file (registry: the registry.creds `wgmesh registry init` writes; member: default <state-dir>/nats.creds, written at enrolment, when it exists)'),
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
+  httpListenOption(DEFAULT_HTTP_LISTEN.peerDiscovery),
   // registry mode
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', parse: values.string, description: 'registry: the hub WireGuard device to watch' },
   { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'registry: how to read the hub device (uapi: wireguard-go socket; wg: kernel through wireguard-tools)' },
@@ -21,6 +25,7 @@ export const peerDiscoveryOptions: OptionSpec[] = [
   { key: 'address', flag: 'address', env: 'WGMESH_REGISTRY_ADDRESS', value: '<ip>', parse: (t) => formatIp(parseCidr(t).address), description: 'registry: its own tunnel address, never allocated [default: first host of --mesh-cidr]' },
   { key: 'publicEndpoint', flag: 'public-endpoint', env: 'WGMESH_PUBLIC_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'registry: where members reach the hub device (sent in enrolment replies; enrolment is off without it)' },
   { key: 'registryNode', flag: 'registry-node', env: 'WGMESH_REGISTRY_NODE', value: '<id>', parse: values.name, default: 'registry', description: 'registry: node id of the hub\'s dataplane-programmer' },
+  { key: 'natsAuth', flag: 'nats-auth', env: 'WGMESH_NATS_AUTH_DIR', value: '<dir>', parse: values.string, description: 'registry: the mesh\'s NATS authority (`wgmesh registry init`): enrolment replies then carry a member credential, and requests without a NATS key are refused' },
   // member mode
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: 'member: private key (0600) and enrolment state' },
   { key: 'token', flag: 'token', env: 'WGMESH_TOKEN', value: '<token>', parse: values.string, description: 'member: pre-auth token for the first enrolment' },
@@ -41,7 +46,13 @@ export interface PeerDiscoveryConfig {
   mode: 'registry' | 'member';
   mesh: string;
   nats?: string;
+  /** NATS credentials file (--nats-creds); member default: <state-dir>/nats.creds when it exists. */
+  natsCreds?: string;
+  /** Registry: directory of the mesh's NATS authority (issues member credentials at enrolment). */
+  natsAuth?: string;
   logLevel: Level;
+  /** `wgmesh peer-discovery`'s HTTP endpoint (/metrics, /health, /ready); null or absent: none. */
+  httpListen?: HttpListen;
   device?: string;
   driver: DriverKind;
   /** --driver vpp: VPP's API socket and definitions (defaults: /run/vpp/api.sock, /usr/share/vpp/api). */

@@ -141,7 +141,10 @@ export function tempDir(prefix: string): { path: string; remove(): void } {
  * real programmer would), and how many ran at once. `ms` is how long each apply takes.
  */
 export class RecordingDataplane {
+  /** The last applies (up to 20; older ones are dropped so that a long test keeps no garbage). */
   readonly applies: Array<{ at: number; req: DataplaneApplyRequest }> = [];
+  /** Applies made so far. */
+  count = 0;
   inFlight = 0;
   maxInFlight = 0;
 
@@ -154,6 +157,8 @@ export class RecordingDataplane {
     try {
       if (this.ms > 0) await new Promise((r) => setTimeout(r, this.ms));
       this.applies.push({ at: Date.now(), req });
+      this.count++;
+      if (this.applies.length > 20) this.applies.shift();
       return { added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: this.ms };
     } finally {
       this.inFlight--;

@@ -1,6 +1,7 @@
 import { INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Patterns } from '@wgmesh/contracts';
+import { Readiness, type ReadinessSink, serveHealth } from '@wgmesh/health';
 import { createLogger, Logger, NestLogger, redactUrl, untilSignal } from '@wgmesh/log';
 import { MeshBus, MeshNatsServer } from '@wgmesh/nats-transport';
 import { Enrollment, memberCredsPath, nodeKey } from '@wgmesh/peer-discovery';
@@ -11,7 +12,10 @@ import { BusRef } from '@wgmesh/nats-transport';
 import { ensureEnrolled } from './member/enroll-client';
 import { ApplyDesired, MemberPeersService } from './member/member-peers.service';
 import { MemberModule } from './member/member.module';
+import { MemberHealth, RegistryHealth } from './health';
+import { MemberController } from './member/member.controller';
 import { HubWatchService } from './registry/hub-watch.service';
+import { REDIS } from './tokens';
 import { withDeadline } from './shutdown';
 import { RegistryModule } from './registry/registry.module';
 
@@ -22,6 +26,8 @@ export interface PeerDiscoveryDeps {
   apply?: ApplyDesired;
   /** Member mode: an enrolment already done by the caller (`wgmesh member up`). */
   enrollment?: Enrollment;
+  /** Where the service registers its readiness checks (registry: nats, redis, hub; member: enrolment, nats, peers). */
+  readiness?: ReadinessSink;
 }
 
 export interface RunningPeerDiscovery {
@@ -36,7 +42,8 @@ export interface RunningPeerDiscovery {
 
 /** Starts peer-discovery in this process, in the configured mode. */
 export async function startPeerDiscovery(config: PeerDiscoveryConfig, log: Logger, deps: PeerDiscoveryDeps = {}): Promise<RunningPeerDiscovery> {
-  const telemetry = await startTelemetry({ serviceName: 'peer-discovery', attributes: { 'wgmesh.mesh': config.mesh, 'wgmesh.mode': config.mode } });
+  const node: Record<string, string> = config.mode === 'member' && config.name ? { 'wgmesh.node': config.name } : {};
+  const telemetry = await startTelemetry({ serviceName: 'peer-discovery', attributes: { 'wgmesh.mesh': config.mesh, 'wgmesh.mode': config.mode, ...node } });
   try {
     // As the service: its timers, NATS connections and handlers export under its name.
     return await telemetry.run(() => (config.mode === 'registry' ? startRegistry(config, log, deps, telemetry.shutdown) : startMember(config, log, deps, telemetry.shutdown)));
@@ -50,11 +57,15 @@ async function startRegistry(config: PeerDiscoveryConfig, log: Logger, deps: Pee
   const servers = config.nats ?? DEFAULT_NATS;
   const driver = deps.driver ?? createDriver(config.driver, config.device!, { log: log.child({ component: 'driver' }), vppSocket: config.vppSocket, vppApiDir: config.vppApiDir });
   const ownDriver = !deps.driver;
+  const health = new RegistryHealth({ nats: servers, redis: config.redis, device: driver.device }, deps.readiness);
   const bus = await MeshBus.connect({ servers, creds: config.natsCreds, mesh: config.mesh, name: 'wgmesh-peer-discovery-registry', logger: nestish(log) });
   const strategy = new MeshNatsServer({ mesh: config.mesh, servers, creds: config.natsCreds, name: 'wgmesh-peer-discovery-registry', logger: nestish(log) });
   const app = await NestFactory.createMicroservice(RegistryModule.forRoot(config, log, { bus, driver }), { strategy, logger: new NestLogger(log), bufferLogs: false });
-  const listening = listen(app, log, 'serving peers.snapshot, enroll and members.remove', { mesh: config.mesh });
+  health.nats.bus(bus);
+  health.nats.server(strategy.status);
+  const listening = listen(app, log, 'serving peers.snapshot, enroll and members.remove', { mesh: config.mesh }).then(() => health.nats.subscribed());
   const hub = app.get(HubWatchService);
+  health.started({ redis: app.get(REDIS), hub, strategy });
   await Promise.all([hub.ready, listening]);
   log.info('peer-discovery (registry) ready', { device: driver.device, driver: driver.kind, hubKey: hub.publicKey, peers: hub.table().length, enrolment: Boolean(config.publicEndpoint && config.meshCidr) });
   return {
@@ -63,14 +74,17 @@ async function startRegistry(config: PeerDiscoveryConfig, log: Logger, deps: Pee
     close: async () => {
       if (!(await withDeadline(() => app.close(), 5000))) log.warn('peer-discovery did not stop in time; leaving it');
       if (ownDriver) await driver.close();
+      health.dispose();
       await shutdown();
     },
   };
 }
 
 async function startMember(config: PeerDiscoveryConfig, log: Logger, deps: PeerDiscoveryDeps, shutdown: () => Promise<void>): Promise<RunningPeerDiscovery> {
+  const health = new MemberHealth(deps.readiness);
   const enrollment = deps.enrollment ?? (await ensureEnrolled(config, nodeKey(config.stateDir).publicKey, log));
   const servers = config.nats ?? natsOverTunnel(enrollment);
+  const nats = health.enrolled(enrollment, servers);
   const creds = config.natsCreds ?? memberCredsPath(config.stateDir);
   const node = enrollment.name;
   const busRef = new BusRef(MeshBus.connect({ servers, creds, mesh: config.mesh, node, name: `wgmesh-peer-discovery-${node}`, logger: nestish(log) }));
@@ -79,8 +93,15 @@ async function startMember(config: PeerDiscoveryConfig, log: Logger, deps: PeerD
   const strategy = new MeshNatsServer({ mesh: config.mesh, node, servers, creds, name: `wgmesh-peer-discovery-${node}`, logger: nestish(log) });
   const app = await NestFactory.createMicroservice(MemberModule.forRoot(config, log, { bus: busRef, enrollment, apply }), { strategy, logger: new NestLogger(log), bufferLogs: false });
   const member = app.get(MemberPeersService);
+  health.busRef(busRef);
+  nats.server(strategy.status);
+  const controller = app.get(MemberController);
+  health.started({ member, strategy, rejected: () => controller.rejected });
   // Subscribing waits for NATS (over the tunnel); once subscribed, load (or reload) the table.
-  void listen(app, log, 'subscribed to peer events', { mesh: config.mesh, node, nats: redactUrl(servers) }).then(() => member.subscribed());
+  void listen(app, log, 'subscribed to peer events', { mesh: config.mesh, node, nats: redactUrl(servers) }).then(() => {
+    nats.subscribed();
+    member.subscribed();
+  });
   strategy.on('reconnect', () => void member.mirror.reload('nats reconnected'));
   log.info('peer-discovery (member) started', { node, address: enrollment.address, registry: enrollment.registry.endpoint, mode: config.connect.length ? 'on-demand' : 'full' });
   return {
@@ -89,6 +110,7 @@ async function startMember(config: PeerDiscoveryConfig, log: Logger, deps: PeerD
     enrollment,
     close: async () => {
       if (!(await withDeadline(() => app.close(), 5000))) log.warn('peer-discovery did not stop in time; leaving it');
+      health.dispose();
       await shutdown();
     },
   };
@@ -119,8 +141,14 @@ function nestish(log: Logger) {
 /** Runs peer-discovery in the foreground until SIGINT/SIGTERM. */
 export async function runPeerDiscovery(config: PeerDiscoveryConfig, deps: PeerDiscoveryDeps = {}): Promise<void> {
   const log = createLogger({ service: 'peer-discovery', level: config.logLevel, base: { mode: config.mode } });
-  const running = await startPeerDiscovery(config, log, deps);
-  await untilSignal(log);
-  await running.close();
+  const readiness = new Readiness();
+  const http = await serveHealth(config.httpListen ?? null, { readiness, log });
+  const signal = untilSignal(log);
+  // A signal while starting (enrolling, waiting for NATS or the hub device) ends the start too.
+  const running = await Promise.race([startPeerDiscovery(config, log, { readiness, ...deps }), signal.then(() => null)]);
+  if (running) await signal;
+  readiness.draining();
+  await running?.close(); // app.close has its own deadline (withDeadline above)
+  await http?.close();
 }
 

@@ -19,8 +19,10 @@ import { missingRequirements } from './requirements';
 export const labOptions: OptionSpec[] = [
   { key: 'members', flag: 'members', env: 'WGMESH_LAB_MEMBERS', value: '<count | name:nat,…>', parse: parseMemberOption, description: 'up/run: how many members (3 behind eim NATs + 1 public by default), or a list like a:eim,b:edm,c:public' },
   { key: 'nat', flag: 'nat', env: 'WGMESH_LAB_NAT', value: '<eim|edm|public,…>', parse: parseNatList, description: 'up/run: the NAT in front of each member (one per member, or one for all)' },
-  { key: 'json', flag: 'json', parse: values.bool, description: 'up: print only {"pairs":[{"a","b","path","rttMs"}],"convergeMs"} on stdout' },
-  { key: 'timeout', flag: 'timeout', env: 'WGMESH_LAB_TIMEOUT_MS', value: '<ms>', parse: values.int(1000, 600_000), default: '30000', description: 'up/run: how long the mesh may take to converge before the lab is torn down' },
+  { key: 'json', flag: 'json', parse: values.bool, description: 'up: print only {"pairs":[{"a","b","path","reason","rttMs",…}],"convergeMs",…} on stdout' },
+  { key: 'timeout', flag: 'timeout', env: 'WGMESH_LAB_TIMEOUT_MS', value: '<ms>', parse: values.int(1000, 600_000), default: '30000', description: 'up/run: how long the pairs may take to settle before the lab is torn down' },
+  { key: 'natInterval', flag: 'nat-interval', env: 'WGMESH_LAB_NAT_INTERVAL_S', value: '<seconds>', parse: values.int(1, 3600), default: '3', description: "up/run: members' --nat-interval (how often nat-probe classifies the NAT again)" },
+  { key: 'pathDeadline', flag: 'path-deadline', env: 'WGMESH_LAB_PATH_DEADLINE_S', value: '<seconds>', parse: values.int(1, 600), default: '10', description: "up/run: members' --path-deadline (how long a direct path or attempt may go without a handshake before the pair is relayed)" },
   { key: 'networkOnly', flag: 'network-only', parse: values.bool, description: 'up: build the network only (no NATS, Redis or wgmesh)' },
   { key: 'id', flag: 'id', env: 'WGMESH_LAB_ID', value: '<id>', parse: checkLabId, description: 'up/run: the lab id (1-6 characters a-z, 0-9; random by default)' },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_LAB_STATE_DIR', value: '<dir>', parse: values.string, default: '/run/wgmesh-lab', description: 'where lab state files (and each mesh\'s logs, <id>.mesh/) live' },
@@ -33,6 +35,8 @@ interface LabConfig {
   nat?: MemberNat[];
   json?: boolean;
   timeout: number;
+  natInterval: number;
+  pathDeadline: number;
   networkOnly?: boolean;
   id?: string;
   stateDir: string;
@@ -47,10 +51,11 @@ export const labUsage = `Usage: wgmesh lab up [--members N] [--nat eim,edm,publi
 
 A WireGuard mesh in network namespaces (needs root): a registry on 203.0.113.1 running NATS,
 Redis and "wgmesh registry up"; members behind NAT routers (eim: endpoint-independent mapping,
-edm: endpoint-dependent) or public, each running "wgmesh member up". "up" waits until every pair
-that can be direct has a direct tunnel, prints each pair's path and round trip and the
-convergence time, and leaves the lab running; "down" removes its namespaces, processes and
-files. See tools/lab/README.md.
+edm: endpoint-dependent) or public, each running "wgmesh member up". "up" waits until both ends
+of every pair apply the same path decision (their nat-probe's: direct or relayed, and why) and
+the tunnel agrees with it, prints each pair's path, round trip and reason and the convergence
+time, and leaves the lab running; "down" removes its namespaces, processes and files. See
+tools/lab/README.md.
 
 Options:
 ${formatOptionsHelp(labOptions)}`;
@@ -107,6 +112,12 @@ interface MeshUp {
   convergeMs: number;
 }
 
+/** What `lab up --json` prints: the pairs, the convergence time, each member's NAT as nat-probe classified it. */
+export function labUpJson(up: { lab: { id: string }; rows: readonly PairRow[]; convergeMs: number; nat: Record<string, string> }): string {
+  const pairs = up.rows.map((r) => ({ a: r.a, b: r.b, path: r.path, reason: r.reason, rttMs: r.rttMs, attempt: r.attempt, decidedBy: r.decidedBy, observed: r.observed }));
+  return JSON.stringify({ pairs, convergeMs: up.convergeMs, lab: up.lab.id, nat: up.nat });
+}
+
 /**
  * Builds the lab, starts the mesh, waits for it to converge and prints the pair table. On any
  * failure (or Ctrl-C meanwhile) it tears everything down before returning 1.
@@ -114,9 +125,9 @@ interface MeshUp {
 async function meshUp(o: LabConfig, opts: { detach: boolean }): Promise<number> {
   const up = await bringUp(o, opts);
   if (!up) return 1;
-  const { lab, rows, convergeMs } = up;
+  const { lab } = up;
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ pairs: rows, convergeMs })}\n`);
+    process.stdout.write(`${labUpJson({ ...up, nat: natOf(up.mesh) })}\n`);
     process.stderr.write(`lab ${lab.id} is up; "wgmesh lab down ${lab.id}" removes it\n`);
     return 0;
   }
@@ -143,10 +154,9 @@ async function bringUp(o: LabConfig, opts: { detach: boolean }): Promise<MeshUp 
     const who = spec.members.map((m) => `${m.name} (${m.nat})`).join(', ');
     progress(`lab ${lab.id}: network up in ${Date.now() - started} ms: registry 203.0.113.1, members ${who}`);
     progress(`starting NATS, Redis and "wgmesh registry up" on the registry, then "wgmesh member up" on ${spec.members.length} member${spec.members.length === 1 ? '' : 's'}…`);
-    const mesh = await startMesh(lab);
-    progress(`mesh started in ${Date.now() - started} ms; waiting for direct tunnels…`);
-    const { convergeMs } = await mesh.waitForMesh(o.timeout);
-    const rows = await mesh.pairTable();
+    const mesh = await startMesh(lab, { natIntervalS: o.natInterval, pathDeadlineS: o.pathDeadline });
+    progress(`mesh started in ${Date.now() - started} ms; waiting for every pair's path decision, and the tunnel to agree…`);
+    const { rows, convergeMs } = await mesh.waitForPaths({ timeoutMs: o.timeout });
     return { lab, mesh, rows, convergeMs };
   } catch (err) {
     if (interrupted) await new Promise(() => undefined); // the signal handler exits
@@ -166,19 +176,26 @@ async function teardown(lab: Lab, stateDir: string, options: { keepLogs?: boolea
   removeMeshFiles(stateDir, lab.id, { keepDir: options.keepLogs });
 }
 
+/** Each member's NAT as its nat-probe last reported it ("unknown" before a report). */
+function natOf(mesh: Mesh): Record<string, string> {
+  const reports = mesh.paths.natReports();
+  return Object.fromEntries(mesh.memberNames().map((n) => [n, reports.get(n)?.nat ?? 'unknown']));
+}
+
 /** The pair table, the convergence time and how to look around. */
 function summary({ lab, mesh, rows, convergeMs }: MeshUp): string {
   const direct = rows.filter((r) => r.path === 'direct').length;
-  const pairs = mesh.expectedPairs().length;
-  const converged = pairs === 0 ? 'nothing to converge (fewer than two members that can be direct)' : `every pair that can be direct was direct and answering pings ${convergeMs} ms after the last member enrolled`;
+  const relayed = rows.length - direct;
+  const converged = rows.length === 0 ? 'nothing to converge (fewer than two members)' : `every pair settled (both ends apply the decision, and pings agree) ${convergeMs} ms after the last member enrolled`;
   const a = mesh.memberNames()[0];
+  const nat = natOf(mesh);
   return [
-    `lab ${lab.id}: ${direct} of ${rows.length} pairs direct; ${converged}`,
+    `lab ${lab.id}: ${direct} of ${rows.length} pairs direct, ${relayed} relayed; ${converged}`,
     '',
     formatPairTable(rows),
     '',
     `registry  ${mesh.registry.endpoint}, tunnel ${mesh.record().registry.address}, DNS-SD ${mesh.record().zone} on ${mesh.record().registry.address}:53`,
-    ...mesh.memberNames().map((n) => `${n.padEnd(8)}  tunnel ${mesh.member(n).address}, device ${mesh.member(n).device}, ${mesh.member(n).host.nat === 'public' ? `public ${mesh.member(n).host.address}` : `behind ${mesh.member(n).host.nat} NAT ${mesh.member(n).host.publicAddress}`}`),
+    ...mesh.memberNames().map((n) => `${n.padEnd(8)}  tunnel ${mesh.member(n).address}, device ${mesh.member(n).device}, ${mesh.member(n).host.nat === 'public' ? `public ${mesh.member(n).host.address}` : `behind ${mesh.member(n).host.nat} NAT ${mesh.member(n).host.publicAddress}`}, nat-probe says ${nat[n]}`),
     `logs      ${mesh.logDir}`,
     '',
     a ? `Look around:   ip netns exec ${lab.namespaceOf(a)} wg show ${mesh.member(a).device}` : '',

@@ -10,4 +10,5 @@ export * from './command';
 export * from './mesh';
 export * from './mesh-log';
 export * from './mesh-pairs';
+export * from './mesh-paths';
 export * from './mesh-members';

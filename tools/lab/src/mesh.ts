@@ -1,12 +1,15 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { readEnrollment } from '@wgmesh/peer-discovery';
+import { randomBytes } from 'node:crypto';
+import { AUTH_DIR, initAuthority, InitResult } from '@wgmesh/nats-auth';
 import { LabError } from './errors';
-import { ExecResult } from './exec';
+import { ExecResult, toolEnv } from './exec';
 import type { Lab } from './lab';
 import { LogFile, logMessage } from './mesh-log';
-import { DumpPeer, expectDirect, pairPath, pairsOf, PairRow, parseDump } from './mesh-pairs';
-import type { Host } from './plan';
+import { DumpPeer, expectDirect, pairsOf, PairRow, parseDump } from './mesh-pairs';
+import { meshPairTable, PathsConvergence, PathWatch, waitForPaths, WaitForPathsOptions } from './mesh-paths';
+import { ADDR, type Host } from './plan';
 import type { LabProcess } from './process';
 import { findExecutable } from './requirements';
 import { StateStore } from './state';
@@ -22,6 +25,8 @@ import { StateStore } from './state';
 
 export const WORKSPACE = resolve(__dirname, '../../..');
 const WGMESH = join(WORKSPACE, 'bin/wgmesh.js');
+/** The Redis ACL the project ships; the lab fills in a random password. */
+const REDIS_ACL = join(WORKSPACE, 'deploy/security/redis-users.acl');
 
 /** The mesh every lab runs (documentation and private ranges only). */
 export const MESH = {
@@ -50,6 +55,12 @@ export interface MeshOptions {
   memberArgs?: string[];
   /** Extra flags for `wgmesh registry up` (e.g. ["--watch-interval", "250"]). */
   registryArgs?: string[];
+  /** Extra environment of `wgmesh registry up` and `member up` (e.g. OTEL_* for tracing), or a function of the host. */
+  env?: NodeJS.ProcessEnv | ((host: string) => NodeJS.ProcessEnv);
+  /** Members' --nat-interval (how often nat-probe classifies the NAT again), in seconds; default 3 (the lab changes NATs at run time). */
+  natIntervalS?: number;
+  /** Members' --path-deadline in seconds; default nat-probe's (10). */
+  pathDeadlineS?: number;
 }
 
 export interface MeshMember {
@@ -96,6 +107,12 @@ export class Mesh {
   readonly removed = new Map<string, MeshMember>();
   registry!: { device: string; stateDir: string; log: LogFile; process: LabProcess | null; publicKey: string; endpoint: string };
   token = '';
+  /** The members' path decisions and NAT reports, as a watcher in the registry's namespace receives them. */
+  paths!: PathWatch;
+  /** NATS runs with the mesh's authentication (`registry init --nats-auth`): its files, in the registry's state directory. */
+  natsAuth!: InitResult;
+  /** The password of the registry's Redis ACL user (deploy/security/redis-users.acl). */
+  redisPassword = '';
   private readonly services: LabProcess[] = [];
   private readonly opts: MeshOptions;
 
@@ -117,7 +134,7 @@ export class Mesh {
     mkdirSync(mesh.logDir, { recursive: true, mode: 0o700 });
     await mesh.startServices();
     // The token needs only Redis: made while the registry starts.
-    [mesh.token] = await Promise.all([mesh.createToken(), mesh.startRegistry()]);
+    [mesh.token] = await Promise.all([mesh.createToken(), mesh.startRegistry(), mesh.startPathWatch()]);
     const names = opts.members ?? lab.hosts.filter((h) => h.role === 'member').map((h) => h.name);
     await Promise.all(names.map((n) => mesh.startMember(n)));
     mesh.writeRecord();
@@ -134,9 +151,13 @@ export class Mesh {
     const redisDir = join(this.dir, 'redis');
     mkdirSync(natsDir, { recursive: true, mode: 0o700 });
     mkdirSync(redisDir, { recursive: true, mode: 0o700 });
-    const nats = this.spawnLogged('registry', 'nats-server', findExecutable('nats-server')!, ['-a', '0.0.0.0', '-p', String(MESH.nats), '-P', join(natsDir, 'nats-server.pid')]);
+    // As shipped: NATS with the mesh's authority (what `registry init --nats-auth` makes), Redis with the ACL user.
+    this.natsAuth = initAuthority(join(this.registryStateDir, AUTH_DIR), MESH.name);
+    this.redisPassword = randomBytes(24).toString('hex');
+    writeFileSync(join(redisDir, 'users.acl'), readFileSync(REDIS_ACL, 'utf8').replace('>CHANGE-ME', `>${this.redisPassword}`), { mode: 0o600 });
+    const nats = this.spawnLogged('registry', 'nats-server', findExecutable('nats-server')!, ['-c', this.natsAuth.serverConfig, '-a', '0.0.0.0', '-p', String(MESH.nats), '-P', join(natsDir, 'nats-server.pid')]);
     const redis = this.spawnLogged('registry', 'redis-server', findExecutable('redis-server')!, [
-      '--bind', '127.0.0.1', '--port', String(MESH.redis), '--save', '', '--appendonly', 'no', '--dir', redisDir, '--daemonize', 'no',
+      '--bind', '127.0.0.1', '--port', String(MESH.redis), '--save', '', '--appendonly', 'no', '--dir', redisDir, '--daemonize', 'no', '--aclfile', join(redisDir, 'users.acl'),
     ]);
     this.services.push(nats.process, redis.process);
     await Promise.all([
@@ -148,18 +169,19 @@ export class Mesh {
   /** `wgmesh registry up` in the registry's namespace; resolves once it logged "registry up". */
   async startRegistry(): Promise<void> {
     const device = this.lab.deviceName('registry');
-    const stateDir = join(this.dir, 'registry');
+    const stateDir = this.registryStateDir;
     const endpoint = `${this.lab.addressOf('registry')}:${MESH.port}`;
     const args = [
-      'registry', 'up', '--create', '--device', device, '--driver', 'uapi', '--zone', MESH.zone, '--dns-listen', `${MESH.registryAddress}:53`,
+      'registry', 'up', '--create', '--device', device, '--driver', 'uapi', '--zone', MESH.zone, // DNS-SD on the tunnel address: registry up's default
       '--mesh-cidr', MESH.cidr, '--public-endpoint', endpoint, '--listen-port', String(MESH.port), '--self-endpoint', endpoint,
-      '--state-dir', stateDir, '--mesh', MESH.name, '--nats', `nats://127.0.0.1:${MESH.nats}`, '--redis', `redis://127.0.0.1:${MESH.redis}`,
+      '--stun-alternate', `${ADDR.registryAlt}:3479`,
+      '--state-dir', stateDir, '--mesh', MESH.name, '--nats', `nats://127.0.0.1:${MESH.nats}`,
       '--log-level', this.opts.registryLogLevel ?? this.opts.logLevel ?? 'info', ...(this.opts.registryArgs ?? []),
     ];
     const log = this.registry?.log ?? new LogFile(join(this.logDir, 'registry.log'), 'wgmesh registry up');
     log.poll();
     const from = log.length;
-    const { process: proc } = this.spawnLogged('registry', 'registry', process.execPath, [WGMESH, ...args], {}, log);
+    const { process: proc } = this.spawnLogged('registry', 'registry', process.execPath, [WGMESH, ...args], { ...this.extraEnv('registry'), ...this.registryEnv() }, log);
     const up = await log.waitFor(logMessage('registry up'), { from, process: proc, timeoutMs: this.timeoutMs });
     const publicKey = String(up.json?.publicKey ?? '');
     if (!publicKey) throw new LabError(`wgmesh registry up logged no public key: ${up.line}`);
@@ -177,7 +199,7 @@ export class Mesh {
 
   /** A reusable pre-auth token (valid for a week), made inside the registry's namespace. */
   private async createToken(): Promise<string> {
-    const { stdout } = await this.wgmesh('registry', ['registry', 'token', 'create', '--reusable', '--ttl', '7d', '--name', `lab-${this.lab.id}`, '--json', '--mesh', MESH.name, '--redis', `redis://127.0.0.1:${MESH.redis}`]);
+    const { stdout } = await this.wgmesh('registry', ['registry', 'token', 'create', '--reusable', '--ttl', '7d', '--name', `lab-${this.lab.id}`, '--json', '--mesh', MESH.name, '--state-dir', this.registryStateDir]);
     const token = (JSON.parse(stdout) as { token?: unknown }).token;
     if (typeof token !== 'string' || token === '') throw new LabError(`wgmesh registry token create printed no token: ${stdout.slice(0, 200)}`);
     return token;
@@ -202,7 +224,7 @@ export class Mesh {
     log.poll();
     const from = log.length;
     // The token travels in the environment: a command line is in `ps`, `lab status` and the state file.
-    const { process: proc } = this.spawnLogged(name, `member-${name}`, process.execPath, [WGMESH, ...args], { WGMESH_TOKEN: this.token }, log);
+    const { process: proc } = this.spawnLogged(name, `member-${name}`, process.execPath, [WGMESH, ...args], { ...this.natProbeEnv(), ...this.extraEnv(name), WGMESH_TOKEN: this.token }, log);
     await log.waitFor(logMessage('member up'), { from, process: proc, timeoutMs: this.timeoutMs });
     const enrollment = readEnrollment(stateDir);
     if (!enrollment) throw new LabError(`member ${name} is up but has no enrollment.json in ${stateDir}`);
@@ -227,6 +249,38 @@ export class Mesh {
     const m = this.member(name);
     await m.process?.stop(sig, 10_000);
     m.process = null;
+  }
+
+  /**
+   * Kills the mesh's NATS or Redis in the registry's namespace (SIGKILL unless told otherwise).
+   * Redis runs without persistence, so it comes back empty. startService runs it again.
+   */
+  async stopService(which: 'nats-server' | 'redis-server', sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await this.service(which).stop(sig, 3000);
+  }
+
+  /**
+   * Starts NATS or Redis again, with the command it had, after stopService. Resolves with when it
+   * was ready to accept clients (ms since the epoch, from its log).
+   */
+  async startService(which: 'nats-server' | 'redis-server'): Promise<number> {
+    const old = this.service(which);
+    if (old.running) throw new LabError(`${which} is still running (pid ${old.pid})`);
+    const log = new LogFile(join(this.logDir, `${which}.log`), which);
+    log.poll();
+    const from = log.length;
+    const proc = this.lab.spawn('registry', old.command, [...old.args], { LAB_LOG_FILE: log.path }, { cwd: WORKSPACE });
+    this.services[this.services.indexOf(old)] = proc;
+    await log.waitFor(which === 'nats-server' ? /Server is ready/ : /Ready to accept connections/, { from, process: proc, timeoutMs: this.timeoutMs });
+    return Date.now();
+  }
+
+  /** The running (or last) NATS or Redis process (spawnLogged's `sh -c 'exec "$@"…' sh <command> …`). */
+  private service(which: 'nats-server' | 'redis-server'): LabProcess {
+    const command = findExecutable(which);
+    const p = this.services.find((s) => s.args[3] === command);
+    if (!p) throw new LabError(`the mesh has no ${which}`);
+    return p;
   }
 
   /**
@@ -256,7 +310,23 @@ export class Mesh {
 
   /** Runs a `wgmesh` command to its end inside a host's namespace. */
   wgmesh(host: string, args: string[], timeoutMs = 30_000): Promise<ExecResult> {
-    return this.lab.exec(host, process.execPath, [WGMESH, ...args], { timeoutMs });
+    // On the registry host, commands reach NATS and Redis as the registry does (credentials in the environment, not on a command line).
+    return this.lab.exec(host, process.execPath, [WGMESH, ...args], { timeoutMs, env: toolEnv(host === 'registry' ? this.registryEnv() : {}) });
+  }
+
+  /** The registry's state directory: hub key, NATS authority (nats/). */
+  get registryStateDir(): string {
+    return join(this.dir, 'registry');
+  }
+
+  /** Redis URL of the registry's ACL user (with its password: never on a command line). */
+  get redisUrl(): string {
+    return `redis://wgmesh-registry:${this.redisPassword}@127.0.0.1:${MESH.redis}`;
+  }
+
+  /** How wgmesh processes on the registry host reach NATS and Redis. */
+  registryEnv(): NodeJS.ProcessEnv {
+    return { WGMESH_REDIS_URL: this.redisUrl, WGMESH_NATS_CREDS: this.natsAuth.registryCreds };
   }
 
   /** A device's peers (`wg show <dev> dump`, run in the host's namespace). */
@@ -305,33 +375,30 @@ export class Mesh {
   }
 
   /**
-   * Every pair of members: direct when both devices have a peer entry for the other with a
-   * recent handshake, relayed otherwise; the RTT of `ping -c 3` between their tunnel addresses.
+   * Every pair of members now: the path and reason the members' nat-probe decided, the RTT of a
+   * ping between their tunnel addresses, and whether the tunnel agrees (see mesh-paths.ts).
    */
-  async pairTable(names = this.memberNames()): Promise<PairRow[]> {
-    const dumps = new Map(await Promise.all(names.map(async (n) => [n, await this.devicePeers(n)] as const)));
-    const nowSeconds = Math.floor(Date.now() / 1000);
-    return Promise.all(
-      pairsOf(names).map(async ([a, b]) => {
-        const ma = this.member(a);
-        const mb = this.member(b);
-        const { path, reason } = pairPath({
-          a: { name: a, nat: ma.host.nat! },
-          b: { name: b, nat: mb.host.nat! },
-          aToB: dumps.get(a)!.get(mb.publicKey),
-          bToA: dumps.get(b)!.get(ma.publicKey),
-          nowSeconds,
-        });
-        const ping = await this.lab.ping(a, mb.address, { count: 3, intervalMs: 100, timeoutMs: 1000 });
-        const row: PairRow = { a, b, path, rttMs: ping.ok && ping.rttMs !== undefined ? ping.rttMs : null };
-        if (reason) row.reason = reason;
-        else if (!ping.ok) row.reason = 'direct handshake, but no ping reply';
-        if (path === 'relayed' && !ping.ok && !expectDirect(ma.host.nat!, mb.host.nat!)) {
-          row.reason = `${reason}; the relay fallback needs nat-probe (not built yet), so the pair has no connectivity`;
-        }
-        return row;
-      }),
-    );
+  pairTable(names = this.memberNames()): Promise<PairRow[]> {
+    return meshPairTable(this, names);
+  }
+
+  /** Waits until every pair's decision is settled at both ends and the tunnel agrees with it (see mesh-paths.ts). */
+  waitForPaths(opts: WaitForPathsOptions = {}): Promise<PathsConvergence> {
+    return waitForPaths(this, opts);
+  }
+
+  /** The watcher of the members' path decisions, in the registry's namespace (NATS is up). */
+  private async startPathWatch(): Promise<void> {
+    const nodes = this.lab.hosts.filter((h) => h.role === 'member').map((h) => h.name);
+    this.paths = await PathWatch.start(this.lab, { logDir: this.logDir, nats: `nats://127.0.0.1:${MESH.nats}`, mesh: MESH.name, nodes, creds: this.natsAuth?.registryCreds, timeoutMs: this.timeoutMs });
+    this.services.push(this.paths.process);
+  }
+
+  /** nat-probe's timings for members, in its environment variables (flags in memberArgs still win). */
+  private natProbeEnv(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { WGMESH_NAT_INTERVAL_S: String(this.opts.natIntervalS ?? 3) };
+    if (this.opts.pathDeadlineS !== undefined) env.WGMESH_PATH_DEADLINE_S = String(this.opts.pathDeadlineS);
+    return env;
   }
 
   /** What `lab status` shows, written to <id>.mesh/mesh.json. */
@@ -363,6 +430,11 @@ export class Mesh {
     await Promise.all(this.services.map((p) => p.stop('SIGTERM', 3000)));
     if (process.env.WGMESH_LAB_KEEP_LOGS) cpSync(this.logDir, join(process.env.WGMESH_LAB_KEEP_LOGS, this.lab.id), { recursive: true });
     removeMeshFiles(labStateDir(this.lab), this.lab.id);
+  }
+
+  private extraEnv(host: string): NodeJS.ProcessEnv {
+    const env = this.opts.env;
+    return typeof env === 'function' ? env(host) : { ...env };
   }
 
   /** `sh -c 'exec cmd >>log 2>&1'`: the process's PID is the command's, its output goes to the log. */

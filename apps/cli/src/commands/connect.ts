@@ -3,7 +3,7 @@ import { ConnectRequest, parseConnectReply, Patterns } from '@wgmesh/contracts';
 import { PeerTarget } from '@wgmesh/peer-discovery';
 import { ClientConfig, clientOptions, CommandError, connectClient, EXIT, fetchPeerTable, localEnrollment, runCommand } from './peers';
 
-const options: OptionSpec[] = [
+export const options: OptionSpec[] = [
   ...clientOptions,
   { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', parse: values.name, description: "the member to change [default: this node's enrolled name]" },
   { key: 'remove', flag: 'remove', parse: values.bool, description: 'drop these peers from the on-demand list instead' },

@@ -4,11 +4,13 @@ import { DesiredPeer, DriverKind, parseDriverKind, parseMemberRemoveReply, Patte
 import { createDriver, DEFAULT_MTU, DEFAULT_STATE_DIR, diffPeers } from '@wgmesh/dataplane';
 import { createLogger, Level, Logger, parseLevel } from '@wgmesh/log';
 import { parseCidr } from '@wgmesh/netaddr';
-import { Enrollment, nodeKey, writeEnrollment } from '@wgmesh/peer-discovery';
+import { Enrollment, memberCredsPath, nodeKey, writeEnrollment } from '@wgmesh/peer-discovery';
+import { natsCredsOption } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
 import { checkPeerDiscoveryConfig, peerDiscoveryOptions, PeerDiscoveryConfig } from '../../../peer-discovery/src/config';
 import { ensureEnrolled, EnrollmentError } from '../../../peer-discovery/src/member/enroll-client';
 import { untilSignal } from '@wgmesh/log';
+import { DEFAULT_HTTP_LISTEN, FlagCheck, httpListenOption, type HttpListen, Readiness, serveHealth } from '@wgmesh/health';
 import { natsOverTunnel, startPeerDiscovery } from '../../../peer-discovery/src/run';
 import { withDeadline } from '../../../peer-discovery/src/shutdown';
 import { natProbeMemberOptions, NatProbeMemberConfig } from '../../../nat-probe/src/config';
@@ -51,6 +53,7 @@ export const upOptions: OptionSpec[] = [
   { key: 'meshCidr', flag: 'mesh-cidr', env: 'WGMESH_MESH_CIDR', value: '<cidr>', required: true, parse: values.cidr, description: "the mesh's tunnel addresses (routed through the registry peer; checked against enrolment)" },
   { key: 'token', flag: 'token', env: 'WGMESH_TOKEN', value: '<token>', parse: values.string, description: 'pre-auth token (needed for the first run only; "wgmesh registry token create")' },
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), description: "NATS after enrolment [default: nats://<registry tunnel address>:4222]" },
+  natsCredsOption("NATS credentials of this member's services [default: <state-dir>/nats.creds, issued at enrolment to the node's own NATS key, when it exists]"),
   { key: 'name', flag: 'name', env: 'WGMESH_NAME', value: '<id>', parse: values.name, description: "this node's name and node id [default: the host name]" },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: 'private key (private.key, 0600; never leaves the node) and enrolment state' },
   { key: 'listenPort', flag: 'listen-port', env: 'WGMESH_LISTEN_PORT', value: '<port>', parse: values.int(1, 65535), description: 'UDP port of the device, one socket for the registry and every direct peer [default: 51820 with --create; an adopted device keeps its port]' },
@@ -58,6 +61,7 @@ export const upOptions: OptionSpec[] = [
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name' },
   ...pick(['enrollNats', 'keepalive', 'onDemand', 'connect', 'zone', 'dnsServer', 'dnsPullInterval', 'applyDelay']),
   ...natProbeMemberOptions,
+  httpListenOption(DEFAULT_HTTP_LISTEN.member),
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
 ];
 
@@ -76,11 +80,13 @@ interface MemberUpConfig
   meshCidr: string;
   token?: string;
   nats?: string;
+  natsCreds?: string;
   name?: string;
   stateDir: string;
   listenPort?: number;
   create: boolean;
   mesh: string;
+  httpListen: HttpListen;
   logLevel: Level;
 }
 
@@ -118,9 +124,25 @@ function memberUp(argv: string[]): Promise<number> {
       mode: 'member', mesh: c.mesh, nats: c.nats, logLevel: c.logLevel, driver: c.driver, redis: '', watchInterval: 500, handshakeRefresh: 300,
       meshCidr: c.meshCidr, registryNode: 'registry', stateDir: c.stateDir, token: c.token, name: c.name, registryKey: c.registryKey,
       registryEndpoint: c.registryEndpoint, enrollNats: c.enrollNats, keepalive: c.keepalive, onDemand: c.onDemand, connect: c.connect, zone: c.zone, dnsServer: c.dnsServer,
-      dnsPullInterval: c.dnsPullInterval, applyDelay: c.applyDelay,
+      dnsPullInterval: c.dnsPullInterval, applyDelay: c.applyDelay, natsCreds: c.natsCreds,
     });
     const log = createLogger({ service: 'member', level: c.logLevel });
+    // One HTTP endpoint for the process: /ready combines every service's checks (enrolment,
+    // dataplane.*, peer-discovery.*); it answers from the start, while the member enrols.
+    const readiness = new Readiness();
+    const enrolled = new FlagCheck('enrolment', 'enrolling');
+    readiness.add(enrolled);
+    const http = await serveHealth(c.httpListen, { readiness, log });
+    const signal = untilSignal(log);
+    // A signal while starting closes what has started and ends the process (status 0).
+    let starting: (() => Promise<void>) | null = async () => undefined;
+    void signal.then(async () => {
+      if (!starting) return;
+      readiness.draining();
+      await starting();
+      await http?.close();
+      process.exit(0);
+    });
     const key = nodeKey(c.stateDir);
     if (key.created) log.info('created the node key', { path: key.path, publicKey: key.publicKey });
     let enrollment: Enrollment;
@@ -130,39 +152,49 @@ function memberUp(argv: string[]): Promise<number> {
       if (err instanceof EnrollmentError) throw new CommandError(err.message);
       throw err;
     }
+    enrolled.up(`${enrollment.name}, ${enrollment.address}`);
     if (enrollment.device?.name !== c.device || enrollment.device?.driver !== c.driver) {
       enrollment = { ...enrollment, device: { name: c.device, driver: c.driver } };
       writeEnrollment(c.stateDir, enrollment);
     }
     const address = enrollment.address.replace(/\/\d+$/, '');
     const prefix = parseCidr(enrollment.meshCidr).prefixLength;
+    // Every service of the member connects with the credential the registry issued at enrolment.
+    const natsCreds = c.natsCreds ?? memberCredsPath(c.stateDir);
     const dataplane = await startDataplaneProgrammer(
       {
-        node: enrollment.name, mesh: c.mesh, nats: c.nats ?? natsOverTunnel(enrollment), driver: c.driver, device: c.device, create: c.create,
+        node: enrollment.name, mesh: c.mesh, nats: c.nats ?? natsOverTunnel(enrollment), natsCreds, driver: c.driver, device: c.device, create: c.create,
         privateKeyFile: key.path, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), address: [`${address}/${prefix}`], route: [], protect: [enrollment.registry.publicKey],
         mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
         vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppTap: c.vppTap,
       },
       log.child({ service: 'dataplane-programmer' }),
+      { readiness: readiness.scoped('dataplane') },
     ).catch((err: Error) => {
       throw new CommandError(`cannot set up the device ${c.device}: ${err.message}`);
     });
     const closers: Array<() => Promise<void>> = [() => dataplane.close()];
+    starting = async () => {
+      for (const close of [...closers].reverse()) await withDeadline(close, 6000);
+    };
     try {
       await ensureBootstrapPeer(c, enrollment, log);
       await dataplane.ready; // NATS over the tunnel: peer-discovery's applies go to this programmer
-      const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), { enrollment });
+      const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), { enrollment, readiness: readiness.scoped('peer-discovery') });
       closers.push(() => discovery.close());
       const natProbe = await startNatProbeMember(
         { mesh: c.mesh, nats: c.nats, stateDir: c.stateDir, logLevel: c.logLevel, stunServer: c.stunServer, natInterval: c.natInterval, pathDeadline: c.pathDeadline, pathRetry: c.pathRetry, pathRetryMax: c.pathRetryMax },
         log.child({ service: 'nat-probe' }),
-        { enrollment, servers: c.nats ?? natsOverTunnel(enrollment) },
+        { enrollment, servers: c.nats ?? natsOverTunnel(enrollment), creds: natsCreds },
       );
       closers.push(() => natProbe.close());
       log.info('member up', { name: enrollment.name, publicKey: key.publicKey, address: enrollment.address, registry: enrollment.registry.endpoint, device: c.device });
-      await untilSignal(log);
+      starting = null;
+      await signal;
+      readiness.draining();
     } finally {
       for (const close of closers.reverse()) if (!(await withDeadline(close, 6000))) process.stderr.write('a service did not stop in time; exiting anyway\n');
+      await http?.close();
     }
     setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref(); // NATS clients retrying in the background must not keep us up
     return EXIT.ok;

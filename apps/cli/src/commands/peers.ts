@@ -1,7 +1,10 @@
 import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
 import { parsePeerSnapshot, Patterns, PeerRecord } from '@wgmesh/contracts';
-import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
-import { Enrollment, MemberStateError, readEnrollment } from '@wgmesh/peer-discovery';
+import { MeshBus, natsCredsOption, RemoteError, RequestError } from '@wgmesh/nats-transport';
+import { Enrollment, MemberStateError, NATS_CREDS_FILE, readEnrollment } from '@wgmesh/peer-discovery';
+import { AUTH_DIR, CredentialsError, FILES } from '@wgmesh/nats-auth';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { natsOverTunnel } from '../../../peer-discovery/src/run';
 
 // `wgmesh peers`, and what the small client commands (peers, status, connect) share: options to
@@ -19,6 +22,7 @@ export const clientOptions: OptionSpec[] = [
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, description: 'mesh name [default: the mesh this node enrolled in (--state-dir), else "default"]' },
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), description: "NATS server [default: the registry's over the tunnel when this node is enrolled (--state-dir), else nats://127.0.0.1:4222]" },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "this node's enrolment state (node id, registry address)" },
+  natsCredsOption("NATS credentials [default: <state-dir>/nats.creds on a member, <state-dir>/nats/registry.creds on the registry, when it exists]"),
   { key: 'timeout', flag: 'timeout', env: 'WGMESH_TIMEOUT_MS', value: '<ms>', parse: values.int(100, 120_000), default: '5000', description: 'how long to wait for an answer' },
   { key: 'json', flag: 'json', parse: values.bool, description: 'print JSON (for scripts)' },
 ];
@@ -26,6 +30,7 @@ export const clientOptions: OptionSpec[] = [
 export interface ClientConfig {
   mesh?: string;
   nats?: string;
+  natsCreds?: string;
   stateDir: string;
   timeout: number;
   json?: boolean;
@@ -52,7 +57,7 @@ export async function runCommand(name: string, usage: string, specs: OptionSpec[
       process.stderr.write(`wgmesh ${name}: ${err.message}\n`);
       return EXIT.usage;
     }
-    if (err instanceof CommandError || err instanceof RemoteError || err instanceof RequestError || err instanceof MemberStateError) {
+    if (err instanceof CommandError || err instanceof CredentialsError || err instanceof RemoteError || err instanceof RequestError || err instanceof MemberStateError) {
       process.stderr.write(`wgmesh ${name}: ${err.message}\n`);
       return EXIT.failure;
     }
@@ -69,10 +74,15 @@ export function localEnrollment(c: ClientConfig): Enrollment | null {
 export async function connectClient(c: ClientConfig, enrollment: Enrollment | null): Promise<MeshBus> {
   const servers = c.nats ?? (enrollment ? natsOverTunnel(enrollment) : 'nats://127.0.0.1:4222');
   try {
-    return await MeshBus.connect({ servers, mesh: c.mesh ?? enrollment?.mesh ?? 'default', name: 'wgmesh-cli', connection: { waitOnFirstConnect: false, maxReconnectAttempts: 0, timeout: c.timeout } });
+    return await MeshBus.connect({ servers, creds: c.natsCreds ?? defaultClientCreds(c.stateDir), mesh: c.mesh ?? enrollment?.mesh ?? 'default', name: 'wgmesh-cli', connection: { waitOnFirstConnect: false, maxReconnectAttempts: 0, timeout: c.timeout } });
   } catch (err) {
     throw new CommandError(`cannot reach NATS at ${servers}: ${(err as Error).message} (give --nats)`);
   }
+}
+
+/** The credential a client command on this host uses by default: the member's, else the registry's. */
+export function defaultClientCreds(stateDir: string): string | undefined {
+  return [join(stateDir, NATS_CREDS_FILE), join(stateDir, AUTH_DIR, FILES.registryCreds)].find((p) => existsSync(p));
 }
 
 /** The registry's whole peer table over `peers.snapshot` (pages, restarted if the table moves). */

@@ -3,15 +3,19 @@ import { join } from 'node:path';
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { DriverKind, parseDriverKind } from '@wgmesh/contracts';
 import { DEFAULT_MTU, DEFAULT_STATE_DIR } from '@wgmesh/dataplane';
-import { createLogger, Level, parseLevel } from '@wgmesh/log';
+import { createLogger, Level, parseLevel, redactUrl } from '@wgmesh/log';
 import { formatIp, parseCidr } from '@wgmesh/netaddr';
 import { PRIVATE_KEY_FILE } from '@wgmesh/peer-discovery';
 import { PeerStore } from '@wgmesh/peer-store';
 import { AddressAllocator, MemberDirectory, parseDuration, TokenInfo, TokenStore } from '@wgmesh/registry';
 import { Redis } from 'ioredis';
+import { existsSync } from 'node:fs';
+import { AUTH_DIR, FILES, hasAuthority, initAuthority, joinEnrollToken, loadIssuer } from '@wgmesh/nats-auth';
+import { natsCredsOption } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
 import { checkPeerDiscoveryConfig, peerDiscoveryOptions, registryAddress } from '../../../peer-discovery/src/config';
 import { untilSignal } from '@wgmesh/log';
+import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen, Readiness, serveHealth } from '@wgmesh/health';
 import { startPeerDiscovery } from '../../../peer-discovery/src/run';
 import { withDeadline } from '../../../peer-discovery/src/shutdown';
 import { natProbeServerOptions, NatProbeServerConfig, stunServerAddresses } from '../../../nat-probe/src/config';
@@ -39,7 +43,7 @@ interface StoreConfig {
 export const registryUsage = `Usage: wgmesh registry <command> [options]
 
 Commands:
-  init [--yes]                     set up the mesh's Redis state (with --yes: clear what is there)
+  init [--yes] [--nats-auth]       set up the mesh's Redis state (with --yes: clear what is there), and its NATS authority
   token create [--reusable] [--ttl 1h] [--name x]
                                    create a pre-auth token for enrolment; prints it once
   token list                       tokens (id, name, uses, expiry; never the token)
@@ -81,7 +85,7 @@ async function withRedis<T>(c: StoreConfig, body: (redis: Redis) => Promise<T>):
   try {
     await redis.connect();
   } catch (err) {
-    throw new CommandError(`cannot reach Redis at ${c.redis}: ${(err as Error).message}`);
+    throw new CommandError(`cannot reach Redis at ${redactUrl(c.redis)}: ${(err as Error).message}`);
   }
   try {
     return await body(redis);
@@ -90,9 +94,14 @@ async function withRedis<T>(c: StoreConfig, body: (redis: Redis) => Promise<T>):
   }
 }
 
-const initOptions: OptionSpec[] = [...storeOptions, { key: 'yes', flag: 'yes', parse: values.bool, description: 'clear the mesh state that exists (peer table, tokens, addresses, members)' }];
+const initOptions: OptionSpec[] = [
+  ...storeOptions,
+  { key: 'yes', flag: 'yes', parse: values.bool, description: 'clear the mesh state that exists (peer table, tokens, addresses, members)' },
+  { key: 'natsAuth', flag: 'nats-auth', env: 'WGMESH_NATS_AUTH', parse: values.bool, description: "also create the mesh's NATS authority in <state-dir>/nats (operator, account and signing keys 0600, the registry's registry.creds, and auth.conf for nats-server) unless it has one" },
+  { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the registry's state directory (NATS authority in its nats/ folder)" },
+];
 
-const initUsage = `Usage: wgmesh registry init [--mesh m] [--redis url] [--yes] [--json]
+const initUsage = `Usage: wgmesh registry init [--mesh m] [--redis url] [--yes] [--json] [--nats-auth [--state-dir dir]]
 
 Sets up the registry's state for a mesh in Redis. A new mesh needs nothing more. If the mesh
 already has state (peer table, tokens, allocated addresses, enrolled members), it is listed and
@@ -104,7 +113,15 @@ ${formatOptionsHelp(initOptions)}`;
 function initCommand(argv: string[]): Promise<number> {
   return runCommand('registry init', initUsage, initOptions, argv, async (o, rest) => {
     if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
-    const c = o as unknown as StoreConfig & { yes?: boolean };
+    const c = o as unknown as StoreConfig & { yes?: boolean; natsAuth?: boolean; stateDir: string };
+    if (c.natsAuth) {
+      const auth = initAuthority(join(c.stateDir, AUTH_DIR), c.mesh);
+      process.stderr.write(
+        auth.created
+          ? `NATS authority of mesh "${c.mesh}" created in ${auth.dir}: run nats-server with ${auth.serverConfig} (include it, or nats-server -c); registry up uses ${auth.registryCreds}\n`
+          : `NATS authority of mesh "${c.mesh}" kept as it is in ${auth.dir}\n`,
+      );
+    }
     return withRedis(c, async (redis) => {
       const peers = new PeerStore(redis, c.mesh);
       const tokens = new TokenStore(redis, c.mesh);
@@ -118,7 +135,7 @@ function initCommand(argv: string[]): Promise<number> {
       };
       const empty = found.peers + found.revision + found.tokens + found.members + found.addresses === 0;
       if (!empty && !c.yes) {
-        const what = `mesh "${c.mesh}" in ${c.redis} has ${found.peers} peers (revision ${found.revision}), ${found.tokens} tokens, ${found.addresses} allocated addresses, ${found.members} members`;
+        const what = `mesh "${c.mesh}" in ${redactUrl(c.redis)} has ${found.peers} peers (revision ${found.revision}), ${found.tokens} tokens, ${found.addresses} allocated addresses, ${found.members} members`;
         if (c.json) process.stdout.write(`${JSON.stringify({ mesh: c.mesh, cleared: false, found }, null, 2)}\n`);
         process.stderr.write(`${what}.\nNothing changed: run again with --yes to clear it (members must enrol again).\n`);
         return EXIT.failure;
@@ -127,8 +144,8 @@ function initCommand(argv: string[]): Promise<number> {
         await Promise.all([peers.clear(), tokens.clear(), members.clear(), AddressAllocator.clearMesh(redis, c.mesh)]);
       }
       if (c.json) process.stdout.write(`${JSON.stringify({ mesh: c.mesh, cleared: !empty, found }, null, 2)}\n`);
-      else if (empty) process.stdout.write(`mesh "${c.mesh}" in ${c.redis}: new and empty, ready (peer table at revision 0, no tokens, no members)\n`);
-      else process.stdout.write(`mesh "${c.mesh}" in ${c.redis}: cleared ${found.peers} peers (revision ${found.revision} → 0), ${found.tokens} tokens, ${found.addresses} addresses, ${found.members} members; ready\n`);
+      else if (empty) process.stdout.write(`mesh "${c.mesh}" in ${redactUrl(c.redis)}: new and empty, ready (peer table at revision 0, no tokens, no members)\n`);
+      else process.stdout.write(`mesh "${c.mesh}" in ${redactUrl(c.redis)}: cleared ${found.peers} peers (revision ${found.revision} → 0), ${found.tokens} tokens, ${found.addresses} addresses, ${found.members} members; ready\n`);
       process.stderr.write('next: wgmesh registry token create, then wgmesh registry up\n');
       return EXIT.ok;
     });
@@ -140,6 +157,7 @@ const createOptions: OptionSpec[] = [
   { key: 'reusable', flag: 'reusable', parse: values.bool, description: 'the token may enrol any number of members until it expires (default: single use)' },
   { key: 'ttl', flag: 'ttl', env: 'WGMESH_TOKEN_TTL', value: '<duration>', parse: parseDuration, default: '1h', description: 'validity: 90s, 15m, 1h, 7d…' },
   { key: 'name', flag: 'name', value: '<label>', parse: values.string, description: 'a label to recognise the token in "token list"' },
+  { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the registry's state directory: with a NATS authority in it (registry init --nats-auth), the token carries its NATS enrolment credential" },
 ];
 
 const createUsage = `Usage: wgmesh registry token create [--reusable] [--ttl 1h] [--name x] [--json]
@@ -156,11 +174,17 @@ Example:
 function tokenCreate(argv: string[]): Promise<number> {
   return runCommand('registry token create', createUsage, createOptions, argv, async (o, rest) => {
     if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
-    const c = o as unknown as StoreConfig & { reusable?: boolean; ttl: number; name?: string };
+    const c = o as unknown as StoreConfig & { reusable?: boolean; ttl: number; name?: string; stateDir: string };
+    const authDir = join(c.stateDir, AUTH_DIR);
+    const issuer = hasAuthority(authDir) ? loadIssuer(authDir) : undefined;
+    if (issuer && issuer.mesh !== c.mesh) throw new CommandError(`${authDir} is the NATS authority of mesh "${issuer.mesh}", not "${c.mesh}"`);
     return withRedis(c, async (redis) => {
-      const { token, info } = await new TokenStore(redis, c.mesh).create({ reusable: Boolean(c.reusable), ttlSeconds: c.ttl, name: c.name }).catch((err: Error) => {
+      const created = await new TokenStore(redis, c.mesh).create({ reusable: Boolean(c.reusable), ttlSeconds: c.ttl, name: c.name }).catch((err: Error) => {
         throw err.name === 'TokenError' ? new ConfigError(err.message) : err;
       });
+      const info = created.info;
+      // With NATS authentication: the token's own enrolment credential (may only ask `enroll`, expires with the token).
+      const token = joinEnrollToken(created.token, issuer?.enrollJwt(info.expiresAt, `enroll-${info.id}`));
       if (c.json) process.stdout.write(`${JSON.stringify({ token, ...describe(info) }, null, 2)}\n`);
       else {
         process.stdout.write(`${token}\n`);
@@ -231,12 +255,13 @@ export const upOptions: OptionSpec[] = [
   { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg|vpp>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'uapi (wireguard-go, boringtun), wg (kernel WireGuard) or vpp (FD.io VPP; see --vpp-*)' },
   ...vppOptions,
   { key: 'zone', flag: 'zone', env: 'WGMESH_ZONE', value: '<zone>', repeatable: true, required: true, parse: values.zone, description: 'DNS-SD zone to serve, e.g. mesh.example.' },
-  { key: 'dnsListen', flag: 'dns-listen', env: 'WGMESH_DNS_LISTEN', value: '<addr:port>', required: true, parse: values.listen, description: 'UDP and TCP address of the DNS-SD server (members pull over the tunnel: e.g. 10.99.0.1:53)' },
+  { key: 'dnsListen', flag: 'dns-listen', env: 'WGMESH_DNS_LISTEN', value: '<addr:port>', parse: values.listen, description: 'UDP and TCP address of the DNS-SD server [default: <--address>:53, the tunnel address: members pull over the tunnel, the internet cannot ask]' },
   { key: 'meshCidr', flag: 'mesh-cidr', env: 'WGMESH_MESH_CIDR', value: '<cidr>', required: true, parse: values.cidr, description: "the mesh's tunnel addresses; the hub gets --address in it, members the others" },
   { key: 'selfEndpoint', flag: 'self-endpoint', env: 'WGMESH_SELF_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'serve the hub device itself in DNS-SD with this endpoint (wgsd\'s self)' },
   { key: 'selfAllowed', flag: 'self-allowed', env: 'WGMESH_SELF_ALLOWED', value: '<cidr>', repeatable: true, parse: values.cidr, description: "the hub's allowed IPs in its TXT record [default: --address/32]" },
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server (members reach it on the public address to enrol, then over the tunnel)' },
-  { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: 'Redis for the peer table, tokens and addresses' },
+  natsCredsOption("NATS credentials of the registry's services [default: <state-dir>/nats/registry.creds when it exists, from `registry init --nats-auth`; with it, enrolment issues members their NATS credentials]"),
+  { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: 'Redis for the peer table, tokens and addresses (an ACL user: redis://user:password@host:port)' },
   { key: 'publicEndpoint', flag: 'public-endpoint', env: 'WGMESH_PUBLIC_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'where members reach the hub device; enrolment is on only with it' },
   { key: 'address', flag: 'address', env: 'WGMESH_REGISTRY_ADDRESS', value: '<ip>', parse: (t) => formatIp(parseCidr(t).address), description: "the hub's tunnel address [default: first host of --mesh-cidr]" },
   { key: 'listenPort', flag: 'listen-port', env: 'WGMESH_LISTEN_PORT', value: '<port>', parse: values.int(1, 65535), description: 'UDP port of the hub device [default: 51820 with --create; an adopted device keeps its port]' },
@@ -246,6 +271,7 @@ export const upOptions: OptionSpec[] = [
   ...pick(peerDiscoveryOptions, ['watchInterval', 'handshakeRefresh']),
   ...natProbeServerOptions,
   { key: 'ttl', flag: 'ttl', env: 'WGMESH_DNS_TTL', value: '<seconds>', parse: values.int(0, 86400), default: '0', description: 'TTL of every DNS-SD answer' },
+  httpListenOption(DEFAULT_HTTP_LISTEN.registry),
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
 ];
 
@@ -257,7 +283,8 @@ interface RegistryUpConfig extends NatProbeServerConfig {
   vppSrcAddress?: string;
   vppTap?: string;
   zone: string[];
-  dnsListen: { host: string; port: number };
+  dnsListen?: { host: string; port: number };
+  natsCreds?: string;
   meshCidr: string;
   selfEndpoint?: string;
   selfAllowed: string[];
@@ -272,10 +299,11 @@ interface RegistryUpConfig extends NatProbeServerConfig {
   watchInterval: number;
   handshakeRefresh: number;
   ttl: number;
+  httpListen: HttpListen;
   logLevel: Level;
 }
 
-const upUsage = `Usage: wgmesh registry up --device <dev> --driver uapi|wg|vpp --zone <zone> --dns-listen <addr:port>
+const upUsage = `Usage: wgmesh registry up --device <dev> --driver uapi|wg|vpp --zone <zone> [--dns-listen <addr:port>]
                           --mesh-cidr <cidr> [options]
 
 Runs the registry role in the foreground, in one process:
@@ -307,17 +335,39 @@ export function registryUpCommand(argv: string[]): Promise<number> {
       publicEndpoint: c.publicEndpoint, registryNode: REGISTRY_NODE, stateDir: c.stateDir, keepalive: 25, onDemand: false, connect: [], dnsPullInterval: 30, applyDelay: 10,
     });
     const address = registryAddress(pd)!;
+    // NATS authentication: the registry's credential, and the authority that issues members theirs.
+    const authDir = join(c.stateDir, AUTH_DIR);
+    const natsCreds = c.natsCreds ?? (existsSync(join(authDir, FILES.registryCreds)) ? join(authDir, FILES.registryCreds) : undefined);
+    pd.natsCreds = natsCreds;
+    pd.natsAuth = hasAuthority(authDir) ? authDir : undefined;
+    // DNS-SD on the tunnel address by default: members ask over the tunnel; nobody else can.
+    const dnsListen = c.dnsListen ?? { host: address, port: 53 };
     const prefix = parseCidr(c.meshCidr).prefixLength;
     const log = createLogger({ service: 'registry', level: c.logLevel });
+    // One HTTP endpoint for the process: /ready combines every service's checks (dataplane.*,
+    // peer-discovery.*, resolver.*); it answers from the start, while the services come up.
+    const readiness = new Readiness();
+    const http = await serveHealth(c.httpListen, { readiness, log });
+    const signal = untilSignal(log);
+    // A signal while starting closes what has started and ends the process (status 0).
+    let starting: (() => Promise<void>) | null = async () => undefined;
+    void signal.then(async () => {
+      if (!starting) return;
+      readiness.draining();
+      await starting();
+      await http?.close();
+      process.exit(0);
+    });
 
     const dataplane = await startDataplaneProgrammer(
       {
-        node: REGISTRY_NODE, mesh: c.mesh, nats: c.nats, driver: c.driver, device: c.device, create: c.create,
+        node: REGISTRY_NODE, mesh: c.mesh, nats: c.nats, natsCreds, driver: c.driver, device: c.device, create: c.create,
         privateKeyFile: c.create ? join(c.stateDir, PRIVATE_KEY_FILE) : undefined, listenPort: c.listenPort ?? (c.create ? 51820 : undefined),
         address: [`${address}/${prefix}`], route: [], protect: [], mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
         vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppTap: c.vppTap,
       },
       log.child({ service: 'dataplane-programmer' }),
+      { readiness: readiness.scoped('dataplane') },
     ).catch((err: Error) => {
       throw new CommandError(`cannot set up the hub device ${c.device}: ${err.message}`);
     });
@@ -325,18 +375,21 @@ export function registryUpCommand(argv: string[]): Promise<number> {
     const closeAll = async () => {
       for (const close of closers.reverse()) if (!(await withDeadline(close, 6000))) process.stderr.write('a service did not stop in time; exiting anyway\n');
     };
+    starting = closeAll;
     try {
       if (!dataplane.publicKey) throw new CommandError(`the device ${c.device} has no private key: give --create (a key is made in ${c.stateDir}) or set one with wg`);
-      const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }));
+      if (!natsCreds) log.warn('NATS without authentication: whoever reaches it can forge peer events and program devices; run "wgmesh registry init --nats-auth" and nats-server with its auth.conf', { stateDir: c.stateDir });
+      const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), { readiness: readiness.scoped('peer-discovery') });
       closers.push(() => discovery.close());
       const resolver = await startResolver(
         checkResolverConfig({
-          zone: c.zone, listen: c.dnsListen, mesh: c.mesh, nats: c.nats, redis: c.redis, ttl: c.ttl,
+          zone: c.zone, listen: dnsListen, mesh: c.mesh, nats: c.nats, natsCreds, redis: c.redis, ttl: c.ttl,
           selfKey: c.selfEndpoint ? dataplane.publicKey : undefined, selfEndpoint: c.selfEndpoint,
           selfAllowed: c.selfEndpoint ? (c.selfAllowed.length ? c.selfAllowed : [`${address}/${address.includes(':') ? 128 : 32}`]) : [],
           udpPayload: 1232, workers: 1, logLevel: c.logLevel,
         }),
         log.child({ service: 'registry-resolver' }),
+        { readiness: readiness.scoped('resolver') },
       );
       closers.push(() => resolver.close());
       const stun = stunServerAddresses(c, c.publicEndpoint);
@@ -347,12 +400,15 @@ export function registryUpCommand(argv: string[]): Promise<number> {
         closers.push(() => server.close());
       }
       log.info('registry up', {
-        device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${c.dnsListen.host}:${resolver.port}`,
+        device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${dnsListen.host}:${resolver.port}`, natsAuth: natsCreds ? 'on' : 'off',
         zones: c.zone, enrolment: c.publicEndpoint ? 'on' : 'off (no --public-endpoint)',
       });
-      await untilSignal(log);
+      starting = null;
+      await signal;
+      readiness.draining();
     } finally {
       await closeAll();
+      await http?.close();
     }
     setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref(); // NATS clients retrying in the background must not keep us up
     return EXIT.ok;

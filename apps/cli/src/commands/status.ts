@@ -6,7 +6,7 @@ import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
 import { classifyPaths, PathRow } from '@wgmesh/peer-discovery';
 import { ago, ClientConfig, clientOptions, CommandError, connectClient, EXIT, fetchPeerTable, formatTable, localEnrollment, runCommand } from './peers';
 
-const options: OptionSpec[] = [
+export const options: OptionSpec[] = [
   ...clientOptions,
   { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', parse: values.name, description: "the node to show, from its dataplane.state events [default: this node's enrolled name]" },
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', parse: values.string, description: "read this node's device directly instead of waiting for a dataplane.state event" },

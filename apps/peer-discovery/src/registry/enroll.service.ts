@@ -3,6 +3,7 @@ import { DataplaneApplyRequest, EnrollReply, EnrollRequest, ErrorReply, MemberRe
 import type { Logger } from '@wgmesh/log';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
 import { AllocatorError, TokenRefusal } from '@wgmesh/registry';
+import { isPublicKey, Issuer, loadIssuer } from '@wgmesh/nats-auth';
 import { registryAddress, type PeerDiscoveryConfig } from '../config';
 import { BUS, CONFIG, LOGGER } from '../tokens';
 import { HubWatchService } from './hub-watch.service';
@@ -12,6 +13,7 @@ const REFUSALS: Record<TokenRefusal, string> = {
   unknown: 'the token is not known (mistyped, revoked, or for another mesh)',
   expired: 'the token has expired; create a new one with "wgmesh registry token create"',
   already_used: 'the token was single-use and has already been used by another key',
+  invalid_proof: 'the proof of the token does not verify (another token, or a request changed on the way)',
 };
 
 /** How long the hub's dataplane-programmer may take to add a peer. */
@@ -23,13 +25,19 @@ const APPLY_TIMEOUT_MS = 5000;
  */
 @Injectable()
 export class EnrollService {
+  /** Issues members' NATS credentials when the registry runs NATS with authentication (--nats-auth). */
+  private readonly issuer?: Issuer;
+
   constructor(
     @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
     @Inject(BUS) private readonly bus: MeshBus,
     private readonly stores: RegistryStores,
     private readonly hub: HubWatchService,
     @Inject(LOGGER) private readonly log: Logger,
-  ) {}
+  ) {
+    this.issuer = config.natsAuth ? loadIssuer(config.natsAuth) : undefined;
+    if (this.issuer && this.issuer.mesh !== config.mesh) throw new Error(`--nats-auth ${config.natsAuth} is the authority of mesh "${this.issuer.mesh}", not "${config.mesh}"`);
+  }
 
   async enroll(req: EnrollRequest): Promise<EnrollReply | ErrorReply> {
     const allocator = this.stores.addresses;
@@ -40,13 +48,17 @@ export class EnrollService {
     if (!hubKey) return refuse('unavailable', 'the registry has not read its hub device yet; try again');
     if (req.publicKey === hubKey) return refuse('enrollment_refused', "that is the registry's own public key");
     const log = this.log.child({ publicKey: req.publicKey, name: req.name });
+    if (this.issuer && !req.natsKey) return refuse('enrollment_refused', "this registry's NATS needs authentication: the request must carry the member's NATS key (natsKey); upgrade the member");
+    if (req.natsKey !== undefined && !isPublicKey(req.natsKey, 'user')) return refuse('invalid_request', 'natsKey: not a NATS user public key (bad checksum)');
 
-    const consumed = await this.stores.tokens.consume(req.token, req.publicKey);
+    const tokens = this.stores.tokens;
+    const fields = { mesh: this.config.mesh, publicKey: req.publicKey, name: req.name, natsKey: req.natsKey };
+    const consumed = req.proof ? await tokens.consumeProof(req.proof, fields) : await tokens.consume(req.token ?? '', req.publicKey);
     if (!consumed.ok) {
       log.warn('enrolment refused', { reason: consumed.reason });
       return refuse('enrollment_refused', REFUSALS[consumed.reason]);
     }
-    const giveBack = () => this.stores.tokens.unconsume(req.token, req.publicKey);
+    const giveBack = () => (req.proof ? tokens.unconsumeHash(req.proof.id, req.publicKey) : tokens.unconsume(req.token ?? '', req.publicKey));
 
     const sameName = (await this.stores.members.list()).find((m) => m.name === req.name && m.publicKey !== req.publicKey);
     if (sameName) {
@@ -81,12 +93,16 @@ export class EnrollService {
     await this.stores.members.put({ publicKey: req.publicKey, name: req.name, address, enrolledAt: Date.now(), tokenId: consumed.token.id });
     this.hub.setMember(req.publicKey, { name: req.name });
     void this.hub.poke(); // publish the new peer now rather than at the next tick
-    log.info(existing === null ? 'member enrolled' : 'member enrolled again', { address: prefix, tokenId: consumed.token.id });
-    return {
+    log.info(existing === null ? 'member enrolled' : 'member enrolled again', { address: prefix, tokenId: consumed.token.id, natsCredential: Boolean(this.issuer) });
+    const reply: EnrollReply = {
       address: prefix,
       meshCidr: this.config.meshCidr,
       registry: { publicKey: hubKey, endpoint: this.config.publicEndpoint, address: registryAddress(this.config)! },
     };
+    // The member's NATS credential: its node's subjects only, usable only from its tunnel address
+    // (which WireGuard gives only to its key: removing the member at the hub revokes it too).
+    if (this.issuer && req.natsKey) reply.natsJwt = this.issuer.memberJwt(req.name, req.natsKey, { src: [prefix] });
+    return reply;
   }
 
   /** Removes a member: hub peer, address, enrolment record. The watcher publishes the removal. */

@@ -5,6 +5,7 @@ import type { Logger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { AllocatorError, HubWatcher, MemberInfo, PeerPublisher } from '@wgmesh/registry';
 import { cidrContains, parseCidr } from '@wgmesh/netaddr';
+import { activeSpanLinks, Attr, serviceRoot, setSpanAttributes, shortKey, withSpan } from '@wgmesh/telemetry';
 import type { PeerDiscoveryConfig } from '../config';
 import { BUS, CONFIG, DRIVER, LOGGER } from '../tokens';
 import { RegistryStores } from './registry.stores';
@@ -24,6 +25,8 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
   private stopped = false;
   private resync = true;
   private readFailures = 0;
+  private storeFailures = 0;
+  private statusSub: { unsubscribe(): void } | null = null;
   private running: Promise<void> | null = null;
   private hubKey: string | null = null;
   private readonly firstPass: { promise: Promise<void>; resolve: () => void };
@@ -38,6 +41,11 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
   ) {
     this.watcher = new HubWatcher({ handshakeRefreshMs: config.handshakeRefresh * 1000 });
     this.publisher = new PeerPublisher(stores.peers, (event) => bus.publish(Patterns.peerEvents, event));
+    // What was published while our NATS connection was down is lost: send the last event again, so
+    // that any replica that missed some sees the revision gap and reloads.
+    this.statusSub = bus.status.subscribe((s) => {
+      if (s === 'reconnected') void this.publisher.republishLast().catch((err: Error) => this.log.warn('republishing the last peer event failed', { error: err.message }));
+    });
     let resolve!: () => void;
     this.firstPass = { promise: new Promise<void>((r) => (resolve = r)), resolve };
   }
@@ -89,6 +97,7 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
 
   private async tick(): Promise<void> {
     let peers;
+    const readAt = Date.now();
     try {
       const state = await this.driver.read();
       this.counters.reads++;
@@ -105,30 +114,54 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
       return;
     }
     try {
+      // Redis flushed, or restarted empty: its revision is below ours. Reconciling restores the table.
+      if (!this.resync && (await this.publisher.lost())) this.resync = true;
       if (this.resync) await this.reconcile(peers.flatMap((p) => p.allowedIps.map((c) => [p.publicKey, c] as const)));
       const changes = this.watcher.update(peers, (k) => this.members.get(k), Date.now());
-      for (const change of changes) {
+      // A trace starts here when the read found something to publish (from the read on): one span
+      // for the read's changes, one child per published change (its NATS publish under it). Always
+      // a new trace: whoever made us read now (an enrolment, a NAT report) is linked, not the parent.
+      if (changes.length > 0) {
+        const attributes = { [Attr.mesh]: this.config.mesh, [Attr.driver]: this.driver.kind, [Attr.device]: this.driver.device, [Attr.peersChanged]: changes.length };
+        await withSpan('hub.changes', attributes, () => this.publishChanges(changes), { startTime: readAt, parent: serviceRoot(), links: activeSpanLinks() });
+      }
+      this.firstPass.resolve();
+      if (this.storeFailures > 0) this.log.info('publishing hub changes works again', { failedTicks: this.storeFailures });
+      this.storeFailures = 0;
+    } catch (err) {
+      this.counters.publishFailures++;
+      this.resync = true; // what was published is unknown now: start again from the store
+      // One line when it starts failing, then one a minute (Redis may be restarting).
+      if (this.storeFailures++ % Math.max(1, Math.round(60_000 / this.config.watchInterval)) === 0) {
+        this.log.warn('publishing hub changes failed; will reconcile with the store', { error: (err as Error).message });
+      }
+    }
+  }
+
+  private async publishChanges(changes: ReturnType<HubWatcher['update']>): Promise<void> {
+    for (const change of changes) {
+      const key = change.type === 'upsert' ? change.peer.publicKey : change.publicKey;
+      const attributes = { [Attr.peer]: shortKey(key), [Attr.change]: change.type, ...(change.type === 'upsert' ? { [Attr.changeReason]: change.reason } : {}) };
+      await withSpan('hub.peer.publish', attributes, async () => {
         if (change.type === 'upsert') {
           const revision = await this.publisher.upsert(change.peer);
           this.counters.upserts++;
+          if (revision !== null) setSpanAttributes({ [Attr.revision]: revision });
           this.log.debug('peer published', { publicKey: change.peer.publicKey, reason: change.reason, endpoint: change.peer.endpoint, revision });
         } else {
           const revision = await this.publisher.remove(change.publicKey);
           this.counters.removes++;
+          if (revision !== null) setSpanAttributes({ [Attr.revision]: revision });
           this.log.info('peer removed from the table', { publicKey: change.publicKey, revision });
         }
-      }
-      this.firstPass.resolve();
-    } catch (err) {
-      this.counters.publishFailures++;
-      this.resync = true; // what was published is unknown now: start again from the store
-      this.log.warn('publishing hub changes failed; will reconcile with the store', { error: (err as Error).message });
+      });
     }
   }
 
   /** Starts the watcher from the store's table, and records addresses the device already uses. */
   private async reconcile(deviceAllowed: ReadonlyArray<readonly [string, string]>): Promise<void> {
-    const snapshot = await this.stores.peers.snapshot();
+    const snapshot = await this.publisher.sync();
+    if (snapshot.restored) this.log.warn('the peer table was missing from Redis (flushed, or restarted empty); wrote it back from memory', { peers: snapshot.peers.length, revision: snapshot.revision });
     this.watcher.seed(snapshot.peers);
     const allocator = this.stores.addresses;
     if (allocator) {
@@ -154,6 +187,7 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
 
   onModuleDestroy(): void {
     this.stopped = true;
+    this.statusSub?.unsubscribe();
     if (this.timer) clearTimeout(this.timer);
   }
 }

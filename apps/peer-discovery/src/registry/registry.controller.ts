@@ -2,7 +2,9 @@ import { Controller, UseFilters } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
 import { EnrollReply, ErrorReply, MemberRemoveReply, parseEnrollRequest, parseMemberRemoveRequest, parseNatReport, parseSnapshotRequest, Patterns, PeerSnapshot } from '@wgmesh/contracts';
 import { MeshExceptionFilter } from '@wgmesh/nats-transport';
+import { meshMetrics } from '@wgmesh/telemetry';
 import { EnrollService } from './enroll.service';
+import { HubWatchService } from './hub-watch.service';
 import { NatFeedService } from './nat-feed.service';
 import { RegistryStores } from './registry.stores';
 
@@ -17,17 +19,31 @@ export class RegistryController {
     private readonly stores: RegistryStores,
     private readonly enrolment: EnrollService,
     private readonly nat: NatFeedService,
+    private readonly hub: HubWatchService,
   ) {}
 
+  /**
+   * A page of the table. Never an older table than the one already published: if Redis lost it
+   * (flushed, or restarted empty) and the watcher has not written it back yet, it does so now
+   * (or the request fails and the member retries), so no member replaces its peers with nothing.
+   */
   @MessagePattern(Patterns.peerSnapshot)
-  snapshot(@Payload() value: unknown): Promise<PeerSnapshot> {
+  async snapshot(@Payload() value: unknown): Promise<PeerSnapshot> {
     const req = parseSnapshotRequest(value);
-    return this.stores.peers.snapshotPage(req.cursor ?? 0, req.limit ?? SNAPSHOT_PAGE);
+    const page = () => this.stores.peers.snapshotPage(req.cursor ?? 0, req.limit ?? SNAPSHOT_PAGE);
+    const first = await page();
+    if (first.revision >= this.hub.publisher.revision) return first;
+    await this.hub.poke();
+    const second = await page();
+    if (second.revision < this.hub.publisher.revision) throw new Error(`the peer table is being rebuilt in Redis (it has revision ${second.revision}, the registry published ${this.hub.publisher.revision}); retry`);
+    return second;
   }
 
   @MessagePattern(Patterns.enroll)
-  enroll(@Payload() value: unknown): Promise<EnrollReply | ErrorReply> {
-    return this.enrolment.enroll(parseEnrollRequest(value));
+  async enroll(@Payload() value: unknown): Promise<EnrollReply | ErrorReply> {
+    const reply = await this.enrolment.enroll(parseEnrollRequest(value));
+    meshMetrics.enrolments().inc({ result: 'error' in reply ? reply.error.code : 'enrolled' });
+    return reply;
   }
 
   /** Every member's NAT report; a bad one is counted and logged by the transport, and changes nothing. */

@@ -1,7 +1,7 @@
 import { DynamicModule, Inject, Module, OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
-import { PeerStore } from '@wgmesh/peer-store';
+import { PeerStore, redisRetryDelay } from '@wgmesh/peer-store';
 import { AddressAllocator, MemberDirectory, TokenStore } from '@wgmesh/registry';
 import { Redis } from 'ioredis';
 import { registryAddress, type PeerDiscoveryConfig } from '../config';
@@ -40,7 +40,7 @@ export class RegistryModule {
         {
           provide: REDIS,
           useFactory: () => {
-            const redis = new Redis(config.redis, { maxRetriesPerRequest: 3 });
+            const redis = new Redis(config.redis, { maxRetriesPerRequest: 3, retryStrategy: redisRetryDelay });
             redis.on('error', (err) => log.debug('redis connection error', { error: err.message }));
             return redis;
           },
