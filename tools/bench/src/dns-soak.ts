@@ -181,8 +181,8 @@ async function soak(o: Options): Promise<SoakReport> {
     const out = dnsperf.stdout();
     const summary = parseDnsperfSummary(out);
     const perSecond = out.split('\n').map(parseIntervalLine).filter((x): x is { at: number; qps: number } => x !== null).map((x) => x.qps);
-    // The last interval is cut short by the end of the run.
-    const full = perSecond.length > 2 ? perSecond.slice(0, -1) : perSecond;
+    // The first and last intervals are cut short by the start and end of the run.
+    const full = perSecond.length > 3 ? perSecond.slice(1, -1) : perSecond;
     const sorted = [...full].sort((a, b) => a - b);
     rss.end = groupRssKb(pgid);
     const after = await checkAnswers(HOST, port, o.zone, peers);

@@ -22,10 +22,15 @@ describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public memb
   let lab: Lab;
   let mesh: Mesh;
 
-  /** The hub's rx+tx for these members: grows by a ping's bytes only when the hub relays it. */
-  const hubBytes = async (...names: string[]) => {
-    const hub = await mesh.devicePeers('registry');
-    return names.reduce((sum, n) => sum + (hub.get(mesh.member(n).publicKey)?.rxBytes ?? 0) + (hub.get(mesh.member(n).publicKey)?.txBytes ?? 0), 0);
+  /**
+   * rx+tx of `from`'s direct peer entry for `to`: grows by a ping's bytes only when the ping goes
+   * direct (a relayed ping takes the registry peer). The hub's own counters are no measure: NATS
+   * runs over the members' tunnels to it, so control traffic (NAT reports, path decisions, state)
+   * moves them by tens of kilobytes at times.
+   */
+  const directBytes = async (from: string, to: string) => {
+    const p = (await mesh.devicePeers(from)).get(mesh.member(to).publicKey);
+    return (p?.rxBytes ?? 0) + (p?.txBytes ?? 0);
   };
   const dig = async (from: string, name: string, type: string) =>
     parseDig((await lab.exec(from, 'dig', [`@${MESH.registryAddress}`, '-p', '53', name, type, '+norecurse', '+time=1', '+tries=2', '+nocookie'])).stdout);
@@ -55,11 +60,11 @@ describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public memb
     expect(convergeMs).toBeLessThan(5000);
 
     for (const [a, b] of pairs) {
-      const before = await hubBytes(a, b);
+      const before = await directBytes(a, b);
       const ping = await lab.ping(a, mesh.member(b).address, PING);
       expect(ping.received).toBe(PING.count);
-      // Direct: the ping's bytes did not cross the hub (a relayed ping would add twice PING_BYTES).
-      expect((await hubBytes(a, b)) - before).toBeLessThan(PING_BYTES / 2);
+      // Direct: every ping and reply crossed a's direct peer entry for b.
+      expect((await directBytes(a, b)) - before).toBeGreaterThanOrEqual(PING_BYTES);
     }
     const table = await mesh.pairTable();
     expect(table.map((r) => [r.a, r.b, r.path])).toEqual(pairs.map(([a, b]) => [a, b, 'direct']));
@@ -107,8 +112,11 @@ describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public memb
     const a = mesh.member('a');
     const others = ['b', 'd'];
     const started = Date.now();
-    const [rebind] = await lab.rebindNat('a');
-    expect(rebind.after).toBeDefined();
+    const listenPort = Number((await lab.exec('a', 'wg', ['show', a.device, 'listen-port'])).stdout.trim());
+    // a's other sockets (nat-probe's STUN client) may be rebound too: follow its WireGuard port.
+    const rebind = (await lab.rebindNat('a')).find((r) => r.sourcePort === listenPort);
+    expect(rebind?.after).toBeDefined();
+    if (!rebind?.after) return;
     const moved = `${lab.publicAddressOf('a')}:${rebind.after}`;
 
     // Nothing is sent for the test: a's own traffic to the hub (NATS over the tunnel, its
@@ -129,9 +137,9 @@ describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public memb
     expect(followMs).toBeLessThan(1500);
 
     for (const n of others) {
-      const before = await hubBytes('a', n);
+      const before = await directBytes(n, 'a');
       expect((await lab.ping(n, a.address, PING)).received).toBe(PING.count);
-      expect((await hubBytes('a', n)) - before).toBeLessThan(PING_BYTES / 2);
+      expect((await directBytes(n, 'a')) - before).toBeGreaterThanOrEqual(PING_BYTES);
       expect((await mesh.devicePeers(n)).get(a.publicKey)?.endpoint).toBe(moved);
     }
   });

@@ -57,7 +57,10 @@ export interface MeshOptions {
   registryArgs?: string[];
   /** Extra environment of `wgmesh registry up` and `member up` (e.g. OTEL_* for tracing), or a function of the host. */
   env?: NodeJS.ProcessEnv | ((host: string) => NodeJS.ProcessEnv);
-  /** Members' --nat-interval (how often nat-probe classifies the NAT again), in seconds; default 3 (the lab changes NATs at run time). */
+  /**
+   * Members' --nat-interval (how often nat-probe classifies the NAT again), in seconds; default
+   * nat-probe's (30). `wgmesh lab up` uses 3, and so should tests that change NATs at run time.
+   */
   natIntervalS?: number;
   /** Members' --path-deadline in seconds; default nat-probe's (10). */
   pathDeadlineS?: number;
@@ -396,7 +399,8 @@ export class Mesh {
 
   /** nat-probe's timings for members, in its environment variables (flags in memberArgs still win). */
   private natProbeEnv(): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { WGMESH_NAT_INTERVAL_S: String(this.opts.natIntervalS ?? 3) };
+    const env: NodeJS.ProcessEnv = {};
+    if (this.opts.natIntervalS !== undefined) env.WGMESH_NAT_INTERVAL_S = String(this.opts.natIntervalS);
     if (this.opts.pathDeadlineS !== undefined) env.WGMESH_PATH_DEADLINE_S = String(this.opts.pathDeadlineS);
     return env;
   }
