@@ -2,6 +2,7 @@ import { DataplaneState, NatReport, parseNatReport, parsePathReport, PathReport,
 import { createLogger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
+import { metricsText } from '@wgmesh/telemetry';
 import { waitFor } from '@wgmesh/testing';
 import type { NatProbeMemberConfig } from './config';
 import { NatClassification } from './member/nat-probe.service';
@@ -115,5 +116,15 @@ describe('nat-probe (member) over NATS', () => {
     // c is edm too: both endpoint-dependent (a leads a–c). The handshake seen before is still fresh,
     // but a new rule starts the pair over and a relay rule does not look at handshakes.
     expect(about(C)).toMatchObject({ path: 'relayed', attempt: false, reason: 'relayed: both endpoint-dependent', retryAt: null });
+  });
+
+  it('exports the paths by kind and the NAT type as metrics', async () => {
+    const { body } = await metricsText();
+    const relayed = last().decisions.filter((d) => d.path === 'relayed').length;
+    expect(body).toContain(`wgmesh_paths{path="relayed"} ${relayed}`);
+    expect(body).toContain(`wgmesh_paths{path="direct"} ${last().decisions.length - relayed}`);
+    expect(body).toContain('wgmesh_nat_type{nat="edm"} 1');
+    expect(body).toContain('wgmesh_nat_type{nat="eim"} 0');
+    expect(body).toMatch(/wgmesh_nat_probes_total\{nat="eim"\} [1-9]/);
   });
 });

@@ -3,7 +3,8 @@ import { Logger, NestLogger, redactUrl } from '@wgmesh/log';
 import { classifyNat, ListenAddress, startStunServer, StunServer } from '@wgmesh/nat-probe';
 import { BusRef, MeshBus, MeshNatsServer } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
-import { startTelemetry, Telemetry } from '@wgmesh/telemetry';
+import type { ReadinessSink } from '@wgmesh/health';
+import { meshMetrics, MetricsScope, startTelemetry, Telemetry } from '@wgmesh/telemetry';
 import { withDeadline } from '../../peer-discovery/src/shutdown';
 import type { NatProbeMemberConfig } from './config';
 import { NatProbeMemberModule } from './member/member.module';
@@ -18,7 +19,15 @@ export interface RunningNatProbeMember {
 export async function startNatProbeMember(
   config: NatProbeMemberConfig,
   log: Logger,
-  deps: { enrollment: Enrollment; servers: string; /** NATS credentials file (the member's nats.creds). */ creds?: string; classify?: Classify },
+  deps: {
+    enrollment: Enrollment;
+    servers: string;
+    /** NATS credentials file (the member's nats.creds). */
+    creds?: string;
+    classify?: Classify;
+    /** Where nat-probe registers its readiness checks (peers: table loaded; nat: classified once). */
+    readiness?: ReadinessSink;
+  },
 ): Promise<RunningNatProbeMember> {
   const telemetry = await startTelemetry({ serviceName: 'nat-probe', attributes: { 'wgmesh.mesh': config.mesh, 'wgmesh.node': deps.enrollment.name } });
   // As the service: its timers, NATS connections and handlers export under its name.
@@ -45,10 +54,15 @@ async function startMember(config: NatProbeMemberConfig, log: Logger, deps: Para
     (err: Error) => log.error('NATS server transport failed', { error: err.message }),
   );
   strategy.on('reconnect', () => void probe.mirror.reload('nats reconnected'));
+  const removeChecks = deps.readiness?.add(
+    { name: 'peers', check: () => (probe.mirror.ready ? { ok: true, detail: `revision ${probe.mirror.revision}` } : { ok: false, detail: 'loading the peer table (peers.snapshot)' }) },
+    { name: 'nat', check: () => (probe.natType ? { ok: true, detail: probe.natType } : { ok: false, detail: `classifying against ${probe.stunServer}` }) },
+  );
   log.info('nat-probe (member) started', { node, stunServer: probe.stunServer, natInterval: config.natInterval, pathDeadline: config.pathDeadline });
   return {
     probe,
     close: async () => {
+      removeChecks?.();
       if (!(await withDeadline(() => app.close(), 5000))) log.warn('nat-probe did not stop in time; leaving it');
       await telemetry.shutdown();
     },
@@ -61,5 +75,25 @@ export async function startNatProbeServer(opts: { listen: ListenAddress; alterna
   const a = server.addresses;
   const fmt = (x: { ip: string; port: number }) => (x.ip.includes(':') ? `[${x.ip}]:${x.port}` : `${x.ip}:${x.port}`);
   log.info('STUN server listening', { mode: a.mode, primary: fmt(a.primary), other: a.other ? fmt(a.other) : null, sockets: a.sockets.map(fmt) });
-  return server;
+  const sum = (r: Record<string, number>) => Object.values(r).reduce((x, y) => x + y, 0);
+  const scope = new MetricsScope().counters(meshMetrics.stunRequests(), () => {
+    const c = server.counters;
+    return [
+      [{ result: 'answered' }, c.answered.success],
+      [{ result: 'refused' }, c.answered['unknown-attribute'] + c.answered['change-unavailable']],
+      [{ result: 'dropped' }, sum(c.dropped)],
+    ];
+  });
+  return {
+    get addresses() {
+      return server.addresses;
+    },
+    get counters() {
+      return server.counters;
+    },
+    close: async () => {
+      scope.dispose();
+      await server.close();
+    },
+  };
 }

@@ -65,7 +65,7 @@ export const meshMetrics = {
   // nat-probe (wired by apps/nat-probe)
   paths: () => defineGauge('wgmesh_paths', "This member's paths to other members, by kind (direct, relayed)", ['path']) as Gauge<'path'>,
   natType: () => defineGauge('wgmesh_nat_type', "This member's NAT as last classified: 1 for the current type (none, eim, edm, unknown), 0 for the others", ['nat']) as Gauge<'nat'>,
-  stunRequests: () => defineCounter('wgmesh_stun_requests_total', "STUN requests handled by the registry's STUN server, by result (answered, invalid, dropped)", ['result']) as Counter<'result'>,
+  stunRequests: () => defineCounter('wgmesh_stun_requests_total', "STUN requests handled by the registry's STUN server, by result (answered; refused: 420 for an unknown attribute or a change it cannot make; dropped: not STUN, malformed, rate-limited)", ['result']) as Counter<'result'>,
   natProbes: () => defineCounter('wgmesh_nat_probes_total', 'NAT classifications run by a member, by outcome (none, eim, edm, unknown)', ['nat']) as Counter<'nat'>,
 };
 

@@ -185,7 +185,7 @@ function memberUp(argv: string[]): Promise<number> {
       const natProbe = await startNatProbeMember(
         { mesh: c.mesh, nats: c.nats, stateDir: c.stateDir, logLevel: c.logLevel, stunServer: c.stunServer, natInterval: c.natInterval, pathDeadline: c.pathDeadline, pathRetry: c.pathRetry, pathRetryMax: c.pathRetryMax },
         log.child({ service: 'nat-probe' }),
-        { enrollment, servers: c.nats ?? natsOverTunnel(enrollment), creds: natsCreds },
+        { enrollment, servers: c.nats ?? natsOverTunnel(enrollment), creds: natsCreds, readiness: readiness.scoped('nat-probe') },
       );
       closers.push(() => natProbe.close());
       log.info('member up', { name: enrollment.name, publicKey: key.publicKey, address: enrollment.address, registry: enrollment.registry.endpoint, device: c.device });

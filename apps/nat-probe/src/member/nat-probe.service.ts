@@ -2,6 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { DataplaneState, NatReport, NatType, parsePeerSnapshot, PathDecision, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { leads, PathPlanner } from '@wgmesh/nat-probe';
+import { countError, meshMetrics, setNatType, setPathCounts } from '@wgmesh/telemetry';
 import { BusRef } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import { MirrorChange, PeerMirror, PeerTable, readPagedSnapshot } from '@wgmesh/peer-sync';
@@ -157,11 +158,14 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       this.counters.classifications++;
     } catch (err) {
       this.counters.classificationFailures++;
+      countError('nat_probe');
       this.log.warn('NAT classification failed', { server, reason, error: (err as Error).message });
       return;
     }
     const previous = this.nat;
     this.nat = result;
+    meshMetrics.natProbes().inc({ nat: result.nat });
+    setNatType(result.nat);
     const changed = previous === null || previous.nat !== result.nat || previous.mapping !== result.mapping || previous.filtering !== result.filtering;
     if (changed) {
       this.counters.natChanges++;
@@ -207,6 +211,8 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     if (!result.changed && this.report) return;
     const before = new Map((this.report?.decisions ?? []).map((d) => [d.peer, d]));
     this.report = this.buildReport(result.decisions);
+    const relayed = result.decisions.filter((d) => d.path === 'relayed').length;
+    setPathCounts({ direct: result.decisions.length - relayed, relayed });
     for (const d of result.decisions) {
       const prev = before.get(d.peer);
       if (!prev || prev.path !== d.path || prev.attempt !== d.attempt || prev.reason !== d.reason) {
