@@ -1,5 +1,6 @@
 import { NestFactory } from '@nestjs/core';
-import { createDriver, DataplaneDriver, DeviceSpec, DeviceState } from '@wgmesh/dataplane';
+import type { DesiredPeer } from '@wgmesh/contracts';
+import { createDriver, DataplaneDriver, DeviceSpec, DeviceState, diffPeers } from '@wgmesh/dataplane';
 import { FlagCheck, Readiness, type ReadinessSink, serveHealth } from '@wgmesh/health';
 import { createLogger, Logger, NestLogger, withDeadline } from '@wgmesh/log';
 import { MeshNatsServer } from '@wgmesh/nats-transport';
@@ -28,6 +29,12 @@ export interface RunningDataplane {
 export interface DataplaneDeps {
   /** Where the service registers its readiness checks (nats, device). */
   readiness?: ReadinessSink;
+  /**
+   * Peers put on the device right after it is set up, before anything dials NATS (a member's
+   * registry peer: NATS runs over it, so the first connection attempt must find it there).
+   * Added or updated, never replacing other peers; give their keys in --protect too.
+   */
+  bootstrap?: DesiredPeer[];
 }
 
 export async function startDataplaneProgrammer(config: DataplaneConfig, log: Logger, deps: DataplaneDeps = {}): Promise<RunningDataplane> {
@@ -54,6 +61,14 @@ async function startProgrammer(config: DataplaneConfig, log: Logger, telemetry: 
     driver = createDriver(config.driver, config.device, driverOptions(config, log));
     await driver.ensureDevice(spec);
     device = await driver.read();
+    if (deps.bootstrap?.length) {
+      const { diff } = diffPeers(deps.bootstrap, device.peers, { replace: false });
+      if (diff.upsert.length > 0) {
+        await driver.apply(diff);
+        device = await driver.read();
+        log.info('bootstrap peers configured', { peers: diff.upsert.map((p) => ({ publicKey: p.publicKey, endpoint: p.endpoint, allowedIps: p.allowedIps })) });
+      }
+    }
   } catch (err) {
     settingUp.down(`cannot set up ${config.device}: ${(err as Error).message}`);
     await driver?.close();

@@ -33,6 +33,7 @@ describe('nat-probe (member) over NATS', () => {
   const nat: NatReport[] = [];
   const paths: PathReport[] = [];
   const servers: string[] = [];
+  const filtering: boolean[] = [];
   let answer = eim;
   let bus: MeshBus;
   let running: RunningNatProbeMember;
@@ -48,8 +49,9 @@ describe('nat-probe (member) over NATS', () => {
     running = await startNatProbeMember(config, createLogger({ service: 'test', level: 'warn' }), {
       enrollment,
       servers: NATS,
-      classify: async (server) => {
+      classify: async (server, o) => {
         servers.push(server);
+        filtering.push(o.filtering);
         return answer;
       },
     });
@@ -63,6 +65,9 @@ describe('nat-probe (member) over NATS', () => {
   it("classifies against the registry's STUN server and publishes node.<id>.nat", async () => {
     await waitFor('a NAT report', () => nat.length > 0);
     expect(servers[0]).toBe('203.0.113.1:3478');
+    // The mapping tests alone first (the NAT type in a few round trips), then the full run at once.
+    await waitFor('the full classification', () => filtering.length >= 2);
+    expect(filtering.slice(0, 2)).toEqual([false, true]);
     expect(nat[0]).toMatchObject({ node: 'a', publicKey: A, ...eim });
   });
 

@@ -28,6 +28,12 @@ export interface ClassifyOptions {
   /** Local address and port to probe from; default any address, a random free port. */
   localAddress?: string;
   localPort?: number;
+  /**
+   * Run the filtering tests (default true). Without them the classification is the mapping
+   * behaviour alone (all `nat` needs), in a few round trips instead of the seconds the filtering
+   * tests can wait for answers that a filtering NAT never lets through.
+   */
+  filtering?: boolean;
   /** SOFTWARE in our requests; default none. */
   software?: string;
   log?: Logger;
@@ -115,11 +121,13 @@ export async function probeNat(opts: ClassifyOptions): Promise<NatProbe> {
         // Filtering first (nothing sent to A2 yet); III runs alongside II unless II has answered by then.
         const changedBoth = use.other;
         const changedPort = { ip: server.ip, port: use.other.port };
-        const p2 = test({ to: server, changeIp: true, changePort: true, expectFrom: changedBoth });
-        const p3 = test({ to: server, changePort: true, expectFrom: changedPort }, p2.then((r) => r?.outcome === 'mapped'));
-        const [r2, r3] = await Promise.all([p2, p3]);
-        if (r2) obs.filteringChangeIpPort = strip(r2);
-        if (r3) obs.filteringChangePort = strip(r3);
+        if (opts.filtering !== false) {
+          const p2 = test({ to: server, changeIp: true, changePort: true, expectFrom: changedBoth });
+          const p3 = test({ to: server, changePort: true, expectFrom: changedPort }, p2.then((r) => r?.outcome === 'mapped'));
+          const [r2, r3] = await Promise.all([p2, p3]);
+          if (r2) obs.filteringChangeIpPort = strip(r2);
+          if (r3) obs.filteringChangePort = strip(r3);
+        }
         if (!local) {
           const altIp = { ip: use.other.ip, port: server.port };
           const t2 = await test({ to: altIp });
@@ -130,8 +138,10 @@ export async function probeNat(opts: ClassifyOptions): Promise<NatProbe> {
           }
         }
       } else if (use.kind === 'one-ip') {
-        const f = await test({ to: server, changePort: true, expectFrom: use.other });
-        if (f) obs.filteringChangePort = strip(f);
+        if (opts.filtering !== false) {
+          const f = await test({ to: server, changePort: true, expectFrom: use.other });
+          if (f) obs.filteringChangePort = strip(f);
+        }
         if (!local) {
           const t = await test({ to: use.other });
           if (t) obs.mappingAltPort = strip(t);

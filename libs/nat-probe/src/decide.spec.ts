@@ -29,7 +29,9 @@ describe('pairRule', () => {
     [m('a', 'edm'), m('b', 'none'), 'sure', 'b has a public address'],
     [m('a', 'none'), m('b', 'edm'), 'sure', 'a has a public address'],
     [m('a', 'eim'), m('b'), 'sure', "b's NAT is not known yet"],
-    [m('a', 'edm'), m('b', 'unknown'), 'sure', 'b has a NAT that could not be classified'],
+    [m('a', 'edm'), m('b', 'unknown'), 'try', 'a is endpoint-dependent, b has a NAT that could not be classified'],
+    [m('a'), m('b', 'edm'), 'try', "b is endpoint-dependent, a's NAT is not known yet"],
+    [m('a', 'eim'), m('b', 'unknown'), 'sure', 'b has a NAT that could not be classified'],
   ])('%o + %o → %s (%s)', (a, b, kind, why) => {
     expect(pairRule(a, b)).toEqual({ kind, why });
   });
@@ -143,6 +145,17 @@ describe('PathPlanner, leading a pair', () => {
     const stale = p.plan(input(self, [{ key: B, name: 'b', nat: 'eim' }], T0 + 100 + o.staleHandshakeMs + 1, { handshakes: new Map([[B, T0 + 100]]) }));
     expect(stale.decisions[0]).toMatchObject({ path: 'relayed', attempt: false });
     expect(stale.decisions[0].reason).toMatch(/^relayed: direct handshakes stopped \(none for 205s\), retry at /);
+  });
+
+  it('keeps the deadline running when a NAT gets classified into the same kind of rule, rewording the reason', () => {
+    const p = new PathPlanner();
+    const edmSelf = { key: A, name: 'a', nat: 'edm' as NatType };
+    const first = p.plan(input(edmSelf, [{ key: B, name: 'b' }], T0)).decisions[0];
+    expect(first).toMatchObject({ path: 'relayed', attempt: true, since: T0, reason: "relayed while trying direct: a is endpoint-dependent, b's NAT is not known yet (deadline 10s)" });
+    const classified = p.plan(input(edmSelf, [{ key: B, name: 'b', nat: 'eim' }], T0 + 1500));
+    expect(classified.decisions[0]).toMatchObject({ attempt: true, since: T0, reason: 'relayed while trying direct: b is endpoint-independent, a endpoint-dependent (deadline 10s)' });
+    expect(classified.nextWakeAt).toBe(T0 + o.deadlineMs);
+    expect(p.plan(input(edmSelf, [{ key: B, name: 'b', nat: 'eim' }], T0 + o.deadlineMs)).decisions[0]).toMatchObject({ path: 'relayed', attempt: false, retryAt: T0 + o.deadlineMs + o.retryBaseMs });
   });
 
   it('forgets pairs whose peer left, and starts them over when they come back', () => {

@@ -83,6 +83,10 @@ export function pairRule(a: { name: string; nat?: NatType }, b: { name: string; 
   }
   const unknown = [a, b].filter((m) => known(m.nat) === undefined);
   const what = (m: { name: string; nat?: NatType }) => (m.nat === undefined ? `${m.name}'s NAT is not known yet` : `${m.name} ${NAT_WORDS[m.nat]}`);
+  // An endpoint-dependent side with a NAT not known (yet): the path may well be impossible, so
+  // the relay carries traffic while direct is tried, rather than a direct route black-holing it.
+  const edm = na === 'edm' ? a : nb === 'edm' ? b : undefined;
+  if (edm) return { kind: 'try', why: `${edm.name} is endpoint-dependent, ${unknown.map(what).join(', ')}` };
   return { kind: 'sure', why: unknown.map(what).join(', ') };
 }
 
@@ -152,8 +156,15 @@ export class PathPlanner {
   /** Advances one led pair: a new rule starts it over; deadlines, handshakes and retries move it on. */
   private lead(peer: string, rule: Rule, handshakeMs: number, now: number): PairState {
     let state = this.pairs.get(peer);
-    if (!state || state.rule.kind !== rule.kind || state.rule.why !== rule.why) {
+    if (!state || state.rule.kind !== rule.kind) {
       state = { rule, phase: firstPhase(rule, now, this.opts, handshakeMs) };
+      this.pairs.set(peer, state);
+    } else if (state.rule.why !== rule.why) {
+      // The same kind of rule for another reason (a NAT got classified, "not known yet" → "eim"):
+      // the phase goes on (its deadline is not restarted); only a first step's reason is reworded.
+      const p = state.phase;
+      const ruleWorded = p.reason === firstPhase(state.rule, p.since, this.opts).reason;
+      state = { rule, phase: ruleWorded ? { ...p, reason: firstPhase(rule, p.since, this.opts).reason } : p };
       this.pairs.set(peer, state);
     }
     const o = this.opts;

@@ -1,8 +1,8 @@
 import { vppOptions } from '../../../dataplane-programmer/src/config';
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { DesiredPeer, DriverKind, parseDriverKind, parseMemberRemoveReply, Patterns } from '@wgmesh/contracts';
-import { createDriver, DEFAULT_MTU, DEFAULT_STATE_DIR, diffPeers } from '@wgmesh/dataplane';
-import { createLogger, Level, Logger, parseLevel } from '@wgmesh/log';
+import { DEFAULT_MTU, DEFAULT_STATE_DIR } from '@wgmesh/dataplane';
+import { createLogger, Level, parseLevel } from '@wgmesh/log';
 import { parseCidr } from '@wgmesh/netaddr';
 import { Enrollment, memberCredsPath, nodeKey, writeEnrollment } from '@wgmesh/peer-discovery';
 import { natsCredsOption } from '@wgmesh/nats-transport';
@@ -169,7 +169,7 @@ function memberUp(argv: string[]): Promise<number> {
         vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppTap: c.vppTap,
       },
       log.child({ service: 'dataplane-programmer' }),
-      { readiness: readiness.scoped('dataplane') },
+      { readiness: readiness.scoped('dataplane'), bootstrap: [registryPeer(enrollment)] },
     ).catch((err: Error) => {
       throw new CommandError(`cannot set up the device ${c.device}: ${err.message}`);
     });
@@ -178,7 +178,6 @@ function memberUp(argv: string[]): Promise<number> {
       for (const close of [...closers].reverse()) await withDeadline(close, 6000);
     };
     try {
-      await ensureBootstrapPeer(c, enrollment, log);
       await dataplane.ready; // NATS over the tunnel: peer-discovery's applies go to this programmer
       const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), { enrollment, readiness: readiness.scoped('peer-discovery') });
       closers.push(() => discovery.close());
@@ -202,23 +201,12 @@ function memberUp(argv: string[]): Promise<number> {
 }
 
 /**
- * Puts the registry peer on the device (allowed-ips = mesh CIDR, keepalive 25) unless it is
- * there as wanted. Done directly on the device, not through NATS: NATS runs over this very peer.
- * The dataplane-programmer protects it (--protect) from every later replace.
+ * The registry (bootstrap) peer: allowed-ips = mesh CIDR, keepalive 25. The dataplane-programmer
+ * puts it on the device before it dials NATS (NATS runs over this very peer) and protects it
+ * (--protect) from every later replace.
  */
-// TODO(wiring): use the dataplane-programmer's own bootstrap/apply once RunningDataplane offers one.
-async function ensureBootstrapPeer(c: MemberUpConfig, enrollment: Enrollment, log: Logger): Promise<void> {
-  const registry: DesiredPeer = { publicKey: enrollment.registry.publicKey, endpoint: enrollment.registry.endpoint, allowedIps: [enrollment.meshCidr], persistentKeepalive: REGISTRY_KEEPALIVE };
-  const driver = createDriver(c.driver, c.device, { log, vppSocket: c.vppSocket, vppApiDir: c.vppApiDir });
-  try {
-    const { diff } = diffPeers([registry], (await driver.read()).peers, { replace: false });
-    if (diff.upsert.length > 0) {
-      await driver.apply(diff);
-      log.info('registry peer configured', { publicKey: registry.publicKey, endpoint: registry.endpoint, allowedIps: registry.allowedIps });
-    }
-  } finally {
-    await driver.close();
-  }
+function registryPeer(enrollment: Enrollment): DesiredPeer {
+  return { publicKey: enrollment.registry.publicKey, endpoint: enrollment.registry.endpoint, allowedIps: [enrollment.meshCidr], persistentKeepalive: REGISTRY_KEEPALIVE };
 }
 
 const removeOptions: OptionSpec[] = [...clientOptions];

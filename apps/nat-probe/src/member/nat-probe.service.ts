@@ -12,8 +12,11 @@ import { BUS, CLASSIFY, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
 
 /** What a classification yields (the report without who and when). */
 export type NatClassification = Omit<NatReport, 'node' | 'publicKey' | 'at'>;
-/** Classifies this node's NAT against a STUN server ("ip:port"). */
-export type Classify = (server: string) => Promise<NatClassification>;
+/**
+ * Classifies this node's NAT against a STUN server ("ip:port"); without `filtering`, the mapping
+ * tests alone (all `nat` needs: a few round trips instead of the seconds filtering tests take).
+ */
+export type Classify = (server: string, opts: { filtering: boolean }) => Promise<NatClassification>;
 
 /**
  * nat-probe on a member:
@@ -38,6 +41,8 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   private interfaces = interfaceFingerprint();
   private classifying: Promise<void> | null = null;
   private classifyAgain = false;
+  /** After a quick (mapping-only) classification, the full one follows at once. */
+  private fullPending = false;
   private timers: { plan?: NodeJS.Timeout; classify?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; republish?: NodeJS.Timeout } = {};
   private stopped = false;
   readonly counters = { classifications: 0, classificationFailures: 0, natChanges: 0, plans: 0, reportsPublished: 0 };
@@ -129,13 +134,19 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     return this.report ?? this.buildReport([]);
   }
 
-  /** Classifies now (runs once at a time; a request during a run runs again after it). */
+  /**
+   * Classifies now (runs once at a time; a request during a run runs again after it). Except on
+   * the interval, the mapping tests run alone first, so the NAT type (and the paths that depend on
+   * it) is known in a few round trips; the full classification with filtering follows at once.
+   */
   classify(reason: string): Promise<void> {
     if (this.classifying) {
       this.classifyAgain = true;
       return this.classifying;
     }
-    this.classifying = this.runClassification(reason).finally(() => {
+    const quick = reason !== 'interval' && reason !== 'with filtering';
+    this.fullPending = quick;
+    this.classifying = this.runClassification(reason, quick).finally(() => {
       this.classifying = null;
       if (this.stopped) return;
       if (this.classifyAgain) {
@@ -144,17 +155,18 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
         return;
       }
       if (this.timers.classify) clearTimeout(this.timers.classify);
-      this.timers.classify = setTimeout(() => void this.classify('interval'), this.config.natInterval * 1000);
+      const [next, delay] = this.fullPending ? ['with filtering', 0] : ['interval', this.config.natInterval * 1000];
+      this.timers.classify = setTimeout(() => void this.classify(next), delay);
       this.timers.classify.unref();
     });
     return this.classifying;
   }
 
-  private async runClassification(reason: string): Promise<void> {
+  private async runClassification(reason: string, quick: boolean): Promise<void> {
     const server = this.stunServer;
     let result: NatClassification;
     try {
-      result = await this.classifyNat(server);
+      result = await this.classifyNat(server, { filtering: !quick });
       this.counters.classifications++;
     } catch (err) {
       this.counters.classificationFailures++;
