@@ -50,7 +50,9 @@ export async function runLabConvergence(o: { rounds: number; progress: (line: st
       const mover = r % 2 === 0 ? 'a' : 'b';
       const key = m.member(mover).publicKey;
       const others = m.memberNames().filter((n) => n !== mover);
-      const [rebind] = await lab.rebindNat(mover);
+      // Follow the WireGuard port (nat-probe's STUN sockets may be rebound too).
+      const listenPort = (await uapi.get(mover)!.get()).listenPort;
+      const rebind = (await lab.rebindNat(mover)).find((x) => x.sourcePort === listenPort);
       if (rebind?.after === undefined) throw new Error(`rebindNat(${mover}) changed nothing (no mapping?)`);
       const moved = `${lab.publicAddressOf(mover)}:${rebind.after}`;
       m.registry.log.poll();
