@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createAccount, createOperator, createUser, fromPublic, fromSeed, KeyPair } from 'nkeys.js';
+import { base32 } from '@wgmesh/wireguard';
 
 /**
  * NATS decentralised authentication, the parts nats-server verifies: nkeys (ed25519 keys with a
@@ -82,7 +83,7 @@ export function encodeJwt(claims: ClaimsBase, signer: KeyPair, now = Date.now())
   const body: ClaimsBase = { ...claims, iat: claims.iat ?? Math.floor(now / 1000), iss };
   delete body.jti;
   const standard = { aud: undefined, exp: body.exp, jti: undefined, iat: body.iat, iss: body.iss, name: body.name, nbf: undefined, sub: body.sub };
-  const jti = base32(createHash('sha512-256').update(JSON.stringify(standard)).digest());
+  const jti = base32(createHash('sha512-256').update(JSON.stringify(standard)).digest(), { upper: true });
   const payload = { jti, iat: body.iat, iss, ...(body.exp !== undefined ? { exp: body.exp } : {}), name: body.name, sub: body.sub, nats: body.nats };
   const signingInput = `${b64(JSON.stringify(HEADER))}.${b64(JSON.stringify(payload))}`;
   return `${signingInput}.${b64(signer.sign(new TextEncoder().encode(signingInput)))}`;
@@ -163,22 +164,5 @@ export function userClaims(opts: UserClaimsOptions): ClaimsBase {
   };
 }
 
-/** RFC 4648 base32, upper case, no padding (NATS's jti encoding). */
-function base32(data: Uint8Array): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let out = '';
-  let bits = 0;
-  let value = 0;
-  for (const byte of data) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += alphabet[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
-  return out;
-}
 
 export type { KeyPair };

@@ -1,4 +1,4 @@
-import { generatePrivateKey, isBase64Key, keyFromBase32, keyFromBase64, keyFromHex, keyToBase32, keyToBase64, keyToHex, publicKeyFromPrivate } from './keys';
+import { base32, generatePrivateKey, isBase64Key, keyFromBase32, keyFromBase64, keyFromHex, keyToBase32, keyToBase64, keyToHex, publicKeyFromPrivate } from './keys';
 
 // Public test material from VPP capture notes (../shared/vpp-api) and wgsd's README example.
 const PRIV = 'UPX9exhEPblL1tbzu7BD/Qtm4aXCe2IKmNqyhUPySGk=';
@@ -38,5 +38,21 @@ describe('keys', () => {
     expect(() => keyFromBase32('yutrled535igkl7bdlerl6m4vjxsxm3uqqpl4nmsn27mt56ad4hq')).toThrow(/base32/);
     expect(() => keyFromBase32('yutrled535igkl7bdlerl6m4vjxsxm3uqqpl4nmsn27mt56ad4hb====')).toThrow(/base32/);
     expect(() => keyFromHex('zz'.repeat(32))).toThrow(/hex/);
+  });
+});
+
+describe('base32', () => {
+  it.each([
+    ['', ''],
+    ['f', 'MY======'],
+    ['fo', 'MZXQ===='],
+    ['foo', 'MZXW6==='],
+    ['foob', 'MZXW6YQ='],
+    ['fooba', 'MZXW6YTB'],
+    ['foobar', 'MZXW6YTBOI======'],
+  ])('encodes %p as RFC 4648 says (%s)', (text, expected) => {
+    const data = Buffer.from(text);
+    expect(base32(data, { upper: true, pad: true })).toBe(expected);
+    expect(base32(data)).toBe(expected.replace(/=+$/, '').toLowerCase());
   });
 });

@@ -32,10 +32,15 @@ export function keyToBase64(key: Uint8Array): string {
 /** Lowercase base32 with "=" padding: 56 characters for a key, as wgsd names peers. */
 export function keyToBase32(key: Uint8Array): string {
   assertLength(key);
+  return base32(key, { pad: true });
+}
+
+/** RFC 4648 base32 of any bytes: lowercase unless `upper`, "=" padding only with `pad`. */
+export function base32(data: Uint8Array, opts: { upper?: boolean; pad?: boolean } = {}): string {
   let out = '';
   let bits = 0;
   let value = 0;
-  for (const byte of key) {
+  for (const byte of data) {
     value = ((value << 8) | byte) & 0xffff;
     bits += 8;
     while (bits >= 5) {
@@ -44,8 +49,8 @@ export function keyToBase32(key: Uint8Array): string {
     }
   }
   if (bits > 0) out += B32_ALPHABET[(value << (5 - bits)) & 31];
-  while (out.length % 8 !== 0) out += '=';
-  return out;
+  if (opts.pad) while (out.length % 8 !== 0) out += '=';
+  return opts.upper ? out.toUpperCase() : out;
 }
 
 /** Decodes a base32 key name (case-insensitive, padding required as wgsd emits it). */

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { NKEY_SEED_PATTERN } from '@wgmesh/nats-auth';
+import { base32 } from '@wgmesh/wireguard';
 
 /**
  * Finds secrets in what a system emitted (NATS traffic, Redis contents, logs, spans). Two kinds of
@@ -31,7 +32,7 @@ export interface Finding {
 export function keyEncodings(base64Key: string): string[] {
   const raw = Buffer.from(base64Key.trim(), 'base64');
   if (raw.length !== 32) return [base64Key.trim()];
-  return [raw.toString('base64'), raw.toString('hex'), raw.toString('base64url'), base32(raw).toLowerCase(), base32(raw)];
+  return [raw.toString('base64'), raw.toString('hex'), raw.toString('base64url'), base32(raw), base32(raw, { upper: true })];
 }
 
 /**
@@ -81,19 +82,3 @@ export function describeFindings(findings: Finding[]): string {
   return findings.map((f) => `${f.secret} in ${f.source} at ${f.offset}`).join('\n');
 }
 
-function base32(data: Uint8Array): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let out = '';
-  let bits = 0;
-  let value = 0;
-  for (const byte of data) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += alphabet[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
-  return out;
-}
