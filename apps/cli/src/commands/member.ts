@@ -7,12 +7,11 @@ import { parseCidr } from '@wgmesh/netaddr';
 import { Enrollment, memberCredsPath, nodeKey, writeEnrollment } from '@wgmesh/peer-discovery';
 import { natsCredsOption } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
+import { RoleProcess } from './role-process';
 import { checkPeerDiscoveryConfig, peerDiscoveryOptions, PeerDiscoveryConfig } from '../../../peer-discovery/src/config';
 import { ensureEnrolled, EnrollmentError } from '../../../peer-discovery/src/member/enroll-client';
-import { untilSignal } from '@wgmesh/log';
-import { DEFAULT_HTTP_LISTEN, FlagCheck, httpListenOption, type HttpListen, Readiness, serveHealth } from '@wgmesh/health';
+import { DEFAULT_HTTP_LISTEN, FlagCheck, httpListenOption, type HttpListen } from '@wgmesh/health';
 import { natsOverTunnel, startPeerDiscovery } from '../../../peer-discovery/src/run';
-import { withDeadline } from '../../../peer-discovery/src/shutdown';
 import { natProbeMemberOptions, NatProbeMemberConfig } from '../../../nat-probe/src/config';
 import { startNatProbeMember } from '../../../nat-probe/src/run';
 import { ClientConfig, clientOptions, CommandError, connectClient, EXIT, runCommand } from './peers';
@@ -127,22 +126,12 @@ function memberUp(argv: string[]): Promise<number> {
       dnsPullInterval: c.dnsPullInterval, applyDelay: c.applyDelay, natsCreds: c.natsCreds,
     });
     const log = createLogger({ service: 'member', level: c.logLevel });
-    // One HTTP endpoint for the process: /ready combines every service's checks (enrolment,
-    // dataplane.*, peer-discovery.*); it answers from the start, while the member enrols.
-    const readiness = new Readiness();
+    // /ready combines enrolment and every service's checks (dataplane.*, peer-discovery.*,
+    // nat-probe.*); it answers from the start, while the member enrols.
+    const role = await RoleProcess.start(c.httpListen, log);
+    const readiness = role.readiness;
     const enrolled = new FlagCheck('enrolment', 'enrolling');
     readiness.add(enrolled);
-    const http = await serveHealth(c.httpListen, { readiness, log });
-    const signal = untilSignal(log);
-    // A signal while starting closes what has started and ends the process (status 0).
-    let starting: (() => Promise<void>) | null = async () => undefined;
-    void signal.then(async () => {
-      if (!starting) return;
-      readiness.draining();
-      await starting();
-      await http?.close();
-      process.exit(0);
-    });
     const key = nodeKey(c.stateDir);
     if (key.created) log.info('created the node key', { path: key.path, publicKey: key.publicKey });
     let enrollment: Enrollment;
@@ -173,27 +162,21 @@ function memberUp(argv: string[]): Promise<number> {
     ).catch((err: Error) => {
       throw new CommandError(`cannot set up the device ${c.device}: ${err.message}`);
     });
-    const closers: Array<() => Promise<void>> = [() => dataplane.close()];
-    starting = async () => {
-      for (const close of [...closers].reverse()) await withDeadline(close, 6000);
-    };
+    role.onClose(() => dataplane.close());
     try {
       await dataplane.ready; // NATS over the tunnel: peer-discovery's applies go to this programmer
       const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), { enrollment, readiness: readiness.scoped('peer-discovery') });
-      closers.push(() => discovery.close());
+      role.onClose(() => discovery.close());
       const natProbe = await startNatProbeMember(
         { mesh: c.mesh, nats: c.nats, stateDir: c.stateDir, logLevel: c.logLevel, stunServer: c.stunServer, natInterval: c.natInterval, pathDeadline: c.pathDeadline, pathRetry: c.pathRetry, pathRetryMax: c.pathRetryMax },
         log.child({ service: 'nat-probe' }),
         { enrollment, servers: c.nats ?? natsOverTunnel(enrollment), creds: natsCreds, readiness: readiness.scoped('nat-probe') },
       );
-      closers.push(() => natProbe.close());
+      role.onClose(() => natProbe.close());
       log.info('member up', { name: enrollment.name, publicKey: key.publicKey, address: enrollment.address, registry: enrollment.registry.endpoint, device: c.device });
-      starting = null;
-      await signal;
-      readiness.draining();
+      await role.untilStopped();
     } finally {
-      for (const close of closers.reverse()) if (!(await withDeadline(close, 6000))) process.stderr.write('a service did not stop in time; exiting anyway\n');
-      await http?.close();
+      await role.close();
     }
     setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref(); // NATS clients retrying in the background must not keep us up
     return EXIT.ok;

@@ -14,12 +14,11 @@ import { AUTH_DIR, FILES, hasAuthority, initAuthority, joinEnrollToken, loadIssu
 import { natsCredsOption } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
 import { checkPeerDiscoveryConfig, peerDiscoveryOptions, registryAddress } from '../../../peer-discovery/src/config';
-import { untilSignal } from '@wgmesh/log';
-import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen, Readiness, serveHealth } from '@wgmesh/health';
+import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
 import { startPeerDiscovery } from '../../../peer-discovery/src/run';
-import { withDeadline } from '../../../peer-discovery/src/shutdown';
 import { natProbeServerOptions, NatProbeServerConfig, stunServerAddresses } from '../../../nat-probe/src/config';
 import { startNatProbeServer } from '../../../nat-probe/src/run';
+import { RoleProcess } from './role-process';
 import { checkResolverConfig } from '../../../registry-resolver/src/config';
 import { startResolver } from '../../../registry-resolver/src/run';
 import { ago, CommandError, EXIT, formatTable, runCommand } from './peers';
@@ -344,20 +343,10 @@ export function registryUpCommand(argv: string[]): Promise<number> {
     const dnsListen = c.dnsListen ?? { host: address, port: 53 };
     const prefix = parseCidr(c.meshCidr).prefixLength;
     const log = createLogger({ service: 'registry', level: c.logLevel });
-    // One HTTP endpoint for the process: /ready combines every service's checks (dataplane.*,
-    // peer-discovery.*, resolver.*); it answers from the start, while the services come up.
-    const readiness = new Readiness();
-    const http = await serveHealth(c.httpListen, { readiness, log });
-    const signal = untilSignal(log);
-    // A signal while starting closes what has started and ends the process (status 0).
-    let starting: (() => Promise<void>) | null = async () => undefined;
-    void signal.then(async () => {
-      if (!starting) return;
-      readiness.draining();
-      await starting();
-      await http?.close();
-      process.exit(0);
-    });
+    // /ready combines every service's checks (dataplane.*, peer-discovery.*, resolver.*); it
+    // answers from the start, while the services come up.
+    const role = await RoleProcess.start(c.httpListen, log);
+    const readiness = role.readiness;
 
     const dataplane = await startDataplaneProgrammer(
       {
@@ -371,16 +360,12 @@ export function registryUpCommand(argv: string[]): Promise<number> {
     ).catch((err: Error) => {
       throw new CommandError(`cannot set up the hub device ${c.device}: ${err.message}`);
     });
-    const closers: Array<() => Promise<void>> = [() => dataplane.close()];
-    const closeAll = async () => {
-      for (const close of closers.reverse()) if (!(await withDeadline(close, 6000))) process.stderr.write('a service did not stop in time; exiting anyway\n');
-    };
-    starting = closeAll;
+    role.onClose(() => dataplane.close());
     try {
       if (!dataplane.publicKey) throw new CommandError(`the device ${c.device} has no private key: give --create (a key is made in ${c.stateDir}) or set one with wg`);
       if (!natsCreds) log.warn('NATS without authentication: whoever reaches it can forge peer events and program devices; run "wgmesh registry init --nats-auth" and nats-server with its auth.conf', { stateDir: c.stateDir });
       const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), { readiness: readiness.scoped('peer-discovery') });
-      closers.push(() => discovery.close());
+      role.onClose(() => discovery.close());
       const resolver = await startResolver(
         checkResolverConfig({
           zone: c.zone, listen: dnsListen, mesh: c.mesh, nats: c.nats, natsCreds, redis: c.redis, ttl: c.ttl,
@@ -391,24 +376,21 @@ export function registryUpCommand(argv: string[]): Promise<number> {
         log.child({ service: 'registry-resolver' }),
         { readiness: readiness.scoped('resolver') },
       );
-      closers.push(() => resolver.close());
+      role.onClose(() => resolver.close());
       const stun = stunServerAddresses(c, c.publicEndpoint);
       if (stun) {
         const server = await startNatProbeServer(stun, log.child({ service: 'nat-probe' })).catch((err: Error) => {
           throw new CommandError(`cannot start the STUN server on ${stun.listen.host}:${stun.listen.port}: ${err.message}`);
         });
-        closers.push(() => server.close());
+        role.onClose(() => server.close());
       }
       log.info('registry up', {
         device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${dnsListen.host}:${resolver.port}`, natsAuth: natsCreds ? 'on' : 'off',
         zones: c.zone, enrolment: c.publicEndpoint ? 'on' : 'off (no --public-endpoint)',
       });
-      starting = null;
-      await signal;
-      readiness.draining();
+      await role.untilStopped();
     } finally {
-      await closeAll();
-      await http?.close();
+      await role.close();
     }
     setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref(); // NATS clients retrying in the background must not keep us up
     return EXIT.ok;
