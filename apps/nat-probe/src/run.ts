@@ -1,6 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 import { Logger, NestLogger, redactUrl } from '@wgmesh/log';
-import { classifyNat, ListenAddress, startStunServer, StunServer } from '@wgmesh/nat-probe';
+import { classifyNat, ListenAddress, RateLimit, startStunServer, StunServer } from '@wgmesh/nat-probe';
 import { BusRef, MeshBus, MeshNatsServer } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import type { ReadinessSink } from '@wgmesh/health';
@@ -69,12 +69,9 @@ async function startMember(config: NatProbeMemberConfig, log: Logger, deps: Para
   };
 }
 
-/** The registry side of nat-probe: the STUN server (RFC 5780 with an alternate address). */
-export async function startNatProbeServer(opts: { listen: ListenAddress; alternate?: ListenAddress }, log: Logger): Promise<StunServer> {
-  const server = await startStunServer({ listen: opts.listen, alternate: opts.alternate, log });
-  const a = server.addresses;
-  const fmt = (x: { ip: string; port: number }) => (x.ip.includes(':') ? `[${x.ip}]:${x.port}` : `${x.ip}:${x.port}`);
-  log.info('STUN server listening', { mode: a.mode, primary: fmt(a.primary), other: a.other ? fmt(a.other) : null, sockets: a.sockets.map(fmt) });
+/** The registry side of nat-probe: the STUN server (RFC 5780 with an alternate address), its counters as metrics. */
+export async function startNatProbeServer(opts: { listen: ListenAddress; alternate?: ListenAddress; rateLimit?: RateLimit | false }, log: Logger): Promise<StunServer> {
+  const server = await startStunServer({ listen: opts.listen, alternate: opts.alternate, log, rateLimit: opts.rateLimit });
   const sum = (r: Record<string, number>) => Object.values(r).reduce((x, y) => x + y, 0);
   const scope = new MetricsScope().counters(meshMetrics.stunRequests(), () => {
     const c = server.counters;

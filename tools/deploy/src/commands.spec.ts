@@ -50,8 +50,8 @@ describe('the wgmesh service commands', () => {
     expect(listeners(['resolver'], { WGMESH_ZONE: 'z.', WGMESH_HTTP_LISTEN: 'off', WGMESH_DNS_LISTEN: '10.99.0.1:53' })).toEqual(['dns 10.99.0.1:53/udp+tcp']);
     expect(listeners(['dataplane'], { WGMESH_NODE: 'n', WGMESH_LISTEN_PORT: '51820' })).toEqual(['wireguard 0.0.0.0:51820/udp', 'http 127.0.0.1:9472/tcp']);
     expect(listeners(['dataplane'], { WGMESH_NODE: 'n' })).toEqual(['http 127.0.0.1:9472/tcp']); // no port: the device keeps its own
-    expect(listeners(['nat-probe', 'server'], {})).toEqual(['stun 0.0.0.0:3478/udp']);
-    expect(listeners(['nat-probe', 'server'], { WGMESH_STUN_LISTEN: '192.0.2.1:3478', WGMESH_STUN_ALTERNATE: '192.0.2.1:3479' })).toEqual(['stun 192.0.2.1:3478/udp', 'stun 192.0.2.1:3479/udp']);
+    expect(listeners(['nat-probe', 'server'], {})).toEqual(['stun 0.0.0.0:3478/udp', 'http 127.0.0.1:9473/tcp']);
+    expect(listeners(['nat-probe', 'server'], { WGMESH_STUN_LISTEN: '192.0.2.1:3478', WGMESH_STUN_ALTERNATE: '192.0.2.1:3479' })).toEqual(['stun 192.0.2.1:3478/udp', 'stun 192.0.2.1:3479/udp', 'http 127.0.0.1:9473/tcp']);
     const member = { WGMESH_DEVICE: 'wg0', WGMESH_REGISTRY_KEY: 'iO5mEzBv5spXR4oVJilwPaU/MqX8UIbsdhVumLsR2xI=', WGMESH_REGISTRY_ENDPOINT: '192.0.2.1:51820', WGMESH_MESH_CIDR: '10.99.0.0/16' };
     expect(listeners(['member', 'up'], { ...member, WGMESH_STUN_SERVER: '192.0.2.1:3478', WGMESH_DNS_SERVER: '10.99.0.1:53', WGMESH_LISTEN_PORT: '51820' })).toEqual(['wireguard 0.0.0.0:51820/udp', 'http 127.0.0.1:9471/tcp']);
   });

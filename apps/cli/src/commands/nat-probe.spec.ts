@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { Service, startWgmesh } from '@wgmesh/testing';
 import { freeUdpPort, RawUdp } from '../../../../libs/nat-probe/src/udp-testing';
@@ -88,6 +89,29 @@ describe('wgmesh nat-probe (processes)', () => {
     const results = await Promise.all(cases.map(([args]) => wgmesh(...args)));
     results.forEach((r, i) => expect([cases[i][0], r.code, (r.stdout + r.stderr).includes(cases[i][1])]).toEqual([cases[i][0], 2, true]));
   }, 30_000);
+
+  it('server serves /ready and its counters on /metrics (--http-listen)', async () => {
+    const port = await freeUdpPort(['127.0.0.1']);
+    const http = await new Promise<number>((done) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as AddressInfo;
+        probe.close(() => done(free));
+      });
+    });
+    const s = startWgmesh(['nat-probe', 'server', '--listen', `127.0.0.1:${port}`, '--http-listen', `127.0.0.1:${http}`]);
+    try {
+      await s.waitForLine(/stun server listening/);
+      const ready = await fetch(`http://127.0.0.1:${http}/ready`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({ checks: { stun: { ok: true } } });
+      expect((await wgmesh('nat-probe', 'classify', '--server', `127.0.0.1:${port}`, '--json')).code).toBe(0);
+      const metrics = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
+      const answered = Number(/^wgmesh_stun_requests_total\{result="answered"\} (\d+)$/m.exec(metrics)?.[1]);
+      expect(answered).toBeGreaterThanOrEqual(1);
+    } finally {
+      expect(await s.stop('SIGTERM')).toBe(0);
+    }
+  }, 20_000);
 
   it('server exits 0 on SIGTERM, logging its counters', async () => {
     const port = await freeUdpPort(['127.0.0.1']);

@@ -1,6 +1,8 @@
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { createLogger, Level, parseLevel, untilSignal } from '@wgmesh/log';
-import { DEFAULT_CLASSIFY_TIMEOUT_MS, DEFAULT_RATE_LIMIT, probeNat, startStunServer, StunServerConfigError } from '@wgmesh/nat-probe';
+import { DEFAULT_HTTP_LISTEN, FlagCheck, httpListenOption, type HttpListen, Readiness, serveHealth } from '@wgmesh/health';
+import { DEFAULT_CLASSIFY_TIMEOUT_MS, DEFAULT_RATE_LIMIT, probeNat, StunServerConfigError } from '@wgmesh/nat-probe';
+import { startNatProbeServer } from '../../../nat-probe/src/run';
 import { CommandError, EXIT, runCommand } from './peers';
 
 // `wgmesh nat-probe server|classify`: the STUN server (RFC 8489, RFC 5780) and the NAT classifier.
@@ -16,6 +18,7 @@ export const serverOptions: OptionSpec[] = [
     description: 'second address (A2:P2) for RFC 5780: another IP gives full behaviour discovery, the same IP and another port only "change port"; --listen must then be a specific IP',
   },
   { key: 'rateLimit', flag: 'rate-limit', env: 'WGMESH_STUN_RATE_LIMIT', value: '<n>', parse: values.int(0, 1_000_000), default: String(DEFAULT_RATE_LIMIT.perSecond), description: 'replies per second to one source IP, in bursts of twice that (0: no limit)' },
+  httpListenOption(DEFAULT_HTTP_LISTEN.natProbe),
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
 ];
 
@@ -90,6 +93,7 @@ interface ServerConfig {
   listen: { host: string; port: number };
   alternate?: { host: string; port: number };
   rateLimit: number;
+  httpListen: HttpListen;
   logLevel: Level;
 }
 
@@ -99,15 +103,23 @@ function serverCommand(argv: string[]): Promise<number> {
     const c = o as unknown as ServerConfig;
     const log = createLogger({ service: 'nat-probe', level: c.logLevel });
     const stopped = untilSignal(log); // before listening: a signal during start-up still ends it cleanly
+    const readiness = new Readiness();
+    const stun = new FlagCheck('stun', 'binding the STUN sockets');
+    readiness.add(stun);
+    const http = await serveHealth(c.httpListen, { readiness, log });
     let server;
     try {
-      server = await startStunServer({ listen: c.listen, alternate: c.alternate, log, rateLimit: c.rateLimit === 0 ? false : { perSecond: c.rateLimit, burst: 2 * c.rateLimit } });
+      server = await startNatProbeServer({ listen: c.listen, alternate: c.alternate, rateLimit: c.rateLimit === 0 ? false : { perSecond: c.rateLimit, burst: 2 * c.rateLimit } }, log);
     } catch (err) {
+      await http?.close();
       if (err instanceof StunServerConfigError) throw new ConfigError(err.message);
       throw err;
     }
+    stun.up(`${server.addresses.mode}, ${server.addresses.sockets.length} socket(s)`);
     await stopped;
+    readiness.draining();
     await server.close();
+    await http?.close();
     log.info('stun server counters', { ...server.counters });
     return EXIT.ok;
   });
