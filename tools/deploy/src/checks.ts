@@ -5,7 +5,7 @@ import { COMMANDS, COMMON_ENV, CommandSpec, findCommand, Listener, listenersOf, 
 import type { Stage } from './dockerfile';
 import { closest } from './k8s-schema';
 import { thirdParty } from './third-party';
-import { isLoopback, isWildcard, parseImage, Workload } from './workload';
+import { isLoopback, isWildcard, parseImage, splitCommand, Workload } from './workload';
 
 /**
  * The checks that tie manifests to the code: every container's command is a wgmesh command
@@ -52,7 +52,7 @@ function analyse(w: Workload, images: Images, fail: (msg: string) => void): Anal
   const stage = imageStage(w, images, fail);
   const entrypoint = w.entrypoint ?? stage?.entrypoint ?? [];
   const cmd = w.command ?? (w.entrypoint ? [] : (stage?.cmd ?? []));
-  const argv = [...entrypoint, ...cmd];
+  const argv = shellCommand([...entrypoint, ...cmd]);
   const a: Analysed = { w, stage, argv, kind: 'unknown', listeners: [], needs: {} };
   const own = (l: Listener) => ({ ...l, owner: w.where });
 
@@ -66,6 +66,7 @@ function analyse(w: Workload, images: Images, fail: (msg: string) => void): Anal
       return a;
     }
     a.command = found.command;
+    checkOneShot(found.command, w, fail);
     a.parsed = parseCommandLine(found.command, found.rest, w, fail) ?? undefined;
     if (!a.parsed) return a;
     a.listeners = listenersOf(found.command.options, a.parsed, found.command.listeners).map(own);
@@ -96,6 +97,28 @@ function analyse(w: Workload, images: Images, fail: (msg: string) => void): Anal
   }
   if (a.kind === 'unknown' && (w.ports.length > 0 || w.platform === 'kubernetes')) fail(`cannot tell what ${w.image || 'this container'} runs: use a wgmesh image target or an image known to tools/deploy/src/third-party.ts`);
   return a;
+}
+
+/**
+ * `sh -c '<guard> || exec wgmesh …'` (a one-shot command that must not run twice): the command of
+ * the script's last step, so its options are checked like any other's. Other argument lists as
+ * they are.
+ */
+export function shellCommand(argv: string[]): string[] {
+  if (argv.length < 3 || !['sh', 'bash'].includes(posix.basename(argv[0])) || argv[1] !== '-c') return argv;
+  const steps = argv[2].split(/\|\||&&|;|\n/).map((x) => x.trim()).filter(Boolean);
+  const words = splitCommand(steps[steps.length - 1] ?? '');
+  if (words[0] === 'exec') words.shift();
+  return words.length && posix.basename(words[0]) === 'wgmesh' ? words : argv;
+}
+
+/** One-shot commands run to completion before what needs them; services keep running. */
+function checkOneShot(command: CommandSpec, w: Workload, fail: (msg: string) => void): void {
+  const what = `"wgmesh ${command.words.join(' ')}"`;
+  if (command.oneShot) {
+    if (w.platform === 'compose' && w.restart !== 'no' && w.restart !== 'on-failure') fail(`${what} runs once: give it restart: "no" (or on-failure), not ${w.restart}, and make what needs it depend on it with condition service_completed_successfully`);
+    if (w.platform === 'kubernetes' && w.init !== 'init') fail(`${what} runs once: make it a plain init container (no restartPolicy Always), before the containers that need it`);
+  } else if (w.init === 'init') fail(`${what} is a service that keeps running: as a plain init container it would block the pod; make it a sidecar (restartPolicy Always) or a container`);
 }
 
 function listening(listeners: readonly Listener[]): string {

@@ -1,7 +1,7 @@
 import type { OptionSpec, Options } from '@wgmesh/config';
 import { upOptions as memberUpOptions } from '../../../apps/cli/src/commands/member';
 import { serverOptions as stunServerOptions } from '../../../apps/cli/src/commands/nat-probe';
-import { upOptions as registryUpOptions } from '../../../apps/cli/src/commands/registry';
+import { initOptions as registryInitOptions, upOptions as registryUpOptions } from '../../../apps/cli/src/commands/registry';
 import { dataplaneOptions } from '../../../apps/dataplane-programmer/src/config';
 import { checkPeerDiscoveryConfig, peerDiscoveryOptions, type PeerDiscoveryConfig } from '../../../apps/peer-discovery/src/config';
 import { checkResolverConfig, resolverOptions, type ResolverConfig } from '../../../apps/registry-resolver/src/config';
@@ -23,6 +23,8 @@ export interface CommandSpec {
   needs: (options: Options) => Needs;
   /** Listener options whose flag does not tell their kind (see listenersOf): flag → kind. */
   listeners?: Record<string, Listener['kind']>;
+  /** Runs to completion before the services (compose: restart "no"; Kubernetes: a plain init container). */
+  oneShot?: boolean;
 }
 
 export interface Needs {
@@ -87,6 +89,13 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'the registry role in one process: hub dataplane-programmer, peer-discovery (registry), resolver, STUN server',
     options: registryUpOptions,
     needs: managesDevice,
+  },
+  {
+    words: ['registry', 'init'],
+    summary: "one-shot set-up of the registry (an init container or service, before NATS): checks the mesh's Redis state and, with --nats-auth, creates the mesh's NATS authority in <state-dir>/nats unless it has one",
+    options: registryInitOptions,
+    needs: () => ({}),
+    oneShot: true,
   },
   {
     words: ['member', 'up'],

@@ -217,6 +217,7 @@ export function composeWorkloads(file: ComposeFile): { workloads: Workload[]; er
       mounts,
       ports,
       probes,
+      restart: typeof s.restart === 'string' ? s.restart : 'no',
     });
     if (!s.image) fail('needs an image (a name for what it builds, or the image it runs)');
   }

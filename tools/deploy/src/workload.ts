@@ -61,6 +61,8 @@ export interface Workload {
   requests?: Record<string, unknown>;
   /** Kubernetes: a sidecar (init container with restartPolicy Always) or a plain init container. */
   init?: 'sidecar' | 'init';
+  /** Compose: the restart policy ("no" when not given). */
+  restart?: string;
 }
 
 /** The Debian-style loopback check for a listen host. */

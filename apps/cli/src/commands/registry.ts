@@ -93,7 +93,7 @@ async function withRedis<T>(c: StoreConfig, body: (redis: Redis) => Promise<T>):
   }
 }
 
-const initOptions: OptionSpec[] = [
+export const initOptions: OptionSpec[] = [
   ...storeOptions,
   { key: 'yes', flag: 'yes', parse: values.bool, description: 'clear the mesh state that exists (peer table, tokens, addresses, members)' },
   { key: 'natsAuth', flag: 'nats-auth', env: 'WGMESH_NATS_AUTH', parse: values.bool, description: "also create the mesh's NATS authority in <state-dir>/nats (operator, account and signing keys 0600, the registry's registry.creds, and auth.conf for nats-server) unless it has one" },
