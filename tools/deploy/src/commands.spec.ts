@@ -38,11 +38,13 @@ describe('the wgmesh service commands', () => {
   it('take their options from the apps, every one with an environment variable', () => {
     for (const c of COMMANDS) {
       expect(c.options.length).toBeGreaterThan(3);
-      expect(c.options.filter((o) => !o.env).map((o) => o.flag)).toEqual([]);
+      // A one-shot set-up command (registry init) also has flags for a person at a terminal only.
+      expect(c.options.filter((o) => !o.env).map((o) => o.flag)).toEqual(c.oneShot ? ['json', 'yes'] : []);
       const envs = c.options.map((o) => o.env).filter(Boolean);
       expect(new Set(envs).size).toBe(envs.length); // one variable, one option
     }
     expect(COMMANDS.find((c) => c.words[0] === 'resolver')!.options).toBe(resolverOptions);
+    expect(COMMANDS.filter((c) => c.oneShot).map((c) => c.words.join(' '))).toEqual(['registry init']);
   });
 
   it('listen where their options say: DNS, HTTP, the WireGuard port, STUN; a client address is no listener', () => {

@@ -29,10 +29,10 @@ describe('deploy/ as shipped', () => {
   });
 
   it('checked both compose files, every kustomization and every container', () => {
-    expect(report.composeServices).toBe(11);
+    expect(report.composeServices).toBe(12);
     expect(report.kustomizations).toEqual(['deploy/k8s/base', 'deploy/k8s/overlays/member', 'deploy/k8s/overlays/member-kernel', 'deploy/k8s/overlays/registry']);
     expect(report.objects).toBeGreaterThanOrEqual(20);
-    expect(report.containers).toBeGreaterThanOrEqual(22);
+    expect(report.containers).toBeGreaterThanOrEqual(24);
   });
 });
 
@@ -48,6 +48,12 @@ const cases: Array<[string, () => Record<string, string | null>, RegExp]> = [
   ['compose: a variable missing from the env file', () => change(REGISTRY_ENV, /^PUBLIC_ENDPOINT=.*$/m, ''), /registry\.yml: \$\{PUBLIC_ENDPOINT\} is required/],
   ['compose: the hub address outside the registry address', () => change(REGISTRY_ENV, 'HUB_ADDRESS=10.99.0.1/16', 'HUB_ADDRESS=10.99.0.9/16'), /services\.hub: the hub device's address must be 10\.99\.0\.1\/16/],
   ['compose member: the registry key missing', () => change(MEMBER, /      WGMESH_REGISTRY_KEY: .*\n/, ''), /services\.member: "wgmesh member up" would refuse to start: missing --registry-key/],
+  // one-shot set-up (registry init --nats-auth before NATS), run through a shell guard
+  ['compose: an unknown flag in the guarded one-shot init', () => change(REGISTRY, 'exec wgmesh registry init --nats-auth', 'exec wgmesh registry init --nats-auht'), /services\.nats-auth: "wgmesh registry init" would refuse to start: .*unknown option --nats-auht/],
+  ['compose: a misspelt variable of the one-shot init', () => change(REGISTRY, '      WGMESH_REDIS_URL: redis://wgmesh-registry:${REDIS_PASSWORD:?', '      WGMESH_REDIS_URI: redis://wgmesh-registry:${REDIS_PASSWORD:?'), /services\.nats-auth: environment variable WGMESH_REDIS_URI .* is not an option of "wgmesh registry init" \(did you mean WGMESH_REDIS_URL\?\)/],
+  ['compose: the one-shot init restarted like a service', () => change(REGISTRY, '    restart: "no"\n    entrypoint: ["sh"', '    restart: unless-stopped\n    entrypoint: ["sh"'), /services\.nats-auth: "wgmesh registry init" runs once: give it restart: "no" \(or on-failure\), not unless-stopped/],
+  ['k8s: the one-shot init as a sidecar', () => change(K8S_REGISTRY, '          image: wgmesh:0.1.0\n          command: ["sh", "-c"', '          image: wgmesh:0.1.0\n          restartPolicy: Always\n          command: ["sh", "-c"'), /initContainer nats-auth: "wgmesh registry init" runs once: make it a plain init container/],
+  ['k8s: a service as a plain init container', () => change(K8S_REGISTRY, '        - name: hub\n          image: wgmesh-dataplane:0.1.0\n          restartPolicy: Always\n', '        - name: hub\n          image: wgmesh-dataplane:0.1.0\n'), /initContainer hub: "wgmesh dataplane" is a service that keeps running: as a plain init container it would block the pod/],
   // compose: ports and probes
   ['compose: a published port nothing listens on', () => change(REGISTRY, '"51820:51820/udp"', '"51821:51821/udp"'), /services\.netns: publishes 51821:51821\/udp, but nothing in its network namespace listens on 51821\/udp/],
   ['compose: the WireGuard port not published', () => change(REGISTRY, '      - "51820:51820/udp"                    # WireGuard hub\n', ''), /services\.hub: the WireGuard device listens on UDP 51820 \(--listen-port\), which is not published/],
@@ -64,13 +70,13 @@ const cases: Array<[string, () => Record<string, string | null>, RegExp]> = [
   ['compose: an unpinned third-party image', () => change(REGISTRY, 'image: redis:7.4.2-alpine', 'image: redis'), /image redis: pin a version tag/],
   ['compose: the device programmer without NET_ADMIN', () => change(REGISTRY, '    command: ["dataplane"]\n    cap_add: [NET_ADMIN]\n', '    command: ["dataplane"]\n'), /services\.hub: "wgmesh dataplane" \(driver uapi\) configures the network: add the NET_ADMIN capability/],
   ['compose: wireguard-go without /dev/net/tun', () => change(MEMBER, '    devices: ["/dev/net/tun:/dev/net/tun"]\n', ''), /services\.wireguard: wireguard-go opens \/dev\/net\/tun/],
-  ['compose: peer-discovery without the UAPI socket directory', () => change(REGISTRY, '    command: ["peer-discovery", "--mode", "registry"]\n    volumes: ["wireguard:/var/run/wireguard"]\n', '    command: ["peer-discovery", "--mode", "registry"]\n'), /services\.peer-discovery: "wgmesh peer-discovery" \(driver uapi\) uses the device's UAPI socket: mount the shared \/var\/run\/wireguard/],
+  ['compose: peer-discovery without the UAPI socket directory', () => change(REGISTRY, '    volumes: ["wireguard:/var/run/wireguard", "state:/var/lib/wgmesh:ro"]\n', '    volumes: ["state:/var/lib/wgmesh:ro"]\n'), /services\.peer-discovery: "wgmesh peer-discovery" \(driver uapi\) uses the device's UAPI socket: mount the shared \/var\/run\/wireguard/],
   ['compose: a UAPI directory not shared with wireguard-go', () => change(MEMBER, '    volumes: ["/var/run/wireguard:/var/run/wireguard", "/var/lib/wgmesh:/var/lib/wgmesh"]', '    volumes: ["/run/wg:/var/run/wireguard", "/var/lib/wgmesh:/var/lib/wgmesh"]'), /services\.member: \/var\/run\/wireguard must be the same directory as wireguard-go's/],
   ['compose: a device no wireguard-go creates', () => change(MEMBER, '      WGMESH_DEVICE: wg0', '      WGMESH_DEVICE: wg1'), /services\.member: uses the userspace device wg1 without --create, but no wireguard-go in its network namespace creates wg1/],
   ['compose: the device programmer in the image without WireGuard tools', () => change(REGISTRY, '  hub:\n    <<: *wgmesh-dataplane', '  hub:\n    <<: *wgmesh-dataplane\n    image: wgmesh:0.1.0\n    build: { context: ../.., dockerfile: deploy/Dockerfile, target: wgmesh }'), /services\.hub: "wgmesh dataplane" \(driver uapi\) needs the Debian package iproute2, which image target wgmesh does not install/],
   // Kubernetes: schemas
   ['k8s: an unknown field', () => change(K8S_MEMBER, '          args: ["member", "up"]\n', '          args: ["member", "up"]\n          imagePullPolicyy: Always\n'), /overlays\/member: DaemonSet wgmesh-member: spec\.template\.spec\.containers\[0\]\.imagePullPolicyy: unknown field \(did you mean imagePullPolicy\?\)/],
-  ['k8s: an unknown field deep down', () => change(K8S_REGISTRY, 'periodSeconds: 5\n          resources:\n            requests: { cpu: 50m, memory: 128Mi }', 'periodSecond: 5\n          resources:\n            requests: { cpu: 50m, memory: 128Mi }'), /StatefulSet wgmesh-registry: spec\.template\.spec\.initContainers\[3\]\.readinessProbe\.periodSecond: unknown field \(did you mean periodSeconds\?\)/],
+  ['k8s: an unknown field deep down', () => change(K8S_REGISTRY, 'periodSeconds: 5\n          resources:\n            requests: { cpu: 50m, memory: 128Mi }', 'periodSecond: 5\n          resources:\n            requests: { cpu: 50m, memory: 128Mi }'), /StatefulSet wgmesh-registry: spec\.template\.spec\.initContainers\[4\]\.readinessProbe\.periodSecond: unknown field \(did you mean periodSeconds\?\)/],
   ['k8s: a wrong apiVersion', () => change(K8S_MEMBER, 'apiVersion: apps/v1\nkind: DaemonSet', 'apiVersion: apps/v1beta3\nkind: DaemonSet'), /DaemonSet wgmesh-member: no resource of kind DaemonSet in apps\/v1beta3/],
   ['k8s: a wrong kind', () => change(K8S_MEMBER, 'kind: DaemonSet', 'kind: DeamonSet'), /DeamonSet wgmesh-member: no resource of kind DeamonSet in apps\/v1/],
   ['k8s: a missing required field', () => change(K8S_MEMBER, /  selector:\n    matchLabels:\n      app\.kubernetes\.io\/name: wgmesh-member\n/, ''), /DaemonSet wgmesh-member: spec must have required property selector/],
