@@ -5,7 +5,7 @@ import { BusRef, MeshBus, MeshNatsServer } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import type { ReadinessSink } from '@wgmesh/health';
 import { meshMetrics, MetricsScope, startTelemetry, Telemetry } from '@wgmesh/telemetry';
-import { withDeadline } from '../../peer-discovery/src/shutdown';
+import { withDeadline } from '@wgmesh/log';
 import type { NatProbeMemberConfig } from './config';
 import { NatProbeMemberModule } from './member/member.module';
 import { Classify, NatProbeService } from './member/nat-probe.service';

@@ -16,7 +16,7 @@ import { MemberHealth, RegistryHealth } from './health';
 import { MemberController } from './member/member.controller';
 import { HubWatchService } from './registry/hub-watch.service';
 import { REDIS } from './tokens';
-import { withDeadline } from './shutdown';
+import { withDeadline } from '@wgmesh/log';
 import { RegistryModule } from './registry/registry.module';
 
 export interface PeerDiscoveryDeps {

@@ -1,3 +1,4 @@
+import { withDeadline } from '@wgmesh/log';
 import type { MeshBus } from './bus';
 
 /** The member's NATS client, which may still be connecting (the tunnel to the registry may be down). */
@@ -8,4 +9,9 @@ export class BusRef {
   constructor(connecting: Promise<MeshBus>) {
     this.ready = connecting.then((bus) => (this.current = bus));
   }
+}
+
+/** Drains a bus (flushing what is buffered) when NATS answers in time, else just closes it. */
+export async function closeBus(bus: MeshBus): Promise<void> {
+  if (!(await withDeadline(() => bus.drain()))) await bus.close();
 }

@@ -1,7 +1,6 @@
 import { DynamicModule, Inject, Module, OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from '@wgmesh/log';
-import { BusRef } from '@wgmesh/nats-transport';
-import { closeBus } from '../../../peer-discovery/src/shutdown';
+import { BusRef, closeBus } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import type { NatProbeMemberConfig } from '../config';
 import { BUS, CLASSIFY, CONFIG, ENROLLMENT, LOGGER } from '../tokens';

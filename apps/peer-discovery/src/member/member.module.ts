@@ -2,9 +2,8 @@ import { DynamicModule, Inject, Module, OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from '@wgmesh/log';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import type { PeerDiscoveryConfig } from '../config';
-import { closeBus } from '../shutdown';
 import { APPLY, BUS, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
-import { BusRef } from '@wgmesh/nats-transport';
+import { BusRef, closeBus } from '@wgmesh/nats-transport';
 import { MemberController } from './member.controller';
 import { ApplyDesired, MemberPeersService } from './member-peers.service';
 

@@ -6,7 +6,7 @@ import { AddressAllocator, MemberDirectory, TokenStore } from '@wgmesh/registry'
 import { Redis } from 'ioredis';
 import { registryAddress, type PeerDiscoveryConfig } from '../config';
 import type { DataplaneDriver } from '@wgmesh/dataplane';
-import { closeBus } from '../shutdown';
+import { closeBus } from '@wgmesh/nats-transport';
 import { BUS, CONFIG, DRIVER, LOGGER, REDIS } from '../tokens';
 import { EnrollService } from './enroll.service';
 import { NatFeedService } from './nat-feed.service';
