@@ -129,7 +129,10 @@ describe('registry-resolver (NATS + Redis + dig)', () => {
     const port = await freePort();
     const cluster = startWgmesh(['resolver', '--zone', ZONE, '--listen', `127.0.0.1:${port}`, '--mesh', mesh, '--nats', NATS, '--redis', REDIS, '--workers', '2']);
     try {
-      await waitFor('two ready workers', () => cluster.lines.filter((l) => l.includes('"msg":"resolver ready"')).length === 2, 20_000);
+      await waitFor('two ready workers', () => cluster.lines.filter((l) => l.includes('"msg":"resolver ready"')).length >= 2, 45_000).catch((err: Error) => {
+        throw new Error(`${err.message}; the cluster's log:\n${cluster.lines.slice(-30).join('\n')}`);
+      });
+      expect(cluster.lines.filter((l) => l.includes('resolver worker exited'))).toEqual([]);
       for (let i = 0; i < 6; i++) expect((await dig({ host: '127.0.0.1', port }, nameOf(1), 'SRV')).answer).toHaveLength(1);
       const started = Date.now();
       expect(await cluster.stop()).toBe(0);
@@ -137,5 +140,5 @@ describe('registry-resolver (NATS + Redis + dig)', () => {
     } finally {
       await cluster.stop('SIGKILL');
     }
-  });
+  }, 60_000);
 });

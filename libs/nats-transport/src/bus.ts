@@ -36,6 +36,9 @@ export interface SubscribeOptions {
 export type BusHandler = (value: unknown, msg: Msg) => unknown | Promise<unknown>;
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
+/** After a reconnect, how long "no responders" is taken as "not re-subscribed yet" and retried. */
+const RESUBSCRIBE_GRACE_MS = 3000;
+const RESUBSCRIBE_RETRY_MS = 100;
 
 /**
  * The NATS client side of wgmesh for providers and scripts: publish, request and subscribe by
@@ -66,6 +69,7 @@ export class MeshBus {
     this.status = watchStatus(raw).pipe(share());
     this.status.subscribe((s) => {
       this.up = s === 'reconnected';
+      if (this.up) this.reconnectedAt = Date.now();
       if (this.up || s === 'closed') for (const wake of [...this.upWaiters]) wake();
     });
   }
@@ -76,6 +80,9 @@ export class MeshBus {
   }
 
   /** Resolves once connected (at once if it is), or after `timeoutMs`, or when the connection closes. */
+  /** When the connection last came back (ms since the epoch; 0 before any reconnect). */
+  private reconnectedAt = 0;
+
   private whenUp(timeoutMs: number): Promise<void> {
     if (this.up || this.raw.isClosed()) return Promise.resolve();
     return new Promise<void>((resolve) => {
@@ -137,11 +144,19 @@ export class MeshBus {
         const started = Date.now();
         await this.whenUp(timeout);
         if (!this.up && !this.raw.isClosed()) throw new RequestError('timeout', subject, `request on ${subject} not sent: NATS stayed disconnected for ${timeout} ms`);
-        const left = Math.max(1, timeout - (Date.now() - started));
-        try {
-          reply = await this.raw.request(subject, data, { timeout: left, headers: injectTraceHeaders(headers()) });
-        } catch (err) {
-          throw requestError(err, subject, timeout);
+        for (;;) {
+          const left = Math.max(1, timeout - (Date.now() - started));
+          try {
+            reply = await this.raw.request(subject, data, { timeout: left, headers: injectTraceHeaders(headers()) });
+            break;
+          } catch (err) {
+            const error = requestError(err, subject, timeout);
+            // Right after a reconnect the responders may still be re-subscribing (they reconnect
+            // too): "no responders" then means "not yet", so try again while time is left.
+            const justBack = Date.now() - this.reconnectedAt < RESUBSCRIBE_GRACE_MS;
+            if (!(error instanceof RequestError && error.code === 'no_responders' && justBack && timeout - (Date.now() - started) > RESUBSCRIBE_RETRY_MS)) throw error;
+            await new Promise((r) => setTimeout(r, RESUBSCRIBE_RETRY_MS));
+          }
         }
         const value = decodeBody(reply.data);
         if (isErrorReply(value)) {

@@ -193,6 +193,9 @@ describe('MeshNatsServer routing (without a Nest app)', () => {
     for (const [pattern, fn, isEvent] of handlers) server.addHandler(pattern, async (v: unknown) => fn(v) as never, isEvent);
     servers.push(server);
     await new Promise<void>((resolve, reject) => server.listen((err) => (err ? reject(err) : resolve())));
+    // The subscriptions are on the NATS server once a round trip after them has come back; before
+    // that, another connection's message may find no subscriber.
+    await server.unwrap<NatsConnection>().flush();
     return server;
   };
   const flushAll = () => Promise.all([bus.flush(), ...servers.map((s) => s.unwrap<NatsConnection>().flush())]);
