@@ -24,6 +24,12 @@ export interface DataplaneApplyRequest {
   remove?: string[];
   /** Peer-table revision this desired state was computed from (for tracing and logs). */
   revision?: number;
+  /**
+   * Peers to send a keepalive to now (those with a persistent keepalive): after this node's own
+   * endpoint changed (a NAT rebinding), so that their NATs let the others' packets in again at
+   * once instead of at the next keepalive.
+   */
+  poke?: string[];
 }
 
 export interface DataplaneApplyResult {
@@ -80,7 +86,7 @@ export function parseDesiredPeer(value: unknown, path: string): DesiredPeer {
 }
 
 export function parseDataplaneApplyRequest(value: unknown): DataplaneApplyRequest {
-  const o = object(value, '', ['peers', 'replace', 'remove', 'revision']);
+  const o = object(value, '', ['peers', 'replace', 'remove', 'revision', 'poke']);
   if (typeof o.replace !== 'boolean') throw new ContractError('replace', 'must be true or false');
   const req: DataplaneApplyRequest = {
     peers: array(o.peers, 'peers', MAX_PEERS_PER_APPLY).map((p, i) => parseDesiredPeer(p, join('peers', i))),
@@ -88,6 +94,7 @@ export function parseDataplaneApplyRequest(value: unknown): DataplaneApplyReques
   };
   if (o.remove !== undefined) req.remove = array(o.remove, 'remove', MAX_PEERS_PER_APPLY).map((k, i) => parsePublicKey(k, join('remove', i)));
   if (o.revision !== undefined) req.revision = integer(o.revision, 'revision', 0, Number.MAX_SAFE_INTEGER);
+  if (o.poke !== undefined) req.poke = array(o.poke, 'poke', MAX_PEERS_PER_APPLY).map((k, i) => parsePublicKey(k, join('poke', i)));
   return req;
 }
 

@@ -53,6 +53,11 @@ export interface PeerDiff {
    * entry get their whole desired state.
    */
   changed?: Map<string, PeerChanges>;
+  /**
+   * Existing peers to send a keepalive to now, each with the persistent keepalive it keeps
+   * (WireGuard sends one at once when the keepalive goes from off to on).
+   */
+  poke?: Array<{ publicKey: string; keepalive: number }>;
 }
 
 export interface PeerChanges {

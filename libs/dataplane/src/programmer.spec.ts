@@ -1,5 +1,5 @@
 import type { DataplaneApplyRequest } from '@wgmesh/contracts';
-import { coalesceRequests, DataplaneProgrammer } from './programmer';
+import { coalesceRequests, DataplaneProgrammer, pokes } from './programmer';
 import { MemoryDriver, testKey, testPeer } from './testing';
 
 describe('coalesceRequests', () => {
@@ -16,6 +16,7 @@ describe('coalesceRequests', () => {
       [{ peers: [p1], replace: false, remove: [p1.publicKey, p4.publicKey] }, { peers: [p3], replace: false }],
       { peers: [p1, p3], replace: false, remove: [p4.publicKey] },
     ],
+    ['pokes of every request are kept, once', [{ peers: [p1], replace: true, poke: [p1.publicKey] }, { peers: [], replace: false, poke: [p1.publicKey, p2.publicKey] }], { peers: [p1], replace: true, poke: [p1.publicKey, p2.publicKey] }],
     ['the newest revision is kept', [{ peers: [p1], replace: false, revision: 4 }, { peers: [p2], replace: false, revision: 9 }, { peers: [], replace: false }], { peers: [p1, p2], replace: false, revision: 9 }],
   ] as [string, DataplaneApplyRequest[], DataplaneApplyRequest][])('%s', (_what, requests, want) => {
     expect(coalesceRequests(requests)).toEqual(want);
@@ -88,5 +89,21 @@ describe('DataplaneProgrammer', () => {
     const moved = { peers: [testPeer(1, 40000), testPeer(2)], replace: true };
     expect(await programmer.apply(moved)).toMatchObject({ updated: 1, unchanged: 1 });
     expect(driver.peers.get(testKey(1))?.endpoint).toBe('198.51.100.2:40000');
+  });
+});
+
+describe('pokes', () => {
+  const device = [
+    { publicKey: testKey(1), persistentKeepalive: 25 },
+    { publicKey: testKey(2), persistentKeepalive: 0 },
+    { publicKey: testKey(3), persistentKeepalive: 25 },
+  ];
+  it('pokes only peers that keep a persistent keepalive and stay on the device, with that keepalive', () => {
+    const diff = { upsert: [{ ...testPeer(4), persistentKeepalive: 10 }], remove: [testKey(3)] };
+    const req = { peers: [], replace: false, poke: [testKey(1), testKey(2), testKey(3), testKey(4), testKey(5), testKey(1)] };
+    expect(pokes(req, device, diff)).toEqual([
+      { publicKey: testKey(1), keepalive: 25 },
+      { publicKey: testKey(4), keepalive: 10 },
+    ]);
   });
 });

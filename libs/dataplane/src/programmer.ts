@@ -3,7 +3,7 @@ import type { DataplaneApplyRequest, DataplaneApplyResult, DesiredPeer } from '@
 import type { Logger } from '@wgmesh/log';
 import { Attr, recordError, TriggerContexts, withSpan } from '@wgmesh/telemetry';
 import { diffPeers } from './diff';
-import type { DataplaneDriver } from './driver';
+import type { DataplaneDriver, PeerDiff } from './driver';
 import { quietLog } from './quiet-log';
 
 export interface ProgrammerOptions {
@@ -109,12 +109,26 @@ export class DataplaneProgrammer {
     const { driver } = this.opts;
     const device = await withSpan('device.read', { [Attr.driver]: driver.kind }, () => driver.read());
     const { diff, added, updated, unchanged } = diffPeers(req.peers, device.peers, { replace: req.replace, remove: req.remove, protect: this.opts.protect });
+    if (req.poke?.length) diff.poke = pokes(req, device.peers, diff);
     const changes = { [Attr.driver]: driver.kind, [Attr.peersChanged]: diff.upsert.length + diff.remove.length };
     await withSpan('device.apply', changes, () => driver.apply(diff));
     const result: DataplaneApplyResult = { added, updated, removed: diff.remove.length, unchanged, durationMs: Math.round((performance.now() - started) * 100) / 100 };
     if (req.revision !== undefined) result.revision = req.revision;
     return result;
   }
+}
+
+/** The poked peers that will be on the device with a persistent keepalive, with that keepalive. */
+export function pokes(req: DataplaneApplyRequest, device: readonly { publicKey: string; persistentKeepalive: number }[], diff: PeerDiff): Array<{ publicKey: string; keepalive: number }> {
+  const removed = new Set(diff.remove);
+  const keepalive = new Map(device.map((p) => [p.publicKey, p.persistentKeepalive]));
+  for (const p of diff.upsert) keepalive.set(p.publicKey, p.persistentKeepalive ?? 0);
+  const out: Array<{ publicKey: string; keepalive: number }> = [];
+  for (const publicKey of new Set(req.poke)) {
+    const k = keepalive.get(publicKey) ?? 0;
+    if (k > 0 && !removed.has(publicKey)) out.push({ publicKey, keepalive: k });
+  }
+  return out;
 }
 
 /**
@@ -150,6 +164,8 @@ export function coalesceRequests(requests: readonly DataplaneApplyRequest[]): Da
   }
   const out: DataplaneApplyRequest = { peers: [...peers.values()], replace };
   if (!replace && removes.size > 0) out.remove = [...removes];
+  const poke = new Set(requests.flatMap((r) => r.poke ?? []));
+  if (poke.size > 0) out.poke = [...poke];
   if (revision !== undefined) out.revision = revision;
   return out;
 }

@@ -70,8 +70,8 @@ export class UapiDriver implements DataplaneDriver {
   }
 
   async apply(diff: PeerDiff): Promise<void> {
-    if (diff.upsert.length === 0 && diff.remove.length === 0) return;
-    await this.uapi.set({ peers: toPeerChanges(diff, { minimal: true }) });
+    if (diff.upsert.length === 0 && diff.remove.length === 0 && !diff.poke?.length) return;
+    await this.uapi.set({ peers: toPeerChanges(diff, { minimal: true, updateOnly: true }) });
   }
 
   async close(): Promise<void> {

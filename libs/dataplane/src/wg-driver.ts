@@ -68,7 +68,7 @@ export class WgDriver implements DataplaneDriver {
   }
 
   async apply(diff: PeerDiff): Promise<void> {
-    if (diff.upsert.length === 0 && diff.remove.length === 0) return;
+    if (diff.upsert.length === 0 && diff.remove.length === 0 && !diff.poke?.length) return;
     await this.wg.set({ peers: toPeerChanges(diff) });
   }
 

@@ -18,6 +18,18 @@ describe('toPeerChanges', () => {
     ]);
   });
 
+  it('pokes a peer by turning its keepalive off and on again (update_only where the protocol has it)', () => {
+    const poke = { upsert: [], remove: [], poke: [{ publicKey: testKey(4), keepalive: 25 }] };
+    expect(toPeerChanges(poke, { updateOnly: true })).toEqual([
+      { publicKey: testKey(4), updateOnly: true, persistentKeepalive: 0 },
+      { publicKey: testKey(4), updateOnly: true, persistentKeepalive: 25 },
+    ]);
+    expect(toPeerChanges(poke)).toEqual([
+      { publicKey: testKey(4), persistentKeepalive: 0 },
+      { publicKey: testKey(4), persistentKeepalive: 25 },
+    ]);
+  });
+
   it('with minimal, sends only what changed for peers the device has', () => {
     expect(toPeerChanges(diff, { minimal: true })[2]).toEqual({ publicKey: testKey(2), endpoint: '198.51.100.3:51820' });
     expect(toPeerChanges(diff, { minimal: true })[1]).toEqual(toPeerChanges(diff)[1]);

@@ -27,7 +27,7 @@ export function toDeviceState(d: WgDevice): DeviceState {
  * replaced, keepalive, endpoint when known: null keeps the learnt one). With `minimal`, a peer
  * the diff marks as `changed` gets only what differs (an endpoint change is one line).
  */
-export function toPeerChanges(diff: PeerDiff, opts: { minimal?: boolean } = {}): WgPeerChange[] {
+export function toPeerChanges(diff: PeerDiff, opts: { minimal?: boolean; /** The protocol has update_only (UAPI; not `wg set`). */ updateOnly?: boolean } = {}): WgPeerChange[] {
   const out: WgPeerChange[] = diff.remove.map((publicKey) => ({ publicKey, remove: true }));
   for (const p of diff.upsert) {
     const only = opts.minimal ? diff.changed?.get(p.publicKey) : undefined;
@@ -40,6 +40,10 @@ export function toPeerChanges(diff: PeerDiff, opts: { minimal?: boolean } = {}):
     }
     out.push(change);
   }
+  // A poke: keepalive off then on again in the same transaction; turning it on sends one now.
+  // (update_only where the protocol has it: a peer removed meanwhile is not created again.)
+  const only = opts.updateOnly ? { updateOnly: true } : {};
+  for (const p of diff.poke ?? []) out.push({ publicKey: p.publicKey, ...only, persistentKeepalive: 0 }, { publicKey: p.publicKey, ...only, persistentKeepalive: p.keepalive });
   return out;
 }
 

@@ -126,6 +126,15 @@ describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public memb
     await waitFor('every other member to apply it', async () => (await Promise.all(others.map((n) => mesh.devicePeers(n)))).every((p) => p.get(a.publicKey)?.endpoint === moved), 5000, 10);
     const followMs = Date.now() - started - seenMs;
 
+    // Idle pairs too: nothing has been sent to a since, yet a's NAT lets the others in at once,
+    // because a poked every direct peer from its new port when it saw its own endpoint move (and
+    // each peer poked a when it applied it). Without that, the first packet would wait for a's
+    // next keepalive (up to 25 s).
+    for (const n of others) {
+      await waitFor(`a first ping ${n} → a, idle pair, right after the rebind`, () => pingOk(n, 'a'), 2000, 0);
+    }
+    const idleMs = Date.now() - started;
+
     // Direct again once both ends send (traffic both ways, as an application's would be): a's
     // packets open its NAT towards each peer, the peer's reach a's new port.
     await waitFor('direct pings between a and every other member', async () => {
@@ -133,7 +142,7 @@ describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public memb
       return results.every(Boolean);
     }, 30_000, 0);
     const directMs = Date.now() - started;
-    report(`rebind of a (port ${rebind.before.join(',')} → ${rebind.after}): hub saw it after ${seenMs} ms, the others applied it ${followMs} ms later, all pairs with a pinging directly ${directMs} ms after the rebind`);
+    report(`rebind of a (port ${rebind.before.join(',')} → ${rebind.after}): hub saw it after ${seenMs} ms, the others applied it ${followMs} ms later, idle pairs answered ${idleMs} ms after the rebind, all pairs with a pinging directly ${directMs} ms after the rebind`);
     expect(followMs).toBeLessThan(1500);
 
     for (const n of others) {

@@ -29,6 +29,9 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private connectTargets: Set<string> | undefined;
   private relayed = new Set<string>();
   private attempt = new Set<string>();
+  /** This node's endpoint as the registry last published it (undefined before the first table). */
+  private ownEndpoint: string | null | undefined;
+  private pokeAll = false;
   private dnsView: PeerRecord[] | null = null;
   private natsUp = false;
   private lastApplied: DesiredPeer[] | null = null;
@@ -155,13 +158,23 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
       this.dnsView = null;
     } else if (change.type === 'upsert') this.table.set(change.peer.publicKey, change.peer);
     else this.table.delete(change.publicKey);
+    // Our own endpoint moved (a NAT rebinding): our NAT now drops the others' packets to the new
+    // port until we have sent to them from it, so the next apply pokes every direct peer (and
+    // each of them pokes us when it applies our new endpoint: see movedPeers).
+    const own = this.table.get(this.enrollment.publicKey)?.endpoint ?? null;
+    if (this.ownEndpoint !== undefined && this.ownEndpoint !== null && own !== null && own !== this.ownEndpoint) {
+      this.pokeAll = true;
+      this.log.info('this node\'s endpoint changed; poking the direct peers', { from: this.ownEndpoint, to: own });
+    }
+    this.ownEndpoint = own;
     this.scheduler.trigger();
   }
 
   private async applyDesired(): Promise<void> {
     const peers = this.desired();
     if (!peers) return setSpanAttributes({ [Attr.result]: 'no-table' }); // fail-static: no table yet
-    if (this.lastApplied && sameDesiredPeers(peers, this.lastApplied)) {
+    const poke = this.pokeAll ? peers.map((p) => p.publicKey) : movedPeers(peers, this.lastApplied);
+    if (poke.length === 0 && this.lastApplied && sameDesiredPeers(peers, this.lastApplied)) {
       this.counters.unchanged++;
       setSpanAttributes({ [Attr.result]: 'unchanged', [Attr.peers]: peers.length, [Attr.peersChanged]: 0 });
       return; // e.g. a handshake-only event: nothing this node acts on changed
@@ -169,7 +182,8 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     const started = performance.now();
     const revision = this.mirror.revision;
     setSpanAttributes({ [Attr.result]: 'applied', [Attr.peers]: peers.length, [Attr.peersChanged]: countChangedPeers(peers, this.lastApplied), [Attr.revision]: revision });
-    await this.apply({ peers, replace: true, revision });
+    await this.apply(poke.length > 0 ? { peers, replace: true, revision, poke } : { peers, replace: true, revision });
+    if (poke.length > 0) this.pokeAll = false; // (a failed apply is retried with the poke)
     this.lastApplied = peers;
     this.counters.applies++;
     this.log.info('desired peers applied', { peers: peers.length, revision, ms: Math.round(performance.now() - started) });
@@ -224,4 +238,15 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     this.mirror.stop();
     this.scheduler.stop();
   }
+}
+
+/**
+ * Peers whose endpoint changed since the last apply. Each gets a keepalive right away: our NAT
+ * lets a peer's packets in only from an address we have sent to, so a peer that moved (a NAT
+ * rebinding on its side) could not reach us until our next keepalive otherwise.
+ */
+function movedPeers(peers: readonly DesiredPeer[], last: readonly DesiredPeer[] | null): string[] {
+  if (!last) return [];
+  const before = new Map(last.map((p) => [p.publicKey, p.endpoint]));
+  return peers.filter((p) => before.has(p.publicKey) && p.endpoint !== null && before.get(p.publicKey) !== p.endpoint).map((p) => p.publicKey);
 }
