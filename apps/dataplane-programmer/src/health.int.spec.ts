@@ -1,11 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataplaneApplyResult, Patterns } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
-import { Service, startWgmesh, waitFor } from '@wgmesh/testing';
+import { Service, closedTcpPort, httpGet, startWgmesh, waitFor } from '@wgmesh/testing';
 import { loadDefinitions } from '@wgmesh/vpp-api';
 import { VppSim } from '@wgmesh/vpp-sim';
 import { keyToBase64, publicKeyFromPrivate } from '@wgmesh/wireguard';
@@ -16,25 +14,7 @@ import { API_DIR, describeGolden } from '../../../libs/vpp-api/src/testing/golde
 // and SIGTERM ending it with 0 (also while NATS is unreachable).
 const NATS = process.env.WGMESH_TEST_NATS ?? 'nats://127.0.0.1:4222';
 
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    request(url, { agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
 
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describeGolden('wgmesh dataplane: /metrics, /health, /ready and SIGTERM (VPP simulator)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wgmesh-dp-health-'));
@@ -69,7 +49,7 @@ describeGolden('wgmesh dataplane: /metrics, /health, /ready and SIGTERM (VPP sim
     const s = dataplane('dp-a', NATS);
     const url = await urlOf(s);
     await s.waitForLine(/"msg":"dataplane-programmer ready"/, 20_000);
-    const ready = await get(`${url}/ready`);
+    const ready = await httpGet(`${url}/ready`);
     expect(ready.status).toBe(200);
     expect(JSON.parse(ready.body).checks).toEqual({
       nats: { ok: true, detail: `${NATS}: applies subscribed, state connected` },
@@ -81,7 +61,7 @@ describeGolden('wgmesh dataplane: /metrics, /health, /ready and SIGTERM (VPP sim
     expect((await apply([peer])).added).toBe(1);
     expect((await apply([peer])).unchanged).toBe(1);
     const metrics = await waitFor('the state event counted', async () => {
-      const body = (await get(`${url}/metrics`)).body;
+      const body = (await httpGet(`${url}/metrics`)).body;
       return /^wgmesh_peers_known\{component="dataplane"\} 1$/m.test(body) ? body : null;
     });
     expect(metrics).toContain('wgmesh_dataplane_applies_total{result="changed"} 1');
@@ -97,12 +77,12 @@ describeGolden('wgmesh dataplane: /metrics, /health, /ready and SIGTERM (VPP sim
   }, 60_000);
 
   it('is live but not ready while NATS is unreachable, and stops with 0', async () => {
-    const nats = `nats://127.0.0.1:${await closedPort()}`;
+    const nats = `nats://127.0.0.1:${await closedTcpPort()}`;
     const s = dataplane('dp-b', nats);
     const url = await urlOf(s);
     await s.waitForLine(/"msg":"device ready"/, 20_000);
     const r = await waitFor('the device check', async () => {
-      const res = await get(`${url}/ready`);
+      const res = await httpGet(`${url}/ready`);
       return JSON.parse(res.body).checks.device ? res : null;
     });
     expect(r.status).toBe(503);
@@ -113,7 +93,7 @@ describeGolden('wgmesh dataplane: /metrics, /health, /ready and SIGTERM (VPP sim
         device: { ok: true, detail: expect.stringMatching(/^wg0 \(vpp\): \d+ peers, listen port 51830$/) },
       },
     });
-    expect((await get(`${url}/health`)).status).toBe(200);
+    expect((await httpGet(`${url}/health`)).status).toBe(200);
     const t0 = Date.now();
     expect(await s.stop('SIGTERM')).toBe(0);
     expect(Date.now() - t0).toBeLessThan(3000);

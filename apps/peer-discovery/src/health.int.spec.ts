@@ -1,6 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataplaneApplyRequest } from '@wgmesh/contracts';
@@ -8,7 +6,7 @@ import { Readiness } from '@wgmesh/health';
 import { Enrollment, nodeKey, writeEnrollment } from '@wgmesh/peer-discovery';
 import { PeerStore } from '@wgmesh/peer-store';
 import { metricsRegistry } from '@wgmesh/telemetry';
-import { startWgmesh, waitFor } from '@wgmesh/testing';
+import { closedTcpPort, httpGet, startWgmesh, waitFor } from '@wgmesh/testing';
 import { Redis } from 'ioredis';
 import { parsePeerDiscoveryArgs } from './main';
 import { RunningPeerDiscovery, startPeerDiscovery } from './run';
@@ -21,25 +19,7 @@ const NATS = process.env.WGMESH_TEST_NATS ?? 'nats://127.0.0.1:4222';
 const REDIS = process.env.WGMESH_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 const HUB = key(700);
 
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    request(url, { agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
 
 /** One sample's value from this process's registry. */
 async function sample(series: string): Promise<number | undefined> {
@@ -133,13 +113,13 @@ describe('peer-discovery readiness and metrics', () => {
       version: 1, name: 'site-x', publicKey: k.publicKey, enrolledAt: new Date().toISOString(), address: '10.99.0.20/32', meshCidr: '10.99.0.0/24',
       registry: { publicKey: HUB, endpoint: '203.0.113.1:51820', address: '10.99.0.1' },
     });
-    const nats = `nats://127.0.0.1:${await closedPort()}`;
+    const nats = `nats://127.0.0.1:${await closedTcpPort()}`;
     const s = startWgmesh(['peer-discovery', '--mode', 'member', '--mesh', mesh, '--nats', nats, '--state-dir', stateDir, '--http-listen', '127.0.0.1:0']);
     try {
       const url = `http://${JSON.parse(await s.waitForLine(/"msg":"HTTP endpoint listening"/)).listen}`;
       await s.waitForLine(/"msg":"peer-discovery \(member\) started"/);
-      expect((await get(`${url}/health`)).status).toBe(200);
-      const r = await get(`${url}/ready`);
+      expect((await httpGet(`${url}/health`)).status).toBe(200);
+      const r = await httpGet(`${url}/ready`);
       expect(r.status).toBe(503);
       expect(JSON.parse(r.body)).toEqual({
         status: 'not ready',
@@ -162,13 +142,13 @@ describe('peer-discovery readiness and metrics', () => {
     try {
       const url = `http://${JSON.parse(await s.waitForLine(/"msg":"HTTP endpoint listening"/)).listen}`;
       await s.waitForLine(/"msg":"cannot read the hub device; the peer table stays as it is"/);
-      const r = await get(`${url}/ready`);
+      const r = await httpGet(`${url}/ready`);
       expect(r.status).toBe(503);
       const body = JSON.parse(r.body);
       expect(body.checks.redis).toEqual({ ok: true, detail: `connected (${REDIS})` });
       expect(body.checks.hub).toEqual({ ok: false, detail: expect.stringMatching(/^waiting for the first read of wgnone9 and the reconciliation with Redis \(\d+ failed reads\)$/) });
-      expect((await get(`${url}/health`)).status).toBe(200);
-      const metrics = (await get(`${url}/metrics`)).body;
+      expect((await httpGet(`${url}/health`)).status).toBe(200);
+      const metrics = (await httpGet(`${url}/metrics`)).body;
       expect(metrics).toMatch(/^wgmesh_errors_total\{kind="hub_read"\} [1-9]/m);
       const started = Date.now();
       expect(await s.stop('SIGTERM')).toBe(0);

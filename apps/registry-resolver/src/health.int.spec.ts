@@ -1,11 +1,10 @@
 import { createSocket } from 'node:dgram';
-import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { Patterns } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { PeerStore } from '@wgmesh/peer-store';
 import { PeerPublisher } from '@wgmesh/registry';
-import { dig, encodeQuery, Service, startWgmesh, tcpExchange, udpExchange, waitFor } from '@wgmesh/testing';
+import { Service, dig, encodeQuery, httpGet, metricSamples, startWgmesh, tcpExchange, udpExchange, waitFor } from '@wgmesh/testing';
 import { keyToBase32 } from '@wgmesh/wireguard';
 import { Redis } from 'ioredis';
 
@@ -36,28 +35,7 @@ async function freePort(kind: 'udp' | 'tcp'): Promise<number> {
   return port;
 }
 
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    request(url, { agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
 
-/** Samples of the exposition text: `name{labels}` → value, for names starting with `prefix`. */
-function samples(text: string, prefix: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(prefix)) continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
 
 /** The HTTP endpoint's base URL, from the service's "HTTP endpoint listening" log line. */
 async function httpUrl(s: Service): Promise<string> {
@@ -112,11 +90,11 @@ describe('registry-resolver HTTP endpoint: metrics, health, readiness, shutdown 
     const url = await httpUrl(s);
     await s.waitForLine(/"msg":"subscribed to peer events"/);
 
-    const health = await get(`${url}/health`);
+    const health = await httpGet(`${url}/health`);
     expect(health.status).toBe(200);
     expect(JSON.parse(health.body)).toMatchObject({ status: 'ok' });
     const ready = await waitFor('ready', async () => {
-      const r = await get(`${url}/ready`);
+      const r = await httpGet(`${url}/ready`);
       return r.status === 200 ? r : null;
     });
     expect(JSON.parse(ready.body)).toEqual({
@@ -128,10 +106,10 @@ describe('registry-resolver HTTP endpoint: metrics, health, readiness, shutdown 
       },
     });
 
-    const before = await get(`${url}/metrics`);
+    const before = await httpGet(`${url}/metrics`);
     expect(before.body).toContain('# TYPE wgmesh_dns_queries_total counter');
-    expect(samples(before.body, 'wgmesh_dns_queries_total').size).toBe(0);
-    expect(samples(before.body, 'wgmesh_peers_known').get('wgmesh_peers_known{component="resolver"}')).toBe(2);
+    expect(metricSamples(before.body, 'wgmesh_dns_queries_total').size).toBe(0);
+    expect(metricSamples(before.body, 'wgmesh_peers_known').get('wgmesh_peers_known{component="resolver"}')).toBe(2);
 
     // Real queries: dig for the usual ones, raw packets for the malformed and unusual.
     for (let i = 0; i < 3; i++) expect((await dig(server, `_wireguard._udp.${ZONE}`, 'PTR')).status).toBe('NOERROR');
@@ -167,13 +145,13 @@ describe('registry-resolver HTTP endpoint: metrics, health, readiness, shutdown 
       ['wgmesh_dns_queries_total{transport="tcp",qtype="PTR",rcode="NOERROR"}', 1],
     ]);
     const text = await waitFor('the dropped packets counted', async () => {
-      const body = (await get(`${url}/metrics`)).body;
-      return samples(body, 'wgmesh_dns_dropped_total').get('wgmesh_dns_dropped_total{transport="udp"}') === 2 ? body : null;
+      const body = (await httpGet(`${url}/metrics`)).body;
+      return metricSamples(body, 'wgmesh_dns_dropped_total').get('wgmesh_dns_dropped_total{transport="udp"}') === 2 ? body : null;
     });
-    expect(samples(text, 'wgmesh_dns_queries_total')).toEqual(expected);
-    expect(samples(text, 'wgmesh_dns_dropped_total')).toEqual(new Map([['wgmesh_dns_dropped_total{transport="udp"}', 2]]));
+    expect(metricSamples(text, 'wgmesh_dns_queries_total')).toEqual(expected);
+    expect(metricSamples(text, 'wgmesh_dns_dropped_total')).toEqual(new Map([['wgmesh_dns_dropped_total{transport="udp"}', 2]]));
     // The latency histogram saw exactly the answered queries, per transport, in cumulative buckets.
-    const hist = samples(text, 'wgmesh_dns_query_duration_seconds');
+    const hist = metricSamples(text, 'wgmesh_dns_query_duration_seconds');
     expect(hist.get('wgmesh_dns_query_duration_seconds_count{transport="udp"}')).toBe(10);
     expect(hist.get('wgmesh_dns_query_duration_seconds_count{transport="tcp"}')).toBe(2);
     expect(hist.get('wgmesh_dns_query_duration_seconds_bucket{transport="udp",le="+Inf"}')).toBe(10);
@@ -182,12 +160,12 @@ describe('registry-resolver HTTP endpoint: metrics, health, readiness, shutdown 
     const sum = hist.get('wgmesh_dns_query_duration_seconds_sum{transport="udp"}')!;
     expect(sum).toBeGreaterThan(0);
     expect(sum).toBeLessThan(1); // microseconds to milliseconds each
-    expect(samples(text, 'wgmesh_dns_cache_lookups_total').get('wgmesh_dns_cache_lookups_total{result="hit"}')).toBeGreaterThanOrEqual(2);
+    expect(metricSamples(text, 'wgmesh_dns_cache_lookups_total').get('wgmesh_dns_cache_lookups_total{result="hit"}')).toBeGreaterThanOrEqual(2);
 
     // An event moves the consumed counter and the index size.
     await publisher.upsert({ publicKey: key(3), allowedIps: ['10.99.0.4/32'], endpoint: '198.51.100.3:51820' });
     await waitFor('the event in the metrics', async () => {
-      const m = samples((await get(`${url}/metrics`)).body, 'wgmesh_');
+      const m = metricSamples((await httpGet(`${url}/metrics`)).body, 'wgmesh_');
       return m.get('wgmesh_events_consumed_total{event="peers.events"}') === 1 && m.get('wgmesh_peers_known{component="resolver"}') === 3 && m.get('wgmesh_peer_table_revision{component="resolver"}') === 3;
     });
 
@@ -202,8 +180,8 @@ describe('registry-resolver HTTP endpoint: metrics, health, readiness, shutdown 
     const s = resolver(['--listen', `127.0.0.1:${server.port}`, '--nats', `nats://127.0.0.1:${await freePort('tcp')}`, '--redis', REDIS]);
     const url = await httpUrl(s);
     await s.waitForLine(/"msg":"resolver ready"/);
-    expect((await get(`${url}/health`)).status).toBe(200);
-    const r = await get(`${url}/ready`);
+    expect((await httpGet(`${url}/health`)).status).toBe(200);
+    const r = await httpGet(`${url}/ready`);
     expect(r.status).toBe(503);
     const body = JSON.parse(r.body);
     expect(body.status).toBe('not ready');
@@ -221,15 +199,15 @@ describe('registry-resolver HTTP endpoint: metrics, health, readiness, shutdown 
   it('is live but not ready while Redis is unreachable (no table, no DNS), and stops with 0 while starting', async () => {
     const s = resolver(['--listen', `127.0.0.1:${await freePort('udp')}`, '--nats', NATS, '--redis', `redis://127.0.0.1:${await freePort('tcp')}`]);
     const url = await httpUrl(s);
-    expect((await get(`${url}/health`)).status).toBe(200);
+    expect((await httpGet(`${url}/health`)).status).toBe(200);
     const body = await waitFor('a failed load to show', async () => {
-      const r = await get(`${url}/ready`);
+      const r = await httpGet(`${url}/ready`);
       const b = JSON.parse(r.body);
       return r.status === 503 && /failed attempts/.test(b.checks.index.detail) ? b : null;
     }, 10_000, 100);
     expect(body.checks.index.ok).toBe(false);
     expect(body.checks.dns).toEqual({ ok: false, detail: 'not answering yet (waiting for the peer table)' });
-    const metrics = samples((await get(`${url}/metrics`)).body, 'wgmesh_errors_total');
+    const metrics = metricSamples((await httpGet(`${url}/metrics`)).body, 'wgmesh_errors_total');
     expect(metrics.get('wgmesh_errors_total{kind="peer_table_load"}')).toBeGreaterThanOrEqual(1);
 
     const stop = await stopWithin(s, STOP_BOUND_MS);
@@ -243,13 +221,13 @@ describe('registry-resolver HTTP endpoint: metrics, health, readiness, shutdown 
     const url = await httpUrl(s);
     await waitFor('two ready workers', () => s.lines.filter((l) => l.includes('"msg":"resolver ready"')).length === 2, 20_000);
     const ready = await waitFor('ready', async () => {
-      const r = await get(`${url}/ready`);
+      const r = await httpGet(`${url}/ready`);
       return r.status === 200 ? JSON.parse(r.body) : null;
     }, 15_000, 50);
     expect(ready.checks).toEqual({ workers: { ok: true, detail: '2 of 2 workers ready' } });
     const n = 8;
     for (let i = 0; i < n; i++) expect((await dig(server, nameOf(2), 'SRV')).answer).toHaveLength(1);
-    const m = samples((await get(`${url}/metrics`)).body, 'wgmesh_');
+    const m = metricSamples((await httpGet(`${url}/metrics`)).body, 'wgmesh_');
     expect(m.get('wgmesh_dns_queries_total{transport="udp",qtype="SRV",rcode="NOERROR"}')).toBe(n);
     expect(m.get('wgmesh_dns_query_duration_seconds_count{transport="udp"}')).toBe(n);
     expect(m.get('wgmesh_peers_known{component="resolver"}')).toBe(3); // each worker's copy: the largest

@@ -5,3 +5,4 @@ export * from './dns-client';
 export * from './dns-fuzz';
 export * from './e2e';
 export * from './otlp-receiver';
+export * from './http';

@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSocket } from 'node:dgram';
@@ -7,7 +6,7 @@ import { DataplaneApplyResult, Patterns } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { PeerStore } from '@wgmesh/peer-store';
 import { registryKeys } from '@wgmesh/registry';
-import { Service, startWgmesh, waitFor } from '@wgmesh/testing';
+import { Service, httpGet, metricSamples, startWgmesh, waitFor } from '@wgmesh/testing';
 import { loadDefinitions } from '@wgmesh/vpp-api';
 import { VppSim } from '@wgmesh/vpp-sim';
 import { keyToBase64, publicKeyFromPrivate } from '@wgmesh/wireguard';
@@ -21,27 +20,7 @@ import { API_DIR, describeGolden } from '../../../../libs/vpp-api/src/testing/go
 const NATS = process.env.WGMESH_TEST_NATS ?? 'nats://127.0.0.1:4222';
 const REDIS = process.env.WGMESH_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    request(url, { agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
 
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('wgmesh_')) continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
 
 async function freeUdpPort(): Promise<number> {
   const s = createSocket('udp4');
@@ -87,7 +66,7 @@ describeGolden('wgmesh registry up: one HTTP endpoint for the process (VPP simul
     await registry.waitForLine(/"msg":"registry up"/, 30_000);
 
     const ready = await waitFor('ready', async () => {
-      const r = await get(`${url}/ready`);
+      const r = await httpGet(`${url}/ready`);
       return r.status === 200 ? JSON.parse(r.body) : null;
     }, 10_000, 50);
     expect(Object.keys(ready.checks)).toEqual([
@@ -98,7 +77,7 @@ describeGolden('wgmesh registry up: one HTTP endpoint for the process (VPP simul
     expect(ready.checks['dataplane.device'].detail).toMatch(/^wg0 \(vpp\): 0 peers, listen port 51820$/);
     expect(ready.checks['peer-discovery.hub'].detail).toMatch(/^0 peers on wg0/);
     expect(ready.checks['resolver.dns']).toEqual({ ok: true, detail: `answering on 127.0.0.1:${dnsPort}` });
-    expect((await get(`${url}/health`)).status).toBe(200);
+    expect((await httpGet(`${url}/health`)).status).toBe(200);
 
     // A peer added to the hub through the dataplane-programmer: applied (counted and timed), seen
     // by the hub watcher, published, and consumed by the resolver, all in this one process.
@@ -106,7 +85,7 @@ describeGolden('wgmesh registry up: one HTTP endpoint for the process (VPP simul
     const result = await bus.request(Patterns.dataplaneApply, { replace: false, peers: [{ publicKey: peerKey, endpoint: '198.51.100.7:51820', allowedIps: ['10.99.0.7/32'] }] }, (v) => v as DataplaneApplyResult, { node: 'registry', timeoutMs: 10_000 });
     expect(result.added).toBe(1);
     const m = await waitFor('the peer everywhere', async () => {
-      const s = samples((await get(`${url}/metrics`)).body);
+      const s = metricSamples((await httpGet(`${url}/metrics`)).body);
       return s.get('wgmesh_peers_known{component="resolver"}') === 1 && s.get('wgmesh_peers_known{component="registry"}') === 1 && s.get('wgmesh_peers_known{component="dataplane"}') === 1 ? s : null;
     }, 10_000, 50);
     expect(m.get('wgmesh_dataplane_applies_total{result="changed"}')).toBe(1);
@@ -122,13 +101,13 @@ describeGolden('wgmesh registry up: one HTTP endpoint for the process (VPP simul
     await sim!.close();
     sim = null;
     const down = await waitFor('not ready', async () => {
-      const r = await get(`${url}/ready`);
+      const r = await httpGet(`${url}/ready`);
       return r.status === 503 ? JSON.parse(r.body) : null;
     }, 10_000, 100);
     expect(down.status).toBe('not ready');
     expect(down.checks['dataplane.device'].ok).toBe(false);
     expect(down.checks['resolver.index'].ok).toBe(true);
-    expect((await get(`${url}/health`)).status).toBe(200);
+    expect((await httpGet(`${url}/health`)).status).toBe(200);
 
     const started = Date.now();
     expect(await registry.stop('SIGTERM')).toBe(0);
