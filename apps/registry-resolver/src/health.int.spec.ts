@@ -219,7 +219,9 @@ describe('registry-resolver HTTP endpoint: metrics, health, readiness, shutdown 
     const server = { host: '127.0.0.1', port: await freePort('udp') };
     const s = resolver(['--listen', `127.0.0.1:${server.port}`, '--nats', NATS, '--redis', REDIS, '--workers', '2']);
     const url = await httpUrl(s);
-    await waitFor('two ready workers', () => s.lines.filter((l) => l.includes('"msg":"resolver ready"')).length === 2, 20_000);
+    await waitFor('two ready workers', () => s.lines.filter((l) => l.includes('"msg":"resolver ready"')).length === 2, 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}; output:\n${s.lines.join('\n')}`);
+    });
     const ready = await waitFor('ready', async () => {
       const r = await httpGet(`${url}/ready`);
       return r.status === 200 ? JSON.parse(r.body) : null;
