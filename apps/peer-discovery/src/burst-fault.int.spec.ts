@@ -127,6 +127,8 @@ describe('faults: a burst of 1,000 peer events and a peer flapping every 100 ms 
     await waitFor('every member mirror at the burst’s last revision', () => mirrors().every((m) => m.revision >= finalRevision), 30_000, 1);
     const absorbed = performance.now();
     const { max, samples } = lag();
+    // The test's own subscriber may get the last events a moment after the members did.
+    await waitFor('the test subscriber to have every event of the burst', () => (events.at(-1)?.event.revision ?? 0) >= finalRevision, 5000, 1);
     const burst = events.slice(from);
     expect(burst.map((e) => e.event.revision)).toEqual(Array.from({ length: BURST }, (_, i) => startRevision + 1 + i));
     const firstEvent = burst[0].at;
@@ -179,6 +181,7 @@ describe('faults: a burst of 1,000 peer events and a peer flapping every 100 ms 
     const settledMs = performance.now() - flappedAt;
     const { max, samples } = lag();
     const published = registryRevision() - startRevision;
+    await waitFor('the test subscriber to have every event', () => (events.at(-1)?.event.revision ?? 0) >= startRevision + published, 5000, 1);
     const seen = events.slice(from).map((e) => e.event);
 
     // Every published revision went out, in order; every member applied each one (no gap, no reload).

@@ -1,10 +1,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { parseDataplaneApplyRequest, type DataplaneApplyRequest, type DesiredPeer } from '@wgmesh/contracts';
-import { DnsTarget, encodeQuery, udpExchange } from '@wgmesh/testing';
+import { DnsTarget, encodeQuery, freePort, udpExchange } from '@wgmesh/testing';
 import type { Logger } from '@wgmesh/log';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import { keyFromBase64, keyToBase32 } from '@wgmesh/wireguard';
@@ -25,17 +24,6 @@ export function findBinary(name: string): string | null {
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
   for (const d of dirs) if (d && existsSync(join(d, name))) return join(d, name);
   return null;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -61,7 +49,7 @@ export class OwnServer {
   static async nats(): Promise<OwnServer> {
     const bin = findBinary('nats-server');
     if (!bin) throw new Error('nats-server is missing (apt-get install nats-server)');
-    return new OwnServer('nats-server', bin, (port) => ['-a', '127.0.0.1', '-p', String(port)], /Server is ready/, await freePort());
+    return new OwnServer('nats-server', bin, (port) => ['-a', '127.0.0.1', '-p', String(port)], /Server is ready/, await freePort({ udp: false }));
   }
 
   /** redis-server on 127.0.0.1:<free port>, no persistence: a restart comes back empty, as the lab's. */
@@ -73,7 +61,7 @@ export class OwnServer {
       bin,
       (port) => ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'],
       /Ready to accept connections/,
-      await freePort(),
+      await freePort({ udp: false }),
     );
   }
 

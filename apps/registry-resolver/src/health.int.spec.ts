@@ -1,10 +1,9 @@
 import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
 import { Patterns } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { PeerStore } from '@wgmesh/peer-store';
 import { PeerPublisher } from '@wgmesh/registry';
-import { Service, dig, encodeQuery, httpGet, metricSamples, startWgmesh, tcpExchange, udpExchange, waitFor } from '@wgmesh/testing';
+import { dig, encodeQuery, freePort, httpGet, metricSamples, Service, startWgmesh, tcpExchange, udpExchange, waitFor } from '@wgmesh/testing';
 import { keyToBase32 } from '@wgmesh/wireguard';
 import { Redis } from 'ioredis';
 
@@ -19,21 +18,6 @@ const key = (n: number) => Buffer.alloc(32, n).toString('base64');
 const nameOf = (n: number) => `${keyToBase32(Buffer.alloc(32, n))}._wireguard._udp.${ZONE}`;
 /** SIGTERM → exit: well under the few seconds an orchestrator waits before SIGKILL. */
 const STOP_BOUND_MS = 3000;
-
-async function freePort(kind: 'udp' | 'tcp'): Promise<number> {
-  if (kind === 'udp') {
-    const s = createSocket('udp4');
-    await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-    const port = s.address().port;
-    await new Promise<void>((r) => s.close(() => r()));
-    return port;
-  }
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 
 
@@ -85,7 +69,7 @@ describe('registry-resolver HTTP endpoint: metrics, health, readiness, shutdown 
   });
 
   it('is live and ready, counts every DNS query by transport, type and rcode, and stops with 0 on SIGTERM', async () => {
-    const server = { host: '127.0.0.1', port: await freePort('udp') };
+    const server = { host: '127.0.0.1', port: await freePort() };
     const s = resolver(['--listen', `127.0.0.1:${server.port}`, '--nats', NATS, '--redis', REDIS]);
     const url = await httpUrl(s);
     await s.waitForLine(/"msg":"subscribed to peer events"/);
@@ -176,8 +160,8 @@ describe('registry-resolver HTTP endpoint: metrics, health, readiness, shutdown 
   }, 60_000);
 
   it('is live but not ready while NATS is unreachable (answering DNS from Redis), and stops with 0', async () => {
-    const server = { host: '127.0.0.1', port: await freePort('udp') };
-    const s = resolver(['--listen', `127.0.0.1:${server.port}`, '--nats', `nats://127.0.0.1:${await freePort('tcp')}`, '--redis', REDIS]);
+    const server = { host: '127.0.0.1', port: await freePort() };
+    const s = resolver(['--listen', `127.0.0.1:${server.port}`, '--nats', `nats://127.0.0.1:${await freePort()}`, '--redis', REDIS]);
     const url = await httpUrl(s);
     await s.waitForLine(/"msg":"resolver ready"/);
     expect((await httpGet(`${url}/health`)).status).toBe(200);
@@ -197,7 +181,7 @@ describe('registry-resolver HTTP endpoint: metrics, health, readiness, shutdown 
   }, 30_000);
 
   it('is live but not ready while Redis is unreachable (no table, no DNS), and stops with 0 while starting', async () => {
-    const s = resolver(['--listen', `127.0.0.1:${await freePort('udp')}`, '--nats', NATS, '--redis', `redis://127.0.0.1:${await freePort('tcp')}`]);
+    const s = resolver(['--listen', `127.0.0.1:${await freePort()}`, '--nats', NATS, '--redis', `redis://127.0.0.1:${await freePort()}`]);
     const url = await httpUrl(s);
     expect((await httpGet(`${url}/health`)).status).toBe(200);
     const body = await waitFor('a failed load to show', async () => {
@@ -216,7 +200,7 @@ describe('registry-resolver HTTP endpoint: metrics, health, readiness, shutdown 
   }, 30_000);
 
   it('as two workers: one endpoint, ready when both workers are, metrics summed over them', async () => {
-    const server = { host: '127.0.0.1', port: await freePort('udp') };
+    const server = { host: '127.0.0.1', port: await freePort() };
     const s = resolver(['--listen', `127.0.0.1:${server.port}`, '--nats', NATS, '--redis', REDIS, '--workers', '2']);
     const url = await httpUrl(s);
     await waitFor('two ready workers', () => s.lines.filter((l) => l.includes('"msg":"resolver ready"')).length === 2, 30_000).catch((err: Error) => {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { connect, Socket } from 'node:net';
 import { PeerRecord } from '@wgmesh/contracts';
 import { PeerStore } from '@wgmesh/peer-store';
-import { dig, dnsFuzzPackets, encodeQuery, Service, startWgmesh, tcpExchange, udpExchange, waitFor } from '@wgmesh/testing';
+import { dig, dnsFuzzPackets, encodeQuery, freePort, Service, startWgmesh, tcpExchange, udpExchange, waitFor } from '@wgmesh/testing';
 import { keyToBase32 } from '@wgmesh/wireguard';
 import dnsPacket from 'dns-packet';
 import { Redis } from 'ioredis';
@@ -39,10 +39,7 @@ describe('registry-resolver at 2,000 peers and under abuse', () => {
       endpoint: `198.51.100.${(i % 250) + 1}:${20000 + i}`,
     }));
     for (let i = 0; i < peers.length; i += 500) await Promise.all(peers.slice(i, i + 500).map((p) => store.upsert(p)));
-    const probe = createSocket('udp4');
-    await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
-    server.port = probe.address().port;
-    probe.close();
+    server.port = await freePort();
     resolver = startWgmesh(['resolver', '--zone', ZONE, '--listen', `127.0.0.1:${server.port}`, '--mesh', mesh, '--nats', NATS, '--redis', REDIS]);
     await resolver.waitForLine(/"msg":"resolver ready".*"peers":2000/);
   });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { connect, Socket } from 'node:net';
 import { PeerRecord } from '@wgmesh/contracts';
 import { PeerStore } from '@wgmesh/peer-store';
-import { DNS_FUZZ_KINDS, dnsFuzzCases, DnsFuzzKind, dig, encodeQuery, Service, startWgmesh, tcpExchange } from '@wgmesh/testing';
+import { dig, DNS_FUZZ_KINDS, dnsFuzzCases, DnsFuzzKind, encodeQuery, freePort, Service, startWgmesh, tcpExchange } from '@wgmesh/testing';
 import { keyToBase32 } from '@wgmesh/wireguard';
 import dnsPacket from 'dns-packet';
 import { Redis } from 'ioredis';
@@ -83,10 +83,7 @@ describe('registry-resolver: fuzz campaign with per-reply checks', () => {
       endpoint: `198.51.100.${(i % 250) + 1}:${30000 + i}`,
     }));
     await Promise.all(peers.map((p) => store.upsert(p)));
-    const probe = createSocket('udp4');
-    await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
-    server.port = probe.address().port;
-    probe.close();
+    server.port = await freePort();
     resolver = startWgmesh(['resolver', '--zone', ZONE, '--listen', `127.0.0.1:${server.port}`, '--mesh', mesh, '--nats', NATS, '--redis', REDIS]);
     await resolver.waitForLine(new RegExp(`"msg":"resolver ready".*"peers":${PEERS}`));
     const types = ['PTR', 'SRV', 'TXT', 'ANY'] as dnsPacket.RecordType[];

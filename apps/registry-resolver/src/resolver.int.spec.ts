@@ -1,9 +1,8 @@
-import { createSocket } from 'node:dgram';
 import { Patterns, PeerRecord, subjectFor } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { PeerStore } from '@wgmesh/peer-store';
 import { PeerPublisher } from '@wgmesh/registry';
-import { dig, Service, startWgmesh, waitFor } from '@wgmesh/testing';
+import { dig, freePort, Service, startWgmesh, waitFor } from '@wgmesh/testing';
 import { keyToBase32 } from '@wgmesh/wireguard';
 import { Redis } from 'ioredis';
 
@@ -17,14 +16,6 @@ const key = (n: number) => Buffer.alloc(32, n).toString('base64');
 const b32 = (n: number) => keyToBase32(Buffer.alloc(32, n));
 const nameOf = (n: number) => `${b32(n)}._wireguard._udp.${ZONE}`;
 const SELF_KEY = key(200);
-
-async function freePort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('registry-resolver (NATS + Redis + dig)', () => {
   const redis = new Redis(REDIS);

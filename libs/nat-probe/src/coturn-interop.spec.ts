@@ -6,7 +6,7 @@ import { createLogger } from '@wgmesh/log';
 import { probeNat } from './classify';
 import { StunServer, startStunServer } from './stun-server';
 import { StunUdpClient } from './udp-client';
-import { freeUdpPort } from './udp-testing';
+import { freePort } from '@wgmesh/testing';
 
 // Interop with a third-party STUN implementation, coturn (Debian package "coturn", ensured by
 // tools/dev/ensure-packages.sh): its clients against our server, our classifier against its server.
@@ -97,8 +97,8 @@ describe('coturn interop (STUN, RFC 5780)', () => {
 
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), 'wgmesh-coturn-'));
-      p1 = await freeUdpPort(['127.0.0.1', '127.0.0.2']);
-      do p2 = await freeUdpPort(['127.0.0.1', '127.0.0.2']);
+      p1 = await freePort({ hosts: ['127.0.0.1', '127.0.0.2'], tcp: false });
+      do p2 = await freePort({ hosts: ['127.0.0.1', '127.0.0.2'], tcp: false });
       while (p2 === p1);
       // -n: no /etc/turnserver.conf (Debian's disables RFC 5780 and logs to syslog).
       const args = ['-n', '--stun-only', '--no-cli', '--no-tls', '--no-dtls', '--no-tcp', '--no-auth', '-L', '127.0.0.1', '-L', '127.0.0.2', '-p', String(p1), '--alt-listening-port', String(p2), '--log-file', 'stdout', '--pidfile', join(dir, 'turnserver.pid'), '--userdb', join(dir, 'turndb')];

@@ -63,20 +63,3 @@ export class RawUdp {
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
 }
-
-/** A port free on every one of `hosts` (UDP) at the time of asking. */
-export async function freeUdpPort(hosts: string[]): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 40000);
-    const sockets: RawUdp[] = [];
-    try {
-      for (const h of hosts) sockets.push(await RawUdp.open(h, port));
-      return port;
-    } catch {
-      // busy somewhere: try another
-    } finally {
-      await Promise.all(sockets.map((s) => s.close()));
-    }
-  }
-  throw new Error(`no free UDP port on ${hosts.join(', ')}`);
-}

@@ -1,9 +1,9 @@
 import { ContractError, parseEnrollRequest, Patterns } from '@wgmesh/contracts';
 import { ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { connect, NatsConnection } from 'nats';
 import { BusStatus, MeshBus, RemoteError, RequestError } from './index';
 import { MemoryLogger, NATS_URL, uniqueMesh, waitFor } from './testing';
+import { freePort } from '@wgmesh/testing';
 
 describe('MeshBus', () => {
   const logger = new MemoryLogger();
@@ -119,7 +119,7 @@ describe('MeshBus connection lifecycle (own nats-server)', () => {
   };
 
   beforeAll(async () => {
-    port = await freePort();
+    port = await freePort({ udp: false });
   });
   afterAll(async () => {
     if (nats) await stopNats();
@@ -143,13 +143,3 @@ describe('MeshBus connection lifecycle (own nats-server)', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { redactUrl } from '@wgmesh/log';
 import { PeerStore } from '@wgmesh/peer-store';
-import { startService, Service } from '@wgmesh/testing';
+import { freePort, Service, startService } from '@wgmesh/testing';
 import { Redis } from 'ioredis';
 import { AddressAllocator } from './allocator';
 import { MemberDirectory } from './members';
@@ -17,17 +17,6 @@ import { TokenStore } from './tokens';
 
 const ACL = resolve(__dirname, '../../../deploy/security/redis-users.acl');
 const KEY = (n: number) => Buffer.alloc(32, n).toString('base64');
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
 
 /** Sends inline commands one by one; resolves with the first line of each reply. */
 function rawRedis(port: number, commands: string[]): Promise<string[]> {
@@ -71,7 +60,7 @@ describe('Redis with the shipped ACL user', () => {
     const acl = readFileSync(ACL, 'utf8');
     expect(acl).toContain('>CHANGE-ME');
     writeFileSync(join(dir, 'users.acl'), acl.replace('>CHANGE-ME', `>${password}`), { mode: 0o600 });
-    port = await freePort();
+    port = await freePort({ udp: false });
     server = startService('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--aclfile', join(dir, 'users.acl')]);
     await server.waitForLine(/Ready to accept connections/);
   });

@@ -6,3 +6,4 @@ export * from './dns-fuzz';
 export * from './e2e';
 export * from './otlp-receiver';
 export * from './http';
+export * from './ports';

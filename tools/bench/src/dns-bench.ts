@@ -11,8 +11,9 @@ import { BenchPeer, makePeers, peerName, randomQueryLines, serviceName, writeLin
 import { findExecutable } from './processes';
 import { BenchReport, BenchRow, BenchSettings, formatReport } from './report';
 import { seedMesh, uniqueMeshName } from './seed';
-import { freePort, RunningServer } from './server';
+import { RunningServer } from './server';
 import { startWgmesh } from './wgmesh';
+import { freePort } from '@wgmesh/testing';
 
 /**
  * `npm run bench:dns`: queries per second and latency of the registry-resolver against Knot DNS
@@ -188,7 +189,7 @@ async function run(o: Options): Promise<BenchReport> {
         const seeded = await seedMesh(o.redis, mesh, peers);
         const unseed = cleanup.add(`clear Redis mesh ${mesh}`, () => seeded.clear());
         for (const workers of o.workers) {
-          const port = await freePort(HOST);
+          const port = await freePort({ hosts: [HOST] });
           progress(`starting wgmesh resolver, ${workers} worker(s), on ${HOST}:${port}…`);
           const server = await startWgmesh({ root: ROOT, zone: o.zone, mesh, host: HOST, port, redis: o.redis, nats: o.nats, workers, expectPeers: count });
           const stop = cleanup.add(`stop ${server.label} (pid ${server.pid})`, () => server.stop());
@@ -204,7 +205,7 @@ async function run(o: Options): Promise<BenchReport> {
       if (knotd) {
         const dir = join(tmp, `knot-${count}`);
         mkdirSync(dir);
-        const port = await freePort(HOST);
+        const port = await freePort({ hosts: [HOST] });
         progress(`starting knotd, udp-workers ${o.knotWorkers}, on ${HOST}:${port}…`);
         const server = await startKnot({ knotd, dir, zone: o.zone, peers, host: HOST, port, udpWorkers: o.knotWorkers });
         const stop = cleanup.add(`stop knotd (pid ${server.pid})`, () => server.stop());

@@ -10,8 +10,8 @@ import { probe } from './dns-probe';
 import { BenchPeer, makePeers, peerName, randomQueryLines, writeLines } from './peers';
 import { findExecutable, startProcess } from './processes';
 import { seedMesh, uniqueMeshName } from './seed';
-import { freePort } from './server';
 import { startWgmesh } from './wgmesh';
+import { freePort } from '@wgmesh/testing';
 
 /**
  * `npm run bench:dns-soak`: the load the registry-resolver holds. dnsperf sends SRV queries for
@@ -136,7 +136,7 @@ async function soak(o: Options): Promise<SoakReport> {
     process.stderr.write(`seeding ${o.peers} peers into Redis mesh "${mesh}"…\n`);
     const seeded = await seedMesh(o.redis, mesh, peers);
     cleanup.add(`clear Redis mesh ${mesh}`, () => seeded.clear());
-    const port = await freePort(HOST);
+    const port = await freePort({ hosts: [HOST] });
     const server = await startWgmesh({ root: ROOT, zone: o.zone, mesh, host: HOST, port, redis: o.redis, nats: o.nats, workers: o.workers, expectPeers: o.peers });
     cleanup.add(`stop ${server.label} (pid ${server.pid})`, () => server.stop());
     const before = await checkAnswers(HOST, port, o.zone, peers);

@@ -1,12 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSocket } from 'node:dgram';
 import { DataplaneApplyResult, Patterns } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { PeerStore } from '@wgmesh/peer-store';
 import { registryKeys } from '@wgmesh/registry';
-import { Service, httpGet, metricSamples, startWgmesh, waitFor } from '@wgmesh/testing';
+import { freePort, httpGet, metricSamples, Service, startWgmesh, waitFor } from '@wgmesh/testing';
 import { loadDefinitions } from '@wgmesh/vpp-api';
 import { VppSim } from '@wgmesh/vpp-sim';
 import { keyToBase64, publicKeyFromPrivate } from '@wgmesh/wireguard';
@@ -21,14 +20,6 @@ const NATS = process.env.WGMESH_TEST_NATS ?? 'nats://127.0.0.1:4222';
 const REDIS = process.env.WGMESH_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 
 
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describeGolden('wgmesh registry up: one HTTP endpoint for the process (VPP simulator, NATS, Redis)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wgmesh-health-'));
@@ -56,7 +47,7 @@ describeGolden('wgmesh registry up: one HTTP endpoint for the process (VPP simul
   });
 
   it('combines every service in /ready and /metrics, is not ready when the device is gone, and stops with 0', async () => {
-    const dnsPort = await freeUdpPort();
+    const dnsPort = await freePort();
     registry = startWgmesh([
       'registry', 'up', '--device', 'wg0', '--driver', 'vpp', '--create', '--vpp-socket', socketPath, '--vpp-api-dir', API_DIR, '--vpp-src-address', '10.10.0.1',
       '--mesh-cidr', '10.99.0.0/24', '--zone', 'mesh.example.', '--dns-listen', `127.0.0.1:${dnsPort}`, '--nats', NATS, '--redis', REDIS, '--mesh', mesh,

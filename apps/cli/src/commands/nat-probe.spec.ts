@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { Service, startWgmesh } from '@wgmesh/testing';
-import { freeUdpPort, RawUdp } from '../../../../libs/nat-probe/src/udp-testing';
+import { freePort, Service, startWgmesh } from '@wgmesh/testing';
+import { RawUdp } from '../../../../libs/nat-probe/src/udp-testing';
 
 // `wgmesh nat-probe server|classify` as real processes on loopback (127.0.0.1 and 127.0.0.2 are
 // both addresses of this host): exit codes, stdout, stderr.
@@ -25,8 +25,8 @@ describe('wgmesh nat-probe (processes)', () => {
   let p2: number;
 
   beforeAll(async () => {
-    p1 = await freeUdpPort(['127.0.0.1', '127.0.0.2']);
-    do p2 = await freeUdpPort(['127.0.0.1', '127.0.0.2']);
+    p1 = await freePort({ hosts: ['127.0.0.1', '127.0.0.2'], tcp: false });
+    do p2 = await freePort({ hosts: ['127.0.0.1', '127.0.0.2'], tcp: false });
     while (p2 === p1);
     server = startWgmesh(['nat-probe', 'server', '--listen', `127.0.0.1:${p1}`, '--alternate', `127.0.0.2:${p2}`]);
     const line = JSON.parse(await server.waitForLine(/stun server listening/));
@@ -91,7 +91,7 @@ describe('wgmesh nat-probe (processes)', () => {
   }, 30_000);
 
   it('server serves /ready and its counters on /metrics (--http-listen)', async () => {
-    const port = await freeUdpPort(['127.0.0.1']);
+    const port = await freePort({ tcp: false });
     const http = await new Promise<number>((done) => {
       const probe = createServer().listen(0, '127.0.0.1', () => {
         const { port: free } = probe.address() as AddressInfo;
@@ -114,7 +114,7 @@ describe('wgmesh nat-probe (processes)', () => {
   }, 20_000);
 
   it('server exits 0 on SIGTERM, logging its counters', async () => {
-    const port = await freeUdpPort(['127.0.0.1']);
+    const port = await freePort({ tcp: false });
     const s = startWgmesh(['nat-probe', 'server', '--listen', `127.0.0.1:${port}`]);
     await s.waitForLine(/stun server listening/);
     expect(await s.stop('SIGTERM')).toBe(0);
