@@ -42,6 +42,7 @@ export const ACCESS: Readonly<Record<Pattern, PatternAccess>> = {
   [Patterns.nat]: { memberSend: 'self', memberReceive: 'self', why: 'a member reports its own NAT classification' },
   [Patterns.paths]: { memberSend: 'self', memberReceive: 'any', why: "a member publishes its own path decisions and follows the others' (both ends of a pair)" },
   [Patterns.pathsGet]: { memberSend: 'self', memberReceive: 'self', why: "a member serves its own path decisions (and the CLI on the node asks for them)" },
+  [Patterns.punch]: { memberSend: 'self', memberReceive: 'any', why: "a member offers and answers hole punches on its own subject; the other end of the pair follows every member's" },
   [Patterns.connect]: { memberSend: 'self', memberReceive: 'self', why: "on-demand peers: the CLI on a node changes that node only; asking other members back takes the registry's credential" },
 };
 

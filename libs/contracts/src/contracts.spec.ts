@@ -1,4 +1,4 @@
-import { ContractError, parseDataplaneApplyResult, parseDataplaneState, parseConnectReply, parseConnectRequest, parseMemberRemoveReply, parseMemberRemoveRequest, decodeJson, parseDataplaneApplyRequest, parseEnrollReply, parseEnrollRequest, parsePeerEvent, parsePeerRecord, parsePeerSnapshot, parseSnapshotRequest, Patterns, subjectFor, parseNatReport, parsePathReport, nodeOfSubject } from './index';
+import { ContractError, parseDataplaneApplyResult, parseDataplaneState, parseConnectReply, parseConnectRequest, parseMemberRemoveReply, parseMemberRemoveRequest, decodeJson, parseDataplaneApplyRequest, parseEnrollReply, parseEnrollRequest, parsePeerEvent, parsePeerRecord, parsePeerSnapshot, parseSnapshotRequest, Patterns, subjectFor, parseNatReport, parsePathReport, nodeOfSubject, parsePunchMessage } from './index';
 
 const KEY = 'xScVkH3fUGUv4RrJFfmcqm8rs3SEHr41km6+yffAHw4=';
 
@@ -75,6 +75,17 @@ describe('dataplane and enrolment messages', () => {
     expect(() => parseDataplaneApplyRequest({ peers: [], replace: false, remove: ['x'] })).toThrow(/remove\[0\]/);
   });
 
+  it('parses punches in an apply request and refuses bad ones', () => {
+    const punch = { publicKey: KEY, endpoints: ['198.51.100.1:30001', '198.51.100.1:30002'], allowedIps: [], persistentKeepalive: 25 };
+    expect(parseDataplaneApplyRequest({ peers: [], replace: false, punch: [punch] }).punch).toEqual([punch]);
+    const bad = (p: object) => () => parseDataplaneApplyRequest({ peers: [], replace: false, punch: [{ ...punch, ...p }] });
+    expect(bad({ endpoints: [] })).toThrow(/punch\[0\].endpoints: must name at least one endpoint/);
+    expect(bad({ endpoints: Array(17).fill('198.51.100.1:1') })).toThrow(/punch\[0\].endpoints/);
+    expect(bad({ endpoints: ['127.0.0.1:5'] })).toThrow(/punch\[0\].endpoints\[0\]: must not be a loopback/);
+    expect(bad({ persistentKeepalive: 0 })).toThrow(/punch\[0\].persistentKeepalive/);
+    expect(bad({ allowedIps: ['10.0.0.300/32'] })).toThrow(/punch\[0\].allowedIps\[0\]/);
+  });
+
   it('parses enrolment', () => {
     expect(() => parseEnrollRequest({ publicKey: KEY, token: 't', name: 'Bad Name' })).toThrow(/name: must be/);
     const reply = { address: '10.99.0.5/32', meshCidr: '10.99.0.0/16', registry: { publicKey: KEY, endpoint: '203.0.113.1:51820', address: '10.99.0.1' } };
@@ -134,6 +145,47 @@ describe('NAT reports and path decisions', () => {
     [{ ...decision, peer: 'x' }, /peer: must be a WireGuard public key/],
   ])('refuses a bad path decision (%#)', (value, error) => {
     expect(() => parsePathReport({ node: 'a', publicKey: KEY, nat: 'eim', decisions: [value], at: 1 })).toThrow(error);
+  });
+
+  it('takes a port step, techniques and counters', () => {
+    expect(parseNatReport({ ...report, portStep: 1 }).portStep).toBe(1);
+    expect(() => parseNatReport({ ...report, portStep: 0 })).toThrow(/^portStep: must not be 0/);
+    expect(() => parseNatReport({ ...report, portStep: 65 })).toThrow(/^portStep: /);
+    const counts = { attempts: 2, successes: 1, failures: 0 };
+    const techniques = { direct: counts, punch: counts, prediction: counts };
+    const r = parsePathReport({ node: 'a', publicKey: KEY, nat: 'edm', decisions: [{ ...decision, attempt: true, technique: 'prediction' }], techniques, at: 1 });
+    expect(r.decisions[0].technique).toBe('prediction');
+    expect(r.techniques).toEqual(techniques);
+    expect(() => parsePathReport({ node: 'a', publicKey: KEY, nat: 'edm', decisions: [{ ...decision, technique: 'magic' }], at: 1 })).toThrow(/decisions\[0\].technique: must be one of/);
+    expect(() => parsePathReport({ node: 'a', publicKey: KEY, nat: 'edm', decisions: [], techniques: { ...techniques, relay: counts }, at: 1 })).toThrow(/techniques.relay: is not a known field/);
+    expect(() => parsePathReport({ node: 'a', publicKey: KEY, nat: 'edm', decisions: [], techniques: { ...techniques, punch: { ...counts, failures: -1 } }, at: 1 })).toThrow(/techniques.punch.failures/);
+  });
+
+  describe('punch messages', () => {
+    const OTHER = Buffer.alloc(32, 8).toString('base64');
+    const offer = { kind: 'offer', from: KEY, to: OTHER, id: 'p-1', candidates: ['198.51.100.7:30001', '198.51.100.7:30002'], predicted: true, decision: { ...decision, attempt: true, technique: 'punch' }, at: 3 };
+    const answer = { kind: 'answer', from: OTHER, to: KEY, id: 'p-1', candidates: ['203.0.113.9:51820'], predicted: false, at: 4 };
+
+    it('accepts offers, answers and refusals', () => {
+      expect(parsePunchMessage(offer)).toEqual(offer);
+      expect(parsePunchMessage(answer)).toEqual(answer);
+      expect(parsePunchMessage({ ...answer, candidates: [], refused: 'a direct session is up' }).refused).toBe('a direct session is up');
+      expect(subjectFor(Patterns.punch, { mesh: 'prod', node: 'a' })).toBe('wgmesh.v1.prod.node.a.punch');
+    });
+
+    it.each([
+      [{ ...offer, to: KEY }, /^to: must not be the sender/],
+      [{ ...offer, id: 'a b' }, /^id: must be 1-64 characters/],
+      [{ ...offer, candidates: ['198.51.100.7:1', '198.51.100.8:2'] }, /^candidates: must all have the same address/],
+      [{ ...offer, candidates: [] }, /^candidates: must name at least one endpoint/],
+      [{ ...offer, candidates: ['224.0.0.1:5'] }, /^candidates\[0\]: must not be/],
+      [{ ...offer, refused: 'no' }, /^refused: only an answer can refuse/],
+      [{ ...answer, decision }, /^decision: only an offer carries a decision/],
+      [{ ...offer, predicted: 1 }, /^predicted: must be true or false/],
+      [{ ...offer, kind: 'hello' }, /^kind: must be one of/],
+    ])('refuses a bad punch message (%#)', (value, error) => {
+      expect(() => parsePunchMessage(value)).toThrow(error);
+    });
   });
 
   it('reads the node out of a node subject', () => {

@@ -1,6 +1,6 @@
-import { canonicalCidr, formatEndpoint, parseEndpoint } from '@wgmesh/netaddr';
+import { formatEndpoint, parseEndpoint } from '@wgmesh/netaddr';
 import { parseName } from './names';
-import { MAX_ALLOWED_IPS, parsePeerEndpoint, parsePublicKey } from './peer';
+import { parseCidrs, parsePeerEndpoint, parsePublicKey } from './peer';
 import { array, ContractError, field, integer, join, object, oneOf, string } from './validate';
 
 /** One peer as a node's device should have it. */
@@ -30,7 +30,28 @@ export interface DataplaneApplyRequest {
    * once instead of at the next keepalive.
    */
   poke?: string[];
+  /**
+   * Hole punching (nat-probe): after the peers are applied, each entry's peer is created afresh
+   * once per endpoint, in order, so that the device sends a handshake initiation to each (opening
+   * this node's NAT towards them and, under a sequentially allocating NAT, taking its next ports in
+   * order); then, after a pause longer than WireGuard's 20 ms initiation flood limit, once more
+   * towards the first endpoint, and that is how it stays. Any session with the peer is lost.
+   */
+  punch?: PunchSpray[];
 }
+
+/** One peer to punch towards: its endpoints in order, and the settings it keeps. */
+export interface PunchSpray {
+  publicKey: string;
+  /** At most MAX_PUNCH_ENDPOINTS. */
+  endpoints: string[];
+  allowedIps: string[];
+  /** Seconds, at least 1: turning the keepalive on is what makes the device send. */
+  persistentKeepalive: number;
+}
+
+export const MAX_PUNCH_ENDPOINTS = 16;
+export const MAX_PUNCHES_PER_APPLY = 64;
 
 export interface DataplaneApplyResult {
   added: number;
@@ -40,6 +61,8 @@ export interface DataplaneApplyResult {
   /** Client-side time to read, diff and apply. */
   durationMs: number;
   revision?: number;
+  /** Peers punched (`punch`), when any were. */
+  punched?: number;
 }
 
 /** One peer as the device reports it. */
@@ -76,17 +99,26 @@ export function parseDesiredPeer(value: unknown, path: string): DesiredPeer {
   const peer: DesiredPeer = {
     publicKey: parsePublicKey(o.publicKey, join(path, 'publicKey')),
     endpoint: o.endpoint === null || o.endpoint === undefined ? null : parsePeerEndpoint(o.endpoint, join(path, 'endpoint')),
-    allowedIps: array(o.allowedIps, join(path, 'allowedIps'), MAX_ALLOWED_IPS).map((c, i) => {
-      const p = join(join(path, 'allowedIps'), i);
-      return field(p, () => canonicalCidr(string(c, p, 64)));
-    }),
+    allowedIps: parseCidrs(o.allowedIps, join(path, 'allowedIps')),
   };
   if (o.persistentKeepalive !== undefined) peer.persistentKeepalive = integer(o.persistentKeepalive, join(path, 'persistentKeepalive'), 0, 65535);
   return peer;
 }
 
+export function parsePunchSpray(value: unknown, path: string): PunchSpray {
+  const o = object(value, path, ['publicKey', 'endpoints', 'allowedIps', 'persistentKeepalive']);
+  const endpoints = array(o.endpoints, join(path, 'endpoints'), MAX_PUNCH_ENDPOINTS).map((e, i) => parsePeerEndpoint(e, join(join(path, 'endpoints'), i)));
+  if (endpoints.length === 0) throw new ContractError(join(path, 'endpoints'), 'must name at least one endpoint');
+  return {
+    publicKey: parsePublicKey(o.publicKey, join(path, 'publicKey')),
+    endpoints,
+    allowedIps: parseCidrs(o.allowedIps, join(path, 'allowedIps')),
+    persistentKeepalive: integer(o.persistentKeepalive, join(path, 'persistentKeepalive'), 1, 65535),
+  };
+}
+
 export function parseDataplaneApplyRequest(value: unknown): DataplaneApplyRequest {
-  const o = object(value, '', ['peers', 'replace', 'remove', 'revision', 'poke']);
+  const o = object(value, '', ['peers', 'replace', 'remove', 'revision', 'poke', 'punch']);
   if (typeof o.replace !== 'boolean') throw new ContractError('replace', 'must be true or false');
   const req: DataplaneApplyRequest = {
     peers: array(o.peers, 'peers', MAX_PEERS_PER_APPLY).map((p, i) => parseDesiredPeer(p, join('peers', i))),
@@ -95,6 +127,7 @@ export function parseDataplaneApplyRequest(value: unknown): DataplaneApplyReques
   if (o.remove !== undefined) req.remove = array(o.remove, 'remove', MAX_PEERS_PER_APPLY).map((k, i) => parsePublicKey(k, join('remove', i)));
   if (o.revision !== undefined) req.revision = integer(o.revision, 'revision', 0, Number.MAX_SAFE_INTEGER);
   if (o.poke !== undefined) req.poke = array(o.poke, 'poke', MAX_PEERS_PER_APPLY).map((k, i) => parsePublicKey(k, join('poke', i)));
+  if (o.punch !== undefined) req.punch = array(o.punch, 'punch', MAX_PUNCHES_PER_APPLY).map((p, i) => parsePunchSpray(p, join('punch', i)));
   return req;
 }
 
@@ -109,10 +142,7 @@ export function parsePeerState(value: unknown, path: string): PeerState {
   return {
     publicKey: parsePublicKey(o.publicKey, join(path, 'publicKey')),
     endpoint: o.endpoint === null ? null : field(join(path, 'endpoint'), () => formatEndpoint(parseEndpoint(string(o.endpoint, join(path, 'endpoint'), 64)))),
-    allowedIps: array(o.allowedIps, join(path, 'allowedIps'), MAX_ALLOWED_IPS).map((c, i) => {
-      const p = join(join(path, 'allowedIps'), i);
-      return field(p, () => canonicalCidr(string(c, p, 64)));
-    }),
+    allowedIps: parseCidrs(o.allowedIps, join(path, 'allowedIps')),
     latestHandshake: count('latestHandshake'),
     rxBytes: count('rxBytes'),
     txBytes: count('txBytes'),
@@ -134,7 +164,7 @@ export function parseDataplaneState(value: unknown): DataplaneState {
 }
 
 export function parseDataplaneApplyResult(value: unknown): DataplaneApplyResult {
-  const o = object(value, '', ['added', 'updated', 'removed', 'unchanged', 'durationMs', 'revision']);
+  const o = object(value, '', ['added', 'updated', 'removed', 'unchanged', 'durationMs', 'revision', 'punched']);
   const result: DataplaneApplyResult = {
     added: integer(o.added, 'added', 0, Number.MAX_SAFE_INTEGER),
     updated: integer(o.updated, 'updated', 0, Number.MAX_SAFE_INTEGER),
@@ -143,6 +173,7 @@ export function parseDataplaneApplyResult(value: unknown): DataplaneApplyResult 
     durationMs: nonNegative(o.durationMs, 'durationMs'),
   };
   if (o.revision !== undefined) result.revision = integer(o.revision, 'revision', 0, Number.MAX_SAFE_INTEGER);
+  if (o.punched !== undefined) result.punched = integer(o.punched, 'punched', 0, MAX_PUNCHES_PER_APPLY);
   return result;
 }
 

@@ -2,7 +2,7 @@ import { parseDataplaneApplyRequest, parseDataplaneState } from './dataplane';
 import { parseEnrollRequest } from './enroll';
 import { parseConnectRequest, parseMemberRemoveRequest } from './members';
 import { parsePeerEvent, parseSnapshotRequest } from './messages';
-import { parseNatReport, parsePathReport, parsePathsGetRequest } from './nat';
+import { parseNatReport, parsePathReport, parsePathsGetRequest, parsePunchMessage } from './nat';
 import { Pattern } from './subjects';
 
 /** Validates a decoded message body; throws a ContractError naming the field and the expected form. */
@@ -24,6 +24,7 @@ export const INBOUND: Readonly<Record<Pattern, InboundParser>> = {
   'node.{node}.nat': parseNatReport,
   'node.{node}.paths': parsePathReport,
   'node.{node}.paths.get': parsePathsGetRequest,
+  'node.{node}.punch': parsePunchMessage,
   'node.{node}.connect': parseConnectRequest,
 };
 

@@ -1,5 +1,6 @@
 import { formatEndpoint, parseEndpoint } from '@wgmesh/netaddr';
-import { NAT_TYPES, NatType, parsePublicKey } from './peer';
+import { MAX_PUNCH_ENDPOINTS } from './dataplane';
+import { NAT_TYPES, NatType, parsePeerEndpoint, parsePublicKey } from './peer';
 import { parseName } from './names';
 import { array, ContractError, field, integer, join, object, oneOf, string } from './validate';
 
@@ -28,9 +29,18 @@ export interface NatReport {
   server: string;
   /** How the classification was reached, in words (which tests ran, what they showed). */
   method: string;
+  /**
+   * Present when the mapping is endpoint-dependent and the NAT allocates ports sequentially: each
+   * new mapping's port is this far from the previous one's (usually +1), so the port it will give
+   * a new destination next can be predicted (port prediction). Absent: not sequential, or untested.
+   */
+  portStep?: number;
   /** Milliseconds since the epoch. */
   at: number;
 }
+
+/** The largest |portStep| called sequential: beyond it, allocations are too far apart to predict. */
+export const MAX_PORT_STEP = 64;
 
 export const PATH_KINDS = ['direct', 'relayed'] as const;
 export type PathKindDecided = (typeof PATH_KINDS)[number];
@@ -55,6 +65,26 @@ export interface PathDecision {
   retryAt: number | null;
   /** When this decision was taken (ms since the epoch). */
   since: number;
+  /**
+   * Present when nat-probe sets the pair's endpoints by hole punching (`node.<id>.punch`) rather
+   * than the registry-observed ones: on attempts, and on a direct path that one of them opened.
+   * The device then keeps the endpoint it learnt (WireGuard roams to where the peer's
+   * authenticated packets come from). "prediction": the punch aimed at predicted ports.
+   */
+  technique?: PunchTechnique;
+}
+
+/** How a direct path is set up: registry-observed endpoints, a punch, or a punch at predicted ports. */
+export const TECHNIQUES = ['direct', 'punch', 'prediction'] as const;
+export type Technique = (typeof TECHNIQUES)[number];
+export const PUNCH_TECHNIQUES = ['punch', 'prediction'] as const;
+export type PunchTechnique = (typeof PUNCH_TECHNIQUES)[number];
+
+/** How often a technique was tried on the pairs a member leads, and how it went. */
+export interface TechniqueCount {
+  attempts: number;
+  successes: number;
+  failures: number;
 }
 
 /** `node.<id>.paths` event (and `node.<id>.paths.get` reply): every pair decision of one member. */
@@ -64,6 +94,38 @@ export interface PathReport {
   /** This member's own NAT summary, as last classified. */
   nat: NatType;
   decisions: PathDecision[];
+  /** Counters per technique over the pairs this member leads, since it started. */
+  techniques?: Record<Technique, TechniqueCount>;
+  /** Milliseconds since the epoch. */
+  at: number;
+}
+
+/**
+ * `node.<id>.punch` event, on the sender's own subject (so NATS vouches for who sent it; a
+ * receiver also checks that `from` is the key enrolled under that node). Hole punching between
+ * two members, led by the pair's leader:
+ * 1. offer (leader → peer): the leader's candidates (where its device will send from: its
+ *    registry-observed endpoint, or its predicted next ports) and its decision about the pair;
+ * 2. the peer samples its own NAT if it allocates sequentially, sends a handshake initiation to
+ *    each of the leader's candidates (its NAT now lets them in), and answers with its candidates;
+ * 3. the leader sends to each of the peer's candidates: the first that matches gets through.
+ */
+export interface PunchMessage {
+  kind: 'offer' | 'answer';
+  /** The sender's public key. */
+  from: string;
+  /** The member the message is for. */
+  to: string;
+  /** Ties an answer to its offer: 1-64 characters [A-Za-z0-9_-]. */
+  id: string;
+  /** Endpoints of the sender, one IP, at most MAX_PUNCH_ENDPOINTS (empty only in a refusal). */
+  candidates: string[];
+  /** True when the candidates are predicted ports of a sequentially allocating NAT. */
+  predicted: boolean;
+  /** Offer: the leader's decision about the pair, which the peer follows at once. */
+  decision?: PathDecision;
+  /** Answer: why the peer did not punch (the offer is refused). */
+  refused?: string;
   /** Milliseconds since the epoch. */
   at: number;
 }
@@ -80,8 +142,8 @@ function endpointOrNull(value: unknown, path: string): string | null {
 }
 
 export function parseNatReport(value: unknown): NatReport {
-  const o = object(value, '', ['node', 'publicKey', 'nat', 'mapping', 'filtering', 'mappedAddress', 'server', 'method', 'at']);
-  return {
+  const o = object(value, '', ['node', 'publicKey', 'nat', 'mapping', 'filtering', 'mappedAddress', 'server', 'method', 'portStep', 'at']);
+  const report: NatReport = {
     node: parseName(o.node, 'node'),
     publicKey: parsePublicKey(o.publicKey, 'publicKey'),
     nat: oneOf(o.nat, 'nat', NAT_TYPES),
@@ -92,10 +154,15 @@ export function parseNatReport(value: unknown): NatReport {
     method: string(o.method, 'method', 1024),
     at: MS(o.at, 'at'),
   };
+  if (o.portStep !== undefined) {
+    report.portStep = integer(o.portStep, 'portStep', -MAX_PORT_STEP, MAX_PORT_STEP);
+    if (report.portStep === 0) throw new ContractError('portStep', 'must not be 0');
+  }
+  return report;
 }
 
 export function parsePathDecision(value: unknown, path: string): PathDecision {
-  const o = object(value, path, ['peer', 'peerName', 'path', 'attempt', 'reason', 'retryAt', 'since']);
+  const o = object(value, path, ['peer', 'peerName', 'path', 'attempt', 'reason', 'retryAt', 'since', 'technique']);
   if (typeof o.attempt !== 'boolean') throw new ContractError(join(path, 'attempt'), 'must be true or false');
   const d: PathDecision = {
     peer: parsePublicKey(o.peer, join(path, 'peer')),
@@ -106,19 +173,61 @@ export function parsePathDecision(value: unknown, path: string): PathDecision {
     since: MS(o.since, join(path, 'since')),
   };
   if (o.peerName !== undefined) d.peerName = string(o.peerName, join(path, 'peerName'), 64);
+  if (o.technique !== undefined) d.technique = oneOf(o.technique, join(path, 'technique'), PUNCH_TECHNIQUES);
   if (d.attempt && d.path !== 'relayed') throw new ContractError(join(path, 'attempt'), 'can only be true on a relayed path');
   return d;
 }
 
 export function parsePathReport(value: unknown): PathReport {
-  const o = object(value, '', ['node', 'publicKey', 'nat', 'decisions', 'at']);
-  return {
+  const o = object(value, '', ['node', 'publicKey', 'nat', 'decisions', 'techniques', 'at']);
+  const report: PathReport = {
     node: parseName(o.node, 'node'),
     publicKey: parsePublicKey(o.publicKey, 'publicKey'),
     nat: oneOf(o.nat, 'nat', NAT_TYPES),
     decisions: array(o.decisions, 'decisions', MAX_PATH_DECISIONS).map((d, i) => parsePathDecision(d, join('decisions', i))),
     at: MS(o.at, 'at'),
   };
+  if (o.techniques !== undefined) {
+    const t = object(o.techniques, 'techniques', TECHNIQUES);
+    const count = (name: Technique): TechniqueCount => {
+      const path = join('techniques', name);
+      const c = object(t[name], path, ['attempts', 'successes', 'failures']);
+      return { attempts: MS(c.attempts, join(path, 'attempts')), successes: MS(c.successes, join(path, 'successes')), failures: MS(c.failures, join(path, 'failures')) };
+    };
+    report.techniques = { direct: count('direct'), punch: count('punch'), prediction: count('prediction') };
+  }
+  return report;
+}
+
+const PUNCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function parsePunchMessage(value: unknown): PunchMessage {
+  const o = object(value, '', ['kind', 'from', 'to', 'id', 'candidates', 'predicted', 'decision', 'refused', 'at']);
+  if (typeof o.predicted !== 'boolean') throw new ContractError('predicted', 'must be true or false');
+  const id = string(o.id, 'id', 64);
+  if (!PUNCH_ID.test(id)) throw new ContractError('id', 'must be 1-64 characters [A-Za-z0-9_-]');
+  const m: PunchMessage = {
+    kind: oneOf(o.kind, 'kind', ['offer', 'answer'] as const),
+    from: parsePublicKey(o.from, 'from'),
+    to: parsePublicKey(o.to, 'to'),
+    id,
+    candidates: array(o.candidates, 'candidates', MAX_PUNCH_ENDPOINTS).map((e, i) => parsePeerEndpoint(e, join('candidates', i))),
+    predicted: o.predicted,
+    at: MS(o.at, 'at'),
+  };
+  if (m.from === m.to) throw new ContractError('to', 'must not be the sender');
+  const ips = new Set(m.candidates.map((e) => e.slice(0, e.lastIndexOf(':'))));
+  if (ips.size > 1) throw new ContractError('candidates', 'must all have the same address');
+  if (o.decision !== undefined) {
+    if (m.kind !== 'offer') throw new ContractError('decision', 'only an offer carries a decision');
+    m.decision = parsePathDecision(o.decision, 'decision');
+  }
+  if (o.refused !== undefined) {
+    if (m.kind !== 'answer') throw new ContractError('refused', 'only an answer can refuse');
+    m.refused = string(o.refused, 'refused', 256);
+  }
+  if (m.candidates.length === 0 && m.refused === undefined) throw new ContractError('candidates', 'must name at least one endpoint');
+  return m;
 }
 
 export function parsePathsGetRequest(value: unknown): PathsGetRequest {

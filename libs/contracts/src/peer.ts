@@ -33,15 +33,17 @@ export function parsePublicKey(value: unknown, path: string): string {
   return value;
 }
 
+/** A list of allowed IPs (at most MAX_ALLOWED_IPS), each as a canonical CIDR. */
+export function parseCidrs(value: unknown, path: string): string[] {
+  return array(value, path, MAX_ALLOWED_IPS).map((c, i) => field(join(path, i), () => canonicalCidr(string(c, join(path, i), 64))));
+}
+
 /** Validates and normalises a peer record (canonical prefixes and endpoint). */
 export function parsePeerRecord(value: unknown, path = 'peer'): PeerRecord {
   const o = object(value, path, PEER_FIELDS);
   const peer: PeerRecord = {
     publicKey: parsePublicKey(o.publicKey, join(path, 'publicKey')),
-    allowedIps: array(o.allowedIps, join(path, 'allowedIps'), MAX_ALLOWED_IPS).map((c, i) => {
-      const p = join(join(path, 'allowedIps'), i);
-      return field(p, () => canonicalCidr(string(c, p, 64)));
-    }),
+    allowedIps: parseCidrs(o.allowedIps, join(path, 'allowedIps')),
     endpoint: o.endpoint === null || o.endpoint === undefined ? null : parsePeerEndpoint(o.endpoint, join(path, 'endpoint')),
   };
   if (o.name !== undefined) peer.name = parsePeerName(o.name, join(path, 'name'));

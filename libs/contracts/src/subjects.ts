@@ -28,6 +28,8 @@ export const Patterns = {
   paths: 'node.{node}.paths',
   /** Request/reply: `PathsGetRequest` → `PathReport`, one node's current path decisions. */
   pathsGet: 'node.{node}.paths.get',
+  /** Events: `PunchMessage`, hole punching between two members (offers and answers, on the sender's subject). */
+  punch: 'node.{node}.punch',
   /** Request/reply: `ConnectRequest` → `ConnectReply`, to one member (on-demand peers). */
   connect: 'node.{node}.connect',
 } as const;

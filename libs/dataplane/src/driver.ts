@@ -19,8 +19,24 @@ export interface DataplaneDriver {
   /** Applies one batch of peer changes (computed by `diffPeers`) in as few operations as the driver allows. */
   apply(diff: PeerDiff): Promise<void>;
 
+  /**
+   * Hole punching: for each entry in order, removes the peer and creates it again with that
+   * endpoint, its allowed IPs and keepalive, in one operation. Creating a peer with a keepalive
+   * makes the device send a handshake initiation to its endpoint at once. Absent: the driver
+   * cannot punch (VPP's API has no way to make it send).
+   */
+  recreatePeers?(entries: readonly RecreatedPeer[]): Promise<void>;
+
   /** Releases sockets and watchers; leaves the device as it is (fail-static). */
   close(): Promise<void>;
+}
+
+export interface RecreatedPeer {
+  publicKey: string;
+  endpoint: string;
+  allowedIps: string[];
+  /** At least 1 (0 would not send). */
+  persistentKeepalive: number;
 }
 
 export interface DeviceSpec {

@@ -7,6 +7,7 @@ import { waitFor, describeE2E } from '@wgmesh/testing';
 import { generatePrivateKey, keyToBase64, NoDeviceError, parseWgDump, publicKeyFromPrivate, UapiClient, uapiSocketPath } from '@wgmesh/wireguard';
 import { isAlive, Lab, labProblems, run, uniqueName } from '../../wireguard/src/testing';
 import { diffPeers } from './diff';
+import { DataplaneProgrammer } from './programmer';
 import { createDriver } from './factory';
 import { IpLink } from './ip-link';
 import { testPeer } from './testing';
@@ -207,5 +208,37 @@ describeLab('dataplane drivers on wireguard-go', () => {
     const seenByB = await waitFor('B to learn A’s endpoint', async () => (await db.read()).peers.find((p) => p.endpoint === '192.0.2.1:51830' && p.latestHandshake > 0));
     expect(seenByB.publicKey).toBe(pubA);
     expect((await da.read()).peers[0].rxBytes).toBeGreaterThan(0);
+  });
+
+  it.each(['uapi', 'wg'] as const)('%s: a punch sends an initiation to each endpoint and ends on the first, which handshakes at once', async (kind) => {
+    const [nsA, nsB] = [await lab.netns(), await lab.netns()];
+    await lab.link({ netns: nsA, address: '192.0.2.1/24' }, { netns: nsB, address: '192.0.2.2/24' });
+    const [a, b] = [await lab.wireguardGo(nsA), await lab.wireguardGo(nsB)];
+    const [keyA, keyB] = [generatePrivateKey(), generatePrivateKey()];
+    const [pubA, pubB] = [keyToBase64(publicKeyFromPrivate(keyA)), keyToBase64(publicKeyFromPrivate(keyB))];
+    const da = createDriver(kind, a.name, { netns: nsA });
+    const db = createDriver('uapi', b.name, { netns: nsB });
+    await da.ensureDevice({ create: false, privateKey: keyA, listenPort: 51840, addresses: ['10.97.0.1/24'] });
+    await db.ensureDevice({ create: false, privateKey: keyB, listenPort: 51841, addresses: ['10.97.0.2/24'] });
+    await db.apply({ upsert: [{ publicKey: pubA, endpoint: null, allowedIps: ['10.97.0.1/32'] }], remove: [] });
+    // Counters in B's firewall: how many datagrams from A reached each port.
+    const ports = [51841, 51842, 51843];
+    for (const port of ports) await run('ip', ['netns', 'exec', nsB, 'iptables', '-A', 'INPUT', '-p', 'udp', '-s', '192.0.2.1', '--dport', String(port)]);
+    const counts = async () => {
+      const out = await run('ip', ['netns', 'exec', nsB, 'iptables', '-nvxL', 'INPUT']);
+      return ports.map((port) => Number(new RegExp(`^\\s*(\\d+).*dpt:${port}\\b`, 'm').exec(out)?.[1] ?? -1));
+    };
+    const programmer = new DataplaneProgrammer({ driver: da });
+    const endpoints = ports.map((p) => `192.0.2.2:${p}`);
+    const started = Date.now();
+    expect(await programmer.apply({ peers: [], replace: false, punch: [{ publicKey: pubB, endpoints, allowedIps: ['10.97.0.2/32'], persistentKeepalive: 7 }] })).toMatchObject({ punched: 1 });
+    const peer = await waitFor('a handshake with B', async () => (await da.read()).peers.find((p) => p.latestHandshake > 0));
+    expect(peer).toMatchObject({ publicKey: pubB, endpoint: '192.0.2.2:51841', allowedIps: ['10.97.0.2/32'], persistentKeepalive: 7 });
+    // Answered at once: the last initiation (after the pause) is not caught by B's flood limit.
+    expect(Date.now() - started).toBeLessThan(2000);
+    const [first, second, third] = await counts();
+    expect(second).toBe(1); // one initiation each to the other endpoints
+    expect(third).toBe(1);
+    expect(first).toBeGreaterThanOrEqual(3); // the spray's, the last creation's, and the session's
   });
 });

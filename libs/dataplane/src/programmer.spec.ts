@@ -1,5 +1,5 @@
 import type { DataplaneApplyRequest } from '@wgmesh/contracts';
-import { coalesceRequests, DataplaneProgrammer, pokes } from './programmer';
+import { coalesceRequests, DataplaneProgrammer, pokes, PUNCH_PAUSE_MS, PunchUnsupportedError } from './programmer';
 import { MemoryDriver, testKey, testPeer } from './testing';
 
 describe('coalesceRequests', () => {
@@ -17,6 +17,22 @@ describe('coalesceRequests', () => {
       { peers: [p1, p3], replace: false, remove: [p4.publicKey] },
     ],
     ['pokes of every request are kept, once', [{ peers: [p1], replace: true, poke: [p1.publicKey] }, { peers: [], replace: false, poke: [p1.publicKey, p2.publicKey] }], { peers: [p1], replace: true, poke: [p1.publicKey, p2.publicKey] }],
+    [
+      'punches of every request in order, the later of one peer replacing the earlier',
+      [
+        { peers: [], replace: false, punch: [{ publicKey: p1.publicKey, endpoints: ['198.51.100.1:1'], allowedIps: [], persistentKeepalive: 25 }] },
+        { peers: [p2], replace: true, punch: [{ publicKey: p3.publicKey, endpoints: ['198.51.100.3:3'], allowedIps: [], persistentKeepalive: 25 }] },
+        { peers: [], replace: false, punch: [{ publicKey: p1.publicKey, endpoints: ['198.51.100.1:2'], allowedIps: [], persistentKeepalive: 5 }] },
+      ],
+      {
+        peers: [p2],
+        replace: true,
+        punch: [
+          { publicKey: p3.publicKey, endpoints: ['198.51.100.3:3'], allowedIps: [], persistentKeepalive: 25 },
+          { publicKey: p1.publicKey, endpoints: ['198.51.100.1:2'], allowedIps: [], persistentKeepalive: 5 },
+        ],
+      },
+    ],
     ['the newest revision is kept', [{ peers: [p1], replace: false, revision: 4 }, { peers: [p2], replace: false, revision: 9 }, { peers: [], replace: false }], { peers: [p1, p2], replace: false, revision: 9 }],
   ] as [string, DataplaneApplyRequest[], DataplaneApplyRequest][])('%s', (_what, requests, want) => {
     expect(coalesceRequests(requests)).toEqual(want);
@@ -89,6 +105,36 @@ describe('DataplaneProgrammer', () => {
     const moved = { peers: [testPeer(1, 40000), testPeer(2)], replace: true };
     expect(await programmer.apply(moved)).toMatchObject({ updated: 1, unchanged: 1 });
     expect(driver.peers.get(testKey(1))?.endpoint).toBe('198.51.100.2:40000');
+  });
+});
+
+describe('DataplaneProgrammer punches', () => {
+  const spray = (n: number, ports: number[]) => ({ publicKey: testKey(n), endpoints: ports.map((p) => `198.51.100.${n}:${p}`), allowedIps: [], persistentKeepalive: 25 });
+
+  it('after the peers: every endpoint in order in one operation, then the first again after the pause', async () => {
+    const driver = new MemoryDriver();
+    const programmer = new DataplaneProgrammer({ driver });
+    const result = await programmer.apply({ peers: [testPeer(9)], replace: false, punch: [spray(1, [30001, 30002, 30003]), spray(2, [40001])] });
+    expect(result).toMatchObject({ added: 1, punched: 2 });
+    expect(driver.applied).toHaveLength(1); // the desired peers first
+    expect(driver.recreated.map((r) => r.entries.map((e) => e.endpoint))).toEqual([
+      ['198.51.100.1:30001', '198.51.100.1:30002', '198.51.100.1:30003', '198.51.100.2:40001'],
+      ['198.51.100.1:30001', '198.51.100.2:40001'],
+    ]);
+    expect(driver.recreated[1].at - driver.recreated[0].at).toBeGreaterThanOrEqual(PUNCH_PAUSE_MS - 1);
+    expect(driver.recreated[0].entries[0]).toEqual({ publicKey: testKey(1), endpoint: '198.51.100.1:30001', allowedIps: [], persistentKeepalive: 25 });
+    expect(driver.peers.get(testKey(1))).toMatchObject({ endpoint: '198.51.100.1:30001', allowedIps: [], persistentKeepalive: 25 });
+  });
+
+  it('refuses a punch on a driver that cannot, without applying anything', async () => {
+    const driver = new MemoryDriver();
+    const cannot = Object.assign(Object.create(driver) as MemoryDriver, { recreatePeers: undefined, kind: 'vpp' });
+    const programmer = new DataplaneProgrammer({ driver: cannot });
+    const err = await programmer.apply({ peers: [testPeer(9)], replace: false, punch: [spray(1, [1])] }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(PunchUnsupportedError);
+    expect((err as Error).message).toMatch(/the vpp driver cannot punch/);
+    expect(driver.peers.size).toBe(0);
+    expect(await programmer.apply({ peers: [testPeer(9)], replace: false })).toMatchObject({ added: 1 });
   });
 });
 

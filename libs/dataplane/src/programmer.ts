@@ -1,5 +1,5 @@
 import { Attributes, Context, context, Span } from '@opentelemetry/api';
-import type { DataplaneApplyRequest, DataplaneApplyResult, DesiredPeer } from '@wgmesh/contracts';
+import type { DataplaneApplyRequest, DataplaneApplyResult, DesiredPeer, PunchSpray } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { Attr, recordError, TriggerContexts, withSpan } from '@wgmesh/telemetry';
 import { diffPeers } from './diff';
@@ -41,6 +41,7 @@ export class DataplaneProgrammer {
   }
 
   apply(req: DataplaneApplyRequest): Promise<DataplaneApplyResult> {
+    if (req.punch?.length && !this.opts.driver.recreatePeers) return Promise.reject(new PunchUnsupportedError(this.opts.driver.kind));
     return new Promise((resolve, reject) => {
       this.waiting.push({ req, ctx: context.active(), resolve, reject });
       this.next();
@@ -112,10 +113,39 @@ export class DataplaneProgrammer {
     if (req.poke?.length) diff.poke = pokes(req, device.peers, diff);
     const changes = { [Attr.driver]: driver.kind, [Attr.peersChanged]: diff.upsert.length + diff.remove.length };
     await withSpan('device.apply', changes, () => driver.apply(diff));
+    if (req.punch?.length) await withSpan('device.punch', { [Attr.driver]: driver.kind, [Attr.peersChanged]: req.punch.length }, () => punch(driver, req.punch!));
     const result: DataplaneApplyResult = { added, updated, removed: diff.remove.length, unchanged, durationMs: Math.round((performance.now() - started) * 100) / 100 };
     if (req.revision !== undefined) result.revision = req.revision;
+    if (req.punch?.length) result.punched = req.punch.length;
     return result;
   }
+}
+
+/** The driver has no way to make the device send (VPP): a punch request is refused. */
+export class PunchUnsupportedError extends Error {
+  constructor(readonly driver: string) {
+    super(`the ${driver} driver cannot punch: its device cannot be made to send a handshake initiation to a given endpoint`);
+    this.name = 'PunchUnsupportedError';
+  }
+}
+
+/**
+ * Longer than WireGuard's handshake initiation flood limit (20 ms per peer, on the receiving side):
+ * the other end, which took the first initiation of a spray that reached it, takes the last one.
+ */
+export const PUNCH_PAUSE_MS = 30;
+
+/**
+ * Hole punching: each peer created once per endpoint, in order (one initiation to each, all
+ * punches in one operation so that a sequential NAT hands out its ports in that order), then,
+ * after PUNCH_PAUSE_MS, once more towards its first endpoint: that session is the one whose
+ * handshake the other end answers and this device accepts.
+ */
+async function punch(driver: DataplaneDriver, sprays: readonly PunchSpray[]): Promise<void> {
+  const entry = (s: PunchSpray, endpoint: string) => ({ publicKey: s.publicKey, endpoint, allowedIps: s.allowedIps, persistentKeepalive: s.persistentKeepalive });
+  await driver.recreatePeers!(sprays.flatMap((s) => s.endpoints.map((e) => entry(s, e))));
+  await new Promise((r) => setTimeout(r, PUNCH_PAUSE_MS));
+  await driver.recreatePeers!(sprays.map((s) => entry(s, s.endpoints[0])));
 }
 
 /** The poked peers that will be on the device with a persistent keepalive, with that keepalive. */
@@ -166,6 +196,13 @@ export function coalesceRequests(requests: readonly DataplaneApplyRequest[]): Da
   if (!replace && removes.size > 0) out.remove = [...removes];
   const poke = new Set(requests.flatMap((r) => r.poke ?? []));
   if (poke.size > 0) out.poke = [...poke];
+  // Punches in the order asked; a later punch of the same peer replaces an earlier one.
+  const punches = new Map<string, PunchSpray>();
+  for (const p of requests.flatMap((r) => r.punch ?? [])) {
+    punches.delete(p.publicKey);
+    punches.set(p.publicKey, p);
+  }
+  if (punches.size > 0) out.punch = [...punches.values()];
   if (revision !== undefined) out.revision = revision;
   return out;
 }

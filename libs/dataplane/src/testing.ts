@@ -1,5 +1,5 @@
 import type { DesiredPeer, PeerState } from '@wgmesh/contracts';
-import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff } from './driver';
+import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff, RecreatedPeer } from './driver';
 
 // Test helpers for this library's and dataplane-programmer's unit tests (not exported from index).
 
@@ -57,6 +57,16 @@ export class MemoryDriver implements DataplaneDriver {
         rxBytes: old?.rxBytes ?? 0,
         txBytes: old?.txBytes ?? 0,
       });
+    }
+  }
+
+  /** Each recreatePeers call, in order, with when it came (performance.now()). */
+  readonly recreated: Array<{ at: number; entries: RecreatedPeer[] }> = [];
+
+  async recreatePeers(entries: readonly RecreatedPeer[]): Promise<void> {
+    this.recreated.push({ at: performance.now(), entries: entries.map((e) => ({ ...e, allowedIps: [...e.allowedIps] })) });
+    for (const e of entries) {
+      this.peers.set(e.publicKey, { publicKey: e.publicKey, endpoint: e.endpoint, allowedIps: [...e.allowedIps], persistentKeepalive: e.persistentKeepalive, latestHandshake: 0, rxBytes: 0, txBytes: 0 });
     }
   }
 

@@ -1,10 +1,10 @@
 import type { Logger } from '@wgmesh/log';
 import { NoDeviceError, UapiClient } from '@wgmesh/wireguard';
-import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff } from './driver';
+import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff, RecreatedPeer } from './driver';
 import { configureLink, IpLink } from './ip-link';
 import { quietLog } from './quiet-log';
 import { DEFAULT_STATE_DIR, removeStaleSocket, startWireguardGo } from './wireguard-go';
-import { settingsChange, toDeviceState, toPeerChanges } from './wireguard-model';
+import { recreateChanges, settingsChange, toDeviceState, toPeerChanges } from './wireguard-model';
 
 export interface UapiDriverOptions {
   /** Default /var/run/wireguard/<device>.sock. */
@@ -72,6 +72,10 @@ export class UapiDriver implements DataplaneDriver {
   async apply(diff: PeerDiff): Promise<void> {
     if (diff.upsert.length === 0 && diff.remove.length === 0 && !diff.poke?.length) return;
     await this.uapi.set({ peers: toPeerChanges(diff, { minimal: true, updateOnly: true }) });
+  }
+
+  async recreatePeers(entries: readonly RecreatedPeer[]): Promise<void> {
+    if (entries.length > 0) await this.uapi.set({ peers: recreateChanges(entries) });
   }
 
   async close(): Promise<void> {

@@ -1,9 +1,9 @@
 import type { Logger } from '@wgmesh/log';
 import { NoDeviceError, WgPeerBatch, WgTools } from '@wgmesh/wireguard';
-import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff } from './driver';
+import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff, RecreatedPeer } from './driver';
 import { configureLink, IpCommandError, IpLink } from './ip-link';
 import { quietLog } from './quiet-log';
-import { settingsChange, toDeviceState, toPeerChanges } from './wireguard-model';
+import { recreateChanges, settingsChange, toDeviceState, toPeerChanges } from './wireguard-model';
 
 export interface WgDriverOptions {
   /** Network namespace of the interface (wg and ip run there); the current one by default. */
@@ -70,6 +70,10 @@ export class WgDriver implements DataplaneDriver {
   async apply(diff: PeerDiff): Promise<void> {
     if (diff.upsert.length === 0 && diff.remove.length === 0 && !diff.poke?.length) return;
     await this.wg.set({ peers: toPeerChanges(diff) });
+  }
+
+  async recreatePeers(entries: readonly RecreatedPeer[]): Promise<void> {
+    await this.wg.setInOrder(recreateChanges(entries));
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
 import type { PeerState } from '@wgmesh/contracts';
 import type { WgDevice, WgDeviceChange, WgPeer, WgPeerChange } from '@wgmesh/wireguard';
-import type { DeviceSpec, DeviceState, PeerDiff } from './driver';
+import type { DeviceSpec, DeviceState, PeerDiff, RecreatedPeer } from './driver';
 
 // Between the contracts' model (what travels on NATS) and libs/wireguard's (what a device reports
 // and takes). Shared by the uapi and wg drivers.
@@ -45,6 +45,14 @@ export function toPeerChanges(diff: PeerDiff, opts: { minimal?: boolean; /** The
   const only = opts.updateOnly ? { updateOnly: true } : {};
   for (const p of diff.poke ?? []) out.push({ publicKey: p.publicKey, ...only, persistentKeepalive: 0 }, { publicKey: p.publicKey, ...only, persistentKeepalive: p.keepalive });
   return out;
+}
+
+/** Hole punching as peer changes: each entry's peer removed, then created with that endpoint. */
+export function recreateChanges(entries: readonly RecreatedPeer[]): WgPeerChange[] {
+  return entries.flatMap((e) => [
+    { publicKey: e.publicKey, remove: true },
+    { publicKey: e.publicKey, endpoint: e.endpoint, persistentKeepalive: e.persistentKeepalive, replaceAllowedIps: true, allowedIps: e.allowedIps },
+  ]);
 }
 
 /**

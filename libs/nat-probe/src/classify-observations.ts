@@ -1,4 +1,4 @@
-import type { Behaviour, NatReport, NatType } from '@wgmesh/contracts';
+import { MAX_PORT_STEP, type Behaviour, type NatReport, type NatType } from '@wgmesh/contracts';
 import { canonicalIp, formatEndpoint, parseIp } from '@wgmesh/netaddr';
 import type { StunAddress } from '@wgmesh/stun';
 
@@ -47,6 +47,11 @@ export interface NatObservations {
   mappingAltIpPort?: TestResult;
   /** One-IP servers: to A1:P2. */
   mappingAltPort?: TestResult;
+  /**
+   * Port allocation (after a destination-dependent mapping): a Binding to S from a second fresh
+   * socket, a new mapping whose port shows how the NAT allocates (sequentially or not).
+   */
+  allocation?: TestResult;
   /** The time budget, for the method text when tests were not run. */
   budgetMs?: number;
 }
@@ -121,7 +126,47 @@ export function classifyObservations(o: NatObservations): NatClassification {
     mapping = mappingOneIp(o, m1, use.other, steps);
   }
   const nat: NatType = local ? 'none' : mapping === 'endpoint-independent' ? 'eim' : mapping !== 'unknown' || dependent ? 'edm' : 'unknown';
-  return result(nat, mapping, filtering);
+  const out = result(nat, mapping, filtering);
+  if (nat === 'edm') {
+    const step = portAllocation(o, steps);
+    out.method = limit(steps.join('; '));
+    if (step !== null) out.portStep = step;
+  }
+  return out;
+}
+
+/**
+ * How an endpoint-dependent NAT allocates ports, from the new mappings in the order they were
+ * made (test I, the mapping tests that got a mapping of their own, the allocation test): when
+ * every step between two is a multiple (1-4×) of the smallest, in one direction, and that one is
+ * at most MAX_PORT_STEP, the NAT is sequential with that step (a multiple means other flows took
+ * ports in between). Needs at least two steps.
+ */
+export function portAllocation(o: NatObservations, steps: string[]): number | null {
+  const ports: number[] = [];
+  for (const t of [o.testI, o.mappingAltIp, o.mappingAltIpPort, o.mappingAltPort, o.allocation]) {
+    if (t?.outcome === 'mapped' && !ports.includes(t.mapped.port)) ports.push(t.mapped.port);
+  }
+  const a = o.allocation;
+  if (!a || a.outcome !== 'mapped') {
+    steps.push(`port allocation (a second socket to ${ep(o.server)}): ${a ? describeMiss(a, o.budgetMs) : 'not run'}: not known whether ports can be predicted`);
+    return null;
+  }
+  const deltas = ports.slice(1).map((p, i) => p - ports[i]);
+  const shown = `mappings ${ports.join(', ')}`;
+  if (deltas.length < 2) {
+    steps.push(`port allocation: ${shown}: too few to tell`);
+    return null;
+  }
+  const smallest = deltas.reduce((m, d) => (Math.abs(d) < Math.abs(m) ? d : m));
+  const sequential = Math.abs(smallest) <= MAX_PORT_STEP && deltas.every((d) => d / smallest >= 1 && d / smallest <= 4 && d % smallest === 0);
+  const signed = (d: number) => (d > 0 ? `+${d}` : String(d));
+  if (!sequential) {
+    steps.push(`port allocation: ${shown} (steps ${deltas.map(signed).join(', ')}): not sequential, ports cannot be predicted`);
+    return null;
+  }
+  steps.push(`port allocation: ${shown} (steps ${deltas.map(signed).join(', ')}): sequential, step ${signed(smallest)}: the next ports can be predicted`);
+  return smallest;
 }
 
 function mappingTwoIp(o: NatObservations, m1: StunAddress, other: StunAddress, steps: string[]): { mapping: Behaviour; dependent: boolean } {

@@ -124,24 +124,30 @@ describe('classifyNat validates every reply', () => {
     }
   });
 
-  it('an endpoint-dependent "NAT" (a scripted server mapping each destination differently): edm, within the budget', async () => {
+  it('an endpoint-dependent "NAT" (a scripted server mapping each destination to the next port): edm, sequential, within the budget', async () => {
     // Three sockets play A1:P1, A2:P1 and A2:P2 and report made-up mappings; CHANGE-REQUESTs get no answer.
     const a1p1 = await RawUdp.open('127.0.0.1');
     const a2p1 = await RawUdp.open('127.0.0.2', a1p1.address.port).catch(() => undefined);
     if (!a2p1) return void (await a1p1.close()); // the port is taken on 127.0.0.2: nothing to test this time
     const a2p2 = await RawUdp.open('127.0.0.2');
     const sockets = [a1p1, a2p1, a2p2];
-    let n = 0;
+    // A sequentially allocating NAT: each new (local port, destination) pair gets the next port.
+    const mappings = new Map<string, number>();
     const answer = (s: RawUdp) =>
       s.socket.on('message', (msg, rinfo) => {
         const m = parseMessage(new Uint8Array(msg));
         if (m.changeRequest) return; // filtering: address-and-port-dependent
-        s.socket.send(bindingSuccess(m.transactionId, { xorMapped: { ip: '198.51.100.9', port: 50000 + n++ }, otherAddress: a2p2.address }), rinfo.port, rinfo.address);
+        const flow = `${rinfo.port}>${s.address.ip}:${s.address.port}`;
+        if (!mappings.has(flow)) mappings.set(flow, 50000 + mappings.size);
+        s.socket.send(bindingSuccess(m.transactionId, { xorMapped: { ip: '198.51.100.9', port: mappings.get(flow)! }, otherAddress: a2p2.address }), rinfo.port, rinfo.address);
       });
     sockets.forEach(answer);
     try {
       const p = await probeNat({ server: a1p1.address, ...fast, testTimeoutMs: 300, timeoutMs: 2000 });
-      expect(p.classification).toMatchObject({ nat: 'edm', mapping: 'address-and-port-dependent', filtering: 'address-and-port-dependent', mappedAddress: '198.51.100.9:50000' });
+      expect(p.classification).toMatchObject({ nat: 'edm', mapping: 'address-and-port-dependent', filtering: 'address-and-port-dependent', mappedAddress: '198.51.100.9:50000', portStep: 1 });
+      // Tests I-III from one socket, the allocation test from another.
+      expect([...mappings.keys()].map((f) => f.split('>')[0])).toEqual([String(p.observations.local.port), String(p.observations.local.port), String(p.observations.local.port), expect.not.stringMatching(`^${p.observations.local.port}$`)]);
+      expect(p.observations.allocation).toMatchObject({ outcome: 'mapped', mapped: { port: 50003 } });
       expect(p.durationMs).toBeLessThan(1000);
     } finally {
       await Promise.all(sockets.map((s) => s.close()));

@@ -92,7 +92,7 @@ export async function probeNat(opts: ClassifyOptions): Promise<NatProbe> {
 
   let lastStart = -Infinity;
   /** Runs one test when its pace slot comes: undefined if `skipIf` turned true first, not-run if the budget is spent. */
-  const test = async (t: { to: StunAddress; changeIp?: boolean; changePort?: boolean; expectFrom?: StunAddress }, skipIf?: Promise<boolean>): Promise<(TestResult & { otherAddress?: StunAddress }) | undefined> => {
+  const test = async (t: { to: StunAddress; changeIp?: boolean; changePort?: boolean; expectFrom?: StunAddress }, skipIf?: Promise<boolean>, via = client): Promise<(TestResult & { otherAddress?: StunAddress }) | undefined> => {
     const previous = lastStart;
     const wait = lastStart + paceMs - performance.now();
     const mine = (lastStart = Math.max(performance.now(), lastStart + paceMs));
@@ -106,7 +106,7 @@ export async function probeNat(opts: ClassifyOptions): Promise<NatProbe> {
     if (left < Math.min(50, testTimeoutMs)) return { outcome: 'not-run' };
     // Test I may wait longer (up to half the budget): without its answer nothing else can run.
     const wait1 = previous === -Infinity ? Math.max(testTimeoutMs, Math.floor(timeoutMs / 2)) : testTimeoutMs;
-    return toTestResult(await client.transaction({ ...t, rtoMs, maxRtoMs, timeoutMs: Math.min(wait1, left) }));
+    return toTestResult(await via.transaction({ ...t, rtoMs, maxRtoMs, timeoutMs: Math.min(wait1, left) }));
   };
 
   try {
@@ -147,6 +147,18 @@ export async function probeNat(opts: ClassifyOptions): Promise<NatProbe> {
           if (t) obs.mappingAltPort = strip(t);
         }
       }
+      // A destination-dependent mapping: one more new mapping, from a second socket, tells
+      // whether the NAT hands out ports in sequence (then they can be predicted).
+      const dependent = [obs.mappingAltIp, obs.mappingAltPort].some((t) => t?.outcome === 'mapped' && !sameAddr(t.mapped, m1));
+      if (dependent) {
+        const second = await StunUdpClient.open({ family, localAddress: opts.localAddress, software: opts.software });
+        try {
+          const t = await test({ to: server }, undefined, second);
+          if (t) obs.allocation = strip(t);
+        } finally {
+          await second.close();
+        }
+      }
     }
   } finally {
     await client.close();
@@ -155,6 +167,22 @@ export async function probeNat(opts: ClassifyOptions): Promise<NatProbe> {
   const durationMs = Math.round(performance.now() - started);
   opts.log?.info('nat classified', { ...classification, durationMs, ignored: nonZero(client.ignored) });
   return { classification, observations: obs, durationMs, ignored: { ...client.ignored } };
+}
+
+/**
+ * This host's mapping right now, as one Binding from a fresh socket shows it (a new mapping: under
+ * a sequentially allocating NAT, the port just handed out, from which the next are predicted).
+ * Null when the server does not answer in time.
+ */
+export async function sampleMapping(opts: { server: string | StunAddress; timeoutMs?: number; localAddress?: string }): Promise<StunAddress | null> {
+  const server = parseServer(opts.server);
+  const client = await StunUdpClient.open({ family: parseIp(server.ip).family, localAddress: opts.localAddress });
+  try {
+    const r = await client.transaction({ to: server, rtoMs: 100, maxRtoMs: 400, timeoutMs: opts.timeoutMs ?? 1000 });
+    return r.outcome === 'mapped' ? r.mapped : null;
+  } finally {
+    await client.close();
+  }
 }
 
 function toTestResult(r: TransactionResult): TestResult & { otherAddress?: StunAddress } {

@@ -19,6 +19,7 @@ describe('role permissions (from contracts ACCESS)', () => {
         'wgmesh.v1.m1.node.a.nat',
         'wgmesh.v1.m1.node.a.paths',
         'wgmesh.v1.m1.node.a.paths.get',
+        'wgmesh.v1.m1.node.a.punch',
         'wgmesh.v1.m1.node.a.connect',
       ].sort(),
     );
@@ -30,6 +31,7 @@ describe('role permissions (from contracts ACCESS)', () => {
         'wgmesh.v1.m1.node.a.nat',
         'wgmesh.v1.m1.node.*.paths',
         'wgmesh.v1.m1.node.a.paths.get',
+        'wgmesh.v1.m1.node.*.punch',
         'wgmesh.v1.m1.node.a.connect',
         `_INBOX.${user}.>`,
       ].sort(),

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { CheckedPeerChange, checkChange, parseDeviceName, WgDevice, WgDeviceChange, WgPeer } from './device';
+import { CheckedPeerChange, checkChange, parseDeviceName, WgDevice, WgDeviceChange, WgPeer, WgPeerChange } from './device';
 import { NoDeviceError, WgInputError, WgToolsError } from './errors';
 import { isBase64Key, keyFromBase64, keyToBase64 } from './keys';
 import { SecretKey } from './secret';
@@ -70,6 +70,22 @@ export class WgTools {
     for (const step of planWgSet(this.device, change, { maxArgvBytes: this.maxArgvBytes, peerBatch: this.peerBatch })) {
       await this.run(step.args, step.stdin);
     }
+  }
+
+  /**
+   * Peer changes in exactly the given order, in one `wg set` (the same peer may appear several
+   * times: removed, then created again). For short ordered sequences such as hole punching;
+   * no preshared keys (they travel through files), no updateOnly.
+   */
+  async setInOrder(peers: WgPeerChange[]): Promise<void> {
+    const c = checkChange({ peers });
+    const args = ['set', this.device];
+    c.peers.forEach((p, i) => {
+      if (p.updateOnly) throw new WgInputError(`peers[${i}].updateOnly`, 'wg cannot update a peer only if it exists');
+      if (p.presharedKey) throw new WgInputError(`peers[${i}].presharedKey`, 'not in an ordered wg set');
+      args.push(...(p.remove ? ['peer', p.publicKey, 'remove'] : peerArgs(p)));
+    });
+    if (c.peers.length > 0) await this.run(args);
   }
 
   private run(args: string[], stdin?: string): Promise<string> {
