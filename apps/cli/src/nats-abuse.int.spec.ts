@@ -136,6 +136,18 @@ const TARGETS: Target[] = [
     names: ['node'],
   },
   { pattern: Patterns.pathsGet, kind: 'request', node: MEMBER, receivers: ['natProbe'], valid: () => ({}) },
+  {
+    pattern: Patterns.punch,
+    kind: 'event',
+    node: 'site-c',
+    receivers: ['natProbe'], // nat-probe takes every node's
+    valid: () => ({
+      kind: 'offer', from: key(3), to: SELF, id: 'p1', candidates: ['198.51.100.3:30001'], predicted: true, at: 1,
+      decision: { peer: SELF, path: 'relayed', attempt: true, reason: 'x', retryAt: null, since: 1, technique: 'prediction' },
+    }),
+    keys: ['from', 'to', 'decision.peer'],
+    endpoints: ['candidates[0]'],
+  },
   { pattern: Patterns.connect, kind: 'request', node: MEMBER, receivers: ['member'], valid: () => ({ targets: ['site-x'], remove: false }), targets: ['targets[0]'] },
 ];
 

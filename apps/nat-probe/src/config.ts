@@ -23,6 +23,8 @@ export interface NatProbeMemberConfig {
   pathDeadline: number;
   pathRetry: number;
   pathRetryMax: number;
+  /** Persistent keepalive (s) of a peer while it is punched and attempted (peer-discovery's, for the same peer); 25 when absent. */
+  keepalive?: number;
 }
 
 /** Options of the standalone `wgmesh nat-probe member`. */

@@ -1,4 +1,4 @@
-import { DataplaneState, NatReport, parseNatReport, parsePathReport, PathReport, Patterns, PeerRecord } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, DataplaneState, NatReport, parseDataplaneApplyRequest, parseNatReport, parsePathReport, parsePunchMessage, PathReport, Patterns, PeerRecord, PunchMessage } from '@wgmesh/contracts';
 import { createLogger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
@@ -32,6 +32,8 @@ describe('nat-probe (member) over NATS', () => {
   const config: NatProbeMemberConfig = { mesh, stateDir: '/nonexistent', logLevel: 'warn', natInterval: 3600, pathDeadline: 2, pathRetry: 60, pathRetryMax: 600 };
   const nat: NatReport[] = [];
   const paths: PathReport[] = [];
+  const offers: PunchMessage[] = [];
+  const applies: DataplaneApplyRequest[] = [];
   const servers: string[] = [];
   const filtering: boolean[] = [];
   let answer = eim;
@@ -45,6 +47,11 @@ describe('nat-probe (member) over NATS', () => {
     bus.subscribe(Patterns.peerSnapshot, () => ({ revision: 1, peers: table, nextCursor: null }));
     bus.subscribe(Patterns.nat, (v) => void nat.push(parseNatReport(v)), { node: 'a' });
     bus.subscribe(Patterns.paths, (v) => void paths.push(parsePathReport(v)), { node: 'a' });
+    bus.subscribe(Patterns.punch, (v) => void offers.push(parsePunchMessage(v)), { node: 'a' });
+    bus.subscribe(Patterns.dataplaneApply, (v) => {
+      applies.push(parseDataplaneApplyRequest(v));
+      return { added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: 1, punched: 1 };
+    }, { node: 'a' });
     await bus.flush();
     running = await startNatProbeMember(config, createLogger({ service: 'test', level: 'warn' }), {
       enrollment,
@@ -79,6 +86,21 @@ describe('nat-probe (member) over NATS', () => {
     expect(about(C)).toMatchObject({ peerName: 'c', path: 'relayed', attempt: true, reason: 'relayed while trying direct: a is endpoint-independent, c endpoint-dependent (deadline 2s)' });
   });
 
+  it('punches the attempt it leads: offers on node.a.punch, takes c’s answer, sprays through its dataplane', async () => {
+    const offer = await waitFor('the offer to c', () => offers.find((m) => m.to === C));
+    expect(offer).toMatchObject({ kind: 'offer', from: A, candidates: ['198.51.100.2:51820'], predicted: false, decision: { peer: C, attempt: true, technique: 'punch' } });
+    // c answers (as its nat-probe would, on its own subject) with its registry-observed endpoint.
+    bus.publish(Patterns.punch, { kind: 'answer', from: C, to: A, id: offer.id, candidates: ['198.51.100.4:51820'], predicted: false, at: Date.now() }, { node: 'c' });
+    const spray = await waitFor('the spray', () => applies.find((r) => r.punch?.length));
+    expect(spray).toEqual({ peers: [], replace: false, punch: [{ publicKey: C, endpoints: ['198.51.100.4:51820'], allowedIps: [], persistentKeepalive: 25 }] });
+    await waitFor('the punch in the reason', () => about(C)?.reason.includes('punched'));
+    expect(about(C)).toMatchObject({
+      path: 'relayed', attempt: true, technique: 'punch',
+      reason: 'relayed while trying direct: a is endpoint-independent, c endpoint-dependent; punched: a at its registry-observed endpoint, c at its registry-observed endpoint (deadline 2s)',
+    });
+    expect(last().techniques?.punch).toEqual({ attempts: 1, successes: 0, failures: 0 });
+  });
+
   it('goes direct on a handshake during the attempt (from dataplane.state)', async () => {
     const state: DataplaneState = {
       node: 'a', driver: 'uapi', device: 'wg0', publicKey: A, listenPort: 51820, at: Date.now(),
@@ -86,7 +108,18 @@ describe('nat-probe (member) over NATS', () => {
     };
     bus.publish(Patterns.dataplaneState, state, { node: 'a' });
     await waitFor('c direct', () => about(C)?.path === 'direct');
-    expect(about(C)?.reason).toBe('direct: handshake on a direct attempt (a is endpoint-independent, c endpoint-dependent)');
+    expect(about(C)).toMatchObject({ technique: 'punch', reason: 'direct: handshake on a direct attempt (a is endpoint-independent, c endpoint-dependent; punched: a at its registry-observed endpoint, c at its registry-observed endpoint)' });
+    expect(last().techniques?.punch).toEqual({ attempts: 1, successes: 1, failures: 0 });
+  });
+
+  it('refuses an offer for a pair it follows that comes from another node’s subject', async () => {
+    // b leads a–b; an offer claiming to be b's, sent on c's subject, is dropped: nothing sprayed.
+    const before = applies.length;
+    bus.publish(Patterns.punch, { kind: 'offer', from: B, to: A, id: 'forged', candidates: ['198.51.100.3:51820'], predicted: false, at: Date.now() }, { node: 'c' });
+    await bus.flush();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(applies.length).toBe(before);
+    expect(running.probe.puncher.counters.dropped).toBeGreaterThanOrEqual(1);
   });
 
   it("copies the leader's decision for a pair it follows, and answers paths.get", async () => {
@@ -131,5 +164,7 @@ describe('nat-probe (member) over NATS', () => {
     expect(body).toContain('wgmesh_nat_type{nat="edm"} 1');
     expect(body).toContain('wgmesh_nat_type{nat="eim"} 0');
     expect(body).toMatch(/wgmesh_nat_probes_total\{nat="eim"\} [1-9]/);
+    expect(body).toContain('wgmesh_path_attempts_total{technique="punch",result="success"} 1');
+    expect(body).toContain('wgmesh_path_attempts_total{technique="prediction",result="attempt"} 0');
   });
 });

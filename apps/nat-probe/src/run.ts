@@ -1,6 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 import { Logger, NestLogger, redactUrl } from '@wgmesh/log';
-import { classifyNat, ListenAddress, RateLimit, startStunServer, StunServer } from '@wgmesh/nat-probe';
+import { classifyNat, ListenAddress, RateLimit, sampleMapping, startStunServer, StunServer } from '@wgmesh/nat-probe';
 import { BusRef, MeshBus, MeshNatsServer } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import type { ReadinessSink } from '@wgmesh/health';
@@ -8,7 +8,7 @@ import { meshMetrics, MetricsScope, startTelemetry, Telemetry } from '@wgmesh/te
 import { withDeadline } from '@wgmesh/log';
 import type { NatProbeMemberConfig } from './config';
 import { NatProbeMemberModule } from './member/member.module';
-import { Classify, NatProbeService } from './member/nat-probe.service';
+import { Classify, NatProbeService, SampleMapping } from './member/nat-probe.service';
 
 export interface RunningNatProbeMember {
   probe: NatProbeService;
@@ -25,6 +25,8 @@ export async function startNatProbeMember(
     /** NATS credentials file (the member's nats.creds). */
     creds?: string;
     classify?: Classify;
+    /** This node's mapping now (port prediction); default one Binding to the STUN server. */
+    sample?: SampleMapping;
     /** Where nat-probe registers its readiness checks (peers: table loaded; nat: classified once). */
     readiness?: ReadinessSink;
   },
@@ -39,8 +41,9 @@ async function startMember(config: NatProbeMemberConfig, log: Logger, deps: Para
   const nestish = { warn: (m: string) => log.warn(m), error: (m: string) => log.error(m) };
   const bus = new BusRef(MeshBus.connect({ servers: deps.servers, creds: deps.creds, mesh: config.mesh, node, name: `wgmesh-nat-probe-${node}`, logger: nestish }));
   const classify: Classify = deps.classify ?? ((server, o) => classifyNat({ server, filtering: o.filtering, log: log.child({ component: 'classify' }) }));
+  const sample: SampleMapping = deps.sample ?? ((server) => sampleMapping({ server }));
   const strategy = new MeshNatsServer({ mesh: config.mesh, node, servers: deps.servers, creds: deps.creds, name: `wgmesh-nat-probe-${node}`, logger: nestish });
-  const app = await NestFactory.createMicroservice(NatProbeMemberModule.forRoot(config, log, { bus, enrollment: deps.enrollment, classify }), {
+  const app = await NestFactory.createMicroservice(NatProbeMemberModule.forRoot(config, log, { bus, enrollment: deps.enrollment, classify, sample }), {
     strategy,
     logger: new NestLogger(log),
     bufferLogs: false,
@@ -58,11 +61,19 @@ async function startMember(config: NatProbeMemberConfig, log: Logger, deps: Para
     { name: 'peers', check: () => (probe.mirror.ready ? { ok: true, detail: `revision ${probe.mirror.revision}` } : { ok: false, detail: 'loading the peer table (peers.snapshot)' }) },
     { name: 'nat', check: () => (probe.natType ? { ok: true, detail: probe.natType } : { ok: false, detail: `classifying against ${probe.stunServer}` }) },
   );
+  const techniques = new MetricsScope().counters(meshMetrics.pathAttempts(), () =>
+    Object.entries(probe.techniques()).flatMap(([technique, c]) => [
+      [{ technique, result: 'attempt' }, c.attempts],
+      [{ technique, result: 'success' }, c.successes],
+      [{ technique, result: 'failure' }, c.failures],
+    ]),
+  );
   log.info('nat-probe (member) started', { node, stunServer: probe.stunServer, natInterval: config.natInterval, pathDeadline: config.pathDeadline });
   return {
     probe,
     close: async () => {
       removeChecks?.();
+      techniques.dispose();
       if (!(await withDeadline(() => app.close(), 5000))) log.warn('nat-probe did not stop in time; leaving it');
       await telemetry.shutdown();
     },

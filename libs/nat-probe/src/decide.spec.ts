@@ -32,6 +32,8 @@ describe('pairRule', () => {
     [m('a', 'edm'), m('b', 'unknown'), 'try', 'a is endpoint-dependent, b has a NAT that could not be classified'],
     [m('a'), m('b', 'edm'), 'try', "b is endpoint-dependent, a's NAT is not known yet"],
     [m('a', 'eim'), m('b', 'unknown'), 'sure', 'b has a NAT that could not be classified'],
+    [{ ...m('a', 'edm'), portStep: 1 }, m('b', 'edm'), 'try', 'both endpoint-dependent, a allocates ports sequentially (step +1)'],
+    [{ ...m('a', 'edm'), portStep: 2 }, { ...m('b', 'edm'), portStep: -1 }, 'try', 'both endpoint-dependent, a allocates ports sequentially (step +2), b allocates ports sequentially (step -1)'],
   ])('%o + %o → %s (%s)', (a, b, kind, why) => {
     expect(pairRule(a, b)).toEqual({ kind, why });
   });
@@ -164,7 +166,7 @@ describe('PathPlanner, leading a pair', () => {
     p.plan(input(self, peers, T0));
     p.plan(input(self, peers, T0 + o.deadlineMs)); // relayed now
     const gone = p.plan(input(self, [], T0 + o.deadlineMs + 1));
-    expect(gone).toEqual({ decisions: [], changed: true, nextWakeAt: null });
+    expect(gone).toMatchObject({ decisions: [], changed: true, nextWakeAt: null });
     const back = p.plan(input(self, peers, T0 + o.deadlineMs + 2)).decisions[0];
     expect(back).toMatchObject({ path: 'direct', since: T0 + o.deadlineMs + 2 });
   });
@@ -193,5 +195,65 @@ describe('PathPlanner, following a pair', () => {
       const follower = new PathPlanner().plan(input({ key: C, name: 'c', nat: nb }, [{ key: A, name: 'a', nat: na }], T0)).decisions[0];
       expect([follower.path, follower.attempt]).toEqual([leader.path, leader.attempt]);
     }
+  });
+});
+
+describe('PathPlanner: punches, techniques and their counters', () => {
+  const eim = { key: A, name: 'a', nat: 'eim' as NatType };
+  const edmPeer = [{ key: B, name: 'b', nat: 'edm' as NatType }];
+  const prediction = { technique: 'prediction' as const, detail: 'punched at predicted ports (b allocates sequentially, step +1)' };
+
+  it('every attempt is a punch; the outcome goes into the reason, the technique into the decision, and a handshake makes it direct', () => {
+    const p = new PathPlanner();
+    const first = p.plan(input(eim, edmPeer, T0)).decisions[0];
+    expect(first).toMatchObject({ path: 'relayed', attempt: true, technique: 'punch', reason: 'relayed while trying direct: a is endpoint-independent, b endpoint-dependent (deadline 10s)' });
+    expect(p.punched(B, T0, prediction)).toBe(true);
+    expect(p.punched(B, T0, prediction)).toBe(false); // once per attempt
+    const punched = p.plan(input(eim, edmPeer, T0 + 100));
+    expect(punched.changed).toBe(true);
+    expect(punched.decisions[0]).toMatchObject({ attempt: true, technique: 'prediction', reason: 'relayed while trying direct: a is endpoint-independent, b endpoint-dependent; punched at predicted ports (b allocates sequentially, step +1) (deadline 10s)' });
+    expect(punched.techniques.prediction).toEqual({ attempts: 1, successes: 0, failures: 0 });
+    const direct = p.plan(input(eim, edmPeer, T0 + 300, { handshakes: new Map([[B, T0 + 200]]) }));
+    expect(direct.decisions[0]).toMatchObject({ path: 'direct', attempt: false, technique: 'prediction', reason: 'direct: handshake on a direct attempt (a is endpoint-independent, b endpoint-dependent; punched at predicted ports (b allocates sequentially, step +1))' });
+    expect(direct.techniques).toEqual({ direct: { attempts: 0, successes: 0, failures: 0 }, punch: { attempts: 0, successes: 0, failures: 0 }, prediction: { attempts: 1, successes: 1, failures: 0 } });
+  });
+
+  it('a punched attempt without a handshake fails with its detail and is counted; the retry is a new attempt to punch', () => {
+    const p = new PathPlanner();
+    p.plan(input(eim, edmPeer, T0));
+    p.punched(B, T0, { technique: 'punch', detail: 'punched at the registry-observed endpoint (b allocates ports randomly)' });
+    const failed = p.plan(input(eim, edmPeer, T0 + o.deadlineMs));
+    expect(failed.decisions[0]).toMatchObject({ path: 'relayed', attempt: false, reason: expect.stringMatching(/^relayed: no handshake in 10s on direct \(punched at the registry-observed endpoint \(b allocates ports randomly\)\), retry at /) });
+    expect(failed.decisions[0]).not.toHaveProperty('technique');
+    expect(failed.techniques.punch).toEqual({ attempts: 1, successes: 0, failures: 1 });
+    expect(p.punched(B, T0, prediction)).toBe(false); // that attempt is over
+    const retry = p.plan(input(eim, edmPeer, T0 + o.deadlineMs + o.retryBaseMs)).decisions[0];
+    expect(retry).toMatchObject({ attempt: true, technique: 'punch', since: T0 + o.deadlineMs + o.retryBaseMs });
+    // An attempt that ends before its punch was reported still counts, as a punch.
+    expect(p.plan(input(eim, edmPeer, retry.since + o.deadlineMs)).techniques.punch).toEqual({ attempts: 2, successes: 0, failures: 2 });
+  });
+
+  it('counts direct pairs by their first handshake or their deadline, once', () => {
+    const p = new PathPlanner();
+    const peers = [{ key: B, name: 'b', nat: 'eim' as NatType }, { key: C, name: 'c', nat: 'eim' as NatType }];
+    expect(p.plan(input(eim, peers, T0)).techniques.direct).toEqual({ attempts: 2, successes: 0, failures: 0 });
+    p.plan(input(eim, peers, T0 + 100, { handshakes: new Map([[B, T0 + 50]]) }));
+    const later = p.plan(input(eim, peers, T0 + o.deadlineMs, { handshakes: new Map([[B, T0 + 50]]) }));
+    expect(later.decisions.map((d) => d.path)).toEqual(['direct', 'relayed']);
+    expect(later.techniques.direct).toEqual({ attempts: 2, successes: 1, failures: 1 });
+    expect(later.decisions[0]).not.toHaveProperty('technique'); // registry-observed endpoints
+  });
+
+  it('with a sequential NAT of its own, a leader tries a pair that is endpoint-dependent on both sides', () => {
+    const p = new PathPlanner();
+    const d = p.plan(input({ ...eim, nat: 'edm' }, edmPeer, T0, { self: { publicKey: A, name: 'a', nat: 'edm', portStep: 1 } })).decisions[0];
+    expect(d).toMatchObject({ attempt: true, technique: 'punch', reason: 'relayed while trying direct: both endpoint-dependent, a allocates ports sequentially (step +1) (deadline 10s)' });
+  });
+
+  it('a follower copies the technique of the leader’s decision', () => {
+    const p = new PathPlanner();
+    const leader: PathDecision = { peer: C, path: 'direct', attempt: false, reason: 'direct: handshake on a direct attempt (…)', retryAt: null, since: T0, technique: 'prediction' };
+    const d = p.plan(input({ key: C, name: 'c', nat: 'eim' }, [{ key: A, name: 'a', nat: 'edm' }], T0 + 1, { leaderDecisions: new Map([[A, leader]]) })).decisions[0];
+    expect(d).toMatchObject({ path: 'direct', technique: 'prediction', reason: 'direct: handshake on a direct attempt (…) (decided by a)' });
   });
 });

@@ -1,4 +1,4 @@
-import type { NatType, PathDecision } from '@wgmesh/contracts';
+import { TECHNIQUES, type NatType, type PathDecision, type PunchTechnique, type Technique, type TechniqueCount } from '@wgmesh/contracts';
 
 /**
  * Path decisions for every pair of members (pure: time and observations come in, decisions go
@@ -12,8 +12,13 @@ import type { NatType, PathDecision } from '@wgmesh/contracts';
  *   the dependent side is useless, but the independent side may still be reachable: relayed, with
  *   a direct *attempt* (peer configured with endpoint and keepalive, no routes, so traffic keeps
  *   flowing through the relay); a handshake within the deadline makes it direct.
- * - relay: both endpoint-dependent → relayed; nothing to punch (until a NAT changes).
- * Retries are attempts too, so a retry never black-holes traffic.
+ * - relay: both endpoint-dependent → relayed; nothing to punch (until a NAT changes), unless
+ *   the leader's NAT allocates ports sequentially: then it tries (port prediction, if the peer's
+ *   NAT is sequential too).
+ * Retries are attempts too, so a retry never black-holes traffic. Every attempt is a hole punch
+ * (the service runs it: see `punched`), so the pair's endpoints on both devices are the ones the
+ * punch set and WireGuard learnt (decision.technique), not the registry-observed ones.
+ * Counters per technique (direct, punch, prediction) cover the pairs this side leads.
  *
  * One side decides for both: the member with the smaller public key leads the pair; the other
  * follows the leader's published decision (and uses the rule's first step until it has one), so
@@ -44,7 +49,8 @@ export interface PlannerPeer {
 }
 
 export interface PlannerInput {
-  self: { publicKey: string; name: string; nat: NatType | undefined };
+  /** `portStep`: this node's NAT allocates ports sequentially (nat-probe's classification). */
+  self: { publicKey: string; name: string; nat: NatType | undefined; portStep?: number };
   /** Every other member that has an endpoint at the registry (the ones a direct path could use). */
   peers: readonly PlannerPeer[];
   /** This node's device: latest handshake per peer key, in ms since the epoch (0 or absent: none). */
@@ -69,14 +75,21 @@ const NAT_WORDS: Record<NatType, string> = {
   unknown: 'has a NAT that could not be classified',
 };
 
-/** The rule for a pair, from each side's NAT. Symmetric up to the names in the text. */
-export function pairRule(a: { name: string; nat?: NatType }, b: { name: string; nat?: NatType }): Rule {
+/**
+ * The rule for a pair, from each side's NAT (and `portStep` where a side's NAT is known to
+ * allocate ports sequentially). Symmetric up to the names in the text.
+ */
+export function pairRule(a: { name: string; nat?: NatType; portStep?: number }, b: { name: string; nat?: NatType; portStep?: number }): Rule {
   const known = (n?: NatType) => (n === undefined || n === 'unknown' ? undefined : n);
   const na = known(a.nat);
   const nb = known(b.nat);
   if (na === 'none' || nb === 'none') return { kind: 'sure', why: `${na === 'none' ? a.name : b.name} has a public address` };
   if (na === 'eim' && nb === 'eim') return { kind: 'sure', why: 'both endpoint-independent' };
-  if (na === 'edm' && nb === 'edm') return { kind: 'relay', why: 'both endpoint-dependent' };
+  if (na === 'edm' && nb === 'edm') {
+    const sequential = [a, b].filter((m) => m.portStep !== undefined);
+    if (sequential.length === 0) return { kind: 'relay', why: 'both endpoint-dependent' };
+    return { kind: 'try', why: `both endpoint-dependent, ${sequential.map((m) => `${m.name} allocates ports sequentially (step ${signed(m.portStep!)})`).join(', ')}` };
+  }
   if ((na === 'eim' && nb === 'edm') || (na === 'edm' && nb === 'eim')) {
     const [eim, edm] = na === 'eim' ? [a, b] : [b, a];
     return { kind: 'try', why: `${eim.name} is endpoint-independent, ${edm.name} endpoint-dependent` };
@@ -95,9 +108,16 @@ export function leads(self: string, peer: string): boolean {
   return self < peer;
 }
 
+/** What a punch did (the service reports it with `punched`): the technique and, in words, how. */
+export interface PunchOutcome {
+  technique: PunchTechnique;
+  /** E.g. "punched at predicted ports (b allocates sequentially, step +1)". */
+  detail: string;
+}
+
 type Phase =
-  | { kind: 'direct'; since: number; confirmed: boolean; reason: string }
-  | { kind: 'attempt'; since: number; failures: number; reason: string; handshakeBefore: number }
+  | { kind: 'direct'; since: number; confirmed: boolean; reason: string; punch?: PunchOutcome }
+  | { kind: 'attempt'; since: number; failures: number; reason: string; handshakeBefore: number; punch?: PunchOutcome }
   | { kind: 'relayed'; since: number; failures: number; retryAt: number | null; reason: string };
 
 interface PairState {
@@ -105,8 +125,12 @@ interface PairState {
   phase: Phase;
 }
 
+export type TechniqueCounts = Record<Technique, TechniqueCount>;
+
 export interface PlanResult {
   decisions: PathDecision[];
+  /** Per technique, over the pairs this side leads (cumulative). */
+  techniques: TechniqueCounts;
   /** True when any decision differs from the previous plan (publish it). */
   changed: boolean;
   /** The next time something is due (a deadline or a retry), null when nothing is. */
@@ -117,8 +141,27 @@ export interface PlanResult {
 export class PathPlanner {
   private readonly pairs = new Map<string, PairState>();
   private last = new Map<string, string>();
+  private readonly counts = Object.fromEntries(TECHNIQUES.map((t) => [t, { attempts: 0, successes: 0, failures: 0 }])) as TechniqueCounts;
 
   constructor(private readonly opts: PlannerOptions = DEFAULT_PLANNER_OPTIONS) {}
+
+  /**
+   * The punch for a led pair's attempt that started at `since` is done: its technique and detail
+   * go into the reasons and the counters. False when the pair has moved on (nothing recorded).
+   */
+  punched(peer: string, since: number, outcome: PunchOutcome): boolean {
+    const p = this.pairs.get(peer)?.phase;
+    if (!p || p.kind !== 'attempt' || p.since !== since || p.punch) return false;
+    p.punch = outcome;
+    p.reason = `${p.reason.replace(/ \(deadline \d+s\)$/, '')}; ${outcome.detail}${/\(deadline \d+s\)$/.test(p.reason) ? ` (deadline ${Math.round(this.opts.deadlineMs / 1000)}s)` : ''}`;
+    this.counts[outcome.technique].attempts++;
+    return true;
+  }
+
+  /** Counters per technique so far (a copy). */
+  techniques(): TechniqueCounts {
+    return structuredClone(this.counts);
+  }
 
   plan(input: PlannerInput): PlanResult {
     const { now } = input;
@@ -132,7 +175,8 @@ export class PathPlanner {
       if (peer.publicKey === input.self.publicKey) continue;
       seen.add(peer.publicKey);
       const peerName = peer.name ?? shortName(peer.publicKey);
-      const rule = pairRule({ name: input.self.name, nat: input.self.nat }, { name: peerName, nat: peer.nat });
+      // Only this side's port step is known here (the peer's shows in its answer to a punch).
+      const rule = pairRule({ name: input.self.name, nat: input.self.nat, portStep: input.self.portStep }, { name: peerName, nat: peer.nat });
       let decision: PathDecision;
       if (leads(input.self.publicKey, peer.publicKey)) {
         const state = this.lead(peer.publicKey, rule, input.handshakes.get(peer.publicKey) ?? 0, now);
@@ -150,14 +194,16 @@ export class PathPlanner {
     const next = new Map(decisions.map((d) => [d.peer, fingerprint(d)]));
     const changed = next.size !== this.last.size || [...next].some(([k, f]) => this.last.get(k) !== f);
     this.last = next;
-    return { decisions, changed, nextWakeAt };
+    return { decisions, changed, nextWakeAt, techniques: this.techniques() };
   }
 
   /** Advances one led pair: a new rule starts it over; deadlines, handshakes and retries move it on. */
   private lead(peer: string, rule: Rule, handshakeMs: number, now: number): PairState {
     let state = this.pairs.get(peer);
     if (!state || state.rule.kind !== rule.kind) {
+      if (state) this.ended(state.phase, false);
       state = { rule, phase: firstPhase(rule, now, this.opts, handshakeMs) };
+      if (state.phase.kind === 'direct') this.counts.direct.attempts++;
       this.pairs.set(peer, state);
     } else if (state.rule.why !== rule.why) {
       // The same kind of rule for another reason (a NAT got classified, "not known yet" → "eim"):
@@ -177,19 +223,36 @@ export class PathPlanner {
     // Relaying removes the peer entry, so a retry starts from a device entry without a handshake.
     const fresh = handshakeMs > 0 && now - handshakeMs <= o.staleHandshakeMs;
     if (p.kind === 'direct') {
-      if (fresh && !p.confirmed) state.phase = { ...p, confirmed: true };
-      else if (!p.confirmed && now >= p.since + o.deadlineMs) {
+      if (fresh && !p.confirmed) {
+        state.phase = { ...p, confirmed: true };
+        if (!p.punch) this.ended(p, true);
+      } else if (!p.confirmed && now >= p.since + o.deadlineMs) {
+        this.ended(p, false);
         state.phase = relayAfterFailure(1, now, `no handshake in ${secondsText} on direct`, o);
       } else if (p.confirmed && !fresh) {
         state.phase = relayAfterFailure(1, now, `direct handshakes stopped (none for ${Math.round(o.staleHandshakeMs / 1000)}s)`, o);
       }
     } else if (p.kind === 'attempt') {
-      if (fresh && handshakeMs > p.handshakeBefore) state.phase = { kind: 'direct', since: now, confirmed: true, reason: `direct: handshake on a direct attempt (${rule.why})` };
-      else if (now >= p.since + o.deadlineMs) state.phase = relayAfterFailure(p.failures + 1, now, `no handshake in ${secondsText} on direct`, o);
+      const how = p.punch ? `${rule.why}; ${p.punch.detail}` : rule.why;
+      if (fresh && handshakeMs > p.handshakeBefore) {
+        this.ended(p, true);
+        state.phase = { kind: 'direct', since: now, confirmed: true, reason: `direct: handshake on a direct attempt (${how})`, punch: p.punch ?? { technique: 'punch', detail: 'punched' } };
+      } else if (now >= p.since + o.deadlineMs) {
+        this.ended(p, false);
+        state.phase = relayAfterFailure(p.failures + 1, now, `no handshake in ${secondsText} on direct${p.punch ? ` (${p.punch.detail})` : ''}`, o);
+      }
     } else if (p.retryAt !== null && now >= p.retryAt) {
       state.phase = { kind: 'attempt', since: now, failures: p.failures, reason: `relayed: trying direct again (after ${p.failures} failed attempt${p.failures === 1 ? '' : 's'})`, handshakeBefore: handshakeMs };
     }
     return state;
+  }
+
+  /** Counts how a direct phase or an attempt ended (an attempt never punched counts as a punch). */
+  private ended(p: Phase, success: boolean): void {
+    if (p.kind === 'relayed' || (p.kind === 'direct' && (p.confirmed || p.punch))) return;
+    const technique: Technique = p.kind === 'direct' ? 'direct' : (p.punch?.technique ?? 'punch');
+    if (p.kind === 'attempt' && !p.punch) this.counts.punch.attempts++;
+    this.counts[technique][success ? 'successes' : 'failures']++;
   }
 
   private dueAt(p: Phase): number | null {
@@ -220,6 +283,9 @@ function toDecision(peer: PlannerPeer, p: Phase): PathDecision {
     since: p.since,
   };
   if (peer.name !== undefined) d.peerName = peer.name;
+  // Attempts are punched; a direct path a punch opened keeps the endpoints it learnt.
+  if (p.kind === 'attempt') d.technique = p.punch?.technique ?? 'punch';
+  else if (p.kind === 'direct' && p.punch) d.technique = p.punch.technique;
   return d;
 }
 
@@ -234,11 +300,16 @@ function follow(peer: PlannerPeer, leader: PathDecision, leaderName: string): Pa
     since: leader.since,
   };
   if (peer.name !== undefined) d.peerName = peer.name;
+  if (leader.technique !== undefined) d.technique = leader.technique;
   return d;
 }
 
 function fingerprint(d: PathDecision): string {
-  return `${d.path}|${d.attempt}|${d.reason}|${d.retryAt}|${d.since}`;
+  return `${d.path}|${d.attempt}|${d.reason}|${d.retryAt}|${d.since}|${d.technique}`;
+}
+
+export function signed(n: number): string {
+  return n > 0 ? `+${n}` : String(n);
 }
 
 /** A key's first 8 characters, for text when a peer has no name. */

@@ -46,6 +46,15 @@ describe('desiredPeers', () => {
     expect(desiredPeers(table, SELF, { ...opts, keepalive: 10 })[1]).toEqual({ publicKey: key(6), endpoint: '192.0.2.6:51820', allowedIps: [], persistentKeepalive: 10 });
   });
 
+  it('leaves the endpoint of punched peers to the device (attempts, and direct paths a punch opened)', () => {
+    const opts = { registryKey: REGISTRY, keepalive: 25, relayed: new Set([key(6)]), attempt: new Set([key(6)]), punched: new Set([key(6), key(7)]) };
+    expect(desiredPeers(table, SELF, opts)).toEqual([
+      { publicKey: key(3), endpoint: '192.0.2.3:51820', allowedIps: ['10.99.0.3/32'], persistentKeepalive: 25 },
+      { publicKey: key(6), endpoint: null, allowedIps: [], persistentKeepalive: 25 },
+      { publicKey: key(7), endpoint: null, allowedIps: ['10.99.0.7/32'], persistentKeepalive: 25 },
+    ]);
+  });
+
   it('leaves keepalive out when it is 0', () => {
     expect(desiredPeers([peer(3)], SELF, { keepalive: 0 })[0]).not.toHaveProperty('persistentKeepalive');
   });

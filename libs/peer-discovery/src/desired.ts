@@ -4,6 +4,11 @@ import { matchesAny, PeerTarget } from './targets';
 /** Keepalive (s) of a peer under a direct attempt when --keepalive is 0: setting it makes the device dial at once. */
 export const ATTEMPT_KEEPALIVE = 25;
 
+/** The keepalive of a peer under a direct attempt: the member's own, or ATTEMPT_KEEPALIVE without one. */
+export function attemptKeepalive(keepalive: number): number {
+  return keepalive > 0 ? keepalive : ATTEMPT_KEEPALIVE;
+}
+
 export interface DesiredOptions {
   /** Persistent keepalive (s) for every direct peer: keeps NAT mappings open; 0 for none. */
   keepalive: number;
@@ -16,6 +21,11 @@ export interface DesiredOptions {
    * keepalive but no allowed IPs, so a handshake can happen while traffic keeps taking the relay.
    */
   attempt?: ReadonlySet<string>;
+  /**
+   * Public keys whose endpoint nat-probe's hole punching sets (attempts, and direct paths a punch
+   * opened): endpoint null, so the device keeps the one the punch set and WireGuard learnt.
+   */
+  punched?: ReadonlySet<string>;
   /** The registry's public key: never a direct peer here (it is the protected bootstrap peer). */
   registryKey?: string;
 }
@@ -26,7 +36,8 @@ export interface DesiredOptions {
  * mesh-wide route by longest prefix) and our keepalive. Left out: ourselves, the registry,
  * members without an endpoint (never handshook with the registry: nothing to dial) or without
  * allowed IPs, relayed ones, and in on-demand mode everyone not named. Peers under a direct
- * attempt get no allowed IPs. Sorted by public key, so equal tables give equal results.
+ * attempt get no allowed IPs; punched peers no endpoint (the device keeps its own). Sorted by
+ * public key, so equal tables give equal results.
  */
 export function desiredPeers(table: readonly PeerRecord[], self: { publicKey: string }, opts: DesiredOptions): DesiredPeer[] {
   const targets = opts.connect ? [...opts.connect].map((t) => new PeerTarget(t)) : null;
@@ -37,9 +48,10 @@ export function desiredPeers(table: readonly PeerRecord[], self: { publicKey: st
     const attempt = opts.attempt?.has(peer.publicKey) ?? false;
     if (!attempt && opts.relayed?.has(peer.publicKey)) continue;
     if (targets && !matchesAny(peer, targets)) continue;
-    const desired: DesiredPeer = { publicKey: peer.publicKey, endpoint: peer.endpoint, allowedIps: attempt ? [] : [...peer.allowedIps] };
-    if (opts.keepalive > 0) desired.persistentKeepalive = opts.keepalive;
-    else if (attempt) desired.persistentKeepalive = ATTEMPT_KEEPALIVE; // with no routes, only the keepalive dials
+    const endpoint = opts.punched?.has(peer.publicKey) ? null : peer.endpoint;
+    const desired: DesiredPeer = { publicKey: peer.publicKey, endpoint, allowedIps: attempt ? [] : [...peer.allowedIps] };
+    if (attempt) desired.persistentKeepalive = attemptKeepalive(opts.keepalive); // with no routes, only the keepalive dials
+    else if (opts.keepalive > 0) desired.persistentKeepalive = opts.keepalive;
     out.push(desired);
   }
   return out.sort((a, b) => (a.publicKey < b.publicKey ? -1 : a.publicKey > b.publicKey ? 1 : 0));

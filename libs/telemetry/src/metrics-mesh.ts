@@ -67,6 +67,12 @@ export const meshMetrics = {
   natType: () => defineGauge('wgmesh_nat_type', "This member's NAT as last classified: 1 for the current type (none, eim, edm, unknown), 0 for the others", ['nat']) as Gauge<'nat'>,
   stunRequests: () => defineCounter('wgmesh_stun_requests_total', "STUN requests handled by the registry's STUN server, by result (answered; refused: 420 for an unknown attribute or a change it cannot make; dropped: not STUN, malformed, rate-limited)", ['result']) as Counter<'result'>,
   natProbes: () => defineCounter('wgmesh_nat_probes_total', 'NAT classifications run by a member, by outcome (none, eim, edm, unknown)', ['nat']) as Counter<'nat'>,
+  pathAttempts: () =>
+    defineCounter(
+      'wgmesh_path_attempts_total',
+      'Direct paths tried for the pairs a member leads, by technique (direct: registry-observed endpoints; punch: hole punching; prediction: punching at predicted ports) and result (attempt, success, failure)',
+      ['technique', 'result'],
+    ) as Counter<'technique' | 'result'>,
 };
 
 /** Every `wgmesh_nat_type` value, so the gauge always shows one 1 and the rest 0. */

@@ -168,7 +168,7 @@ function memberUp(argv: string[]): Promise<number> {
       const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), { enrollment, readiness: readiness.scoped('peer-discovery') });
       role.onClose(() => discovery.close());
       const natProbe = await startNatProbeMember(
-        { mesh: c.mesh, nats: c.nats, stateDir: c.stateDir, logLevel: c.logLevel, stunServer: c.stunServer, natInterval: c.natInterval, pathDeadline: c.pathDeadline, pathRetry: c.pathRetry, pathRetryMax: c.pathRetryMax },
+        { mesh: c.mesh, nats: c.nats, stateDir: c.stateDir, logLevel: c.logLevel, stunServer: c.stunServer, natInterval: c.natInterval, pathDeadline: c.pathDeadline, pathRetry: c.pathRetry, pathRetryMax: c.pathRetryMax, keepalive: c.keepalive },
         log.child({ service: 'nat-probe' }),
         { enrollment, servers: c.nats ?? natsOverTunnel(enrollment), creds: natsCreds, readiness: readiness.scoped('nat-probe') },
       );

@@ -3,9 +3,9 @@ import type { Logger } from '@wgmesh/log';
 import { BusRef, closeBus } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import type { NatProbeMemberConfig } from '../config';
-import { BUS, CLASSIFY, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
+import { BUS, CLASSIFY, CONFIG, ENROLLMENT, LOGGER, SAMPLE } from '../tokens';
 import { NatProbeController } from './nat-probe.controller';
-import { Classify, NatProbeService } from './nat-probe.service';
+import { Classify, NatProbeService, SampleMapping } from './nat-probe.service';
 
 class BusLifecycle implements OnModuleDestroy {
   constructor(@Inject(BUS) private readonly bus: BusRef) {}
@@ -17,7 +17,7 @@ class BusLifecycle implements OnModuleDestroy {
 /** nat-probe on a member: NAT classification and path decisions. */
 @Module({})
 export class NatProbeMemberModule {
-  static forRoot(config: NatProbeMemberConfig, log: Logger, deps: { bus: BusRef; enrollment: Enrollment; classify: Classify }): DynamicModule {
+  static forRoot(config: NatProbeMemberConfig, log: Logger, deps: { bus: BusRef; enrollment: Enrollment; classify: Classify; sample: SampleMapping }): DynamicModule {
     return {
       module: NatProbeMemberModule,
       controllers: [NatProbeController],
@@ -27,6 +27,7 @@ export class NatProbeMemberModule {
         { provide: BUS, useValue: deps.bus },
         { provide: ENROLLMENT, useValue: deps.enrollment },
         { provide: CLASSIFY, useValue: deps.classify },
+        { provide: SAMPLE, useValue: deps.sample },
         BusLifecycle,
         NatProbeService,
       ],

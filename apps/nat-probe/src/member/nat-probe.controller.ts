@@ -1,15 +1,15 @@
 import { Controller, Inject, UseFilters } from '@nestjs/common';
-import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
-import { ContractError, parseDataplaneState, parsePathReport, parsePathsGetRequest, parsePeerEvent, PathReport, Patterns } from '@wgmesh/contracts';
+import { Ctx, EventPattern, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
+import { ContractError, nodeOfSubject, parseDataplaneState, parsePathReport, parsePathsGetRequest, parsePeerEvent, parsePunchMessage, PathReport, Patterns } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { MeshExceptionFilter } from '@wgmesh/nats-transport';
 import { LOGGER } from '../tokens';
 import { NatProbeService } from './nat-probe.service';
 
 /**
- * nat-probe's NATS edge on a member: peer events, this node's device state and every member's
- * path reports in (each validated; a bad one is counted, logged and changes nothing);
- * `node.<id>.paths.get` answered.
+ * nat-probe's NATS edge on a member: peer events, this node's device state, every member's
+ * path reports and punch messages in (each validated; a bad one is counted, logged and changes
+ * nothing); `node.<id>.paths.get` answered.
  */
 @Controller()
 @UseFilters(MeshExceptionFilter)
@@ -37,6 +37,14 @@ export class NatProbeController {
   onPaths(@Payload() value: unknown): void {
     const report = this.parse('path report', () => parsePathReport(value));
     if (report) this.probe.handlePathReport(report);
+  }
+
+  /** Every member's punch messages: offers to this node and answers to its own (the subject names the sender's node). */
+  @EventPattern(Patterns.punch, { node: '*' })
+  async onPunch(@Payload() value: unknown, @Ctx() ctx: NatsContext): Promise<void> {
+    const message = this.parse('punch message', () => parsePunchMessage(value));
+    const node = nodeOfSubject(ctx.getSubject(), this.probe.mesh);
+    if (message && node) await this.probe.handlePunch(message, node);
   }
 
   @MessagePattern(Patterns.pathsGet)

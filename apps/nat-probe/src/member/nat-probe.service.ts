@@ -1,14 +1,16 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { DataplaneState, NatReport, NatType, parsePeerSnapshot, PathDecision, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, DataplaneState, NatReport, NatType, parseDataplaneApplyResult, parsePeerSnapshot, PathDecision, PathReport, Patterns, PeerEvent, PeerRecord, PunchMessage } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
-import { leads, PathPlanner } from '@wgmesh/nat-probe';
+import { leads, PathPlanner, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
+import type { StunAddress } from '@wgmesh/stun';
+import { attemptKeepalive } from '@wgmesh/peer-discovery';
 import { countError, meshMetrics, setNatType, setPathCounts } from '@wgmesh/telemetry';
 import { BusRef } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import { MirrorChange, PeerMirror, PeerTable, readPagedSnapshot } from '@wgmesh/peer-sync';
 import { networkInterfaces } from 'node:os';
 import { INTERFACE_CHECK_MS, NatProbeMemberConfig, PATH_REPUBLISH_MS } from '../config';
-import { BUS, CLASSIFY, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
+import { BUS, CLASSIFY, CONFIG, ENROLLMENT, LOGGER, SAMPLE } from '../tokens';
 
 /** What a classification yields (the report without who and when). */
 export type NatClassification = Omit<NatReport, 'node' | 'publicKey' | 'at'>;
@@ -17,6 +19,11 @@ export type NatClassification = Omit<NatReport, 'node' | 'publicKey' | 'at'>;
  * tests alone (all `nat` needs: a few round trips instead of the seconds filtering tests take).
  */
 export type Classify = (server: string, opts: { filtering: boolean }) => Promise<NatClassification>;
+/** This node's mapping now against a STUN server ("ip:port"): one Binding from a fresh socket. */
+export type SampleMapping = (server: string) => Promise<StunAddress | null>;
+
+/** A device handshake newer than this is a live session (WireGuard's 180 s, plus a keepalive). */
+const SESSION_FRESH_MS = 205_000;
 
 /**
  * nat-probe on a member:
@@ -26,7 +33,9 @@ export type Classify = (server: string, opts: { filtering: boolean }) => Promise
  * - decides each pair's path with the PathPlanner from both NATs, this node's handshakes
  *   (`node.<id>.dataplane.state`) and the decisions of the pairs' leaders (`node.*.paths`), and
  *   publishes them on `node.<id>.paths` (on change, and every 30 s), which this node's
- *   peer-discovery applies; `node.<id>.paths.get` answers with the current report.
+ *   peer-discovery applies; `node.<id>.paths.get` answers with the current report;
+ * - punches every attempt of a pair it leads (`node.<id>.punch`, see Puncher), and answers the
+ *   offers of the pairs it follows, through its own dataplane (`punch` in an apply request).
  */
 @Injectable()
 export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -45,13 +54,17 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   private fullPending = false;
   private timers: { plan?: NodeJS.Timeout; classify?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; republish?: NodeJS.Timeout } = {};
   private stopped = false;
-  readonly counters = { classifications: 0, classificationFailures: 0, natChanges: 0, plans: 0, reportsPublished: 0 };
+  readonly counters = { classifications: 0, classificationFailures: 0, natChanges: 0, plans: 0, reportsPublished: 0, punches: 0, punchFailures: 0 };
+  readonly puncher: Puncher;
+  /** Led pairs whose attempt (by its `since`) has been punched or is being punched. */
+  private readonly punching = new Map<string, number>();
 
   constructor(
     @Inject(CONFIG) private readonly config: NatProbeMemberConfig,
     @Inject(ENROLLMENT) private readonly enrollment: Enrollment,
     @Inject(BUS) private readonly bus: BusRef,
     @Inject(CLASSIFY) private readonly classifyNat: Classify,
+    @Inject(SAMPLE) private readonly sampleMapping: SampleMapping,
     @Inject(LOGGER) private readonly log: Logger,
   ) {
     this.planner = new PathPlanner({
@@ -61,6 +74,25 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       staleHandshakeMs: 205_000,
     });
     this.mirror = new PeerMirror({ load: (reason) => this.loadSnapshot(reason), apply: (c) => this.onChange(c), log });
+    this.puncher = new Puncher({
+      self: { publicKey: enrollment.publicKey, name: enrollment.name },
+      portStep: () => this.nat?.portStep,
+      sample: () => this.sampleMapping(this.stunServer),
+      spray: (peer, endpoints) => this.spray(peer, endpoints),
+      publish: (m) => this.publishPunch(m),
+      peer: (key) => this.table.get(key),
+      sessionUp: (key) => Date.now() - (this.handshakes.get(key) ?? 0) <= SESSION_FRESH_MS,
+      follow: (leader, decision) => {
+        if (decision.peer !== this.enrollment.publicKey) return;
+        this.leaderDecisions.set(leader, decision);
+        this.plan();
+      },
+      log: log.child({ component: 'punch' }),
+    });
+  }
+
+  get mesh(): string {
+    return this.config.mesh;
   }
 
   /** The STUN server probed: --stun-server, or port 3478 at the registry endpoint's address. */
@@ -127,6 +159,16 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     if (mine) this.leaderDecisions.set(report.publicKey, mine);
     else this.leaderDecisions.delete(report.publicKey);
     if (JSON.stringify(before) !== JSON.stringify(mine)) this.plan();
+  }
+
+  /** A message on some member's `node.<id>.punch` (offers to us, answers to our offers). */
+  handlePunch(message: PunchMessage, node: string): Promise<void> {
+    return this.puncher.handle(message, node);
+  }
+
+  /** Counters per technique over the pairs this node leads. */
+  techniques(): TechniqueCounts {
+    return this.planner.techniques();
   }
 
   /** The current decisions (`node.<id>.paths.get`). */
@@ -211,7 +253,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     const peers = [...this.table.values()].filter((p) => p.publicKey !== me && p.publicKey !== registry && p.endpoint !== null && p.allowedIps.length > 0);
     const now = Date.now();
     const result = this.planner.plan({
-      self: { publicKey: me, name: this.enrollment.name, nat: this.nat?.nat },
+      self: { publicKey: me, name: this.enrollment.name, nat: this.nat?.nat, portStep: this.nat?.portStep },
       peers: peers.map((p) => ({ publicKey: p.publicKey, name: p.name, nat: p.nat })),
       handshakes: this.handshakes,
       leaderDecisions: this.leaderDecisions,
@@ -220,6 +262,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     this.counters.plans++;
     if (this.timers.plan) clearTimeout(this.timers.plan);
     if (result.nextWakeAt !== null) this.timers.plan = setTimeout(() => this.plan(), Math.max(0, result.nextWakeAt - now) + 5);
+    this.startPunches(result.decisions);
     if (!result.changed && this.report) return;
     const before = new Map((this.report?.decisions ?? []).map((d) => [d.peer, d]));
     this.report = this.buildReport(result.decisions);
@@ -234,14 +277,55 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     this.publishReport();
   }
 
+  /**
+   * Punches each attempt of a pair this node leads, once per attempt (a retry is a new attempt):
+   * the outcome goes back to the planner (reasons, counters, the decision's technique).
+   */
+  private startPunches(decisions: readonly PathDecision[]): void {
+    const me = this.enrollment.publicKey;
+    for (const d of decisions) {
+      if (!d.attempt || !leads(me, d.peer) || this.punching.get(d.peer) === d.since) continue;
+      this.punching.set(d.peer, d.since);
+      this.counters.punches++;
+      void this.puncher.lead(d.peer, d).then(
+        (outcome) => {
+          if (this.planner.punched(d.peer, d.since, outcome)) {
+            this.log.info('punched', { peer: d.peerName ?? d.peer, technique: outcome.technique, detail: outcome.detail });
+            this.plan();
+          }
+        },
+        (err: Error) => {
+          this.counters.punchFailures++;
+          countError('nat_probe');
+          this.log.warn('punch failed', { peer: d.peerName ?? d.peer, error: err.message });
+          if (this.planner.punched(d.peer, d.since, { technique: 'punch', detail: `punch failed: ${err.message}` })) this.plan();
+        },
+      );
+    }
+    const led = new Set(decisions.map((d) => d.peer));
+    for (const key of [...this.punching.keys()]) if (!led.has(key)) this.punching.delete(key);
+  }
+
+  /** The dataplane's punch: one handshake initiation to each endpoint, the peer then kept as an attempt. */
+  private async spray(peer: string, endpoints: string[]): Promise<void> {
+    const request: DataplaneApplyRequest = { peers: [], replace: false, punch: [{ publicKey: peer, endpoints, allowedIps: [], persistentKeepalive: attemptKeepalive(this.config.keepalive ?? 0) }] };
+    await (await this.bus.ready).request(Patterns.dataplaneApply, request, parseDataplaneApplyResult, { timeoutMs: 5000 });
+  }
+
+  private publishPunch(message: PunchMessage): void {
+    const bus = this.bus.current;
+    if (!bus) throw new Error('NATS is not connected');
+    bus.publish(Patterns.punch, message);
+  }
+
   private buildReport(decisions: PathDecision[]): PathReport {
-    return { node: this.enrollment.name, publicKey: this.enrollment.publicKey, nat: this.nat?.nat ?? 'unknown', decisions, at: Date.now() };
+    return { node: this.enrollment.name, publicKey: this.enrollment.publicKey, nat: this.nat?.nat ?? 'unknown', decisions, techniques: this.planner.techniques(), at: Date.now() };
   }
 
   private publishReport(): void {
     const bus = this.bus.current;
     if (!bus || !this.report) return;
-    bus.publish(Patterns.paths, { ...this.report, at: Date.now() });
+    bus.publish(Patterns.paths, { ...this.report, techniques: this.planner.techniques(), at: Date.now() });
     this.counters.reportsPublished++;
   }
 

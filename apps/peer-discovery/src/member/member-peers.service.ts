@@ -29,6 +29,8 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private connectTargets: Set<string> | undefined;
   private relayed = new Set<string>();
   private attempt = new Set<string>();
+  /** Peers whose endpoint nat-probe's hole punching sets (the device keeps what it learnt). */
+  private punched = new Set<string>();
   /** This node's endpoint as the registry last published it (undefined before the first table). */
   private ownEndpoint: string | null | undefined;
   private pokeAll = false;
@@ -110,16 +112,19 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   setPaths(report: PathReport): void {
     const relayed = new Set<string>();
     const attempt = new Set<string>();
+    const punched = new Set<string>();
     for (const d of report.decisions) {
+      if (d.technique) punched.add(d.peer);
       if (d.path !== 'relayed') continue;
       relayed.add(d.peer);
       if (d.attempt) attempt.add(d.peer);
     }
     const same = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((k) => b.has(k));
-    if (same(relayed, this.relayed) && same(attempt, this.attempt)) return;
+    if (same(relayed, this.relayed) && same(attempt, this.attempt) && same(punched, this.punched)) return;
     this.relayed = relayed;
     this.attempt = attempt;
-    this.log.info('path decisions changed', { relayed: relayed.size, attempts: attempt.size, direct: report.decisions.length - relayed.size });
+    this.punched = punched;
+    this.log.info('path decisions changed', { relayed: relayed.size, attempts: attempt.size, punched: punched.size, direct: report.decisions.length - relayed.size });
     this.scheduler.trigger();
   }
 
@@ -147,6 +152,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
       connect: this.connectTargets,
       relayed: this.relayed,
       attempt: this.attempt,
+      punched: this.punched,
       registryKey: this.enrollment.registry.publicKey,
     });
   }

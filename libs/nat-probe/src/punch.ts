@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto';
+import type { PathDecision, PeerRecord, PunchMessage } from '@wgmesh/contracts';
+import type { Logger } from '@wgmesh/log';
+import { formatEndpoint, parseEndpoint, parseIp } from '@wgmesh/netaddr';
+import type { StunAddress } from '@wgmesh/stun';
+import { leads, PunchOutcome, signed } from './decide';
+
+/**
+ * Hole punching between two members (the pair's leader drives it; `node.<id>.punch` carries it):
+ *
+ *   leader                                      peer
+ *   sample its NAT (if sequential) ──offer──▶   check it; follow the leader's decision;
+ *                                               sample its NAT (if sequential);
+ *                                               send to each of the leader's candidates
+ *                                               (its NAT now lets those in)
+ *                               ◀──answer──     its candidates
+ *   send to each of the peer's candidates: the one that matches the peer's opened mapping gets
+ *   through, and the peer's device answers the handshake.
+ *
+ * A side's candidates are where its device will send from, as the other side must aim: its
+ * registry-observed endpoint, or, behind a NAT that allocates ports sequentially (step s, port p
+ * just sampled), p+s, p+2s, … — the ports its next mappings will get, in the order the spray
+ * takes them. Two sequential NATs line up pair by pair (the k-th mapping of each side points at
+ * the k-th of the other). Sending is the dataplane's punch (each initiation from the device's own
+ * port, the last towards the first candidate after WireGuard's flood limit).
+ */
+export const PUNCH_CANDIDATES = 5;
+/** How long the leader waits for the answer before punching at the registry-observed endpoint alone. */
+export const PUNCH_ANSWER_MS = 2000;
+/** A peer takes one offer from the same leader at most this often (a compromised member cannot make it spray at will). */
+export const PUNCH_OFFER_INTERVAL_MS = 1000;
+
+export interface PuncherDeps {
+  self: { publicKey: string; name: string };
+  /** This node's NAT port step when it allocates sequentially (read at every punch). */
+  portStep: () => number | undefined;
+  /** This node's mapping now, from one Binding on a fresh socket; null when the server is silent. */
+  sample: () => Promise<StunAddress | null>;
+  /** The dataplane's punch: a handshake initiation to each endpoint, in order. */
+  spray: (peer: string, endpoints: string[]) => Promise<void>;
+  publish: (message: PunchMessage) => void;
+  /** A member of the peer table (its name, registry-observed endpoint). */
+  peer: (publicKey: string) => PeerRecord | undefined;
+  /** This node's device has a live session with the peer: a punch would break it. */
+  sessionUp: (publicKey: string) => boolean;
+  /** An offer carried the leader's decision about the pair: the peer follows it at once. */
+  follow: (leader: string, decision: PathDecision) => void;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface PunchCounters {
+  offersSent: number;
+  answersReceived: number;
+  noAnswer: number;
+  offersAnswered: number;
+  offersRefused: number;
+  /** Messages dropped: not from the key enrolled under the subject's node, unknown offer, … */
+  dropped: number;
+  sprayFailures: number;
+}
+
+interface Side {
+  candidates: string[];
+  predicted: boolean;
+  /** In words, for the reasons: "predicted ports (step +1)", "its registry-observed endpoint". */
+  how: string;
+}
+
+export class Puncher {
+  readonly counters: PunchCounters = { offersSent: 0, answersReceived: 0, noAnswer: 0, offersAnswered: 0, offersRefused: 0, dropped: 0, sprayFailures: 0 };
+  private readonly waiting = new Map<string, { peer: string; resolve: (m: PunchMessage | null) => void }>();
+  private readonly lastOffer = new Map<string, number>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: PuncherDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * Leads one punch with `peer` for the attempt `decision` describes: offer, wait for the answer
+   * (up to answerMs), send to the peer's candidates. Resolves with what was done, for the
+   * planner's reasons and counters; rejects only when this node's own dataplane could not send.
+   */
+  async lead(peerKey: string, decision: PathDecision, answerMs = PUNCH_ANSWER_MS): Promise<PunchOutcome> {
+    const peer = this.deps.peer(peerKey);
+    const name = peer?.name ?? peerKey.slice(0, 8);
+    if (!peer?.endpoint) throw new Error(`${name} has no registry-observed endpoint to punch towards`);
+    const mine = await this.side();
+    if (!mine) throw new Error('the registry does not know this node’s endpoint yet');
+    const id = randomBytes(9).toString('base64url');
+    const answered = new Promise<PunchMessage | null>((resolve) => {
+      this.waiting.set(id, { peer: peerKey, resolve });
+      setTimeout(() => resolve(null), answerMs).unref();
+    });
+    this.deps.publish({ kind: 'offer', from: this.deps.self.publicKey, to: peerKey, id, candidates: mine.candidates, predicted: mine.predicted, decision, at: this.now() });
+    this.counters.offersSent++;
+    const answer = await answered.finally(() => this.waiting.delete(id));
+    let theirs: Side;
+    let note = '';
+    if (answer && !answer.refused) {
+      this.counters.answersReceived++;
+      theirs = { candidates: answer.candidates, predicted: answer.predicted, how: answer.predicted ? `predicted ports (${answer.candidates.length})` : 'its registry-observed endpoint' };
+    } else {
+      if (!answer) this.counters.noAnswer++;
+      theirs = { candidates: [peer.endpoint], predicted: false, how: 'its registry-observed endpoint' };
+      note = answer ? ` (${name} refused: ${answer.refused})` : ` (no answer from ${name} in ${answerMs} ms)`;
+    }
+    await this.deps.spray(peerKey, theirs.candidates);
+    const technique = mine.predicted || theirs.predicted ? 'prediction' : 'punch';
+    const detail = `${technique === 'prediction' ? 'port prediction' : 'punched'}: ${this.deps.self.name} at ${mine.how}, ${name} at ${theirs.how}${note}`;
+    return { technique, detail };
+  }
+
+  /** A message on some member's `node.<id>.punch` subject (`node`: that id). Never throws. */
+  async handle(message: PunchMessage, node: string): Promise<void> {
+    if (message.to !== this.deps.self.publicKey) return; // another pair's
+    const sender = this.deps.peer(message.from);
+    if (!sender || sender.name !== node) {
+      this.counters.dropped++;
+      this.deps.log.warn('punch message dropped: not from the key enrolled under that node', { node, from: message.from, kind: message.kind });
+      return;
+    }
+    if (message.kind === 'answer') {
+      const w = this.waiting.get(message.id);
+      if (!w || w.peer !== message.from) {
+        this.counters.dropped++;
+        this.deps.log.debug('punch answer to no offer of ours (late?)', { node, id: message.id });
+        return;
+      }
+      w.resolve(message);
+      return;
+    }
+    const refusal = this.checkOffer(message, sender);
+    if (refusal) {
+      this.counters.offersRefused++;
+      this.deps.log.info('punch offer refused', { peer: node, reason: refusal });
+      this.answer(message, { candidates: [], predicted: false }, refusal);
+      return;
+    }
+    this.lastOffer.set(message.from, this.now());
+    if (message.decision) this.deps.follow(message.from, message.decision);
+    try {
+      const mine = await this.side();
+      if (!mine) throw new Error('the registry does not know this node’s endpoint yet');
+      await this.deps.spray(message.from, message.candidates);
+      this.counters.offersAnswered++;
+      this.answer(message, mine);
+      this.deps.log.info('punched for an offer', { peer: node, theirs: message.candidates.length, predicted: message.predicted, mine: mine.candidates.length, minePredicted: mine.predicted });
+    } catch (err) {
+      this.counters.sprayFailures++;
+      this.deps.log.warn('punch offer could not be answered', { peer: node, error: (err as Error).message });
+      this.answer(message, { candidates: [], predicted: false }, `cannot punch: ${(err as Error).message}`.slice(0, 256));
+    }
+  }
+
+  /** Why an offer is refused, or null to take it. */
+  private checkOffer(m: PunchMessage, sender: PeerRecord): string | null {
+    if (!leads(m.from, this.deps.self.publicKey)) return 'the sender does not lead this pair';
+    if (!sender.endpoint) return 'the registry has no endpoint for the sender';
+    const ip = hostOf(sender.endpoint);
+    if (m.candidates.some((c) => hostOf(c) !== ip)) return `candidates are not at ${ip}, where the registry sees the sender`;
+    const last = this.lastOffer.get(m.from);
+    if (last !== undefined && this.now() - last < PUNCH_OFFER_INTERVAL_MS) return 'too many offers';
+    if (this.deps.sessionUp(m.from)) return 'a direct session is up';
+    return null;
+  }
+
+  private answer(offer: PunchMessage, mine: Pick<Side, 'candidates' | 'predicted'>, refused?: string): void {
+    const m: PunchMessage = { kind: 'answer', from: this.deps.self.publicKey, to: offer.from, id: offer.id, candidates: mine.candidates, predicted: mine.predicted, at: this.now() };
+    if (refused !== undefined) m.refused = refused;
+    this.deps.publish(m);
+  }
+
+  /** This side's candidates: predicted ports behind a sequential NAT (sampled now), else the registry-observed endpoint. */
+  private async side(): Promise<Side | null> {
+    const own = this.deps.peer(this.deps.self.publicKey)?.endpoint ?? null;
+    const step = this.deps.portStep();
+    if (step !== undefined) {
+      const mapped = await this.deps.sample();
+      const ports = mapped ? predictedPorts(mapped, step, PUNCH_CANDIDATES) : [];
+      if (ports.length > 0) return { candidates: ports, predicted: true, how: `predicted ports (step ${signed(step)}, after ${mapped!.port})` };
+      this.deps.log.warn('no ports to predict (no STUN answer, or at the end of the port range); punching at the registry-observed endpoint');
+    }
+    return own ? { candidates: [own], predicted: false, how: 'its registry-observed endpoint' } : null;
+  }
+}
+
+/** The next `count` ports after the mapping `mapped`, `step` apart (within 1-65535), as endpoints. */
+export function predictedPorts(mapped: StunAddress, step: number, count: number): string[] {
+  const out: string[] = [];
+  for (let k = 1; k <= count; k++) {
+    const port = mapped.port + k * step;
+    if (port < 1 || port > 65535) break;
+    out.push(formatEndpoint({ ip: parseIp(mapped.ip), port }));
+  }
+  return out;
+}
+
+function hostOf(endpoint: string): string {
+  return formatEndpoint({ ...parseEndpoint(endpoint), port: 1 }).replace(/:1$/, '');
+}
