@@ -6,7 +6,7 @@ import type { NatProbe } from './classify';
 
 // The classifier behind real Linux NATs, in network namespaces (tools/lab): member a behind
 // MASQUERADE (endpoint-independent mapping), b behind MASQUERADE --random-fully (endpoint-
-// dependent), c public. Our STUN server runs on the registry with its second address 203.0.113.2
+// dependent, random ports), c public, d behind a NAT handing out ports in sequence (seq). Our STUN server runs on the registry with its second address 203.0.113.2
 // (`wgmesh nat-probe server`); coturn's turnserver and turnutils_natdiscovery check interop.
 // The lab's routers drop unsolicited inbound packets, so filtering is address-and-port-dependent.
 
@@ -32,6 +32,7 @@ describeE2E('nat-probe in the lab: classification behind MASQUERADE, --random-fu
         { name: 'a', nat: 'eim' },
         { name: 'b', nat: 'edm' },
         { name: 'c', nat: 'public' },
+        { name: 'd', nat: 'seq' },
       ],
     });
   }, 30_000);
@@ -73,7 +74,11 @@ describeE2E('nat-probe in the lab: classification behind MASQUERADE, --random-fu
     // Behind the NATs the filtering tests waited out their timeout (1 s); without NAT it is quick.
     for (const p of [a, b]) expect(p.durationMs).toBeLessThan(2000);
     expect(c.durationMs).toBeLessThan(500);
+    // --random-fully: ports at random, nothing to predict.
+    expect(b.classification).not.toHaveProperty('portStep');
+    expect(b.classification.method).toContain('not sequential, ports cannot be predicted');
   }, 30_000);
+
 
   it('the CLI prints the same result object with --json', async () => {
     const { stdout } = await lab.exec('a', process.execPath, [BIN, 'nat-probe', 'classify', '--server', `${ADDR.registry}:3478`, '--json'], { timeoutMs: 20_000 });
@@ -90,6 +95,17 @@ describeE2E('nat-probe in the lab: classification behind MASQUERADE, --random-fu
     expect(a.classification.method).toContain('address-dependent mapping cannot be told apart');
     expect(b.classification).toMatchObject({ nat: 'edm', mapping: 'address-and-port-dependent' });
     expect(c.classification).toMatchObject({ nat: 'none', filtering: 'address-dependent' });
+  }, 30_000);
+
+  it('behind a NAT that hands out ports in sequence: edm with port step +1, from both kinds of server (two IPs; one IP, two ports)', async () => {
+    for (const server of [`${ADDR.registry}:3478`, `${ADDR.registry}:3480`]) {
+      const d = await probe('d', server);
+      expect(d.classification).toMatchObject({ nat: 'edm', mapping: 'address-and-port-dependent', portStep: 1 });
+      expect(d.classification.method).toMatch(/port allocation: mappings (\d+), (\d+), .*sequential, step \+1/);
+      // Each new mapping (tests I, II/III and the second socket's) took the next port.
+      const ports = [d.observations.testI, d.observations.mappingAltIp, d.observations.mappingAltIpPort, d.observations.mappingAltPort, d.observations.allocation].flatMap((t) => (t?.outcome === 'mapped' ? [t.mapped.port] : []));
+      expect(ports.slice(1).map((p, i) => p - ports[i])).toEqual(ports.slice(1).map(() => 1));
+    }
   }, 30_000);
 
   describe('coturn interop in the lab', () => {

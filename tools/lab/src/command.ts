@@ -17,8 +17,8 @@ import { missingRequirements } from './requirements';
  * `down` ends one lab, or all; `status` shows what the state files list.
  */
 export const labOptions: OptionSpec[] = [
-  { key: 'members', flag: 'members', env: 'WGMESH_LAB_MEMBERS', value: '<count | name:nat,…>', parse: parseMemberOption, description: 'up/run: how many members (3 behind eim NATs + 1 public by default), or a list like a:eim,b:edm,c:public' },
-  { key: 'nat', flag: 'nat', env: 'WGMESH_LAB_NAT', value: '<eim|edm|public,…>', parse: parseNatList, description: 'up/run: the NAT in front of each member (one per member, or one for all)' },
+  { key: 'members', flag: 'members', env: 'WGMESH_LAB_MEMBERS', value: '<count | name:nat,…>', parse: parseMemberOption, description: 'up/run: how many members (3 behind eim NATs + 1 public by default), or a list like a:eim,b:edm,c:seq,d:public' },
+  { key: 'nat', flag: 'nat', env: 'WGMESH_LAB_NAT', value: '<eim|edm|seq|public,…>', parse: parseNatList, description: 'up/run: the NAT in front of each member (one per member, or one for all)' },
   { key: 'json', flag: 'json', parse: values.bool, description: 'up: print only {"pairs":[{"a","b","path","reason","rttMs",…}],"convergeMs",…} on stdout' },
   { key: 'timeout', flag: 'timeout', env: 'WGMESH_LAB_TIMEOUT_MS', value: '<ms>', parse: values.int(1000, 600_000), default: '30000', description: 'up/run: how long the pairs may take to settle before the lab is torn down' },
   { key: 'natInterval', flag: 'nat-interval', env: 'WGMESH_LAB_NAT_INTERVAL_S', value: '<seconds>', parse: values.int(1, 3600), default: '3', description: "up/run: members' --nat-interval (how often nat-probe classifies the NAT again)" },
@@ -44,14 +44,15 @@ interface LabConfig {
   orphans?: boolean;
 }
 
-export const labUsage = `Usage: wgmesh lab up [--members N] [--nat eim,edm,public,…] [--json] [--id <id>]
+export const labUsage = `Usage: wgmesh lab up [--members N] [--nat eim,edm,seq,public,…] [--json] [--id <id>]
        wgmesh lab run [--members N] [--nat …]        (npm start: up, then Ctrl-C tears it down)
        wgmesh lab down <id>… | --all [--orphans]
        wgmesh lab status [<id>]
 
 A WireGuard mesh in network namespaces (needs root): a registry on 203.0.113.1 running NATS,
-Redis and "wgmesh registry up"; members behind NAT routers (eim: endpoint-independent mapping,
-edm: endpoint-dependent) or public, each running "wgmesh member up". "up" waits until both ends
+Redis and "wgmesh registry up"; members behind NAT routers (eim: endpoint-independent mapping;
+edm: endpoint-dependent, random ports; seq: endpoint-dependent, ports in sequence, which port
+prediction gets through) or public, each running "wgmesh member up". "up" waits until both ends
 of every pair apply the same path decision (their nat-probe's: direct or relayed, and why) and
 the tunnel agrees with it, prints each pair's path, round trip and reason and the convergence
 time, and leaves the lab running; "down" removes its namespaces, processes and files. See

@@ -334,7 +334,7 @@ export class Lab {
 
   /** Switches the router's NAT mode now: replaces its rules (dropping pins) and flushes conntrack. */
   async setNatMode(name: string, mode: NatMode): Promise<void> {
-    if (!NAT_MODES.includes(mode)) throw new LabSpecError(`NAT mode "${mode}" must be ${NAT_MODES.join(' or ')}`);
+    if (!NAT_MODES.includes(mode)) throw new LabSpecError(`NAT mode "${mode}" must be ${NAT_MODES.join(', ')}`);
     const router = this.routerOf(name);
     const next: RouterState = { mode, pins: [] };
     await this.applyNat(router, next);

@@ -16,7 +16,7 @@ describe('lab up members (--members, --nat)', () => {
 
   it('refuses a --nat list that does not fit the count, and unknown NAT types', () => {
     expect(() => specs(3, 'eim,edm')).toThrow('--nat lists 2 NAT types for 3 members');
-    expect(() => parseNatList('eim,full-cone')).toThrow('--nat "full-cone" must be eim, edm or public');
+    expect(() => parseNatList('eim,full-cone')).toThrow('--nat "full-cone" must be eim, edm, seq or public');
   });
 
   it('--members is a count or the lab’s name:nat list', () => {

@@ -1,5 +1,5 @@
 import { LabSpecError } from './errors';
-import { MAX_MEMBERS, MemberNat, MemberSpec, parseMembers } from './plan';
+import { MAX_MEMBERS, MEMBER_NATS, MEMBER_NATS_TEXT, MemberNat, MemberSpec, parseMembers } from './plan';
 
 /**
  * The members of `wgmesh lab up` from its options (pure): `--members N` and/or `--nat
@@ -21,7 +21,7 @@ export function parseMemberOption(text: string): number | MemberSpec[] {
 /** `--nat`: "eim,edm,public" (one per member, or one for all). */
 export function parseNatList(text: string): MemberNat[] {
   const list = text.split(',').map((s) => s.trim());
-  for (const n of list) if (n !== 'eim' && n !== 'edm' && n !== 'public') throw new LabSpecError(`--nat "${n}" must be eim, edm or public`);
+  for (const n of list) if (!MEMBER_NATS.includes(n as MemberNat)) throw new LabSpecError(`--nat "${n}" must be ${MEMBER_NATS_TEXT}`);
   return list as MemberNat[];
 }
 

@@ -192,9 +192,10 @@ export function pairRow(a: PairEnd, b: PairEnd, decision: PairDecision | { pendi
 
 /**
  * Whether two members can get a direct tunnel by hole punching in the lab: always, unless one is
- * behind an endpoint-dependent NAT (a random port per destination, so the registry-observed port
- * is useless) and the other is not public. A public member learns an edm member's real port from
- * its first handshake (WireGuard roaming), so that pair works.
+ * behind an edm NAT (a random port per destination, so neither the registry-observed port nor a
+ * predicted one is any use) and the other is not public. A public member learns an edm member's
+ * real port from its first handshake (WireGuard roaming), so that pair works. Behind seq NATs the
+ * ports are predicted (port prediction), with eim, seq or public on the other side.
  */
 export function expectDirect(a: MemberNat, b: MemberNat): boolean {
   if (a === 'edm') return b === 'public';

@@ -1,4 +1,4 @@
-import { natRules, parseConntrack, rebindPlan } from './nat';
+import { natRules, parseConntrack, rebindPlan, SEQ_PORTS } from './nat';
 
 // `conntrack -L` in a router of the lab (conntrack-tools 1.4.7).
 const CONNTRACK = `udp      17 29 src=172.16.1.2 dst=203.0.113.1 sport=51821 dport=51820 src=203.0.113.1 dst=198.51.100.11 sport=51820 dport=51821 [ASSURED] mark=0 use=1
@@ -32,6 +32,26 @@ COMMIT
     const rules = natRules('edm', '198.51.100.11', [{ source: '172.16.1.2', sourcePort: 51821, toPort: 30000 }]);
     expect(rules).toContain('-A POSTROUTING -o wan -j MASQUERADE --random-fully\n');
     expect(rules).not.toContain('SNAT');
+  });
+
+  it('seq hands UDP flows one SEQ_PORTS port after another, round-robin, before MASQUERADE; pins ignored', () => {
+    const rules = natRules('seq', '198.51.100.11', [{ source: '172.16.1.2', sourcePort: 51821, toPort: 40000 }]).split('\n');
+    const seq = rules.filter((l) => l.includes('statistic'));
+    expect(seq).toHaveLength(SEQ_PORTS.count);
+    expect(seq[0]).toBe(`-A POSTROUTING -o wan -p udp -m statistic --mode nth --every ${SEQ_PORTS.count} --packet 0 -j SNAT --to-source 198.51.100.11:${SEQ_PORTS.first}`);
+    expect(seq.at(-1)).toBe(`-A POSTROUTING -o wan -p udp -m statistic --mode nth --every 1 --packet 0 -j SNAT --to-source 198.51.100.11:${SEQ_PORTS.first + SEQ_PORTS.count - 1}`);
+    // Rule i takes every (n-i)-th flow of those the rules before it leave: simulated, flows go round-robin.
+    const counters = seq.map(() => 0);
+    const every = seq.map((l) => Number(/--every (\d+)/.exec(l)![1]));
+    const ports: number[] = [];
+    for (let flow = 0; flow < SEQ_PORTS.count * 2 + 3; flow++) {
+      const i = every.findIndex((n, j) => counters[j]++ % n === 0);
+      ports.push(SEQ_PORTS.first + i);
+    }
+    expect(ports.slice(0, 4)).toEqual([SEQ_PORTS.first, SEQ_PORTS.first + 1, SEQ_PORTS.first + 2, SEQ_PORTS.first + 3]);
+    expect(ports.slice(SEQ_PORTS.count, SEQ_PORTS.count + 2)).toEqual([SEQ_PORTS.first, SEQ_PORTS.first + 1]);
+    expect(rules.indexOf('-A POSTROUTING -o wan -j MASQUERADE')).toBe(rules.indexOf(seq.at(-1)!) + 1);
+    expect(rules.join('\n')).not.toContain('--sport 51821');
   });
 
   it('pins come before MASQUERADE, one external port per internal UDP port', () => {

@@ -7,6 +7,12 @@ import { IF, NatMode } from './plan';
  *   is free, so one internal socket gets the same external port towards every destination.
  * - edm, endpoint-dependent mapping: `MASQUERADE --random-fully`: a random external port per
  *   destination, so the port the registry observed is useless to another member.
+ * - seq, endpoint-dependent mapping with sequential allocation: every new UDP flow gets the next
+ *   port of SEQ_PORTS (wrapping), like many carrier and office NATs. Linux picks SNAT ports at
+ *   random within a range, so the sequence is built from one single-port SNAT rule per port,
+ *   each taking its turn (`-m statistic --mode nth`: rule i takes every (n-i)-th of the flows
+ *   the rules before it left, which hands flows to the rules round-robin). NAT rules see only a
+ *   flow's first packet, so the count is of flows. Other protocols: MASQUERADE.
  * - Both: inbound on the WAN is accepted only for ESTABLISHED,RELATED flows; everything else new
  *   from the WAN is dropped (INPUT and FORWARD), as a home router does. Without the drop the
  *   router answers a peer's early handshake with a port unreachable, conntrack keeps that
@@ -25,10 +31,16 @@ export interface PortPin {
   toPort: number;
 }
 
+/** The ports a seq router hands out, in order (then from the first again). */
+export const SEQ_PORTS = { first: 30000, count: 128 } as const;
+
 /** Input for `iptables-restore` (replaces the router's nat and filter tables whole). */
 export function natRules(mode: NatMode, wanAddress: string, pins: readonly PortPin[] = []): string {
   const masquerade = mode === 'edm' ? `-A POSTROUTING -o ${IF.wan} -j MASQUERADE --random-fully` : `-A POSTROUTING -o ${IF.wan} -j MASQUERADE`;
   const pinRules = mode === 'eim' ? pins.map((p) => `-A POSTROUTING -o ${IF.wan} -s ${p.source}/32 -p udp --sport ${p.sourcePort} -j SNAT --to-source ${wanAddress}:${p.toPort}`) : [];
+  const n = SEQ_PORTS.count;
+  const seqRules =
+    mode === 'seq' ? Array.from({ length: n }, (_, i) => `-A POSTROUTING -o ${IF.wan} -p udp -m statistic --mode nth --every ${n - i} --packet 0 -j SNAT --to-source ${wanAddress}:${SEQ_PORTS.first + i}`) : [];
   return [
     '*nat',
     ':PREROUTING ACCEPT [0:0]',
@@ -36,6 +48,7 @@ export function natRules(mode: NatMode, wanAddress: string, pins: readonly PortP
     ':OUTPUT ACCEPT [0:0]',
     ':POSTROUTING ACCEPT [0:0]',
     ...pinRules,
+    ...seqRules,
     masquerade,
     'COMMIT',
     '*filter',

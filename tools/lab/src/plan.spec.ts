@@ -70,7 +70,7 @@ describe('lab specs', () => {
     [{ members: [{ name: 'A', nat: 'eim' }] }, 'member name "A" must be 1-16 characters'],
     [{ members: [{ name: 'registry', nat: 'eim' }] }, 'member name "registry"'],
     [{ members: [{ name: 'a', nat: 'eim' }, { name: 'a', nat: 'edm' }] }, 'member name "a" is used twice'],
-    [{ members: [{ name: 'a', nat: 'cone' }] }, 'member "a": nat "cone" must be eim, edm or public'],
+    [{ members: [{ name: 'a', nat: 'cone' }] }, 'member "a": nat "cone" must be eim, edm, seq or public'],
     [{ members: [], id: 'Bad-Id' }, 'lab id "Bad-Id" must be 1-6 characters'],
     [{ members: Array.from({ length: 101 }, (_, i) => ({ name: `m${i}`, nat: 'eim' })) }, 'at most 100 members'],
   ])('rejects %j', (spec, message) => {
@@ -83,6 +83,6 @@ describe('lab specs', () => {
       { name: 'b', nat: 'edm' },
       { name: 'c', nat: 'public' },
     ]);
-    expect(() => parseMembers('a')).toThrow('member "a" must be <name>:<eim|edm|public>');
+    expect(() => parseMembers('a')).toThrow('member "a" must be <name>:<eim|edm|seq|public>');
   });
 });

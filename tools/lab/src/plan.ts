@@ -16,9 +16,17 @@ import { LabSpecError } from './errors';
  * k is the member's 1-based position in the spec.
  */
 
-export type NatMode = 'eim' | 'edm';
+/**
+ * eim: endpoint-independent mapping (MASQUERADE). edm: endpoint-dependent, a random port per
+ * destination (MASQUERADE --random-fully). seq: endpoint-dependent, ports handed out in sequence
+ * (SNAT to one port after another), the kind port prediction can punch through.
+ */
+export type NatMode = 'eim' | 'edm' | 'seq';
 export type MemberNat = NatMode | 'public';
-export const NAT_MODES: readonly NatMode[] = ['eim', 'edm'];
+export const NAT_MODES: readonly NatMode[] = ['eim', 'edm', 'seq'];
+export const MEMBER_NATS: readonly MemberNat[] = [...NAT_MODES, 'public'];
+/** "eim, edm, seq or public", for messages. */
+export const MEMBER_NATS_TEXT = `${MEMBER_NATS.slice(0, -1).join(', ')} or ${MEMBER_NATS.at(-1)}`;
 
 export interface MemberSpec {
   name: string;
@@ -144,7 +152,7 @@ export function parseMembers(text: string): MemberSpec[] {
   if (typeof text !== 'string' || text.trim() === '') throw new LabSpecError('members must be a list like "a:eim,b:edm,c:public"');
   return text.split(',').map((item) => {
     const m = /^\s*([^:\s]+)\s*:\s*([a-z]+)\s*$/.exec(item);
-    if (!m) throw new LabSpecError(`member "${item.trim()}" must be <name>:<eim|edm|public>`);
+    if (!m) throw new LabSpecError(`member "${item.trim()}" must be <name>:<${MEMBER_NATS.join('|')}>`);
     return { name: m[1], nat: m[2] as MemberNat };
   });
 }
@@ -159,9 +167,7 @@ export function checkSpec(spec: LabSpec): LabSpec {
     }
     if (seen.has(m.name)) throw new LabSpecError(`member name "${m.name}" is used twice`);
     seen.add(m.name);
-    if (m.nat !== 'eim' && m.nat !== 'edm' && m.nat !== 'public') {
-      throw new LabSpecError(`member "${m.name}": nat "${m.nat}" must be eim, edm or public`);
-    }
+    if (!MEMBER_NATS.includes(m.nat)) throw new LabSpecError(`member "${m.name}": nat "${m.nat}" must be ${MEMBER_NATS_TEXT}`);
   }
   if (spec.id !== undefined) checkLabId(spec.id);
   return spec;

@@ -1,7 +1,7 @@
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { createLogger, Level, parseLevel, untilSignal } from '@wgmesh/log';
 import { DEFAULT_HTTP_LISTEN, FlagCheck, httpListenOption, type HttpListen, Readiness, serveHealth } from '@wgmesh/health';
-import { DEFAULT_CLASSIFY_TIMEOUT_MS, DEFAULT_RATE_LIMIT, probeNat, StunServerConfigError } from '@wgmesh/nat-probe';
+import { DEFAULT_CLASSIFY_TIMEOUT_MS, DEFAULT_RATE_LIMIT, NatClassification, probeNat, signed, StunServerConfigError } from '@wgmesh/nat-probe';
 import { startNatProbeServer } from '../../../nat-probe/src/run';
 import { CommandError, EXIT, runCommand } from './peers';
 
@@ -60,10 +60,13 @@ const classifyUsage = `Usage: wgmesh nat-probe classify --server <addr:port> [--
 Classifies this host's NAT against a STUN server, all tests from one fresh UDP socket (RFC 5780):
 test I (the mapped address; no NAT when it is this host's own address and port), the filtering
 tests (the server answers from its other IP and port, then from its other port), then the mapping
-tests (Binding to the other IP, then to the other IP and port). Prints the mapped address, the
-mapping and filtering behaviour (endpoint-independent, address-dependent, address-and-port-
-dependent or unknown), the summary (none, eim, edm, unknown) and how it was decided. A server
-without a second IP tells less; one without RFC 5780 only whether there is a NAT.
+tests (Binding to the other IP, then to the other IP and port), and behind an endpoint-dependent
+mapping one more new mapping from a second socket (are ports handed out in sequence, so the next
+ones can be predicted?). Prints the mapped address, the mapping and filtering behaviour
+(endpoint-independent, address-dependent, address-and-port-dependent or unknown), the summary
+(none, eim, edm, unknown), for edm the port allocation, and how it was decided (--json adds
+portStep when ports are sequential). A server without a second IP tells less; one without
+RFC 5780 only whether there is a NAT.
 
 Options:
 ${formatOptionsHelp(classifyOptions)}
@@ -153,6 +156,7 @@ function classifyCommand(argv: string[]): Promise<number> {
         ['nat', r.nat],
         ['mapping', r.mapping],
         ['filtering', r.filtering],
+        ...portsRow(r),
         ['took', `${probe.durationMs} ms`],
       ];
       process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(10)} ${v}`).join('\n')}\nhow:\n${r.method.split('; ').map((s) => `  ${s}`).join('\n')}\n`);
@@ -163,4 +167,10 @@ function classifyCommand(argv: string[]): Promise<number> {
     }
     return EXIT.ok;
   });
+}
+
+/** For an endpoint-dependent mapping: how the NAT allocates ports. */
+function portsRow(r: NatClassification): Array<[string, string]> {
+  if (r.nat !== 'edm') return [];
+  return [['ports', r.portStep !== undefined ? `sequential, step ${signed(r.portStep)} (predictable)` : 'not sequential (not predictable)']];
 }
