@@ -12,6 +12,8 @@ import { Classify, NatProbeService, SampleMapping } from './member/nat-probe.ser
 
 export interface RunningNatProbeMember {
   probe: NatProbeService;
+  /** Resolves once its handlers are subscribed (paths.get answers); never rejects. */
+  subscribed: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -49,7 +51,7 @@ async function startMember(config: NatProbeMemberConfig, log: Logger, deps: Para
     bufferLogs: false,
   });
   const probe = app.get(NatProbeService);
-  void app.listen().then(
+  const subscribed = app.listen().then(
     () => {
       log.info('nat-probe subscribed', { mesh: config.mesh, node, nats: redactUrl(deps.servers) });
       probe.subscribed();
@@ -71,6 +73,7 @@ async function startMember(config: NatProbeMemberConfig, log: Logger, deps: Para
   log.info('nat-probe (member) started', { node, stunServer: probe.stunServer, natInterval: config.natInterval, pathDeadline: config.pathDeadline });
   return {
     probe,
+    subscribed,
     close: async () => {
       removeChecks?.();
       techniques.dispose();

@@ -30,7 +30,7 @@ describe('pairRule', () => {
     [m('a', 'none'), m('b', 'edm'), 'sure', 'a has a public address'],
     [m('a', 'eim'), m('b'), 'sure', "b's NAT is not known yet"],
     [m('a', 'edm'), m('b', 'unknown'), 'try', 'a is endpoint-dependent, b has a NAT that could not be classified'],
-    [m('a'), m('b', 'edm'), 'try', "b is endpoint-dependent, a's NAT is not known yet"],
+    [m('a'), m('b', 'edm'), 'relay', "b is endpoint-dependent, a's NAT is not known yet"],
     [m('a', 'eim'), m('b', 'unknown'), 'sure', 'b has a NAT that could not be classified'],
     [{ ...m('a', 'edm'), portStep: 1 }, m('b', 'edm'), 'try', 'both endpoint-dependent, a allocates ports sequentially (step +1)'],
     [{ ...m('a', 'edm'), portStep: 2 }, { ...m('b', 'edm'), portStep: -1 }, 'try', 'both endpoint-dependent, a allocates ports sequentially (step +2), b allocates ports sequentially (step -1)'],
@@ -126,6 +126,13 @@ describe('PathPlanner, leading a pair', () => {
     expect(p2.plan(input(self, [{ key: B, name: 'b', nat: 'edm' }], T0 + 61_000, { handshakes: new Map([[B, T0 + 60_000]]) })).decisions[0]).toMatchObject({ path: 'direct', attempt: false });
   });
 
+  it('waits, relayed, for the NAT of a peer that has not classified yet when its own is endpoint-dependent', () => {
+    const p = new PathPlanner();
+    const waiting = p.plan(input({ key: A, name: 'a', nat: 'edm' }, [{ key: B, name: 'b' }], T0)).decisions[0];
+    expect(waiting).toMatchObject({ path: 'relayed', attempt: false, retryAt: null, reason: "relayed: a is endpoint-dependent, b's NAT is not known yet" });
+    expect(p.plan(input({ key: A, name: 'a', nat: 'edm' }, [{ key: B, name: 'b', nat: 'eim' }], T0 + 100)).decisions[0]).toMatchObject({ attempt: true, since: T0 + 100 });
+  });
+
   it('relays both endpoint-dependent pairs without retrying, until a NAT changes', () => {
     const p = new PathPlanner();
     const edm = { key: A, name: 'a', nat: 'edm' as NatType };
@@ -152,8 +159,8 @@ describe('PathPlanner, leading a pair', () => {
   it('keeps the deadline running when a NAT gets classified into the same kind of rule, rewording the reason', () => {
     const p = new PathPlanner();
     const edmSelf = { key: A, name: 'a', nat: 'edm' as NatType };
-    const first = p.plan(input(edmSelf, [{ key: B, name: 'b' }], T0)).decisions[0];
-    expect(first).toMatchObject({ path: 'relayed', attempt: true, since: T0, reason: "relayed while trying direct: a is endpoint-dependent, b's NAT is not known yet (deadline 10s)" });
+    const first = p.plan(input(edmSelf, [{ key: B, name: 'b', nat: 'unknown' }], T0)).decisions[0];
+    expect(first).toMatchObject({ path: 'relayed', attempt: true, since: T0, reason: 'relayed while trying direct: a is endpoint-dependent, b has a NAT that could not be classified (deadline 10s)' });
     const classified = p.plan(input(edmSelf, [{ key: B, name: 'b', nat: 'eim' }], T0 + 1500));
     expect(classified.decisions[0]).toMatchObject({ attempt: true, since: T0, reason: 'relayed while trying direct: b is endpoint-independent, a endpoint-dependent (deadline 10s)' });
     expect(classified.nextWakeAt).toBe(T0 + o.deadlineMs);
@@ -255,5 +262,33 @@ describe('PathPlanner: punches, techniques and their counters', () => {
     const leader: PathDecision = { peer: C, path: 'direct', attempt: false, reason: 'direct: handshake on a direct attempt (…)', retryAt: null, since: T0, technique: 'prediction' };
     const d = p.plan(input({ key: C, name: 'c', nat: 'eim' }, [{ key: A, name: 'a', nat: 'edm' }], T0 + 1, { leaderDecisions: new Map([[A, leader]]) })).decisions[0];
     expect(d).toMatchObject({ path: 'direct', technique: 'prediction', reason: 'direct: handshake on a direct attempt (…) (decided by a)' });
+  });
+});
+
+describe('PathPlanner: never dialling before the NAT is known', () => {
+  it('keeps every pair relayed while this node’s NAT is first classified, then decides', () => {
+    const p = new PathPlanner();
+    const peers = [{ key: B, name: 'b', nat: 'eim' as NatType }, { key: C, name: 'c', nat: 'edm' as NatType }];
+    const waiting = p.plan(input({ key: A, name: 'a' }, peers, T0, { selfNatPending: true }));
+    expect(waiting.decisions.map((d) => [d.path, d.attempt, d.reason])).toEqual([
+      ['relayed', false, "relayed: waiting for a's NAT classification"],
+      ['relayed', false, "relayed: waiting for a's NAT classification"],
+    ]);
+    expect(waiting.nextWakeAt).toBeNull();
+    expect(waiting.techniques.direct.attempts).toBe(0);
+    const known = p.plan(input({ key: A, name: 'a', nat: 'eim' }, peers, T0 + 80));
+    expect(known.decisions.map((d) => [d.path, d.attempt])).toEqual([['direct', false], ['relayed', true]]);
+  });
+
+  it('behind an endpoint-dependent NAT, does not copy a plain direct decision of a leader that is not public', () => {
+    const p = new PathPlanner();
+    const plain: PathDecision = { peer: C, path: 'direct', attempt: false, reason: "direct: c's NAT is not known yet", retryAt: null, since: T0 };
+    const self = { key: C, name: 'c', nat: 'edm' as NatType };
+    const fromEim = p.plan(input(self, [{ key: A, name: 'a', nat: 'eim' }], T0 + 1, { leaderDecisions: new Map([[A, plain]]) })).decisions[0];
+    expect(fromEim).toMatchObject({ path: 'relayed', attempt: true, technique: 'punch', reason: 'relayed while trying direct: a is endpoint-independent, c endpoint-dependent (deadline 10s)' });
+    const fromPublic = p.plan(input(self, [{ key: A, name: 'a', nat: 'none' }], T0 + 2, { leaderDecisions: new Map([[A, plain]]) })).decisions[0];
+    expect(fromPublic).toMatchObject({ path: 'direct', reason: "direct: c's NAT is not known yet (decided by a)" });
+    const punched = p.plan(input(self, [{ key: A, name: 'a', nat: 'eim' }], T0 + 3, { leaderDecisions: new Map([[A, { ...plain, technique: 'prediction' }]]) })).decisions[0];
+    expect(punched).toMatchObject({ path: 'direct', technique: 'prediction' });
   });
 });

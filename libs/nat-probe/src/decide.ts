@@ -57,6 +57,12 @@ export interface PlannerInput {
   handshakes: ReadonlyMap<string, number>;
   /** Decisions the leaders of our pairs published about us, by the leader's public key. */
   leaderDecisions: ReadonlyMap<string, PathDecision>;
+  /**
+   * This node's NAT is being classified for the first time: nothing goes direct yet. A device
+   * that dialled a peer before knowing its NAT would hold a mapping towards it that port
+   * prediction cannot see (a NAT keeps it as long as packets flow, and minutes after).
+   */
+  selfNatPending?: boolean;
   now: number;
 }
 
@@ -96,9 +102,12 @@ export function pairRule(a: { name: string; nat?: NatType; portStep?: number }, 
   }
   const unknown = [a, b].filter((m) => known(m.nat) === undefined);
   const what = (m: { name: string; nat?: NatType }) => (m.nat === undefined ? `${m.name}'s NAT is not known yet` : `${m.name} ${NAT_WORDS[m.nat]}`);
-  // An endpoint-dependent side with a NAT not known (yet): the path may well be impossible, so
-  // the relay carries traffic while direct is tried, rather than a direct route black-holing it.
+  // An endpoint-dependent side with a NAT not known: the path may well be impossible, so the
+  // relay carries traffic while direct is tried (a punch), rather than a direct route
+  // black-holing it. Not before the other side has classified at all: a punch needs its
+  // nat-probe to answer, and its NAT decides how to punch.
   const edm = na === 'edm' ? a : nb === 'edm' ? b : undefined;
+  if (edm && unknown.some((m) => m.nat === undefined)) return { kind: 'relay', why: `${edm.name} is endpoint-dependent, ${unknown.map(what).join(', ')}` };
   if (edm) return { kind: 'try', why: `${edm.name} is endpoint-dependent, ${unknown.map(what).join(', ')}` };
   return { kind: 'sure', why: unknown.map(what).join(', ') };
 }
@@ -175,6 +184,11 @@ export class PathPlanner {
       if (peer.publicKey === input.self.publicKey) continue;
       seen.add(peer.publicKey);
       const peerName = peer.name ?? shortName(peer.publicKey);
+      if (input.selfNatPending) {
+        this.pairs.delete(peer.publicKey);
+        decisions.push(toDecision(peer, { kind: 'relayed', since: now, failures: 0, retryAt: null, reason: `relayed: waiting for ${input.self.name}'s NAT classification` }));
+        continue;
+      }
       // Only this side's port step is known here (the peer's shows in its answer to a punch).
       const rule = pairRule({ name: input.self.name, nat: input.self.nat, portStep: input.self.portStep }, { name: peerName, nat: peer.nat });
       let decision: PathDecision;
@@ -185,7 +199,11 @@ export class PathPlanner {
       } else {
         this.pairs.delete(peer.publicKey);
         const leader = input.leaderDecisions.get(peer.publicKey);
-        decision = leader ? follow(peer, leader, peerName) : toDecision(peer, firstPhase(rule, now, this.opts));
+        // Behind an endpoint-dependent NAT, dialling the leader's registry-observed endpoint is of
+        // no use (unless it is public) and opens a mapping a later punch cannot predict: a plain
+        // direct decision (the leader has not seen this node's NAT yet) waits for the punch.
+        const stale = leader?.path === 'direct' && !leader.technique && input.self.nat === 'edm' && peer.nat !== 'none';
+        decision = leader && !stale ? follow(peer, leader, peerName) : toDecision(peer, firstPhase(rule, now, this.opts));
       }
       decisions.push(decision);
     }

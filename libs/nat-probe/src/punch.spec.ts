@@ -2,7 +2,7 @@ import type { PathDecision, PeerRecord, PunchMessage } from '@wgmesh/contracts';
 import { parsePunchMessage } from '@wgmesh/contracts';
 import { createLogger } from '@wgmesh/log';
 import type { StunAddress } from '@wgmesh/stun';
-import { predictedPorts, PUNCH_CANDIDATES, PUNCH_OFFER_INTERVAL_MS, Puncher, PuncherDeps } from './punch';
+import { NatLock, predictedPorts, PUNCH_CANDIDATES, PUNCH_OFFER_INTERVAL_MS, Puncher, PuncherDeps } from './punch';
 
 // Two Punchers wired back to back through a fake bus (every published message is validated by
 // the contract and delivered to the other side with the sender's node), with fake NAT samples
@@ -14,6 +14,7 @@ const decision: PathDecision = { peer: B, peerName: 'b', path: 'relayed', attemp
 
 interface Node {
   puncher: Puncher;
+  lock: NatLock;
   sprays: Array<{ peer: string; endpoints: string[] }>;
   followed: Array<{ leader: string; decision: PathDecision }>;
   sent: PunchMessage[];
@@ -26,7 +27,7 @@ function pair(opts: { stepA?: number; stepB?: number; sampleA?: StunAddress | nu
   ];
   const nodes: Record<string, Node> = {};
   const make = (key: string, name: string, step: number | undefined, sample: StunAddress | null | undefined, extra: Partial<PuncherDeps> = {}): Node => {
-    const n: Node = { puncher: undefined as unknown as Puncher, sprays: [], followed: [], sent: [] };
+    const n: Node = { puncher: undefined as unknown as Puncher, lock: new NatLock(), sprays: [], followed: [], sent: [] };
     n.puncher = new Puncher({
       self: { publicKey: key, name },
       portStep: () => step,
@@ -42,6 +43,7 @@ function pair(opts: { stepA?: number; stepB?: number; sampleA?: StunAddress | nu
       peer: (k) => table.find((p) => p.publicKey === k),
       sessionUp: () => false,
       follow: (leader, d) => void n.followed.push({ leader, decision: d }),
+      exclusive: (fn) => n.lock.run(fn),
       log: quiet,
       ...extra,
     });
@@ -63,7 +65,7 @@ describe('Puncher', () => {
     expect(b.followed).toEqual([{ leader: A, decision }]); // before it sprays
     expect(b.sprays).toEqual([{ peer: A, endpoints: ['198.51.100.11:51820'] }]);
     expect(a.sprays).toEqual([{ peer: B, endpoints: ['198.51.100.12:30001', '198.51.100.12:30002', '198.51.100.12:30003', '198.51.100.12:30004', '198.51.100.12:30005'] }]);
-    expect(outcome).toEqual({ technique: 'prediction', detail: 'port prediction: a at its registry-observed endpoint, b at predicted ports (5)' });
+    expect(outcome).toEqual({ technique: 'prediction', detail: 'port prediction: a at its registry-observed endpoint, b at predicted ports 30001-30005' });
     expect(a.puncher.counters).toMatchObject({ offersSent: 1, answersReceived: 1 });
     expect(b.puncher.counters).toMatchObject({ offersAnswered: 1 });
   });
@@ -74,7 +76,7 @@ describe('Puncher', () => {
     expect(b.sprays[0].endpoints).toEqual(['198.51.100.11:40001', '198.51.100.11:40002', '198.51.100.11:40003', '198.51.100.11:40004', '198.51.100.11:40005']);
     expect(a.sprays[0].endpoints).toEqual(['198.51.100.12:30002', '198.51.100.12:30004', '198.51.100.12:30006', '198.51.100.12:30008', '198.51.100.12:30010']);
     expect(outcome.technique).toBe('prediction');
-    expect(outcome.detail).toBe('port prediction: a at predicted ports (step +1, after 40000), b at predicted ports (5)');
+    expect(outcome.detail).toBe('port prediction: a at predicted ports 40001-40005 (step +1), b at predicted ports 30002-30010');
   });
 
   it('no prediction on either side: a plain punch at the registry-observed endpoints', async () => {
@@ -96,6 +98,28 @@ describe('Puncher', () => {
     const { a, b } = pair({ stepB: 1, sampleB: null });
     expect((await a.puncher.lead(B, decision)).technique).toBe('punch');
     expect(b.sent[0]).toMatchObject({ kind: 'answer', candidates: ['198.51.100.12:51820'], predicted: false });
+  });
+
+  it('samples and sprays only while it holds the NAT lock (no classification in between)', async () => {
+    const { a, b } = pair({ stepB: 1, sampleB: { ip: '198.51.100.12', port: 30000 } });
+    let release!: () => void;
+    const classifying = b.lock.run(() => new Promise<void>((r) => (release = r)));
+    const led = a.puncher.lead(B, decision);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(b.sprays).toEqual([]); // b waits for its classification to end
+    release();
+    await classifying;
+    expect((await led).technique).toBe('prediction');
+    expect(b.sprays).toHaveLength(1);
+  });
+
+  it('NatLock runs one holder at a time, in order, and goes on after a failure', async () => {
+    const lock = new NatLock();
+    const order: string[] = [];
+    const slow = (name: string, fail = false) => () => new Promise<string>((res, rej) => setTimeout(() => (order.push(name), fail ? rej(new Error(name)) : res(name)), 5));
+    const results = await Promise.allSettled([lock.run(slow('one')), lock.run(slow('two', true)), lock.run(slow('three'))]);
+    expect(order).toEqual(['one', 'two', 'three']);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
   });
 
   it('predicts within the port range only', () => {

@@ -34,6 +34,8 @@ export interface PuncherDeps {
   self: { publicKey: string; name: string };
   /** This node's NAT port step when it allocates sequentially (read at every punch). */
   portStep: () => number | undefined;
+  /** This node's NAT has not been classified yet (its port step may yet turn out to be known). */
+  natPending?: () => boolean;
   /** This node's mapping now, from one Binding on a fresh socket; null when the server is silent. */
   sample: () => Promise<StunAddress | null>;
   /** The dataplane's punch: a handshake initiation to each endpoint, in order. */
@@ -45,6 +47,11 @@ export interface PuncherDeps {
   sessionUp: (publicKey: string) => boolean;
   /** An offer carried the leader's decision about the pair: the peer follows it at once. */
   follow: (leader: string, decision: PathDecision) => void;
+  /**
+   * Runs `fn` while nothing else of this node opens NAT mappings on purpose (its classification,
+   * another punch): from a sample to the spray it predicts, no other new mapping may come between.
+   */
+  exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
   log: Logger;
   now?: () => number;
 }
@@ -82,7 +89,19 @@ export class Puncher {
    * (up to answerMs), send to the peer's candidates. Resolves with what was done, for the
    * planner's reasons and counters; rejects only when this node's own dataplane could not send.
    */
-  async lead(peerKey: string, decision: PathDecision, answerMs = PUNCH_ANSWER_MS): Promise<PunchOutcome> {
+  lead(peerKey: string, decision: PathDecision, answerMs = PUNCH_ANSWER_MS): Promise<PunchOutcome> {
+    return this.predicting(() => this.leadNow(peerKey, decision, answerMs));
+  }
+
+  /**
+   * Behind a sequential NAT (or one not classified yet), from the sample to the spray it predicts
+   * nothing else may open a mapping: a classification running now is waited for.
+   */
+  private predicting<T>(fn: () => Promise<T>): Promise<T> {
+    return this.deps.portStep() === undefined && !this.deps.natPending?.() ? fn() : this.deps.exclusive(fn);
+  }
+
+  private async leadNow(peerKey: string, decision: PathDecision, answerMs: number): Promise<PunchOutcome> {
     const peer = this.deps.peer(peerKey);
     const name = peer?.name ?? peerKey.slice(0, 8);
     if (!peer?.endpoint) throw new Error(`${name} has no registry-observed endpoint to punch towards`);
@@ -100,7 +119,7 @@ export class Puncher {
     let note = '';
     if (answer && !answer.refused) {
       this.counters.answersReceived++;
-      theirs = { candidates: answer.candidates, predicted: answer.predicted, how: answer.predicted ? `predicted ports (${answer.candidates.length})` : 'its registry-observed endpoint' };
+      theirs = { candidates: answer.candidates, predicted: answer.predicted, how: answer.predicted ? `predicted ports ${portRange(answer.candidates)}` : 'its registry-observed endpoint' };
     } else {
       if (!answer) this.counters.noAnswer++;
       theirs = { candidates: [peer.endpoint], predicted: false, how: 'its registry-observed endpoint' };
@@ -141,9 +160,12 @@ export class Puncher {
     this.lastOffer.set(message.from, this.now());
     if (message.decision) this.deps.follow(message.from, message.decision);
     try {
-      const mine = await this.side();
-      if (!mine) throw new Error('the registry does not know this node’s endpoint yet');
-      await this.deps.spray(message.from, message.candidates);
+      const mine = await this.predicting(async () => {
+        const side = await this.side();
+        if (!side) throw new Error('the registry does not know this node’s endpoint yet');
+        await this.deps.spray(message.from, message.candidates);
+        return side;
+      });
       this.counters.offersAnswered++;
       this.answer(message, mine);
       this.deps.log.info('punched for an offer', { peer: node, theirs: message.candidates.length, predicted: message.predicted, mine: mine.candidates.length, minePredicted: mine.predicted });
@@ -179,7 +201,7 @@ export class Puncher {
     if (step !== undefined) {
       const mapped = await this.deps.sample();
       const ports = mapped ? predictedPorts(mapped, step, PUNCH_CANDIDATES) : [];
-      if (ports.length > 0) return { candidates: ports, predicted: true, how: `predicted ports (step ${signed(step)}, after ${mapped!.port})` };
+      if (ports.length > 0) return { candidates: ports, predicted: true, how: `predicted ports ${portRange(ports)} (step ${signed(step)})` };
       this.deps.log.warn('no ports to predict (no STUN answer, or at the end of the port range); punching at the registry-observed endpoint');
     }
     return own ? { candidates: [own], predicted: false, how: 'its registry-observed endpoint' } : null;
@@ -197,6 +219,23 @@ export function predictedPorts(mapped: StunAddress, step: number, count: number)
   return out;
 }
 
+/** "30001-30005": the first and last port of a list of endpoints. */
+function portRange(endpoints: readonly string[]): string {
+  const ports = endpoints.map((e) => parseEndpoint(e).port);
+  return ports.length === 1 ? String(ports[0]) : `${ports[0]}-${ports.at(-1)}`;
+}
+
 function hostOf(endpoint: string): string {
   return formatEndpoint({ ...parseEndpoint(endpoint), port: 1 }).replace(/:1$/, '');
+}
+
+/** One holder at a time, in the order asked (Puncher's `exclusive`). */
+export class NatLock {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
 }

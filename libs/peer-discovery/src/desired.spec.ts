@@ -33,6 +33,8 @@ describe('desiredPeers', () => {
     ['on demand by name', { keepalive: 0, registryKey: REGISTRY, connect: new Set(['site-3', 'site-7']) }, [3, 7]],
     ['on demand never names self, the registry or endpoint-less peers', { keepalive: 0, registryKey: REGISTRY, connect: new Set([key(1), key(2), key(4)]) }, []],
     ['on demand with nothing named', { keepalive: 0, registryKey: REGISTRY, connect: new Set<string>() }, []],
+    ['only peers nat-probe has decided about', { keepalive: 0, registryKey: REGISTRY, decided: new Set([key(3), key(7)]) }, [3, 7]],
+    ['nat-probe has decided about none yet', { keepalive: 0, registryKey: REGISTRY, decided: new Set<string>() }, []],
   ])('%s', (_what, opts, expected) => {
     expect(keysOf(opts)).toEqual(expected.map(key).sort());
   });

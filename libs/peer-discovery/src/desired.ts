@@ -26,6 +26,8 @@ export interface DesiredOptions {
    * opened): endpoint null, so the device keeps the one the punch set and WireGuard learnt.
    */
   punched?: ReadonlySet<string>;
+  /** When given, only these peers (those nat-probe has decided about) can be wanted; the others wait, relayed. */
+  decided?: ReadonlySet<string>;
   /** The registry's public key: never a direct peer here (it is the protected bootstrap peer). */
   registryKey?: string;
 }
@@ -47,6 +49,7 @@ export function desiredPeers(table: readonly PeerRecord[], self: { publicKey: st
     if (peer.endpoint === null || peer.allowedIps.length === 0) continue;
     const attempt = opts.attempt?.has(peer.publicKey) ?? false;
     if (!attempt && opts.relayed?.has(peer.publicKey)) continue;
+    if (opts.decided && !opts.decided.has(peer.publicKey)) continue;
     if (targets && !matchesAny(peer, targets)) continue;
     const endpoint = opts.punched?.has(peer.publicKey) ? null : peer.endpoint;
     const desired: DesiredPeer = { publicKey: peer.publicKey, endpoint, allowedIps: attempt ? [] : [...peer.allowedIps] };

@@ -2,7 +2,7 @@ import { vppOptions } from '../../../dataplane-programmer/src/config';
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { DesiredPeer, DriverKind, parseDriverKind, parseMemberRemoveReply, Patterns } from '@wgmesh/contracts';
 import { DEFAULT_MTU, DEFAULT_STATE_DIR } from '@wgmesh/dataplane';
-import { createLogger, Level, parseLevel } from '@wgmesh/log';
+import { createLogger, Level, parseLevel, withDeadline } from '@wgmesh/log';
 import { parseCidr } from '@wgmesh/netaddr';
 import { Enrollment, memberCredsPath, nodeKey, writeEnrollment } from '@wgmesh/peer-discovery';
 import { natsCredsOption } from '@wgmesh/nats-transport';
@@ -165,14 +165,17 @@ function memberUp(argv: string[]): Promise<number> {
     role.onClose(() => dataplane.close());
     try {
       await dataplane.ready; // NATS over the tunnel: peer-discovery's applies go to this programmer
-      const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), { enrollment, readiness: readiness.scoped('peer-discovery') });
-      role.onClose(() => discovery.close());
+      // nat-probe first: peer-discovery's first apply asks it for its path decisions (paths.get),
+      // so that no peer is dialled before this node knows its NAT (a mapping port prediction cannot see).
       const natProbe = await startNatProbeMember(
         { mesh: c.mesh, nats: c.nats, stateDir: c.stateDir, logLevel: c.logLevel, stunServer: c.stunServer, natInterval: c.natInterval, pathDeadline: c.pathDeadline, pathRetry: c.pathRetry, pathRetryMax: c.pathRetryMax, keepalive: c.keepalive },
         log.child({ service: 'nat-probe' }),
         { enrollment, servers: c.nats ?? natsOverTunnel(enrollment), creds: natsCreds, readiness: readiness.scoped('nat-probe') },
       );
       role.onClose(() => natProbe.close());
+      await withDeadline(() => natProbe.subscribed, 5000);
+      const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), { enrollment, readiness: readiness.scoped('peer-discovery') });
+      role.onClose(() => discovery.close());
       log.info('member up', { name: enrollment.name, publicKey: key.publicKey, address: enrollment.address, registry: enrollment.registry.endpoint, device: c.device });
       await role.untilStopped();
     } finally {

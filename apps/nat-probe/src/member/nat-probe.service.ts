@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { DataplaneApplyRequest, DataplaneState, NatReport, NatType, parseDataplaneApplyResult, parsePeerSnapshot, PathDecision, PathReport, Patterns, PeerEvent, PeerRecord, PunchMessage } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
-import { leads, PathPlanner, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
+import { leads, NatLock, PathPlanner, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
 import type { StunAddress } from '@wgmesh/stun';
 import { attemptKeepalive } from '@wgmesh/peer-discovery';
 import { countError, meshMetrics, setNatType, setPathCounts } from '@wgmesh/telemetry';
@@ -24,6 +24,8 @@ export type SampleMapping = (server: string) => Promise<StunAddress | null>;
 
 /** A device handshake newer than this is a live session (WireGuard's 180 s, plus a keepalive). */
 const SESSION_FRESH_MS = 205_000;
+/** How long pairs wait for this node's first NAT classification before being decided without it. */
+export const FIRST_CLASSIFICATION_WAIT_MS = 5000;
 
 /**
  * nat-probe on a member:
@@ -52,10 +54,13 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   private classifyAgain = false;
   /** After a quick (mapping-only) classification, the full one follows at once. */
   private fullPending = false;
-  private timers: { plan?: NodeJS.Timeout; classify?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; republish?: NodeJS.Timeout } = {};
+  private timers: { plan?: NodeJS.Timeout; classify?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; republish?: NodeJS.Timeout; firstWait?: NodeJS.Timeout } = {};
   private stopped = false;
+  private readonly startedAt = Date.now();
   readonly counters = { classifications: 0, classificationFailures: 0, natChanges: 0, plans: 0, reportsPublished: 0, punches: 0, punchFailures: 0 };
   readonly puncher: Puncher;
+  /** Classifications and punches open NAT mappings on purpose: one at a time (port prediction). */
+  private readonly natLock = new NatLock();
   /** Led pairs whose attempt (by its `since`) has been punched or is being punched. */
   private readonly punching = new Map<string, number>();
 
@@ -77,6 +82,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     this.puncher = new Puncher({
       self: { publicKey: enrollment.publicKey, name: enrollment.name },
       portStep: () => this.nat?.portStep,
+      natPending: () => this.nat === null,
       sample: () => this.sampleMapping(this.stunServer),
       spray: (peer, endpoints) => this.spray(peer, endpoints),
       publish: (m) => this.publishPunch(m),
@@ -87,6 +93,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
         this.leaderDecisions.set(leader, decision);
         this.plan();
       },
+      exclusive: (fn) => this.natLock.run(fn),
       log: log.child({ component: 'punch' }),
     });
   }
@@ -104,6 +111,9 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
 
   onApplicationBootstrap(): void {
     void this.classify('start');
+    // Pairs wait for the first classification; without one in time they are decided without it.
+    this.timers.firstWait = setTimeout(() => this.plan(), FIRST_CLASSIFICATION_WAIT_MS + 1);
+    this.timers.firstWait.unref();
     this.timers.interfaces = setInterval(() => {
       const now = interfaceFingerprint();
       if (now === this.interfaces) return;
@@ -208,7 +218,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     const server = this.stunServer;
     let result: NatClassification;
     try {
-      result = await this.classifyNat(server, { filtering: !quick });
+      result = await this.natLock.run(() => this.classifyNat(server, { filtering: !quick }));
       this.counters.classifications++;
     } catch (err) {
       this.counters.classificationFailures++;
@@ -257,6 +267,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       peers: peers.map((p) => ({ publicKey: p.publicKey, name: p.name, nat: p.nat })),
       handshakes: this.handshakes,
       leaderDecisions: this.leaderDecisions,
+      selfNatPending: this.nat === null && now - this.startedAt < FIRST_CLASSIFICATION_WAIT_MS,
       now,
     });
     this.counters.plans++;

@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePeerSnapshot, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
+import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { Attr, setSpanAttributes } from '@wgmesh/telemetry';
 import { compareViews, countChangedPeers, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, pullPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
@@ -11,6 +11,9 @@ import { BusRef } from '@wgmesh/nats-transport';
 
 /** Sends the desired peer set to this node's dataplane-programmer (over NATS, or in-process). */
 export type ApplyDesired = (request: DataplaneApplyRequest) => Promise<unknown>;
+
+/** How long the first apply waits for nat-probe's decisions (`paths.get`) before going without. */
+const PATHS_ASK_MS = 1000;
 
 /**
  * Member mode: keeps this node's direct peers in line with the registry's peer table.
@@ -31,6 +34,9 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private attempt = new Set<string>();
   /** Peers whose endpoint nat-probe's hole punching sets (the device keeps what it learnt). */
   private punched = new Set<string>();
+  /** Peers nat-probe has decided about (undefined before its first report: every peer is direct). */
+  private decided: Set<string> | undefined;
+  private pathsSeen = false;
   /** This node's endpoint as the registry last published it (undefined before the first table). */
   private ownEndpoint: string | null | undefined;
   private pokeAll = false;
@@ -77,9 +83,24 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     else this.log.info('no --zone: the periodic DNS-SD pull (anti-entropy) is off');
   }
 
-  /** Once subscribed to `peers.events`: (re)load the snapshot so that nothing before is missed. */
+  /**
+   * Once subscribed to `peers.events` (and this node's path reports): asks nat-probe for its
+   * decisions first (`paths.get`), so that the first apply already honours them, then (re)loads
+   * the snapshot so that nothing before is missed.
+   */
   subscribed(): void {
-    void (this.mirror.ready ? this.mirror.reload('subscribed') : this.mirror.start());
+    void this.askPaths().finally(() => void (this.mirror.ready ? this.mirror.reload('subscribed') : this.mirror.start()));
+  }
+
+  /** This node's path decisions now, when a nat-probe answers (none runs: every peer is direct). */
+  private async askPaths(): Promise<void> {
+    if (this.pathsSeen) return;
+    try {
+      const report = await (await this.bus.ready).request(Patterns.pathsGet, {}, parsePathReport, { timeoutMs: PATHS_ASK_MS });
+      if (!this.pathsSeen) this.setPaths(report);
+    } catch (err) {
+      this.log.info('no path decisions from nat-probe: every peer goes direct until it reports', { error: (err as Error).message });
+    }
   }
 
   handleEvent(event: PeerEvent): void {
@@ -106,24 +127,29 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
 
   /**
    * This node's path decisions (`node.<id>.paths`, from its nat-probe): relayed peers are left out
-   * (traffic takes the registry peer), peers under a direct attempt get no routes. Without any
-   * report every peer is direct.
+   * (traffic takes the registry peer), peers under a direct attempt get no routes, peers it has not
+   * decided about yet are left out too (the relay carries them). Without any report (no nat-probe
+   * runs) every peer is direct.
    */
   setPaths(report: PathReport): void {
     const relayed = new Set<string>();
     const attempt = new Set<string>();
     const punched = new Set<string>();
+    const decided = new Set<string>();
     for (const d of report.decisions) {
+      decided.add(d.peer);
       if (d.technique) punched.add(d.peer);
       if (d.path !== 'relayed') continue;
       relayed.add(d.peer);
       if (d.attempt) attempt.add(d.peer);
     }
-    const same = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((k) => b.has(k));
-    if (same(relayed, this.relayed) && same(attempt, this.attempt) && same(punched, this.punched)) return;
+    const same = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined) => a !== undefined && b !== undefined && a.size === b.size && [...a].every((k) => b.has(k));
+    this.pathsSeen = true;
+    if (same(relayed, this.relayed) && same(attempt, this.attempt) && same(punched, this.punched) && same(decided, this.decided)) return;
     this.relayed = relayed;
     this.attempt = attempt;
     this.punched = punched;
+    this.decided = decided;
     this.log.info('path decisions changed', { relayed: relayed.size, attempts: attempt.size, punched: punched.size, direct: report.decisions.length - relayed.size });
     this.scheduler.trigger();
   }
@@ -153,6 +179,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
       relayed: this.relayed,
       attempt: this.attempt,
       punched: this.punched,
+      decided: this.decided,
       registryKey: this.enrollment.registry.publicKey,
     });
   }
