@@ -25,6 +25,11 @@ export interface DataplaneApplyRequest {
   /** Peer-table revision this desired state was computed from (for tracing and logs). */
   revision?: number;
   /**
+   * With `replace`: peers to leave as the device has them, neither changed nor removed (a member's
+   * peers nat-probe has not decided about yet: a session from before a restart goes on).
+   */
+  keep?: string[];
+  /**
    * Peers to send a keepalive to now (those with a persistent keepalive): after this node's own
    * endpoint changed (a NAT rebinding), so that their NATs let the others' packets in again at
    * once instead of at the next keepalive.
@@ -118,7 +123,7 @@ export function parsePunchSpray(value: unknown, path: string): PunchSpray {
 }
 
 export function parseDataplaneApplyRequest(value: unknown): DataplaneApplyRequest {
-  const o = object(value, '', ['peers', 'replace', 'remove', 'revision', 'poke', 'punch']);
+  const o = object(value, '', ['peers', 'replace', 'remove', 'revision', 'poke', 'punch', 'keep']);
   if (typeof o.replace !== 'boolean') throw new ContractError('replace', 'must be true or false');
   const req: DataplaneApplyRequest = {
     peers: array(o.peers, 'peers', MAX_PEERS_PER_APPLY).map((p, i) => parseDesiredPeer(p, join('peers', i))),
@@ -127,6 +132,7 @@ export function parseDataplaneApplyRequest(value: unknown): DataplaneApplyReques
   if (o.remove !== undefined) req.remove = array(o.remove, 'remove', MAX_PEERS_PER_APPLY).map((k, i) => parsePublicKey(k, join('remove', i)));
   if (o.revision !== undefined) req.revision = integer(o.revision, 'revision', 0, Number.MAX_SAFE_INTEGER);
   if (o.poke !== undefined) req.poke = array(o.poke, 'poke', MAX_PEERS_PER_APPLY).map((k, i) => parsePublicKey(k, join('poke', i)));
+  if (o.keep !== undefined) req.keep = array(o.keep, 'keep', MAX_PEERS_PER_APPLY).map((k, i) => parsePublicKey(k, join('keep', i)));
   if (o.punch !== undefined) req.punch = array(o.punch, 'punch', MAX_PUNCHES_PER_APPLY).map((p, i) => parsePunchSpray(p, join('punch', i)));
   return req;
 }

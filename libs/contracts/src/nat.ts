@@ -80,7 +80,10 @@ export type Technique = (typeof TECHNIQUES)[number];
 export const PUNCH_TECHNIQUES = ['punch', 'prediction'] as const;
 export type PunchTechnique = (typeof PUNCH_TECHNIQUES)[number];
 
-/** How often a technique was tried on the pairs a member leads, and how it went. */
+/**
+ * How often a technique was tried on the pairs a member leads, and how it went. attempts minus
+ * successes and failures: under way, or abandoned because a NAT changed meanwhile.
+ */
 export interface TechniqueCount {
   attempts: number;
   successes: number;

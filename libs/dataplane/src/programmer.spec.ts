@@ -33,6 +33,7 @@ describe('coalesceRequests', () => {
         ],
       },
     ],
+    ['the newest replace brings its keep list', [{ peers: [p1], replace: true, keep: [p4.publicKey] }, { peers: [p2], replace: true, keep: [p3.publicKey] }, { peers: [], replace: false }], { peers: [p2], replace: true, keep: [p3.publicKey] }],
     ['the newest revision is kept', [{ peers: [p1], replace: false, revision: 4 }, { peers: [p2], replace: false, revision: 9 }, { peers: [], replace: false }], { peers: [p1, p2], replace: false, revision: 9 }],
   ] as [string, DataplaneApplyRequest[], DataplaneApplyRequest][])('%s', (_what, requests, want) => {
     expect(coalesceRequests(requests)).toEqual(want);
@@ -63,6 +64,14 @@ describe('DataplaneProgrammer', () => {
     expect(await programmer.apply({ peers: [], replace: true })).toMatchObject({ removed: 1 });
     expect(await programmer.apply({ peers: [], replace: false, remove: [testKey(100)] })).toMatchObject({ removed: 0 });
     expect([...driver.peers.keys()]).toEqual([testKey(100)]);
+  });
+
+  it('leaves the peers a replace asks to keep as they are, and does not add them', async () => {
+    const driver = new MemoryDriver();
+    const programmer = new DataplaneProgrammer({ driver });
+    await programmer.apply({ peers: [testPeer(1), testPeer(2)], replace: true });
+    expect(await programmer.apply({ peers: [testPeer(3)], replace: true, keep: [testKey(2), testKey(4)] })).toMatchObject({ added: 1, removed: 1 });
+    expect([...driver.peers.keys()].sort()).toEqual([testKey(2), testKey(3)].sort());
   });
 
   it('runs one batch at a time and merges the requests that waited into one apply, answering each', async () => {

@@ -109,7 +109,8 @@ export class DataplaneProgrammer {
     const started = performance.now();
     const { driver } = this.opts;
     const device = await withSpan('device.read', { [Attr.driver]: driver.kind }, () => driver.read());
-    const { diff, added, updated, unchanged } = diffPeers(req.peers, device.peers, { replace: req.replace, remove: req.remove, protect: this.opts.protect });
+    const protect = req.keep?.length ? [...(this.opts.protect ?? []), ...req.keep] : this.opts.protect;
+    const { diff, added, updated, unchanged } = diffPeers(req.peers, device.peers, { replace: req.replace, remove: req.remove, protect });
     if (req.poke?.length) diff.poke = pokes(req, device.peers, diff);
     const changes = { [Attr.driver]: driver.kind, [Attr.peersChanged]: diff.upsert.length + diff.remove.length };
     await withSpan('device.apply', changes, () => driver.apply(diff));
@@ -173,11 +174,13 @@ export function coalesceRequests(requests: readonly DataplaneApplyRequest[]): Da
   let peers = new Map<string, DesiredPeer>();
   let removes = new Set<string>();
   let revision: number | undefined;
+  let keep = new Set<string>();
   for (const req of requests) {
     if (req.replace) {
       replace = true;
       peers = new Map();
       removes = new Set();
+      keep = new Set(req.keep);
     } else {
       const upserted = new Set(req.peers.map((p) => p.publicKey));
       for (const key of req.remove ?? []) {
@@ -194,6 +197,7 @@ export function coalesceRequests(requests: readonly DataplaneApplyRequest[]): Da
   }
   const out: DataplaneApplyRequest = { peers: [...peers.values()], replace };
   if (!replace && removes.size > 0) out.remove = [...removes];
+  if (replace && keep.size > 0) out.keep = [...keep];
   const poke = new Set(requests.flatMap((r) => r.poke ?? []));
   if (poke.size > 0) out.poke = [...poke];
   // Punches in the order asked; a later punch of the same peer replaces an earlier one.

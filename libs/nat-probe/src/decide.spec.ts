@@ -266,14 +266,11 @@ describe('PathPlanner: punches, techniques and their counters', () => {
 });
 
 describe('PathPlanner: never dialling before the NAT is known', () => {
-  it('keeps every pair relayed while this node’s NAT is first classified, then decides', () => {
+  it('decides nothing while this node’s NAT is first classified (the device keeps what it has), then decides', () => {
     const p = new PathPlanner();
     const peers = [{ key: B, name: 'b', nat: 'eim' as NatType }, { key: C, name: 'c', nat: 'edm' as NatType }];
     const waiting = p.plan(input({ key: A, name: 'a' }, peers, T0, { selfNatPending: true }));
-    expect(waiting.decisions.map((d) => [d.path, d.attempt, d.reason])).toEqual([
-      ['relayed', false, "relayed: waiting for a's NAT classification"],
-      ['relayed', false, "relayed: waiting for a's NAT classification"],
-    ]);
+    expect(waiting.decisions).toEqual([]);
     expect(waiting.nextWakeAt).toBeNull();
     expect(waiting.techniques.direct.attempts).toBe(0);
     const known = p.plan(input({ key: A, name: 'a', nat: 'eim' }, peers, T0 + 80));
@@ -290,5 +287,32 @@ describe('PathPlanner: never dialling before the NAT is known', () => {
     expect(fromPublic).toMatchObject({ path: 'direct', reason: "direct: c's NAT is not known yet (decided by a)" });
     const punched = p.plan(input(self, [{ key: A, name: 'a', nat: 'eim' }], T0 + 3, { leaderDecisions: new Map([[A, { ...plain, technique: 'prediction' }]]) })).decisions[0];
     expect(punched).toMatchObject({ path: 'direct', technique: 'prediction' });
+  });
+});
+
+describe('PathPlanner: a restart keeps the sessions that are up', () => {
+  const live = new Map([[B, T0 - 30_000]]);
+
+  it('a pair a punch had opened (not plainly direct) stays direct, its endpoint left to the device', () => {
+    const p = new PathPlanner();
+    const d = p.plan(input({ key: A, name: 'a', nat: 'eim' }, [{ key: B, name: 'b', nat: 'edm' }], T0, { handshakes: live })).decisions[0];
+    expect(d).toMatchObject({ path: 'direct', attempt: false, technique: 'punch', reason: 'direct: a session was up already (a is endpoint-independent, b endpoint-dependent)' });
+    // … and follows the handshakes from there: when they stop, relayed and retried.
+    const stale = p.plan(input({ key: A, name: 'a', nat: 'eim' }, [{ key: B, name: 'b', nat: 'edm' }], T0 + o.staleHandshakeMs, { handshakes: live })).decisions[0];
+    expect(stale).toMatchObject({ path: 'relayed', reason: expect.stringMatching(/^relayed: direct handshakes stopped/) });
+  });
+
+  it('a follower does the same until its leader’s decision arrives', () => {
+    const p = new PathPlanner();
+    const d = p.plan(input({ key: C, name: 'c', nat: 'edm' }, [{ key: B, name: 'b', nat: 'eim' }], T0, { handshakes: new Map([[B, T0 - 1000]]) })).decisions[0];
+    expect(d).toMatchObject({ path: 'direct', technique: 'punch', reason: 'direct: a session was up already (b is endpoint-independent, c endpoint-dependent)' });
+  });
+
+  it('a plainly direct pair is direct as usual, registry-observed endpoints and all', () => {
+    const p = new PathPlanner();
+    const d = p.plan(input({ key: A, name: 'a', nat: 'eim' }, [{ key: B, name: 'b', nat: 'eim' }], T0, { handshakes: live }));
+    expect(d.decisions[0]).toMatchObject({ path: 'direct', reason: 'direct: both endpoint-independent' });
+    expect(d.decisions[0]).not.toHaveProperty('technique');
+    expect(d.techniques.direct).toEqual({ attempts: 1, successes: 1, failures: 0 });
   });
 });

@@ -185,15 +185,16 @@ export class PathPlanner {
       seen.add(peer.publicKey);
       const peerName = peer.name ?? shortName(peer.publicKey);
       if (input.selfNatPending) {
+        // No decision yet: the device keeps what it has (a session from before a restart goes on).
         this.pairs.delete(peer.publicKey);
-        decisions.push(toDecision(peer, { kind: 'relayed', since: now, failures: 0, retryAt: null, reason: `relayed: waiting for ${input.self.name}'s NAT classification` }));
         continue;
       }
       // Only this side's port step is known here (the peer's shows in its answer to a punch).
       const rule = pairRule({ name: input.self.name, nat: input.self.nat, portStep: input.self.portStep }, { name: peerName, nat: peer.nat });
       let decision: PathDecision;
+      const handshakeMs = input.handshakes.get(peer.publicKey) ?? 0;
       if (leads(input.self.publicKey, peer.publicKey)) {
-        const state = this.lead(peer.publicKey, rule, input.handshakes.get(peer.publicKey) ?? 0, now);
+        const state = this.lead(peer.publicKey, rule, handshakeMs, now);
         decision = toDecision(peer, state.phase);
         wake(this.dueAt(state.phase));
       } else {
@@ -203,7 +204,7 @@ export class PathPlanner {
         // no use (unless it is public) and opens a mapping a later punch cannot predict: a plain
         // direct decision (the leader has not seen this node's NAT yet) waits for the punch.
         const stale = leader?.path === 'direct' && !leader.technique && input.self.nat === 'edm' && peer.nat !== 'none';
-        decision = leader && !stale ? follow(peer, leader, peerName) : toDecision(peer, firstPhase(rule, now, this.opts));
+        decision = leader && !stale ? follow(peer, leader, peerName) : toDecision(peer, startPhase(rule, now, this.opts, handshakeMs));
       }
       decisions.push(decision);
     }
@@ -218,8 +219,13 @@ export class PathPlanner {
   /** Advances one led pair: a new rule starts it over; deadlines, handshakes and retries move it on. */
   private lead(peer: string, rule: Rule, handshakeMs: number, now: number): PairState {
     let state = this.pairs.get(peer);
-    if (!state || state.rule.kind !== rule.kind) {
-      if (state) this.ended(state.phase, false);
+    if (!state) {
+      state = { rule, phase: startPhase(rule, now, this.opts, handshakeMs) };
+      if (state.phase.kind === 'direct' && !state.phase.punch) this.counts.direct.attempts++;
+      this.pairs.set(peer, state);
+    } else if (state.rule.kind !== rule.kind) {
+      // Abandoned, not failed: a NAT changed under it (counted as neither).
+      if (state.phase.kind === 'attempt' && !state.phase.punch) this.counts.punch.attempts++;
       state = { rule, phase: firstPhase(rule, now, this.opts, handshakeMs) };
       if (state.phase.kind === 'direct') this.counts.direct.attempts++;
       this.pairs.set(peer, state);
@@ -265,7 +271,10 @@ export class PathPlanner {
     return state;
   }
 
-  /** Counts how a direct phase or an attempt ended (an attempt never punched counts as a punch). */
+  /**
+   * Counts how a direct phase or an attempt ended (an attempt never punched counts as a punch).
+   * attempts − successes − failures: under way, or abandoned because a NAT changed.
+   */
   private ended(p: Phase, success: boolean): void {
     if (p.kind === 'relayed' || (p.kind === 'direct' && (p.confirmed || p.punch))) return;
     const technique: Technique = p.kind === 'direct' ? 'direct' : (p.punch?.technique ?? 'punch');
@@ -278,6 +287,18 @@ export class PathPlanner {
     if (p.kind === 'attempt') return p.since + this.opts.deadlineMs;
     return p.retryAt;
   }
+}
+
+/**
+ * A pair seen for the first time: a live session on the device for a pair that is not plainly
+ * direct (so a punch opened it before this node restarted) is kept as it is, its endpoint left
+ * to the device; otherwise the rule's first step.
+ */
+function startPhase(rule: Rule, now: number, o: PlannerOptions, handshakeMs: number): Phase {
+  if (rule.kind !== 'sure' && handshakeMs > 0 && now - handshakeMs <= o.staleHandshakeMs) {
+    return { kind: 'direct', since: now, confirmed: true, reason: `direct: a session was up already (${rule.why})`, punch: { technique: 'punch', detail: 'a session was up already' } };
+  }
+  return firstPhase(rule, now, o, handshakeMs);
 }
 
 function firstPhase(rule: Rule, now: number, o: PlannerOptions, handshakeMs = 0): Phase {

@@ -20,7 +20,7 @@ interface Node {
   sent: PunchMessage[];
 }
 
-function pair(opts: { stepA?: number; stepB?: number; sampleA?: StunAddress | null; sampleB?: StunAddress | null; table?: PeerRecord[]; sessionUpB?: boolean; sprayFailsB?: string; nowB?: () => number; deliver?: (m: PunchMessage, from: string) => boolean } = {}) {
+function pair(opts: { stepA?: number; stepB?: number; sampleA?: StunAddress | null; sampleB?: StunAddress | null; table?: PeerRecord[]; sprayFailsB?: string; nowB?: () => number; deliver?: (m: PunchMessage, from: string) => boolean } = {}) {
   const table = opts.table ?? [
     { publicKey: A, name: 'a', allowedIps: ['10.99.0.2/32'], endpoint: '198.51.100.11:51820' },
     { publicKey: B, name: 'b', allowedIps: ['10.99.0.3/32'], endpoint: '198.51.100.12:51820' },
@@ -41,7 +41,6 @@ function pair(opts: { stepA?: number; stepB?: number; sampleA?: StunAddress | nu
         setImmediate(() => void to.puncher.handle(checked, name));
       },
       peer: (k) => table.find((p) => p.publicKey === k),
-      sessionUp: () => false,
       follow: (leader, d) => void n.followed.push({ leader, decision: d }),
       exclusive: (fn) => n.lock.run(fn),
       log: quiet,
@@ -51,7 +50,6 @@ function pair(opts: { stepA?: number; stepB?: number; sampleA?: StunAddress | nu
   };
   nodes.a = make(A, 'a', opts.stepA, opts.sampleA);
   nodes.b = make(B, 'b', opts.stepB, opts.sampleB, {
-    sessionUp: () => opts.sessionUpB ?? false,
     ...(opts.nowB ? { now: opts.nowB } : {}),
     ...(opts.sprayFailsB ? { spray: async () => Promise.reject(new Error(opts.sprayFailsB)) } : {}),
   });
@@ -144,7 +142,6 @@ describe('Puncher', () => {
     it.each([
       ['candidates elsewhere than where the registry sees the sender (a reflector)', offer({ candidates: ['203.0.113.77:53'] }), {}, 'candidates are not at 198.51.100.11, where the registry sees the sender'],
       ['from the follower of the pair', { ...offer(), from: B, to: A }, {}, 'the sender does not lead this pair'],
-      ['while a direct session is up', offer(), { sessionUpB: true }, 'a direct session is up'],
       ['when its own device cannot punch', offer(), { sprayFailsB: 'the vpp driver cannot punch' }, 'cannot punch: the vpp driver cannot punch'],
     ] as const)('refuses an offer %s', async (_what, m, opts, why) => {
       const { a, b } = pair(opts);

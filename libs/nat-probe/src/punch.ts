@@ -43,8 +43,6 @@ export interface PuncherDeps {
   publish: (message: PunchMessage) => void;
   /** A member of the peer table (its name, registry-observed endpoint). */
   peer: (publicKey: string) => PeerRecord | undefined;
-  /** This node's device has a live session with the peer: a punch would break it. */
-  sessionUp: (publicKey: string) => boolean;
   /** An offer carried the leader's decision about the pair: the peer follows it at once. */
   follow: (leader: string, decision: PathDecision) => void;
   /**
@@ -184,7 +182,6 @@ export class Puncher {
     if (m.candidates.some((c) => hostOf(c) !== ip)) return `candidates are not at ${ip}, where the registry sees the sender`;
     const last = this.lastOffer.get(m.from);
     if (last !== undefined && this.now() - last < PUNCH_OFFER_INTERVAL_MS) return 'too many offers';
-    if (this.deps.sessionUp(m.from)) return 'a direct session is up';
     return null;
   }
 

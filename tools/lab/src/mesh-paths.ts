@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { NatReport, parseNatReport, parsePathReport, PathReport } from '@wgmesh/contracts';
+import { NatReport, parseNatReport, parsePathReport, PathDecision, PathReport } from '@wgmesh/contracts';
 import { LabError } from './errors';
 import type { Lab } from './lab';
 import type { Mesh } from './mesh';
@@ -86,16 +86,16 @@ export class PathWatch {
    * Every distinct decision `from` published about `to`, in order, with when the watcher first
    * saw it (repeats of the same decision, republished every 30 s, are left out).
    */
-  decisions(from: string, toPublicKey: string): Array<{ at: number; path: string; attempt: boolean; reason: string; since: number; retryAt: number | null }> {
+  decisions(from: string, toPublicKey: string): Array<PathDecision & { at: number }> {
     this.poll();
-    const out: Array<{ at: number; path: string; attempt: boolean; reason: string; since: number; retryAt: number | null }> = [];
+    const out: Array<PathDecision & { at: number }> = [];
     for (const { at, report } of this.paths) {
       if (report.node !== from) continue;
       const d = report.decisions.find((x) => x.peer === toPublicKey);
       if (!d) continue;
       const last = out.at(-1);
-      if (last && last.path === d.path && last.attempt === d.attempt && last.reason === d.reason && last.since === d.since) continue;
-      out.push({ at, path: d.path, attempt: d.attempt, reason: d.reason, since: d.since, retryAt: d.retryAt });
+      if (last && last.path === d.path && last.attempt === d.attempt && last.reason === d.reason && last.since === d.since && last.technique === d.technique) continue;
+      out.push({ ...d, at });
     }
     return out;
   }

@@ -22,8 +22,6 @@ export type Classify = (server: string, opts: { filtering: boolean }) => Promise
 /** This node's mapping now against a STUN server ("ip:port"): one Binding from a fresh socket. */
 export type SampleMapping = (server: string) => Promise<StunAddress | null>;
 
-/** A device handshake newer than this is a live session (WireGuard's 180 s, plus a keepalive). */
-const SESSION_FRESH_MS = 205_000;
 /** How long pairs wait for this node's first NAT classification before being decided without it. */
 export const FIRST_CLASSIFICATION_WAIT_MS = 5000;
 
@@ -87,7 +85,6 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       spray: (peer, endpoints) => this.spray(peer, endpoints),
       publish: (m) => this.publishPunch(m),
       peer: (key) => this.table.get(key),
-      sessionUp: (key) => Date.now() - (this.handshakes.get(key) ?? 0) <= SESSION_FRESH_MS,
       follow: (leader, decision) => {
         if (decision.peer !== this.enrollment.publicKey) return;
         this.leaderDecisions.set(leader, decision);

@@ -43,6 +43,8 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private dnsView: PeerRecord[] | null = null;
   private natsUp = false;
   private lastApplied: DesiredPeer[] | null = null;
+  /** The undecided peers of the last apply (kept as they were), as one string. */
+  private lastKeep = '';
   private readonly scheduler: CoalescingScheduler;
   private dnsTimer: NodeJS.Timeout | null = null;
   private statusSub: Subscription | null = null;
@@ -207,7 +209,9 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     const peers = this.desired();
     if (!peers) return setSpanAttributes({ [Attr.result]: 'no-table' }); // fail-static: no table yet
     const poke = this.pokeAll ? peers.map((p) => p.publicKey) : movedPeers(peers, this.lastApplied);
-    if (poke.length === 0 && this.lastApplied && sameDesiredPeers(peers, this.lastApplied)) {
+    const keep = this.undecided();
+    const keepKey = keep.join(',');
+    if (poke.length === 0 && this.lastApplied && sameDesiredPeers(peers, this.lastApplied) && keepKey === this.lastKeep) {
       this.counters.unchanged++;
       setSpanAttributes({ [Attr.result]: 'unchanged', [Attr.peers]: peers.length, [Attr.peersChanged]: 0 });
       return; // e.g. a handshake-only event: nothing this node acts on changed
@@ -215,11 +219,24 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     const started = performance.now();
     const revision = this.mirror.revision;
     setSpanAttributes({ [Attr.result]: 'applied', [Attr.peers]: peers.length, [Attr.peersChanged]: countChangedPeers(peers, this.lastApplied), [Attr.revision]: revision });
-    await this.apply(poke.length > 0 ? { peers, replace: true, revision, poke } : { peers, replace: true, revision });
+    await this.apply({ peers, replace: true, revision, ...(poke.length > 0 ? { poke } : {}), ...(keep.length > 0 ? { keep } : {}) });
     if (poke.length > 0) this.pokeAll = false; // (a failed apply is retried with the poke)
     this.lastApplied = peers;
+    this.lastKeep = keepKey;
     this.counters.applies++;
     this.log.info('desired peers applied', { peers: peers.length, revision, ms: Math.round(performance.now() - started) });
+  }
+
+  /**
+   * Members nat-probe has not decided about yet: left on the device as they are (not added, not
+   * removed), so that a restart keeps the sessions that were up.
+   */
+  private undecided(): string[] {
+    const decided = this.decided;
+    if (!decided) return [];
+    const out: string[] = [];
+    for (const key of this.table.keys()) if (!decided.has(key) && key !== this.enrollment.publicKey && key !== this.enrollment.registry.publicKey) out.push(key);
+    return out.sort();
   }
 
   private async loadSnapshot(reason: string): Promise<PeerTable> {
