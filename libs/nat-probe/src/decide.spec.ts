@@ -225,6 +225,20 @@ describe('PathPlanner: punches, techniques and their counters', () => {
     expect(direct.techniques).toEqual({ direct: { attempts: 0, successes: 0, failures: 0 }, punch: { attempts: 0, successes: 0, failures: 0 }, prediction: { attempts: 1, successes: 1, failures: 0 } });
   });
 
+  it('a handshake before the punch reported: direct at once, the punch’s outcome recorded when it comes', () => {
+    const p = new PathPlanner();
+    p.plan(input(eim, edmPeer, T0));
+    const early = p.plan(input(eim, edmPeer, T0 + 50, { handshakes: new Map([[B, T0 + 40]]) }));
+    expect(early.decisions[0]).toMatchObject({ path: 'direct', technique: 'punch', reason: 'direct: handshake on a direct attempt (a is endpoint-independent, b endpoint-dependent)' });
+    expect(early.techniques.punch).toEqual({ attempts: 1, successes: 1, failures: 0 });
+    expect(p.punched(B, T0, prediction)).toBe(true);
+    const late = p.plan(input(eim, edmPeer, T0 + 60, { handshakes: new Map([[B, T0 + 40]]) }));
+    expect(late.changed).toBe(true);
+    expect(late.decisions[0]).toMatchObject({ path: 'direct', technique: 'prediction', reason: 'direct: handshake on a direct attempt (a is endpoint-independent, b endpoint-dependent; punched at predicted ports (b allocates sequentially, step +1))' });
+    expect(late.techniques).toMatchObject({ punch: { attempts: 0, successes: 0, failures: 0 }, prediction: { attempts: 1, successes: 1, failures: 0 } });
+    expect(p.punched(B, T0, prediction)).toBe(false); // once
+  });
+
   it('a punched attempt without a handshake fails with its detail and is counted; the retry is a new attempt to punch', () => {
     const p = new PathPlanner();
     p.plan(input(eim, edmPeer, T0));

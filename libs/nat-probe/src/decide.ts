@@ -125,7 +125,8 @@ export interface PunchOutcome {
 }
 
 type Phase =
-  | { kind: 'direct'; since: number; confirmed: boolean; reason: string; punch?: PunchOutcome }
+  /** `awaitingPunch`: direct on a handshake before the attempt's punch reported (since: the attempt's). */
+  | { kind: 'direct'; since: number; confirmed: boolean; reason: string; punch?: PunchOutcome; awaitingPunch?: number }
   | { kind: 'attempt'; since: number; failures: number; reason: string; handshakeBefore: number; punch?: PunchOutcome }
   | { kind: 'relayed'; since: number; failures: number; retryAt: number | null; reason: string };
 
@@ -159,7 +160,17 @@ export class PathPlanner {
    * go into the reasons and the counters. False when the pair has moved on (nothing recorded).
    */
   punched(peer: string, since: number, outcome: PunchOutcome): boolean {
-    const p = this.pairs.get(peer)?.phase;
+    const state = this.pairs.get(peer);
+    const p = state?.phase;
+    if (p?.kind === 'direct' && p.awaitingPunch === since) {
+      // The handshake came before the punch reported how it was made: counted as a punch then.
+      this.counts.punch.attempts--;
+      this.counts.punch.successes--;
+      this.counts[outcome.technique].attempts++;
+      this.counts[outcome.technique].successes++;
+      state!.phase = { ...p, punch: outcome, awaitingPunch: undefined, reason: `direct: handshake on a direct attempt (${state!.rule.why}; ${outcome.detail})` };
+      return true;
+    }
     if (!p || p.kind !== 'attempt' || p.since !== since || p.punch) return false;
     p.punch = outcome;
     p.reason = `${p.reason.replace(/ \(deadline \d+s\)$/, '')}; ${outcome.detail}${/\(deadline \d+s\)$/.test(p.reason) ? ` (deadline ${Math.round(this.opts.deadlineMs / 1000)}s)` : ''}`;
@@ -260,7 +271,7 @@ export class PathPlanner {
       const how = p.punch ? `${rule.why}; ${p.punch.detail}` : rule.why;
       if (fresh && handshakeMs > p.handshakeBefore) {
         this.ended(p, true);
-        state.phase = { kind: 'direct', since: now, confirmed: true, reason: `direct: handshake on a direct attempt (${how})`, punch: p.punch ?? { technique: 'punch', detail: 'punched' } };
+        state.phase = { kind: 'direct', since: now, confirmed: true, reason: `direct: handshake on a direct attempt (${how})`, punch: p.punch ?? { technique: 'punch', detail: 'punched' }, ...(p.punch ? {} : { awaitingPunch: p.since }) };
       } else if (now >= p.since + o.deadlineMs) {
         this.ended(p, false);
         state.phase = relayAfterFailure(p.failures + 1, now, `no handshake in ${secondsText} on direct${p.punch ? ` (${p.punch.detail})` : ''}`, o);

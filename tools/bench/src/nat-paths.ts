@@ -7,7 +7,7 @@ import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/con
 import { Lab, Mesh, MeshMember, missingMeshTools, missingRequirements, startMesh } from '@wgmesh/lab';
 import { readEnrollment } from '@wgmesh/peer-discovery';
 import { UapiClient } from '@wgmesh/wireguard';
-import { DIRECT_TTL, DirectRun, formatNatReport, longestGap, NatBenchResult, parsePingLine, PingReply, RELAYED_TTL, RelayRun, steadyReply } from './nat-report';
+import { DIRECT_TTL, DirectRun, formatNatReport, longestGap, NatBenchResult, parsePingLine, PingReply, PredictRun, RELAYED_TTL, RelayRun, steadyReply } from './nat-report';
 
 /**
  * How fast a pair gets its path (prints a table; not a test). One lab: member a behind an eim
@@ -15,6 +15,9 @@ import { DIRECT_TTL, DirectRun, formatNatReport, longestGap, NatBenchResult, par
  *   direct  d<k> behind an eim NAT: from its enrolment to the first packet through the direct tunnel
  *   relay   r<k> behind an edm NAT (direct impossible): from its enrolment to the first packet
  *           through the relay, and from the direct attempt to the relayed decision (the fallback)
+ *   predict p<k> behind a seq NAT (ports handed out in sequence), with s (also seq) running too:
+ *           from its enrolment to the first packet through the direct tunnel from a (eim + seq) and
+ *           from s (seq + seq), both by port prediction; no direct packet in time counts as a failure
  * The enrolment is the new member's "enrolled" log line (the registry accepted it and added its hub
  * peer). "Through the direct tunnel" / "through the relay": a ping from a to the new member's
  * tunnel address, every 10 ms from the moment its address is known, whose reply's TTL shows the
@@ -22,7 +25,7 @@ import { DIRECT_TTL, DirectRun, formatNatReport, longestGap, NatBenchResult, par
  */
 const options: OptionSpec[] = [
   { key: 'runs', flag: 'runs', value: '<n>', parse: values.int(1, 50), default: '10', description: 'runs of each case' },
-  { key: 'only', flag: 'only', value: '<direct|relay>', parse: (t) => oneOf(t, ['direct', 'relay']), description: 'run one case only' },
+  { key: 'only', flag: 'only', value: '<direct|relay|predict>', parse: (t) => oneOf(t, ['direct', 'relay', 'predict']), description: 'run one case only' },
   { key: 'pathDeadline', flag: 'path-deadline', value: '<seconds>', parse: values.int(1, 600), default: '10', description: "members' --path-deadline (nat-probe's default)" },
   { key: 'natInterval', flag: 'nat-interval', value: '<seconds>', parse: values.int(1, 3600), default: '3', description: "members' --nat-interval (the lab's default)" },
   { key: 'json', flag: 'json', value: '<file>', parse: values.string, description: 'also write every run as JSON' },
@@ -30,7 +33,7 @@ const options: OptionSpec[] = [
 
 interface Options {
   runs: number;
-  only?: 'direct' | 'relay';
+  only?: 'direct' | 'relay' | 'predict';
   pathDeadline: number;
   natInterval: number;
   json?: string;
@@ -41,8 +44,10 @@ const usage = `Usage: npm run bench:nat -- [options]
 Measures, in the netns lab (root, wireguard-go), how fast a new pair gets its path: behind two
 eim NATs, from the second member's enrolment to the first packet through the direct tunnel;
 behind eim + edm NATs (direct impossible), to the first packet through the relay and to the
-relayed decision after the direct attempt's deadline. Goals: direct under 1 s, relay fallback
-under the deadline plus 1 s.
+relayed decision after the direct attempt's deadline; behind NATs that hand out ports in
+sequence (eim + seq, seq + seq), to the first packet through the direct tunnel by port
+prediction, and how many runs got there. Goals: direct under 1 s, relay fallback under the
+deadline plus 1 s.
 
 Options:
 ${formatOptionsHelp(options)}`;
@@ -77,29 +82,34 @@ class Pinger {
   }
 }
 
-/** Starts a member and, as soon as its enrolment gives it an address, pings it from a. */
-async function startWithPinger(mesh: Mesh, name: string): Promise<{ member: MeshMember; startAt: number; pinger: Pinger }> {
+/** Starts a member and, as soon as its enrolment gives it an address, pings it from each of `from`. */
+async function startWithPingers(mesh: Mesh, name: string, from: string[]): Promise<{ member: MeshMember; startAt: number; pingers: Pinger[] }> {
   const startAt = Date.now();
   const up = mesh.startMember(name);
   const stateDir = join(mesh.dir, 'members', name);
-  let pinger: Pinger | undefined;
+  let pingers: Pinger[] | undefined;
   try {
-    for (const deadline = Date.now() + 30_000; !pinger; await sleep(2)) {
+    for (const deadline = Date.now() + 30_000; !pingers; await sleep(2)) {
       let enrollment: ReturnType<typeof readEnrollment> = null;
       try {
         enrollment = readEnrollment(stateDir);
       } catch {
         // being written
       }
-      if (enrollment) pinger = new Pinger(mesh.lab.namespaceOf('a'), enrollment.address.replace(/\/\d+$/, ''));
+      if (enrollment) pingers = from.map((host) => new Pinger(mesh.lab.namespaceOf(host), enrollment!.address.replace(/\/\d+$/, '')));
       else if (Date.now() > deadline) throw new Error(`${name} did not enrol within 30 s`);
     }
-    return { member: await up, startAt, pinger };
+    return { member: await up, startAt, pingers };
   } catch (err) {
-    pinger?.stop();
+    pingers?.forEach((p) => p.stop());
     await up.catch(() => undefined);
     throw err;
   }
+}
+
+async function startWithPinger(mesh: Mesh, name: string): Promise<{ member: MeshMember; startAt: number; pinger: Pinger }> {
+  const { member, startAt, pingers } = await startWithPingers(mesh, name, ['a']);
+  return { member, startAt, pinger: pingers[0] };
 }
 
 /**
@@ -165,12 +175,32 @@ async function relayRun(mesh: Mesh, name: string, deadlineS: number): Promise<Re
   }
 }
 
+/** A new member behind a seq NAT: the first direct packet from a (eim) and from s (seq), null when none came in time. */
+async function predictRun(mesh: Mesh, name: string, timeoutMs: number): Promise<PredictRun> {
+  const { member, pingers } = await startWithPingers(mesh, name, ['a', 's']);
+  try {
+    const direct = (p: Pinger) => p.waitFor(DIRECT_TTL, timeoutMs).then((r) => r.at - member.enrolledAt, () => null);
+    const [eimSeqMs, seqSeqMs] = await Promise.all(pingers.map(direct));
+    return { member: name, eimSeqMs, seqSeqMs };
+  } finally {
+    pingers.forEach((p) => p.stop());
+  }
+}
+
 export async function runNatBench(o: Options): Promise<NatBenchResult> {
   const range = (p: string) => Array.from({ length: o.runs }, (_, i) => `${p}${i + 1}`);
-  const directNames = o.only === 'relay' ? [] : range('d');
-  const relayNames = o.only === 'direct' ? [] : range('r');
+  const directNames = !o.only || o.only === 'direct' ? range('d') : [];
+  const relayNames = !o.only || o.only === 'relay' ? range('r') : [];
+  const predictNames = !o.only || o.only === 'predict' ? range('p') : [];
   const before = loadavg();
-  const lab = await Lab.up({ members: [{ name: 'a', nat: 'eim' }, ...directNames.map((name) => ({ name, nat: 'eim' as const })), ...relayNames.map((name) => ({ name, nat: 'edm' as const }))] });
+  const lab = await Lab.up({
+    members: [
+      { name: 'a', nat: 'eim' },
+      ...directNames.map((name) => ({ name, nat: 'eim' as const })),
+      ...relayNames.map((name) => ({ name, nat: 'edm' as const })),
+      ...(predictNames.length > 0 ? [{ name: 's', nat: 'seq' as const }, ...predictNames.map((name) => ({ name, nat: 'seq' as const }))] : []),
+    ],
+  });
   let mesh: Mesh | undefined;
   try {
     mesh = await startMesh(lab, { members: ['a'], natIntervalS: o.natInterval, pathDeadlineS: o.pathDeadline });
@@ -192,7 +222,22 @@ export async function runNatBench(o: Options): Promise<NatBenchResult> {
       progress(`  ${name} (edm): first relayed packet ${r.enrolledToRelayMs.toFixed(0)} ms after it enrolled, relayed for good after ${r.enrolledToSteadyRelayMs.toFixed(0)} ms (longest gap ${r.longestGapMs.toFixed(0)} ms); relayed decision ${r.attemptToRelayedMs.toFixed(0)} ms after the attempt, ${r.enrolledToRelayedMs.toFixed(0)} ms after the enrolment`);
       await retire(mesh, name);
     }
-    return { deadlineS: o.pathDeadline, natIntervalS: o.natInterval, direct, relay, load: { before, after: loadavg() }, cpus: cpus().length };
+    const predict: PredictRun[] = [];
+    if (predictNames.length > 0) {
+      await mesh.startMember('s');
+      for (const deadline = Date.now() + 30_000; mesh.paths.natReports().get('s')?.portStep === undefined; await sleep(50)) {
+        if (Date.now() > deadline) throw new Error('s was not classified as a sequential NAT within 30 s');
+      }
+      progress(`s is up behind a sequential NAT; ${predictNames.length} runs of a new member behind one too`);
+    }
+    for (const name of predictNames) {
+      const r = await predictRun(mesh, name, o.pathDeadline * 1000 + 5000);
+      predict.push(r);
+      const ms = (x: number | null) => (x === null ? 'none in time' : `${x.toFixed(0)} ms`);
+      progress(`  ${name} (seq): first direct packet from a (eim) ${ms(r.eimSeqMs)}, from s (seq) ${ms(r.seqSeqMs)} after it enrolled`);
+      await retire(mesh, name);
+    }
+    return { deadlineS: o.pathDeadline, natIntervalS: o.natInterval, direct, relay, predict, load: { before, after: loadavg() }, cpus: cpus().length };
   } finally {
     await mesh?.down();
     await lab.down();

@@ -38,5 +38,25 @@ describe('NAT path benchmark: ping lines and the table', () => {
     expect(lines.find((l) => l.startsWith('eim+eim: enrolled → first packet through the direct tunnel'))).toMatch(/\s300\s+1200\s+1200\s+< 1000 ms: 1\/2$/);
     expect(lines.find((l) => l.startsWith('eim+edm: attempt decided → relayed decision'))).toMatch(/\s10005\s+10005\s+10005\s+< 11000 ms: 1\/1$/);
     expect(lines.find((l) => l.startsWith('eim+edm: enrolled → relayed decision'))).toMatch(/< 11000 ms: 0\/1$/);
+    expect(lines.some((l) => l.includes('port prediction'))).toBe(false);
+  });
+
+  it('prints the port prediction runs: times of those that went direct, and how many did', () => {
+    const text = formatNatReport({
+      deadlineS: 10,
+      natIntervalS: 3,
+      direct: [],
+      relay: [],
+      predict: [
+        { member: 'p1', eimSeqMs: 400, seqSeqMs: 600 },
+        { member: 'p2', eimSeqMs: 500, seqSeqMs: null },
+      ],
+      load: { before: [1, 2, 3], after: [0.5, 1, 2] },
+      cpus: 2,
+    });
+    const lines = text.split('\n');
+    expect(lines[0]).toContain('2 seq runs');
+    expect(lines.find((l) => l.startsWith('eim+seq: enrolled → first packet through the direct tunnel (port prediction)'))).toMatch(/\s400\s+500\s+500\s+direct: 2\/2$/);
+    expect(lines.find((l) => l.startsWith('seq+seq: enrolled → first packet through the direct tunnel (port prediction)'))).toMatch(/\s600\s+600\s+600\s+direct: 1\/2$/);
   });
 });

@@ -75,11 +75,20 @@ export function longestGap(replies: readonly PingReply[]): number {
   return gap;
 }
 
+export interface PredictRun {
+  member: string;
+  /** From "enrolled" to the first reply through the direct tunnel from the eim member; null: none in time (prediction failed). */
+  eimSeqMs: number | null;
+  /** The same from the other member behind a sequential NAT. */
+  seqSeqMs: number | null;
+}
+
 export interface NatBenchResult {
   deadlineS: number;
   natIntervalS: number;
   direct: DirectRun[];
   relay: RelayRun[];
+  predict?: PredictRun[];
   /** `uptime`-style load averages before and after. */
   load: { before: number[]; after: number[] };
   cpus: number;
@@ -111,12 +120,18 @@ export function formatNatReport(r: NatBenchResult): string {
     rows.push(['eim+edm: attempt decided → relayed decision (fallback)', ...stat(f.map((x) => x.attemptToRelayedMs)), goal(f.map((x) => x.attemptToRelayedMs), deadline + 1000)]);
     rows.push(['eim+edm: enrolled → relayed decision', ...stat(f.map((x) => x.enrolledToRelayedMs)), goal(f.map((x) => x.enrolledToRelayedMs), deadline + 1000)]);
   }
+  const p = r.predict ?? [];
+  for (const [label, key] of [['eim+seq', 'eimSeqMs'], ['seq+seq', 'seqSeqMs']] as const) {
+    if (p.length === 0) continue;
+    const ok = p.map((x) => x[key]).filter((x): x is number => x !== null);
+    rows.push([`${label}: enrolled → first packet through the direct tunnel (port prediction)`, ...stat(ok), `direct: ${ok.length}/${p.length}`]);
+  }
   const all = [['interval', 'p50 ms', 'p99 ms', 'max ms', 'goal'], ...rows];
   const widths = all[0].map((_, i) => Math.max(...all.map((row) => row[i].length)));
   const table = all.map((row) => row.map((c, i) => (i === 0 || i === 4 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd());
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(', ');
   return [
-    `NAT paths in the lab: the second member of a pair enrolls while the first (behind an eim NAT) runs; ${d.length} eim+eim runs, ${f.length} eim+edm runs; --path-deadline ${r.deadlineS} s, --nat-interval ${r.natIntervalS} s`,
+    `NAT paths in the lab: the second member of a pair enrolls while the first (behind an eim NAT) runs; ${d.length} eim+eim runs, ${f.length} eim+edm runs, ${p.length} seq runs (paired with an eim and a seq member); --path-deadline ${r.deadlineS} s, --nat-interval ${r.natIntervalS} s`,
     `load average ${load(r.load.before)} before, ${load(r.load.after)} after (${r.cpus} CPUs)`,
     ...table,
   ].join('\n');
