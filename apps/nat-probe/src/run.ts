@@ -42,7 +42,7 @@ async function startMember(config: NatProbeMemberConfig, log: Logger, deps: Para
   const node = deps.enrollment.name;
   const nestish = { warn: (m: string) => log.warn(m), error: (m: string) => log.error(m) };
   const bus = new BusRef(MeshBus.connect({ servers: deps.servers, creds: deps.creds, mesh: config.mesh, node, name: `wgmesh-nat-probe-${node}`, logger: nestish }));
-  const classify: Classify = deps.classify ?? ((server, o) => classifyNat({ server, filtering: o.filtering, log: log.child({ component: 'classify' }) }));
+  const classify: Classify = deps.classify ?? ((server, o) => classifyNat({ server, filtering: o.filtering, natLock: o.natLock, log: log.child({ component: 'classify' }) }));
   const sample: SampleMapping = deps.sample ?? ((server) => sampleMapping({ server }));
   const strategy = new MeshNatsServer({ mesh: config.mesh, node, servers: deps.servers, creds: deps.creds, name: `wgmesh-nat-probe-${node}`, logger: nestish });
   const app = await NestFactory.createMicroservice(NatProbeMemberModule.forRoot(config, log, { bus, enrollment: deps.enrollment, classify, sample }), {

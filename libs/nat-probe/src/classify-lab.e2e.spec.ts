@@ -102,8 +102,8 @@ describeE2E('nat-probe in the lab: classification behind MASQUERADE, --random-fu
       const d = await probe('d', server);
       expect(d.classification).toMatchObject({ nat: 'edm', mapping: 'address-and-port-dependent', portStep: 1 });
       expect(d.classification.method).toMatch(/port allocation: mappings (\d+), (\d+), .*sequential, step \+1/);
-      // Each new mapping (tests I, II/III and the second socket's) took the next port.
-      const ports = [d.observations.testI, d.observations.mappingAltIp, d.observations.mappingAltIpPort, d.observations.mappingAltPort, d.observations.allocation].flatMap((t) => (t?.outcome === 'mapped' ? [t.mapped.port] : []));
+      // Each new mapping (tests I, II/III and the allocation sockets') took the next port.
+      const ports = [d.observations.testI, d.observations.mappingAltIp, d.observations.mappingAltIpPort, d.observations.mappingAltPort, ...(d.observations.allocation ?? [])].flatMap((t) => (t?.outcome === 'mapped' ? [t.mapped.port] : []));
       expect(ports.slice(1).map((p, i) => p - ports[i])).toEqual(ports.slice(1).map(() => 1));
     }
   }, 30_000);

@@ -145,10 +145,10 @@ describe('classifyObservations: port allocation of an endpoint-dependent NAT', (
   const at = (port: number) => mapped('198.51.100.11', port);
 
   it.each([
-    ['two-IP server, every new mapping one port on: sequential +1', { testI: at(30000), mappingAltIp: at(30001), mappingAltIpPort: at(30002), allocation: at(30003) }, 1, 'mappings 30000, 30001, 30002, 30003 (steps +1, +1, +1): sequential, step +1'],
-    ['one-IP server, two ports on each time: sequential +2', { otherAddress: ONE_IP_OTHER, testI: at(30000), mappingAltPort: at(30002), allocation: at(30004) }, 2, 'sequential, step +2'],
-    ['downwards: sequential -1', { otherAddress: ONE_IP_OTHER, testI: at(30010), mappingAltPort: at(30009), allocation: at(30008) }, -1, 'step -1'],
-    ['another flow took a port in between: still +1', { otherAddress: ONE_IP_OTHER, testI: at(30000), mappingAltPort: at(30001), allocation: at(30003) }, 1, 'steps +1, +2'],
+    ['two-IP server, every new mapping one port on: sequential +1', { testI: at(29990), mappingAltIp: at(30001), mappingAltIpPort: at(30002), allocation: [at(30003), at(30004)] }, 1, 'mappings 30001, 30002, 30003, 30004 (steps +1, +1, +1): sequential, step +1'],
+    ['one-IP server, two ports on each time: sequential +2', { otherAddress: ONE_IP_OTHER, testI: at(30000), mappingAltPort: at(30002), allocation: [at(30004), at(30006)] }, 2, 'sequential, step +2'],
+    ['downwards: sequential -1', { otherAddress: ONE_IP_OTHER, testI: at(30010), mappingAltPort: at(30009), allocation: [at(30008), at(30007)] }, -1, 'step -1'],
+    ['another flow took a port in between: still +1', { otherAddress: ONE_IP_OTHER, testI: at(30000), mappingAltPort: at(30001), allocation: [at(30003), at(30004)] }, 1, 'steps +2, +1'],
   ] as const)('%s', (_what, o, step, text) => {
     const c = classifyObservations(obs({ ...o, filteringChangePort: timeout }));
     expect(c.nat).toBe('edm');
@@ -157,22 +157,28 @@ describe('classifyObservations: port allocation of an endpoint-dependent NAT', (
     expect(parseNatReport({ ...c, node: 'a', publicKey: Buffer.alloc(32, 1).toString('base64'), at: 1 }).portStep).toBe(step);
   });
 
+  it('leaves test I out (the filtering tests came between it and the others)', () => {
+    const c = classifyObservations(obs({ otherAddress: ONE_IP_OTHER, testI: at(20000), mappingAltPort: at(30001), allocation: [at(30002), at(30003)], filteringChangePort: timeout }));
+    expect(c.portStep).toBe(1);
+    expect(c.method).toContain('mappings 30001, 30002, 30003 (steps +1, +1)');
+  });
+
   it.each([
-    ['random ports (MASQUERADE --random-fully)', { otherAddress: ONE_IP_OTHER, testI: at(30000), mappingAltPort: at(51234), allocation: at(7211) }, 'not sequential'],
-    ['steps too large to call sequential', { otherAddress: ONE_IP_OTHER, testI: at(30000), mappingAltPort: at(30100), allocation: at(30200) }, 'not sequential'],
-    ['back and forth', { otherAddress: ONE_IP_OTHER, testI: at(30000), mappingAltPort: at(30001), allocation: at(29999) }, 'not sequential'],
-    ['a step more than 4 times the smallest', { otherAddress: ONE_IP_OTHER, testI: at(30000), mappingAltPort: at(30001), allocation: at(30007) }, 'not sequential'],
-    ['no answer to the allocation test', { otherAddress: ONE_IP_OTHER, testI: at(30000), mappingAltPort: at(30001), allocation: timeout }, 'no answer in 1000 ms (4 transmissions): not known whether ports can be predicted'],
-    ['the allocation test not run', { otherAddress: ONE_IP_OTHER, testI: at(30000), mappingAltPort: at(30001) }, 'not run: not known whether'],
+    ['random ports (MASQUERADE --random-fully)', { testI: at(1), mappingAltPort: at(30000), allocation: [at(51234), at(7211)] }, 'not sequential'],
+    ['steps too large to call sequential', { testI: at(1), mappingAltPort: at(30000), allocation: [at(30100), at(30200)] }, 'not sequential'],
+    ['back and forth', { testI: at(1), mappingAltPort: at(30000), allocation: [at(30001), at(29999)] }, 'not sequential'],
+    ['a step more than 4 times the smallest', { testI: at(1), mappingAltPort: at(30000), allocation: [at(30001), at(30007)] }, 'not sequential'],
+    ['no answer to an allocation test', { testI: at(1), mappingAltPort: at(30000), allocation: [at(30001), timeout] }, 'no answer in 1000 ms (4 transmissions): not known whether ports can be predicted'],
+    ['the allocation tests not run', { testI: at(1), mappingAltPort: at(30000) }, 'not run: not known whether'],
   ] as const)('no port step: %s', (_what, o, text) => {
-    const c = classifyObservations(obs({ ...o, filteringChangePort: timeout }));
+    const c = classifyObservations(obs({ ...o, otherAddress: ONE_IP_OTHER, filteringChangePort: timeout }));
     expect(c.nat).toBe('edm');
     expect(c).not.toHaveProperty('portStep');
     expect(c.method).toContain(text);
   });
 
-  it('an endpoint-independent NAT has no port step, whatever a second socket got', () => {
-    const c = classifyObservations(obs({ testI: at(30000), mappingAltIp: at(30000), allocation: at(30001), filteringChangeIpPort: timeout, filteringChangePort: timeout }));
+  it('an endpoint-independent NAT has no port step, whatever other sockets got', () => {
+    const c = classifyObservations(obs({ testI: at(30000), mappingAltIp: at(30000), allocation: [at(30001), at(30002)], filteringChangeIpPort: timeout, filteringChangePort: timeout }));
     expect(c.nat).toBe('eim');
     expect(c).not.toHaveProperty('portStep');
     expect(c.method).not.toContain('port allocation');

@@ -48,10 +48,10 @@ export interface NatObservations {
   /** One-IP servers: to A1:P2. */
   mappingAltPort?: TestResult;
   /**
-   * Port allocation (after a destination-dependent mapping): a Binding to S from a second fresh
-   * socket, a new mapping whose port shows how the NAT allocates (sequentially or not).
+   * Port allocation (after a destination-dependent mapping): Bindings to S from fresh sockets,
+   * new mappings whose ports show, after the mapping tests', how the NAT allocates.
    */
-  allocation?: TestResult;
+  allocation?: readonly TestResult[];
   /** The time budget, for the method text when tests were not run. */
   budgetMs?: number;
 }
@@ -136,20 +136,21 @@ export function classifyObservations(o: NatObservations): NatClassification {
 }
 
 /**
- * How an endpoint-dependent NAT allocates ports, from the new mappings in the order they were
- * made (test I, the mapping tests that got a mapping of their own, the allocation test): when
- * every step between two is a multiple (1-4×) of the smallest, in one direction, and that one is
- * at most MAX_PORT_STEP, the NAT is sequential with that step (a multiple means other flows took
- * ports in between). Needs at least two steps.
+ * How an endpoint-dependent NAT allocates ports, from the new mappings made in one stretch, in
+ * order (the mapping tests that got a mapping of their own, then the allocation tests; test I is
+ * left out: the filtering tests' second came between): when every step between two is a multiple
+ * (1-4×) of the smallest, in one direction, and that one is at most MAX_PORT_STEP, the NAT is
+ * sequential with that step (a multiple means another flow took ports in between). Needs at
+ * least two steps.
  */
 export function portAllocation(o: NatObservations, steps: string[]): number | null {
   const ports: number[] = [];
-  for (const t of [o.testI, o.mappingAltIp, o.mappingAltIpPort, o.mappingAltPort, o.allocation]) {
+  for (const t of [o.mappingAltIp, o.mappingAltIpPort, o.mappingAltPort, ...(o.allocation ?? [])]) {
     if (t?.outcome === 'mapped' && !ports.includes(t.mapped.port)) ports.push(t.mapped.port);
   }
-  const a = o.allocation;
-  if (!a || a.outcome !== 'mapped') {
-    steps.push(`port allocation (a second socket to ${ep(o.server)}): ${a ? describeMiss(a, o.budgetMs) : 'not run'}: not known whether ports can be predicted`);
+  const missed = (o.allocation ?? []).find((t) => t.outcome !== 'mapped');
+  if (!o.allocation?.length || missed) {
+    steps.push(`port allocation (new sockets to ${ep(o.server)}): ${missed ? describeMiss(missed, o.budgetMs) : 'not run'}: not known whether ports can be predicted`);
     return null;
   }
   const deltas = ports.slice(1).map((p, i) => p - ports[i]);

@@ -36,6 +36,13 @@ export interface ClassifyOptions {
   filtering?: boolean;
   /** SOFTWARE in our requests; default none. */
   software?: string;
+  /**
+   * The host's NAT lock (nat-probe's): resolves once held, with its release. Taken for test I's
+   * first datagram, and for the mapping and allocation tests as one stretch (not during the
+   * filtering tests, which open no mapping): no other new mapping of this host comes between
+   * a punch's sample and its spray, nor between the mappings the port step is measured from.
+   */
+  natLock?: () => Promise<() => void>;
   log?: Logger;
 }
 
@@ -48,6 +55,8 @@ export interface NatProbe {
 }
 
 export const DEFAULT_CLASSIFY_TIMEOUT_MS = 3000;
+/** New mappings from fresh sockets after the mapping tests, to measure how ports are allocated. */
+const ALLOCATION_TESTS = 2;
 
 export function parseServer(server: string | StunAddress): StunAddress {
   if (typeof server !== 'string') return { ip: canonicalIp(server.ip), port: server.port };
@@ -92,7 +101,7 @@ export async function probeNat(opts: ClassifyOptions): Promise<NatProbe> {
 
   let lastStart = -Infinity;
   /** Runs one test when its pace slot comes: undefined if `skipIf` turned true first, not-run if the budget is spent. */
-  const test = async (t: { to: StunAddress; changeIp?: boolean; changePort?: boolean; expectFrom?: StunAddress }, skipIf?: Promise<boolean>, via = client): Promise<(TestResult & { otherAddress?: StunAddress }) | undefined> => {
+  const test = async (t: { to: StunAddress; changeIp?: boolean; changePort?: boolean; expectFrom?: StunAddress; lockFirstSend?: boolean }, skipIf?: Promise<boolean>, via = client): Promise<(TestResult & { otherAddress?: StunAddress }) | undefined> => {
     const previous = lastStart;
     const wait = lastStart + paceMs - performance.now();
     const mine = (lastStart = Math.max(performance.now(), lastStart + paceMs));
@@ -106,11 +115,17 @@ export async function probeNat(opts: ClassifyOptions): Promise<NatProbe> {
     if (left < Math.min(50, testTimeoutMs)) return { outcome: 'not-run' };
     // Test I may wait longer (up to half the budget): without its answer nothing else can run.
     const wait1 = previous === -Infinity ? Math.max(testTimeoutMs, Math.floor(timeoutMs / 2)) : testTimeoutMs;
-    return toTestResult(await via.transaction({ ...t, rtoMs, maxRtoMs, timeoutMs: Math.min(wait1, left) }));
+    const release = t.lockFirstSend && opts.natLock ? await opts.natLock() : undefined;
+    return toTestResult(await via.transaction({ ...t, rtoMs, maxRtoMs, timeoutMs: Math.min(wait1, left), onSent: release }));
+  };
+  let releaseStretch: (() => void) | undefined;
+  /** From the first mapping test to the allocation tests, nothing else of this host opens a mapping. */
+  const mappingStretch = async () => {
+    if (opts.natLock && !releaseStretch) releaseStretch = await opts.natLock();
   };
 
   try {
-    const { otherAddress: other, ...t1 } = (await test({ to: server })) ?? { outcome: 'not-run' as const };
+    const { otherAddress: other, ...t1 } = (await test({ to: server, lockFirstSend: true })) ?? { outcome: 'not-run' as const };
     obs.testI = t1;
     if (other) obs.otherAddress = other;
     if (t1.outcome === 'mapped') {
@@ -130,6 +145,7 @@ export async function probeNat(opts: ClassifyOptions): Promise<NatProbe> {
         }
         if (!local) {
           const altIp = { ip: use.other.ip, port: server.port };
+          await mappingStretch();
           const t2 = await test({ to: altIp });
           if (t2) obs.mappingAltIp = strip(t2);
           if (t2?.outcome === 'mapped' && !sameAddr(t2.mapped, m1)) {
@@ -143,24 +159,28 @@ export async function probeNat(opts: ClassifyOptions): Promise<NatProbe> {
           if (f) obs.filteringChangePort = strip(f);
         }
         if (!local) {
+          await mappingStretch();
           const t = await test({ to: use.other });
           if (t) obs.mappingAltPort = strip(t);
         }
       }
-      // A destination-dependent mapping: one more new mapping, from a second socket, tells
-      // whether the NAT hands out ports in sequence (then they can be predicted).
+      // A destination-dependent mapping: two more new mappings, from fresh sockets, tell whether
+      // the NAT hands out ports in sequence (then they can be predicted).
       const dependent = [obs.mappingAltIp, obs.mappingAltPort].some((t) => t?.outcome === 'mapped' && !sameAddr(t.mapped, m1));
-      if (dependent) {
-        const second = await StunUdpClient.open({ family, localAddress: opts.localAddress, software: opts.software });
+      const allocation: TestResult[] = [];
+      for (let i = 0; dependent && i < ALLOCATION_TESTS; i++) {
+        const another = await StunUdpClient.open({ family, localAddress: opts.localAddress, software: opts.software });
         try {
-          const t = await test({ to: server }, undefined, second);
-          if (t) obs.allocation = strip(t);
+          const t = await test({ to: server }, undefined, another);
+          if (t) allocation.push(strip(t));
         } finally {
-          await second.close();
+          await another.close();
         }
       }
+      if (allocation.length > 0) obs.allocation = allocation;
     }
   } finally {
+    releaseStretch?.();
     await client.close();
   }
   const classification = classifyObservations(obs);

@@ -120,6 +120,19 @@ describe('Puncher', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
   });
 
+  it('NatLock.acquire holds the lock until released, in turn with run', async () => {
+    const lock = new NatLock();
+    const order: string[] = [];
+    const release = await lock.acquire();
+    const after = lock.run(async () => void order.push('run'));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(order).toEqual([]);
+    release();
+    release(); // once is enough
+    await after;
+    expect(order).toEqual(['run']);
+  });
+
   it('predicts within the port range only', () => {
     expect(predictedPorts({ ip: '198.51.100.1', port: 65533 }, 1, PUNCH_CANDIDATES)).toEqual(['198.51.100.1:65534', '198.51.100.1:65535']);
     expect(predictedPorts({ ip: '2001:db8::1', port: 3 }, -1, PUNCH_CANDIDATES)).toEqual(['[2001:db8::1]:2', '[2001:db8::1]:1']);

@@ -26,7 +26,7 @@ import { leads, PunchOutcome, signed } from './decide';
  */
 export const PUNCH_CANDIDATES = 5;
 /** How long the leader waits for the answer before punching at the registry-observed endpoint alone. */
-export const PUNCH_ANSWER_MS = 2000;
+export const PUNCH_ANSWER_MS = 3000;
 /** A peer takes one offer from the same leader at most this often (a compromised member cannot make it spray at will). */
 export const PUNCH_OFFER_INTERVAL_MS = 1000;
 
@@ -226,7 +226,7 @@ function hostOf(endpoint: string): string {
   return formatEndpoint({ ...parseEndpoint(endpoint), port: 1 }).replace(/:1$/, '');
 }
 
-/** One holder at a time, in the order asked (Puncher's `exclusive`). */
+/** One holder at a time, in the order asked (Puncher's `exclusive`, the classifier's `newMapping`). */
 export class NatLock {
   private tail: Promise<unknown> = Promise.resolve();
 
@@ -234,5 +234,19 @@ export class NatLock {
     const next = this.tail.then(fn, fn);
     this.tail = next.catch(() => undefined);
     return next;
+  }
+
+  /** Waits for the lock; resolves with its release (idempotent). */
+  async acquire(): Promise<() => void> {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let acquired!: () => void;
+    const ready = new Promise<void>((r) => (acquired = r));
+    void this.run(() => {
+      acquired();
+      return held;
+    });
+    await ready;
+    return release;
   }
 }

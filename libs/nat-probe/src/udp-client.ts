@@ -44,6 +44,8 @@ export interface TransactionOptions {
   maxRtoMs: number;
   /** Give up (result "timeout") this long after the first transmission. */
   timeoutMs: number;
+  /** Called once the first datagram has been handed to the system (it is on its way to the NAT). */
+  onSent?: () => void;
 }
 
 export type TransactionResult =
@@ -124,7 +126,10 @@ export class StunUdpClient {
 
   /** One Binding transaction; resolves (never rejects) with the answer, an error response, or a timeout. */
   transaction(options: TransactionOptions): Promise<TransactionResult> {
-    if (this.closed) return Promise.resolve({ outcome: 'timeout', transmissions: 0, waitedMs: 0 });
+    if (this.closed) {
+      options.onSent?.();
+      return Promise.resolve({ outcome: 'timeout', transmissions: 0, waitedMs: 0 });
+    }
     const txId = newTransactionId();
     const key = hex(txId);
     const request = bindingRequest(txId, { changeIp: options.changeIp, changePort: options.changePort, software: this.software, fingerprint: true });
@@ -147,11 +152,12 @@ export class StunUdpClient {
       };
       const send = () => {
         if (this.closed) return;
-        pending.transmissions++;
+        const first = pending.transmissions++ === 0;
         try {
-          this.socket.send(request, options.to.port, options.to.ip, () => undefined);
+          this.socket.send(request, options.to.port, options.to.ip, () => first && options.onSent?.());
         } catch {
           // closed meanwhile: the deadline resolves the transaction
+          if (first) options.onSent?.();
         }
         const next = Math.min(rto, options.maxRtoMs);
         rto = Math.min(rto * 2, options.maxRtoMs);

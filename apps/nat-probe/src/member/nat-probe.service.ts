@@ -18,7 +18,7 @@ export type NatClassification = Omit<NatReport, 'node' | 'publicKey' | 'at'>;
  * Classifies this node's NAT against a STUN server ("ip:port"); without `filtering`, the mapping
  * tests alone (all `nat` needs: a few round trips instead of the seconds filtering tests take).
  */
-export type Classify = (server: string, opts: { filtering: boolean }) => Promise<NatClassification>;
+export type Classify = (server: string, opts: { filtering: boolean; natLock?: () => Promise<() => void> }) => Promise<NatClassification>;
 /** This node's mapping now against a STUN server ("ip:port"): one Binding from a fresh socket. */
 export type SampleMapping = (server: string) => Promise<StunAddress | null>;
 
@@ -215,7 +215,8 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     const server = this.stunServer;
     let result: NatClassification;
     try {
-      result = await this.natLock.run(() => this.classifyNat(server, { filtering: !quick }));
+      // The tests that open NAT mappings take the NAT lock (not the filtering tests' wait).
+      result = await this.classifyNat(server, { filtering: !quick, natLock: () => this.natLock.acquire() });
       this.counters.classifications++;
     } catch (err) {
       this.counters.classificationFailures++;
