@@ -61,7 +61,7 @@ Classifies this host's NAT against a STUN server, all tests from one fresh UDP s
 test I (the mapped address; no NAT when it is this host's own address and port), the filtering
 tests (the server answers from its other IP and port, then from its other port), then the mapping
 tests (Binding to the other IP, then to the other IP and port), and behind an endpoint-dependent
-mapping one more new mapping from a second socket (are ports handed out in sequence, so the next
+mapping two more new mappings from fresh sockets (are ports handed out in sequence, so the next
 ones can be predicted?). Prints the mapped address, the mapping and filtering behaviour
 (endpoint-independent, address-dependent, address-and-port-dependent or unknown), the summary
 (none, eim, edm, unknown), for edm the port allocation, and how it was decided (--json adds
