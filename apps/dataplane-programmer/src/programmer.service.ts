@@ -13,13 +13,13 @@ export class ProgrammerService {
   private readonly programmer: DataplaneProgrammer;
   private readonly driverKind: string;
 
-  constructor(@Inject(CONFIG) config: DataplaneConfig, @Inject(DRIVER) driver: DataplaneDriver, @Inject(LOGGER) log: Logger, state: StateService) {
+  constructor(@Inject(CONFIG) config: DataplaneConfig, @Inject(DRIVER) driver: DataplaneDriver, @Inject(LOGGER) log: Logger, private readonly state: StateService) {
     this.driverKind = driver.kind;
     this.programmer = new DataplaneProgrammer({
       driver,
       protect: config.protect,
       log,
-      onChanged: () => state.changed(),
+      onChanged: () => this.state.changed(),
       attributes: { 'wgmesh.node': config.node, 'wgmesh.mesh': config.mesh },
     });
   }
@@ -30,6 +30,7 @@ export class ProgrammerService {
     try {
       const result = await this.programmer.apply(req);
       meshMetrics.dataplaneApplies().inc({ result: result.added + result.updated + result.removed > 0 ? 'changed' : 'unchanged' });
+      if (result.punched) this.state.punched();
       return result;
     } catch (err) {
       meshMetrics.dataplaneApplies().inc({ result: 'failed' });

@@ -6,6 +6,9 @@ import { MeshBus } from '@wgmesh/nats-transport';
 import type { DataplaneConfig } from './config';
 import { CONFIG, DRIVER, LOGGER } from './tokens';
 
+/** When to read the device again after a punch (ms): a handshake in the lab takes a few ms, across continents a few hundred. */
+const PUNCH_REPORT_MS = [50, 250, 1000];
+
 /**
  * Publishes `node.<id>.dataplane.state`: once connected to NATS, after every apply that changed
  * the device, when its peers change (endpoints, handshakes), after a reconnect, and at least
@@ -60,6 +63,14 @@ export class StateService implements OnApplicationBootstrap, OnModuleDestroy {
   /** The device changed through an apply. */
   changed(): void {
     void this.reporter.report('applied');
+  }
+
+  /**
+   * A punch went out: its handshake comes a round trip or two later, and nat-probe decides on it,
+   * so the state is read again soon rather than at the next poll (up to a second).
+   */
+  punched(): void {
+    for (const ms of PUNCH_REPORT_MS) setTimeout(() => void this.reporter.report('punched'), ms).unref();
   }
 
   private publish(state: DataplaneState): void {

@@ -29,7 +29,7 @@ describe('nat-probe (member) over NATS', () => {
     version: 1, name: 'a', publicKey: A, enrolledAt: new Date().toISOString(), address: '10.99.0.2/32', meshCidr: '10.99.0.0/24',
     registry: { publicKey: REGISTRY, endpoint: '203.0.113.1:51820', address: '10.99.0.1' },
   };
-  const config: NatProbeMemberConfig = { mesh, stateDir: '/nonexistent', logLevel: 'warn', natInterval: 3600, pathDeadline: 2, pathRetry: 60, pathRetryMax: 600 };
+  const config: NatProbeMemberConfig = { mesh, stateDir: '/nonexistent', logLevel: 'warn', natInterval: 3600, pathDeadline: 30, pathRetry: 60, pathRetryMax: 600 };
   const nat: NatReport[] = [];
   const paths: PathReport[] = [];
   const offers: PunchMessage[] = [];
@@ -83,7 +83,7 @@ describe('nat-probe (member) over NATS', () => {
     expect(last()).toMatchObject({ node: 'a', publicKey: A, nat: 'eim' });
     expect(last().decisions.map((d) => d.peer).sort()).toEqual([B, C].sort()); // never itself or the registry
     expect(about(B)).toMatchObject({ peerName: 'b', path: 'direct', attempt: false, reason: 'direct: both endpoint-independent' });
-    expect(about(C)).toMatchObject({ peerName: 'c', path: 'relayed', attempt: true, reason: 'relayed while trying direct: a is endpoint-independent, c endpoint-dependent (deadline 2s)' });
+    expect(about(C)).toMatchObject({ peerName: 'c', path: 'relayed', attempt: true, reason: 'relayed while trying direct: a is endpoint-independent, c endpoint-dependent (deadline 30s)' });
   });
 
   it('punches the attempt it leads: offers on node.a.punch, takes c’s answer, sprays through its dataplane', async () => {
@@ -96,7 +96,7 @@ describe('nat-probe (member) over NATS', () => {
     await waitFor('the punch in the reason', () => about(C)?.reason.includes('punched'));
     expect(about(C)).toMatchObject({
       path: 'relayed', attempt: true, technique: 'punch',
-      reason: 'relayed while trying direct: a is endpoint-independent, c endpoint-dependent; punched: a at its registry-observed endpoint, c at its registry-observed endpoint (deadline 2s)',
+      reason: 'relayed while trying direct: a is endpoint-independent, c endpoint-dependent; punched: a at its registry-observed endpoint, c at its registry-observed endpoint (deadline 30s)',
     });
     expect(last().techniques?.punch).toEqual({ attempts: 1, successes: 0, failures: 0 });
   });

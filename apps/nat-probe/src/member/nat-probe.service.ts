@@ -22,6 +22,12 @@ export type Classify = (server: string, opts: { filtering: boolean; natLock?: ()
 /** This node's mapping now against a STUN server ("ip:port"): one Binding from a fresh socket. */
 export type SampleMapping = (server: string) => Promise<StunAddress | null>;
 
+/**
+ * The full classification (with the filtering tests, which decide nothing about paths) comes this
+ * long after the mapping tests alone: first the punches the new NAT type starts, which its NAT
+ * lock would otherwise hold up.
+ */
+const FILTERING_AFTER_MS = 2000;
 /** How long pairs wait for this node's first NAT classification before being decided without it. */
 export const FIRST_CLASSIFICATION_WAIT_MS = 5000;
 
@@ -186,7 +192,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   /**
    * Classifies now (runs once at a time; a request during a run runs again after it). Except on
    * the interval, the mapping tests run alone first, so the NAT type (and the paths that depend on
-   * it) is known in a few round trips; the full classification with filtering follows at once.
+   * it) is known in a few round trips; the full classification with filtering follows 2 s later.
    */
   classify(reason: string): Promise<void> {
     if (this.classifying) {
@@ -204,7 +210,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
         return;
       }
       if (this.timers.classify) clearTimeout(this.timers.classify);
-      const [next, delay] = this.fullPending ? ['with filtering', 0] : ['interval', this.config.natInterval * 1000];
+      const [next, delay] = this.fullPending ? ['with filtering', FILTERING_AFTER_MS] : ['interval', this.config.natInterval * 1000];
       this.timers.classify = setTimeout(() => void this.classify(next), delay);
       this.timers.classify.unref();
     });
