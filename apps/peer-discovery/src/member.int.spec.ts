@@ -150,6 +150,40 @@ describe('peer-discovery, member mode (NATS, stub registry and programmer)', () 
     }
   });
 
+  it('with a nat-probe answering paths.get: only the peers it decided go on the device, the others are kept as they are until it decides', async () => {
+    // A second member (site-p) whose nat-probe (a stub answering node.site-p.paths.get) has decided
+    // about key(2) only; its report about key(4) is "lost" (never published): the member asks again.
+    const applied: DataplaneApplyRequest[] = [];
+    const decided = new Set([key(2)]);
+    const report = () => ({
+      node: 'site-p', publicKey: SELF, nat: 'eim', at: Date.now(),
+      decisions: [...decided].map((peer) => ({ peer, path: 'direct', attempt: false, reason: 'direct: both endpoint-independent', retryAt: null, since: 1 })),
+    });
+    const stubs = [
+      bus.subscribe(Patterns.dataplaneApply, (v) => {
+        applied.push(parseDataplaneApplyRequest(v));
+        return { added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: 0 };
+      }, { node: 'site-p' }),
+      bus.subscribe(Patterns.pathsGet, () => report(), { node: 'site-p' }),
+    ];
+    await bus.flush();
+    const config = parsePeerDiscoveryArgs(['--mode', 'member', '--mesh', mesh, '--nats', NATS])!;
+    const withProbe = await startPeerDiscovery(config, memoryLogger().log, { enrollment: enrollment('site-p') });
+    try {
+      const first = await waitFor('the first apply', () => applied[0]);
+      expect(first.peers.map((p) => p.publicKey)).toEqual([key(2)]);
+      // Every other member with an endpoint waits, neither added nor removed; key(3) has none.
+      const waiting = (await store.snapshot()).peers.filter((p) => p.endpoint !== null && ![SELF, key(2)].includes(p.publicKey)).map((p) => p.publicKey).sort();
+      expect(first.keep).toEqual(waiting);
+      decided.add(key(4));
+      await waitFor('key(4) decided on the next ask', () => applied.at(-1)?.peers.some((p) => p.publicKey === key(4)), 5000);
+      expect(applied.at(-1)?.keep).not.toContain(key(4));
+    } finally {
+      await withProbe.close();
+      stubs.forEach((sub) => sub.unsubscribe());
+    }
+  });
+
   it('reloads when the DNS-SD view disagrees, and stays quiet when it agrees', async () => {
     const snap = await store.snapshot();
     index.replaceAll(snap.peers);

@@ -14,6 +14,8 @@ export type ApplyDesired = (request: DataplaneApplyRequest) => Promise<unknown>;
 
 /** How long the first apply waits for nat-probe's decisions (`paths.get`) before going without. */
 const PATHS_ASK_MS = 1000;
+/** While members wait for nat-probe's decision, its decisions are asked for again this often. */
+const PATHS_RECHECK_MS = 1000;
 
 /**
  * Member mode: keeps this node's direct peers in line with the registry's peer table.
@@ -37,6 +39,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   /** Peers nat-probe has decided about (undefined before its first report: every peer is direct). */
   private decided: Set<string> | undefined;
   private pathsSeen = false;
+  private pathsTimer: NodeJS.Timeout | null = null;
   /** This node's endpoint as the registry last published it (undefined before the first table). */
   private ownEndpoint: string | null | undefined;
   private pokeAll = false;
@@ -96,13 +99,27 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
 
   /** This node's path decisions now, when a nat-probe answers (none runs: every peer is direct). */
   private async askPaths(): Promise<void> {
-    if (this.pathsSeen) return;
     try {
       const report = await (await this.bus.ready).request(Patterns.pathsGet, {}, parsePathReport, { timeoutMs: PATHS_ASK_MS });
-      if (!this.pathsSeen) this.setPaths(report);
+      this.setPaths(report);
+      if (this.undecided().length > 0) this.askPathsSoon();
     } catch (err) {
-      this.log.info('no path decisions from nat-probe: every peer goes direct until it reports', { error: (err as Error).message });
+      if (!this.pathsSeen) this.log.info('no path decisions from nat-probe: every peer goes direct until it reports', { error: (err as Error).message });
     }
+  }
+
+  /**
+   * Members nat-probe has not decided about yet are waiting for its next report; a report lost
+   * while NATS reconnected would leave them waiting until its republication (30 s), so its
+   * decisions are asked for again shortly while any member waits.
+   */
+  private askPathsSoon(): void {
+    if (this.pathsTimer || this.stopped) return;
+    this.pathsTimer = setTimeout(() => {
+      this.pathsTimer = null;
+      void this.askPaths();
+    }, PATHS_RECHECK_MS);
+    this.pathsTimer.unref();
   }
 
   handleEvent(event: PeerEvent): void {
@@ -211,6 +228,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     const poke = this.pokeAll ? peers.map((p) => p.publicKey) : movedPeers(peers, this.lastApplied);
     const keep = this.undecided();
     const keepKey = keep.join(',');
+    if (keep.length > 0) this.askPathsSoon();
     if (poke.length === 0 && this.lastApplied && sameDesiredPeers(peers, this.lastApplied) && keepKey === this.lastKeep) {
       this.counters.unchanged++;
       setSpanAttributes({ [Attr.result]: 'unchanged', [Attr.peers]: peers.length, [Attr.peersChanged]: 0 });
@@ -235,7 +253,11 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     const decided = this.decided;
     if (!decided) return [];
     const out: string[] = [];
-    for (const key of this.table.keys()) if (!decided.has(key) && key !== this.enrollment.publicKey && key !== this.enrollment.registry.publicKey) out.push(key);
+    for (const p of this.table.values()) {
+      // (nat-probe decides about the members it could reach: with an endpoint and allowed IPs)
+      if (decided.has(p.publicKey) || p.endpoint === null || p.allowedIps.length === 0) continue;
+      if (p.publicKey !== this.enrollment.publicKey && p.publicKey !== this.enrollment.registry.publicKey) out.push(p.publicKey);
+    }
     return out.sort();
   }
 
@@ -284,6 +306,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   onModuleDestroy(): void {
     this.stopped = true;
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
+    if (this.pathsTimer) clearTimeout(this.pathsTimer);
     this.statusSub?.unsubscribe();
     this.mirror.stop();
     this.scheduler.stop();
