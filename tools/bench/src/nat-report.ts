@@ -34,8 +34,6 @@ export interface DirectRun {
   startToDirectMs: number;
   /** From "enrolled" to the handshake on both devices (the later one, from their UAPI, ns precision). */
   enrolledToHandshakeMs: number;
-  /** From the new member's peer-discovery first applying its peers ("desired peers applied") to the first direct reply: the path machinery without the member's start-up. */
-  appliedToDirectMs: number;
 }
 
 export interface RelayRun {
@@ -110,7 +108,6 @@ export function formatNatReport(r: NatBenchResult): string {
     rows.push(['eim+eim: enrolled → first packet through the direct tunnel', ...stat(d.map((x) => x.enrolledToDirectMs)), goal(d.map((x) => x.enrolledToDirectMs), 1000)]);
     rows.push(['eim+eim: enrolled → handshake on both devices', ...stat(d.map((x) => x.enrolledToHandshakeMs)), '']);
     rows.push(['eim+eim: member up started → first direct packet', ...stat(d.map((x) => x.startToDirectMs)), '']);
-    rows.push(['eim+eim: new member applied its peers → first direct packet', ...stat(d.map((x) => x.appliedToDirectMs)), '']);
   }
   if (f.length > 0) {
     rows.push(['eim+edm: enrolled → first packet through the relay', ...stat(f.map((x) => x.enrolledToRelayMs)), '']);
