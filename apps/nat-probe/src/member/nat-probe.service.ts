@@ -56,7 +56,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   private interfaces = interfaceFingerprint();
   private classifying: Promise<void> | null = null;
   private classifyAgain = false;
-  /** After a quick (mapping-only) classification, the full one follows at once. */
+  /** After a quick (mapping-only) classification, the full one follows (FILTERING_AFTER_MS). */
   private fullPending = false;
   private timers: { plan?: NodeJS.Timeout; classify?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; republish?: NodeJS.Timeout; firstWait?: NodeJS.Timeout } = {};
   private stopped = false;
