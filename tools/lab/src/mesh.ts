@@ -432,8 +432,18 @@ export class Mesh {
     await Promise.all([...this.members.values(), ...this.removed.values()].map((m) => m.process?.stop('SIGTERM', 5000)));
     await this.registry?.process?.stop('SIGTERM', 5000);
     await Promise.all(this.services.map((p) => p.stop('SIGTERM', 3000)));
-    if (process.env.WGMESH_LAB_KEEP_LOGS) cpSync(this.logDir, join(process.env.WGMESH_LAB_KEEP_LOGS, this.lab.id), { recursive: true });
+    if (process.env.WGMESH_LAB_KEEP_LOGS) this.keepLogs(join(process.env.WGMESH_LAB_KEEP_LOGS, this.lab.id));
     removeMeshFiles(labStateDir(this.lab), this.lab.id);
+  }
+
+  /** Copies the mesh's logs and its wireguard-go daemons' logs (LOG_LEVEL=verbose makes them talk) to `dir`. */
+  private keepLogs(dir: string): void {
+    cpSync(this.logDir, dir, { recursive: true });
+    const prefix = `wl${this.lab.id}-`;
+    if (!existsSync(DAEMON_STATE_DIR)) return;
+    for (const f of readdirSync(DAEMON_STATE_DIR)) {
+      if (f.startsWith(prefix) && f.endsWith('.log')) cpSync(join(DAEMON_STATE_DIR, f), join(dir, `wireguard-go-${f}`));
+    }
   }
 
   private extraEnv(host: string): NodeJS.ProcessEnv {
