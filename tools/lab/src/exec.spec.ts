@@ -1,26 +1,28 @@
-import { parsePing, pingArgs } from './exec';
+import { parsePing, pingArgs, pingBudgetMs } from './exec';
 import { parseStat } from './procfs';
 import { missingRequirements } from './requirements';
 
 describe('ping', () => {
-  it('reads replies and the average round trip', () => {
-    const out = `PING 203.0.113.1 (203.0.113.1) 56(84) bytes of data.
+  const reply = (seq: number, ms: number) => `1008 bytes from 10.99.0.3: icmp_seq=${seq} ttl=64 time=${ms} ms`;
+  const stats = (sent: number, received: number) => `\n--- 10.99.0.3 ping statistics ---\n${sent} packets transmitted, ${received} received, time 201ms\n`;
 
---- 203.0.113.1 ping statistics ---
-2 packets transmitted, 2 received, 0% packet loss, time 201ms
-rtt min/avg/max/mdev = 0.107/0.134/0.161/0.027 ms
-`;
-    expect(parsePing(out)).toEqual({ ok: true, sent: 2, received: 2, rttMs: 0.134 });
+  it('counts the replies to the first `count` requests, each once, and their average round trip', () => {
+    const out = ['PING 10.99.0.3 (10.99.0.3) 1000(1028) bytes of data.', reply(1, 0.2), reply(2, 0.4), `${reply(2, 0.5)} (DUP!)`, reply(4, 0.6), stats(4, 3)].join('\n');
+    expect(parsePing(out, 4)).toEqual({ ok: true, sent: 4, received: 3, rttMs: 0.4 });
+    // With -w, ping sends more when replies are missing: the extra ones do not make up for a loss.
+    const more = [reply(1, 1), reply(3, 1), reply(4, 1), reply(5, 1), stats(5, 4)].join('\n');
+    expect(parsePing(more, 4)).toEqual({ ok: true, sent: 4, received: 3, rttMs: 1 });
   });
 
   it('no reply is a result, not an error', () => {
-    expect(parsePing('1 packets transmitted, 0 received, +1 errors, 100% packet loss, time 0ms\n')).toEqual({ ok: false, sent: 1, received: 0 });
-    expect(parsePing('ping: connect: Network is unreachable')).toBeUndefined();
+    expect(parsePing('From 10.99.0.2 icmp_seq=1 Destination Host Unreachable\n1 packets transmitted, 0 received, +1 errors, 100% packet loss, time 0ms\n', 1)).toEqual({ ok: false, sent: 1, received: 0 });
+    expect(parsePing('ping: connect: Network is unreachable', 1)).toBeUndefined();
   });
 
-  it('builds quiet numeric ping arguments', () => {
-    expect(pingArgs('203.0.113.1')).toEqual(['-n', '-q', '-c', '1', '-i', '0.2', '-W', '1', '203.0.113.1']);
-    expect(pingArgs('10.99.0.3', { count: 5, intervalMs: 20, timeoutMs: 300, size: 1000 })).toEqual(['-n', '-q', '-c', '5', '-i', '0.02', '-W', '0.3', '-s', '1000', '10.99.0.3']);
+  it('builds numeric ping arguments with a deadline that covers the whole budget', () => {
+    expect(pingArgs('203.0.113.1')).toEqual(['-n', '-c', '1', '-i', '0.2', '-W', '1', '-w', '1', '203.0.113.1']);
+    expect(pingArgs('10.99.0.3', { count: 10, intervalMs: 20, timeoutMs: 1000, size: 1000 })).toEqual(['-n', '-c', '10', '-i', '0.02', '-W', '1', '-w', '2', '-s', '1000', '10.99.0.3']);
+    expect(pingBudgetMs({ count: 10, intervalMs: 20, timeoutMs: 1000 })).toBe(1180);
   });
 });
 

@@ -101,26 +101,47 @@ export interface PingOptions {
 export interface PingResult {
   /** At least one reply came back. */
   ok: boolean;
+  /** Echo requests counted: the first `count` (ping may send more, see pingArgs). */
   sent: number;
+  /** Distinct replies to those requests. */
   received: number;
   /** Average round trip of the replies, when there were any. */
   rttMs?: number;
 }
 
-/** Parses `ping -q` output (iputils): the "transmitted, received" and "rtt min/avg/max" lines. */
-export function parsePing(text: string): PingResult | undefined {
-  const counts = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(text);
-  if (!counts) return undefined;
-  const sent = Number(counts[1]);
-  const received = Number(counts[2]);
-  const rtt = /= [\d.]+\/([\d.]+)\/[\d.]+\/[\d.]+ ms/.exec(text);
-  return { ok: received > 0, sent, received, ...(rtt ? { rttMs: Number(rtt[1]) } : {}) };
+/**
+ * Reads ping's output (iputils, not -q): the replies ("bytes from … icmp_seq=N … time=X ms") to
+ * requests 1..count, each counted once (a duplicate is not a second reply). Undefined when ping
+ * printed no statistics (it could not run).
+ */
+export function parsePing(text: string, count: number): PingResult | undefined {
+  if (!/\d+ packets transmitted/.test(text)) return undefined;
+  const rtts = new Map<number, number>();
+  for (const m of text.matchAll(/bytes from .*?icmp_seq=(\d+).*?time=([\d.]+) ms/g)) {
+    const seq = Number(m[1]);
+    if (seq >= 1 && seq <= count && !rtts.has(seq)) rtts.set(seq, Number(m[2]));
+  }
+  const received = rtts.size;
+  const rttMs = received > 0 ? Math.round(([...rtts.values()].reduce((a, b) => a + b, 0) / received) * 1000) / 1000 : undefined;
+  return { ok: received > 0, sent: count, received, ...(rttMs !== undefined ? { rttMs } : {}) };
 }
 
-/** ping -c count -i interval -W timeout: it ends at most (count-1)·interval + timeout later. */
+/** How long a ping may take: the requests' spacing, then the wait for the last reply. */
+export function pingBudgetMs(options: PingOptions = {}): number {
+  return ((options.count ?? 1) - 1) * (options.intervalMs ?? 200) + (options.timeoutMs ?? 1000);
+}
+
+/**
+ * ping -c count -i interval -W timeout -w deadline (the budget, whole seconds up). With -w, ping
+ * waits for every reply until the deadline: without it, once a reply has come, it waits only two
+ * round trips (or one interval) after the last request, and a reply that a loaded machine delays
+ * by more than that counts as lost. With -w it also sends more requests when replies are missing;
+ * parsePing counts replies to the first `count` only.
+ */
 export function pingArgs(ip: string, options: PingOptions = {}): string[] {
   const count = options.count ?? 1;
-  const args = ['-n', '-q', '-c', String(count), '-i', String((options.intervalMs ?? 200) / 1000), '-W', String((options.timeoutMs ?? 1000) / 1000)];
+  const deadlineS = Math.max(1, Math.ceil(pingBudgetMs(options) / 1000));
+  const args = ['-n', '-c', String(count), '-i', String((options.intervalMs ?? 200) / 1000), '-W', String((options.timeoutMs ?? 1000) / 1000), '-w', String(deadlineS)];
   if (options.size !== undefined) args.push('-s', String(options.size));
   return [...args, ip];
 }
@@ -129,14 +150,13 @@ export function pingArgs(ip: string, options: PingOptions = {}): string[] {
 export async function nsPing(ns: string, ip: string, options: PingOptions = {}): Promise<PingResult> {
   let output: ExecResult;
   try {
-    const budget = ((options.count ?? 1) - 1) * (options.intervalMs ?? 200) + (options.timeoutMs ?? 1000);
-    output = await nsExec(ns, 'ping', pingArgs(ip, options), { timeoutMs: budget + 5000 });
+    output = await nsExec(ns, 'ping', pingArgs(ip, options), { timeoutMs: pingBudgetMs(options) + 6000 });
   } catch (err) {
     // ping exits 1 when replies are missing; that is an answer, anything else is a failure.
     if (!(err instanceof ExecFailed) || err.code !== 1) throw err;
     output = err.result;
   }
-  const parsed = parsePing(output.stdout);
+  const parsed = parsePing(output.stdout, options.count ?? 1);
   if (!parsed) throw new LabError(`ping ${ip} in ${ns}: unexpected output: ${output.stdout.trim() || output.stderr.trim()}`);
   return parsed;
 }
