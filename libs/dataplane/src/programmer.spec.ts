@@ -120,7 +120,7 @@ describe('DataplaneProgrammer', () => {
 describe('DataplaneProgrammer punches', () => {
   const spray = (n: number, ports: number[]) => ({ publicKey: testKey(n), endpoints: ports.map((p) => `198.51.100.${n}:${p}`), allowedIps: [], persistentKeepalive: 25 });
 
-  it('after the peers: every endpoint in order in one operation, then the first again after the pause', async () => {
+  it('after the peers: every endpoint in order in one operation, then the first again after the pause (peers with several)', async () => {
     const driver = new MemoryDriver();
     const programmer = new DataplaneProgrammer({ driver });
     const result = await programmer.apply({ peers: [testPeer(9)], replace: false, punch: [spray(1, [30001, 30002, 30003]), spray(2, [40001])] });
@@ -128,11 +128,19 @@ describe('DataplaneProgrammer punches', () => {
     expect(driver.applied).toHaveLength(1); // the desired peers first
     expect(driver.recreated.map((r) => r.entries.map((e) => e.endpoint))).toEqual([
       ['198.51.100.1:30001', '198.51.100.1:30002', '198.51.100.1:30003', '198.51.100.2:40001'],
-      ['198.51.100.1:30001', '198.51.100.2:40001'],
+      ['198.51.100.1:30001'],
     ]);
     expect(driver.recreated[1].at - driver.recreated[0].at).toBeGreaterThanOrEqual(PUNCH_PAUSE_MS - 1);
     expect(driver.recreated[0].entries[0]).toEqual({ publicKey: testKey(1), endpoint: '198.51.100.1:30001', allowedIps: [], persistentKeepalive: 25 });
     expect(driver.peers.get(testKey(1))).toMatchObject({ endpoint: '198.51.100.1:30001', allowedIps: [], persistentKeepalive: 25 });
+  });
+
+  it('sends once to a peer with one endpoint (no second initiation for the other end to drop as a flood)', async () => {
+    const driver = new MemoryDriver();
+    const programmer = new DataplaneProgrammer({ driver });
+    await programmer.apply({ peers: [], replace: false, punch: [spray(1, [30001]), spray(2, [40001])] });
+    expect(driver.recreated.map((r) => r.entries.map((e) => e.endpoint))).toEqual([['198.51.100.1:30001', '198.51.100.2:40001']]);
+    expect(driver.peers.get(testKey(2))).toMatchObject({ endpoint: '198.51.100.2:40001', allowedIps: [], persistentKeepalive: 25 });
   });
 
   it('refuses a punch on a driver that cannot, without applying anything', async () => {

@@ -139,14 +139,18 @@ export const PUNCH_PAUSE_MS = 30;
 /**
  * Hole punching: each peer created once per endpoint, in order (one initiation to each, all
  * punches in one operation so that a sequential NAT hands out its ports in that order), then,
- * after PUNCH_PAUSE_MS, once more towards its first endpoint: that session is the one whose
- * handshake the other end answers and this device accepts.
+ * after PUNCH_PAUSE_MS, a peer sprayed at several endpoints once more towards its first: that
+ * session is the one whose handshake the other end answers and this device accepts. A peer
+ * with one endpoint is not sent to twice (the other end, if slow to read them, could take the
+ * two initiations as a flood and drop the one that counts).
  */
 async function punch(driver: DataplaneDriver, sprays: readonly PunchSpray[]): Promise<void> {
   const entry = (s: PunchSpray, endpoint: string) => ({ publicKey: s.publicKey, endpoint, allowedIps: s.allowedIps, persistentKeepalive: s.persistentKeepalive });
   await driver.recreatePeers!(sprays.flatMap((s) => s.endpoints.map((e) => entry(s, e))));
+  const again = sprays.filter((s) => s.endpoints.length > 1);
+  if (again.length === 0) return;
   await new Promise((r) => setTimeout(r, PUNCH_PAUSE_MS));
-  await driver.recreatePeers!(sprays.map((s) => entry(s, s.endpoints[0])));
+  await driver.recreatePeers!(again.map((s) => entry(s, s.endpoints[0])));
 }
 
 /** The poked peers that will be on the device with a persistent keepalive, with that keepalive. */
