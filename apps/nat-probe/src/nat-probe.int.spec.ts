@@ -99,6 +99,9 @@ describe('nat-probe (member) over NATS', () => {
       reason: 'relayed while trying direct: a is endpoint-independent, c endpoint-dependent; punched: a at its registry-observed endpoint, c at its registry-observed endpoint (deadline 30s)',
     });
     expect(last().techniques?.punch).toEqual({ attempts: 1, successes: 0, failures: 0 });
+    // No handshake yet: a second later the device sends its initiation again, to the same place.
+    const nudge = await waitFor('a nudge', () => applies.filter((r) => r.punch?.length).at(1), 3000);
+    expect(nudge.punch).toEqual([{ publicKey: C, endpoints: ['198.51.100.4:51820'], allowedIps: [], persistentKeepalive: 25 }]);
   });
 
   it('goes direct on a handshake during the attempt (from dataplane.state)', async () => {
@@ -110,6 +113,11 @@ describe('nat-probe (member) over NATS', () => {
     await waitFor('c direct', () => about(C)?.path === 'direct');
     expect(about(C)).toMatchObject({ technique: 'punch', reason: 'direct: handshake on a direct attempt (a is endpoint-independent, c endpoint-dependent; punched: a at its registry-observed endpoint, c at its registry-observed endpoint)' });
     expect(last().techniques?.punch).toEqual({ attempts: 1, successes: 1, failures: 0 });
+    // Direct: no more nudges.
+    const sprays = () => applies.filter((r) => r.punch?.length).length;
+    const before = sprays();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(sprays()).toBe(before);
   });
 
   it('refuses an offer for a pair it follows that comes from another node’s subject', async () => {
@@ -166,5 +174,62 @@ describe('nat-probe (member) over NATS', () => {
     expect(body).toMatch(/wgmesh_nat_probes_total\{nat="eim"\} [1-9]/);
     expect(body).toContain('wgmesh_path_attempts_total{technique="punch",result="success"} 1');
     expect(body).toContain('wgmesh_path_attempts_total{technique="prediction",result="attempt"} 0');
+  });
+});
+
+describe('nat-probe (member) before the registry has seen its endpoint', () => {
+  const mesh = `t${Math.random().toString(36).slice(2, 10)}`;
+  const enrollment: Enrollment = {
+    version: 1, name: 'a', publicKey: A, enrolledAt: new Date().toISOString(), address: '10.99.0.2/32', meshCidr: '10.99.0.0/24',
+    registry: { publicKey: REGISTRY, endpoint: '203.0.113.1:51820', address: '10.99.0.1' },
+  };
+  const config: NatProbeMemberConfig = { mesh, stateDir: '/nonexistent', logLevel: 'warn', natInterval: 3600, pathDeadline: 30, pathRetry: 60, pathRetryMax: 600 };
+  const self: PeerRecord = { publicKey: A, name: 'a', allowedIps: ['10.99.0.2/32'], endpoint: null };
+  const c: PeerRecord = { publicKey: C, name: 'c', allowedIps: ['10.99.0.4/32'], endpoint: '198.51.100.4:51820', nat: 'edm' };
+  const paths: PathReport[] = [];
+  const offers: PunchMessage[] = [];
+  const classified: number[] = [];
+  let bus: MeshBus;
+  let running: RunningNatProbeMember;
+
+  beforeAll(async () => {
+    bus = await MeshBus.connect({ servers: NATS, mesh, name: 'nat-probe-int-test-endpoint' });
+    bus.subscribe(Patterns.peerSnapshot, () => ({ revision: 1, peers: [self, c], nextCursor: null }));
+    bus.subscribe(Patterns.paths, (v) => void paths.push(parsePathReport(v)), { node: 'a' });
+    bus.subscribe(Patterns.punch, (v) => void offers.push(parsePunchMessage(v)), { node: 'a' });
+    await bus.flush();
+    running = await startNatProbeMember(config, createLogger({ service: 'test', level: 'warn' }), {
+      enrollment,
+      servers: NATS,
+      classify: async () => {
+        classified.push(Date.now());
+        return eim;
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await bus?.close();
+  });
+
+  it('decides nothing (and punches nothing) until the registry sees it, then tries c at once, without classifying again', async () => {
+    await waitFor('the first classification', () => classified.length > 0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(paths.flatMap((p) => p.decisions)).toEqual([]);
+    expect(offers).toEqual([]);
+    bus.publish(Patterns.peerEvents, { type: 'upsert', revision: 2, peer: { ...self, endpoint: '198.51.100.2:51820' } });
+    const offer = await waitFor('the offer to c', () => offers.find((m) => m.to === C));
+    expect(offer).toMatchObject({ kind: 'offer', from: A, candidates: ['198.51.100.2:51820'] });
+    expect(paths.at(-1)!.decisions).toMatchObject([{ peer: C, path: 'relayed', attempt: true, technique: 'punch' }]);
+    // The first endpoint is not a change: only the scheduled full classification (2 s after the first) follows.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(classified.filter((t) => t - classified[0] < 1500)).toHaveLength(1);
+  });
+
+  it('classifies again when the registry sees it at another endpoint (a NAT rebinding)', async () => {
+    const before = classified.length;
+    bus.publish(Patterns.peerEvents, { type: 'upsert', revision: 3, peer: { ...self, endpoint: '198.51.100.2:40000' } });
+    await waitFor('a classification', () => classified.length > before);
   });
 });

@@ -283,7 +283,7 @@ describe('PathPlanner: never dialling before the NAT is known', () => {
   it('decides nothing while this node’s NAT is first classified (the device keeps what it has), then decides', () => {
     const p = new PathPlanner();
     const peers = [{ key: B, name: 'b', nat: 'eim' as NatType }, { key: C, name: 'c', nat: 'edm' as NatType }];
-    const waiting = p.plan(input({ key: A, name: 'a' }, peers, T0, { selfNatPending: true }));
+    const waiting = p.plan(input({ key: A, name: 'a' }, peers, T0, { selfPending: true }));
     expect(waiting.decisions).toEqual([]);
     expect(waiting.nextWakeAt).toBeNull();
     expect(waiting.techniques.direct.attempts).toBe(0);

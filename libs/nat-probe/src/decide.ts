@@ -58,11 +58,12 @@ export interface PlannerInput {
   /** Decisions the leaders of our pairs published about us, by the leader's public key. */
   leaderDecisions: ReadonlyMap<string, PathDecision>;
   /**
-   * This node's NAT is being classified for the first time: nothing goes direct yet. A device
+   * This node is not ready to decide: its NAT is being classified for the first time, or the
+   * registry has not seen its endpoint yet (a punch offers it). Nothing goes direct yet: a device
    * that dialled a peer before knowing its NAT would hold a mapping towards it that port
    * prediction cannot see (a NAT keeps it as long as packets flow, and minutes after).
    */
-  selfNatPending?: boolean;
+  selfPending?: boolean;
   now: number;
 }
 
@@ -122,6 +123,8 @@ export interface PunchOutcome {
   technique: PunchTechnique;
   /** E.g. "punched at predicted ports (b allocates sequentially, step +1)". */
   detail: string;
+  /** Where this side's device now sends its initiations (the peer's first candidate); nudges go there. */
+  aim?: string;
 }
 
 type Phase =
@@ -195,7 +198,7 @@ export class PathPlanner {
       if (peer.publicKey === input.self.publicKey) continue;
       seen.add(peer.publicKey);
       const peerName = peer.name ?? shortName(peer.publicKey);
-      if (input.selfNatPending) {
+      if (input.selfPending) {
         // No decision yet: the device keeps what it has (a session from before a restart goes on).
         this.pairs.delete(peer.publicKey);
         continue;

@@ -63,7 +63,7 @@ describe('Puncher', () => {
     expect(b.followed).toEqual([{ leader: A, decision }]); // before it sprays
     expect(b.sprays).toEqual([{ peer: A, endpoints: ['198.51.100.11:51820'] }]);
     expect(a.sprays).toEqual([{ peer: B, endpoints: ['198.51.100.12:30001', '198.51.100.12:30002', '198.51.100.12:30003', '198.51.100.12:30004', '198.51.100.12:30005'] }]);
-    expect(outcome).toEqual({ technique: 'prediction', detail: 'port prediction: a at its registry-observed endpoint, b at predicted ports 30001-30005' });
+    expect(outcome).toEqual({ technique: 'prediction', detail: 'port prediction: a at its registry-observed endpoint, b at predicted ports 30001-30005', aim: '198.51.100.12:30001' });
     expect(a.puncher.counters).toMatchObject({ offersSent: 1, answersReceived: 1 });
     expect(b.puncher.counters).toMatchObject({ offersAnswered: 1 });
   });
@@ -79,9 +79,17 @@ describe('Puncher', () => {
 
   it('no prediction on either side: a plain punch at the registry-observed endpoints', async () => {
     const { a, b } = pair();
-    expect(await a.puncher.lead(B, decision)).toEqual({ technique: 'punch', detail: 'punched: a at its registry-observed endpoint, b at its registry-observed endpoint' });
+    expect(await a.puncher.lead(B, decision)).toEqual({ technique: 'punch', detail: 'punched: a at its registry-observed endpoint, b at its registry-observed endpoint', aim: '198.51.100.12:51820' });
     expect(b.sprays[0].endpoints).toEqual(['198.51.100.11:51820']);
     expect(a.sprays[0].endpoints).toEqual(['198.51.100.12:51820']);
+  });
+
+  it('a nudge sends to where the punch left the device aiming, nothing else', async () => {
+    const { a, b } = pair({ stepB: 1, sampleB: { ip: '198.51.100.12', port: 30000 } });
+    const { aim } = await a.puncher.lead(B, decision);
+    await a.puncher.nudge(B, aim!);
+    expect(a.sprays.at(-1)).toEqual({ peer: B, endpoints: ['198.51.100.12:30001'] });
+    expect(b.sprays).toHaveLength(1);
   });
 
   it('without an answer the leader punches at the registry-observed endpoint and says so', async () => {

@@ -126,7 +126,16 @@ export class Puncher {
     await this.deps.spray(peerKey, theirs.candidates);
     const technique = mine.predicted || theirs.predicted ? 'prediction' : 'punch';
     const detail = `${technique === 'prediction' ? 'port prediction' : 'punched'}: ${this.deps.self.name} at ${mine.how}, ${name} at ${theirs.how}${note}`;
-    return { technique, detail };
+    return { technique, detail, aim: theirs.candidates[0] };
+  }
+
+  /**
+   * The leader's device sends its initiation to the peer again (`aim`, the endpoint the punch left
+   * it at): a lost or dropped initiation is made up for long before WireGuard's own retry (5 s).
+   * The same flow as the punch's, so no NAT opens a new mapping for it.
+   */
+  nudge(peerKey: string, aim: string): Promise<void> {
+    return this.deps.spray(peerKey, [aim]);
   }
 
   /** A message on some member's `node.<id>.punch` subject (`node`: that id). Never throws. */

@@ -28,7 +28,15 @@ export type SampleMapping = (server: string) => Promise<StunAddress | null>;
  * lock would otherwise hold up.
  */
 const FILTERING_AFTER_MS = 2000;
-/** How long pairs wait for this node's first NAT classification before being decided without it. */
+/**
+ * A led attempt without a handshake this long after its punch (or the last nudge) sends its
+ * initiation again: the state reads 50/250/1000 ms after a punch would have shown a handshake by
+ * then. WireGuard retries on its own only after 5 s, which a lost packet costs the attempt.
+ */
+const NUDGE_MS = 1000;
+/** Nudges stop this long after the punch: NATs keep an unanswered UDP flow 30 s and more (Linux: 30 s). */
+const NUDGE_WINDOW_MS = 20_000;
+/** How long pairs wait for this node's first NAT classification (and its endpoint at the registry) before being decided without. */
 export const FIRST_CLASSIFICATION_WAIT_MS = 5000;
 
 /**
@@ -52,7 +60,8 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   private readonly planner: PathPlanner;
   private nat: NatClassification | null = null;
   private report: PathReport | null = null;
-  private ownEndpoint: string | null | undefined;
+  /** The last endpoint the registry saw this node at (null: none yet). */
+  private ownEndpoint: string | null = null;
   private interfaces = interfaceFingerprint();
   private classifying: Promise<void> | null = null;
   private classifyAgain = false;
@@ -61,7 +70,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   private timers: { plan?: NodeJS.Timeout; classify?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; republish?: NodeJS.Timeout; firstWait?: NodeJS.Timeout } = {};
   private stopped = false;
   private readonly startedAt = Date.now();
-  readonly counters = { classifications: 0, classificationFailures: 0, natChanges: 0, plans: 0, reportsPublished: 0, punches: 0, punchFailures: 0 };
+  readonly counters = { classifications: 0, classificationFailures: 0, natChanges: 0, plans: 0, reportsPublished: 0, punches: 0, punchFailures: 0, nudges: 0 };
   readonly puncher: Puncher;
   /** Classifications and punches open NAT mappings on purpose: one at a time (port prediction). */
   private readonly natLock = new NatLock();
@@ -252,10 +261,11 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     } else if (change.type === 'upsert') this.table.set(change.peer.publicKey, change.peer);
     else this.table.delete(change.publicKey);
     const own = this.table.get(this.enrollment.publicKey)?.endpoint ?? null;
-    if (this.ownEndpoint !== undefined && own !== this.ownEndpoint && own !== null) {
-      void this.classify(`the registry sees this node at a new endpoint (${own})`);
+    if (own !== null) {
+      // A new endpoint, not the first one (the classification at start covers that).
+      if (this.ownEndpoint !== null && own !== this.ownEndpoint) void this.classify(`the registry sees this node at a new endpoint (${own})`);
+      this.ownEndpoint = own;
     }
-    this.ownEndpoint = own;
     this.plan();
   }
 
@@ -271,7 +281,9 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       peers: peers.map((p) => ({ publicKey: p.publicKey, name: p.name, nat: p.nat })),
       handshakes: this.handshakes,
       leaderDecisions: this.leaderDecisions,
-      selfNatPending: this.nat === null && now - this.startedAt < FIRST_CLASSIFICATION_WAIT_MS,
+      // At start, pairs wait (up to FIRST_CLASSIFICATION_WAIT_MS) for this node's NAT type and
+      // for the registry to see its endpoint: a punch without it fails and waits for a retry.
+      selfPending: now - this.startedAt < FIRST_CLASSIFICATION_WAIT_MS && (this.nat === null || !this.table.get(me)?.endpoint),
       now,
     });
     this.counters.plans++;
@@ -307,6 +319,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
           if (this.planner.punched(d.peer, d.since, outcome)) {
             this.log.info('punched', { peer: d.peerName ?? d.peer, technique: outcome.technique, detail: outcome.detail });
             this.plan();
+            if (outcome.aim) this.nudgeLater(d, outcome.aim, Date.now());
           }
         },
         (err: Error) => {
@@ -319,6 +332,22 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     }
     const led = new Set(decisions.map((d) => d.peer));
     for (const key of [...this.punching.keys()]) if (!led.has(key)) this.punching.delete(key);
+  }
+
+  /**
+   * While the attempt a punch served goes on, the device sends its initiation again every
+   * NUDGE_MS (for NUDGE_WINDOW_MS at most, while the NATs surely keep the punched flows).
+   */
+  private nudgeLater(d: PathDecision, aim: string, punchedAt: number): void {
+    setTimeout(() => {
+      const now = this.report?.decisions.find((x) => x.peer === d.peer);
+      if (this.stopped || !now?.attempt || now.since !== d.since || Date.now() - punchedAt > NUDGE_WINDOW_MS) return;
+      this.counters.nudges++;
+      this.puncher.nudge(d.peer, aim).then(
+        () => this.nudgeLater(d, aim, punchedAt),
+        (err: Error) => this.log.warn('nudge failed', { peer: d.peerName ?? d.peer, error: err.message }),
+      );
+    }, NUDGE_MS).unref();
   }
 
   /** The dataplane's punch: one handshake initiation to each endpoint, the peer then kept as an attempt. */
