@@ -174,6 +174,9 @@ describe('nat-probe (member) over NATS', () => {
     expect(body).toMatch(/wgmesh_nat_probes_total\{nat="eim"\} [1-9]/);
     expect(body).toContain('wgmesh_path_attempts_total{technique="punch",result="success"} 1');
     expect(body).toContain('wgmesh_path_attempts_total{technique="prediction",result="attempt"} 0');
+    expect(body).toContain('wgmesh_punch_events_total{event="offers_sent"} 1');
+    expect(body).toMatch(/wgmesh_punch_events_total\{event="nudges"\} [1-9]/);
+    expect(body).toMatch(/wgmesh_punch_events_total\{event="dropped"\} [1-9]/);
   });
 });
 

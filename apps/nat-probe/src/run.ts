@@ -70,6 +70,10 @@ async function startMember(config: NatProbeMemberConfig, log: Logger, deps: Para
       [{ technique, result: 'failure' }, c.failures],
     ]),
   );
+  const punches = new MetricsScope().counters(meshMetrics.punchEvents(), () => [
+    ...Object.entries(probe.puncher.counters).map(([event, n]) => [{ event: event.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) }, n] as const),
+    [{ event: 'nudges' }, probe.counters.nudges] as const,
+  ]);
   log.info('nat-probe (member) started', { node, stunServer: probe.stunServer, natInterval: config.natInterval, pathDeadline: config.pathDeadline });
   return {
     probe,
@@ -77,6 +81,7 @@ async function startMember(config: NatProbeMemberConfig, log: Logger, deps: Para
     close: async () => {
       removeChecks?.();
       techniques.dispose();
+      punches.dispose();
       if (!(await withDeadline(() => app.close(), 5000))) log.warn('nat-probe did not stop in time; leaving it');
       await telemetry.shutdown();
     },

@@ -73,6 +73,12 @@ export const meshMetrics = {
       'Direct paths tried for the pairs a member leads, by technique (direct: registry-observed endpoints; punch: hole punching; prediction: punching at predicted ports) and result (attempt, success, failure)',
       ['technique', 'result'],
     ) as Counter<'technique' | 'result'>,
+  punchEvents: () =>
+    defineCounter(
+      'wgmesh_punch_events_total',
+      'Hole punching on a member, by event: offers_sent, answers_received, no_answer, offers_answered, offers_refused, dropped (not from the key enrolled under that node, or late), spray_failures, nudges (a led attempt sending its initiation again)',
+      ['event'],
+    ) as Counter<'event'>,
 };
 
 /** Every `wgmesh_nat_type` value, so the gauge always shows one 1 and the rest 0. */
