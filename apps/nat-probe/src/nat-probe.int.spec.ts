@@ -21,15 +21,21 @@ const REGISTRY = k('Q');
 const eim: NatClassification = { nat: 'eim', mapping: 'endpoint-independent', filtering: 'address-and-port-dependent', mappedAddress: '198.51.100.11:51820', server: '203.0.113.1:3478', method: 'test' };
 const edm: NatClassification = { ...eim, nat: 'edm', mapping: 'address-and-port-dependent' };
 
-describe('nat-probe (member) over NATS', () => {
-  const mesh = `t${Math.random().toString(36).slice(2, 10)}`;
-  const peer = (publicKey: string, name: string, n: number, nat?: PeerRecord['nat']): PeerRecord => ({ publicKey, name, allowedIps: [`10.99.0.${n}/32`], endpoint: `198.51.100.${n}:51820`, ...(nat ? { nat } : {}) });
-  const table = [peer(A, 'a', 2), peer(B, 'b', 3, 'eim'), peer(C, 'c', 4, 'edm'), { publicKey: REGISTRY, allowedIps: ['10.99.0.1/32'], endpoint: null }];
+const newMesh = () => `t${Math.random().toString(36).slice(2, 10)}`;
+/** Member a (key A) of `mesh`, its nat-probe answering classifications with `classify`. */
+function startMemberA(mesh: string, classify: Parameters<typeof startNatProbeMember>[2]['classify']): Promise<RunningNatProbeMember> {
   const enrollment: Enrollment = {
     version: 1, name: 'a', publicKey: A, enrolledAt: new Date().toISOString(), address: '10.99.0.2/32', meshCidr: '10.99.0.0/24',
     registry: { publicKey: REGISTRY, endpoint: '203.0.113.1:51820', address: '10.99.0.1' },
   };
   const config: NatProbeMemberConfig = { mesh, stateDir: '/nonexistent', logLevel: 'warn', natInterval: 3600, pathDeadline: 30, pathRetry: 60, pathRetryMax: 600 };
+  return startNatProbeMember(config, createLogger({ service: 'test', level: 'warn' }), { enrollment, servers: NATS, classify });
+}
+
+describe('nat-probe (member) over NATS', () => {
+  const mesh = newMesh();
+  const peer = (publicKey: string, name: string, n: number, nat?: PeerRecord['nat']): PeerRecord => ({ publicKey, name, allowedIps: [`10.99.0.${n}/32`], endpoint: `198.51.100.${n}:51820`, ...(nat ? { nat } : {}) });
+  const table = [peer(A, 'a', 2), peer(B, 'b', 3, 'eim'), peer(C, 'c', 4, 'edm'), { publicKey: REGISTRY, allowedIps: ['10.99.0.1/32'], endpoint: null }];
   const nat: NatReport[] = [];
   const paths: PathReport[] = [];
   const offers: PunchMessage[] = [];
@@ -53,14 +59,10 @@ describe('nat-probe (member) over NATS', () => {
       return { added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: 1, punched: 1 };
     }, { node: 'a' });
     await bus.flush();
-    running = await startNatProbeMember(config, createLogger({ service: 'test', level: 'warn' }), {
-      enrollment,
-      servers: NATS,
-      classify: async (server, o) => {
-        servers.push(server);
-        filtering.push(o.filtering);
-        return answer;
-      },
+    running = await startMemberA(mesh, async (server, o) => {
+      servers.push(server);
+      filtering.push(o.filtering);
+      return answer;
     });
   });
 
@@ -181,12 +183,7 @@ describe('nat-probe (member) over NATS', () => {
 });
 
 describe('nat-probe (member) before the registry has seen its endpoint', () => {
-  const mesh = `t${Math.random().toString(36).slice(2, 10)}`;
-  const enrollment: Enrollment = {
-    version: 1, name: 'a', publicKey: A, enrolledAt: new Date().toISOString(), address: '10.99.0.2/32', meshCidr: '10.99.0.0/24',
-    registry: { publicKey: REGISTRY, endpoint: '203.0.113.1:51820', address: '10.99.0.1' },
-  };
-  const config: NatProbeMemberConfig = { mesh, stateDir: '/nonexistent', logLevel: 'warn', natInterval: 3600, pathDeadline: 30, pathRetry: 60, pathRetryMax: 600 };
+  const mesh = newMesh();
   const self: PeerRecord = { publicKey: A, name: 'a', allowedIps: ['10.99.0.2/32'], endpoint: null };
   const c: PeerRecord = { publicKey: C, name: 'c', allowedIps: ['10.99.0.4/32'], endpoint: '198.51.100.4:51820', nat: 'edm' };
   const paths: PathReport[] = [];
@@ -201,13 +198,9 @@ describe('nat-probe (member) before the registry has seen its endpoint', () => {
     bus.subscribe(Patterns.paths, (v) => void paths.push(parsePathReport(v)), { node: 'a' });
     bus.subscribe(Patterns.punch, (v) => void offers.push(parsePunchMessage(v)), { node: 'a' });
     await bus.flush();
-    running = await startNatProbeMember(config, createLogger({ service: 'test', level: 'warn' }), {
-      enrollment,
-      servers: NATS,
-      classify: async () => {
-        classified.push(Date.now());
-        return eim;
-      },
+    running = await startMemberA(mesh, async () => {
+      classified.push(Date.now());
+      return eim;
     });
   });
 
