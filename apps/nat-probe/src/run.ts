@@ -63,25 +63,25 @@ async function startMember(config: NatProbeMemberConfig, log: Logger, deps: Para
     { name: 'peers', check: () => (probe.mirror.ready ? { ok: true, detail: `revision ${probe.mirror.revision}` } : { ok: false, detail: 'loading the peer table (peers.snapshot)' }) },
     { name: 'nat', check: () => (probe.natType ? { ok: true, detail: probe.natType } : { ok: false, detail: `classifying against ${probe.stunServer}` }) },
   );
-  const techniques = new MetricsScope().counters(meshMetrics.pathAttempts(), () =>
-    Object.entries(probe.techniques()).flatMap(([technique, c]) => [
-      [{ technique, result: 'attempt' }, c.attempts],
-      [{ technique, result: 'success' }, c.successes],
-      [{ technique, result: 'failure' }, c.failures],
-    ]),
-  );
-  const punches = new MetricsScope().counters(meshMetrics.punchEvents(), () => [
-    ...Object.entries(probe.puncher.counters).map(([event, n]) => [{ event: event.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) }, n] as const),
-    [{ event: 'nudges' }, probe.counters.nudges] as const,
-  ]);
+  const metrics = new MetricsScope()
+    .counters(meshMetrics.pathAttempts(), () =>
+      Object.entries(probe.techniques()).flatMap(([technique, c]) => [
+        [{ technique, result: 'attempt' }, c.attempts],
+        [{ technique, result: 'success' }, c.successes],
+        [{ technique, result: 'failure' }, c.failures],
+      ]),
+    )
+    .counters(meshMetrics.punchEvents(), () => [
+      ...Object.entries(probe.puncher.counters).map(([event, n]) => [{ event: event.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) }, n] as const),
+      [{ event: 'nudges' }, probe.counters.nudges] as const,
+    ]);
   log.info('nat-probe (member) started', { node, stunServer: probe.stunServer, natInterval: config.natInterval, pathDeadline: config.pathDeadline });
   return {
     probe,
     subscribed,
     close: async () => {
       removeChecks?.();
-      techniques.dispose();
-      punches.dispose();
+      metrics.dispose();
       if (!(await withDeadline(() => app.close(), 5000))) log.warn('nat-probe did not stop in time; leaving it');
       await telemetry.shutdown();
     },

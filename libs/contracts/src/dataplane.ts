@@ -39,8 +39,9 @@ export interface DataplaneApplyRequest {
    * Hole punching (nat-probe): after the peers are applied, each entry's peer is created afresh
    * once per endpoint, in order, so that the device sends a handshake initiation to each (opening
    * this node's NAT towards them and, under a sequentially allocating NAT, taking its next ports in
-   * order); then, after a pause longer than WireGuard's 20 ms initiation flood limit, once more
-   * towards the first endpoint, and that is how it stays. Any session with the peer is lost.
+   * order); an entry with several endpoints then, after a pause longer than WireGuard's 20 ms
+   * initiation flood limit, once more towards the first, and that is how it stays. Any session
+   * with the peer is lost.
    */
   punch?: PunchSpray[];
 }

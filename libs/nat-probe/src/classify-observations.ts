@@ -1,6 +1,7 @@
 import { MAX_PORT_STEP, type Behaviour, type NatReport, type NatType } from '@wgmesh/contracts';
 import { canonicalIp, formatEndpoint, parseIp } from '@wgmesh/netaddr';
 import type { StunAddress } from '@wgmesh/stun';
+import { signed } from './decide';
 
 /**
  * From what the RFC 5780 tests observed to a classification, as a pure function (classify.ts runs
@@ -161,7 +162,6 @@ export function portAllocation(o: NatObservations, steps: string[]): number | nu
   }
   const smallest = deltas.reduce((m, d) => (Math.abs(d) < Math.abs(m) ? d : m));
   const sequential = Math.abs(smallest) <= MAX_PORT_STEP && deltas.every((d) => d / smallest >= 1 && d / smallest <= 4 && d % smallest === 0);
-  const signed = (d: number) => (d > 0 ? `+${d}` : String(d));
   if (!sequential) {
     steps.push(`port allocation: ${shown} (steps ${deltas.map(signed).join(', ')}): not sequential, ports cannot be predicted`);
     return null;

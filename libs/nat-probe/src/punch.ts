@@ -235,7 +235,7 @@ function hostOf(endpoint: string): string {
   return formatEndpoint({ ...parseEndpoint(endpoint), port: 1 }).replace(/:1$/, '');
 }
 
-/** One holder at a time, in the order asked (Puncher's `exclusive`, the classifier's `newMapping`). */
+/** One holder at a time, in the order asked (Puncher's `exclusive`, the classifier's `natLock`). */
 export class NatLock {
   private tail: Promise<unknown> = Promise.resolve();
 

@@ -70,7 +70,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   private timers: { plan?: NodeJS.Timeout; classify?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; republish?: NodeJS.Timeout; firstWait?: NodeJS.Timeout } = {};
   private stopped = false;
   private readonly startedAt = Date.now();
-  readonly counters = { classifications: 0, classificationFailures: 0, natChanges: 0, plans: 0, reportsPublished: 0, punches: 0, punchFailures: 0, nudges: 0 };
+  readonly counters = { classifications: 0, classificationFailures: 0, natChanges: 0, plans: 0, reportsPublished: 0, nudges: 0 };
   readonly puncher: Puncher;
   /** Classifications and punches open NAT mappings on purpose: one at a time (port prediction). */
   private readonly natLock = new NatLock();
@@ -313,7 +313,6 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     for (const d of decisions) {
       if (!d.attempt || !leads(me, d.peer) || this.punching.get(d.peer) === d.since) continue;
       this.punching.set(d.peer, d.since);
-      this.counters.punches++;
       void this.puncher.lead(d.peer, d).then(
         (outcome) => {
           if (this.planner.punched(d.peer, d.since, outcome)) {
@@ -323,7 +322,6 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
           }
         },
         (err: Error) => {
-          this.counters.punchFailures++;
           countError('nat_probe');
           this.log.warn('punch failed', { peer: d.peerName ?? d.peer, error: err.message });
           if (this.planner.punched(d.peer, d.since, { technique: 'punch', detail: `punch failed: ${err.message}` })) this.plan();
