@@ -1,4 +1,4 @@
-import { parseName } from './names';
+import { parseNodeId } from './names';
 import { Pattern, Patterns, subjectFor } from './subjects';
 
 /**
@@ -43,12 +43,13 @@ export const ACCESS: Readonly<Record<Pattern, PatternAccess>> = {
   [Patterns.paths]: { memberSend: 'self', memberReceive: 'any', why: "a member publishes its own path decisions and follows the others' (both ends of a pair)" },
   [Patterns.pathsGet]: { memberSend: 'self', memberReceive: 'self', why: "a member serves its own path decisions (and the CLI on the node asks for them)" },
   [Patterns.punch]: { memberSend: 'self', memberReceive: 'any', why: "a member offers and answers hole punches on its own subject; the other end of the pair follows every member's" },
+  [Patterns.credential]: { memberSend: 'self', why: 'a member renews its own NATS credential before it expires; only the registry answers, for the key enrolled under that name' },
   [Patterns.connect]: { memberSend: 'self', memberReceive: 'self', why: "on-demand peers: the CLI on a node changes that node only; asking other members back takes the registry's credential" },
 };
 
 /** Subjects a member's credential may publish and subscribe to, from ACCESS. */
 export function memberSubjects(mesh: string, node: string): { publish: string[]; subscribe: string[] } {
-  node = parseName(node, 'node'); // never "*": a member's own subjects are one node's
+  node = parseNodeId(node, 'node'); // never "*" nor a reserved id (the registry's hub): a member's own subjects are one member's
   const subject = (pattern: Pattern, scope: NodeScope) => subjectFor(pattern, { mesh, node: scope === 'self' ? node : '*' });
   const publish: string[] = [];
   const subscribe: string[] = [];

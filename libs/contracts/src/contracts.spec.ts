@@ -1,4 +1,4 @@
-import { ContractError, parseDataplaneApplyResult, parseDataplaneState, parseConnectReply, parseConnectRequest, parseMemberRemoveReply, parseMemberRemoveRequest, decodeJson, parseDataplaneApplyRequest, parseEnrollReply, parseEnrollRequest, parsePeerEvent, parsePeerRecord, parsePeerSnapshot, parseSnapshotRequest, Patterns, subjectFor, parseNatReport, parsePathReport, nodeOfSubject, parsePunchMessage } from './index';
+import { ContractError, parseDataplaneApplyResult, parseDataplaneState, parseConnectReply, parseConnectRequest, parseMemberRemoveReply, parseMemberRemoveRequest, decodeJson, parseDataplaneApplyRequest, parseEnrollReply, parseEnrollRequest, parsePeerEvent, parsePeerRecord, parsePeerSnapshot, parseSnapshotRequest, Patterns, subjectFor, parseNatReport, parsePathReport, nodeOfSubject, parsePunchMessage, parseNodeId, parseCredentialRequest, parseCredentialReply } from './index';
 
 const KEY = 'xScVkH3fUGUv4RrJFfmcqm8rs3SEHr41km6+yffAHw4=';
 
@@ -86,8 +86,48 @@ describe('dataplane and enrolment messages', () => {
     expect(bad({ allowedIps: ['10.0.0.300/32'] })).toThrow(/punch\[0\].allowedIps\[0\]/);
   });
 
-  it('parses enrolment', () => {
-    expect(() => parseEnrollRequest({ publicKey: KEY, token: 't', name: 'Bad Name' })).toThrow(/name: must be/);
+  const proof = { id: 'ab'.repeat(32), sig: `${'A'.repeat(86)}==` };
+  const possession = { at: 1_765_000_000_000, nonce: `${'B'.repeat(22)}==`, mac: `${'C'.repeat(43)}=` };
+
+  it('parses enrolment: both proofs, a valid unreserved node id', () => {
+    const req = { publicKey: KEY, name: 'site-a', proof, possession };
+    expect(parseEnrollRequest(req)).toEqual(req);
+    expect(() => parseEnrollRequest({ ...req, name: 'Bad Name' })).toThrow(/name: must be 1-63 lowercase/);
+    expect(() => parseEnrollRequest({ ...req, possession: undefined })).toThrow(/possession: must be a JSON object/);
+    expect(() => parseEnrollRequest({ ...req, possession: { ...possession, mac: 'x' } })).toThrow(/possession.mac: must be a base64 HMAC-SHA256/);
+    expect(() => parseEnrollRequest({ ...req, possession: { ...possession, nonce: 'x' } })).toThrow(/possession.nonce/);
+    expect(() => parseEnrollRequest({ ...req, possession: { ...possession, at: -1 } })).toThrow(/possession.at/);
+  });
+
+  it('refuses the raw token, naming it, whatever else the request holds', () => {
+    expect(() => parseEnrollRequest({ publicKey: KEY, name: 'site-a', token: 'wgm_x' })).toThrow(/^token: the raw token is never accepted/);
+    expect(() => parseEnrollRequest({ publicKey: KEY, name: 'site-a', proof, possession, token: 'wgm_x' })).toThrow(/^token: the raw token is never accepted/);
+  });
+
+  it.each([
+    ['registry', /name: "registry" is reserved: it is the registry's own node id/],
+    ['enroll', /name: "enroll" is reserved/],
+    ['system', /name: "system" is reserved/],
+  ])('refuses the reserved node id %p, naming the rule', (name, message) => {
+    expect(() => parseEnrollRequest({ publicKey: KEY, name, proof, possession })).toThrow(message);
+    expect(() => parseNodeId(name, 'node')).toThrow(ContractError);
+  });
+
+  it('reserves a registry node id given at run time too', () => {
+    expect(parseNodeId('hub', 'name')).toBe('hub');
+    expect(() => parseNodeId('hub', 'name', ['hub'])).toThrow(/name: "hub" is reserved: it is this registry's own node id/);
+  });
+
+  it('parses credential renewal', () => {
+    const natsKey = `U${'A'.repeat(55)}`;
+    expect(parseCredentialRequest({ natsKey })).toEqual({ natsKey });
+    expect(() => parseCredentialRequest({ natsKey: 'x' })).toThrow(/natsKey: must be a NATS user public key/);
+    expect(parseCredentialReply({ natsJwt: 'a.b.c' })).toEqual({ natsJwt: 'a.b.c' });
+    expect(() => parseCredentialReply({ natsJwt: 'a.b' })).toThrow(/natsJwt: must be a JWT/);
+    expect(subjectFor(Patterns.credential, { mesh: 'prod', node: 'site-a' })).toBe('wgmesh.v1.prod.node.site-a.credential');
+  });
+
+  it('parses the enrolment reply', () => {
     const reply = { address: '10.99.0.5/32', meshCidr: '10.99.0.0/16', registry: { publicKey: KEY, endpoint: '203.0.113.1:51820', address: '10.99.0.1' } };
     expect(parseEnrollReply(reply)).toEqual(reply);
     expect(() => parseEnrollReply({ ...reply, registry: { ...reply.registry, address: 'x' } })).toThrow(/registry.address/);

@@ -1,25 +1,33 @@
 import { canonicalCidr, canonicalIp } from '@wgmesh/netaddr';
-import { parseName } from './names';
+import { parseNodeId } from './names';
 import { parsePeerEndpoint, parsePublicKey } from './peer';
-import { ContractError, field, object, string } from './validate';
+import { ContractError, field, integer, object, string } from './validate';
 
-/** `enroll` request: a member asks to join with its public key and a pre-auth token. */
+/**
+ * `enroll` request: a member asks to join with its public key. It proves two things and sends
+ * neither secret: that it holds a pre-auth token (`proof`), and that it holds the private key of
+ * `publicKey` (`possession`). Both are computed over the same canonical text of the whole request
+ * (mesh, public key, name, NATS key, token id, time, nonce; libs/registry enroll-proof), so
+ * changing any field on the way breaks both. The raw token is refused.
+ */
 export interface EnrollRequest {
   publicKey: string;
-  /**
-   * The pre-auth token itself (legacy: it then travels over NATS). Current members send `proof`
-   * instead; exactly one of the two is given.
-   */
-  token?: string;
+  /** The member's name; also its node id in `node.<id>.…` subjects (a valid, unreserved node id). */
+  name: string;
   /**
    * Proof of holding the token without sending it: `id` is the token's SHA-256 (hex, what the
    * registry keys tokens by), `sig` an ed25519 signature (base64) by the key derived from the
-   * token over this request's mesh, public key, name and NATS key (see libs/registry
-   * token-proof). A captured proof enrols nothing but this very request.
+   * token over the request's canonical text.
    */
-  proof?: { id: string; sig: string };
-  /** The member's name; also its node id in `node.<id>.…` subjects. */
-  name: string;
+  proof: { id: string; sig: string };
+  /**
+   * Proof of possession of the WireGuard private key of `publicKey`: `mac` is an HMAC-SHA256
+   * (base64) over the request's canonical text, keyed from the X25519 shared secret of the
+   * member's private key and the registry's public key (the registry recomputes it with its
+   * own private key). `at` (unix ms) must be within the registry's window, `nonce` (16 random
+   * bytes, base64) is accepted once.
+   */
+  possession: { at: number; nonce: string; mac: string };
   /**
    * The public NATS user key (nkey, "U…") the member will connect with; its seed stays on the
    * node. With it, a registry that runs NATS with authentication answers with `natsJwt`.
@@ -46,21 +54,26 @@ export interface EnrollReply {
 }
 
 export function parseEnrollRequest(value: unknown): EnrollRequest {
-  const o = object(value, '', ['publicKey', 'token', 'proof', 'name', 'natsKey']);
+  if (typeof value === 'object' && value !== null && 'token' in value) {
+    throw new ContractError('token', 'the raw token is never accepted (it would cross the network): send "proof", made from the token, and "possession"; upgrade the member');
+  }
+  const o = object(value, '', ['publicKey', 'proof', 'possession', 'name', 'natsKey']);
+  const p = object(o.proof, 'proof', ['id', 'sig']);
+  const id = string(p.id, 'proof.id', 64);
+  const sig = string(p.sig, 'proof.sig', 88);
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new ContractError('proof.id', 'must be 64 lowercase hex digits (SHA-256)');
+  if (!/^[A-Za-z0-9+/]{86}==$/.test(sig)) throw new ContractError('proof.sig', 'must be a base64 ed25519 signature (64 bytes)');
+  const k = object(o.possession, 'possession', ['at', 'nonce', 'mac']);
+  const nonce = string(k.nonce, 'possession.nonce', 24);
+  const mac = string(k.mac, 'possession.mac', 44);
+  if (!/^[A-Za-z0-9+/]{22}==$/.test(nonce)) throw new ContractError('possession.nonce', 'must be 16 random bytes, base64');
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(mac)) throw new ContractError('possession.mac', 'must be a base64 HMAC-SHA256 (32 bytes)');
   const req: EnrollRequest = {
     publicKey: parsePublicKey(o.publicKey, 'publicKey'),
-    name: parseName(o.name, 'name'),
+    name: parseNodeId(o.name, 'name'),
+    proof: { id, sig },
+    possession: { at: integer(k.at, 'possession.at', 0, 8.64e15), nonce, mac },
   };
-  if ((o.token === undefined) === (o.proof === undefined)) throw new ContractError('token', 'give exactly one of token and proof');
-  if (o.token !== undefined) req.token = string(o.token, 'token', 128);
-  if (o.proof !== undefined) {
-    const p = object(o.proof, 'proof', ['id', 'sig']);
-    const id = string(p.id, 'proof.id', 64);
-    const sig = string(p.sig, 'proof.sig', 88);
-    if (!/^[0-9a-f]{64}$/.test(id)) throw new ContractError('proof.id', 'must be 64 lowercase hex digits (SHA-256)');
-    if (!/^[A-Za-z0-9+/]{86}==$/.test(sig)) throw new ContractError('proof.sig', 'must be a base64 ed25519 signature (64 bytes)');
-    req.proof = { id, sig };
-  }
   if (o.natsKey !== undefined) req.natsKey = parseNatsUserKey(o.natsKey, 'natsKey');
   return req;
 }
@@ -84,10 +97,37 @@ export function parseEnrollReply(value: unknown): EnrollReply {
       address: field('registry.address', () => canonicalIp(string(r.address, 'registry.address', 64))),
     },
   };
-  if (o.natsJwt !== undefined) {
-    const jwt = string(o.natsJwt, 'natsJwt', 8192);
-    if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(jwt)) throw new ContractError('natsJwt', 'must be a JWT (three base64url parts)');
-    reply.natsJwt = jwt;
-  }
+  if (o.natsJwt !== undefined) reply.natsJwt = parseJwt(o.natsJwt, 'natsJwt');
   return reply;
+}
+
+/**
+ * `node.<id>.credential` request: a member asks for a fresh NATS credential before its own
+ * expires (over the tunnel, with the credential it still has). The registry answers only on the
+ * member's own subject, for the NATS key enrolled under that name.
+ */
+export interface CredentialRequest {
+  /** The member's NATS user public key (as enrolled). */
+  natsKey: string;
+}
+
+/** `node.<id>.credential` reply: the new user JWT, issued to the same key. */
+export interface CredentialReply {
+  natsJwt: string;
+}
+
+export function parseCredentialRequest(value: unknown): CredentialRequest {
+  const o = object(value, '', ['natsKey']);
+  return { natsKey: parseNatsUserKey(o.natsKey, 'natsKey') };
+}
+
+export function parseCredentialReply(value: unknown): CredentialReply {
+  const o = object(value, '', ['natsJwt']);
+  return { natsJwt: parseJwt(o.natsJwt, 'natsJwt') };
+}
+
+function parseJwt(value: unknown, path: string): string {
+  const jwt = string(value, path, 8192);
+  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(jwt)) throw new ContractError(path, 'must be a JWT (three base64url parts)');
+  return jwt;
 }

@@ -1,5 +1,5 @@
 import { parseDataplaneApplyRequest, parseDataplaneState } from './dataplane';
-import { parseEnrollRequest } from './enroll';
+import { parseCredentialRequest, parseEnrollRequest } from './enroll';
 import { parseConnectRequest, parseMemberRemoveRequest } from './members';
 import { parsePeerEvent, parseSnapshotRequest } from './messages';
 import { parseNatReport, parsePathReport, parsePathsGetRequest, parsePunchMessage } from './nat';
@@ -26,6 +26,7 @@ export const INBOUND: Readonly<Record<Pattern, InboundParser>> = {
   'node.{node}.paths.get': parsePathsGetRequest,
   'node.{node}.punch': parsePunchMessage,
   'node.{node}.connect': parseConnectRequest,
+  'node.{node}.credential': parseCredentialRequest,
 };
 
 /** The inbound parser of a pattern, or undefined for a string that is not one of `Patterns`. */

@@ -32,6 +32,8 @@ export const Patterns = {
   punch: 'node.{node}.punch',
   /** Request/reply: `ConnectRequest` → `ConnectReply`, to one member (on-demand peers). */
   connect: 'node.{node}.connect',
+  /** Request/reply: `CredentialRequest` → `CredentialReply`, a member renews its NATS credential (the registry answers). */
+  credential: 'node.{node}.credential',
 } as const;
 
 export type Pattern = (typeof Patterns)[keyof typeof Patterns];
@@ -63,4 +65,10 @@ export function nodeOfSubject(subject: string, mesh: string): string | null {
   if (!subject.startsWith(prefix)) return null;
   const node = subject.slice(prefix.length).split('.')[0];
   return node === '' || node === '*' || node === '>' ? null : node;
+}
+
+/** The mesh of a wgmesh subject (`wgmesh.v1.<mesh>.…`), or null when it is not one. */
+export function meshOfSubject(subject: string): string | null {
+  const m = /^wgmesh\.v1\.([a-z0-9-]{1,63})\./.exec(subject);
+  return m && m[1] !== undefined && /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(m[1]) ? m[1] : null;
 }

@@ -1,4 +1,4 @@
-import { base32, generatePrivateKey, isBase64Key, keyFromBase32, keyFromBase64, keyFromHex, keyToBase32, keyToBase64, keyToHex, publicKeyFromPrivate } from './keys';
+import { base32, generatePrivateKey, isBase64Key, keyFromBase32, keyFromBase64, keyFromHex, keyToBase32, keyToBase64, keyToHex, publicKeyFromPrivate, sharedSecret } from './keys';
 
 // Public test material from VPP capture notes (../shared/vpp-api) and wgsd's README example.
 const PRIV = 'UPX9exhEPblL1tbzu7BD/Qtm4aXCe2IKmNqyhUPySGk=';
@@ -54,5 +54,22 @@ describe('base32', () => {
     const data = Buffer.from(text);
     expect(base32(data, { upper: true, pad: true })).toBe(expected);
     expect(base32(data)).toBe(expected.replace(/=+$/, '').toLowerCase());
+  });
+});
+
+describe('sharedSecret (X25519)', () => {
+  it('is the same from both sides, and differs for another key', () => {
+    const a = generatePrivateKey();
+    const b = generatePrivateKey();
+    const c = generatePrivateKey();
+    const ab = sharedSecret(a, publicKeyFromPrivate(b));
+    expect(ab).toHaveLength(32);
+    expect(sharedSecret(b, publicKeyFromPrivate(a)).equals(ab)).toBe(true);
+    expect(sharedSecret(c, publicKeyFromPrivate(b)).equals(ab)).toBe(false);
+  });
+
+  it('refuses a low-order public key (all-zero secret) and wrong lengths', () => {
+    expect(() => sharedSecret(generatePrivateKey(), Buffer.alloc(32))).toThrow(/low order/);
+    expect(() => sharedSecret(Buffer.alloc(31), Buffer.alloc(32, 9))).toThrow(/32 bytes/);
   });
 });

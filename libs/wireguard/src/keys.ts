@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync } from 'node:crypto';
 
 /**
  * WireGuard keys are 32 raw bytes. They travel as base64 (wg, our NATS messages), as lowercase
@@ -105,6 +105,26 @@ export function publicKeyFromPrivate(privateKey: Uint8Array): Buffer {
   const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, privateKey]), format: 'der', type: 'pkcs8' });
   const spki = createPublicKey(key).export({ format: 'der', type: 'spki' });
   return Buffer.from(spki.subarray(SPKI_PREFIX.length));
+}
+
+/**
+ * The X25519 shared secret of a private key and another party's public key (32 bytes), as both
+ * parties compute it: x25519(a, B) = x25519(b, A). Refused when it is all zeros (a low-order
+ * public key: the "secret" would be known to anyone).
+ */
+export function sharedSecret(privateKey: Uint8Array, publicKey: Uint8Array): Buffer {
+  assertLength(privateKey);
+  assertLength(publicKey);
+  const priv = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, privateKey]), format: 'der', type: 'pkcs8' });
+  const pub = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+  let secret: Buffer;
+  try {
+    secret = diffieHellman({ privateKey: priv, publicKey: pub }); // OpenSSL refuses an all-zero result itself
+  } catch {
+    throw new KeyError('the public key is of low order: no shared secret');
+  }
+  if (secret.every((b) => b === 0)) throw new KeyError('the public key is of low order: no shared secret');
+  return secret;
 }
 
 function clamp(key: Buffer): Buffer {
