@@ -1,7 +1,7 @@
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuthorityError, FILES, hasAuthority, initAuthority, loadIssuer } from './authority';
+import { AccountAdmin, AuthorityError, FILES, hasAuthority, initAuthority, loadIssuer, MESH_JETSTREAM } from './authority';
 import { credsFileOptions } from './connect';
 import { CredentialsError, formatCreds, parseCreds, readCreds, writeCreds } from './creds';
 import { createKey, decodeJwt, NKEY_SEED_PATTERN, seedText, verifyJwt } from './jwt';
@@ -19,7 +19,7 @@ describe('the mesh NATS authority (files)', () => {
     expect(r.created).toBe(true);
     expect(hasAuthority(dir)).toBe(true);
     expect(statSync(dir).mode & 0o777).toBe(0o700);
-    for (const f of [FILES.operatorSeed, FILES.accountSeed, FILES.systemSeed, FILES.signingSeed, FILES.registryCreds]) {
+    for (const f of [FILES.operatorSeed, FILES.accountSeed, FILES.systemSeed, FILES.signingSeed, FILES.registryCreds, FILES.systemCreds]) {
       expect(statSync(join(dir, f)).mode & 0o777).toBe(0o600);
       expect(readFileSync(join(dir, f), 'utf8')).toMatch(NKEY_SEED_PATTERN);
     }
@@ -34,6 +34,11 @@ describe('the mesh NATS authority (files)', () => {
     const account = verifyJwt(readFileSync(join(dir, FILES.accountJwt), 'utf8'));
     expect(account.iss).toBe(r.info.operator);
     expect(account.nats.signing_keys).toEqual([r.info.signingKey]);
+    // JetStream is on for the mesh account (the registry's store of record), bounded.
+    expect(account.nats.limits).toMatchObject({ disk_storage: MESH_JETSTREAM.disk_storage, mem_storage: MESH_JETSTREAM.mem_storage, streams: MESH_JETSTREAM.streams });
+    expect(account.nats.revocations).toBeUndefined();
+    // The system account's user (it pushes account updates), signed by the system account.
+    expect(verifyJwt(parseCreds(readFileSync(join(dir, FILES.systemCreds), 'utf8')).jwt)).toMatchObject({ iss: r.info.systemAccount });
     // The registry's credential is a user of the account, signed by the signing key.
     const reg = parseCreds(readFileSync(r.registryCreds, 'utf8'));
     expect(verifyJwt(reg.jwt)).toMatchObject({ iss: r.info.signingKey, nats: { issuer_account: r.info.account } });
@@ -60,6 +65,31 @@ describe('the mesh NATS authority (files)', () => {
     const enroll = verifyJwt(issuer.enrollJwt(1_900_000_000_500, 'enroll-abc'));
     expect(enroll).toMatchObject({ exp: 1_900_000_001, name: 'enroll-abc', nats: { bearer_token: true, pub: { allow: ['wgmesh.v1.lab.enroll'] } } });
     expect(enroll.sub).not.toBe(user);
+  });
+
+  it('issues expiring member credentials', () => {
+    const dir = join(root, 'nats');
+    initAuthority(dir, 'lab');
+    const user = createKey('user').getPublicKey();
+    expect(verifyJwt(loadIssuer(dir).memberJwt('a', user, { expiresAt: 1_900_000_000_900 })).exp).toBe(1_900_000_000);
+    expect(() => loadIssuer(dir).memberJwt('registry', user)).toThrow(/"registry" is reserved/);
+  });
+
+  it('re-signs the mesh account with revocations and writes it where a restarted nats-server reads it', () => {
+    const dir = join(root, 'nats');
+    const { info, serverConfig } = initAuthority(dir, 'lab');
+    rmSync(join(dir, FILES.systemCreds)); // an authority made before system.creds: made from the system seed
+    const admin = AccountAdmin.load(dir);
+    expect(statSync(admin.systemCreds).mode & 0o777).toBe(0o600);
+    const user = createKey('user').getPublicKey();
+    const jwt = admin.accountJwt({ [user]: 1_800_000_000 });
+    expect(verifyJwt(jwt)).toMatchObject({ iss: info.operator, sub: info.account, nats: { revocations: { [user]: 1_800_000_000 }, signing_keys: [info.signingKey] } });
+    admin.save(jwt);
+    expect(readFileSync(join(dir, FILES.accountJwt), 'utf8').trim()).toBe(jwt);
+    expect(readFileSync(serverConfig, 'utf8')).toContain(`${info.account}: "${jwt}"`);
+    expect(readFileSync(serverConfig, 'utf8')).not.toMatch(NKEY_SEED_PATTERN);
+    rmSync(join(dir, FILES.operatorSeed));
+    expect(() => AccountAdmin.load(dir)).toThrow(/operator.nk \(the operator key signs the account JWT that lists revoked member credentials\): ENOENT/);
   });
 
   it('refuses a signing key others may read, or one that is not the authority\'s', () => {

@@ -10,15 +10,18 @@ import { renderServerConfig } from './server-config';
  * A mesh's NATS authority, kept in the registry's state directory (`<state-dir>/nats/`):
  *
  *   operator.nk  account.nk  system-account.nk  account-signing.nk   seeds, 0600 (secrets)
- *   registry.creds                                                   the registry services' credential, 0600
+ *   registry.creds  system.creds                                     the registry services' and the system user's credentials, 0600
  *   authority.json                                                   mesh and public keys
  *   operator.jwt  account.jwt  system-account.jwt  auth.conf         public: the server's trust
  *
  * The operator key signs the two accounts (the mesh's and the system account); the mesh
  * account's signing key signs every user: the registry's (all rights in the account), each
- * member's (issued at enrolment to the member's own public key) and the per-token enrolment
- * credentials. Running peer-discovery needs only the signing key; the operator and account
- * identity keys are needed again only to re-sign the accounts.
+ * member's (issued at enrolment to the member's own public key, expiring) and the per-token
+ * enrolment credentials. The mesh account has JetStream (the registry's store of record) and
+ * lists revoked member credentials: revoking one means signing the account again with the
+ * operator key and pushing it to nats-server as the system account's user (`AccountAdmin`), so a
+ * registry that removes members needs the operator seed at run time. The account identity key
+ * is needed only to create the authority.
  */
 
 export const AUTH_DIR = 'nats';
@@ -28,6 +31,7 @@ export const FILES = {
   systemSeed: 'system-account.nk',
   signingSeed: 'account-signing.nk',
   registryCreds: 'registry.creds',
+  systemCreds: 'system.creds',
   authority: 'authority.json',
   operatorJwt: 'operator.jwt',
   accountJwt: 'account.jwt',
@@ -78,7 +82,7 @@ export function initAuthority(dir: string, mesh: string): InitResult {
   const system = createKey('account');
   const signing = createKey('account');
   const operatorJwt = encodeJwt(operatorClaims({ operator: operator.getPublicKey(), name: `wgmesh-${mesh}`, systemAccount: system.getPublicKey() }), operator);
-  const accountJwt = encodeJwt(accountClaims({ account: account.getPublicKey(), name: `wgmesh-${mesh}`, signingKeys: [signing.getPublicKey()] }), operator);
+  const accountJwt = encodeJwt(meshAccountClaims(mesh, account.getPublicKey(), signing.getPublicKey(), {}), operator);
   const systemJwt = encodeJwt(accountClaims({ account: system.getPublicKey(), name: 'SYS' }), operator);
   const info: AuthorityInfo = { version: 1, mesh, operator: operator.getPublicKey(), account: account.getPublicKey(), systemAccount: system.getPublicKey(), signingKey: signing.getPublicKey() };
 
@@ -89,11 +93,12 @@ export function initAuthority(dir: string, mesh: string): InitResult {
   const issuer = new Issuer(info, signing);
   const registryUser = createKey('user');
   writeCreds(join(dir, FILES.registryCreds), { jwt: issuer.registryJwt(registryUser.getPublicKey()), seed: seedText(registryUser) });
+  writeSystemCreds(dir, system);
   const pub = (name: string, text: string) => writeFileSync(join(dir, name), text, { mode: 0o644 });
   pub(FILES.operatorJwt, `${operatorJwt}\n`);
   pub(FILES.accountJwt, `${accountJwt}\n`);
   pub(FILES.systemJwt, `${systemJwt}\n`);
-  pub(FILES.serverConfig, renderServerConfig({ operatorJwt, systemAccount: info.systemAccount, accounts: { [info.account]: accountJwt, [info.systemAccount]: systemJwt } }));
+  pub(FILES.serverConfig, serverConfigOf(info, operatorJwt, accountJwt, systemJwt));
   // Written last: its presence says the authority is complete.
   pub(FILES.authority, `${JSON.stringify(info, null, 2)}\n`);
   return { info, dir, created: true, serverConfig: join(dir, FILES.serverConfig), registryCreds: join(dir, FILES.registryCreds) };
@@ -106,22 +111,8 @@ export function hasAuthority(dir: string): boolean {
 /** The issuer of user credentials (needs authority.json and the signing key's seed). */
 export function loadIssuer(dir: string): Issuer {
   const info = readInfo(dir);
-  const path = join(dir, FILES.signingSeed);
-  let seed: string;
-  try {
-    if ((statSync(path).mode & 0o077) !== 0) throw new AuthorityError(`${path} holds the account signing key but others may read it: chmod 600 ${path}`);
-    seed = readFileSync(path, 'utf8');
-  } catch (err) {
-    if (err instanceof AuthorityError) throw err;
-    throw new AuthorityError(`cannot read the account signing key ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  let kp: KeyPair;
-  try {
-    kp = keyFromSeed(seed, 'account');
-  } catch {
-    throw new AuthorityError(`${path} does not hold a NATS account seed`);
-  }
-  if (kp.getPublicKey() !== info.signingKey) throw new AuthorityError(`${path} is not the signing key named in ${FILES.authority}`);
+  const kp = readSeed(dir, FILES.signingSeed, 'account', 'the account signing key issues member credentials');
+  if (kp.getPublicKey() !== info.signingKey) throw new AuthorityError(`${join(dir, FILES.signingSeed)} is not the signing key named in ${FILES.authority}`);
   return new Issuer(info, kp);
 }
 
@@ -141,6 +132,8 @@ function readInfo(dir: string): AuthorityInfo {
 export interface MemberJwtOptions {
   /** Source addresses the member may connect from (its tunnel address: the credential is then bound to its WireGuard key). */
   src?: string[];
+  /** Unix ms when it expires (the server then closes its connections; the member renews before). */
+  expiresAt?: number;
 }
 
 /** Issues user JWTs signed by the mesh account's signing key. */
@@ -162,7 +155,13 @@ export class Issuer {
   /** A member's credential, issued to the member's own key: its node's subjects (contracts' ACCESS). */
   memberJwt(node: string, userPublicKey: string, opts: MemberJwtOptions = {}): string {
     const user = this.user(userPublicKey);
-    return this.sign({ user, name: `member-${parseName(node, 'node')}`, permissions: memberPermissions(this.mesh, node, user), src: opts.src });
+    return this.sign({
+      user,
+      name: `member-${parseName(node, 'node')}`,
+      permissions: memberPermissions(this.mesh, node, user),
+      src: opts.src,
+      expiresAt: opts.expiresAt === undefined ? undefined : Math.floor(opts.expiresAt / 1000),
+    });
   }
 
   /**
@@ -181,5 +180,82 @@ export class Issuer {
 
   private sign(opts: Parameters<typeof userClaims>[0]): string {
     return encodeJwt(userClaims({ ...opts, issuerAccount: this.info.account }), this.signingKey);
+  }
+}
+
+/** JetStream for the mesh account: the registry's store of record (two small KV buckets per mesh). */
+export const MESH_JETSTREAM = { mem_storage: 64 * 1024 * 1024, disk_storage: 1024 * 1024 * 1024, streams: 16, consumer: -1 } as const;
+
+function meshAccountClaims(mesh: string, account: string, signingKey: string, revocations: Record<string, number>) {
+  return accountClaims({ account, name: `wgmesh-${mesh}`, signingKeys: [signingKey], jetstream: { ...MESH_JETSTREAM }, revocations });
+}
+
+function serverConfigOf(info: AuthorityInfo, operatorJwt: string, accountJwt: string, systemJwt: string): string {
+  return renderServerConfig({ operatorJwt, systemAccount: info.systemAccount, accounts: { [info.account]: accountJwt, [info.systemAccount]: systemJwt } });
+}
+
+/** A user of the system account (no limits): what pushes account JWT updates to nats-server. */
+function writeSystemCreds(dir: string, system: KeyPair): void {
+  const user = createKey('user');
+  writeCreds(join(dir, FILES.systemCreds), { jwt: encodeJwt(userClaims({ user: user.getPublicKey(), name: 'system' }), system), seed: seedText(user) });
+}
+
+/**
+ * What re-signs the mesh account (operator key) with the current revocations, writes it where a
+ * restarted nats-server reads it (account.jwt, auth.conf), and names the system user's
+ * credential that pushes it to a running one (`pushAccountJwt`).
+ */
+export class AccountAdmin {
+  private constructor(
+    readonly info: AuthorityInfo,
+    private readonly dir: string,
+    private readonly operator: KeyPair,
+  ) {}
+
+  /** Needs the operator seed (and the system account's, once, when system.creds is missing). */
+  static load(dir: string): AccountAdmin {
+    const info = readInfo(dir);
+    const operator = readSeed(dir, FILES.operatorSeed, 'operator', 'the operator key signs the account JWT that lists revoked member credentials');
+    if (operator.getPublicKey() !== info.operator) throw new AuthorityError(`${join(dir, FILES.operatorSeed)} is not the operator named in ${FILES.authority}`);
+    if (!existsSync(join(dir, FILES.systemCreds))) {
+      const system = readSeed(dir, FILES.systemSeed, 'account', 'the system account signs the user that pushes account updates to nats-server');
+      if (system.getPublicKey() !== info.systemAccount) throw new AuthorityError(`${join(dir, FILES.systemSeed)} is not the system account named in ${FILES.authority}`);
+      writeSystemCreds(dir, system);
+    }
+    return new AccountAdmin(info, dir, operator);
+  }
+
+  /** The credential of the system account's user. */
+  get systemCreds(): string {
+    return join(this.dir, FILES.systemCreds);
+  }
+
+  /** The mesh account JWT with JetStream and these revocations (user key → unix s), signed now. */
+  accountJwt(revocations: Record<string, number>): string {
+    return encodeJwt(meshAccountClaims(this.info.mesh, this.info.account, this.info.signingKey, revocations), this.operator);
+  }
+
+  /** Writes the account JWT into account.jwt and auth.conf (what a restarted nats-server preloads). */
+  save(accountJwt: string): void {
+    const read = (f: string) => readFileSync(join(this.dir, f), 'utf8').trim();
+    writeFileSync(join(this.dir, FILES.accountJwt), `${accountJwt}\n`, { mode: 0o644 });
+    writeFileSync(join(this.dir, FILES.serverConfig), serverConfigOf(this.info, read(FILES.operatorJwt), accountJwt, read(FILES.systemJwt)), { mode: 0o644 });
+  }
+}
+
+function readSeed(dir: string, file: string, role: KeyRole, why: string): KeyPair {
+  const path = join(dir, file);
+  let text: string;
+  try {
+    if ((statSync(path).mode & 0o077) !== 0) throw new AuthorityError(`${path} holds a NATS seed but others may read it: chmod 600 ${path}`);
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof AuthorityError) throw err;
+    throw new AuthorityError(`cannot read ${path} (${why}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return keyFromSeed(text, role);
+  } catch {
+    throw new AuthorityError(`${path} does not hold a NATS ${role} seed`);
   }
 }

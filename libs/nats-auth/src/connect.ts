@@ -14,7 +14,31 @@ export function credentialOptions(creds: Credentials): Partial<ConnectionOptions
   return { authenticator, inboxPrefix: inboxPrefix(user) };
 }
 
-/** `credentialOptions` of a creds file (checked: format, seed matches the JWT, mode 0600). */
+/**
+ * `credentialOptions` of a creds file (checked: format, seed matches the JWT, mode 0600). The
+ * file is read again at every (re)connection, so a renewed credential written there is used by
+ * the next connection without a restart (a member's credential expires: the server then closes
+ * the connection and the client reconnects with the new one). The user key, and so the inbox
+ * prefix, must stay the same.
+ */
 export function credsFileOptions(path: string): Partial<ConnectionOptions> {
-  return credentialOptions(readCreds(path));
+  const first = readCreds(path);
+  const user = decodeJwt(first.jwt).sub;
+  let last = first;
+  const current = (): Credentials => {
+    try {
+      const now = readCreds(path);
+      if (decodeJwt(now.jwt).sub === user) last = now;
+    } catch {
+      // Being rewritten, or gone: the last good one is all there is (the server says if it expired).
+    }
+    return last;
+  };
+  return {
+    authenticator: (nonce?: string) => {
+      const creds = current();
+      return (creds.seed ? credsAuthenticator(new TextEncoder().encode(formatCreds(creds))) : jwtAuthenticator(creds.jwt))(nonce);
+    },
+    inboxPrefix: inboxPrefix(user),
+  };
 }

@@ -5,3 +5,4 @@ export * from './server-config';
 export * from './authority';
 export * from './connect';
 export * from './token';
+export * from './account-update';

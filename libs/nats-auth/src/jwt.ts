@@ -113,15 +113,36 @@ export function operatorClaims(opts: { operator: string; name: string; systemAcc
   return { sub: opts.operator, name: opts.name, nats: { ...(opts.systemAccount ? { system_account: opts.systemAccount } : {}), type: 'operator', version: 2 } };
 }
 
-/** An account with no limits on connections and messages, JetStream off, and these signing keys. */
-export function accountClaims(opts: { account: string; name: string; signingKeys?: string[] }): ClaimsBase {
+/** JetStream limits of an account (its JWT's `limits`); JetStream is on for it when a storage limit is not 0. */
+export interface JetStreamLimits {
+  /** Bytes of memory storage; -1 unlimited. */
+  mem_storage: number;
+  /** Bytes of file storage; -1 unlimited. */
+  disk_storage: number;
+  streams: number;
+  consumer: number;
+}
+
+export interface AccountClaimsOptions {
+  account: string;
+  name: string;
+  signingKeys?: string[];
+  /** JetStream for the account (off without). */
+  jetstream?: JetStreamLimits;
+  /** User public key → unix seconds: every user JWT of that key issued at or before is refused (and its connections closed). */
+  revocations?: Record<string, number>;
+}
+
+/** An account with no limits on connections and messages, these signing keys, JetStream as given, and revoked users. */
+export function accountClaims(opts: AccountClaimsOptions): ClaimsBase {
   return {
     sub: opts.account,
     name: opts.name,
     nats: {
-      limits: { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 },
+      limits: { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1, ...(opts.jetstream ?? {}) },
       default_permissions: { pub: {}, sub: {} },
       ...(opts.signingKeys?.length ? { signing_keys: opts.signingKeys } : {}),
+      ...(opts.revocations && Object.keys(opts.revocations).length ? { revocations: opts.revocations } : {}),
       type: 'account',
       version: 2,
     },

@@ -2,9 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Patterns, subjectFor } from '@wgmesh/contracts';
-import { startService, Service } from '@wgmesh/testing';
+import { startService, Service, waitFor } from '@wgmesh/testing';
 import { connect, NatsConnection, NatsError, Msg } from 'nats';
-import { initAuthority, loadIssuer } from './authority';
+import { AccountAdmin, initAuthority, loadIssuer } from './authority';
+import { pushAccountJwt } from './account-update';
+import { writeCreds } from './creds';
 import { credentialOptions, credsFileOptions } from './connect';
 import { createKey, seedText } from './jwt';
 
@@ -58,7 +60,7 @@ describe('NATS authentication and authorisation (real nats-server)', () => {
     dir = mkdtempSync(join(tmpdir(), 'wgmesh-nats-auth-'));
     const auth = initAuthority(join(dir, 'nats'), MESH);
     dir = auth.dir;
-    server = startService('nats-server', ['-c', auth.serverConfig, '-a', '127.0.0.1', '-p', '-1']);
+    server = startService('nats-server', ['-c', auth.serverConfig, '-a', '127.0.0.1', '-p', '-1', '-js', '-sd', join(dir, 'js')]);
     const line = await server.waitForLine(/Listening for client connections on/);
     url = `nats://${/on (\S+:\d+)/.exec(line)![1]}`;
     registry = await open('registry', credsFileOptions(auth.registryCreds));
@@ -191,5 +193,68 @@ describe('NATS authentication and authorisation (real nats-server)', () => {
     await expect(connect({ servers: url, reconnect: false, ...member('c', ['10.99.0.7/32']) })).rejects.toThrow(/Authorization Violation/i);
     const ok = await open('c', member('c', ['127.0.0.1/32']));
     expect(ok.isClosed()).toBe(false);
+  });
+
+  it('lets members (and the enrolment credential) touch nothing of JetStream: the store of record is the registry’s', async () => {
+    const js = registry.jetstream();
+    const kv = await js.views.kv(`wgmesh-${MESH}-acl`, { history: 1 });
+    await kv.put('members.a', '{}');
+    for (const subject of ['$JS.API.INFO', `$JS.API.STREAM.INFO.KV_wgmesh-${MESH}-acl`, `$KV.wgmesh-${MESH}-acl.members.a`, '$JS.API.STREAM.CREATE.x']) {
+      expect(await deliver(memberA, subject)).toHaveLength(0);
+      await expect(memberA.request(subject, new TextEncoder().encode('{}'), { timeout: 500 })).rejects.toThrow(/Permissions Violation|TIMEOUT|timeout/i);
+    }
+    await expect(memberA.jetstream().views.kv(`wgmesh-${MESH}-acl`, { bindOnly: true }).then((k) => k.get('members.a'))).rejects.toThrow();
+    expect((await kv.get('members.a'))?.string()).toBe('{}');
+    await kv.destroy();
+  });
+
+  it('revokes a member’s credential within seconds: its connection is closed and a reconnect refused', async () => {
+    const admin = AccountAdmin.load(dir);
+    const sys = await open('system', credsFileOptions(admin.systemCreds));
+    const user = createKey('user');
+    const creds = { jwt: loadIssuer(dir).memberJwt('d', user.getPublicKey()), seed: seedText(user) };
+    const victim = await connect({ servers: url, name: 'd', reconnectTimeWait: 100, maxReconnectAttempts: 20, ...credentialOptions(creds) });
+    conns.push(victim);
+    const other = await open('e', member('e'));
+    await new Promise((r) => setTimeout(r, 1100)); // revocation is "issued at or before": a second after the JWT
+    const at = Math.floor(Date.now() / 1000);
+    const started = Date.now();
+    await pushAccountJwt(sys, admin.info.account, admin.accountJwt({ [user.getPublicKey()]: at }));
+    const closed = await victim.closed();
+    const closedMs = Date.now() - started;
+    process.stderr.write(`nats-auth int: a revoked member's connection closed ${closedMs} ms after the account update\n`);
+    expect(String(closed)).toMatch(/Authorization Violation|Revoked/i);
+    expect(closedMs).toBeLessThan(5000);
+    await expect(connect({ servers: url, reconnect: false, ...credentialOptions(creds) })).rejects.toThrow(/Authorization Violation/i);
+    // Others stay connected; a credential issued to the same key after the revocation works (re-enrolment).
+    expect(other.isClosed()).toBe(false);
+    await new Promise((r) => setTimeout(r, 1100));
+    const fresh = await open('d2', credentialOptions({ jwt: loadIssuer(dir).memberJwt('d', user.getPublicKey()), seed: seedText(user) }));
+    expect(fresh.isClosed()).toBe(false);
+    // Put the account back as it was for the other tests.
+    await pushAccountJwt(sys, admin.info.account, admin.accountJwt({}));
+  });
+
+  it('takes a renewed credential from the creds file at the next connection, without a restart, when the old one expires', async () => {
+    const user = createKey('user');
+    const issuer = loadIssuer(dir);
+    const path = join(dir, 'renewing.creds');
+    writeCreds(path, { jwt: issuer.memberJwt('f', user.getPublicKey(), { expiresAt: Date.now() + 2000 }), seed: seedText(user) });
+    const nc = await open('f', { ...credsFileOptions(path), reconnect: true, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+    const statuses: string[] = [];
+    void (async () => {
+      for await (const st of nc.status()) statuses.push(st.type);
+    })();
+    writeCreds(path, { jwt: issuer.memberJwt('f', user.getPublicKey(), { expiresAt: Date.now() + 60_000 }), seed: seedText(user) });
+    await waitFor('the expired credential to be replaced by the renewed one on a reconnect', () => statuses.includes('reconnect'), 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(nc.isClosed()).toBe(false);
+    const got: Msg[] = [];
+    registry.subscribe(s(Patterns.nat, 'f'), { callback: (_e, m) => got.push(m) });
+    await registry.flush();
+    nc.publish(s(Patterns.nat, 'f'), new TextEncoder().encode('{}'));
+    await nc.flush();
+    await waitFor('the message over the renewed connection', () => got.length === 1, 5000);
+    rmSync(path);
   });
 });
