@@ -1,13 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { registryKeys } from './keys';
-import { ProofFields, tokenVerifyKey, verifyEnrollProof } from './token-proof';
+import { randomBytes } from 'node:crypto';
+import type { KV } from 'nats';
+import { EnrollFields, hashToken, tokenVerifyKey, verifyTokenProof } from './enroll-proof';
+import { deleteAt, encode, getLive, isConflict, json, readPrefix } from './state';
 
 /**
- * Pre-auth tokens for enrolment. The token text (`wgm_` + 32 random bytes, base64url) is shown
- * once, at creation; Redis holds only its SHA-256 with the token's id, name, expiry, reusable
- * flag and use count. A single-use token is consumed in one Lua script, so two enrolments racing
- * with the same token cannot both succeed.
+ * Pre-auth tokens for enrolment, in the store of record. The token text (`wgm_` + 32 random
+ * bytes, base64url) is shown once, at creation; the store holds only its SHA-256 (the key) with
+ * the token's verification key, id, name, expiry, reusable flag and use count. A use is counted
+ * with a write at the revision read, so two enrolments racing with one single-use token cannot
+ * both succeed.
  */
 export const TOKEN_PREFIX = 'wgm_';
 /** Expired and used-up tokens stay this long (to tell "expired" or "already used" from "unknown"), then go. */
@@ -49,70 +50,26 @@ export class TokenError extends Error {
 interface StoredToken extends TokenInfo {
   /** Public key of the single-use token's enrolment: the same key may retry (a lost reply). */
   usedBy?: string;
-  /** Verification key of the token's enrolment proofs (token-proof.ts); absent in tokens made before proofs. */
-  verifyKey?: string;
+  /** Verification key of the token's enrolment proofs (enroll-proof.ts). */
+  verifyKey: string;
 }
 
-const CONSUME = `
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return {'unknown'} end
-local t = cjson.decode(raw)
-if tonumber(ARGV[2]) >= t.expiresAt then return {'expired'} end
-if not t.reusable and t.uses > 0 and t.usedBy ~= ARGV[3] then return {'already_used'} end
-t.uses = t.uses + 1
-if ARGV[3] ~= '' and t.usedBy == nil and not t.reusable then t.usedBy = ARGV[3] end
-raw = cjson.encode(t)
-redis.call('HSET', KEYS[1], ARGV[1], raw)
-return {'ok', raw}
-`;
-
-// Gives a single-use token back after an enrolment that failed past the token check.
-const UNCONSUME = `
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
-local t = cjson.decode(raw)
-if t.reusable or t.uses == 0 or t.usedBy ~= ARGV[2] then return 0 end
-t.uses = t.uses - 1
-if t.uses == 0 then t.usedBy = nil end
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(t))
-return 1
-`;
-
-const PURGE = `
-local all = redis.call('HGETALL', KEYS[1])
-local removed = 0
-for i = 1, #all, 2 do
-  local ok, t = pcall(cjson.decode, all[i + 1])
-  if not ok or type(t) ~= 'table' or type(t.expiresAt) ~= 'number' or t.expiresAt + tonumber(ARGV[2]) < tonumber(ARGV[1]) then
-    redis.call('HDEL', KEYS[1], all[i])
-    removed = removed + 1
-  end
-end
-return removed
-`;
-
-interface ScriptedRedis {
-  wgmeshTokenConsume(key: string, hash: string, now: string, publicKey: string): Promise<string[]>;
-  wgmeshTokenUnconsume(key: string, hash: string, publicKey: string): Promise<number>;
-  wgmeshTokenPurge(key: string, now: string, retention: string): Promise<number>;
-}
+const TOKENS = 'tokens';
+const tokenKey = (hash: string) => `${TOKENS}.${hash}`;
+/** Writes at a stale revision retried (another registry used the token meanwhile), a few ms apart. */
+const MAX_ATTEMPTS = 20;
+const backoff = () => new Promise((r) => setTimeout(r, 1 + Math.random() * 10));
 
 export class TokenStore {
-  private readonly key: string;
   private readonly now: () => number;
-  private readonly scripted: ScriptedRedis;
+  /** Uses of tokens by this process, one at a time (the store arbitrates between processes). */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly redis: Redis,
-    mesh: string,
+    private readonly kv: KV,
     options: TokenStoreOptions = {},
   ) {
-    this.key = registryKeys(mesh).tokens;
     this.now = options.now ?? Date.now;
-    redis.defineCommand('wgmeshTokenConsume', { numberOfKeys: 1, lua: CONSUME });
-    redis.defineCommand('wgmeshTokenUnconsume', { numberOfKeys: 1, lua: UNCONSUME });
-    redis.defineCommand('wgmeshTokenPurge', { numberOfKeys: 1, lua: PURGE });
-    this.scripted = redis as unknown as ScriptedRedis;
   }
 
   /** Creates a token and returns its text: the only time it exists outside the caller's hands. */
@@ -128,78 +85,99 @@ export class TokenStore {
     const now = this.now();
     const info: TokenInfo = { id: randomBytes(6).toString('hex'), reusable: opts.reusable, createdAt: now, expiresAt: now + opts.ttlSeconds * 1000, uses: 0 };
     if (opts.name !== undefined) info.name = opts.name;
-    const stored: StoredToken = { ...info, verifyKey: tokenVerifyKey(token) };
-    await this.redis.hset(this.key, hashToken(token), JSON.stringify(stored));
+    await this.kv.create(tokenKey(hashToken(token)), encode({ ...info, verifyKey: tokenVerifyKey(token) } satisfies StoredToken));
     return { token, info };
   }
 
   /**
-   * Checks a token and counts one use, atomically. A single-use token succeeds once; the same
-   * `publicKey` may use it again (an enrolment retried after a lost reply), any other is refused.
+   * Checks a request's proof of the token and counts one use, atomically: the token with SHA-256
+   * `proof.id` must exist, be valid, and `proof.sig` verify over the request's fields. A
+   * single-use token succeeds once; the same public key may use it again (an enrolment retried
+   * after a lost reply), any other is refused.
    */
-  async consume(token: string, publicKey = ''): Promise<ConsumeResult> {
-    if (typeof token !== 'string' || !token.startsWith(TOKEN_PREFIX) || token.length > 128) return { ok: false, reason: 'unknown' };
-    return this.consumeHash(hashToken(token), publicKey);
+  consumeProof(proof: { id: string; sig: string }, fields: EnrollFields): Promise<ConsumeResult> {
+    return this.serialise(() => this.consumeNow(proof, fields));
   }
 
-  /**
-   * `consume` for a request that proves the token instead of sending it (token-proof.ts): the
-   * token with SHA-256 `proof.id` must exist and `proof.sig` verify over the request's fields.
-   */
-  async consumeProof(proof: { id: string; sig: string }, fields: ProofFields): Promise<ConsumeResult> {
+  private async consumeNow(proof: { id: string; sig: string }, fields: EnrollFields): Promise<ConsumeResult> {
     if (!/^[0-9a-f]{64}$/.test(proof.id)) return { ok: false, reason: 'unknown' };
-    const raw = await this.redis.hget(this.key, proof.id);
-    if (raw === null) return { ok: false, reason: 'unknown' };
-    const stored = JSON.parse(raw) as StoredToken;
-    if (!stored.verifyKey || !verifyEnrollProof(stored.verifyKey, proof.sig, fields)) return { ok: false, reason: 'invalid_proof' };
-    return this.consumeHash(proof.id, fields.publicKey);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const e = await getLive(this.kv, tokenKey(proof.id));
+      if (!e) return { ok: false, reason: 'unknown' };
+      const t = json<StoredToken>(e);
+      if (!verifyTokenProof(t.verifyKey, proof.sig, fields)) return { ok: false, reason: 'invalid_proof' };
+      if (this.now() >= t.expiresAt) return { ok: false, reason: 'expired' };
+      if (!t.reusable && t.uses > 0 && t.usedBy !== fields.publicKey) return { ok: false, reason: 'already_used' };
+      const next: StoredToken = { ...t, uses: t.uses + 1 };
+      if (!t.reusable) next.usedBy = fields.publicKey;
+      try {
+        await this.kv.update(e.key, encode(next), e.revision);
+        return { ok: true, token: publicInfo(next) };
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        await backoff();
+      }
+    }
+    throw new Error('the token kept changing while it was used; try again');
   }
 
-  private async consumeHash(hash: string, publicKey: string): Promise<ConsumeResult> {
-    const [status, raw] = await this.scripted.wgmeshTokenConsume(this.key, hash, String(this.now()), publicKey);
-    if (status === 'ok') return { ok: true, token: publicInfo(JSON.parse(raw) as StoredToken) };
-    return { ok: false, reason: status as TokenRefusal };
+  /** Gives a use back after an enrolment that failed past the token check (single-use tokens: only to the key that used it). */
+  unconsume(id: string, publicKey: string): Promise<boolean> {
+    return this.serialise(() => this.unconsumeNow(id, publicKey));
   }
 
-  /** Undoes `consume` for a single-use token when the enrolment failed afterwards. */
-  async unconsume(token: string, publicKey: string): Promise<boolean> {
-    return this.unconsumeHash(hashToken(token), publicKey);
-  }
-
-  /** `unconsume` by the token's SHA-256 (for a proof's `id`). */
-  async unconsumeHash(hash: string, publicKey: string): Promise<boolean> {
-    return (await this.scripted.wgmeshTokenUnconsume(this.key, hash, publicKey)) === 1;
+  private async unconsumeNow(id: string, publicKey: string): Promise<boolean> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const e = await getLive(this.kv, tokenKey(id));
+      if (!e) return false;
+      const t = json<StoredToken>(e);
+      if (t.uses === 0 || (!t.reusable && t.usedBy !== publicKey)) return false;
+      const next: StoredToken = { ...t, uses: t.uses - 1 };
+      if (next.uses === 0) delete next.usedBy;
+      try {
+        await this.kv.update(e.key, encode(next), e.revision);
+        return true;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        await backoff();
+      }
+    }
+    return false;
   }
 
   /** Every token still kept (valid, and expired or used up within the retention), oldest first. */
   async list(): Promise<TokenInfo[]> {
     await this.purge();
-    const all = await this.redis.hvals(this.key);
-    return all.map((raw) => publicInfo(JSON.parse(raw) as StoredToken)).sort((a, b) => a.createdAt - b.createdAt);
+    return [...(await this.stored()).values()].map(({ token }) => publicInfo(token)).sort((a, b) => a.createdAt - b.createdAt);
   }
 
   /** Deletes the token with this id; false when there is none. */
   async revoke(id: string): Promise<boolean> {
-    const all = await this.redis.hgetall(this.key);
-    for (const [hash, raw] of Object.entries(all)) {
-      if ((JSON.parse(raw) as StoredToken).id === id) return (await this.redis.hdel(this.key, hash)) === 1;
+    for (const { token, key, revision } of (await this.stored()).values()) {
+      if (token.id === id) return deleteAt(this.kv, key, revision);
     }
     return false;
   }
 
-  /** Deletes every token of the mesh. */
-  async clear(): Promise<void> {
-    await this.redis.del(this.key);
+  private async stored(): Promise<Map<string, { token: StoredToken; key: string; revision: number }>> {
+    const out = new Map<string, { token: StoredToken; key: string; revision: number }>();
+    for (const [key, e] of await readPrefix(this.kv, TOKENS)) out.set(key, { token: json<StoredToken>(e), key, revision: e.revision });
+    return out;
   }
 
-  private purge(): Promise<number> {
-    return this.scripted.wgmeshTokenPurge(this.key, String(this.now()), String(TOKEN_RETENTION_MS));
+  private serialise<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
-}
 
-/** SHA-256 of the token text, hex: what Redis keys tokens by. */
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  /** Forgets tokens expired longer than the retention. */
+  private async purge(): Promise<void> {
+    const now = this.now();
+    for (const { token, key, revision } of (await this.stored()).values()) {
+      if (token.expiresAt + TOKEN_RETENTION_MS < now) await deleteAt(this.kv, key, revision);
+    }
+  }
 }
 
 function publicInfo(t: StoredToken): TokenInfo {
