@@ -1,4 +1,5 @@
 import type { DesiredPeer, DriverKind, PeerState } from '@wgmesh/contracts';
+import type { SecretKey } from '@wgmesh/wireguard';
 
 /**
  * The one interface every dataplane driver implements (uapi: wireguard-go/boringtun over the
@@ -15,6 +16,13 @@ export interface DataplaneDriver {
 
   /** The device as it is now. The private key is never part of the result. */
   read(): Promise<DeviceState>;
+
+  /**
+   * The device's private key (a SecretKey: never printed or logged), or null when it has none.
+   * The registry checks enrolment proofs of key possession with its hub's. Absent: the driver
+   * cannot read it (VPP).
+   */
+  readPrivateKey?(): Promise<SecretKey | null>;
 
   /** Applies one batch of peer changes (computed by `diffPeers`) in as few operations as the driver allows. */
   apply(diff: PeerDiff): Promise<void>;

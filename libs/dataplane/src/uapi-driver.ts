@@ -1,3 +1,4 @@
+import type { SecretKey } from '@wgmesh/wireguard';
 import type { Logger } from '@wgmesh/log';
 import { NoDeviceError, UapiClient } from '@wgmesh/wireguard';
 import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff, RecreatedPeer } from './driver';
@@ -67,6 +68,10 @@ export class UapiDriver implements DataplaneDriver {
 
   async read(): Promise<DeviceState> {
     return toDeviceState(await this.uapi.get());
+  }
+
+  async readPrivateKey(): Promise<SecretKey | null> {
+    return (await this.uapi.get()).privateKey;
   }
 
   async apply(diff: PeerDiff): Promise<void> {

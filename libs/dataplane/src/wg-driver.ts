@@ -1,3 +1,4 @@
+import type { SecretKey } from '@wgmesh/wireguard';
 import type { Logger } from '@wgmesh/log';
 import { NoDeviceError, WgPeerBatch, WgTools } from '@wgmesh/wireguard';
 import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff, RecreatedPeer } from './driver';
@@ -65,6 +66,10 @@ export class WgDriver implements DataplaneDriver {
 
   async read(): Promise<DeviceState> {
     return toDeviceState(await this.wg.show());
+  }
+
+  async readPrivateKey(): Promise<SecretKey | null> {
+    return (await this.wg.show()).privateKey;
   }
 
   async apply(diff: PeerDiff): Promise<void> {

@@ -7,3 +7,5 @@ export * from './member-state';
 export * from './paths';
 export * from './changes';
 export * from './nats-creds';
+export * from './guard';
+export * from './credential-renewal';

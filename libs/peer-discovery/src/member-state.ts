@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContractError, DriverKind, EnrollReply, object, parseDriverKind, parseEnrollReply, parseName, parsePublicKey, string } from '@wgmesh/contracts';
-import { keyToBase64, loadOrCreatePrivateKey, publicKeyFromPrivate } from '@wgmesh/wireguard';
+import { keyToBase64, loadOrCreatePrivateKey, publicKeyFromPrivate, type SecretKey } from '@wgmesh/wireguard';
 
 /**
  * A member's local state in its state directory:
@@ -46,6 +46,14 @@ export function nodeKey(stateDir: string): NodeKey {
   const path = join(stateDir, PRIVATE_KEY_FILE);
   const file = loadOrCreatePrivateKey(path);
   return { publicKey: keyToBase64(publicKeyFromPrivate(file.key.reveal())), path, created: file.created, readableByOthers: file.readableByOthers };
+}
+
+/**
+ * The node's private key, for the one thing that needs it besides the device: proving possession
+ * at enrolment (an HMAC keyed from it; the key itself is never sent). A SecretKey: never printed.
+ */
+export function nodePrivateKey(stateDir: string): SecretKey {
+  return loadOrCreatePrivateKey(join(stateDir, PRIVATE_KEY_FILE)).key;
 }
 
 /** The enrolment state, or null before the first enrolment. */

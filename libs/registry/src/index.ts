@@ -7,3 +7,4 @@ export * from './membership';
 export * from './tokens';
 export * from './nonces';
 export * from './revocations';
+export * from './hub-view';

@@ -74,6 +74,8 @@ export class Membership {
   /** Offsets known taken, and where the next search starts (hints: the store decides). */
   private used: Set<number> | null = null;
   private next: number;
+  /** Offsets a non-member peer of the hub device uses (an operator's): not handed out while it is there. */
+  private avoided = new Set<number>();
   /** Claims and removals of this process, one at a time (the store arbitrates between processes). */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -142,6 +144,19 @@ export class Membership {
       }
     }
     return refuse('busy', `the claim of "${req.name}" kept losing races; try again`);
+  }
+
+  /** Host addresses the hub device's other peers use (an operator's own peers): never handed to a member while they are there. */
+  avoid(addresses: readonly string[]): void {
+    const offsets = new Set<number>();
+    for (const a of addresses) {
+      try {
+        offsets.add(this.plan.offsetOf(a));
+      } catch {
+        // outside the mesh CIDR: nothing to avoid
+      }
+    }
+    this.avoided = offsets;
   }
 
   /** The member of a name, or null. */
@@ -245,7 +260,7 @@ export class Membership {
     const { first, count } = this.plan;
     for (let i = 0; i < count; i++) {
       const offset = first + ((this.next - first + i) % count);
-      if (!this.plan.allocatable(offset) || this.used.has(offset)) continue;
+      if (!this.plan.allocatable(offset) || this.used.has(offset) || this.avoided.has(offset)) continue;
       let revision: number;
       try {
         revision = await this.kv.create(addressIndex(offset), encode({ name } satisfies IndexValue));

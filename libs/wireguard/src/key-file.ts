@@ -40,3 +40,13 @@ export function loadOrCreatePrivateKey(path: string): KeyFile {
   const readableByOthers = (statSync(path).mode & 0o077) !== 0;
   return { key: new SecretKey(bytes), created, readableByOthers };
 }
+
+/** Writes a private key file (base64, mode 0600) that does not exist yet; an existing file is never overwritten. */
+export function savePrivateKey(path: string, key: SecretKey): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    writeFileSync(path, `${keyToBase64(key.reveal())}\n`, { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    throw new KeyError(`cannot write private key file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
