@@ -2,3 +2,4 @@
 export const CONFIG = Symbol('DataplaneConfig');
 export const LOGGER = Symbol('Logger');
 export const DRIVER = Symbol('DataplaneDriver');
+export const GUARD = Symbol('ApplyGuard');

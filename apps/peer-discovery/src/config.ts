@@ -4,6 +4,7 @@ import { DriverKind, parseDriverKind } from '@wgmesh/contracts';
 import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
 import { parseLevel, type Level } from '@wgmesh/log';
 import { cidrContains, formatIp, parseCidr, parseEndpoint, parseIp } from '@wgmesh/netaddr';
+import { parseDuration } from '@wgmesh/registry';
 
 const endpointIp = (ep: string) => formatIp(parseEndpoint(ep).ip);
 
@@ -26,9 +27,11 @@ export const peerDiscoveryOptions: OptionSpec[] = [
   { key: 'publicEndpoint', flag: 'public-endpoint', env: 'WGMESH_PUBLIC_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'registry: where members reach the hub device (sent in enrolment replies; enrolment is off without it)' },
   { key: 'registryNode', flag: 'registry-node', env: 'WGMESH_REGISTRY_NODE', value: '<id>', parse: values.name, default: 'registry', description: 'registry: node id of the hub\'s dataplane-programmer' },
   { key: 'natsAuth', flag: 'nats-auth', env: 'WGMESH_NATS_AUTH_DIR', value: '<dir>', parse: values.string, description: 'registry: the mesh\'s NATS authority (`wgmesh registry init`): enrolment replies then carry a member credential, and requests without a NATS key are refused' },
+  { key: 'memberCredentialTtl', flag: 'member-credential-ttl', env: 'WGMESH_MEMBER_CREDENTIAL_TTL', value: '<duration>', parse: parseDuration, default: '24h', description: 'registry: how long a member\'s NATS credential lasts (members renew it over the tunnel before; one offline longer must enrol again): 15m, 24h, 7d…' },
   // member mode
-  { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: 'member: private key (0600) and enrolment state' },
-  { key: 'token', flag: 'token', env: 'WGMESH_TOKEN', value: '<token>', parse: values.string, description: 'member: pre-auth token for the first enrolment' },
+  { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: 'member: private key (0600) and enrolment state; registry: the hub\'s private key (private.key), with which enrolment proofs of key possession are checked' },
+  { key: 'token', flag: 'token', env: 'WGMESH_TOKEN', value: '<token>', parse: values.string, description: 'member: pre-auth token for the first enrolment (prefer --token-file: a value here stays in the process\'s command line or environment)' },
+  { key: 'tokenFile', flag: 'token-file', env: 'WGMESH_TOKEN_FILE', value: '<file>', parse: values.string, description: 'member: a file holding the pre-auth token ("-" for stdin): read once, and removed after the enrolment succeeded' },
   { key: 'name', flag: 'name', env: 'WGMESH_NAME', value: '<id>', parse: values.name, description: 'member: this node\'s name and node id [default: the host name, if it is a valid id]' },
   { key: 'registryKey', flag: 'registry-key', env: 'WGMESH_REGISTRY_KEY', value: '<base64>', parse: values.publicKey, description: 'member: the registry\'s public key (the enrolment reply must match it)' },
   { key: 'registryEndpoint', flag: 'registry-endpoint', env: 'WGMESH_REGISTRY_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'member: the registry\'s public WireGuard endpoint' },
@@ -50,6 +53,8 @@ export interface PeerDiscoveryConfig {
   natsCreds?: string;
   /** Registry: directory of the mesh's NATS authority (issues member credentials at enrolment). */
   natsAuth?: string;
+  /** Registry: member NATS credential lifetime, seconds. */
+  memberCredentialTtl: number;
   logLevel: Level;
   /** `wgmesh peer-discovery`'s HTTP endpoint (/metrics, /health, /ready); null or absent: none. */
   httpListen?: HttpListen;
@@ -67,6 +72,7 @@ export interface PeerDiscoveryConfig {
   registryNode: string;
   stateDir: string;
   token?: string;
+  tokenFile?: string;
   name?: string;
   registryKey?: string;
   registryEndpoint?: string;
@@ -89,9 +95,16 @@ export function checkPeerDiscoveryConfig(c: PeerDiscoveryConfig): PeerDiscoveryC
     if (c.address && !c.meshCidr) throw new ConfigError('--address needs --mesh-cidr');
     if (c.address && c.meshCidr && !cidrContains(parseCidr(c.meshCidr), parseIp(c.address))) throw new ConfigError(`--address ${c.address} is not inside --mesh-cidr ${c.meshCidr}`);
     if (c.publicEndpoint && !c.meshCidr) throw new ConfigError('enrolment (--public-endpoint) needs --mesh-cidr');
+    if (c.memberCredentialTtl < 60) throw new ConfigError(`--member-credential-ttl must be at least 1m (members renew before it ends), got ${c.memberCredentialTtl}s`);
   }
+  if (c.token !== undefined && c.tokenFile !== undefined) throw new ConfigError('give --token or --token-file, not both');
   c.connect = c.connect.flatMap((t) => t.split(',').map((s) => s.trim()).filter(Boolean));
   return c;
+}
+
+/** True when this registry enrols members (and so keeps a membership): --mesh-cidr and --public-endpoint. */
+export function enrols(c: Pick<PeerDiscoveryConfig, 'meshCidr' | 'publicEndpoint'>): boolean {
+  return Boolean(c.meshCidr && c.publicEndpoint);
 }
 
 /** The registry's tunnel address: --address, or the first host of the mesh CIDR. */

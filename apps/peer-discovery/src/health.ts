@@ -95,7 +95,9 @@ export class RegistryHealth {
       .counter(m.hubReads(), { result: 'ok' }, () => hub.counters.reads)
       .counter(m.hubReads(), { result: 'failed' }, () => hub.counters.readFailures)
       .counter(m.errors(), { kind: 'hub_read' }, () => hub.counters.readFailures)
-      .counter(m.errors(), { kind: 'hub_publish' }, () => hub.counters.publishFailures);
+      .counter(m.errors(), { kind: 'hub_publish' }, () => hub.counters.publishFailures)
+      .counter(m.errors(), { kind: 'hub_repair' }, () => hub.counters.repairFailures)
+      .counter(m.errors(), { kind: 'hub_peer_refused' }, () => hub.counters.refusedPeers);
     m.enrolments(); // the family shows from the start (counted in the controller)
   }
 
@@ -156,7 +158,8 @@ export class MemberHealth {
       .counter(m.errors(), { kind: 'member_apply' }, () => c.applyFailures)
       .counter(m.errors(), { kind: 'dns_pull' }, () => c.dnsFailures)
       .counter(m.errors(), { kind: 'invalid_event' }, parts.rejected)
-      .counter(m.errors(), { kind: 'peer_table_load' }, () => member.mirror.stats().loadFailures);
+      .counter(m.errors(), { kind: 'peer_table_load' }, () => member.mirror.stats().loadFailures)
+      .counter(m.errors(), { kind: 'peer_refused' }, () => c.refusedPeers);
   }
 
   dispose(): void {

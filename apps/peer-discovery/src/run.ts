@@ -17,7 +17,9 @@ import { MemberController } from './member/member.controller';
 import { HubWatchService } from './registry/hub-watch.service';
 import { REDIS } from './tokens';
 import { withDeadline } from '@wgmesh/log';
-import { RegistryModule } from './registry/registry.module';
+import { openEnrolmentState, RegistryModule } from './registry/registry.module';
+import { resolveHubKey } from './registry/hub-key';
+import type { HubKey } from './registry/enroll.service';
 
 export interface PeerDiscoveryDeps {
   /** Registry mode: the hub device's driver (default: created from --driver and --device). */
@@ -28,6 +30,8 @@ export interface PeerDiscoveryDeps {
   enrollment?: Enrollment;
   /** Where the service registers its readiness checks (registry: nats, redis, hub; member: enrolment, nats, peers). */
   readiness?: ReadinessSink;
+  /** Registry mode with enrolment: the hub's key pair (default: <state-dir>/private.key, else read from the device). */
+  hubKey?: HubKey;
 }
 
 export interface RunningPeerDiscovery {
@@ -58,16 +62,21 @@ async function startRegistry(config: PeerDiscoveryConfig, log: Logger, deps: Pee
   const driver = deps.driver ?? createDriver(config.driver, config.device!, { log: log.child({ component: 'driver' }), vppSocket: config.vppSocket, vppApiDir: config.vppApiDir });
   const ownDriver = !deps.driver;
   const health = new RegistryHealth({ nats: servers, redis: config.redis, device: driver.device }, deps.readiness);
+  const hubKey = deps.hubKey ?? (await resolveHubKey(config, driver, log));
   const bus = await MeshBus.connect({ servers, creds: config.natsCreds, mesh: config.mesh, name: 'wgmesh-peer-discovery-registry', logger: nestish(log) });
+  const enrolment = await openEnrolmentState(config, bus).catch(async (err: Error) => {
+    await bus.close();
+    throw err;
+  });
   const strategy = new MeshNatsServer({ mesh: config.mesh, servers, creds: config.natsCreds, name: 'wgmesh-peer-discovery-registry', logger: nestish(log) });
-  const app = await NestFactory.createMicroservice(RegistryModule.forRoot(config, log, { bus, driver }), { strategy, logger: new NestLogger(log), bufferLogs: false });
+  const app = await NestFactory.createMicroservice(RegistryModule.forRoot(config, log, { bus, driver, hubKey, enrolment }), { strategy, logger: new NestLogger(log), bufferLogs: false });
   health.nats.bus(bus);
   health.nats.server(strategy.status);
   const listening = listen(app, log, 'serving peers.snapshot, enroll and members.remove', { mesh: config.mesh }).then(() => health.nats.subscribed());
   const hub = app.get(HubWatchService);
   health.started({ redis: app.get(REDIS), hub, strategy });
   await Promise.all([hub.ready, listening]);
-  log.info('peer-discovery (registry) ready', { device: driver.device, driver: driver.kind, hubKey: hub.publicKey, peers: hub.table().length, enrolment: Boolean(config.publicEndpoint && config.meshCidr) });
+  log.info('peer-discovery (registry) ready', { device: driver.device, driver: driver.kind, hubKey: hub.publicKey, peers: hub.table().length, enrolment: Boolean(enrolment) });
   return {
     mode: 'registry',
     hub,

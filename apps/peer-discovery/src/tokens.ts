@@ -6,3 +6,4 @@ export const BUS = Symbol('MeshBus');
 export const DRIVER = Symbol('DataplaneDriver');
 export const APPLY = Symbol('ApplyDesired');
 export const ENROLLMENT = Symbol('Enrollment');
+export const HUB_KEY = Symbol('HubKey');

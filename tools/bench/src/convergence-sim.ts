@@ -5,7 +5,6 @@ import type { DesiredPeer, PeerState } from '@wgmesh/contracts';
 import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff } from '@wgmesh/dataplane';
 import { createLogger } from '@wgmesh/log';
 import { PeerStore } from '@wgmesh/peer-store';
-import { registryKeys } from '@wgmesh/registry';
 import { Redis } from 'ioredis';
 import { parsePeerDiscoveryArgs } from '../../../apps/peer-discovery/src/main';
 import { RunningPeerDiscovery, startPeerDiscovery } from '../../../apps/peer-discovery/src/run';
@@ -165,9 +164,7 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
     (cleaning ??= (async () => {
       await Promise.allSettled(workers.map((w) => w.stop()));
       await registry?.close();
-      const k = registryKeys(mesh);
       await new PeerStore(redis, mesh).clear().catch(() => undefined);
-      await redis.del(k.tokens, k.addressByKey, k.keyByAddress, k.addressMeta, k.members).catch(() => undefined);
       redis.disconnect();
     })());
   // Ctrl-C: stop the workers and remove the mesh's Redis keys before exiting.

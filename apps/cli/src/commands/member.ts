@@ -1,6 +1,6 @@
 import { vppOptions } from '../../../dataplane-programmer/src/config';
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
-import { DesiredPeer, DriverKind, parseDriverKind, parseMemberRemoveReply, Patterns } from '@wgmesh/contracts';
+import { DesiredPeer, DriverKind, parseDriverKind, parseMemberRemoveReply, Patterns, REGISTRY_NODE } from '@wgmesh/contracts';
 import { DEFAULT_MTU, DEFAULT_STATE_DIR } from '@wgmesh/dataplane';
 import { createLogger, Level, parseLevel, withDeadline } from '@wgmesh/log';
 import { parseCidr } from '@wgmesh/netaddr';
@@ -24,7 +24,7 @@ const REGISTRY_KEEPALIVE = 25;
 export const memberUsage = `Usage: wgmesh member <command> [options]
 
 Commands:
-  up --device <dev> --registry-key <b64> --registry-endpoint <ip:port> --mesh-cidr <cidr> --token <t>
+  up --device <dev> --registry-key <b64> --registry-endpoint <ip:port> --mesh-cidr <cidr> --token-file <f>
                     run the member role in the foreground (see "member up --help")
   remove <key|name|address>
                     ask the registry to remove a member (hub peer, address, enrolment)`;
@@ -50,7 +50,8 @@ export const upOptions: OptionSpec[] = [
   { key: 'registryKey', flag: 'registry-key', env: 'WGMESH_REGISTRY_KEY', value: '<base64>', required: true, parse: values.publicKey, description: "the registry's public key (printed by \"wgmesh registry up\")" },
   { key: 'registryEndpoint', flag: 'registry-endpoint', env: 'WGMESH_REGISTRY_ENDPOINT', value: '<ip:port>', required: true, parse: values.endpoint, description: "the registry's public WireGuard endpoint" },
   { key: 'meshCidr', flag: 'mesh-cidr', env: 'WGMESH_MESH_CIDR', value: '<cidr>', required: true, parse: values.cidr, description: "the mesh's tunnel addresses (routed through the registry peer; checked against enrolment)" },
-  { key: 'token', flag: 'token', env: 'WGMESH_TOKEN', value: '<token>', parse: values.string, description: 'pre-auth token (needed for the first run only; "wgmesh registry token create")' },
+  ...pick(['tokenFile']),
+  { key: 'token', flag: 'token', env: 'WGMESH_TOKEN', value: '<token>', parse: values.string, description: 'pre-auth token (first run only; "wgmesh registry token create"); prefer --token-file: a value here stays in this long-lived process\'s command line or environment' },
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), description: "NATS after enrolment [default: nats://<registry tunnel address>:4222]" },
   natsCredsOption("NATS credentials of this member's services [default: <state-dir>/nats.creds, issued at enrolment to the node's own NATS key, when it exists]"),
   { key: 'name', flag: 'name', env: 'WGMESH_NAME', value: '<id>', parse: values.name, description: "this node's name and node id [default: the host name]" },
@@ -78,6 +79,7 @@ interface MemberUpConfig
   registryEndpoint: string;
   meshCidr: string;
   token?: string;
+  tokenFile?: string;
   nats?: string;
   natsCreds?: string;
   name?: string;
@@ -90,14 +92,16 @@ interface MemberUpConfig
 }
 
 const upUsage = `Usage: wgmesh member up --device <dev> --driver uapi|wg|vpp --registry-key <b64> --registry-endpoint <ip:port>
-                        --mesh-cidr <cidr> --token <token> [options]
+                        --mesh-cidr <cidr> --token-file <file> [options]
 
 Runs the member role in the foreground, in one process:
   1. the node's key: <state-dir>/private.key (0600), created on the first run; only the public
      key is ever sent;
-  2. enrolment, on the first run: the token and public key go to the registry over NATS at
-     --enroll-nats (default nats://<registry endpoint ip>:4222); the reply (tunnel address,
-     registry tunnel address) is kept in <state-dir>/enrollment.json;
+  2. enrolment, on the first run: the public key goes to the registry over NATS at --enroll-nats
+     (default nats://<registry endpoint ip>:4222) with a proof of the token and a proof of holding
+     the private key (neither is sent); the reply (tunnel address, registry tunnel address, an
+     expiring NATS credential, renewed over the tunnel) is kept in <state-dir>; a --token-file
+     is removed once enrolled;
   3. the device (created with --create, or adopted): key, listen port, tunnel address in the mesh
      CIDR, and the registry as the protected bootstrap peer (allowed-ips = mesh CIDR, keepalive
      ${REGISTRY_KEEPALIVE}), through which the rest of the mesh is reachable (relay) and NATS runs;
@@ -112,7 +116,7 @@ Options:
 ${formatOptionsHelp(upOptions)}
 
 Example:
-  wgmesh member up --device wg0 --driver uapi --create --name site-a --token "$TOKEN" \\
+  wgmesh member up --device wg0 --driver uapi --create --name site-a --token-file /run/wgmesh-token \\
     --registry-key <b64> --registry-endpoint 203.0.113.1:51820 --mesh-cidr 10.99.0.0/16 --zone mesh.example.`;
 
 function memberUp(argv: string[]): Promise<number> {
@@ -120,8 +124,8 @@ function memberUp(argv: string[]): Promise<number> {
     if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
     const c = o as unknown as MemberUpConfig;
     const pd: PeerDiscoveryConfig = checkPeerDiscoveryConfig({
-      mode: 'member', mesh: c.mesh, nats: c.nats, logLevel: c.logLevel, driver: c.driver, redis: '', watchInterval: 500, handshakeRefresh: 300,
-      meshCidr: c.meshCidr, registryNode: 'registry', stateDir: c.stateDir, token: c.token, name: c.name, registryKey: c.registryKey,
+      mode: 'member', mesh: c.mesh, nats: c.nats, logLevel: c.logLevel, driver: c.driver, redis: '', watchInterval: 500, handshakeRefresh: 300, memberCredentialTtl: 86_400,
+      meshCidr: c.meshCidr, registryNode: REGISTRY_NODE, stateDir: c.stateDir, token: c.token, tokenFile: c.tokenFile, name: c.name, registryKey: c.registryKey,
       registryEndpoint: c.registryEndpoint, enrollNats: c.enrollNats, keepalive: c.keepalive, onDemand: c.onDemand, connect: c.connect, zone: c.zone, dnsServer: c.dnsServer,
       dnsPullInterval: c.dnsPullInterval, applyDelay: c.applyDelay, natsCreds: c.natsCreds,
     });
@@ -200,7 +204,8 @@ const removeOptions: OptionSpec[] = [...clientOptions];
 const removeUsage = `Usage: wgmesh member remove <key|name|address> [options]
 
 Asks the registry (members.remove over NATS) to remove a member: its peer on the hub device,
-its tunnel address and its enrolment record. Every member drops it within milliseconds. The
+its tunnel address and its membership (name, key, address), and revokes its NATS credential
+(its connections are closed within seconds). Every member drops it within milliseconds. The
 member must enrol again, with a new token, to come back.
 
 Options:

@@ -7,13 +7,15 @@ import { createLogger, Level, parseLevel, redactUrl } from '@wgmesh/log';
 import { formatIp, parseCidr } from '@wgmesh/netaddr';
 import { PRIVATE_KEY_FILE } from '@wgmesh/peer-discovery';
 import { PeerStore } from '@wgmesh/peer-store';
-import { AddressAllocator, MemberDirectory, parseDuration, TokenInfo, TokenStore } from '@wgmesh/registry';
+import { AddressPlan, destroyRegistryState, hubApplyRefusal, Membership, openRegistryState, parseDuration, PROOF_WINDOW_MS, readPrefix, RegistryState, StateError, TokenInfo, TokenStore } from '@wgmesh/registry';
+import { REGISTRY_NODE } from '@wgmesh/contracts';
+import { connect, type NatsConnection } from 'nats';
 import { Redis } from 'ioredis';
 import { existsSync } from 'node:fs';
-import { AUTH_DIR, FILES, hasAuthority, initAuthority, joinEnrollToken, loadIssuer } from '@wgmesh/nats-auth';
+import { AUTH_DIR, credsFileOptions, FILES, hasAuthority, initAuthority, joinEnrollToken, loadIssuer } from '@wgmesh/nats-auth';
 import { natsCredsOption } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
-import { checkPeerDiscoveryConfig, peerDiscoveryOptions, registryAddress } from '../../../peer-discovery/src/config';
+import { checkPeerDiscoveryConfig, enrols, peerDiscoveryOptions, PeerDiscoveryConfig, registryAddress } from '../../../peer-discovery/src/config';
 import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
 import { startPeerDiscovery } from '../../../peer-discovery/src/run';
 import { natProbeServerOptions, NatProbeServerConfig, stunServerAddresses } from '../../../nat-probe/src/config';
@@ -23,21 +25,25 @@ import { checkResolverConfig } from '../../../registry-resolver/src/config';
 import { startResolver } from '../../../registry-resolver/src/run';
 import { ago, CommandError, EXIT, formatTable, runCommand } from './peers';
 
-/** Node id of the hub's dataplane-programmer. */
-const REGISTRY_NODE = 'registry';
-
 // `wgmesh registry …`: init, token create|list|revoke, up.
 
 const storeOptions: OptionSpec[] = [
-  { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the Redis keys' },
-  { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: "the registry's Redis" },
+  { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the store of record and the Redis keys' },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: "the registry's NATS, whose JetStream holds the store of record (members, tokens)" },
+  natsCredsOption("the registry's NATS credentials [default: <state-dir>/nats/registry.creds when it exists]"),
+  { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the registry's state directory (NATS authority in its nats/ folder: its credential, and the enrolment credential a token carries)" },
   { key: 'json', flag: 'json', parse: values.bool, description: 'print JSON (for scripts)' },
 ];
 interface StoreConfig {
   mesh: string;
-  redis: string;
+  nats: string;
+  natsCreds?: string;
+  stateDir: string;
+  redis?: string;
   json?: boolean;
 }
+
+const redisOption: OptionSpec = { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: "the registry's Redis (the peer table cache)" };
 
 export const registryUsage = `Usage: wgmesh registry <command> [options]
 
@@ -78,13 +84,13 @@ export async function registryCommand(argv: string[]): Promise<number> {
   }
 }
 
-async function withRedis<T>(c: StoreConfig, body: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis(c.redis, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
+async function withRedis<T>(url: string, body: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
   redis.on('error', () => undefined); // reported by the failing command below
   try {
     await redis.connect();
   } catch (err) {
-    throw new CommandError(`cannot reach Redis at ${redactUrl(c.redis)}: ${(err as Error).message}`);
+    throw new CommandError(`cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}`);
   }
   try {
     return await body(redis);
@@ -93,18 +99,46 @@ async function withRedis<T>(c: StoreConfig, body: (redis: Redis) => Promise<T>):
   }
 }
 
+/** The registry's NATS (with its credential when the state directory has one), for the store of record. */
+async function withNats<T>(c: StoreConfig, body: (nc: NatsConnection) => Promise<T>): Promise<T> {
+  const creds = c.natsCreds ?? (existsSync(join(c.stateDir, AUTH_DIR, FILES.registryCreds)) ? join(c.stateDir, AUTH_DIR, FILES.registryCreds) : undefined);
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers: c.nats, name: 'wgmesh-cli-registry', reconnect: false, timeout: 5000, ...(creds ? credsFileOptions(creds) : {}) });
+  } catch (err) {
+    throw new CommandError(`cannot reach NATS at ${redactUrl(c.nats)}: ${(err as Error).message}${creds ? '' : ' (with NATS authentication, give --state-dir of the registry or --nats-creds)'}`);
+  }
+  try {
+    return await body(nc);
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The mesh's store of record (NATS JetStream KV). */
+function withState<T>(c: StoreConfig, body: (state: RegistryState, nc: NatsConnection) => Promise<T>): Promise<T> {
+  return withNats(c, async (nc) => {
+    const state = await openRegistryState(nc, c.mesh, { nonceTtlMs: 2 * PROOF_WINDOW_MS }).catch((err: Error) => {
+      throw err instanceof StateError ? new CommandError(err.message) : err;
+    });
+    return body(state, nc);
+  });
+}
+
 export const initOptions: OptionSpec[] = [
   ...storeOptions,
-  { key: 'yes', flag: 'yes', parse: values.bool, description: 'clear the mesh state that exists (peer table, tokens, addresses, members)' },
-  { key: 'natsAuth', flag: 'nats-auth', env: 'WGMESH_NATS_AUTH', parse: values.bool, description: "also create the mesh's NATS authority in <state-dir>/nats (operator, account and signing keys 0600, the registry's registry.creds, and auth.conf for nats-server) unless it has one" },
-  { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the registry's state directory (NATS authority in its nats/ folder)" },
+  redisOption,
+  { key: 'yes', flag: 'yes', parse: values.bool, description: 'clear the mesh state that exists (members, tokens, revocations in the store of record; the peer table in Redis)' },
+  { key: 'natsAuth', flag: 'nats-auth', env: 'WGMESH_NATS_AUTH', parse: values.bool, description: "also create the mesh's NATS authority in <state-dir>/nats (operator, account and signing keys 0600, the registry's registry.creds, the system user's system.creds, and auth.conf for nats-server: the mesh account with JetStream) unless it has one" },
 ];
 
-const initUsage = `Usage: wgmesh registry init [--mesh m] [--redis url] [--yes] [--json] [--nats-auth [--state-dir dir]]
+const initUsage = `Usage: wgmesh registry init [--mesh m] [--nats url] [--redis url] [--yes] [--json] [--nats-auth [--state-dir dir]]
 
-Sets up the registry's state for a mesh in Redis. A new mesh needs nothing more. If the mesh
-already has state (peer table, tokens, allocated addresses, enrolled members), it is listed and
-only cleared with --yes: members must then enrol again.
+Sets up the registry's state for a mesh: the store of record (members, tokens) in NATS
+JetStream and the peer table in Redis. A new mesh needs nothing more. If the mesh already has
+state (enrolled members, tokens, a peer table), it is listed and only cleared with --yes:
+members must then enrol again. With --nats-auth it first creates the NATS authority: start
+nats-server with its auth.conf (and JetStream), then run init again to check the state.
 
 Options:
 ${formatOptionsHelp(initOptions)}`;
@@ -115,39 +149,39 @@ function initCommand(argv: string[]): Promise<number> {
     const c = o as unknown as StoreConfig & { yes?: boolean; natsAuth?: boolean; stateDir: string };
     if (c.natsAuth) {
       const auth = initAuthority(join(c.stateDir, AUTH_DIR), c.mesh);
-      process.stderr.write(
-        auth.created
-          ? `NATS authority of mesh "${c.mesh}" created in ${auth.dir}: run nats-server with ${auth.serverConfig} (include it, or nats-server -c); registry up uses ${auth.registryCreds}\n`
-          : `NATS authority of mesh "${c.mesh}" kept as it is in ${auth.dir}\n`,
-      );
+      if (auth.created) {
+        // A new authority is a new mesh: nats-server does not know it yet, so there is no state to look at.
+        process.stderr.write(`NATS authority of mesh "${c.mesh}" created in ${auth.dir}: run nats-server with ${auth.serverConfig} and JetStream (nats-server -c ${auth.serverConfig} -js -sd <dir>, or include it); registry up uses ${auth.registryCreds}\n`);
+        if (c.json) process.stdout.write(`${JSON.stringify({ mesh: c.mesh, authority: auth.dir, created: true }, null, 2)}\n`);
+        process.stderr.write('next: start nats-server with it, then wgmesh registry token create, then wgmesh registry up\n');
+        return EXIT.ok;
+      }
+      process.stderr.write(`NATS authority of mesh "${c.mesh}" kept as it is in ${auth.dir}\n`);
     }
-    return withRedis(c, async (redis) => {
-      const peers = new PeerStore(redis, c.mesh);
-      const tokens = new TokenStore(redis, c.mesh);
-      const members = new MemberDirectory(redis, c.mesh);
-      const found = {
-        peers: (await peers.snapshot()).peers.length,
-        revision: await peers.revision(),
-        tokens: (await tokens.list()).length,
-        members: (await members.list()).length,
-        addresses: await AddressAllocator.count(redis, c.mesh),
-      };
-      const empty = found.peers + found.revision + found.tokens + found.members + found.addresses === 0;
-      if (!empty && !c.yes) {
-        const what = `mesh "${c.mesh}" in ${redactUrl(c.redis)} has ${found.peers} peers (revision ${found.revision}), ${found.tokens} tokens, ${found.addresses} allocated addresses, ${found.members} members`;
-        if (c.json) process.stdout.write(`${JSON.stringify({ mesh: c.mesh, cleared: false, found }, null, 2)}\n`);
-        process.stderr.write(`${what}.\nNothing changed: run again with --yes to clear it (members must enrol again).\n`);
-        return EXIT.failure;
-      }
-      if (!empty) {
-        await Promise.all([peers.clear(), tokens.clear(), members.clear(), AddressAllocator.clearMesh(redis, c.mesh)]);
-      }
-      if (c.json) process.stdout.write(`${JSON.stringify({ mesh: c.mesh, cleared: !empty, found }, null, 2)}\n`);
-      else if (empty) process.stdout.write(`mesh "${c.mesh}" in ${redactUrl(c.redis)}: new and empty, ready (peer table at revision 0, no tokens, no members)\n`);
-      else process.stdout.write(`mesh "${c.mesh}" in ${redactUrl(c.redis)}: cleared ${found.peers} peers (revision ${found.revision} → 0), ${found.tokens} tokens, ${found.addresses} addresses, ${found.members} members; ready\n`);
-      process.stderr.write('next: wgmesh registry token create, then wgmesh registry up\n');
-      return EXIT.ok;
-    });
+    return withRedis(c.redis!, (redis) =>
+      withState(c, async (state, nc) => {
+        const peers = new PeerStore(redis, c.mesh);
+        const found = {
+          peers: (await peers.snapshot()).peers.length,
+          revision: await peers.revision(),
+          tokens: (await new TokenStore(state.kv).list()).length,
+          members: (await readPrefix(state.kv, 'members')).size,
+        };
+        const empty = found.peers + found.revision + found.tokens + found.members === 0;
+        if (!empty && !c.yes) {
+          const what = `mesh "${c.mesh}" has ${found.members} members and ${found.tokens} tokens (store of record, ${redactUrl(c.nats)}) and ${found.peers} peers at revision ${found.revision} (${redactUrl(c.redis!)})`;
+          if (c.json) process.stdout.write(`${JSON.stringify({ mesh: c.mesh, cleared: false, found }, null, 2)}\n`);
+          process.stderr.write(`${what}.\nNothing changed: run again with --yes to clear it (members must enrol again).\n`);
+          return EXIT.failure;
+        }
+        if (!empty) await Promise.all([peers.clear(), destroyRegistryState(nc, c.mesh)]);
+        if (c.json) process.stdout.write(`${JSON.stringify({ mesh: c.mesh, cleared: !empty, found }, null, 2)}\n`);
+        else if (empty) process.stdout.write(`mesh "${c.mesh}": new and empty, ready (no members, no tokens, peer table at revision 0)\n`);
+        else process.stdout.write(`mesh "${c.mesh}": cleared ${found.members} members, ${found.tokens} tokens, ${found.peers} peers (revision ${found.revision} → 0); ready\n`);
+        process.stderr.write('next: wgmesh registry token create, then wgmesh registry up\n');
+        return EXIT.ok;
+      }),
+    );
   });
 }
 
@@ -156,13 +190,14 @@ const createOptions: OptionSpec[] = [
   { key: 'reusable', flag: 'reusable', parse: values.bool, description: 'the token may enrol any number of members until it expires (default: single use)' },
   { key: 'ttl', flag: 'ttl', env: 'WGMESH_TOKEN_TTL', value: '<duration>', parse: parseDuration, default: '1h', description: 'validity: 90s, 15m, 1h, 7d…' },
   { key: 'name', flag: 'name', value: '<label>', parse: values.string, description: 'a label to recognise the token in "token list"' },
-  { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the registry's state directory: with a NATS authority in it (registry init --nats-auth), the token carries its NATS enrolment credential" },
 ];
 
 const createUsage = `Usage: wgmesh registry token create [--reusable] [--ttl 1h] [--name x] [--json]
 
 Creates a pre-auth token for "wgmesh member up --token". The token is printed once, on stdout
-(alone on its line, or in --json); Redis keeps only its SHA-256. Single-use by default.
+(alone on its line, or in --json); the store of record keeps only its SHA-256 and the key that
+checks its proofs. Single-use by default: give each member its own. Hand it over in a file
+("member up --token-file", which removes it once enrolled), not on a command line.
 
 Options:
 ${formatOptionsHelp(createOptions)}
@@ -177,8 +212,8 @@ function tokenCreate(argv: string[]): Promise<number> {
     const authDir = join(c.stateDir, AUTH_DIR);
     const issuer = hasAuthority(authDir) ? loadIssuer(authDir) : undefined;
     if (issuer && issuer.mesh !== c.mesh) throw new CommandError(`${authDir} is the NATS authority of mesh "${issuer.mesh}", not "${c.mesh}"`);
-    return withRedis(c, async (redis) => {
-      const created = await new TokenStore(redis, c.mesh).create({ reusable: Boolean(c.reusable), ttlSeconds: c.ttl, name: c.name }).catch((err: Error) => {
+    return withState(c, async (state) => {
+      const created = await new TokenStore(state.kv).create({ reusable: Boolean(c.reusable), ttlSeconds: c.ttl, name: c.name }).catch((err: Error) => {
         throw err.name === 'TokenError' ? new ConfigError(err.message) : err;
       });
       const info = created.info;
@@ -206,8 +241,8 @@ function tokenList(argv: string[]): Promise<number> {
   return runCommand('registry token list', listUsage, storeOptions, argv, async (o, rest) => {
     if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
     const c = o as unknown as StoreConfig;
-    return withRedis(c, async (redis) => {
-      const list = (await new TokenStore(redis, c.mesh).list()).map(describe);
+    return withState(c, async (state) => {
+      const list = (await new TokenStore(state.kv).list()).map(describe);
       if (c.json) process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
       else {
         const now = Math.floor(Date.now() / 1000);
@@ -230,8 +265,8 @@ function tokenRevoke(argv: string[]): Promise<number> {
   return runCommand('registry token revoke', revokeUsage, storeOptions, argv, async (o, rest) => {
     if (rest.length !== 1) throw new ConfigError('give exactly one token id (see "wgmesh registry token list")');
     const c = o as unknown as StoreConfig;
-    return withRedis(c, async (redis) => {
-      if (!(await new TokenStore(redis, c.mesh).revoke(rest[0]))) throw new CommandError(`no token with id "${rest[0]}" in mesh "${c.mesh}"`);
+    return withState(c, async (state) => {
+      if (!(await new TokenStore(state.kv).revoke(rest[0]))) throw new CommandError(`no token with id "${rest[0]}" in mesh "${c.mesh}"`);
       if (c.json) process.stdout.write(`${JSON.stringify({ revoked: rest[0] })}\n`);
       else process.stdout.write(`token ${rest[0]} revoked\n`);
       return EXIT.ok;
@@ -246,6 +281,32 @@ function describe(t: TokenInfo) {
 }
 
 // ---- registry up -------------------------------------------------------------------------
+
+/**
+ * The hub programmer's guard (hubApplyRefusal): every peer a request puts on the hub must be a
+ * member, at exactly its address, as the store of record says; read over a NATS connection of
+ * its own, opened at the first request. Whatever the sender, nothing else reaches the hub.
+ */
+function hubGuard(pd: PeerDiscoveryConfig, natsCreds: string | undefined) {
+  const plan = new AddressPlan(pd.meshCidr!, [registryAddress(pd)!]);
+  let membership: Promise<Membership> | null = null;
+  const open = async () => {
+    const nc = await connect({ servers: pd.nats ?? 'nats://127.0.0.1:4222', name: 'wgmesh-hub-guard', maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(natsCreds ? credsFileOptions(natsCreds) : {}) });
+    return new Membership((await openRegistryState(nc, pd.mesh, { nonceTtlMs: 2 * PROOF_WINDOW_MS })).kv, plan);
+  };
+  return async (req: Parameters<typeof hubApplyRefusal>[0]): Promise<string | null> => {
+    try {
+      membership ??= open().catch((err) => {
+        membership = null;
+        throw err;
+      });
+      const m = await membership;
+      return await hubApplyRefusal(req, (k) => m.byKey(k), plan);
+    } catch (err) {
+      return `the membership cannot be read (${(err as Error).message}): nothing is applied to the hub`;
+    }
+  };
+}
 
 const pick = (specs: OptionSpec[], keys: string[]) => keys.map((k) => specs.find((s) => s.key === k)!);
 
@@ -265,9 +326,9 @@ export const upOptions: OptionSpec[] = [
   { key: 'address', flag: 'address', env: 'WGMESH_REGISTRY_ADDRESS', value: '<ip>', parse: (t) => formatIp(parseCidr(t).address), description: "the hub's tunnel address [default: first host of --mesh-cidr]" },
   { key: 'listenPort', flag: 'listen-port', env: 'WGMESH_LISTEN_PORT', value: '<port>', parse: values.int(1, 65535), description: 'UDP port of the hub device [default: 51820 with --create; an adopted device keeps its port]' },
   { key: 'create', flag: 'create', env: 'WGMESH_CREATE', parse: values.bool, default: 'false', description: 'create the device when missing (uapi: start wireguard-go), with the key in --state-dir' },
-  { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the hub's private key file (private.key, 0600) when created" },
+  { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the hub's private key (private.key, 0600: made with --create, saved from an adopted device; a lost hub device is created again with it) and the NATS authority (nats/)" },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects and Redis keys' },
-  ...pick(peerDiscoveryOptions, ['watchInterval', 'handshakeRefresh']),
+  ...pick(peerDiscoveryOptions, ['watchInterval', 'handshakeRefresh', 'memberCredentialTtl']),
   ...natProbeServerOptions,
   { key: 'ttl', flag: 'ttl', env: 'WGMESH_DNS_TTL', value: '<seconds>', parse: values.int(0, 86400), default: '0', description: 'TTL of every DNS-SD answer' },
   httpListenOption(DEFAULT_HTTP_LISTEN.registry),
@@ -297,6 +358,7 @@ interface RegistryUpConfig extends NatProbeServerConfig {
   mesh: string;
   watchInterval: number;
   handshakeRefresh: number;
+  memberCredentialTtl: number;
   ttl: number;
   httpListen: HttpListen;
   logLevel: Level;
@@ -330,7 +392,7 @@ export function registryUpCommand(argv: string[]): Promise<number> {
     const c = o as unknown as RegistryUpConfig;
     const pd = checkPeerDiscoveryConfig({
       mode: 'registry', mesh: c.mesh, nats: c.nats, logLevel: c.logLevel, device: c.device, driver: c.driver, vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, redis: c.redis,
-      watchInterval: c.watchInterval, handshakeRefresh: c.handshakeRefresh, meshCidr: c.meshCidr, address: c.address,
+      watchInterval: c.watchInterval, handshakeRefresh: c.handshakeRefresh, memberCredentialTtl: c.memberCredentialTtl, meshCidr: c.meshCidr, address: c.address,
       publicEndpoint: c.publicEndpoint, registryNode: REGISTRY_NODE, stateDir: c.stateDir, keepalive: 25, onDemand: false, connect: [], dnsPullInterval: 30, applyDelay: 10,
     });
     const address = registryAddress(pd)!;
@@ -356,7 +418,7 @@ export function registryUpCommand(argv: string[]): Promise<number> {
         vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppTap: c.vppTap,
       },
       log.child({ service: 'dataplane-programmer' }),
-      { readiness: readiness.scoped('dataplane') },
+      { readiness: readiness.scoped('dataplane'), guard: enrols(pd) ? hubGuard(pd, natsCreds) : undefined },
     ).catch((err: Error) => {
       throw new CommandError(`cannot set up the hub device ${c.device}: ${err.message}`);
     });

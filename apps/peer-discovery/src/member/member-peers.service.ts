@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { Attr, setSpanAttributes } from '@wgmesh/telemetry';
-import { compareViews, countChangedPeers, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, pullPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
+import { compareViews, countChangedPeers, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, pullPeers, refusedPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
 import { MirrorChange, PeerMirror, PeerTable, readPagedSnapshot } from '@wgmesh/peer-sync';
 import type { Subscription } from 'rxjs';
 import type { PeerDiscoveryConfig } from '../config';
@@ -44,6 +44,8 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private ownEndpoint: string | null | undefined;
   private pokeAll = false;
   private dnsView: PeerRecord[] | null = null;
+  /** Peers of the table refused by the guard (public key → why), as of the last desired set. */
+  private refused = new Map<string, string>();
   private natsUp = false;
   private lastApplied: DesiredPeer[] | null = null;
   /** The undecided peers of the last apply (kept as they were), as one string. */
@@ -52,7 +54,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private dnsTimer: NodeJS.Timeout | null = null;
   private statusSub: Subscription | null = null;
   private stopped = false;
-  readonly counters = { applies: 0, unchanged: 0, applyFailures: 0, dnsPulls: 0, dnsDisagreements: 0, dnsFailures: 0 };
+  readonly counters = { applies: 0, unchanged: 0, applyFailures: 0, dnsPulls: 0, dnsDisagreements: 0, dnsFailures: 0, refusedPeers: 0 };
 
   constructor(
     @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
@@ -192,7 +194,8 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private desired() {
     const source = this.source();
     if (!source) return null;
-    return desiredPeers(source, { publicKey: this.enrollment.publicKey }, {
+    const refused = this.refuse(source);
+    return desiredPeers(refused.size ? source.filter((p) => !refused.has(p.publicKey)) : source, { publicKey: this.enrollment.publicKey }, {
       keepalive: this.config.keepalive,
       connect: this.connectTargets,
       relayed: this.relayed,
@@ -201,6 +204,20 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
       decided: this.decided,
       registryKey: this.enrollment.registry.publicKey,
     });
+  }
+
+  /** The table's peers this node must not configure (refusedPeers); each newly refused one logged and counted once. */
+  private refuse(source: readonly PeerRecord[]): Map<string, string> {
+    const e = this.enrollment;
+    const refused = refusedPeers(source, { meshCidr: e.meshCidr, registryAddress: e.registry.address, selfAddress: e.address, selfKey: e.publicKey, registryKey: e.registry.publicKey });
+    for (const [publicKey, reason] of refused) {
+      if (this.refused.get(publicKey) === reason) continue;
+      this.counters.refusedPeers++;
+      const p = source.find((x) => x.publicKey === publicKey);
+      this.log.warn('refused a peer of the table: not configured on this device', { publicKey, name: p?.name, allowedIps: p?.allowedIps, reason });
+    }
+    this.refused = refused;
+    return refused;
   }
 
   private onChange(change: MirrorChange): void {

@@ -6,6 +6,7 @@ import { APPLY, BUS, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
 import { BusRef, closeBus } from '@wgmesh/nats-transport';
 import { MemberController } from './member.controller';
 import { ApplyDesired, MemberPeersService } from './member-peers.service';
+import { CredentialRenewalService } from './credential-renewal.service';
 
 class BusLifecycle implements OnModuleDestroy {
   constructor(@Inject(BUS) private readonly bus: BusRef) {}
@@ -29,6 +30,7 @@ export class MemberModule {
         { provide: APPLY, useValue: deps.apply },
         BusLifecycle,
         MemberPeersService,
+        CredentialRenewalService,
       ],
     };
   }

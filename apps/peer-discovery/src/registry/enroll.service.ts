@@ -2,113 +2,121 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataplaneApplyRequest, EnrollReply, EnrollRequest, ErrorReply, MemberRemoveReply, MemberRemoveRequest, Patterns } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
-import { AllocatorError, TokenRefusal } from '@wgmesh/registry';
-import { isPublicKey, Issuer, loadIssuer } from '@wgmesh/nats-auth';
+import { checkPossession, ClaimRefusal, enrollFields, MemberRecord, TokenRefusal } from '@wgmesh/registry';
+import { isPublicKey } from '@wgmesh/nats-auth';
+import type { SecretKey } from '@wgmesh/wireguard';
 import { registryAddress, type PeerDiscoveryConfig } from '../config';
-import { BUS, CONFIG, LOGGER } from '../tokens';
+import { BUS, CONFIG, HUB_KEY, LOGGER } from '../tokens';
+import { CredentialsService } from './credentials.service';
 import { HubWatchService } from './hub-watch.service';
 import { RegistryStores } from './registry.stores';
 
-const REFUSALS: Record<TokenRefusal, string> = {
+const TOKEN_REFUSALS: Record<TokenRefusal, string> = {
   unknown: 'the token is not known (mistyped, revoked, or for another mesh)',
   expired: 'the token has expired; create a new one with "wgmesh registry token create"',
   already_used: 'the token was single-use and has already been used by another key',
   invalid_proof: 'the proof of the token does not verify (another token, or a request changed on the way)',
 };
 
+/** Reply codes of claims the member can do nothing about by retrying, except `busy`. */
+const CLAIM_CODES: Record<ClaimRefusal, string> = { name_taken: 'name_taken', key_taken: 'key_taken', mesh_full: 'mesh_full', busy: 'busy', cidr_changed: 'internal' };
+
 /** How long the hub's dataplane-programmer may take to add a peer. */
 const APPLY_TIMEOUT_MS = 5000;
 
+/** The hub device's key pair: the public key members enrol against, the private one checks their proofs (never logged, never sent). */
+export interface HubKey {
+  publicKey: string;
+  privateKey: SecretKey;
+}
+
 /**
- * Enrolment: token → address → hub peer → member record → reply. A refusal changes nothing; a
- * failure after the token check gives a single-use token back and frees a new address.
+ * Enrolment, in order, each step refusing with a reason and changing nothing:
+ * 1. the name is a valid node id other than this registry's own (contracts refused reserved ones);
+ * 2. the request proves possession of the WireGuard private key of the key it enrols, and is fresh;
+ * 3. its nonce was never seen (no replay of a captured request);
+ * 4. it proves the token (one use counted);
+ * 5. one atomic claim in the store of record binds name, key, address and NATS key;
+ * 6. the hub's dataplane-programmer adds the member (its guard checks the store again);
+ * 7. the reply carries the address and a NATS credential that expires.
+ * A failure after step 4 gives a single-use token back; after step 5 a new claim is released.
  */
 @Injectable()
 export class EnrollService {
-  /** Issues members' NATS credentials when the registry runs NATS with authentication (--nats-auth). */
-  private readonly issuer?: Issuer;
-
   constructor(
     @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
     @Inject(BUS) private readonly bus: MeshBus,
     private readonly stores: RegistryStores,
     private readonly hub: HubWatchService,
+    private readonly credentials: CredentialsService,
+    @Inject(HUB_KEY) private readonly hubKey: HubKey | null,
     @Inject(LOGGER) private readonly log: Logger,
-  ) {
-    this.issuer = config.natsAuth ? loadIssuer(config.natsAuth) : undefined;
-    if (this.issuer && this.issuer.mesh !== config.mesh) throw new Error(`--nats-auth ${config.natsAuth} is the authority of mesh "${this.issuer.mesh}", not "${config.mesh}"`);
-  }
+  ) {}
 
   async enroll(req: EnrollRequest): Promise<EnrollReply | ErrorReply> {
-    const allocator = this.stores.addresses;
-    const hubKey = this.hub.publicKey;
-    if (!allocator || !this.config.publicEndpoint || !this.config.meshCidr) {
+    const state = this.stores.enrolment;
+    if (!state || !this.config.publicEndpoint || !this.config.meshCidr || !this.hubKey) {
       return refuse('enrollment_disabled', 'this registry does not enrol members (it runs without --mesh-cidr and --public-endpoint)');
     }
-    if (!hubKey) return refuse('unavailable', 'the registry has not read its hub device yet; try again');
-    if (req.publicKey === hubKey) return refuse('enrollment_refused', "that is the registry's own public key");
     const log = this.log.child({ publicKey: req.publicKey, name: req.name });
-    if (this.issuer && !req.natsKey) return refuse('enrollment_refused', "this registry's NATS needs authentication: the request must carry the member's NATS key (natsKey); upgrade the member");
-    if (req.natsKey !== undefined && !isPublicKey(req.natsKey, 'user')) return refuse('invalid_request', 'natsKey: not a NATS user public key (bad checksum)');
+    const refused = (code: string, message: string) => {
+      log.warn('enrolment refused', { code, reason: message });
+      return refuse(code, message);
+    };
+    if (req.name === this.config.registryNode) return refused('invalid_request', `name: "${req.name}" is reserved: it is this registry's own node id; choose another name`);
+    if (req.publicKey === this.hubKey.publicKey) return refused('enrollment_refused', "that is the registry's own public key");
+    if (this.credentials.enabled && !req.natsKey) return refused('enrollment_refused', "this registry's NATS needs authentication: the request must carry the member's NATS key (natsKey); upgrade the member");
+    if (req.natsKey !== undefined && !isPublicKey(req.natsKey, 'user')) return refused('invalid_request', 'natsKey: not a NATS user public key (bad checksum)');
 
-    const tokens = this.stores.tokens;
-    const fields = { mesh: this.config.mesh, publicKey: req.publicKey, name: req.name, natsKey: req.natsKey };
-    const consumed = req.proof ? await tokens.consumeProof(req.proof, fields) : await tokens.consume(req.token ?? '', req.publicKey);
-    if (!consumed.ok) {
-      log.warn('enrolment refused', { reason: consumed.reason });
-      return refuse('enrollment_refused', REFUSALS[consumed.reason]);
-    }
-    const giveBack = () => (req.proof ? tokens.unconsumeHash(req.proof.id, req.publicKey) : tokens.unconsume(req.token ?? '', req.publicKey));
+    const fields = enrollFields(this.config.mesh, req);
+    const possession = checkPossession(this.hubKey.privateKey, this.hubKey.publicKey, fields, req.possession.mac);
+    if (!possession.ok) return refused(possession.reason === 'stale' ? 'stale_request' : 'not_key_holder', possession.message);
+    if (!(await state.nonces.first(req.possession.nonce))) return refused('replayed', 'this request was seen before (same nonce): a captured request is not accepted twice');
 
-    const sameName = (await this.stores.members.list()).find((m) => m.name === req.name && m.publicKey !== req.publicKey);
-    if (sameName) {
+    const consumed = await state.tokens.consumeProof(req.proof, fields);
+    if (!consumed.ok) return refused('enrollment_refused', TOKEN_REFUSALS[consumed.reason]);
+    const giveBack = () => state.tokens.unconsume(req.proof.id, req.publicKey);
+
+    const claim = await state.membership.claim({ name: req.name, publicKey: req.publicKey, natsKey: req.natsKey, tokenId: consumed.token.id });
+    if (!claim.ok) {
       await giveBack();
-      log.warn('enrolment refused: name taken', { holder: sameName.publicKey });
-      return refuse('name_taken', `the name "${req.name}" belongs to another member (${sameName.publicKey}); choose another --name or remove that member`);
+      return refused(CLAIM_CODES[claim.code], claim.message);
     }
-
-    const existing = await allocator.lookup(req.publicKey);
-    let address: string;
-    try {
-      address = await allocator.allocate(req.publicKey);
-    } catch (err) {
-      await giveBack();
-      if (!(err instanceof AllocatorError)) throw err;
-      log.error('enrolment failed: no address', { error: err.message });
-      return refuse(err.code === 'full' ? 'mesh_full' : 'internal', err.message);
-    }
-    const prefix = `${address}/${address.includes(':') ? 128 : 32}`;
-
-    const apply: DataplaneApplyRequest = { replace: false, peers: [{ publicKey: req.publicKey, endpoint: null, allowedIps: [prefix] }] };
+    const member = claim.member;
+    const prefix = state.plan.hostPrefix(member.address);
+    const apply: DataplaneApplyRequest = { replace: false, peers: [{ publicKey: member.publicKey, endpoint: member.endpoint ?? null, allowedIps: [prefix] }] };
     try {
       await this.bus.request(Patterns.dataplaneApply, apply, (v) => v, { node: this.config.registryNode, timeoutMs: APPLY_TIMEOUT_MS });
     } catch (err) {
-      await giveBack();
-      if (existing === null) await allocator.release(req.publicKey);
       if (!(err instanceof RequestError || err instanceof RemoteError)) throw err;
+      await giveBack();
+      if (claim.created) await state.membership.remove(member.name);
       log.error('enrolment failed: the hub device could not be changed', { registryNode: this.config.registryNode, error: err.message });
       return refuse('dataplane_unavailable', `the registry could not add the peer to its device: ${err.message}`);
     }
-
-    await this.stores.members.put({ publicKey: req.publicKey, name: req.name, address, enrolledAt: Date.now(), tokenId: consumed.token.id });
-    this.hub.setMember(req.publicKey, { name: req.name });
+    await this.credentials.readmit(req.natsKey);
+    this.hub.setMember(member);
     void this.hub.poke(); // publish the new peer now rather than at the next tick
-    log.info(existing === null ? 'member enrolled' : 'member enrolled again', { address: prefix, tokenId: consumed.token.id, natsCredential: Boolean(this.issuer) });
+    log.info(claim.created ? 'member enrolled' : 'member enrolled again', { address: prefix, tokenId: consumed.token.id, natsCredential: this.credentials.enabled });
     const reply: EnrollReply = {
       address: prefix,
       meshCidr: this.config.meshCidr,
-      registry: { publicKey: hubKey, endpoint: this.config.publicEndpoint, address: registryAddress(this.config)! },
+      registry: { publicKey: this.hubKey.publicKey, endpoint: this.config.publicEndpoint, address: registryAddress(this.config)! },
     };
-    // The member's NATS credential: its node's subjects only, usable only from its tunnel address
-    // (which WireGuard gives only to its key: removing the member at the hub revokes it too).
-    if (this.issuer && req.natsKey) reply.natsJwt = this.issuer.memberJwt(req.name, req.natsKey, { src: [prefix] });
+    // The member's NATS credential: its node's subjects only, usable only from its tunnel address, expiring.
+    const natsJwt = req.natsKey ? this.credentials.issue(member.name, req.natsKey, prefix) : undefined;
+    if (natsJwt) reply.natsJwt = natsJwt;
     return reply;
   }
 
-  /** Removes a member: hub peer, address, enrolment record. The watcher publishes the removal. */
+  /**
+   * Removes a member: hub peer, membership (name, key, address), NATS credential (revoked). The
+   * watcher publishes the removal. Without enrolment, a peer of the operator's device.
+   */
   async remove(req: MemberRemoveRequest): Promise<MemberRemoveReply | ErrorReply> {
-    const member = await this.stores.members.find(req.member);
-    const onHub = this.hub.table().find((p) => p.publicKey === req.member || p.name === req.member);
+    const state = this.stores.enrolment;
+    const member: MemberRecord | null = state ? await state.membership.find(req.member) : null;
+    const onHub = this.hub.table().find((p) => p.publicKey === req.member || p.name === req.member || p.allowedIps.some((c) => c.replace(/\/\d+$/, '') === req.member));
     const publicKey = member?.publicKey ?? onHub?.publicKey;
     if (!publicKey) return refuse('not_found', `no member or hub peer is known as "${req.member}"`);
     try {
@@ -120,12 +128,14 @@ export class EnrollService {
       if (!(err instanceof RequestError || err instanceof RemoteError)) throw err;
       return refuse('dataplane_unavailable', `the registry could not remove the peer from its device: ${err.message}`);
     }
-    const address = (await this.stores.addresses?.release(publicKey)) ?? member?.address ?? null;
-    await this.stores.members.remove(publicKey);
-    this.hub.setMember(publicKey, undefined);
+    if (member && state) {
+      await state.membership.remove(member.name);
+      await this.credentials.revoke(member.name, member.natsKey);
+    }
+    this.hub.forget(publicKey);
     await this.hub.poke();
-    this.log.info('member removed', { publicKey, name: member?.name, address });
-    return { publicKey, name: member?.name ?? null, address };
+    this.log.info('member removed', { publicKey, name: member?.name, address: member?.address, credentialRevoked: Boolean(member?.natsKey && this.credentials.enabled) });
+    return { publicKey, name: member?.name ?? onHub?.name ?? null, address: member?.address ?? null };
   }
 }
 

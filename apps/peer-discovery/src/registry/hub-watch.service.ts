@@ -1,26 +1,40 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { NatType, Patterns, PeerRecord } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, NatType, Patterns, PeerRecord, PeerState } from '@wgmesh/contracts';
 import type { DataplaneDriver } from '@wgmesh/dataplane';
 import type { Logger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
-import { AllocatorError, HubWatcher, MemberInfo, PeerPublisher } from '@wgmesh/registry';
-import { cidrContains, parseCidr } from '@wgmesh/netaddr';
+import { HubWatcher, hubView, MemberInfo, MemberRecord, PeerPublisher } from '@wgmesh/registry';
+import { parseCidr } from '@wgmesh/netaddr';
 import { activeSpanLinks, Attr, serviceRoot, setSpanAttributes, shortKey, withSpan } from '@wgmesh/telemetry';
-import type { PeerDiscoveryConfig } from '../config';
+import { registryAddress, type PeerDiscoveryConfig } from '../config';
 import { BUS, CONFIG, DRIVER, LOGGER } from '../tokens';
 import { RegistryStores } from './registry.stores';
 
+/** How long the hub's dataplane-programmer may take to program members back. */
+const REPAIR_TIMEOUT_MS = 10_000;
+/** Least time between two attempts to program the hub from the membership (while it stays short). */
+const REPAIR_RETRY_MS = 1000;
+
 /**
  * Reads the hub device every --watch-interval ms and publishes what changed (HubWatcher's
- * policy) through the PeerPublisher: Redis first, then `peers.events`. On start, and after any
- * failed write, it reconciles with the store: the device is the truth, so stored peers the
+ * policy) through the PeerPublisher: Redis first, then `peers.events`.
+ *
+ * With enrolment, the membership (the store of record) is the truth and the device contributes
+ * what it observes (hubView): a member is published even when the device lacks it, the device is
+ * programmed back from the membership whenever it is short of a member (a lost or recreated hub:
+ * each member with its last known endpoint, so the hub dials it at once), and each member's
+ * endpoint is written back to its record when it changes. Only `member remove` removes a member.
+ * Without enrolment (an operator's device, as wgsd), the device is the truth: stored peers the
  * device does not have are removed.
  */
 @Injectable()
 export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy {
   readonly publisher: PeerPublisher;
   private readonly watcher: HubWatcher;
-  private readonly members = new Map<string, MemberInfo>();
+  /** Members by public key (enrolment mode), as the store of record holds them. */
+  private readonly members = new Map<string, MemberRecord>();
+  /** What to publish about device peers beyond the device (without enrolment: nothing). */
+  private readonly info = new Map<string, MemberInfo>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private resync = true;
@@ -29,13 +43,17 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
   private statusSub: { unsubscribe(): void } | null = null;
   private running: Promise<void> | null = null;
   private hubKey: string | null = null;
+  private repairing: Promise<void> | null = null;
+  private lastRepairAt = 0;
+  private refused = new Set<string>();
+  private endpointWrites: Promise<unknown> = Promise.resolve();
   private readonly firstPass: { promise: Promise<void>; resolve: () => void };
-  readonly counters = { reads: 0, readFailures: 0, upserts: 0, removes: 0, publishFailures: 0 };
+  readonly counters = { reads: 0, readFailures: 0, upserts: 0, removes: 0, publishFailures: 0, repairs: 0, repairFailures: 0, refusedPeers: 0 };
 
   constructor(
     @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
     @Inject(DRIVER) private readonly driver: DataplaneDriver,
-    @Inject(BUS) bus: MeshBus,
+    @Inject(BUS) private readonly bus: MeshBus,
     private readonly stores: RegistryStores,
     @Inject(LOGGER) private readonly log: Logger,
   ) {
@@ -60,19 +78,27 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
     return this.hubKey;
   }
 
-  /** What to publish about a member beyond its device entry (enrolment name), or nothing. Takes effect on the next read. */
-  setMember(publicKey: string, info: MemberInfo | undefined): void {
-    if (info === undefined) this.members.delete(publicKey);
-    else this.members.set(publicKey, info);
+  /** A member enrolled (or its record changed). Takes effect on the next read. */
+  setMember(member: MemberRecord): void {
+    this.members.set(member.publicKey, member);
+    this.info.set(member.publicKey, member.nat === undefined ? { name: member.name } : { name: member.name, nat: member.nat });
+  }
+
+  /** A member (or a device peer) was removed. */
+  forget(publicKey: string): void {
+    this.members.delete(publicKey);
+    this.info.delete(publicKey);
   }
 
   /** The member's NAT, as its nat-probe reported it. Takes effect on the next read. */
   setNat(publicKey: string, nat: NatType): void {
-    this.members.set(publicKey, { ...this.members.get(publicKey), nat });
+    const m = this.members.get(publicKey);
+    if (m) this.setMember({ ...m, nat });
+    else this.info.set(publicKey, { ...this.info.get(publicKey), nat });
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    for (const m of await this.stores.members.list()) this.members.set(m.publicKey, m.nat === undefined ? { name: m.name } : { name: m.name, nat: m.nat });
+    for (const m of (await this.stores.enrolment?.membership.list()) ?? []) this.setMember(m);
     this.schedule(0);
   }
 
@@ -96,13 +122,13 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
   }
 
   private async tick(): Promise<void> {
-    let peers;
+    let device: PeerState[];
     const readAt = Date.now();
     try {
       const state = await this.driver.read();
       this.counters.reads++;
       this.hubKey = state.publicKey;
-      peers = state.peers;
+      device = state.peers;
       if (this.readFailures > 0) this.log.info('reading the hub device works again', { device: this.driver.device, failedReads: this.readFailures });
       this.readFailures = 0;
     } catch (err) {
@@ -113,11 +139,12 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
       }
       return;
     }
+    const peers = this.view(device);
     try {
       // Redis flushed, or restarted empty: its revision is below ours. Reconciling restores the table.
       if (!this.resync && (await this.publisher.lost())) this.resync = true;
-      if (this.resync) await this.reconcile(peers.flatMap((p) => p.allowedIps.map((c) => [p.publicKey, c] as const)));
-      const changes = this.watcher.update(peers, (k) => this.members.get(k), Date.now());
+      if (this.resync) await this.reconcile();
+      const changes = this.watcher.update(peers, (k) => this.info.get(k), Date.now());
       // A trace starts here when the read found something to publish (from the read on): one span
       // for the read's changes, one child per published change (its NATS publish under it). Always
       // a new trace: whoever made us read now (an enrolment, a NAT report) is linked, not the parent.
@@ -136,6 +163,58 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
         this.log.warn('publishing hub changes failed; will reconcile with the store', { error: (err as Error).message });
       }
     }
+  }
+
+  /**
+   * The peers to publish from a device read. With enrolment: the membership's view (members
+   * always, with what the device observed), the hub programmed back when it is short of members,
+   * new endpoints written to the members' records, other peers' addresses kept from allocation.
+   */
+  private view(device: PeerState[]): PeerState[] {
+    const state = this.stores.enrolment;
+    if (!state) return device;
+    const view = hubView(device, [...this.members.values()], state.plan, registryAddress(this.config)!);
+    const refusedNow = new Set(view.refused.map((r) => r.publicKey));
+    for (const r of view.refused) {
+      if (this.refused.has(r.publicKey)) continue;
+      this.counters.refusedPeers++;
+      this.log.warn('a hub peer that is no member claims a protected address; not published', { publicKey: r.publicKey, reason: r.reason });
+    }
+    this.refused = refusedNow;
+    state.membership.avoid(device.filter((p) => !this.members.has(p.publicKey)).flatMap((p) => p.allowedIps.filter((c) => isHost(c)).map((c) => c.replace(/\/\d+$/, ''))));
+    if (view.repair.length > 0) this.repair(view.repair);
+    for (const p of device) {
+      const m = this.members.get(p.publicKey);
+      if (m && p.endpoint && p.endpoint !== m.endpoint) this.rememberEndpoint(m, p.endpoint);
+    }
+    return view.peers;
+  }
+
+  /** Programs the hub from the membership (members it lacks, or holds wrongly), through its dataplane-programmer; retried while it stays short. */
+  private repair(peers: DataplaneApplyRequest['peers']): void {
+    if (this.repairing || Date.now() - this.lastRepairAt < REPAIR_RETRY_MS) return;
+    this.lastRepairAt = Date.now();
+    const request: DataplaneApplyRequest = { replace: false, peers };
+    this.repairing = this.bus
+      .request(Patterns.dataplaneApply, request, (v) => v, { node: this.config.registryNode, timeoutMs: REPAIR_TIMEOUT_MS })
+      .then(() => {
+        this.counters.repairs++;
+        this.log.info('hub device programmed from the membership', { members: peers.length, withEndpoint: peers.filter((p) => p.endpoint).length });
+      })
+      .catch((err: Error) => {
+        this.counters.repairFailures++;
+        this.log.warn('programming the hub device from the membership failed; will retry', { members: peers.length, error: err.message });
+      })
+      .finally(() => (this.repairing = null));
+  }
+
+  /** A member's endpoint, as the hub now sees it, into its record (so a rebuilt hub dials it there). */
+  private rememberEndpoint(m: MemberRecord, endpoint: string): void {
+    this.members.set(m.publicKey, { ...m, endpoint });
+    const membership = this.stores.enrolment!.membership;
+    this.endpointWrites = this.endpointWrites
+      .then(() => membership.update(m.name, (r) => (r.publicKey === m.publicKey && r.endpoint !== endpoint ? { ...r, endpoint } : null)))
+      .catch((err: Error) => this.log.warn("could not record a member's endpoint in the store of record", { name: m.name, error: err.message }));
   }
 
   private async publishChanges(changes: ReturnType<HubWatcher['update']>): Promise<void> {
@@ -158,26 +237,12 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
     }
   }
 
-  /** Starts the watcher from the store's table, and records addresses the device already uses. */
-  private async reconcile(deviceAllowed: ReadonlyArray<readonly [string, string]>): Promise<void> {
+  /** Starts the watcher from the store's table (the Redis cache), written back from memory if Redis lost it. */
+  private async reconcile(): Promise<void> {
     const snapshot = await this.publisher.sync();
     if (snapshot.restored) this.log.warn('the peer table was missing from Redis (flushed, or restarted empty); wrote it back from memory', { peers: snapshot.peers.length, revision: snapshot.revision });
     this.watcher.seed(snapshot.peers);
-    const allocator = this.stores.addresses;
-    if (allocator) {
-      for (const [key, prefix] of deviceAllowed) {
-        const cidr = parseCidr(prefix);
-        const host = cidr.prefixLength === (cidr.address.family === 4 ? 32 : 128);
-        if (!host || !cidrContains(allocator.cidr, cidr.address)) continue;
-        try {
-          await allocator.claim(key, prefix.replace(/\/\d+$/, ''));
-        } catch (err) {
-          if (!(err instanceof AllocatorError)) throw err;
-          this.log.warn('a hub peer uses an address recorded for another key', { publicKey: key, address: prefix, error: err.message });
-        }
-      }
-    }
-    this.log.info('reconciling the peer table with the hub device', { stored: snapshot.peers.length, revision: snapshot.revision });
+    this.log.info('reconciling the peer table with the hub device', { stored: snapshot.peers.length, revision: snapshot.revision, members: this.stores.enrolment ? this.members.size : null });
     this.resync = false;
   }
 
@@ -190,4 +255,9 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
     this.statusSub?.unsubscribe();
     if (this.timer) clearTimeout(this.timer);
   }
+}
+
+function isHost(cidr: string): boolean {
+  const c = parseCidr(cidr);
+  return c.prefixLength === (c.address.family === 4 ? 32 : 128);
 }

@@ -33,14 +33,16 @@ export class NatFeedService {
       return 'rejected';
     };
     if (subjectNode !== report.node) return reject('sent on another node\'s subject');
-    const member = await this.stores.members.get(report.publicKey);
+    const membership = this.stores.enrolment?.membership;
+    if (!membership) return reject('this registry enrols no members');
+    const member = await membership.byKey(report.publicKey);
     if (!member) return reject('no enrolled member has this key');
     if (member.name !== report.node) return reject(`the key belongs to member "${member.name}"`);
     if (member.nat === report.nat) {
       this.counters.unchanged++;
       return 'unchanged';
     }
-    await this.stores.members.put({ ...member, nat: report.nat });
+    await membership.update(member.name, (m) => (m.publicKey === member.publicKey ? { ...m, nat: report.nat } : null));
     this.hub.setNat(report.publicKey, report.nat);
     void this.hub.poke();
     this.counters.recorded++;

@@ -1,8 +1,11 @@
-import { Controller, UseFilters } from '@nestjs/common';
+import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
-import { EnrollReply, ErrorReply, MemberRemoveReply, parseEnrollRequest, parseMemberRemoveRequest, parseNatReport, parseSnapshotRequest, Patterns, PeerSnapshot } from '@wgmesh/contracts';
+import { CredentialReply, EnrollReply, ErrorReply, MemberRemoveReply, nodeOfSubject, parseCredentialRequest, parseEnrollRequest, parseMemberRemoveRequest, parseNatReport, parseSnapshotRequest, Patterns, PeerSnapshot } from '@wgmesh/contracts';
 import { MeshExceptionFilter } from '@wgmesh/nats-transport';
 import { meshMetrics } from '@wgmesh/telemetry';
+import type { PeerDiscoveryConfig } from '../config';
+import { CONFIG } from '../tokens';
+import { CredentialsService } from './credentials.service';
 import { EnrollService } from './enroll.service';
 import { HubWatchService } from './hub-watch.service';
 import { NatFeedService } from './nat-feed.service';
@@ -20,6 +23,8 @@ export class RegistryController {
     private readonly enrolment: EnrollService,
     private readonly nat: NatFeedService,
     private readonly hub: HubWatchService,
+    private readonly credentials: CredentialsService,
+    @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
   ) {}
 
   /**
@@ -50,6 +55,15 @@ export class RegistryController {
   @EventPattern(Patterns.nat, { node: '*' })
   async natReport(@Payload() value: unknown, @Ctx() ctx: NatsContext): Promise<void> {
     await this.nat.report(parseNatReport(value), ctx.getSubject());
+  }
+
+  /** A member renews its NATS credential; the subject says which member (only it may publish there). */
+  @MessagePattern(Patterns.credential, { node: '*' })
+  async renewCredential(@Payload() value: unknown, @Ctx() ctx: NatsContext): Promise<CredentialReply | ErrorReply> {
+    const node = nodeOfSubject(ctx.getSubject(), this.config.mesh);
+    const req = parseCredentialRequest(value);
+    if (!node) return { error: { code: 'invalid_request', message: 'not a node subject' } };
+    return this.credentials.renew(node, req);
   }
 
   @MessagePattern(Patterns.memberRemove)

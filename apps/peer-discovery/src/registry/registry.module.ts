@@ -1,18 +1,18 @@
 import { DynamicModule, Inject, Module, OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from '@wgmesh/log';
-import { MeshBus } from '@wgmesh/nats-transport';
+import { closeBus, MeshBus } from '@wgmesh/nats-transport';
 import { PeerStore, redisRetryDelay } from '@wgmesh/peer-store';
-import { AddressAllocator, MemberDirectory, TokenStore } from '@wgmesh/registry';
-import { Redis } from 'ioredis';
-import { registryAddress, type PeerDiscoveryConfig } from '../config';
+import { AddressPlan, Membership, NonceBook, openRegistryState, PROOF_WINDOW_MS, Revocations, TokenStore } from '@wgmesh/registry';
 import type { DataplaneDriver } from '@wgmesh/dataplane';
-import { closeBus } from '@wgmesh/nats-transport';
-import { BUS, CONFIG, DRIVER, LOGGER, REDIS } from '../tokens';
-import { EnrollService } from './enroll.service';
+import { Redis } from 'ioredis';
+import { enrols, registryAddress, type PeerDiscoveryConfig } from '../config';
+import { BUS, CONFIG, DRIVER, HUB_KEY, LOGGER, REDIS } from '../tokens';
+import { CredentialsService } from './credentials.service';
+import { EnrollService, type HubKey } from './enroll.service';
 import { NatFeedService } from './nat-feed.service';
 import { HubWatchService } from './hub-watch.service';
 import { RegistryController } from './registry.controller';
-import { RegistryStores } from './registry.stores';
+import { EnrolmentState, RegistryStores } from './registry.stores';
 
 class RegistryLifecycle implements OnModuleDestroy {
   constructor(
@@ -25,10 +25,18 @@ class RegistryLifecycle implements OnModuleDestroy {
   }
 }
 
-/** Registry mode: hub watcher, `peers.snapshot`, `enroll`, `members.remove`. */
+/** The store of record (NATS JetStream KV, over the registry's own connection), when this registry enrols. */
+export async function openEnrolmentState(config: PeerDiscoveryConfig, bus: MeshBus): Promise<EnrolmentState | null> {
+  if (!enrols(config)) return null;
+  const state = await openRegistryState(bus.raw, config.mesh, { nonceTtlMs: 2 * PROOF_WINDOW_MS });
+  const plan = new AddressPlan(config.meshCidr!, [registryAddress(config)!]);
+  return { plan, membership: new Membership(state.kv, plan), tokens: new TokenStore(state.kv), nonces: new NonceBook(state.nonces), revocations: new Revocations(state.kv) };
+}
+
+/** Registry mode: hub watcher, `peers.snapshot`, `enroll`, `members.remove`, `node.*.nat`, `node.*.credential`. */
 @Module({})
 export class RegistryModule {
-  static forRoot(config: PeerDiscoveryConfig, log: Logger, deps: { bus: MeshBus; driver: DataplaneDriver }): DynamicModule {
+  static forRoot(config: PeerDiscoveryConfig, log: Logger, deps: { bus: MeshBus; driver: DataplaneDriver; hubKey: HubKey | null; enrolment: EnrolmentState | null }): DynamicModule {
     return {
       module: RegistryModule,
       controllers: [RegistryController],
@@ -37,6 +45,7 @@ export class RegistryModule {
         { provide: LOGGER, useValue: log },
         { provide: BUS, useValue: deps.bus },
         { provide: DRIVER, useValue: deps.driver },
+        { provide: HUB_KEY, useValue: deps.hubKey },
         {
           provide: REDIS,
           useFactory: () => {
@@ -49,15 +58,11 @@ export class RegistryModule {
           provide: RegistryStores,
           inject: [REDIS],
           useFactory: (redis: Redis) =>
-            new RegistryStores(
-              new PeerStore(redis, config.mesh, { onInvalid: (publicKey, err) => log.warn('skipping an invalid peer record in Redis', { publicKey, error: err.message }) }),
-              new TokenStore(redis, config.mesh),
-              new MemberDirectory(redis, config.mesh),
-              config.meshCidr ? new AddressAllocator(redis, config.mesh, config.meshCidr, { reserved: [registryAddress(config)!] }) : null,
-            ),
+            new RegistryStores(new PeerStore(redis, config.mesh, { onInvalid: (publicKey, err) => log.warn('skipping an invalid peer record in Redis', { publicKey, error: err.message }) }), deps.enrolment),
         },
         RegistryLifecycle,
         HubWatchService,
+        CredentialsService,
         EnrollService,
         NatFeedService,
       ],
