@@ -8,11 +8,11 @@ import { createLogger } from '@wgmesh/log';
 import { addInboundCounter, InboundCount, MeshBus } from '@wgmesh/nats-transport';
 import { metricsRegistry } from '@wgmesh/telemetry';
 import { PeerStore } from '@wgmesh/peer-store';
-import { registryKeys, TokenStore } from '@wgmesh/registry';
+import { buildEnrollRequest, destroyRegistryState, openRegistryState, readPrefix, TokenStore } from '@wgmesh/registry';
 import { encodeQuery, tcpExchange, waitFor } from '@wgmesh/testing';
 import { loadDefinitions } from '@wgmesh/vpp-api';
 import { VppSim } from '@wgmesh/vpp-sim';
-import { keyToBase32 } from '@wgmesh/wireguard';
+import { keyFromBase64, keyToBase32 } from '@wgmesh/wireguard';
 import dnsPacket from 'dns-packet';
 import { Redis } from 'ioredis';
 import type { Subscription } from 'nats';
@@ -21,7 +21,7 @@ import { DataplaneConfig, dataplaneOptions } from '../../dataplane-programmer/sr
 import { RunningDataplane, startDataplaneProgrammer } from '../../dataplane-programmer/src/run';
 import { parsePeerDiscoveryArgs } from '../../peer-discovery/src/main';
 import { RunningPeerDiscovery, startPeerDiscovery } from '../../peer-discovery/src/run';
-import { FakeDriver } from '../../peer-discovery/src/testing';
+import { FakeDriver, keyPair } from '../../peer-discovery/src/testing';
 import { checkResolverConfig, ResolverConfig, resolverOptions } from '../../registry-resolver/src/config';
 import { RunningResolver, startResolver } from '../../registry-resolver/src/run';
 import { RunningNatProbeMember, startNatProbeMember } from '../../nat-probe/src/run';
@@ -51,9 +51,9 @@ const key = (n: number) => {
   k[31] = 0x5a;
   return k.toString('base64');
 };
-const HUB = key(1000);
+const HUB = keyPair();
 const SELF = key(1);
-const dnsName = (n: number) => `${keyToBase32(Buffer.from(key(n), 'base64'))}._wireguard._udp.${ZONE}`;
+const dnsName = (publicKey: string) => `${keyToBase32(keyFromBase64(publicKey))}._wireguard._udp.${ZONE}`;
 
 type Service = 'registry' | 'resolver' | 'member' | 'dataplane' | 'natProbe';
 /** Services that do not export `wgmesh_errors_total` (yet): their refusals are counted by the transport only. */
@@ -92,7 +92,15 @@ const TARGETS: Target[] = [
     endpoints: ['peer.endpoint'],
   },
   { pattern: Patterns.peerSnapshot, kind: 'request', receivers: ['registry'], valid: () => ({ cursor: 0, limit: 10 }) },
-  { pattern: Patterns.enroll, kind: 'request', receivers: ['registry'], valid: () => ({ publicKey: key(60), token: 'wgm_x', name: 'abuse-a' }), keys: ['publicKey'], names: ['name'] },
+  {
+    pattern: Patterns.enroll,
+    kind: 'request',
+    receivers: ['registry'],
+    valid: () => ({ publicKey: key(60), name: 'abuse-a', proof: { id: 'a'.repeat(64), sig: `${'A'.repeat(86)}==` }, possession: { at: 1, nonce: `${'A'.repeat(22)}==`, mac: `${'A'.repeat(43)}=` } }),
+    keys: ['publicKey'],
+    names: ['name'],
+  },
+  { pattern: Patterns.credential, kind: 'request', node: MEMBER, receivers: ['registry'], valid: () => ({ natsKey: `U${'A'.repeat(55)}` }) },
   { pattern: Patterns.memberRemove, kind: 'request', receivers: ['registry'], valid: () => ({ member: MEMBER }), targets: ['member'] },
   {
     pattern: Patterns.dataplaneApply,
@@ -255,11 +263,12 @@ function badCases(t: Target): BadCase[] {
 describe('NATS: every inbound subject of every service against bad input', () => {
   const redis = new Redis(REDIS);
   const store = new PeerStore(redis, mesh);
-  const tokens = new TokenStore(redis, mesh);
+  let tokens: TokenStore;
+  let kv: Awaited<ReturnType<typeof openRegistryState>>['kv'];
   const dir = mkdtempSync(join(tmpdir(), 'wgmesh-nats-abuse-'));
   const lines: string[] = [];
   const log = createLogger({ service: 'abuse', level: 'warn', write: (l) => lines.push(l) });
-  const hubDevice = new FakeDriver('wgabuse0', HUB);
+  const hubDevice = new FakeDriver('wgabuse0', HUB.publicKey);
   const counted: InboundCount[] = [];
   const removeCounter = addInboundCounter({ count: (e) => e.mesh === mesh && counted.push(e) });
   const memberApplies: DataplaneApplyRequest[] = [];
@@ -274,14 +283,15 @@ describe('NATS: every inbound subject of every service against bad input', () =>
   const report: Record<string, Record<string, number>> = {};
 
   const probes: Record<Service, Probe> = {
-    // Every Redis key of the mesh, byte for byte (peer table, revision, tokens, members, addresses), and the hub device.
+    // Every Redis key of the mesh, byte for byte (peer table, revision), every entry of its store of record (members, tokens…), and the hub device.
     registry: async () => {
       const keys = (await redis.keys(`*${mesh}*`)).sort();
       const dumps = await Promise.all(keys.map((k) => redis.dumpBuffer(k)));
-      return { redis: keys.map((k, i) => `${k}=${dumps[i]?.toString('hex')}`), hub: [...hubDevice.peers.keys()].sort() };
+      const state = await Promise.all(['members', 'keys', 'addresses', 'tokens', 'revoked', 'meta'].map(async (prefix) => [...(await readPrefix(kv, prefix)).values()].map((e) => `${e.key}@${e.revision}=${e.string()}`)));
+      return { redis: keys.map((k, i) => `${k}=${dumps[i]?.toString('hex')}`), state: state.flat().sort(), hub: [...hubDevice.peers.keys()].sort() };
     },
     resolver: async () => {
-      const [listing, srv] = await tcpExchange({ host: '127.0.0.1', port: resolver.port }, [encodeQuery(`_wireguard._udp.${ZONE}`, 'PTR', 1), encodeQuery(dnsName(2), 'SRV', 2)]);
+      const [listing, srv] = await tcpExchange({ host: '127.0.0.1', port: resolver.port }, [encodeQuery(`_wireguard._udp.${ZONE}`, 'PTR', 1), encodeQuery(dnsName(key(2)), 'SRV', 2)]);
       return [listing, srv].map((m) => (dnsPacket.decode(m).answers ?? []).map((a) => JSON.stringify((a as { data?: unknown }).data)).sort());
     },
     member: async () => ({ revision: member.member!.mirror.revision, applies: memberApplies.length, applied: member.member!.counters.applies, source: member.member!.source() }),
@@ -299,6 +309,8 @@ describe('NATS: every inbound subject of every service against bad input', () =>
     hubDevice.set({ publicKey: key(2), allowedIps: ['10.77.0.3/32'], endpoint: '198.51.100.2:40002', latestHandshake: 1_700_000_000 });
     hubDevice.set({ publicKey: key(3), allowedIps: ['10.77.0.4/32'], endpoint: '198.51.100.3:40003', latestHandshake: 1_700_000_000 });
     bus = await MeshBus.connect({ servers: NATS, mesh, name: 'nats-abuse-test' });
+    kv = (await openRegistryState(bus.raw, mesh, { nonceTtlMs: 600_000 })).kv;
+    tokens = new TokenStore(kv);
     // The hub's dataplane-programmer (node "registry") is a stub onto the in-memory hub device.
     subs.push(
       bus.subscribe(
@@ -315,7 +327,7 @@ describe('NATS: every inbound subject of every service against bad input', () =>
     registry = await startPeerDiscovery(
       parsePeerDiscoveryArgs(['--mode', 'registry', '--mesh', mesh, '--nats', NATS, '--redis', REDIS, '--device', 'wgabuse0', '--watch-interval', '100', '--mesh-cidr', '10.77.0.0/24', '--public-endpoint', '203.0.113.1:51820'])!,
       log,
-      { driver: hubDevice },
+      { driver: hubDevice, hubKey: HUB },
     );
     await waitFor('the peer table in Redis', async () => (await store.snapshot()).peers.length === 3);
     const resolverConfig = parseOptions(resolverOptions, { argv: ['--zone', ZONE, '--mesh', mesh, '--nats', NATS, '--redis', REDIS], env: {} }).options as unknown as ResolverConfig;
@@ -327,7 +339,7 @@ describe('NATS: every inbound subject of every service against bad input', () =>
       enrolledAt: new Date().toISOString(),
       address: '10.77.0.2/32',
       meshCidr: '10.77.0.0/24',
-      registry: { publicKey: HUB, endpoint: '203.0.113.1:51820', address: '10.77.0.1' },
+      registry: { publicKey: HUB.publicKey, endpoint: '203.0.113.1:51820', address: '10.77.0.1' },
     };
     member = await startPeerDiscovery(
       parsePeerDiscoveryArgs(['--mode', 'member', '--mesh', mesh, '--nats', NATS, '--zone', ZONE, '--dns-server', `127.0.0.1:${resolver.port}`, '--dns-pull-interval', '3600', '--state-dir', dir])!,
@@ -363,11 +375,9 @@ describe('NATS: every inbound subject of every service against bad input', () =>
     await dataplane?.close();
     await sim?.close();
     subs.forEach((s) => s.unsubscribe());
+    if (bus) await destroyRegistryState(bus.raw, mesh);
     await bus?.close();
-    const k = registryKeys(mesh);
-    await redis.del(...Object.values(k).filter((v): v is string => typeof v === 'string'));
     await store.clear();
-    await tokens.clear();
     redis.disconnect();
     rmSync(dir, { recursive: true, force: true });
     const total = Object.values(report).reduce((n, r) => n + Object.values(r).reduce((a, b) => a + b, 0), 0);
@@ -427,19 +437,21 @@ describe('NATS: every inbound subject of every service against bad input', () =>
     // Registry: a snapshot, an enrolment (which the watcher then publishes), a NAT report from the new member.
     expect((await bus.request(Patterns.peerSnapshot, {}, (v) => v as { peers: unknown[] })).peers).toHaveLength(3);
     const { token } = await tokens.create({ reusable: false, ttlSeconds: 600 });
-    const enrolled = await bus.request(Patterns.enroll, { publicKey: key(60), token, name: 'abuse-a' }, parseEnrollReply);
+    const newcomer = keyPair();
+    const request = buildEnrollRequest({ mesh, name: 'abuse-a', token, privateKey: newcomer.privateKey, publicKey: newcomer.publicKey, registryKey: HUB.publicKey });
+    const enrolled = await bus.request(Patterns.enroll, request, parseEnrollReply);
     expect(enrolled.address).toMatch(/^10\.77\.0\.\d+\/32$/);
-    hubDevice.set({ publicKey: key(60), endpoint: '198.51.100.60:40060', latestHandshake: 1_700_000_001 });
+    hubDevice.set({ publicKey: newcomer.publicKey, endpoint: '198.51.100.60:40060', latestHandshake: 1_700_000_001 });
     // Resolver and member: the new peer reaches DNS and the member's desired set through peers.events.
     await waitFor('the enrolled peer in DNS', async () => {
-      const [r] = await tcpExchange({ host: '127.0.0.1', port: resolver.port }, [encodeQuery(dnsName(60), 'SRV', 3)]);
+      const [r] = await tcpExchange({ host: '127.0.0.1', port: resolver.port }, [encodeQuery(dnsName(newcomer.publicKey), 'SRV', 3)]);
       return (dnsPacket.decode(r).answers ?? []).length === 1;
     }, 10_000);
-    await waitFor('the enrolled peer in the member apply', () => memberApplies.at(-1)!.peers.some((p) => p.publicKey === key(60)), 10_000);
-    bus.publish(Patterns.nat, { node: 'abuse-a', publicKey: key(60), nat: 'edm', mapping: 'address-and-port-dependent', filtering: 'address-and-port-dependent', mappedAddress: '198.51.100.60:40060', server: '203.0.113.1:3478', method: 'x', at: 2 }, { node: 'abuse-a' });
-    await waitFor('the NAT report in the peer table', async () => (await store.snapshot()).peers.find((p) => p.publicKey === key(60))?.nat === 'edm', 10_000);
+    await waitFor('the enrolled peer in the member apply', () => memberApplies.at(-1)!.peers.some((p) => p.publicKey === newcomer.publicKey), 10_000);
+    bus.publish(Patterns.nat, { node: 'abuse-a', publicKey: newcomer.publicKey, nat: 'edm', mapping: 'address-and-port-dependent', filtering: 'address-and-port-dependent', mappedAddress: '198.51.100.60:40060', server: '203.0.113.1:3478', method: 'x', at: 2 }, { node: 'abuse-a' });
+    await waitFor('the NAT report in the peer table', async () => (await store.snapshot()).peers.find((p) => p.publicKey === newcomer.publicKey)?.nat === 'edm', 10_000);
     // nat-probe: paths.get answers with its decisions (the new member among them).
-    await waitFor('nat-probe deciding the new pair', async () => (await bus.request(Patterns.pathsGet, {}, (v) => v as { decisions: { peer: string }[] }, { node: MEMBER })).decisions.some((d) => d.peer === key(60)), 10_000);
+    await waitFor('nat-probe deciding the new pair', async () => (await bus.request(Patterns.pathsGet, {}, (v) => v as { decisions: { peer: string }[] }, { node: MEMBER })).decisions.some((d) => d.peer === newcomer.publicKey), 10_000);
     // Member: connect answers.
     expect(await bus.request(Patterns.connect, { all: true }, (v) => v, { node: MEMBER })).toMatchObject({ mode: 'full' });
     // Dataplane: a valid apply changes the device.
@@ -448,7 +460,7 @@ describe('NATS: every inbound subject of every service against bad input', () =>
       expect(sim.peers()).toHaveLength(2);
     }
     // Members remove: the new member goes away again.
-    expect(await bus.request(Patterns.memberRemove, { member: 'abuse-a' }, (v) => v)).toMatchObject({ publicKey: key(60) });
+    expect(await bus.request(Patterns.memberRemove, { member: 'abuse-a' }, (v) => v)).toMatchObject({ publicKey: newcomer.publicKey });
     const errors = lines.map((l) => JSON.parse(l) as { level: string; msg: string }).filter((l) => l.level === 'error');
     expect(errors).toEqual([]);
     // Every refusal was logged as a warning without the payload.

@@ -36,8 +36,8 @@ describe('faults: a burst of 1,000 peer events and a peer flapping every 100 ms 
   let fm: FaultMesh;
   const events: Array<{ at: number; event: PeerEvent }> = [];
 
-  // Peer n (1..2099): 10.99.x.y/32, endpoint in 198.51.100.0/24 with a port of its own.
-  const address = (n: number) => `10.99.${(n >> 8) & 0xff}.${n & 0xff}/32`;
+  // Peer n (1..2099): 10.99.x.y/32 from 10.99.0.2 on (10.99.0.1 is the registry's: members refuse a peer there), endpoint in 198.51.100.0/24 with a port of its own.
+  const address = (n: number) => `10.99.${((n + 1) >> 8) & 0xff}.${(n + 1) & 0xff}/32`;
   const setPeer = (n: number, port = 20000 + n) =>
     hub.set({ publicKey: key(n), allowedIps: [address(n)], endpoint: `198.51.100.${(n % 250) + 1}:${port}`, latestHandshake: 1_700_000_000 });
   const registryRevision = () => fm.registry.hub!.publisher.revision;

@@ -7,13 +7,13 @@ import { DnsServer, startDnsServer } from '@wgmesh/dns-transport';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { Enrollment, readEnrollment } from '@wgmesh/peer-discovery';
 import { PeerStore } from '@wgmesh/peer-store';
-import { PeerPublisher, registryKeys, TokenStore } from '@wgmesh/registry';
+import { openRegistryState, PeerPublisher, TokenStore } from '@wgmesh/registry';
 import { waitFor } from '@wgmesh/testing';
 import { Redis } from 'ioredis';
 import type { Subscription } from 'nats';
 import { parsePeerDiscoveryArgs } from './main';
 import { RunningPeerDiscovery, startPeerDiscovery } from './run';
-import { FakeDriver, key, memoryLogger } from './testing';
+import { FakeDriver, key, keyPair, memoryLogger, removeTestMesh } from './testing';
 
 // Member mode against the real NATS: the registry side is played by the test (a peer store with
 // a publisher, a `peers.snapshot` responder), the member's dataplane-programmer by a stub that
@@ -101,6 +101,30 @@ describe('peer-discovery, member mode (NATS, stub registry and programmer)', () 
     await running.member!.idle();
     expect(applies.length - before).toBeLessThanOrEqual(2);
     process.stdout.write(`member: event → apply request in ${ms.toFixed(1)} ms\n`);
+  });
+
+  it("refuses a peer that claims another member's address, the registry's or this node's, or lies outside the mesh: not on the device, logged, counted", async () => {
+    const refused = () => lines.filter((l) => l.includes('"msg":"refused a peer of the table: not configured on this device"'));
+    const before = refused().length;
+    const counted = running.member!.counters.refusedPeers;
+    await publisher.upsert({ ...member(60), allowedIps: ['10.99.0.2/32'] }); // site-2's address
+    await publisher.upsert({ ...member(61), allowedIps: ['10.99.0.1/32'] }); // the registry's
+    await publisher.upsert({ ...member(62), allowedIps: ['10.99.0.50/32'] }); // ours
+    await publisher.upsert({ ...member(63), allowedIps: ['192.0.2.0/24'] }); // outside the mesh
+    await waitFor('five refusals', () => refused().length === before + 5); // site-2 and the impostor are both refused: which one is right cannot be told here
+    await running.member!.idle();
+    for (const n of [60, 61, 62, 63, 2]) expect(lastKeys()).not.toContain(key(n));
+    const reasons = Object.fromEntries(refused().slice(before).map((l) => JSON.parse(l) as { name: string; reason: string }).map((r) => [r.name, r.reason]));
+    expect(reasons).toEqual({
+      'site-60': 'its allowed IPs 10.99.0.2 overlap those of "site-2"',
+      'site-2': 'its allowed IPs 10.99.0.2 overlap those of "site-60"',
+      'site-61': "its allowed IPs 10.99.0.1/32 cover the registry's address",
+      'site-62': "its allowed IPs 10.99.0.50/32 cover this node's address",
+      'site-63': 'its allowed IPs 192.0.2.0/24 lie outside the mesh 10.99.0.0/24',
+    });
+    expect(running.member!.counters.refusedPeers).toBe(counted + 5);
+    for (const n of [60, 61, 62, 63]) await publisher.remove(key(n));
+    await waitFor('site-2 back on the device once the claim is gone', () => lastKeys().includes(key(2)));
   });
 
   it('sends nothing for a change it does not act on (a handshake time)', async () => {
@@ -201,7 +225,8 @@ describe('peer-discovery, member mode (NATS, stub registry and programmer)', () 
 describe('peer-discovery, member enrolment against registry mode', () => {
   const mesh = `t${Math.random().toString(36).slice(2, 10)}`;
   const redis = new Redis(REDIS);
-  const hub = new FakeDriver('wgtest1', REGISTRY);
+  const hubKey = keyPair();
+  const hub = new FakeDriver('wgtest1', hubKey.publicKey);
   const subs: Subscription[] = [];
   const applies: DataplaneApplyRequest[] = [];
   let bus: MeshBus;
@@ -222,30 +247,29 @@ describe('peer-discovery, member enrolment against registry mode', () => {
     await bus.flush();
     hub.set({ publicKey: key(7), allowedIps: ['10.98.0.7/32'], endpoint: '198.51.100.7:51820' });
     const config = parsePeerDiscoveryArgs(['--mode', 'registry', '--mesh', mesh, '--nats', NATS, '--redis', REDIS, '--device', 'wgtest1', '--watch-interval', '50', '--mesh-cidr', '10.98.0.0/24', '--public-endpoint', '203.0.113.9:51820'])!;
-    registry = await startPeerDiscovery(config, memoryLogger().log, { driver: hub });
+    registry = await startPeerDiscovery(config, memoryLogger().log, { driver: hub, hubKey });
   });
 
   afterAll(async () => {
     await memberRun?.close();
     await registry?.close();
     subs.forEach((s) => s.unsubscribe());
+    await removeTestMesh(bus.raw, redis, mesh);
     await bus?.close();
-    const k = registryKeys(mesh);
-    await redis.del(k.tokens, k.addressByKey, k.keyByAddress, k.addressMeta, k.members, `wgmesh:${mesh}:peers`, `wgmesh:${mesh}:revision`);
     redis.disconnect();
   });
 
   it('enrols with a token, writes the state, then follows the table', async () => {
-    const { token } = await new TokenStore(redis, mesh).create({ reusable: false, ttlSeconds: 60 });
+    const { token } = await new TokenStore((await openRegistryState(bus.raw, mesh, { nonceTtlMs: 60_000 })).kv).create({ reusable: false, ttlSeconds: 60 });
     const stateDir = mkdtempSync(join(tmpdir(), 'wgmesh-member-'));
     const { log, lines } = memoryLogger();
     const config = parsePeerDiscoveryArgs([
       '--mode', 'member', '--mesh', mesh, '--nats', NATS, '--enroll-nats', NATS, '--state-dir', stateDir, '--token', token, '--name', 'site-e',
-      '--registry-key', REGISTRY, '--mesh-cidr', '10.98.0.0/24',
+      '--registry-key', hubKey.publicKey, '--mesh-cidr', '10.98.0.0/24',
     ])!;
     memberRun = await startPeerDiscovery(config, log);
     const state = readEnrollment(stateDir)!;
-    expect(state).toMatchObject({ name: 'site-e', address: '10.98.0.2/32', registry: { publicKey: REGISTRY, endpoint: '203.0.113.9:51820', address: '10.98.0.1' } });
+    expect(state).toMatchObject({ name: 'site-e', address: '10.98.0.2/32', registry: { publicKey: hubKey.publicKey, endpoint: '203.0.113.9:51820', address: '10.98.0.1' } });
     expect(hub.peers.get(state.publicKey)?.allowedIps).toEqual(['10.98.0.2/32']);
     await waitFor('the member applies the registry table', () => applies.some((a) => a.peers.some((p) => p.publicKey === key(7))));
     expect(JSON.stringify([lines, state])).not.toContain(token.slice(4));

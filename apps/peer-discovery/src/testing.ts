@@ -1,4 +1,9 @@
-import type { DesiredPeer, PeerState } from '@wgmesh/contracts';
+import type { DesiredPeer, EnrollRequest, PeerState } from '@wgmesh/contracts';
+import { buildEnrollRequest, destroyRegistryState } from '@wgmesh/registry';
+import { generatePrivateKey, keyToBase64, publicKeyFromPrivate, SecretKey } from '@wgmesh/wireguard';
+import type { Redis } from 'ioredis';
+import { PeerStore } from '@wgmesh/peer-store';
+import type { NatsConnection } from 'nats';
 import { createLogger, Logger } from '@wgmesh/log';
 import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff } from '@wgmesh/dataplane';
 
@@ -59,3 +64,20 @@ export const key = (n: number): string => {
   k[31] = 0x42;
   return k.toString('base64');
 };
+
+/** A real WireGuard key pair (enrolment proves possession of the private key). */
+export function keyPair(): { publicKey: string; privateKey: SecretKey } {
+  const priv = generatePrivateKey();
+  return { publicKey: keyToBase64(publicKeyFromPrivate(priv)), privateKey: new SecretKey(priv) };
+}
+
+/** An enrolment request for `member` as its own client makes it (both proofs), with overrides. */
+export function enrolRequest(o: { mesh: string; name: string; token: string; member: ReturnType<typeof keyPair>; registryKey: string; natsKey?: string; now?: number }): EnrollRequest {
+  return buildEnrollRequest({ mesh: o.mesh, name: o.name, token: o.token, privateKey: o.member.privateKey, publicKey: o.member.publicKey, registryKey: o.registryKey, natsKey: o.natsKey, now: o.now });
+}
+
+/** Removes a test mesh from the shared NATS (its store of record) and Redis (its peer table). */
+export async function removeTestMesh(nc: NatsConnection, redis: Redis, mesh: string): Promise<void> {
+  await destroyRegistryState(nc, mesh);
+  await new PeerStore(redis, mesh).clear();
+}

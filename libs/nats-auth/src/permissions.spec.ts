@@ -14,6 +14,7 @@ describe('role permissions (from contracts ACCESS)', () => {
     expect(p.pub!.allow!.sort()).toEqual(
       [
         'wgmesh.v1.m1.peers.snapshot',
+        'wgmesh.v1.m1.node.a.credential',
         'wgmesh.v1.m1.node.a.dataplane.apply',
         'wgmesh.v1.m1.node.a.dataplane.state',
         'wgmesh.v1.m1.node.a.nat',
@@ -37,6 +38,8 @@ describe('role permissions (from contracts ACCESS)', () => {
       ].sort(),
     );
     expect(p.resp).toEqual({ max: 1, ttl: 60_000_000_000 });
+    // No member credential can ever cover the registry's hub (node.registry.*).
+    expect(() => memberPermissions('m1', 'registry', user)).toThrow(/"registry" is reserved/);
   });
 
   it('never lets a member publish peer events, enrol others, remove members, or any wildcard', () => {

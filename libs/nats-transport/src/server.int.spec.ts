@@ -43,7 +43,7 @@ class PeerController {
 class EnrollController {
   @MessagePattern(Patterns.enroll)
   enroll(@Payload() value: unknown): unknown {
-    if (parseEnrollRequest(value).token === 'boom') throw new Error('token store down');
+    if (parseEnrollRequest(value).name === 'boom') throw new Error('token store down');
     return { address: '10.99.0.2/32' };
   }
 }
@@ -125,7 +125,8 @@ describe('MeshNatsServer in a Nest microservice', () => {
   });
 
   it('answers "internal" when Nest default filter hid the error', async () => {
-    const failed = bus.request(Patterns.enroll, { publicKey: KEY, token: 'boom', name: 'a' }, (v) => v);
+    const proofs = { proof: { id: 'a'.repeat(64), sig: `${'A'.repeat(86)}==` }, possession: { at: Date.now(), nonce: `${'A'.repeat(22)}==`, mac: `${'A'.repeat(43)}=` } };
+    const failed = bus.request(Patterns.enroll, { publicKey: KEY, name: 'boom', ...proofs }, (v) => v);
     await expect(failed).rejects.toMatchObject({ name: 'RemoteError', code: 'internal', message: expect.stringContaining('Internal server error') });
   });
 

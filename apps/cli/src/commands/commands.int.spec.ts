@@ -3,8 +3,10 @@ import { resolve } from 'node:path';
 import { parseSnapshotRequest, Patterns } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { PeerStore } from '@wgmesh/peer-store';
-import { registryKeys, TokenStore } from '@wgmesh/registry';
+import { buildEnrollRequest, destroyRegistryState, enrollFields, openRegistryState, readPrefix, TokenStore } from '@wgmesh/registry';
+import { generatePrivateKey, keyToBase64, publicKeyFromPrivate, SecretKey } from '@wgmesh/wireguard';
 import { Redis } from 'ioredis';
+import { connect, NatsConnection } from 'nats';
 
 // The operator interface as scripts use it: real `wgmesh` processes against the real NATS and
 // Redis, checked on stdout, stderr and exit codes.
@@ -26,13 +28,24 @@ function wgmesh(...args: string[]): Promise<{ code: number | null; stdout: strin
 describe('wgmesh registry / peers / connect (processes)', () => {
   const mesh = `t${Math.random().toString(36).slice(2, 10)}`;
   const redis = new Redis(REDIS);
+  let nc: NatsConnection;
 
+  beforeAll(async () => {
+    nc = await connect({ servers: NATS });
+  });
   afterAll(async () => {
-    const k = registryKeys(mesh);
-    await redis.del(k.tokens, k.members, k.addressByKey, k.keyByAddress, k.addressMeta);
+    await destroyRegistryState(nc, mesh);
+    await nc.close();
     await new PeerStore(redis, mesh).clear();
     redis.disconnect();
   });
+
+  /** Uses a token as an enrolment would (its proof), in the store of record. */
+  async function useToken(token: string) {
+    const priv = generatePrivateKey();
+    const req = buildEnrollRequest({ mesh, name: 'a', token, privateKey: new SecretKey(priv), publicKey: keyToBase64(publicKeyFromPrivate(priv)), registryKey: keyToBase64(publicKeyFromPrivate(generatePrivateKey())) });
+    return new TokenStore((await openRegistryState(nc, mesh, { nonceTtlMs: 60_000 })).kv).consumeProof(req.proof, enrollFields(mesh, req));
+  }
 
   it('creates tokens for scripts, lists them without the token, and inits only with --yes', async () => {
     expect(await wgmesh('registry', 'init', '--mesh', mesh)).toMatchObject({ code: 0, stdout: expect.stringContaining('new and empty') });
@@ -41,7 +54,7 @@ describe('wgmesh registry / peers / connect (processes)', () => {
     const token = created.stdout.trim();
     expect(token).toMatch(/^wgm_[A-Za-z0-9_-]{43}$/); // alone on stdout: TOKEN=$(wgmesh registry token create)
     expect(created.stderr).toMatch(/single use, expires/);
-    expect((await new TokenStore(redis, mesh).consume(token)).ok).toBe(true);
+    expect((await useToken(token)).ok).toBe(true);
     const json = JSON.parse((await wgmesh('registry', 'token', 'create', '--mesh', mesh, '--reusable', '--json')).stdout);
     expect(json).toMatchObject({ token: expect.stringMatching(/^wgm_/), reusable: true, state: 'valid' });
     const list = await wgmesh('registry', 'token', 'list', '--mesh', mesh, '--json');
@@ -51,7 +64,7 @@ describe('wgmesh registry / peers / connect (processes)', () => {
     const refused = await wgmesh('registry', 'init', '--mesh', mesh);
     expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining('run again with --yes') });
     expect(await wgmesh('registry', 'init', '--mesh', mesh, '--yes')).toMatchObject({ code: 0, stdout: expect.stringContaining('cleared') });
-    expect(await redis.exists(registryKeys(mesh).tokens)).toBe(0);
+    expect((await readPrefix((await openRegistryState(nc, mesh, { nonceTtlMs: 60_000 })).kv, 'tokens')).size).toBe(0);
   }, 60_000);
 
   it('exits 2 on usage errors and 1 on failures, with a clear message', async () => {

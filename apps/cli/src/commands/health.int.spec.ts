@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { DataplaneApplyResult, Patterns } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { PeerStore } from '@wgmesh/peer-store';
-import { registryKeys } from '@wgmesh/registry';
 import { freePort, httpGet, metricSamples, Service, startWgmesh, waitFor } from '@wgmesh/testing';
 import { loadDefinitions } from '@wgmesh/vpp-api';
 import { VppSim } from '@wgmesh/vpp-sim';
@@ -39,8 +38,6 @@ describeGolden('wgmesh registry up: one HTTP endpoint for the process (VPP simul
     await registry?.stop('SIGKILL');
     await bus?.close();
     await sim?.close();
-    const k = registryKeys(mesh);
-    await redis.del(k.tokens, k.members, k.addressByKey, k.keyByAddress, k.addressMeta);
     await new PeerStore(redis, mesh).clear();
     redis.disconnect();
     rmSync(dir, { recursive: true, force: true });

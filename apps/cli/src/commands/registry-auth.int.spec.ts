@@ -3,16 +3,18 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FILES, NKEY_SEED_PATTERN, splitEnrollToken, verifyJwt } from '@wgmesh/nats-auth';
-import { registryKeys, TokenStore } from '@wgmesh/registry';
-import { Redis } from 'ioredis';
+import { destroyRegistryState, openRegistryState, readPrefix, TokenStore } from '@wgmesh/registry';
+import { connect } from 'nats';
 
-// `registry init --nats-auth` and `token create` with the authority: real processes, real Redis.
+// `registry init --nats-auth` and `token create` with the authority: real processes, the real
+// NATS (its JetStream: the store of record) and Redis.
 const REDIS = process.env.WGMESH_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+const NATS = process.env.WGMESH_TEST_NATS ?? 'nats://127.0.0.1:4222';
 const BIN = resolve(__dirname, '../../../../bin/wgmesh.js');
 
 function wgmesh(stateDir: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, WGMESH_REDIS_URL: REDIS, WGMESH_STATE_DIR: stateDir } });
+    const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, WGMESH_REDIS_URL: REDIS, WGMESH_NATS_URL: NATS, WGMESH_STATE_DIR: stateDir } });
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d) => (stdout += d));
@@ -23,12 +25,12 @@ function wgmesh(stateDir: string, ...args: string[]): Promise<{ code: number | n
 
 describe('wgmesh registry init --nats-auth, token create with NATS credentials', () => {
   const mesh = `a${Math.random().toString(36).slice(2, 10)}`;
-  const redis = new Redis(REDIS);
   const dir = mkdtempSync(join(tmpdir(), 'wgmesh-cli-auth-'));
 
   afterAll(async () => {
-    await redis.del(registryKeys(mesh).tokens);
-    redis.disconnect();
+    const nc = await connect({ servers: NATS });
+    await destroyRegistryState(nc, mesh);
+    await nc.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -45,17 +47,21 @@ describe('wgmesh registry init --nats-auth, token create with NATS credentials',
     expect((await wgmesh(dir, 'registry', 'init', '--mesh', 'othermesh', '--nats-auth')).code).not.toBe(0);
   });
 
-  it("prints a token that carries its enrolment credential, expiring with it; Redis keeps only the token's hash", async () => {
+  it("prints a token that carries its enrolment credential and its mesh, expiring with it; the store keeps only the token's hash", async () => {
     const created = await wgmesh(dir, 'registry', 'token', 'create', '--mesh', mesh, '--ttl', '15m');
     expect(created.code).toBe(0);
-    const { token, enrollJwt } = splitEnrollToken(created.stdout);
+    const { token, enrollJwt, mesh: tokenMesh } = splitEnrollToken(created.stdout);
+    expect(tokenMesh).toBe(mesh);
     expect(token).toMatch(/^wgm_[A-Za-z0-9_-]{43}$/);
     const claims = verifyJwt(enrollJwt!);
     const info = JSON.parse(readFileSync(join(dir, 'nats', FILES.authority), 'utf8')) as { signingKey: string; account: string };
     expect(claims).toMatchObject({ iss: info.signingKey, nats: { bearer_token: true, issuer_account: info.account, pub: { allow: [`wgmesh.v1.${mesh}.enroll`] } } });
-    const [listed] = await new TokenStore(redis, mesh).list();
+    const nc = await connect({ servers: NATS });
+    const { kv } = await openRegistryState(nc, mesh, { nonceTtlMs: 60_000 });
+    const [listed] = await new TokenStore(kv).list();
     expect(claims.exp).toBe(Math.ceil(listed.expiresAt / 1000));
     expect(claims.name).toBe(`enroll-${listed.id}`);
-    expect(JSON.stringify(await redis.hgetall(registryKeys(mesh).tokens))).not.toContain(token.slice(4));
+    expect([...(await readPrefix(kv, 'tokens')).values()].map((e) => e.string()).join()).not.toContain(token.slice(4));
+    await nc.close();
   });
 });
