@@ -1,6 +1,7 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { readEnrollment } from '@wgmesh/peer-discovery';
+import { isDaemonRunning, readDaemonRecord } from '@wgmesh/dataplane';
 import { randomBytes } from 'node:crypto';
 import { AUTH_DIR, initAuthority, InitResult } from '@wgmesh/nats-auth';
 import { LabError } from './errors';
@@ -109,7 +110,8 @@ export class Mesh {
   /** Members removed at the registry (removeMember), whose processes may still run. */
   readonly removed = new Map<string, MeshMember>();
   registry!: { device: string; stateDir: string; log: LogFile; process: LabProcess | null; publicKey: string; endpoint: string };
-  token = '';
+  /** Every pre-auth token this mesh made (one single-use token per member), for the secret scans. */
+  readonly tokens: string[] = [];
   /** The members' path decisions and NAT reports, as a watcher in the registry's namespace receives them. */
   paths!: PathWatch;
   /** NATS runs with the mesh's authentication (`registry init --nats-auth`): its files, in the registry's state directory. */
@@ -128,7 +130,7 @@ export class Mesh {
     this.logDir = join(this.dir, 'logs');
   }
 
-  /** NATS, Redis, the registry role, a reusable token, then every member (in parallel). */
+  /** NATS, Redis, the registry role, then every member (in parallel), each with a single-use token of its own. */
   static async start(lab: Lab, opts: MeshOptions = {}): Promise<Mesh> {
     const missing = missingMeshTools();
     if (missing.length > 0) throw new LabError(`cannot run the mesh:\n  ${missing.join('\n  ')}`);
@@ -136,8 +138,7 @@ export class Mesh {
     const mesh = new Mesh(lab, opts);
     mkdirSync(mesh.logDir, { recursive: true, mode: 0o700 });
     await mesh.startServices();
-    // The token needs only Redis: made while the registry starts.
-    [mesh.token] = await Promise.all([mesh.createToken(), mesh.startRegistry(), mesh.startPathWatch()]);
+    await Promise.all([mesh.startRegistry(), mesh.startPathWatch()]);
     const names = opts.members ?? lab.hosts.filter((h) => h.role === 'member').map((h) => h.name);
     await Promise.all(names.map((n) => mesh.startMember(n)));
     mesh.writeRecord();
@@ -148,7 +149,11 @@ export class Mesh {
     return this.opts.startTimeoutMs ?? 30_000;
   }
 
-  /** nats-server (no JetStream) on 0.0.0.0:4222 and redis-server on 127.0.0.1:6379, inside the registry's namespace. */
+  /**
+   * nats-server on 0.0.0.0:4222 with JetStream (the registry's store of record, kept in the mesh
+   * directory so a restarted nats-server has it) and redis-server on 127.0.0.1:6379 (no
+   * persistence: a restart is an empty Redis), inside the registry's namespace.
+   */
   private async startServices(): Promise<void> {
     const natsDir = join(this.dir, 'nats');
     const redisDir = join(this.dir, 'redis');
@@ -158,7 +163,9 @@ export class Mesh {
     this.natsAuth = initAuthority(join(this.registryStateDir, AUTH_DIR), MESH.name);
     this.redisPassword = randomBytes(24).toString('hex');
     writeFileSync(join(redisDir, 'users.acl'), readFileSync(REDIS_ACL, 'utf8').replace('>CHANGE-ME', `>${this.redisPassword}`), { mode: 0o600 });
-    const nats = this.spawnLogged('registry', 'nats-server', findExecutable('nats-server')!, ['-c', this.natsAuth.serverConfig, '-a', '0.0.0.0', '-p', String(MESH.nats), '-P', join(natsDir, 'nats-server.pid')]);
+    const nats = this.spawnLogged('registry', 'nats-server', findExecutable('nats-server')!, [
+      '-c', this.natsAuth.serverConfig, '-a', '0.0.0.0', '-p', String(MESH.nats), '-P', join(natsDir, 'nats-server.pid'), '-js', '-sd', join(natsDir, 'jetstream'),
+    ]);
     const redis = this.spawnLogged('registry', 'redis-server', findExecutable('redis-server')!, [
       '--bind', '127.0.0.1', '--port', String(MESH.redis), '--save', '', '--appendonly', 'no', '--dir', redisDir, '--daemonize', 'no', '--aclfile', join(redisDir, 'users.acl'),
     ]);
@@ -191,6 +198,21 @@ export class Mesh {
     this.registry = { device, stateDir, log, process: proc, publicKey, endpoint };
   }
 
+  /**
+   * Kills the hub's wireguard-go (SIGKILL, as a crash or a reboot does): the hub device is gone.
+   * `registry up --create` makes it again. Resolves with its PID.
+   */
+  async killHubDevice(): Promise<number> {
+    const record = readDaemonRecord(this.registry.device, DAEMON_STATE_DIR);
+    if (!record || !isDaemonRunning(record)) throw new LabError(`no running wireguard-go for the hub device ${this.registry.device}`);
+    process.kill(record.pid, 'SIGKILL');
+    for (const deadline = Date.now() + 5000; isDaemonRunning(record); ) {
+      if (Date.now() > deadline) throw new LabError(`wireguard-go ${record.pid} of ${this.registry.device} did not die`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return record.pid;
+  }
+
   /** Stops the registry role process (SIGTERM): its device, NATS and Redis stay. Resolves with its exit. */
   async stopRegistry(sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const p = this.registry.process;
@@ -200,12 +222,23 @@ export class Mesh {
     if (sig === 'SIGTERM' && exit.code !== 0) throw new LabError(`wgmesh registry up exited with ${JSON.stringify(exit)} on SIGTERM; log ends:\n${this.registry.log.tail()}`);
   }
 
-  /** A reusable pre-auth token (valid for a week), made inside the registry's namespace. */
-  private async createToken(): Promise<string> {
-    const { stdout } = await this.wgmesh('registry', ['registry', 'token', 'create', '--reusable', '--ttl', '7d', '--name', `lab-${this.lab.id}`, '--json', '--mesh', MESH.name, '--state-dir', this.registryStateDir]);
+  /**
+   * A single-use pre-auth token for one member (valid 15 minutes), made inside the registry's
+   * namespace, as the operator hands one to each new node.
+   */
+  async createToken(label: string, opts: { reusable?: boolean } = {}): Promise<string> {
+    const { stdout } = await this.wgmesh('registry', [
+      'registry', 'token', 'create', '--ttl', '15m', '--name', `lab-${this.lab.id}-${label}`, '--json', '--mesh', MESH.name, '--state-dir', this.registryStateDir, ...(opts.reusable ? ['--reusable'] : []),
+    ]);
     const token = (JSON.parse(stdout) as { token?: unknown }).token;
     if (typeof token !== 'string' || token === '') throw new LabError(`wgmesh registry token create printed no token: ${stdout.slice(0, 200)}`);
+    this.tokens.push(token);
     return token;
+  }
+
+  /** Where a member's token waits for its first `member up` (which reads it, and removes it once enrolled). */
+  tokenFile(name: string): string {
+    return join(this.dir, 'tokens', name);
   }
 
   /**
@@ -222,12 +255,19 @@ export class Mesh {
       '--mesh-cidr', MESH.cidr, '--name', name, '--zone', MESH.zone, '--dns-server', `${MESH.registryAddress}:53`,
       '--state-dir', stateDir, '--mesh', MESH.name, '--log-level', this.opts.logLevel ?? 'info', ...(this.opts.memberArgs ?? []),
     ];
+    // Not enrolled yet: a single-use token of its own, in a file (0600) that member up reads once and
+    // removes when enrolled; never in its command line or environment (/proc/<pid>/cmdline, environ).
+    if (!readEnrollment(stateDir)) {
+      const file = this.tokenFile(name);
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      writeFileSync(file, `${await this.createToken(name)}\n`, { mode: 0o600 });
+      args.push('--token-file', file);
+    }
     const known = this.members.get(name);
     const log = known?.log ?? new LogFile(join(this.logDir, `member-${name}.log`), `wgmesh member up (${name})`);
     log.poll();
     const from = log.length;
-    // The token travels in the environment: a command line is in `ps`, `lab status` and the state file.
-    const { process: proc } = this.spawnLogged(name, `member-${name}`, process.execPath, [WGMESH, ...args], { ...this.natProbeEnv(), ...this.extraEnv(name), WGMESH_TOKEN: this.token }, log);
+    const { process: proc } = this.spawnLogged(name, `member-${name}`, process.execPath, [WGMESH, ...args], { ...this.natProbeEnv(), ...this.extraEnv(name) }, log);
     await log.waitFor(logMessage('member up'), { from, process: proc, timeoutMs: this.timeoutMs });
     const enrollment = readEnrollment(stateDir);
     if (!enrollment) throw new LabError(`member ${name} is up but has no enrollment.json in ${stateDir}`);

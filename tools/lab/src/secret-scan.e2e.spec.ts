@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { splitEnrollToken } from '@wgmesh/nats-auth';
 import { describeE2E, OTLP_SPAN_PREFIX } from '@wgmesh/testing';
@@ -80,12 +80,27 @@ describeE2E('no secret in NATS traffic, Redis, logs or spans of a lab run', prob
     return readdirSync(mesh.logDir).map((f) => ({ source: `log ${f}`, text: readFileSync(join(mesh.logDir, f), 'utf8') }));
   }
 
+  /** Every file of the store of record (nats-server's JetStream directory), as bytes read as text. */
+  function storeFiles(dir = join(mesh.dir, 'nats', 'jetstream')): Haystack[] {
+    return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? storeFiles(join(dir, e.name)) : [{ source: `jetstream file ${join(dir, e.name).slice(mesh.dir.length + 1)}`, text: readFileSync(join(dir, e.name)).toString('latin1') }],
+    );
+  }
+
+  /** What the members' long-lived processes show to anyone who can read /proc: their command line and environment. */
+  function processIdentity(): Haystack[] {
+    return [...mesh.members.values()].flatMap((m) => ['cmdline', 'environ'].map((f) => ({ source: `/proc of member ${m.name} (${f})`, text: readFileSync(`/proc/${m.process!.pid}/${f}`).toString('utf8').replace(/\0/g, ' ') })));
+  }
+
   it('finds none of the run’s secrets anywhere it looked, and looked at real traffic', async () => {
-    const token = splitEnrollToken(mesh.token);
+    const tokens = mesh.tokens.map((t) => splitEnrollToken(t).token);
+    expect(tokens).toHaveLength(3); // one single-use token per member
     const secrets: Secret[] = [
       ...secretsInStateDir(mesh.dir),
-      { label: 'the pre-auth token', value: token.token },
-      { label: 'the pre-auth token (without prefix)', value: token.token.slice(4) },
+      ...tokens.flatMap((t, i) => [
+        { label: `pre-auth token ${i}`, value: t },
+        { label: `pre-auth token ${i} (without prefix)`, value: t.slice(4) },
+      ]),
       { label: 'the Redis password', value: mesh.redisPassword },
     ];
     // What we look for: 4 WireGuard keys (5 encodings each), 4 account/operator seeds + the registry's and 3 members' user seeds (each twice: .nk and .creds).
@@ -98,20 +113,27 @@ describeE2E('no secret in NATS traffic, Redis, logs or spans of a lab run', prob
       ...redis,
       ...logFiles(),
       ...spans.map((line, i) => ({ source: `span ${i}`, text: line })),
+      ...storeFiles(),
+      ...processIdentity(),
     ];
     // It saw the run: enrolment requests (with proofs, not tokens), peer events, the peer table, logs, spans.
     const subjects = nats.map((l) => (JSON.parse(l.slice(NATS_TAP_PREFIX.length)) as { subject: string }).subject);
     expect(subjects.filter((s) => s === `wgmesh.v1.${MESH.name}.enroll`)).toHaveLength(3);
     expect(subjects).toContain(`wgmesh.v1.${MESH.name}.peers.events`);
     expect(subjects.some((s) => s.startsWith('_INBOX.'))).toBe(true);
-    expect(redis.map((h) => h.source).join('\n')).toMatch(/wgmesh:lab:tokens/);
     expect(redis.map((h) => h.source).join('\n')).toMatch(/wgmesh:lab:peers/);
+    // The store of record's writes went by on NATS (KV subjects) and to disk: tokens, members.
+    expect(subjects.filter((s) => s.startsWith(`$KV.wgmesh-${MESH.name}.tokens.`)).length).toBeGreaterThanOrEqual(6); // created, then used
+    expect(subjects.filter((s) => s.startsWith(`$KV.wgmesh-${MESH.name}.members.`)).length).toBeGreaterThanOrEqual(3);
+    expect(storeFiles().length).toBeGreaterThan(0);
+    // The token files were read once and removed after the enrolment.
+    for (const n of ['a', 'b', 'c']) expect(existsSync(mesh.tokenFile(n))).toBe(false);
     expect(logFiles().map((h) => h.source)).toEqual(expect.arrayContaining(['log registry.log', 'log member-a.log', 'log nats-server.log']));
     expect(spans.length).toBeGreaterThan(10);
-    report(`scanned ${nats.length} NATS messages, ${redis.length} Redis keys, ${logFiles().length} log files, ${spans.length} spans for ${secrets.length} secrets`);
+    report(`scanned ${nats.length} NATS messages, ${redis.length} Redis keys, ${logFiles().length} log files, ${spans.length} spans, ${storeFiles().length} store files, ${processIdentity().length} /proc entries for ${secrets.length} secrets`);
 
     // The scan finds what it looks for (the control): the secrets are right where they are kept.
-    const control = scanForSecrets([{ source: 'member a private.key', text: readFileSync(join(mesh.member('a').stateDir, 'private.key'), 'utf8') }, { source: 'the token', text: mesh.token }], secrets);
+    const control = scanForSecrets([{ source: 'member a private.key', text: readFileSync(join(mesh.member('a').stateDir, 'private.key'), 'utf8') }, { source: 'the token', text: mesh.tokens[0] }], secrets);
     expect(control.map((f) => f.source)).toEqual(expect.arrayContaining(['member a private.key', 'the token']));
 
     const findings = scanForSecrets(haystacks, secrets);

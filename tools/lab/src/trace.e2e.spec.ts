@@ -100,7 +100,7 @@ describeE2E('tracing: one change is one trace across the mesh (OTLP/HTTP)', prob
     expect(missing).toEqual([]);
 
     // Nothing secret anywhere in what was exported: not the enrolment token, not a private key.
-    const secrets = [mesh.token, ...privateKeys(mesh).flatMap((k) => [k, keyToHex(keyFromBase64(k)), keyToBase32(keyFromBase64(k)).replace(/=+$/, '')])];
+    const secrets = [...mesh.tokens, ...privateKeys(mesh).flatMap((k) => [k, keyToHex(keyFromBase64(k)), keyToBase32(keyFromBase64(k)).replace(/=+$/, '')])];
     const exported = JSON.stringify(spans).toLowerCase();
     expect(secrets.filter((s) => exported.includes(s.toLowerCase()))).toEqual([]);
     expect(spans.length).toBeGreaterThan(20);
