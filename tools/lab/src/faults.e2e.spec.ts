@@ -1,8 +1,13 @@
+import { join } from 'node:path';
+import { Patterns, subjectFor } from '@wgmesh/contracts';
 import { readDaemonRecord } from '@wgmesh/dataplane';
+import { createKey, splitEnrollToken } from '@wgmesh/nats-auth';
+import { buildEnrollRequest } from '@wgmesh/registry';
 import { describeE2E, parseDig, waitFor } from '@wgmesh/testing';
-import { generatePrivateKey, keyFromBase64, keyToBase32, keyToBase64, publicKeyFromPrivate } from '@wgmesh/wireguard';
+import { generatePrivateKey, keyFromBase64, keyToBase32, keyToBase64, publicKeyFromPrivate, SecretKey } from '@wgmesh/wireguard';
 import { Lab } from './lab';
-import { DAEMON_STATE_DIR, Mesh, MESH, missingMeshTools, startMesh } from './mesh';
+import { DAEMON_STATE_DIR, Mesh, MESH, missingMeshTools, startMesh, WORKSPACE } from './mesh';
+import { NATS_CLIENT_SCRIPT, NatsClientJob, NatsClientReply } from './nats-client';
 import { logMessage } from './mesh-log';
 import { toolEnv } from './exec';
 import { DumpPeer } from './mesh-pairs';
@@ -21,7 +26,12 @@ import { findExecutable, missingRequirements } from './requirements';
  *   no peer removed and re-added: counters and handshakes kept).
  * - Redis killed and restarted (empty: the lab runs it without persistence): DNS-SD keeps
  *   answering from memory, the peer table in Redis equals the hub device again within one watch
- *   interval (+ slack), tunnels untouched.
+ *   interval (+ slack), tunnels untouched; membership and tokens (in the store of record, NATS
+ *   JetStream) intact: no member's NAT report is rejected, no new key can take a member's name.
+ * - the hub lost (issue 11): `registry up` and the hub's wireguard-go SIGKILLed (a crash, a
+ *   reboot), `registry up --create` started again: the hub is rebuilt from the membership (every
+ *   member with its last endpoint, dialled at once), DNS-SD complete, within 5 s; members ping
+ *   each other directly the whole time and no member device changes.
  * Timing limits carry slack for a loaded 2-core machine; the measured figures are reported.
  */
 const problems = [...missingRequirements(), ...missingMeshTools(), ...(findExecutable('dig') ? [] : ['dig is missing (DNS-SD checks): apt-get install dnsutils'])];
@@ -69,6 +79,16 @@ describeLab('faults in a lab: NATS, the registry, a member, Redis killed under a
   const removeExtraPeer = () => lab.exec('registry', 'wg', ['set', mesh.registry.device, 'peer', extraPeer.publicKey, 'remove']);
   const everyMemberHas = async (key: string, present: boolean) => (await Promise.all(members.map((n) => mesh.devicePeers(n)))).every((d) => d.has(key) === present);
 
+  /** An enrolment under `name` by a new key with a real (reusable) token, over the public protocol from c's namespace. */
+  async function enrolAs(name: string): Promise<NatsClientReply[]> {
+    const token = splitEnrollToken(await mesh.createToken(`faults-${name}`, { reusable: true }));
+    const priv = generatePrivateKey();
+    const body = buildEnrollRequest({ mesh: MESH.name, name, token: token.token, privateKey: new SecretKey(priv), publicKey: keyToBase64(publicKeyFromPrivate(priv)), registryKey: mesh.registry.publicKey, natsKey: createKey('user').getPublicKey() });
+    const job: NatsClientJob = { url: `nats://${lab.addressOf('registry')}:${MESH.nats}`, creds: { jwt: token.enrollJwt! }, requests: [{ subject: subjectFor(Patterns.enroll, { mesh: MESH.name }), body }] };
+    const { stdout } = await lab.exec('c', process.execPath, ['-r', join(WORKSPACE, 'bin/register.js'), join(WORKSPACE, NATS_CLIENT_SCRIPT)], { input: JSON.stringify(job), timeoutMs: 30_000 });
+    return (JSON.parse(stdout.trim().split('\n').at(-1)!) as { replies: NatsClientReply[] }).replies;
+  }
+
   beforeAll(async () => {
     lab = await Lab.up({
       members: [
@@ -77,7 +97,7 @@ describeLab('faults in a lab: NATS, the registry, a member, Redis killed under a
         { name: 'c', nat: 'public' },
       ],
     });
-    mesh = await startMesh(lab);
+    mesh = await startMesh(lab, { natIntervalS: 3 }); // members report their NAT every 3 s (as lab up): the Redis test counts refusals
     await mesh.waitForMesh(20_000);
   }, 90_000);
   afterAll(async () => {
@@ -196,9 +216,13 @@ describeLab('faults in a lab: NATS, the registry, a member, Redis killed under a
     expect(await devices()).toEqual(others);
   }, 60_000);
 
-  it('Redis killed and restarted empty: DNS-SD answers from memory, the table equals the hub device again within one watch interval', async () => {
+  it('Redis killed and restarted empty: DNS-SD answers from memory, the table equals the hub device again within one watch interval; membership and tokens intact', async () => {
     const before = await devices();
     const appliedBefore = applied();
+    const tokenList = async () => (await mesh.wgmesh('registry', ['registry', 'token', 'list', '--json', '--mesh', MESH.name, '--state-dir', mesh.registryStateDir])).stdout;
+    const tokensBefore = await tokenList();
+    const rejectedNat = () => mesh.registry.log.messages('rejected a NAT report').length;
+    const rejectedBefore = rejectedNat();
     const bytes = await direct('a', 'b');
     const registryLog = mesh.registry.log;
     registryLog.poll();
@@ -222,14 +246,25 @@ describeLab('faults in a lab: NATS, the registry, a member, Redis killed under a
     const backAt = await mesh.startService('redis-server');
     await waitFor('the Redis peer table to equal the hub device', () => redisMatchesHub(), WATCH_MS + SLACK_MS + 5000, 20);
     const rebuiltMs = Date.now() - backAt;
+    // At least one round of NAT reports (every 3 s) from every member after Redis came back: none refused.
+    const natReportersSince = (at: number) => {
+      mesh.paths.poll();
+      return new Set(mesh.paths.nats.filter((e) => e.at >= at).map((e) => e.report.node)).size;
+    };
+    await waitFor('a NAT report from every member after Redis came back', () => natReportersSince(backAt) === members.length, 15_000, 50);
     const ping = await pings;
     probing = false;
     await dnsProbe;
     registryLog.poll();
     report(
       `Redis down ${backAt - downAt} ms; the peer table equal to the hub device ${rebuiltMs} ms after it was back (watch interval ${WATCH_MS} ms); ` +
-        `${dnsChecks} DNS-SD rounds, ${dnsMisses.length} misses; a → b ${ping.received}/${ping.sent} pings`,
+        `${dnsChecks} DNS-SD rounds, ${dnsMisses.length} misses; a → b ${ping.received}/${ping.sent} pings; NAT reports rejected meanwhile: ${rejectedNat() - rejectedBefore}`,
     );
+    expect(rejectedNat()).toBe(rejectedBefore);
+    expect(await tokenList()).toBe(tokensBefore);
+    // The names are still taken: a new key cannot enrol as a member (the membership did not live in Redis).
+    const [refusal] = await enrolAs('a');
+    expect(refusal).toMatchObject({ reply: { error: { code: 'name_taken', message: expect.stringContaining('the name "a" belongs to another member') } } });
     // One watch interval once the registry is connected again (it retries Redis at most every 500 ms).
     expect(rebuiltMs).toBeLessThanOrEqual(WATCH_MS + 500 + SLACK_MS);
     expect(registryLog.entries.slice(from).some((e) => e.json?.msg === 'the peer table was missing from Redis (flushed, or restarted empty); wrote it back from memory')).toBe(true);
@@ -239,6 +274,57 @@ describeLab('faults in a lab: NATS, the registry, a member, Redis killed under a
     expect(await devices()).toEqual(before);
     expect(applied()).toEqual(appliedBefore);
   }, 60_000);
+
+  it('the hub lost (registry up and its wireguard-go SIGKILLed), registry up started again: the hub rebuilt from the membership, every member back with its endpoint and DNS-SD complete within 5 s; no direct ping lost', async () => {
+    const before = await devices();
+    const appliedBefore = applied();
+    const { stdout: tableBefore } = await mesh.wgmesh('registry', ['peers', '--json', '--mesh', MESH.name, '--nats', `nats://127.0.0.1:${MESH.nats}`]);
+    const endpoints = Object.fromEntries((JSON.parse(tableBefore) as { peers: Array<{ name?: string; endpoint: string | null }> }).peers.map((p) => [p.name, p.endpoint]));
+    const bytes = [await direct('a', 'b'), await direct('c', 'a')];
+    const registryLog = mesh.registry.log;
+    registryLog.poll();
+    const from = registryLog.length;
+    const pings = [lab.ping('a', mesh.member('b').address, pingsOf(160)), lab.ping('c', mesh.member('a').address, pingsOf(160))];
+    await new Promise((r) => setTimeout(r, 500));
+    await mesh.stopRegistry('SIGKILL');
+    const hubPid = await mesh.killHubDevice();
+    expect((await lab.exec('registry', 'ip', ['-o', 'link', 'show']).then((r) => r.stdout)).includes(mesh.registry.device)).toBe(false); // the device is gone
+    await new Promise((r) => setTimeout(r, 1500)); // down a while: members run on their direct tunnels
+    const startedAt = Date.now();
+    await mesh.startRegistry();
+    const upMs = Date.now() - startedAt;
+    // Back: the hub holds every member with the endpoint it had, and has handshaken with each; DNS-SD answers for each, over the tunnels.
+    const back = async () => {
+      const hub = await mesh.devicePeers('registry');
+      return members.every((n) => {
+        const p = hub.get(mesh.member(n).publicKey);
+        return p !== undefined && p.endpoint === endpoints[n] && p.latestHandshake > 0 && p.allowedIps.join() === `${mesh.member(n).address}/32`;
+      });
+    };
+    await waitFor('every member back on the rebuilt hub with its endpoint, handshaken', back, 15_000, 20);
+    const hubMs = Date.now() - startedAt;
+    await waitFor('DNS-SD to answer for every member', async () => (await Promise.all(members.map((n) => srv('b', mesh.member(n).publicKey)))).every(Boolean), 15_000, 50);
+    const dnsMs = Date.now() - startedAt;
+    const results = await Promise.all(pings);
+    registryLog.poll();
+    const { stdout } = await mesh.wgmesh('registry', ['peers', '--json', '--mesh', MESH.name, '--nats', `nats://127.0.0.1:${MESH.nats}`]);
+    const table = JSON.parse(stdout) as { peers: Array<{ name?: string; endpoint: string | null }> };
+    report(
+      `hub lost (registry and wireguard-go ${hubPid} SIGKILLed), "registry up" again: up ${upMs} ms after it was started; every member back on the hub with its endpoint and handshaken ${hubMs} ms, ` +
+        `DNS-SD complete ${dnsMs} ms after the start; pings a → b ${results[0].received}/${results[0].sent}, c → a ${results[1].received}/${results[1].sent}, all direct`,
+    );
+    expect(dnsMs).toBeLessThan(5000);
+    expect(hubMs).toBeLessThan(5000);
+    for (const r of results) expect(r.received).toBe(r.sent);
+    expectDirect(bytes[0], await direct('a', 'b'), results[0].sent);
+    expectDirect(bytes[1], await direct('c', 'a'), results[1].sent);
+    expect(Object.fromEntries(table.peers.map((p) => [p.name, p.endpoint]))).toEqual(endpoints);
+    expect(await devices()).toEqual(before);
+    expect(applied()).toEqual(appliedBefore);
+    const lines = registryLog.entries.slice(from);
+    expect(lines.filter((e) => e.json?.msg === 'peer removed from the table')).toEqual([]);
+    expect(lines.some((e) => e.json?.msg === 'hub device programmed from the membership')).toBe(true);
+  }, 90_000);
 
   /** HGETALL of the mesh's peer table in the lab's Redis (as the registry's ACL user) equals the hub's peers (key, endpoint, allowed IPs). */
   async function redisMatchesHub(): Promise<boolean> {
