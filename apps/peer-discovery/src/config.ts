@@ -95,7 +95,7 @@ export function checkPeerDiscoveryConfig(c: PeerDiscoveryConfig): PeerDiscoveryC
     if (c.address && !c.meshCidr) throw new ConfigError('--address needs --mesh-cidr');
     if (c.address && c.meshCidr && !cidrContains(parseCidr(c.meshCidr), parseIp(c.address))) throw new ConfigError(`--address ${c.address} is not inside --mesh-cidr ${c.meshCidr}`);
     if (c.publicEndpoint && !c.meshCidr) throw new ConfigError('enrolment (--public-endpoint) needs --mesh-cidr');
-    if (c.memberCredentialTtl < 60) throw new ConfigError(`--member-credential-ttl must be at least 1m (members renew before it ends), got ${c.memberCredentialTtl}s`);
+    if (c.memberCredentialTtl < 10) throw new ConfigError(`--member-credential-ttl must be at least 10s (members renew at two thirds of it), got ${c.memberCredentialTtl}s`);
   }
   if (c.token !== undefined && c.tokenFile !== undefined) throw new ConfigError('give --token or --token-file, not both');
   c.connect = c.connect.flatMap((t) => t.split(',').map((s) => s.trim()).filter(Boolean));

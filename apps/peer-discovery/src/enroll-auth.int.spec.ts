@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseDataplaneApplyRequest, parseEnrollReply, Patterns } from '@wgmesh/contracts';
+import { parseCredentialReply, parseDataplaneApplyRequest, parseEnrollReply, Patterns } from '@wgmesh/contracts';
 import { createKey, initAuthority, joinEnrollToken, keyFromSeed, loadIssuer, memberPermissions, parseCreds, verifyJwt } from '@wgmesh/nats-auth';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { NATS_CREDS_FILE, NATS_SEED_FILE, nodeKey, readEnrollment } from '@wgmesh/peer-discovery';
@@ -109,6 +109,21 @@ describe('enrolment with NATS authentication (registry mode, fake hub device)', 
     expect(sent[0]).not.toContain(token.slice(4));
     expect(sent[0]).not.toContain(readFileSync(join(stateDir, 'private.key'), 'utf8').trim());
     expect(JSON.stringify(enrollment)).not.toContain(token.slice(4));
+  });
+
+  it('renews a member credential on node.<id>.credential for the NATS key enrolled under that name only, and not once it is removed', async () => {
+    const stateDir = join(dir, 'member-b');
+    const state = readEnrollment(stateDir)!;
+    const natsKey = verifyJwt(state.natsJwt!).sub;
+    const renew = (node: string, key: string) => bus.request(Patterns.credential, { natsKey: key }, parseCredentialReply, { node });
+    const before = Date.now();
+    const renewed = verifyJwt((await renew('site-b', natsKey)).natsJwt);
+    expect(renewed).toMatchObject({ sub: natsKey, iss: auth.info.signingKey, nats: { src: [state.address] } });
+    expect(renewed.exp! * 1000).toBeGreaterThanOrEqual(before + 2 * 3600_000 - 1000);
+    await expect(renew('site-b', createKey('user').getPublicKey())).rejects.toMatchObject({ code: 'not_member', message: expect.stringContaining('enrolled with another NATS key') });
+    await expect(renew('nobody', natsKey)).rejects.toMatchObject({ code: 'not_member', message: expect.stringContaining('no member is named "nobody"') });
+    await bus.request(Patterns.memberRemove, { member: 'site-b' }, (v) => v);
+    await expect(renew('site-b', natsKey)).rejects.toMatchObject({ code: 'not_member' });
   });
 });
 

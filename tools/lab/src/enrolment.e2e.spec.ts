@@ -19,12 +19,14 @@ import { findExecutable, missingRequirements } from './requirements';
  * and changes nothing: the peer table (`wgmesh peers`), DNS-SD, and every device (the hub's and
  * each member's) are as before. Last, a removed member's NATS credential is refused: its open
  * connection is closed by the server within seconds, and a new one is refused, from the very
- * address it was bound to.
+ * address it was bound to. Member credentials last 20 s here: members renew them over the tunnel
+ * and keep working through their expiry, without a restart.
  */
 const problems = [...missingRequirements(), ...missingMeshTools(), ...(findExecutable('dig') ? [] : ['dig is missing (DNS-SD checks): apt-get install dnsutils'])];
 const report = (line: string) => process.stderr.write(`enrolment e2e: ${line}\n`);
 const REGISTER = join(WORKSPACE, 'bin/register.js');
 const SCRIPT = join(WORKSPACE, NATS_CLIENT_SCRIPT);
+const CREDENTIAL_TTL_S = 20;
 
 describeE2E('enrolment attacked with a real token, in a lab (issue 11)', problems, () => {
   let lab: Lab;
@@ -52,7 +54,8 @@ describeE2E('enrolment attacked with a real token, in a lab (issue 11)', problem
 
   beforeAll(async () => {
     lab = await Lab.up({ members: [{ name: 'a', nat: 'eim' }, { name: 'b', nat: 'eim' }, { name: 'c', nat: 'public' }] });
-    mesh = await startMesh(lab);
+    // Member credentials that last 20 s: every member renews twice or more while the file runs.
+    mesh = await startMesh(lab, { registryArgs: ['--member-credential-ttl', `${CREDENTIAL_TTL_S}s`] });
     await mesh.waitForMesh(30_000);
     token = splitEnrollToken(await mesh.createToken('attacker', { reusable: true }));
     await waitFor('every member in DNS-SD with an endpoint', async () => (await meshView(mesh, 'a')).dns.ptr.length === 4, 15_000); // 3 members and the registry (self)
@@ -62,6 +65,26 @@ describeE2E('enrolment attacked with a real token, in a lab (issue 11)', problem
     await mesh?.down();
     await lab?.down();
   }, 30_000);
+
+  it('member credentials expire and are renewed over the tunnel: the members keep working without a restart', async () => {
+    const pids = mesh.memberNames().map((n) => mesh.member(n).process!.pid);
+    const renewals = (n: string) => mesh.member(n).log.messages('NATS credential renewed').length;
+    // Two lifetimes: each member's first credential has expired (the server closed its connections) and it renewed twice.
+    await waitFor('every member to renew its credential twice', () => mesh.memberNames().every((n) => renewals(n) >= 2), 3 * CREDENTIAL_TTL_S * 1000, 200);
+    const current = parseCreds(readFileSync(join(mesh.member('a').stateDir, NATS_CREDS_FILE), 'utf8'));
+    const claims = JSON.parse(Buffer.from(current.jwt.split('.')[1], 'base64url').toString('utf8')) as { iat: number; exp: number };
+    expect(claims.exp - claims.iat).toBe(CREDENTIAL_TTL_S);
+    // Still a working mesh over NATS: a change at the hub (a peer the operator adds by hand) reaches every member's device.
+    const extra = attacker().publicKey;
+    await lab.exec('registry', 'wg', ['set', mesh.registry.device, 'peer', extra, 'allowed-ips', '10.99.250.9/32', 'endpoint', `${lab.addressOf('registry')}:9`]);
+    await waitFor('every member to apply the hub change', async () => (await Promise.all(mesh.memberNames().map((n) => mesh.devicePeers(n)))).every((d) => d.has(extra)), 15_000);
+    await lab.exec('registry', 'wg', ['set', mesh.registry.device, 'peer', extra, 'remove']);
+    await waitFor('and its removal', async () => (await Promise.all(mesh.memberNames().map((n) => mesh.devicePeers(n)))).every((d) => !d.has(extra)), 15_000);
+    expect(mesh.memberNames().map((n) => mesh.member(n).process!.pid)).toEqual(pids);
+    expect(mesh.memberNames().every((n) => mesh.member(n).process!.running)).toBe(true);
+    report(`credentials renewed per member: ${mesh.memberNames().map((n) => `${n} ${renewals(n)}`).join(', ')} (lifetime ${CREDENTIAL_TTL_S} s)`);
+    before = await meshView(mesh, 'a');
+  }, 120_000);
 
   it('enrolling as the registry’s name is refused, naming the rule; nothing changes', async () => {
     const [r] = await enrol([request(REGISTRY_NODE, attacker())]);
