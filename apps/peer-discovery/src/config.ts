@@ -19,7 +19,7 @@ export const peerDiscoveryOptions: OptionSpec[] = [
   // registry mode
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', parse: values.string, description: 'registry: the hub WireGuard device to watch' },
   { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'registry: how to read the hub device (uapi: wireguard-go socket; wg: kernel through wireguard-tools)' },
-  { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: 'registry: Redis holding the peer table, tokens and addresses' },
+  { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: 'registry: Redis, the cache of the peer table that members and the resolver read (members and tokens live in NATS JetStream)' },
   { key: 'watchInterval', flag: 'watch-interval', env: 'WGMESH_WATCH_INTERVAL_MS', value: '<ms>', parse: values.int(50, 60_000), default: '500', description: 'registry: how often the hub device is read' },
   { key: 'handshakeRefresh', flag: 'handshake-refresh', env: 'WGMESH_HANDSHAKE_REFRESH_S', value: '<seconds>', parse: values.int(0, 86_400), default: '300', description: 'registry: least time between two publications of a peer whose only change is a new handshake' },
   { key: 'meshCidr', flag: 'mesh-cidr', env: 'WGMESH_MESH_CIDR', value: '<cidr>', parse: values.cidr, description: 'the mesh\'s tunnel addresses (registry: enrolment allocates from it; member: checked against the enrolment reply)' },

@@ -321,7 +321,7 @@ export const upOptions: OptionSpec[] = [
   { key: 'selfAllowed', flag: 'self-allowed', env: 'WGMESH_SELF_ALLOWED', value: '<cidr>', repeatable: true, parse: values.cidr, description: "the hub's allowed IPs in its TXT record [default: --address/32]" },
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server (members reach it on the public address to enrol, then over the tunnel)' },
   natsCredsOption("NATS credentials of the registry's services [default: <state-dir>/nats/registry.creds when it exists, from `registry init --nats-auth`; with it, enrolment issues members their NATS credentials]"),
-  { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: 'Redis for the peer table, tokens and addresses (an ACL user: redis://user:password@host:port)' },
+  { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: 'Redis, the cache of the peer table (an ACL user: redis://user:password@host:port); members and tokens live in NATS JetStream' },
   { key: 'publicEndpoint', flag: 'public-endpoint', env: 'WGMESH_PUBLIC_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'where members reach the hub device; enrolment is on only with it' },
   { key: 'address', flag: 'address', env: 'WGMESH_REGISTRY_ADDRESS', value: '<ip>', parse: (t) => formatIp(parseCidr(t).address), description: "the hub's tunnel address [default: first host of --mesh-cidr]" },
   { key: 'listenPort', flag: 'listen-port', env: 'WGMESH_LISTEN_PORT', value: '<port>', parse: values.int(1, 65535), description: 'UDP port of the hub device [default: 51820 with --create; an adopted device keeps its port]' },
@@ -370,14 +370,17 @@ const upUsage = `Usage: wgmesh registry up --device <dev> --driver uapi|wg|vpp -
 Runs the registry role in the foreground, in one process:
   - the hub's dataplane-programmer (node id "registry"): creates or adopts the device, sets its
     key (with --create), tunnel address and listen port, and applies enrolment changes;
-  - peer-discovery in registry mode: watches the hub device, keeps the peer table in Redis,
-    publishes changes on NATS, answers peers.snapshot, enroll and members.remove;
+  - peer-discovery in registry mode: keeps the membership in NATS JetStream (the store of
+    record) and programs the hub from it (also after the hub device was lost), watches the hub
+    device, keeps the peer table in Redis, publishes changes on NATS, answers peers.snapshot,
+    enroll (proofs of the token and of the key, one atomic claim), members.remove (revoking the
+    member's NATS credential) and node.*.credential (renewals);
   - the registry-resolver: DNS-SD (wgsd-compatible) on --dns-listen;
   - nat-probe's STUN server (UDP 3478, and 3479 or --stun-alternate for RFC 5780), which members
     classify their NAT with.
 Pointed at an existing WireGuard device with peers and no enrolment at all, it serves the same
-DNS-SD answers as wgsd. NATS must listen on the public address (enrolment) and on the tunnel
-address (members' events); Redis only locally.
+DNS-SD answers as wgsd. NATS, with JetStream, must listen on the public address (enrolment) and
+on the tunnel address (members' events); Redis only locally.
 
 Options:
 ${formatOptionsHelp(upOptions)}
