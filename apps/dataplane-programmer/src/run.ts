@@ -1,6 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 import type { DesiredPeer } from '@wgmesh/contracts';
-import { createDriver, DataplaneDriver, DeviceSpec, DeviceState, diffPeers } from '@wgmesh/dataplane';
+import { createDriver, DataplaneDriver, DeviceKeeper, DeviceSpec, DeviceState, diffPeers } from '@wgmesh/dataplane';
 import { FlagCheck, Readiness, type ReadinessSink, serveHealth } from '@wgmesh/health';
 import { createLogger, Logger, NestLogger, withDeadline } from '@wgmesh/log';
 import { MeshNatsServer } from '@wgmesh/nats-transport';
@@ -12,6 +12,9 @@ import { DataplaneModule } from './dataplane.module';
 import type { ApplyGuard } from './apply.controller';
 import { watchDataplane } from './health';
 import { StateService } from './state.service';
+
+/** How often a device this process created is checked (and created again when gone). */
+const KEEP_INTERVAL_MS = 1000;
 
 export interface RunningDataplane {
   /** The device's public key (null when it has none). */
@@ -51,8 +54,9 @@ async function startProgrammer(config: DataplaneConfig, log: Logger, telemetry: 
   const removeSettingUp = deps.readiness?.add(settingUp);
   let driver: DataplaneDriver | undefined;
   let device: DeviceState;
+  let spec: DeviceSpec;
   try {
-    const spec: DeviceSpec = { create: config.create, addresses: config.address, routes: config.route, mtu: config.mtu };
+    spec = { create: config.create, addresses: config.address, routes: config.route, mtu: config.mtu };
     if (config.privateKeyFile) {
       const file = loadOrCreatePrivateKey(config.privateKeyFile);
       spec.privateKey = file.key.reveal();
@@ -105,12 +109,16 @@ async function startProgrammer(config: DataplaneConfig, log: Logger, telemetry: 
   ready.catch(() => undefined);
   const slow = setTimeout(() => isReady || log.warn('NATS is not reachable yet; still trying, and the device stays as it is'), 5000);
   slow.unref();
+  // A device we create is ours to keep: gone (its wireguard-go died), it is created again as it was.
+  const keeper = config.create ? new DeviceKeeper({ driver, spec, bootstrap: deps.bootstrap, intervalMs: KEEP_INTERVAL_MS, log, onRecreated: () => state.changed() }) : null;
+  keeper?.start();
 
   return {
     publicKey: device.publicKey,
     ready,
     close: async () => {
       clearTimeout(slow);
+      keeper?.stop();
       // Running applies finish and are answered (the NATS server drains), then the state bus drains.
       if (!(await withDeadline(() => app.close(), 5000))) log.warn('the dataplane-programmer did not stop in time; leaving it');
       await driver.close();

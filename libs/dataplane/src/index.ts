@@ -12,3 +12,4 @@ export * from './vpp-driver';
 export { VppApplyError, VppDeviceMismatchError, approximateHandshake, REKEY_AFTER_TIME_S } from './vpp-model';
 export type { VppCallFailure } from './vpp-model';
 export { VPP_TAP_ADDRESS } from './vpp-tap';
+export * from './device-keeper';

@@ -275,6 +275,36 @@ describeLab('faults in a lab: NATS, the registry, a member, Redis killed under a
     expect(applied()).toEqual(appliedBefore);
   }, 60_000);
 
+  it('the hub’s wireguard-go alone SIGKILLed (registry up keeps running): the device is created again and programmed from the membership within 5 s; no direct ping lost', async () => {
+    const before = await devices();
+    const bytes = await direct('a', 'b');
+    const registryLog = mesh.registry.log;
+    registryLog.poll();
+    const from = registryLog.length;
+    const pings = lab.ping('a', mesh.member('b').address, pingsOf(100));
+    await new Promise((r) => setTimeout(r, 300));
+    const killedAt = Date.now();
+    const hubPid = await mesh.killHubDevice();
+    await waitFor('every member back on the hub, handshaken', async () => {
+      const hub = await mesh.devicePeers('registry').catch(() => new Map<string, DumpPeer>());
+      return members.every((n) => (hub.get(mesh.member(n).publicKey)?.latestHandshake ?? 0) > 0);
+    }, 15_000, 20);
+    const backMs = Date.now() - killedAt;
+    await waitFor('DNS-SD to answer for every member', async () => (await Promise.all(members.map((n) => srv('b', mesh.member(n).publicKey)))).every(Boolean), 15_000, 50);
+    const dnsMs = Date.now() - killedAt;
+    const ping = await pings;
+    registryLog.poll();
+    const lines = registryLog.entries.slice(from);
+    report(`hub wireguard-go ${hubPid} SIGKILLed under a running registry: created again and every member back, handshaken, ${backMs} ms after the kill; DNS-SD complete ${dnsMs} ms; a → b ${ping.received}/${ping.sent} pings, all direct`);
+    expect(lines.some((e) => e.json?.msg === 'the device was gone; created it again as it was')).toBe(true);
+    expect(lines.some((e) => e.json?.msg === 'hub device programmed from the membership')).toBe(true);
+    expect(lines.filter((e) => e.json?.msg === 'peer removed from the table')).toEqual([]);
+    expect(backMs).toBeLessThan(5000);
+    expect(ping.received).toBe(ping.sent);
+    expectDirect(bytes, await direct('a', 'b'), ping.sent);
+    expect(await devices()).toEqual(before);
+  }, 60_000);
+
   it('the hub lost (registry up and its wireguard-go SIGKILLed), registry up started again: the hub rebuilt from the membership, every member back with its endpoint and DNS-SD complete within 5 s; no direct ping lost', async () => {
     const before = await devices();
     const appliedBefore = applied();
