@@ -8,7 +8,7 @@ import { describeE2E, waitFor } from '@wgmesh/testing';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate, SecretKey } from '@wgmesh/wireguard';
 import { Lab } from './lab';
 import { Mesh, MESH, missingMeshTools, startMesh, WORKSPACE } from './mesh';
-import { NATS_CLIENT_SCRIPT, NatsClientJob, NatsClientReply } from './nats-client';
+import { NATS_CLIENT_SCRIPT, NatsClientJob, NatsClientReply, runNatsClient } from './nats-client';
 import { meshView, MeshView } from './mesh-view';
 import { findExecutable, missingRequirements } from './requirements';
 
@@ -44,10 +44,7 @@ describeE2E('enrolment attacked with a real token, in a lab (issue 11)', problem
   const enrollSubject = subjectFor(Patterns.enroll, { mesh: MESH.name });
 
   /** Runs NATS requests from a lab host's namespace with a credential; the replies, in order. */
-  async function send(host: string, job: NatsClientJob): Promise<NatsClientReply[]> {
-    const { stdout } = await lab.exec(host, process.execPath, ['-r', REGISTER, SCRIPT], { input: JSON.stringify(job), timeoutMs: 60_000 });
-    return (JSON.parse(stdout.trim().split('\n').at(-1)!) as { replies: NatsClientReply[] }).replies;
-  }
+  const send = (host: string, job: NatsClientJob) => runNatsClient(lab, host, job, WORKSPACE);
   /** Enrolment requests as the attacker sends them: from c's namespace to the registry's public address, with the token's enrolment credential. */
   const enrol = (bodies: unknown[], parallel = false) => send('c', { url: publicNats(), creds: { jwt: token.enrollJwt! }, requests: bodies.map((body) => ({ subject: enrollSubject, body })), parallel });
   const errorOf = (r: NatsClientReply) => ('reply' in r ? (r.reply as { error?: { code: string; message: string } }).error : undefined);

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { Patterns, subjectFor } from '@wgmesh/contracts';
 import { readDaemonRecord } from '@wgmesh/dataplane';
 import { createKey, splitEnrollToken } from '@wgmesh/nats-auth';
@@ -7,7 +6,7 @@ import { describeE2E, parseDig, waitFor } from '@wgmesh/testing';
 import { generatePrivateKey, keyFromBase64, keyToBase32, keyToBase64, publicKeyFromPrivate, SecretKey } from '@wgmesh/wireguard';
 import { Lab } from './lab';
 import { DAEMON_STATE_DIR, Mesh, MESH, missingMeshTools, startMesh, WORKSPACE } from './mesh';
-import { NATS_CLIENT_SCRIPT, NatsClientJob, NatsClientReply } from './nats-client';
+import { NatsClientJob, NatsClientReply, runNatsClient } from './nats-client';
 import { logMessage } from './mesh-log';
 import { toolEnv } from './exec';
 import { DumpPeer } from './mesh-pairs';
@@ -85,8 +84,7 @@ describeLab('faults in a lab: NATS, the registry, a member, Redis killed under a
     const priv = generatePrivateKey();
     const body = buildEnrollRequest({ mesh: MESH.name, name, token: token.token, privateKey: new SecretKey(priv), publicKey: keyToBase64(publicKeyFromPrivate(priv)), registryKey: mesh.registry.publicKey, natsKey: createKey('user').getPublicKey() });
     const job: NatsClientJob = { url: `nats://${lab.addressOf('registry')}:${MESH.nats}`, creds: { jwt: token.enrollJwt! }, requests: [{ subject: subjectFor(Patterns.enroll, { mesh: MESH.name }), body }] };
-    const { stdout } = await lab.exec('c', process.execPath, ['-r', join(WORKSPACE, 'bin/register.js'), join(WORKSPACE, NATS_CLIENT_SCRIPT)], { input: JSON.stringify(job), timeoutMs: 30_000 });
-    return (JSON.parse(stdout.trim().split('\n').at(-1)!) as { replies: NatsClientReply[] }).replies;
+    return runNatsClient(lab, 'c', job, WORKSPACE);
   }
 
   beforeAll(async () => {

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
 import { credentialOptions, type Credentials } from '@wgmesh/nats-auth';
+import type { Lab } from './lab';
 
 /**
  * A NATS client for end-to-end tests, run inside a lab namespace (the tests' own process is
@@ -28,6 +30,12 @@ export interface NatsClientJob {
 }
 
 export type NatsClientReply = { reply: unknown } | { error: string };
+
+/** Runs a `requests` job inside a host's namespace; the replies, in order. */
+export async function runNatsClient(lab: Lab, host: string, job: NatsClientJob, workspace: string): Promise<NatsClientReply[]> {
+  const { stdout } = await lab.exec(host, process.execPath, ['-r', join(workspace, 'bin/register.js'), join(workspace, NATS_CLIENT_SCRIPT)], { input: JSON.stringify(job), timeoutMs: 60_000 });
+  return (JSON.parse(stdout.trim().split('\n').at(-1)!) as { replies: NatsClientReply[] }).replies;
+}
 
 async function open(job: NatsClientJob, extra: Partial<ConnectionOptions> = {}): Promise<NatsConnection> {
   return connect({ servers: job.url, name: 'wgmesh-lab-client', reconnect: false, timeout: 5000, ...(job.creds ? credentialOptions(job.creds) : {}), ...extra });
