@@ -44,7 +44,8 @@ describe('Membership (NATS JetStream KV)', () => {
     expect(a).toMatchObject({ ok: true, created: true, member: { name: 'a', publicKey: key(1), address: '10.99.0.2', natsKey: 'UA', tokenId: 't1' } });
     expect(await m.claim({ name: 'b', publicKey: key(2) })).toMatchObject({ ok: true, member: { address: '10.99.0.3' } });
     // Re-enrolment of the same key: same address, a new NATS key is taken.
-    expect(await m.claim({ name: 'a', publicKey: key(1), natsKey: 'UB' })).toMatchObject({ ok: true, created: false, member: { address: '10.99.0.2', natsKey: 'UB' } });
+    expect(await m.claim({ name: 'a', publicKey: key(1), natsKey: 'UB' })).toMatchObject({ ok: true, created: false, member: { address: '10.99.0.2', natsKey: 'UB' }, replacedNatsKey: 'UA' });
+    expect(await m.claim({ name: 'a', publicKey: key(1), natsKey: 'UB' })).not.toHaveProperty('replacedNatsKey');
     expect(await m.claim({ name: 'a', publicKey: key(3) })).toMatchObject({ ok: false, code: 'name_taken', message: expect.stringContaining(`belongs to another member (key ${key(1)})`) });
     expect(await m.claim({ name: 'c', publicKey: key(1) })).toMatchObject({ ok: false, code: 'key_taken', message: expect.stringContaining('already a member, named "a"') });
     expect((await m.list()).map((x) => x.name)).toEqual(['a', 'b']);

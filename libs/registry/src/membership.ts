@@ -25,7 +25,9 @@ export interface MemberRecord {
 
 export type ClaimRefusal = 'name_taken' | 'key_taken' | 'mesh_full' | 'busy' | 'cidr_changed';
 
-export type ClaimResult = { ok: true; member: MemberRecord; created: boolean } | { ok: false; code: ClaimRefusal; message: string };
+export type ClaimResult =
+  | { ok: true; member: MemberRecord; created: boolean; /** The NATS key the member had before it enrolled again with another. */ replacedNatsKey?: string }
+  | { ok: false; code: ClaimRefusal; message: string };
 
 export interface ClaimRequest {
   name: string;
@@ -105,7 +107,7 @@ export class Membership {
         try {
           const again = { ...m, natsKey: req.natsKey };
           await this.kv.update(memberKey(req.name), encode(again), existing.revision);
-          return { ok: true, member: again, created: false };
+          return m.natsKey ? { ok: true, member: again, created: false, replacedNatsKey: m.natsKey } : { ok: true, member: again, created: false };
         } catch (err) {
           if (isConflict(err)) continue;
           throw err;

@@ -23,10 +23,10 @@ export class Revocations {
     await this.kv.put(`${REVOKED}.${natsKey}`, encode(rev));
   }
 
-  /** The key is enrolled again (it holds a fresh credential): its revocation goes. */
-  async remove(natsKey: string): Promise<void> {
+  /** The key is enrolled again (it holds a fresh credential): its revocation goes. True when there was one. */
+  async remove(natsKey: string): Promise<boolean> {
     const e = await getLive(this.kv, `${REVOKED}.${natsKey}`);
-    if (e) await deleteAt(this.kv, e.key, e.revision);
+    return e ? deleteAt(this.kv, e.key, e.revision) : false;
   }
 
   /** NATS user key → revocation time (unix s), without entries older than `maxAgeS` (removed from the store). */

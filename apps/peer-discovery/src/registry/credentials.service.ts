@@ -92,10 +92,10 @@ export class CredentialsService implements OnApplicationBootstrap, OnModuleDestr
     await this.push(`revoke ${name}`);
   }
 
-  /** A key enrolled again: its old revocation would refuse the new credential issued within the same second. */
+  /** A key enrolled again: its old revocation would refuse a new credential issued within the same second; it goes, and nats-server is told. */
   async readmit(natsKey: string | undefined): Promise<void> {
     if (!natsKey || !this.admin || !this.stores.enrolment) return;
-    await this.stores.enrolment.revocations.remove(natsKey);
+    if (await this.stores.enrolment.revocations.remove(natsKey)) await this.push('readmit');
   }
 
   /** Signs the account with the current revocations, saves it for the next nats-server start and pushes it; one at a time, retried while it fails. */

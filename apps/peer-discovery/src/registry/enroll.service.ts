@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataplaneApplyRequest, EnrollReply, EnrollRequest, ErrorReply, MemberRemoveReply, MemberRemoveRequest, Patterns } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
-import { checkPossession, ClaimRefusal, enrollFields, MemberRecord, TokenRefusal } from '@wgmesh/registry';
+import { checkPossession, ClaimRefusal, enrollFields, hubPeer, MemberRecord, TokenRefusal } from '@wgmesh/registry';
 import { isPublicKey } from '@wgmesh/nats-auth';
 import type { SecretKey } from '@wgmesh/wireguard';
 import { registryAddress, type PeerDiscoveryConfig } from '../config';
@@ -84,18 +84,24 @@ export class EnrollService {
     }
     const member = claim.member;
     const prefix = state.plan.hostPrefix(member.address);
-    const apply: DataplaneApplyRequest = { replace: false, peers: [{ publicKey: member.publicKey, endpoint: member.endpoint ?? null, allowedIps: [prefix] }] };
+    // Known to the watcher first, so no read in between publishes the new hub peer without its name.
+    this.hub.setMember(member);
+    const apply: DataplaneApplyRequest = { replace: false, peers: [hubPeer(member, prefix, member.endpoint ?? null)] };
     try {
       await this.bus.request(Patterns.dataplaneApply, apply, (v) => v, { node: this.config.registryNode, timeoutMs: APPLY_TIMEOUT_MS });
     } catch (err) {
       if (!(err instanceof RequestError || err instanceof RemoteError)) throw err;
       await giveBack();
-      if (claim.created) await state.membership.remove(member.name);
+      if (claim.created) {
+        this.hub.forget(member.publicKey);
+        await state.membership.remove(member.name);
+      }
       log.error('enrolment failed: the hub device could not be changed', { registryNode: this.config.registryNode, error: err.message });
       return refuse('dataplane_unavailable', `the registry could not add the peer to its device: ${err.message}`);
     }
     await this.credentials.readmit(req.natsKey);
-    this.hub.setMember(member);
+    // Enrolled again with another NATS key (its seed was lost, or stolen): the old one's credential goes.
+    if (claim.replacedNatsKey) await this.credentials.revoke(member.name, claim.replacedNatsKey);
     void this.hub.poke(); // publish the new peer now rather than at the next tick
     log.info(claim.created ? 'member enrolled' : 'member enrolled again', { address: prefix, tokenId: consumed.token.id, natsCredential: this.credentials.enabled });
     const reply: EnrollReply = {
@@ -119,6 +125,8 @@ export class EnrollService {
     const onHub = this.hub.table().find((p) => p.publicKey === req.member || p.name === req.member || p.allowedIps.some((c) => c.replace(/\/\d+$/, '') === req.member));
     const publicKey = member?.publicKey ?? onHub?.publicKey;
     if (!publicKey) return refuse('not_found', `no member or hub peer is known as "${req.member}"`);
+    // The watcher stops keeping it on the hub first: no repair may put it back after the removal.
+    this.hub.forget(publicKey);
     try {
       await this.bus.request(Patterns.dataplaneApply, { replace: false, peers: [], remove: [publicKey] } satisfies DataplaneApplyRequest, (v) => v, {
         node: this.config.registryNode,
@@ -126,13 +134,13 @@ export class EnrollService {
       });
     } catch (err) {
       if (!(err instanceof RequestError || err instanceof RemoteError)) throw err;
+      if (member) this.hub.setMember(member);
       return refuse('dataplane_unavailable', `the registry could not remove the peer from its device: ${err.message}`);
     }
     if (member && state) {
       await state.membership.remove(member.name);
       await this.credentials.revoke(member.name, member.natsKey);
     }
-    this.hub.forget(publicKey);
     await this.hub.poke();
     this.log.info('member removed', { publicKey, name: member?.name, address: member?.address, credentialRevoked: Boolean(member?.natsKey && this.credentials.enabled) });
     return { publicKey, name: member?.name ?? onHub?.name ?? null, address: member?.address ?? null };
