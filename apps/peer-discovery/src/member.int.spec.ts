@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataplaneApplyRequest, parseConnectReply, parseDataplaneApplyRequest, parseSnapshotRequest, Patterns, PeerRecord } from '@wgmesh/contracts';
@@ -232,6 +232,7 @@ describe('peer-discovery, member enrolment against registry mode', () => {
   let bus: MeshBus;
   let registry: RunningPeerDiscovery;
   let memberRun: RunningPeerDiscovery | undefined;
+  const cleanup: string[] = [];
 
   beforeAll(async () => {
     bus = await MeshBus.connect({ servers: NATS, mesh, name: 'enrol-int-test' });
@@ -257,17 +258,23 @@ describe('peer-discovery, member enrolment against registry mode', () => {
     await removeTestMesh(bus.raw, redis, mesh);
     await bus?.close();
     redis.disconnect();
+    for (const dir of cleanup) rmSync(dir, { recursive: true, force: true }); // a member's keys
   });
 
-  it('enrols with a token, writes the state, then follows the table', async () => {
+  it('enrols with a token file (removed once enrolled), writes the state, then follows the table', async () => {
     const { token } = await new TokenStore((await openRegistryState(bus.raw, mesh, { nonceTtlMs: 60_000 })).kv).create({ reusable: false, ttlSeconds: 60 });
-    const stateDir = mkdtempSync(join(tmpdir(), 'wgmesh-member-'));
+    const root = mkdtempSync(join(tmpdir(), 'wgmesh-member-'));
+    cleanup.push(root);
+    const stateDir = join(root, 'state');
+    const tokenFile = join(root, 'token');
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
     const { log, lines } = memoryLogger();
     const config = parsePeerDiscoveryArgs([
-      '--mode', 'member', '--mesh', mesh, '--nats', NATS, '--enroll-nats', NATS, '--state-dir', stateDir, '--token', token, '--name', 'site-e',
+      '--mode', 'member', '--mesh', mesh, '--nats', NATS, '--enroll-nats', NATS, '--state-dir', stateDir, '--token-file', tokenFile, '--name', 'site-e',
       '--registry-key', hubKey.publicKey, '--mesh-cidr', '10.98.0.0/24',
     ])!;
     memberRun = await startPeerDiscovery(config, log);
+    expect(existsSync(tokenFile)).toBe(false);
     const state = readEnrollment(stateDir)!;
     expect(state).toMatchObject({ name: 'site-e', address: '10.98.0.2/32', registry: { publicKey: hubKey.publicKey, endpoint: '203.0.113.9:51820', address: '10.98.0.1' } });
     expect(hub.peers.get(state.publicKey)?.allowedIps).toEqual(['10.98.0.2/32']);
