@@ -46,12 +46,13 @@ describe('MeshBus', () => {
     });
     await responder.flush();
     const key = 'xScVkH3fUGUv4RrJFfmcqm8rs3SEHr41km6+yffAHw4=';
-    expect(await bus.request(Patterns.enroll, { publicKey: key, token: 't', name: 'a' }, (v) => v)).toEqual({ address: '10.99.0.5/32', registry: 'a' });
-    await expect(bus.request(Patterns.enroll, { publicKey: 'x', token: 't', name: 'a' }, (v) => v)).rejects.toMatchObject({
+    const proofs = { proof: { id: 'a'.repeat(64), sig: `${'A'.repeat(86)}==` }, possession: { at: 1, nonce: `${'A'.repeat(22)}==`, mac: `${'A'.repeat(43)}=` } };
+    expect(await bus.request(Patterns.enroll, { publicKey: key, name: 'a', ...proofs }, (v) => v)).toEqual({ address: '10.99.0.5/32', registry: 'a' });
+    await expect(bus.request(Patterns.enroll, { publicKey: 'x', name: 'a', ...proofs }, (v) => v)).rejects.toMatchObject({
       code: 'invalid_request',
       message: expect.stringContaining('publicKey: must be a WireGuard public key'),
     });
-    const internal = bus.request(Patterns.enroll, { publicKey: key, token: 't', name: 'boom' }, (v) => v);
+    const internal = bus.request(Patterns.enroll, { publicKey: key, name: 'boom', ...proofs }, (v) => v);
     await expect(internal).rejects.toBeInstanceOf(RemoteError);
     await expect(internal).rejects.toMatchObject({ code: 'internal', message: expect.stringContaining('database down') });
     // The bad key is refused by the contract (rejected); the handler's own failure is an error.
