@@ -29,6 +29,7 @@ export const dataplaneOptions: OptionSpec[] = [
   { key: 'listenPort', flag: 'listen-port', env: 'WGMESH_LISTEN_PORT', value: '<port>', parse: values.int(1, 65535), description: 'UDP port of the device (without it the device keeps its port)' },
   { key: 'address', flag: 'address', env: 'WGMESH_ADDRESS', value: '<cidr>', repeatable: true, parse: parseInterfaceAddress, description: 'interface address with prefix length, e.g. 10.99.0.5/16' },
   { key: 'route', flag: 'route', env: 'WGMESH_ROUTE', value: '<cidr>', repeatable: true, parse: values.cidr, description: 'extra route through the device, e.g. the mesh CIDR' },
+  { key: 'hubOf', flag: 'hub-of', env: 'WGMESH_HUB_OF', value: '<mesh cidr>', parse: values.cidr, description: "this device is the registry's hub for the mesh: every peer an apply request puts on it must be an enrolled member at exactly its address (checked against the registry's store of record in NATS JetStream), whoever asks" },
   { key: 'protect', flag: 'protect', env: 'WGMESH_PROTECT', value: '<public key>', repeatable: true, parse: values.publicKey, description: 'peer never removed, whatever a request says (the registry / bootstrap peer)' },
   { key: 'mtu', flag: 'mtu', env: 'WGMESH_MTU', value: '<bytes>', parse: values.int(1280, 9000), default: String(DEFAULT_MTU), description: 'interface MTU' },
   { key: 'stateInterval', flag: 'state-interval', env: 'WGMESH_STATE_INTERVAL', value: '<ms>', parse: values.int(100, 3_600_000), default: '5000', description: 'publish the device state at least this often (changes are published within a second)' },
@@ -58,6 +59,8 @@ export interface DataplaneConfig {
   address: string[];
   route: string[];
   protect: string[];
+  /** The mesh CIDR this device is the registry's hub of (its apply requests are checked against the membership). */
+  hubOf?: string;
   mtu: number;
   stateInterval: number;
   netns?: string;

@@ -9,7 +9,7 @@ import type { NatsConnection } from 'nats';
 import { keyToBase64, loadOrCreatePrivateKey, publicKeyFromPrivate } from '@wgmesh/wireguard';
 import { DataplaneConfig, driverOptions } from './config';
 import { DataplaneModule } from './dataplane.module';
-import type { ApplyGuard } from './apply.controller';
+import { hubGuard } from './hub-guard';
 import { watchDataplane } from './health';
 import { StateService } from './state.service';
 
@@ -39,8 +39,6 @@ export interface DataplaneDeps {
    * Added or updated, never replacing other peers; give their keys in --protect too.
    */
   bootstrap?: DesiredPeer[];
-  /** Checks every apply request before it reaches the device (the registry's hub: members at their own address only). */
-  guard?: ApplyGuard;
 }
 
 export async function startDataplaneProgrammer(config: DataplaneConfig, log: Logger, deps: DataplaneDeps = {}): Promise<RunningDataplane> {
@@ -86,7 +84,8 @@ async function startProgrammer(config: DataplaneConfig, log: Logger, telemetry: 
   log.info('device ready', { driver: config.driver, device: config.device, publicKey: device.publicKey, listenPort: device.listenPort, peers: device.peers.length });
 
   const strategy = new MeshNatsServer({ mesh: config.mesh, node: config.node, servers: config.nats, creds: config.natsCreds, name: `wgmesh-dataplane-${config.node}` });
-  const app = await NestFactory.createMicroservice(DataplaneModule.forRoot(config, log, driver, deps.guard ?? null), { strategy, logger: new NestLogger(log), bufferLogs: false });
+  const hub = config.hubOf ? hubGuard({ ...config, hubOf: config.hubOf }) : null;
+  const app = await NestFactory.createMicroservice(DataplaneModule.forRoot(config, log, driver, hub?.guard ?? null), { strategy, logger: new NestLogger(log), bufferLogs: false });
   const state = app.get(StateService);
   state.lastPeers = device.peers.length;
   const health = watchDataplane({ config, driver, strategy, state }, deps.readiness);
@@ -121,6 +120,7 @@ async function startProgrammer(config: DataplaneConfig, log: Logger, telemetry: 
       keeper?.stop();
       // Running applies finish and are answered (the NATS server drains), then the state bus drains.
       if (!(await withDeadline(() => app.close(), 5000))) log.warn('the dataplane-programmer did not stop in time; leaving it');
+      await hub?.close();
       await driver.close();
       health.dispose();
       await telemetry.shutdown();

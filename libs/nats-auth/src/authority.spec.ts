@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AccountAdmin, AuthorityError, FILES, hasAuthority, initAuthority, loadIssuer, MESH_JETSTREAM } from './authority';
@@ -78,9 +78,11 @@ describe('the mesh NATS authority (files)', () => {
   it('re-signs the mesh account with revocations and writes it where a restarted nats-server reads it', () => {
     const dir = join(root, 'nats');
     const { info, serverConfig } = initAuthority(dir, 'lab');
-    rmSync(join(dir, FILES.systemCreds)); // an authority made before system.creds: made from the system seed
+    expect(verifyJwt(AccountAdmin.load(dir).systemCredentials.jwt).iss).toBe(info.systemAccount); // system.creds
+    rmSync(join(dir, FILES.systemCreds)); // an authority made before system.creds: a user made from the system seed, in memory
     const admin = AccountAdmin.load(dir);
-    expect(statSync(admin.systemCreds).mode & 0o777).toBe(0o600);
+    expect(verifyJwt(admin.systemCredentials.jwt).iss).toBe(info.systemAccount);
+    expect(existsSync(join(dir, FILES.systemCreds))).toBe(false);
     const user = createKey('user').getPublicKey();
     const jwt = admin.accountJwt({ [user]: 1_800_000_000 });
     expect(verifyJwt(jwt)).toMatchObject({ iss: info.operator, sub: info.account, nats: { revocations: { [user]: 1_800_000_000 }, signing_keys: [info.signingKey] } });

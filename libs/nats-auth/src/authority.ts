@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseName } from '@wgmesh/contracts';
-import { writeCreds, writeSecretFile } from './creds';
+import { Credentials, readCreds, writeCreds, writeSecretFile } from './creds';
 import { accountClaims, createKey, encodeJwt, isPublicKey, keyFromSeed, KeyPair, KeyRole, operatorClaims, seedText, userClaims } from './jwt';
 import { enrollPermissions, memberPermissions, registryPermissions } from './permissions';
 import { renderServerConfig } from './server-config';
@@ -195,9 +195,13 @@ function serverConfigOf(info: AuthorityInfo, operatorJwt: string, accountJwt: st
 }
 
 /** A user of the system account (no limits): what pushes account JWT updates to nats-server. */
-function writeSystemCreds(dir: string, system: KeyPair): void {
+function systemUser(system: KeyPair): Credentials {
   const user = createKey('user');
-  writeCreds(join(dir, FILES.systemCreds), { jwt: encodeJwt(userClaims({ user: user.getPublicKey(), name: 'system' }), system), seed: seedText(user) });
+  return { jwt: encodeJwt(userClaims({ user: user.getPublicKey(), name: 'system' }), system), seed: seedText(user) };
+}
+
+function writeSystemCreds(dir: string, system: KeyPair): void {
+  writeCreds(join(dir, FILES.systemCreds), systemUser(system));
 }
 
 /**
@@ -210,24 +214,23 @@ export class AccountAdmin {
     readonly info: AuthorityInfo,
     private readonly dir: string,
     private readonly operator: KeyPair,
+    /** The system account's user: system.creds, or one made now from the system account's seed (an authority made before system.creds). */
+    readonly systemCredentials: Credentials,
   ) {}
 
-  /** Needs the operator seed (and the system account's, once, when system.creds is missing). */
+  /** Needs the operator seed, and system.creds (or the system account's seed). Reads only. */
   static load(dir: string): AccountAdmin {
     const info = readInfo(dir);
     const operator = readSeed(dir, FILES.operatorSeed, 'operator', 'the operator key signs the account JWT that lists revoked member credentials');
     if (operator.getPublicKey() !== info.operator) throw new AuthorityError(`${join(dir, FILES.operatorSeed)} is not the operator named in ${FILES.authority}`);
-    if (!existsSync(join(dir, FILES.systemCreds))) {
-      const system = readSeed(dir, FILES.systemSeed, 'account', 'the system account signs the user that pushes account updates to nats-server');
-      if (system.getPublicKey() !== info.systemAccount) throw new AuthorityError(`${join(dir, FILES.systemSeed)} is not the system account named in ${FILES.authority}`);
-      writeSystemCreds(dir, system);
+    let system: Credentials;
+    if (existsSync(join(dir, FILES.systemCreds))) system = readCreds(join(dir, FILES.systemCreds));
+    else {
+      const account = readSeed(dir, FILES.systemSeed, 'account', 'the system account signs the user that pushes account updates to nats-server');
+      if (account.getPublicKey() !== info.systemAccount) throw new AuthorityError(`${join(dir, FILES.systemSeed)} is not the system account named in ${FILES.authority}`);
+      system = systemUser(account);
     }
-    return new AccountAdmin(info, dir, operator);
-  }
-
-  /** The credential of the system account's user. */
-  get systemCreds(): string {
-    return join(this.dir, FILES.systemCreds);
+    return new AccountAdmin(info, dir, operator, system);
   }
 
   /** The mesh account JWT with JetStream and these revocations (user key → unix s), signed now. */
@@ -235,7 +238,7 @@ export class AccountAdmin {
     return encodeJwt(meshAccountClaims(this.info.mesh, this.info.account, this.info.signingKey, revocations), this.operator);
   }
 
-  /** Writes the account JWT into account.jwt and auth.conf (what a restarted nats-server preloads). */
+  /** Writes the account JWT into account.jwt and auth.conf (what a restarted nats-server preloads); throws when the directory is read-only. */
   save(accountJwt: string): void {
     const read = (f: string) => readFileSync(join(this.dir, f), 'utf8').trim();
     writeFileSync(join(this.dir, FILES.accountJwt), `${accountJwt}\n`, { mode: 0o644 });

@@ -210,7 +210,7 @@ describe('NATS authentication and authorisation (real nats-server)', () => {
 
   it('revokes a member’s credential within seconds: its connection is closed and a reconnect refused', async () => {
     const admin = AccountAdmin.load(dir);
-    const sys = await open('system', credsFileOptions(admin.systemCreds));
+    const sys = await open('system', credentialOptions(admin.systemCredentials));
     const user = createKey('user');
     const creds = { jwt: loadIssuer(dir).memberJwt('d', user.getPublicKey()), seed: seedText(user) };
     const victim = await connect({ servers: url, name: 'd', reconnectTimeWait: 100, maxReconnectAttempts: 20, ...credentialOptions(creds) });

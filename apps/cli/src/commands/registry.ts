@@ -7,7 +7,7 @@ import { createLogger, Level, parseLevel, redactUrl } from '@wgmesh/log';
 import { formatIp, parseCidr } from '@wgmesh/netaddr';
 import { PRIVATE_KEY_FILE } from '@wgmesh/peer-discovery';
 import { PeerStore } from '@wgmesh/peer-store';
-import { AddressPlan, destroyRegistryState, hubApplyRefusal, Membership, openRegistryState, parseDuration, PROOF_WINDOW_MS, readPrefix, RegistryState, StateError, TokenInfo, TokenStore } from '@wgmesh/registry';
+import { destroyRegistryState, openRegistryState, parseDuration, PROOF_WINDOW_MS, readPrefix, RegistryState, StateError, TokenInfo, TokenStore } from '@wgmesh/registry';
 import { REGISTRY_NODE } from '@wgmesh/contracts';
 import { connect, type NatsConnection } from 'nats';
 import { Redis } from 'ioredis';
@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { AUTH_DIR, credsFileOptions, FILES, hasAuthority, initAuthority, joinEnrollToken, loadIssuer } from '@wgmesh/nats-auth';
 import { natsCredsOption } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
-import { checkPeerDiscoveryConfig, enrols, peerDiscoveryOptions, PeerDiscoveryConfig, registryAddress } from '../../../peer-discovery/src/config';
+import { checkPeerDiscoveryConfig, enrols, peerDiscoveryOptions, registryAddress } from '../../../peer-discovery/src/config';
 import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
 import { startPeerDiscovery } from '../../../peer-discovery/src/run';
 import { natProbeServerOptions, NatProbeServerConfig, stunServerAddresses } from '../../../nat-probe/src/config';
@@ -282,32 +282,6 @@ function describe(t: TokenInfo) {
 
 // ---- registry up -------------------------------------------------------------------------
 
-/**
- * The hub programmer's guard (hubApplyRefusal): every peer a request puts on the hub must be a
- * member, at exactly its address, as the store of record says; read over a NATS connection of
- * its own, opened at the first request. Whatever the sender, nothing else reaches the hub.
- */
-function hubGuard(pd: PeerDiscoveryConfig, natsCreds: string | undefined) {
-  const plan = new AddressPlan(pd.meshCidr!, [registryAddress(pd)!]);
-  let membership: Promise<Membership> | null = null;
-  const open = async () => {
-    const nc = await connect({ servers: pd.nats ?? 'nats://127.0.0.1:4222', name: 'wgmesh-hub-guard', maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(natsCreds ? credsFileOptions(natsCreds) : {}) });
-    return new Membership((await openRegistryState(nc, pd.mesh, { nonceTtlMs: 2 * PROOF_WINDOW_MS })).kv, plan);
-  };
-  return async (req: Parameters<typeof hubApplyRefusal>[0]): Promise<string | null> => {
-    try {
-      membership ??= open().catch((err) => {
-        membership = null;
-        throw err;
-      });
-      const m = await membership;
-      return await hubApplyRefusal(req, (k) => m.byKey(k), plan);
-    } catch (err) {
-      return `the membership cannot be read (${(err as Error).message}): nothing is applied to the hub`;
-    }
-  };
-}
-
 const pick = (specs: OptionSpec[], keys: string[]) => keys.map((k) => specs.find((s) => s.key === k)!);
 
 export const upOptions: OptionSpec[] = [
@@ -417,11 +391,11 @@ export function registryUpCommand(argv: string[]): Promise<number> {
       {
         node: REGISTRY_NODE, mesh: c.mesh, nats: c.nats, natsCreds, driver: c.driver, device: c.device, create: c.create,
         privateKeyFile: c.create ? join(c.stateDir, PRIVATE_KEY_FILE) : undefined, listenPort: c.listenPort ?? (c.create ? 51820 : undefined),
-        address: [`${address}/${prefix}`], route: [], protect: [], mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
+        address: [`${address}/${prefix}`], route: [], protect: [], hubOf: enrols(pd) ? c.meshCidr : undefined, mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
         vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppTap: c.vppTap,
       },
       log.child({ service: 'dataplane-programmer' }),
-      { readiness: readiness.scoped('dataplane'), guard: enrols(pd) ? hubGuard(pd, natsCreds) : undefined },
+      { readiness: readiness.scoped('dataplane') },
     ).catch((err: Error) => {
       throw new CommandError(`cannot set up the hub device ${c.device}: ${err.message}`);
     });

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { CredentialReply, CredentialRequest, ErrorReply } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
-import { AccountAdmin, credsFileOptions, Issuer, loadIssuer, pushAccountJwt } from '@wgmesh/nats-auth';
+import { AccountAdmin, credentialOptions, Issuer, loadIssuer, pushAccountJwt } from '@wgmesh/nats-auth';
 import { connect, type NatsConnection } from 'nats';
 import { DEFAULT_NATS, type PeerDiscoveryConfig } from '../config';
 import { CONFIG, LOGGER } from '../tokens';
@@ -53,7 +53,7 @@ export class CredentialsService implements OnApplicationBootstrap, OnModuleDestr
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       waitOnFirstConnect: true,
-      ...credsFileOptions(this.admin.systemCreds),
+      ...credentialOptions(this.admin.systemCredentials),
     });
     void (async () => {
       for await (const s of this.system!.status()) if (s.type === 'reconnect') this.push('NATS reconnected');
@@ -106,7 +106,12 @@ export class CredentialsService implements OnApplicationBootstrap, OnModuleDestr
       // A revocation guards only credentials issued before it; older than the longest lifetime, all have expired.
       const revocations = await this.stores.enrolment!.revocations.current(nowS, this.config.memberCredentialTtl + 3600);
       const jwt = admin.accountJwt(revocations);
-      admin.save(jwt);
+      try {
+        admin.save(jwt);
+      } catch (err) {
+        // A read-only state directory (a container's): the running nats-server gets it anyway, and the next push after a restart.
+        this.log.warn('cannot write the mesh account into auth.conf; a restarted nats-server gets the revocations at the registry\'s next push', { error: (err as Error).message });
+      }
       await pushAccountJwt(this.system!, admin.info.account, jwt);
       this.counters.pushes++;
       this.log.info('mesh account pushed to nats-server', { why, revocations: Object.keys(revocations).length });

@@ -26,9 +26,13 @@ export async function resolveHubKey(config: PeerDiscoveryConfig, driver: Datapla
   } else {
     const key = await driver.readPrivateKey?.();
     if (!key) throw new Error(`enrolment checks proofs of key possession with the hub's private key: put it in ${path} (0600), or give a device whose key the ${driver.kind} driver can read`);
-    savePrivateKey(path, key);
     hub = { publicKey: keyToBase64(publicKeyFromPrivate(key.reveal())), privateKey: key };
-    log.info("saved the hub device's private key in the state directory (a lost hub device is created again with it)", { path, publicKey: hub.publicKey });
+    try {
+      savePrivateKey(path, key);
+      log.info("saved the hub device's private key in the state directory (a lost hub device is created again with it)", { path, publicKey: hub.publicKey });
+    } catch (err) {
+      log.warn("read the hub's private key from the device; it could not be kept in the state directory (whoever created the device keeps it)", { path, error: (err as Error).message });
+    }
   }
   if (device.publicKey !== hub.publicKey) throw new Error(`the hub device ${driver.device} has the key ${device.publicKey ?? '(none)'}, but ${path} holds the key of ${hub.publicKey}`);
   return hub;
