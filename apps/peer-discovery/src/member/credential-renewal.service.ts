@@ -3,9 +3,13 @@ import { parseCredentialReply, Patterns } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { BusRef, RemoteError } from '@wgmesh/nats-transport';
 import { readCreds } from '@wgmesh/nats-auth';
-import { Enrollment, memberCredsPath, natsUserKey, renewalDelay, renewalRetryDelay, writeEnrollment, writeMemberCreds } from '@wgmesh/peer-discovery';
+import { join } from 'node:path';
+import { Enrollment, memberCredsPath, NATS_CREDS_FILE, natsUserKey, renewalDelay, renewalRetryDelay, writeEnrollment, writeMemberCreds } from '@wgmesh/peer-discovery';
 import type { PeerDiscoveryConfig } from '../config';
 import { BUS, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
+
+/** Retry when the credential file itself cannot be read. */
+const RETRY_WITHOUT_CREDENTIAL_MS = 30_000;
 
 /**
  * Keeps this member's NATS credential (`<state-dir>/nats.creds`) from running out: at two thirds
@@ -42,8 +46,9 @@ export class CredentialRenewalService implements OnApplicationBootstrap, OnModul
   }
 
   private async renew(): Promise<void> {
-    const current = readCreds(memberCredsPath(this.config.stateDir)!).jwt;
+    let current: string | null = null;
     try {
+      current = readCreds(memberCredsPath(this.config.stateDir) ?? join(this.config.stateDir, NATS_CREDS_FILE)).jwt;
       const bus = await this.bus.ready;
       const reply = await bus.request(Patterns.credential, { natsKey: natsUserKey(this.config.stateDir).publicKey }, parseCredentialReply, { node: this.enrollment.name, timeoutMs: 10_000 });
       writeMemberCreds(this.config.stateDir, reply.natsJwt);
@@ -59,7 +64,7 @@ export class CredentialRenewalService implements OnApplicationBootstrap, OnModul
         this.log.error('the registry renews no credential for this node: it is no member any more (removed?); enrol again with a new token', { error: err.message });
         return;
       }
-      const retryInMs = renewalRetryDelay(current, Date.now());
+      const retryInMs = current ? renewalRetryDelay(current, Date.now()) : RETRY_WITHOUT_CREDENTIAL_MS;
       this.log.warn('renewing the NATS credential failed; retrying', { error: (err as Error).message, retryInMs });
       this.schedule(retryInMs);
     }
