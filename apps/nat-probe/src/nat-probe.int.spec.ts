@@ -166,6 +166,17 @@ describe('nat-probe (member) over NATS', () => {
     expect(about(C)).toMatchObject({ path: 'relayed', attempt: false, reason: 'relayed: both endpoint-dependent', retryAt: null });
   });
 
+  it('keeps its NAT and its paths when the STUN server does not answer (the registry is away): fail-static', async () => {
+    const before = { nat: nat.length, paths: paths.length, decisions: JSON.stringify(last().decisions) };
+    answer = { nat: 'unknown', mapping: 'unknown', filtering: 'unknown', mappedAddress: null, server: '203.0.113.1:3478', method: 'test I: no answer; nothing can be classified' };
+    await running.probe.classify('test: registry away');
+    await running.probe.classify('test: registry away again');
+    expect(nat.length).toBe(before.nat); // no report claiming an unknown NAT
+    expect(running.probe.current().nat).toBe('edm');
+    expect(JSON.stringify(last().decisions)).toBe(before.decisions);
+    answer = edm;
+  });
+
   it('exports the paths by kind and the NAT type as metrics', async () => {
     const { body } = await metricsText();
     const relayed = last().decisions.filter((d) => d.path === 'relayed').length;

@@ -240,6 +240,12 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       return;
     }
     const previous = this.nat;
+    if (result.mappedAddress === null && previous !== null) {
+      // The STUN server did not answer at all (the registry is away: restarting, its host lost):
+      // nothing was learnt about the NAT, which has not changed for that. Paths stay as decided.
+      this.log.warn('the STUN server did not answer; keeping the last NAT classification', { server, reason, nat: previous.nat });
+      return;
+    }
     this.nat = result;
     meshMetrics.natProbes().inc({ nat: result.nat });
     setNatType(result.nat);
