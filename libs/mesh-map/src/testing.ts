@@ -50,7 +50,8 @@ export function hubState(handshakes: Array<[number, number]>, at = 1): Dataplane
 
 /**
  * A mesh of `n` members, every pair decided by its leader: pair (i, j) is `path(i, j)` (default
- * direct), changed at `since(i, j)`. Every member shook hands with the hub at `handshake`.
+ * direct). Every member shook hands with the hub at `handshake`. With `live`, changes from then
+ * on are events.
  */
 export function syntheticMesh(
   n: number,
@@ -58,12 +59,12 @@ export function syntheticMesh(
 ): MeshMap {
   const map = new MeshMap({ mesh: 'synthetic', registry: REGISTRY, now: opts.now });
   map.peers({ type: 'reset', revision: n, peers: Array.from({ length: n }, (_, i) => memberRecord(i, { latestHandshake: opts.handshake ?? 0 })) });
-  if (opts.live) map.live();
   const path = opts.path ?? (() => 'direct');
   for (let i = 0; i < n; i++) {
     const decisions: PathDecision[] = [];
     for (let j = i + 1; j < n; j++) decisions.push(decision(j, path(i, j), 1_000_000 + i * n + j));
     map.pathReport(`m${i}`, pathReport(i, decisions));
   }
+  if (opts.live) map.live();
   return map;
 }
