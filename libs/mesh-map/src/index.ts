@@ -3,3 +3,4 @@ export * from './view';
 export * from './feed';
 export * from './http';
 export * from './service';
+export * from './config';

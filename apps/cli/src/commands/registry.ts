@@ -15,6 +15,7 @@ import { natsCredsOption } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
 import { checkPeerDiscoveryConfig, peerDiscoveryOptions, registryAddress } from '../../../peer-discovery/src/config';
 import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
+import { mapAccess, mapOptions, MeshMapService } from '@wgmesh/mesh-map';
 import { startPeerDiscovery } from '../../../peer-discovery/src/run';
 import { natProbeServerOptions, NatProbeServerConfig, stunServerAddresses } from '../../../nat-probe/src/config';
 import { startNatProbeServer } from '../../../nat-probe/src/run';
@@ -271,6 +272,7 @@ export const upOptions: OptionSpec[] = [
   ...natProbeServerOptions,
   { key: 'ttl', flag: 'ttl', env: 'WGMESH_DNS_TTL', value: '<seconds>', parse: values.int(0, 86400), default: '0', description: 'TTL of every DNS-SD answer' },
   httpListenOption(DEFAULT_HTTP_LISTEN.registry),
+  ...mapOptions,
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
 ];
 
@@ -299,6 +301,8 @@ interface RegistryUpConfig extends NatProbeServerConfig {
   handshakeRefresh: number;
   ttl: number;
   httpListen: HttpListen;
+  map: boolean;
+  mapTokenFile?: string;
   logLevel: Level;
 }
 
@@ -312,7 +316,9 @@ Runs the registry role in the foreground, in one process:
     publishes changes on NATS, answers peers.snapshot, enroll and members.remove;
   - the registry-resolver: DNS-SD (wgsd-compatible) on --dns-listen;
   - nat-probe's STUN server (UDP 3478, and 3479 or --stun-alternate for RFC 5780), which members
-    classify their NAT with.
+    classify their NAT with;
+  - the mesh map: a live page of every member and pair (direct or relayed, and why) at
+    http://<--http-listen>/map (beyond loopback only with --map-token-file; --map off).
 Pointed at an existing WireGuard device with peers and no enrolment at all, it serves the same
 DNS-SD answers as wgsd. NATS must listen on the public address (enrolment) and on the tunnel
 address (members' events); Redis only locally.
@@ -342,10 +348,12 @@ export function registryUpCommand(argv: string[]): Promise<number> {
     // DNS-SD on the tunnel address by default: members ask over the tunnel; nobody else can.
     const dnsListen = c.dnsListen ?? { host: address, port: 53 };
     const prefix = parseCidr(c.meshCidr).prefixLength;
+    const access = mapAccess(c);
     const log = createLogger({ service: 'registry', level: c.logLevel });
+    const map = access.serve ? new MeshMapService({ mesh: c.mesh, token: access.token, log: log.child({ service: 'mesh-map' }) }) : null;
     // /ready combines every service's checks (dataplane.*, peer-discovery.*, resolver.*); it
-    // answers from the start, while the services come up.
-    const role = await RoleProcess.start(c.httpListen, log);
+    // answers from the start, while the services come up (and /map says "starting").
+    const role = await RoleProcess.start(c.httpListen, log, map ? [map.http] : []);
     const readiness = role.readiness;
 
     const dataplane = await startDataplaneProgrammer(
@@ -384,9 +392,17 @@ export function registryUpCommand(argv: string[]): Promise<number> {
         });
         role.onClose(() => server.close());
       }
+      if (map) {
+        await map.start({
+          registry: { publicKey: dataplane.publicKey, address, endpoint: c.publicEndpoint ?? null, device: c.device, driver: c.driver },
+          registryNode: REGISTRY_NODE, nats: c.nats, natsCreds,
+        });
+        role.onClose(() => map.close());
+      }
       log.info('registry up', {
         device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${dnsListen.host}:${resolver.port}`, natsAuth: natsCreds ? 'on' : 'off',
         zones: c.zone, enrolment: c.publicEndpoint ? 'on' : 'off (no --public-endpoint)',
+        map: map && role.url ? `${role.url}/map` : 'off',
       });
       await role.untilStopped();
     } finally {
