@@ -42,7 +42,7 @@ export interface ViewMember {
 }
 
 export interface ViewPair {
-  /** The pair's leader (the smaller key) and the other member, by key. */
+  /** The two members by key, `a` the one whose name sorts first. */
   a: string;
   b: string;
   path: PairPath;
@@ -114,7 +114,10 @@ export function buildView(map: MeshMap, opts: ViewOptions = {}): MapView {
   const members = [...map.memberList()].map((m) => viewMember(m, now, counts.get(m.key) ?? { direct: 0, relayed: 0, trying: 0 })).sort((x, y) => compareNames(x.name, y.name));
   const sampled = decided > pairLimit;
   const names = new Map(members.map((m) => [m.key, m.name]));
-  const pairs = chosen.result().map(([a, b, p]) => ({ a, b, path: p.path, reason: p.reason, technique: p.technique, rttMs: null, since: p.since, reportedBy: p.fromLeader ? a : b }) satisfies ViewPair);
+  const pairs = chosen.result().map(([leader, other, p]) => {
+    const [a, b] = compareNames(names.get(leader)!, names.get(other)!) <= 0 ? [leader, other] : [other, leader];
+    return { a, b, path: p.path, reason: p.reason, technique: p.technique, rttMs: null, since: p.since, reportedBy: p.fromLeader ? leader : other } satisfies ViewPair;
+  });
   if (!sampled) pairs.sort((x, y) => compareNames(names.get(x.a)!, names.get(y.a)!) || compareNames(names.get(x.b)!, names.get(y.b)!));
   const r = map.registry;
   return {

@@ -11,7 +11,8 @@
   const SILENCE_MS = 40000;
   const PATH_WORDS = { direct: 'direct', relayed: 'relayed', trying: 'trying direct' };
   const TECHNIQUE_WORDS = { plain: 'plain', punch: 'punched', prediction: 'predicted port' };
-  const SVG = 'http://www.w3.org/2000/svg';
+  /** Line height of the member labels in the drawing (viewBox units). */
+  const LINE = 18;
 
   let view = null;
   /** Server clock minus ours: "ago" is counted on the server's clock. */
@@ -225,16 +226,16 @@
         parts.push(`<circle class="dot${m.online ? '' : ' offline'}" cx="${f(p.x)}" cy="${f(p.y)}" r="3"><title>${esc(m.name)}</title></circle>`);
         continue;
       }
-      // Labels outward: beside the node on the sides, above or below it at the top and bottom.
+      // Labels outward, three short lines: beside the node on the sides, above or below it at the top and bottom.
       const side = Math.cos(p.angle) > 0.3 ? 1 : Math.cos(p.angle) < -0.3 ? -1 : 0;
       const anchor = side > 0 ? 'start' : side < 0 ? 'end' : 'middle';
+      const lines = [m.name, m.address || '', [m.nat, m.driver].filter(Boolean).join(' · ')];
       const lx = p.x + side * 22;
-      const ly = side !== 0 ? p.y - 3 : Math.sin(p.angle) < 0 ? p.y - 40 : p.y + 36;
+      const top = side !== 0 ? p.y - 14 : Math.sin(p.angle) < 0 ? p.y - 22 - 2 * LINE : p.y + 34;
+      const text = lines.map((t, k) => `<text x="${f(lx)}" y="${f(top + k * LINE)}" text-anchor="${anchor}" class="${k === 0 ? 'name' : 'sub'}">${esc(t)}</text>`).join('');
       parts.push(
         `<g class="member${m.online ? '' : ' offline'}" data-member="${esc(m.name)}"><title>${esc(m.name)}: ${esc(m.address || '')}, NAT ${esc(m.nat || 'unknown')}${m.natDetail ? ` (${esc(m.natDetail)})` : ''}, ${esc(m.driver || 'dataplane unknown')}, ${m.online ? 'online' : 'offline'}</title>` +
-          `<circle cx="${f(p.x)}" cy="${f(p.y)}" r="13"/>` +
-          `<text x="${f(lx)}" y="${f(ly)}" text-anchor="${anchor}" class="name">${esc(m.name)}</text>` +
-          `<text x="${f(lx)}" y="${f(ly + 19)}" text-anchor="${anchor}" class="sub">${esc([m.address, m.nat, m.driver].filter(Boolean).join(' · '))}</text></g>`,
+          `<circle cx="${f(p.x)}" cy="${f(p.y)}" r="13"/>${text}</g>`,
       );
     }
     svg.innerHTML = parts.join('');

@@ -19,7 +19,7 @@ import { missingRequirements } from './requirements';
 export const labOptions: OptionSpec[] = [
   { key: 'members', flag: 'members', env: 'WGMESH_LAB_MEMBERS', value: '<count | name:nat,…>', parse: parseMemberOption, description: 'up/run: how many members (3 behind eim NATs + 1 public by default), or a list like a:eim,b:edm,c:seq,d:public' },
   { key: 'nat', flag: 'nat', env: 'WGMESH_LAB_NAT', value: '<eim|edm|seq|public,…>', parse: parseNatList, description: 'up/run: the NAT in front of each member (one per member, or one for all)' },
-  { key: 'json', flag: 'json', parse: values.bool, description: 'up: print only {"pairs":[{"a","b","path","reason","rttMs",…}],"convergeMs",…} on stdout' },
+  { key: 'json', flag: 'json', parse: values.bool, description: 'up: print only {"pairs":[{"a","b","path","reason","rttMs",…}],"convergeMs","map",…} on stdout' },
   { key: 'timeout', flag: 'timeout', env: 'WGMESH_LAB_TIMEOUT_MS', value: '<ms>', parse: values.int(1000, 600_000), default: '30000', description: 'up/run: how long the pairs may take to settle before the lab is torn down' },
   { key: 'natInterval', flag: 'nat-interval', env: 'WGMESH_LAB_NAT_INTERVAL_S', value: '<seconds>', parse: values.int(1, 3600), default: '3', description: "up/run: members' --nat-interval (how often nat-probe classifies the NAT again)" },
   { key: 'pathDeadline', flag: 'path-deadline', env: 'WGMESH_LAB_PATH_DEADLINE_S', value: '<seconds>', parse: values.int(1, 600), default: '10', description: "up/run: members' --path-deadline (how long a direct path or attempt may go without a handshake before the pair is relayed)" },
@@ -55,8 +55,8 @@ edm: endpoint-dependent, random ports; seq: endpoint-dependent, ports in sequenc
 prediction gets through) or public, each running "wgmesh member up". "up" waits until both ends
 of every pair apply the same path decision (their nat-probe's: direct or relayed, and why) and
 the tunnel agrees with it, prints each pair's path, round trip and reason and the convergence
-time, and leaves the lab running; "down" removes its namespaces, processes and files. See
-tools/lab/README.md.
+time and the address of the mesh map (http://127.0.0.1:<port>/map on this machine), and leaves
+the lab running; "down" removes its namespaces, processes and files. See tools/lab/README.md.
 
 Options:
 ${formatOptionsHelp(labOptions)}`;
@@ -113,10 +113,10 @@ interface MeshUp {
   convergeMs: number;
 }
 
-/** What `lab up --json` prints: the pairs, the convergence time, each member's NAT as nat-probe classified it. */
-export function labUpJson(up: { lab: { id: string }; rows: readonly PairRow[]; convergeMs: number; nat: Record<string, string> }): string {
+/** What `lab up --json` prints: the pairs, the convergence time, each member's NAT as nat-probe classified it, the map's address. */
+export function labUpJson(up: { lab: { id: string }; rows: readonly PairRow[]; convergeMs: number; nat: Record<string, string>; map: string }): string {
   const pairs = up.rows.map((r) => ({ a: r.a, b: r.b, path: r.path, reason: r.reason, rttMs: r.rttMs, attempt: r.attempt, decidedBy: r.decidedBy, observed: r.observed }));
-  return JSON.stringify({ pairs, convergeMs: up.convergeMs, lab: up.lab.id, nat: up.nat });
+  return JSON.stringify({ pairs, convergeMs: up.convergeMs, lab: up.lab.id, nat: up.nat, map: up.map });
 }
 
 /**
@@ -128,7 +128,7 @@ async function meshUp(o: LabConfig, opts: { detach: boolean }): Promise<number> 
   if (!up) return 1;
   const { lab } = up;
   if (o.json) {
-    process.stdout.write(`${labUpJson({ ...up, nat: natOf(up.mesh) })}\n`);
+    process.stdout.write(`${labUpJson({ ...up, nat: natOf(up.mesh), map: up.mesh.mapUrl })}\n`);
     process.stderr.write(`lab ${lab.id} is up; "wgmesh lab down ${lab.id}" removes it\n`);
     return 0;
   }
@@ -197,6 +197,7 @@ function summary({ lab, mesh, rows, convergeMs }: MeshUp): string {
     '',
     `registry  ${mesh.registry.endpoint}, tunnel ${mesh.record().registry.address}, DNS-SD ${mesh.record().zone} on ${mesh.record().registry.address}:53`,
     ...mesh.memberNames().map((n) => `${n.padEnd(8)}  tunnel ${mesh.member(n).address}, device ${mesh.member(n).device}, ${mesh.member(n).host.nat === 'public' ? `public ${mesh.member(n).host.address}` : `behind ${mesh.member(n).host.nat} NAT ${mesh.member(n).host.publicAddress}`}, nat-probe says ${nat[n]}`),
+    `map       ${mesh.mapUrl}  (the mesh map: open it in a browser on this machine)`,
     `logs      ${mesh.logDir}`,
     '',
     a ? `Look around:   ip netns exec ${lab.namespaceOf(a)} wg show ${mesh.member(a).device}` : '',
@@ -287,7 +288,7 @@ export function formatStatus(s: LabStatus, mesh?: MeshRecord): string {
   const table = [['host', 'role', 'namespace', 'address', 'public', 'nat', ...(mesh ? ['tunnel'] : []), ''], ...rows];
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
   const lines = table.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
-  const meshLines = mesh ? [`mesh "${mesh.mesh}", zone ${mesh.zone}, ${mesh.cidr}; registry key ${mesh.registry.publicKey}; logs ${mesh.logs}`] : [];
+  const meshLines = mesh ? [`mesh "${mesh.mesh}", zone ${mesh.zone}, ${mesh.cidr}; registry key ${mesh.registry.publicKey}; logs ${mesh.logs}${mesh.map ? `; map ${mesh.map}` : ''}`] : [];
   const procs = s.processes.map((p) => `  pid ${p.pid} in ${p.host}: ${shortCommand(p.command)}${p.running ? '' : ' (ended)'}`);
   return [head, ...lines.map((l) => `  ${l}`), ...meshLines, ...(procs.length ? ['processes:', ...procs] : [])].join('\n');
 }

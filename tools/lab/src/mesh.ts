@@ -6,6 +6,7 @@ import { AUTH_DIR, initAuthority, InitResult } from '@wgmesh/nats-auth';
 import { LabError } from './errors';
 import { ExecResult, toolEnv } from './exec';
 import type { Lab } from './lab';
+import { startMapForward } from './map-forward';
 import { LogFile, logMessage } from './mesh-log';
 import { DumpPeer, expectDirect, pairsOf, PairRow, parseDump } from './mesh-pairs';
 import { meshPairTable, PathsConvergence, PathWatch, waitForPaths, WaitForPathsOptions } from './mesh-paths';
@@ -98,6 +99,8 @@ export interface MeshRecord {
   cidr: string;
   registry: { device: string; publicKey: string; endpoint: string; address: string };
   members: Array<{ name: string; device: string; publicKey: string; address: string; nat: string }>;
+  /** The registry's mesh map, forwarded to the host: http://127.0.0.1:<port>/map. */
+  map?: string;
   logs: string;
   startedAt: string;
 }
@@ -116,6 +119,8 @@ export class Mesh {
   natsAuth!: InitResult;
   /** The password of the registry's Redis ACL user (deploy/security/redis-users.acl). */
   redisPassword = '';
+  /** The registry's mesh map on the host (see map-forward.ts). */
+  mapUrl = '';
   private readonly services: LabProcess[] = [];
   private readonly opts: MeshOptions;
 
@@ -137,7 +142,7 @@ export class Mesh {
     mkdirSync(mesh.logDir, { recursive: true, mode: 0o700 });
     await mesh.startServices();
     // The token needs only Redis: made while the registry starts.
-    [mesh.token] = await Promise.all([mesh.createToken(), mesh.startRegistry(), mesh.startPathWatch()]);
+    [mesh.token] = await Promise.all([mesh.createToken(), mesh.startRegistry(), mesh.startPathWatch(), mesh.startMapForward()]);
     const names = opts.members ?? lab.hosts.filter((h) => h.role === 'member').map((h) => h.name);
     await Promise.all(names.map((n) => mesh.startMember(n)));
     mesh.writeRecord();
@@ -397,6 +402,13 @@ export class Mesh {
     this.services.push(this.paths.process);
   }
 
+  /** The registry's mesh map, forwarded to 127.0.0.1:<free port> on the host. */
+  private async startMapForward(): Promise<void> {
+    const forward = await startMapForward(this.lab, { logDir: this.logDir, workspace: WORKSPACE, timeoutMs: this.timeoutMs });
+    this.services.push(forward.process);
+    this.mapUrl = forward.url;
+  }
+
   /** nat-probe's timings for members, in its environment variables (flags in memberArgs still win). */
   private natProbeEnv(): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = {};
@@ -414,6 +426,7 @@ export class Mesh {
       cidr: MESH.cidr,
       registry: { device: this.registry.device, publicKey: this.registry.publicKey, endpoint: this.registry.endpoint, address: MESH.registryAddress },
       members: this.memberNames().map((n) => this.member(n)).map((m) => ({ name: m.name, device: m.device, publicKey: m.publicKey, address: m.address, nat: m.host.nat! })),
+      map: this.mapUrl,
       logs: this.logDir,
       startedAt: new Date().toISOString(),
     };
