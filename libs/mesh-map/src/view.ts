@@ -34,6 +34,8 @@ export interface ViewMember {
   nat: NatType | null;
   /** How the NAT behaves, in words (from its report), e.g. "mapping endpoint-independent, filtering address-and-port-dependent". */
   natDetail: string | null;
+  /** The NAT hands out new ports in sequence, this far apart (port prediction can get through it). */
+  portStep: number | null;
   driver: DriverKind | null;
   online: boolean;
   /** Latest handshake with the hub, unix seconds (0: never). */
@@ -143,6 +145,7 @@ function viewMember(m: MemberState, now: number, paths: PathCounts): ViewMember 
     endpoint: m.endpoint,
     nat: m.nat,
     natDetail: m.natReport ? natDetail(m.natReport) : null,
+    portStep: m.natReport?.portStep ?? null,
     driver: m.driver,
     online: m.hubHandshake > 0 && now / 1000 - m.hubHandshake < ONLINE_WINDOW_S,
     hubHandshake: m.hubHandshake,

@@ -12,7 +12,7 @@
   const PATH_WORDS = { direct: 'direct', relayed: 'relayed', trying: 'trying direct' };
   const TECHNIQUE_WORDS = { plain: 'plain', punch: 'punched', prediction: 'predicted port' };
   /** Line height of the member labels in the drawing (viewBox units). */
-  const LINE = 18;
+  const LINE = 21;
 
   let view = null;
   /** Server clock minus ours: "ago" is counted on the server's clock. */
@@ -168,7 +168,7 @@
       .map(
         (m) =>
           `<tr data-member="${esc(m.name)}"><td>${esc(m.name)}</td><td>${esc(m.address || '—')}</td><td>${esc(m.endpoint || '—')}</td>` +
-          `<td${m.natDetail ? ` title="${esc(m.natDetail)}"` : ''}>${esc(m.nat || '—')}</td><td>${esc(m.driver || '—')}</td>` +
+          `<td${m.natDetail ? ` title="${esc(m.natDetail)}"` : ''}>${esc(m.nat || '—')}${m.portStep ? ' <span class="muted">sequential</span>' : ''}</td><td>${esc(m.driver || '—')}</td>` +
           `<td class="nowrap"><span class="badge ${m.online ? 'online' : 'offline'}">${m.online ? 'online' : 'offline'}</span> ` +
           `<span class="muted" ${m.hubHandshake ? `data-ago="${m.hubHandshake * 1000}"` : ''}>${m.hubHandshake ? '' : 'no handshake yet'}</span></td>` +
           `<td>${pathCounts(m.paths)}</td></tr>`,
@@ -197,7 +197,7 @@
     const [w, h] = [760, 560];
     const center = { x: w / 2, y: h / 2 };
     const n = view.members.length;
-    const radius = view.draw ? 190 : 230;
+    const radius = view.draw ? 175 : 230;
     const at = new Map(
       view.members.map((m, i) => {
         const angle = -Math.PI / 2 + (2 * Math.PI * i) / Math.max(n, 1);
@@ -229,9 +229,9 @@
       // Labels outward, three short lines: beside the node on the sides, above or below it at the top and bottom.
       const side = Math.cos(p.angle) > 0.3 ? 1 : Math.cos(p.angle) < -0.3 ? -1 : 0;
       const anchor = side > 0 ? 'start' : side < 0 ? 'end' : 'middle';
-      const lines = [m.name, m.address || '', [m.nat, m.driver].filter(Boolean).join(' · ')];
+      const lines = [m.name, m.address || '', [m.nat && m.portStep ? `${m.nat} (seq.)` : m.nat, m.driver].filter(Boolean).join(' · ')];
       const lx = p.x + side * 22;
-      const top = side !== 0 ? p.y - 14 : Math.sin(p.angle) < 0 ? p.y - 22 - 2 * LINE : p.y + 34;
+      const top = side !== 0 ? p.y - LINE + 6 : Math.sin(p.angle) < 0 ? p.y - 22 - 2 * LINE : p.y + 38;
       const text = lines.map((t, k) => `<text x="${f(lx)}" y="${f(top + k * LINE)}" text-anchor="${anchor}" class="${k === 0 ? 'name' : 'sub'}">${esc(t)}</text>`).join('');
       parts.push(
         `<g class="member${m.online ? '' : ' offline'}" data-member="${esc(m.name)}"><title>${esc(m.name)}: ${esc(m.address || '')}, NAT ${esc(m.nat || 'unknown')}${m.natDetail ? ` (${esc(m.natDetail)})` : ''}, ${esc(m.driver || 'dataplane unknown')}, ${m.online ? 'online' : 'offline'}</title>` +
