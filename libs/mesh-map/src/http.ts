@@ -97,7 +97,7 @@ export class MapHttp implements HttpHandler {
     res.write(': wgmesh mesh map\nretry: 2000\n\n');
     this.viewers.add(res);
     res.on('close', () => this.viewers.delete(res));
-    if (view) this.write(res, view);
+    if (view) this.send(res, frame(view));
     this.heartbeat ??= setInterval(() => this.push(), this.opts.heartbeatMs ?? HEARTBEAT_MS).unref();
   }
 
@@ -126,14 +126,10 @@ export class MapHttp implements HttpHandler {
     const started = performance.now();
     const view = this.opts.source.view();
     if (!view) return;
-    const frame = `event: view\ndata: ${JSON.stringify(view)}\n\n`;
+    const text = frame(view);
     this.gapMs = Math.max(this.minGapMs, 10 * (performance.now() - started));
     this.lastPush = Date.now();
-    for (const res of this.viewers) this.send(res, frame);
-  }
-
-  private write(res: ServerResponse, view: MapView): void {
-    this.send(res, `event: view\ndata: ${JSON.stringify(view)}\n\n`);
+    for (const res of this.viewers) this.send(res, text);
   }
 
   private send(res: ServerResponse, frame: string): void {
@@ -152,6 +148,11 @@ export class MapHttp implements HttpHandler {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
     return m !== null && timingSafeEqual(sha256(m[1]), this.tokenHash);
   }
+}
+
+/** One server-sent event carrying a whole view. */
+function frame(view: MapView): string {
+  return `event: view\ndata: ${JSON.stringify(view)}\n\n`;
 }
 
 function sha256(text: string): Buffer {
