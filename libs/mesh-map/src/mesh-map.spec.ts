@@ -14,6 +14,13 @@ const natReport = (i: number, nat: 'eim' | 'edm', extra: { portStep?: number } =
   ...extra,
 });
 
+/** The pairs of two members that have a decision, as [leader key, follower key]. */
+function pairsOf(map: MeshMap): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  map.forEachPair((a, b) => out.push([a, b]));
+  return out;
+}
+
 function mapOf(n: number, now = () => 1000): MeshMap {
   const map = new MeshMap({ mesh: 'm', registry: REGISTRY, now });
   map.peers({ type: 'reset', revision: 1, peers: Array.from({ length: n }, (_, i) => memberRecord(i)) });
@@ -36,7 +43,7 @@ describe('MeshMap', () => {
     expect(map.pair(keyOf(1), keyOf(0))).toMatchObject({ path: 'direct', technique: 'plain', since: 20, fromLeader: true });
     map.pathReport('m1', pathReport(1, [decision(0, 'trying', 30)]));
     expect(map.pair(keyOf(0), keyOf(1))?.path).toBe('direct');
-    expect([...map.pairList()]).toHaveLength(1);
+    expect(pairsOf(map)).toHaveLength(1);
   });
 
   it('tells relayed, trying direct and direct apart, with the technique that got a pair direct', () => {
@@ -64,7 +71,7 @@ describe('MeshMap', () => {
     expect(() => map.pathReport('m9', { ...pathReport(9, []) })).toThrow(/not a member/);
     const before = map.version;
     map.pathReport('m0', pathReport(0, [decision(77, 'direct', 1), decision(1, 'direct', 1)]));
-    expect([...map.pairList()].map(([a, b]) => [a, b])).toEqual([[keyOf(0), keyOf(1)]]);
+    expect(pairsOf(map)).toEqual([[keyOf(0), keyOf(1)]]);
     expect(map.pair(keyOf(0), keyOf(77))).toBeUndefined();
     expect(map.version).toBeGreaterThan(before);
   });
@@ -75,7 +82,7 @@ describe('MeshMap', () => {
     map.peers({ type: 'remove', revision: 2, publicKey: keyOf(1) });
     expect(map.member(keyOf(1))).toBeUndefined();
     expect(map.keyOf('m1')).toBeUndefined();
-    expect([...map.pairList()]).toHaveLength(1);
+    expect(pairsOf(map)).toHaveLength(1);
     map.peers({ type: 'upsert', revision: 3, peer: memberRecord(1) });
     expect(map.pair(keyOf(0), keyOf(1))).toBeUndefined();
   });

@@ -142,13 +142,6 @@ export class MeshMap {
     }
   }
 
-  /** Every pair of two current members that has a decision: [leader key, follower key, state]. */
-  pairList(): Array<[string, string, PairState]> {
-    const out: Array<[string, string, PairState]> = [];
-    this.forEachPair((a, b, pair) => out.push([a, b, pair]));
-    return out;
-  }
-
   pair(x: string, y: string): PairState | undefined {
     const [a, b] = x < y ? [x, y] : [y, x];
     return this.pairs.get(a)?.get(b);
