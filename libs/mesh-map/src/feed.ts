@@ -30,7 +30,7 @@ export interface MapFeedOptions {
  * `node.<id>.dataplane.state` (a one-message subscription per member: the map does not take every
  * member's full device state every 5 s). Inputs that fail their contract are refused by the
  * transport; inputs from a node that is not the member it claims to be are dropped and counted
- * (`wgmesh_errors_total{kind="invalid_event"}`).
+ * (`wgmesh_errors_total{kind="invalid_event"}`), those of a node that is no member (yet) dropped.
  */
 export class MapFeed {
   private readonly mirror: PeerMirror;
@@ -148,9 +148,11 @@ export class MapFeed {
       apply();
     } catch (err) {
       if (!(err instanceof MapInputError)) throw err;
-      this.counters.refused++;
-      countError('invalid_event');
-      this.opts.log.debug('mesh map: input refused', { reason: err.message });
+      if (err.kind === 'forged') {
+        this.counters.refused++;
+        countError('invalid_event');
+      }
+      this.opts.log.debug('mesh map: input not taken', { reason: err.message });
       return;
     }
     if (this.opts.map.version !== before) this.opts.changed?.();

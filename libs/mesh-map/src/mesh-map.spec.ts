@@ -69,6 +69,14 @@ describe('MeshMap', () => {
     expect(() => map.pathReport('m1', pathReport(0, [decision(1, 'direct', 1)]))).toThrow(MapInputError); // on m1's subject, says m0
     expect(() => map.pathReport('m0', { ...pathReport(0, []), publicKey: keyOf(2) })).toThrow(/enrolled with/);
     expect(() => map.pathReport('m9', { ...pathReport(9, []) })).toThrow(/not a member/);
+    const kind = (f: () => void) => {
+      try {
+        f();
+      } catch (err) {
+        return (err as MapInputError).kind;
+      }
+    };
+    expect([kind(() => map.pathReport('m1', pathReport(0, []))), kind(() => map.pathReport('m9', pathReport(9, [])))]).toEqual(['forged', 'unknown']);
     const before = map.version;
     map.pathReport('m0', pathReport(0, [decision(77, 'direct', 1), decision(1, 'direct', 1)]));
     expect(pairsOf(map)).toEqual([[keyOf(0), keyOf(1)]]);

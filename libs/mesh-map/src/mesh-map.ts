@@ -71,9 +71,19 @@ export interface MeshMapOptions {
   now?: () => number;
 }
 
-/** Why an input was refused; the caller counts and logs it. */
+/**
+ * Why an input was not taken: `unknown` — from a node that is not a member (not yet loaded, or
+ * removed and still running: nothing wrong); `forged` — on another node's subject, or with a key
+ * not enrolled under its name.
+ */
 export class MapInputError extends Error {
   override readonly name = 'MapInputError';
+  constructor(
+    readonly kind: 'unknown' | 'forged',
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export const DEFAULT_MAX_EVENTS = 200;
@@ -207,9 +217,9 @@ export class MeshMap {
    * gives each member's latest handshake with it; a member's gives its dataplane kind.
    */
   dataplaneState(node: string, state: DataplaneState, registryNode: string): void {
-    if (node !== state.node) throw new MapInputError(`a state of node "${state.node}" on node "${node}"'s subject`);
+    if (node !== state.node) throw new MapInputError('forged', `a state of node "${state.node}" on node "${node}"'s subject`);
     if (node === registryNode) {
-      if (state.publicKey !== this.registry.publicKey) throw new MapInputError(`the hub state carries key ${state.publicKey}, not the hub's`);
+      if (state.publicKey !== this.registry.publicKey) throw new MapInputError('forged', `the hub state carries key ${state.publicKey}, not the hub's`);
       let changed = this.registry.driver !== state.driver;
       this.registry.driver = state.driver;
       for (const p of state.peers) {
@@ -270,10 +280,10 @@ export class MeshMap {
 
   /** The member that sent a node message: the subject's node, named in the message, enrolled with its key. */
   private sender(subjectNode: string, node: string, publicKey: string): MemberState {
-    if (subjectNode !== node) throw new MapInputError(`a message of node "${node}" on node "${subjectNode}"'s subject`);
+    if (subjectNode !== node) throw new MapInputError('forged', `a message of node "${node}" on node "${subjectNode}"'s subject`);
     const key = this.byName.get(node);
-    if (key === undefined) throw new MapInputError(`node "${node}" is not a member (yet)`);
-    if (key !== publicKey) throw new MapInputError(`node "${node}" sent key ${publicKey}, but is enrolled with ${key}`);
+    if (key === undefined) throw new MapInputError('unknown', `node "${node}" is not a member (yet)`);
+    if (key !== publicKey) throw new MapInputError('forged', `node "${node}" sent key ${publicKey}, but is enrolled with ${key}`);
     return this.members.get(key)!;
   }
 
