@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict';
-// `npm test`: installs missing Debian packages (as root), makes sure NATS and Redis are running
-// (starting them when not), typechecks the whole
+// `npm test`: installs the npm dependencies when node_modules is missing or out of date
+// (tools/dev/ensure-deps.js: `npm ci`), installs missing Debian packages (as root), makes sure
+// NATS and Redis are running (starting them when not), typechecks the whole
 // workspace, runs every jest test once (unit, integration, end-to-end), and ends with one line
 // "N passed, N failed, N skipped". Extra arguments go to jest (e.g. `npm test -- libs/dns-sd`).
 const { spawnSync } = require('node:child_process');
@@ -10,6 +11,7 @@ const { tmpdir } = require('node:os');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '../..');
+if (!require('../dev/ensure-deps').ensureDependencies(root)) process.exit(1);
 const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: process.env }).status;
 
