@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
 import { LabError, LabSpecError } from './errors';
 import { Lab, LabStatus } from './lab';
-import { labStateDir, Mesh, MeshRecord, missingMeshTools, readMeshRecord, removeMeshFiles, startMesh, sweepMeshDirs, WORKSPACE } from './mesh';
+import { execInHost, execTarget, hostEnv } from './lab-exec';
+import { labStateDir, Mesh, meshDir, MeshRecord, missingMeshTools, readMeshRecord, removeMeshFiles, startMesh, sweepMeshDirs, WORKSPACE } from './mesh';
 import { meshMembers, parseMemberOption, parseNatList } from './mesh-members';
 import { formatPairTable, PairRow } from './mesh-pairs';
 import { checkLabId, MemberNat, MemberSpec } from './plan';
@@ -30,6 +31,8 @@ export const labOptions: OptionSpec[] = [
   { key: 'orphans', flag: 'orphans', parse: values.bool, description: 'down --all: also wgl-<id>-* namespaces and wl<id>-* sockets that no state file lists' },
 ];
 
+const execOptions: OptionSpec[] = labOptions.filter((o) => o.key === 'stateDir');
+
 interface LabConfig {
   members?: number | MemberSpec[];
   nat?: MemberNat[];
@@ -48,6 +51,7 @@ export const labUsage = `Usage: wgmesh lab up [--members N] [--nat eim,edm,seq,p
        wgmesh lab run [--members N] [--nat …]        (npm start: up, then Ctrl-C tears it down)
        wgmesh lab down <id>… | --all [--orphans]
        wgmesh lab status [<id>]
+       wgmesh lab exec [<id>] <registry|member> -- <wgmesh command…>
 
 A WireGuard mesh in network namespaces (needs root): a registry on 203.0.113.1 running NATS,
 Redis and "wgmesh registry up"; members behind NAT routers (eim: endpoint-independent mapping;
@@ -55,13 +59,17 @@ edm: endpoint-dependent, random ports; seq: endpoint-dependent, ports in sequenc
 prediction gets through) or public, each running "wgmesh member up". "up" waits until both ends
 of every pair apply the same path decision (their nat-probe's: direct or relayed, and why) and
 the tunnel agrees with it, prints each pair's path, round trip and reason and the convergence
-time, and leaves the lab running; "down" removes its namespaces, processes and files. See
+time, and leaves the lab running; "down" removes its namespaces, processes and files. "exec"
+runs a wgmesh command in a host's namespace with that host's state directory, NATS credential and
+(on the registry) Redis password, e.g. "wgmesh lab exec a -- status" or "wgmesh lab exec registry
+-- registry token list" (the lab id may be left out while only one lab runs). See
 tools/lab/README.md.
 
 Options:
 ${formatOptionsHelp(labOptions)}`;
 
 export async function labCommand(argv: string[]): Promise<number> {
+  if (argv[0] === 'exec') return labExec(argv.slice(1));
   let parsed: ReturnType<typeof parseOptions>;
   let o: LabConfig;
   try {
@@ -267,6 +275,52 @@ async function labDown(o: LabConfig, ids: string[]): Promise<number> {
     }
   }
   return missing ? 1 : 0;
+}
+
+const execUsage = `Usage: wgmesh lab exec [<lab-id>] <registry|member> [--state-dir <dir>] -- <wgmesh command…>
+
+Runs a wgmesh command inside a lab host's network namespace, as that host's own tools would: on
+a member with its state directory (key, enrolment, NATS credential: "status", "peers", "watch"
+just work), on the registry with its state directory, NATS credential and Redis URL with the ACL
+user's password ("registry token list", "peers", "member remove c"). The lab id may be left out
+while only one lab runs. The command's exit status is exec's.
+
+Examples:
+  wgmesh lab exec a -- status
+  wgmesh lab exec k3f9 registry -- registry token list
+  wgmesh lab exec registry -- watch --json
+
+Options:
+${formatOptionsHelp(execOptions)}`;
+
+/** `lab exec`: a wgmesh command in a host's namespace (see lab-exec.ts). */
+async function labExec(argv: string[]): Promise<number> {
+  const sep = argv.indexOf('--');
+  const own = sep < 0 ? argv : argv.slice(0, sep);
+  let parsed: ReturnType<typeof parseOptions>;
+  try {
+    parsed = parseOptions(execOptions, { argv: own });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`wgmesh lab exec: ${err.message}\n`);
+    return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(`${execUsage}\n`);
+    return 0;
+  }
+  const stateDir = (parsed.options as { stateDir: string }).stateDir;
+  try {
+    if (sep < 0 || sep === argv.length - 1) throw new LabSpecError('give the wgmesh command after "--", e.g. wgmesh lab exec a -- status (see "wgmesh lab exec --help")');
+    const { lab, host } = execTarget(parsed.rest, Lab.list({ stateDir }));
+    if (!readMeshRecord(stateDir, lab.id)) throw new LabError(`lab ${lab.id} runs no mesh (it was brought up with --network-only): use ip netns exec wgl-${lab.id}-${host} <command>`);
+    const ns = lab.hosts.find((h) => h.name === host)!.ns;
+    return await execInHost(ns, join(WORKSPACE, 'bin/wgmesh.js'), argv.slice(sep + 1), hostEnv(meshDir(stateDir, lab.id), host));
+  } catch (err) {
+    if (!(err instanceof LabError || err instanceof LabSpecError)) throw err;
+    process.stderr.write(`wgmesh lab exec: ${err.message}\n`);
+    return err instanceof LabSpecError ? 2 : 1;
+  }
 }
 
 /** The lab, its hosts (namespace, addresses, NAT), its mesh and its processes, as text. */

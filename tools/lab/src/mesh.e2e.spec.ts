@@ -1,7 +1,8 @@
 import { keyFromBase64, keyToBase32 } from '@wgmesh/wireguard';
 import { parseDig, waitFor, describeE2E } from '@wgmesh/testing';
 import { Lab } from './lab';
-import { Mesh, MESH, missingMeshTools, startMesh } from './mesh';
+import { ExecFailed, run, toolEnv } from './exec';
+import { Mesh, MESH, missingMeshTools, startMesh, WORKSPACE } from './mesh';
 import { logMessage } from './mesh-log';
 import { findExecutable, missingRequirements } from './requirements';
 
@@ -89,6 +90,28 @@ describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public memb
     expect(status.node).toBe('a');
     const others = ['b', 'c', 'd'].map((n) => mesh.member(n).publicKey);
     expect(status.peers.filter((p) => others.includes(p.publicKey)).map((p) => p.path)).toEqual(['direct', 'direct', 'direct']);
+  });
+
+  it('lets an operator in: "wgmesh lab exec" runs status on a member, and token list and peers on the registry', async () => {
+    // As from a shell: the CLI, in another process, finds the lab's files by its id. The
+    // environment is emptied of the variables lab exec sets, so nothing comes from this test's.
+    const env = toolEnv();
+    for (const k of Object.keys(env)) if (k.startsWith('WGMESH_')) delete env[k];
+    const exec = (...args: string[]) => run(process.execPath, [`${WORKSPACE}/bin/wgmesh.js`, 'lab', 'exec', lab.id, ...args], { env, timeoutMs: 30_000 });
+    const status = JSON.parse((await exec('a', '--', 'status', '--json')).stdout) as { node: string; nat: string; peers: Array<{ name?: string; path: string; reason: string | null }> };
+    expect(status.node).toBe('a');
+    expect(status.nat).toBe('eim');
+    expect(status.peers.filter((p) => p.name !== 'registry').map((p) => [p.name, p.path, p.reason === null])).toEqual(expect.arrayContaining([['b', 'direct', false], ['c', 'direct', false], ['d', 'direct', false]]));
+    // (the lab's own enrolment tokens: Redis with its ACL user's password, from the lab's files)
+    const tokens = JSON.parse((await exec('registry', '--', 'registry', 'token', 'list', '--json')).stdout) as Array<{ id: string; uses: number }>;
+    expect(tokens.length).toBeGreaterThan(0);
+    expect(tokens.reduce((n, t) => n + t.uses, 0)).toBeGreaterThanOrEqual(4);
+    const peers = JSON.parse((await exec('registry', '--', 'peers', '--json')).stdout) as { peers: Array<{ name?: string }> };
+    expect(peers.peers.map((p) => p.name).sort()).toEqual(['a', 'b', 'c', 'd']);
+    // The command's own exit status and message come through; a host that runs no wgmesh is a usage error.
+    await expect(exec('registry', '--', 'registry', 'token', 'revoke', 'nope')).rejects.toMatchObject({ code: 1, result: { stderr: expect.stringContaining('no token with id "nope"') } });
+    await expect(exec('nat-a', '--', 'status')).rejects.toMatchObject({ code: 2, result: { stderr: expect.stringContaining(`lab ${lab.id} has no host "nat-a" that runs wgmesh: registry, a, b, c, d`) } });
+    await expect(exec('a')).rejects.toBeInstanceOf(ExecFailed);
   });
 
   it("a restarted member follows its leaders' decisions at once, not at their next report (up to 30 s later)", async () => {
