@@ -9,6 +9,7 @@ import { registryCommand } from './commands/registry';
 import { statusCommand } from './commands/status';
 import { labCommand } from '@wgmesh/lab';
 import { natProbeCommand } from './commands/nat-probe';
+import { watchCommand } from './commands/watch';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 
@@ -17,6 +18,7 @@ const commands: Record<string, Command> = {
   member: { summary: 'the member role: up (enrol, device, dataplane-programmer, peer-discovery), remove', run: memberCommand },
   peers: { summary: "print the registry's peer table", run: peersCommand },
   status: { summary: "show how a node reaches each member: direct or relayed, endpoint, handshake, bytes", run: statusCommand },
+  watch: { summary: 'print what happens in the mesh as it happens: peer table, NAT, path decisions, device changes (or --json)', run: watchCommand },
   connect: { summary: 'ask a member for direct tunnels to named peers (on-demand mode)', run: connectCommand },
   'peer-discovery': { summary: 'run peer-discovery alone (--mode registry|member) in the foreground', run: peerDiscoveryCommand },
   resolver: { summary: 'run the registry-resolver (DNS-SD server) in the foreground', run: resolverCommand },

@@ -92,7 +92,7 @@ describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public memb
     expect(status.peers.filter((p) => others.includes(p.publicKey)).map((p) => p.path)).toEqual(['direct', 'direct', 'direct']);
   });
 
-  it('lets an operator in: "wgmesh lab exec" runs status on a member, and token list and peers on the registry', async () => {
+  it('lets an operator in: "wgmesh lab exec" runs status and watch on a member, token list, peers and watch on the registry', async () => {
     // As from a shell: the CLI, in another process, finds the lab's files by its id. The
     // environment is emptied of the variables lab exec sets, so nothing comes from this test's.
     const env = toolEnv();
@@ -108,6 +108,13 @@ describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public memb
     expect(tokens.reduce((n, t) => n + t.uses, 0)).toBeGreaterThanOrEqual(4);
     const peers = JSON.parse((await exec('registry', '--', 'peers', '--json')).stdout) as { peers: Array<{ name?: string }> };
     expect(peers.peers.map((p) => p.name).sort()).toEqual(['a', 'b', 'c', 'd']);
+    // watch, with the registry's credential (every node) and a member's (its own device state).
+    const records = (stdout: string) => stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; node: string; changes: string[] });
+    const onRegistry = records((await exec('registry', '--', 'watch', '--json', '--subject', 'node.*.dataplane.state', '--count', '4')).stdout);
+    expect(new Set(onRegistry.map((r) => r.node)).size).toBeGreaterThanOrEqual(3); // four nodes and the hub report every 5 s
+    expect(onRegistry[0].changes[0]).toMatch(/^\S+: uapi device \S+, port 51820, \d+ peers/);
+    const onA = records((await exec('a', '--', 'watch', '--json', '--subject', 'node.a.>', '--count', '1')).stdout);
+    expect(onA[0]).toMatchObject({ node: 'a' });
     // The command's own exit status and message come through; a host that runs no wgmesh is a usage error.
     await expect(exec('registry', '--', 'registry', 'token', 'revoke', 'nope')).rejects.toMatchObject({ code: 1, result: { stderr: expect.stringContaining('no token with id "nope"') } });
     await expect(exec('nat-a', '--', 'status')).rejects.toMatchObject({ code: 2, result: { stderr: expect.stringContaining(`lab ${lab.id} has no host "nat-a" that runs wgmesh: registry, a, b, c, d`) } });
