@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { demoCommand } from './commands/demo';
 import { resolverCommand } from '../../registry-resolver/src/main';
 import { dataplaneCommand } from '../../dataplane-programmer/src/main';
@@ -28,7 +30,20 @@ const commands: Record<string, Command> = {
   demo: { summary: 'resolver-only demo (no root): NATS/Redis if needed, a resolver with demo peers, answers changing', run: demoCommand },
 };
 
+/** The version in the workspace's package.json (the nearest one named wgmesh above this file: sources or dist/). */
+function version(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'wgmesh' && pkg.version) return pkg.version;
+    }
+    if (dirname(dir) === dir) return 'unknown';
+  }
+}
+
 const usage = `Usage: wgmesh <command> [options]
+       wgmesh --version
 
 wgmesh: a fast, automatic WireGuard mesh. Members find each other through a registry that
 serves DNS-SD (compatible with wgsd) and pushes changes over NATS.
@@ -46,6 +61,10 @@ async function main(argv: string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${usage}\n`);
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`wgmesh ${version()}\n`);
+    return 0;
   }
   const command = commands[name];
   if (!command) {

@@ -36,15 +36,25 @@ export function watchSubjects(mesh: string, o: { member?: string } = {}): Array<
 }
 
 /**
+ * A `--subject` value, checked (the option's parser): a NATS subject pattern, tokens separated
+ * by dots, `*` for one token, `>` for the rest (last), no white space.
+ */
+export function parseSubjectPattern(pattern: string): string {
+  const tokens = pattern.split('.');
+  if (pattern.length > 256 || tokens.some((t, i) => t === '' || /\s/.test(t) || (t === '>' && i !== tokens.length - 1) || (/[*>]/.test(t) && t.length > 1))) {
+    throw new Error(`"${pattern}" must be a subject pattern: tokens separated by dots, "*" for one token, ">" for the rest (e.g. node.a.>, node.*.paths)`);
+  }
+  return pattern;
+}
+
+/**
  * A `--subject` filter: a NATS subject pattern (`*` one token, `>` the rest), relative to the
  * mesh (`node.a.>`, `peers.events`, `node.*.paths`) or whole (`wgmesh.v1.lab.node.a.nat`).
  */
 export function subjectFilter(mesh: string, pattern: string): (subject: string) => boolean {
+  parseSubjectPattern(pattern);
   const full = pattern.startsWith(`${SUBJECT_ROOT}.`) ? pattern : `${SUBJECT_ROOT}.${mesh}.${pattern}`;
   const want = full.split('.');
-  if (want.some((t, i) => t === '' || (t === '>' && i !== want.length - 1) || (/[*>]/.test(t) && t.length > 1))) {
-    throw new Error(`"${pattern}" is not a subject pattern (tokens separated by dots; "*" one token, ">" the rest, last)`);
-  }
   return (subject) => {
     const got = subject.split('.');
     for (let i = 0; i < want.length; i++) {

@@ -18,7 +18,7 @@ import { missingRequirements } from './requirements';
  * `down` ends one lab, or all; `status` shows what the state files list.
  */
 export const labOptions: OptionSpec[] = [
-  { key: 'members', flag: 'members', env: 'WGMESH_LAB_MEMBERS', value: '<count | name:nat,…>', parse: parseMemberOption, description: 'up/run: how many members (3 behind eim NATs + 1 public by default), or a list like a:eim,b:edm,c:seq,d:public' },
+  { key: 'members', flag: 'members', env: 'WGMESH_LAB_MEMBERS', value: '<count | name:nat,…>', parse: parseMemberOption, description: 'up/run: how many members: N-1 behind eim NATs and the last one public (default 4; 1: one public member), or a list like a:eim,b:edm,c:seq,d:public' },
   { key: 'nat', flag: 'nat', env: 'WGMESH_LAB_NAT', value: '<eim|edm|seq|public,…>', parse: parseNatList, description: 'up/run: the NAT in front of each member (one per member, or one for all)' },
   { key: 'json', flag: 'json', parse: values.bool, description: 'up: print only {"pairs":[{"a","b","path","reason","rttMs",…}],"convergeMs",…} on stdout' },
   { key: 'timeout', flag: 'timeout', env: 'WGMESH_LAB_TIMEOUT_MS', value: '<ms>', parse: values.int(1000, 600_000), default: '30000', description: 'up/run: how long the pairs may take to settle before the lab is torn down' },
@@ -93,11 +93,8 @@ export async function labCommand(argv: string[]): Promise<number> {
         return await labRun(o);
       case 'down':
         return await labDown(o, ids);
-      case 'status': {
-        const labs = Lab.list({ stateDir: o.stateDir }).filter((s) => ids.length === 0 || ids.includes(s.id));
-        process.stdout.write(labs.length ? `${labs.map((s) => formatStatus(s, readMeshRecord(o.stateDir, s.id))).join('\n\n')}\n` : 'no lab\n');
-        return 0;
-      }
+      case 'status':
+        return labStatus(o, ids);
       default:
         throw new LabSpecError(`unknown action "${action}": up, run, down or status`);
     }
@@ -253,6 +250,17 @@ export function ensureMachine(): string[] {
     return problems();
   }
   return first;
+}
+
+/** `lab status [<id>…]`: every lab, or the ones named (a name with no lab is a failure, as for down). */
+function labStatus(o: LabConfig, ids: string[]): number {
+  const all = Lab.list({ stateDir: o.stateDir });
+  const labs = all.filter((s) => ids.length === 0 || ids.includes(s.id));
+  const missing = ids.filter((id) => !all.some((s) => s.id === id));
+  if (labs.length > 0) process.stdout.write(`${labs.map((s) => formatStatus(s, readMeshRecord(o.stateDir, s.id))).join('\n\n')}\n`);
+  else if (ids.length === 0) process.stdout.write('no lab\n');
+  for (const id of missing) process.stderr.write(`wgmesh lab: no lab ${id}${all.length ? ` (labs: ${all.map((s) => s.id).join(', ')})` : ''}\n`);
+  return missing.length > 0 ? 1 : 0;
 }
 
 async function labDown(o: LabConfig, ids: string[]): Promise<number> {

@@ -51,6 +51,16 @@ Commands:
 
 Run "wgmesh registry <command> --help" for its options.`;
 
+const tokenUsage = `Usage: wgmesh registry token <create|list|revoke> [options]
+
+Pre-auth tokens for enrolment ("wgmesh member up --token"), kept in the registry's Redis as
+SHA-256 hashes only:
+  create [--reusable] [--ttl 1h] [--name x]   a new token, printed once
+  list                                        id, name, kind, uses, state, expiry (never the token)
+  revoke <id>                                 delete a token; members it enrolled stay
+
+Run "wgmesh registry token <action> --help" for its options.`;
+
 export async function registryCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
@@ -61,7 +71,11 @@ export async function registryCommand(argv: string[]): Promise<number> {
       if (action === 'create') return tokenCreate(more);
       if (action === 'list') return tokenList(more);
       if (action === 'revoke') return tokenRevoke(more);
-      process.stderr.write(`wgmesh registry token: ${action === undefined ? 'missing' : `unknown action "${action}":`} create, list or revoke\n`);
+      if (action === '--help' || action === '-h' || action === 'help') {
+        process.stdout.write(`${tokenUsage}\n`);
+        return EXIT.ok;
+      }
+      process.stderr.write(`wgmesh registry token: ${action === undefined ? 'missing action:' : `unknown action "${action}":`} create, list or revoke\n\n${tokenUsage}\n`);
       return EXIT.usage;
     }
     case 'up':

@@ -77,6 +77,6 @@ describe('wgmesh watch (process, real NATS)', () => {
     const bad = startWgmesh(['watch', '--mesh', mesh, '--nats', NATS, '--subject', 'node.>.x']);
     running.push(bad);
     expect(await ended(bad)).toBe(2);
-    expect(bad.lines.join('\n')).toContain('invalid --subject: "node.>.x" is not a subject pattern');
+    expect(bad.lines.join('\n')).toContain('wgmesh watch: invalid --subject: "node.>.x" must be a subject pattern');
   });
 });

@@ -1,6 +1,6 @@
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { ContractError } from '@wgmesh/contracts';
-import { formatWatchLines, MeshWatcher, subjectFilter, watchRecord, watchSubjects } from '@wgmesh/watch';
+import { formatWatchLines, MeshWatcher, parseSubjectPattern, subjectFilter, watchRecord, watchSubjects } from '@wgmesh/watch';
 import type { Subscription } from 'nats';
 import { ClientConfig, clientOptions, connectClient, EXIT, fetchPeerTable, localEnrollment, runCommand } from './peers';
 
@@ -8,7 +8,7 @@ import { ClientConfig, clientOptions, connectClient, EXIT, fetchPeerTable, local
 
 export const watchOptions: OptionSpec[] = [
   ...clientOptions,
-  { key: 'subject', flag: 'subject', env: 'WGMESH_WATCH_SUBJECT', value: '<pattern>', repeatable: true, parse: values.string, description: 'only messages on subjects that match this NATS pattern, relative to the mesh (node.a.>, node.*.paths, peers.events); repeat for several' },
+  { key: 'subject', flag: 'subject', env: 'WGMESH_WATCH_SUBJECT', value: '<pattern>', repeatable: true, parse: parseSubjectPattern, description: 'only messages on subjects that match this NATS pattern, relative to the mesh (node.a.>, node.*.paths, peers.events); repeat for several' },
   { key: 'count', flag: 'count', value: '<n>', parse: values.int(1, 1_000_000), description: 'stop after n events (each one message that changed something)' },
 ];
 
@@ -44,13 +44,7 @@ export function watchCommand(argv: string[]): Promise<number> {
     const c = o as unknown as WatchConfig;
     const enrollment = localEnrollment(c);
     const mesh = c.mesh ?? enrollment?.mesh ?? 'default';
-    const filters = (c.subject ?? []).map((p) => {
-      try {
-        return subjectFilter(mesh, p);
-      } catch (err) {
-        throw new ConfigError(`invalid --subject: ${(err as Error).message}`);
-      }
-    });
+    const filters = (c.subject ?? []).map((p) => subjectFilter(mesh, p));
     const bus = await connectClient(c, enrollment);
     const watcher = new MeshWatcher(mesh);
     try {
