@@ -7,3 +7,4 @@ export * from './e2e';
 export * from './otlp-receiver';
 export * from './http';
 export * from './ports';
+export * from './skip';
