@@ -206,6 +206,7 @@ function summary({ lab, mesh, rows, convergeMs }: MeshUp): string {
     '',
     a ? `Look around:   ip netns exec ${lab.namespaceOf(a)} wg show ${mesh.member(a).device}` : '',
     a ? `               ip netns exec ${lab.namespaceOf(a)} dig @10.99.0.1 _wireguard._udp.mesh.example. PTR +short` : '',
+    a ? `               wgmesh lab exec ${lab.id} ${a} -- status        (or: registry -- watch)` : '',
   ]
     .filter((l, i, all) => l !== '' || all[i - 1] !== '')
     .join('\n');
