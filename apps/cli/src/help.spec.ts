@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { labCommand } from '@wgmesh/lab';
+import { runWgmesh, WORKSPACE } from '@wgmesh/testing';
 import { dataplaneCommand } from '../../dataplane-programmer/src/main';
 import { peerDiscoveryCommand } from '../../peer-discovery/src/main';
 import { resolverCommand } from '../../registry-resolver/src/main';
@@ -18,14 +18,7 @@ import { watchCommand } from './commands/watch';
 // The CLI as a newcomer meets it: every command and subcommand has a --help that exits 0 (run in
 // this process, as main.ts runs them), --version says which wgmesh this is, and the exit codes
 // agree across commands: 0 success, 1 failure, 2 usage (real processes).
-const ROOT = resolve(__dirname, '../../..');
-const BIN = join(ROOT, 'bin/wgmesh.js');
-
-function wgmesh(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...process.env, WGMESH_STATE_DIR: '/nonexistent' } }, (_e, stdout, stderr) => done({ code: child.exitCode, stdout, stderr }));
-  });
-}
+const wgmesh = (args: string[]) => runWgmesh(args, { WGMESH_STATE_DIR: '/nonexistent' });
 
 /** Every command (as main.ts runs it) and its subcommands (the words after `wgmesh`). */
 const COMMANDS: Array<{ run: (argv: string[]) => Promise<number>; words: string[][] }> = [
@@ -75,7 +68,7 @@ describe('wgmesh --help, --version and exit codes', () => {
   }, 60_000);
 
   it('--version prints the version of package.json', async () => {
-    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const { version } = JSON.parse(readFileSync(join(WORKSPACE, 'package.json'), 'utf8')) as { version: string };
     expect(await wgmesh(['--version'])).toEqual({ code: 0, stdout: `wgmesh ${version}\n`, stderr: '' });
   });
 

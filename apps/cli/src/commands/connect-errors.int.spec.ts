@@ -1,26 +1,12 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { initAuthority } from '@wgmesh/nats-auth';
-import { closedTcpPort, freePort, Service, startService } from '@wgmesh/testing';
+import { closedTcpPort, freePort, runWgmesh, Service, startService } from '@wgmesh/testing';
 
 // What the client commands say when they cannot talk to NATS or Redis: a nats-server and a
 // redis-server of our own (free ports, killed by PID), with authentication as the lab runs them.
-const BIN = resolve(__dirname, '../../../../bin/wgmesh.js');
-
-function wgmesh(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, WGMESH_STATE_DIR: '/nonexistent' };
-    for (const k of ['WGMESH_NATS_URL', 'WGMESH_NATS_CREDS', 'WGMESH_REDIS_URL']) delete env[k];
-    const proc = spawn(process.execPath, [BIN, ...args], { env });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d) => (stdout += d));
-    proc.stderr.on('data', (d) => (stderr += d));
-    proc.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const wgmesh = (...args: string[]) => runWgmesh(args, { WGMESH_STATE_DIR: '/nonexistent', WGMESH_NATS_URL: undefined, WGMESH_NATS_CREDS: undefined, WGMESH_REDIS_URL: undefined });
 
 describe('client commands: connection failures name their cause and the way out', () => {
   const MESH = 'errmesh';
