@@ -96,7 +96,7 @@ export async function labCommand(argv: string[]): Promise<number> {
       case 'status':
         return labStatus(o, ids);
       default:
-        throw new LabSpecError(`unknown action "${action}": up, run, down or status`);
+        throw new LabSpecError(`unknown action "${action}": up, run, down, status or exec`);
     }
   } catch (err) {
     if (!(err instanceof LabError || err instanceof LabSpecError)) throw err;
