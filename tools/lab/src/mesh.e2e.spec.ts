@@ -119,7 +119,7 @@ describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public memb
     await expect(exec('registry', '--', 'registry', 'token', 'revoke', 'nope')).rejects.toMatchObject({ code: 1, result: { stderr: expect.stringContaining('no token with id "nope"') } });
     await expect(exec('nat-a', '--', 'status')).rejects.toMatchObject({ code: 2, result: { stderr: expect.stringContaining(`lab ${lab.id} has no host "nat-a" that runs wgmesh: registry, a, b, c, d`) } });
     await expect(exec('a')).rejects.toBeInstanceOf(ExecFailed);
-  });
+  }, 120_000); // eight CLI processes, two of them waiting for state events (every 5 s)
 
   it("a restarted member follows its leaders' decisions at once, not at their next report (up to 30 s later)", async () => {
     // The member with the largest key follows every pair it is in: its leaders decided long ago
