@@ -1,7 +1,7 @@
 import { keyFromBase64, keyToBase32 } from '@wgmesh/wireguard';
 import { parseDig, waitFor, describeE2E } from '@wgmesh/testing';
 import { Lab } from './lab';
-import { ExecFailed, run, toolEnv } from './exec';
+import { run, toolEnv } from './exec';
 import { Mesh, MESH, missingMeshTools, startMesh, WORKSPACE } from './mesh';
 import { logMessage } from './mesh-log';
 import { findExecutable, missingRequirements } from './requirements';
@@ -92,7 +92,7 @@ describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public memb
     expect(status.peers.filter((p) => others.includes(p.publicKey)).map((p) => p.path)).toEqual(['direct', 'direct', 'direct']);
   });
 
-  it('lets an operator in: "wgmesh lab exec" runs status and watch on a member, token list, peers and watch on the registry', async () => {
+  it('lets an operator in: "wgmesh lab exec" runs status and watch on a member, token list and watch on the registry', async () => {
     // As from a shell: the CLI, in another process, finds the lab's files by its id. The
     // environment is emptied of the variables lab exec sets, so nothing comes from this test's.
     const env = toolEnv();
@@ -106,8 +106,6 @@ describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public memb
     const tokens = JSON.parse((await exec('registry', '--', 'registry', 'token', 'list', '--json')).stdout) as Array<{ id: string; uses: number }>;
     expect(tokens.length).toBeGreaterThan(0);
     expect(tokens.reduce((n, t) => n + t.uses, 0)).toBeGreaterThanOrEqual(4);
-    const peers = JSON.parse((await exec('registry', '--', 'peers', '--json')).stdout) as { peers: Array<{ name?: string }> };
-    expect(peers.peers.map((p) => p.name).sort()).toEqual(['a', 'b', 'c', 'd']);
     // watch, with the registry's credential (every node) and a member's (its own device state).
     const records = (stdout: string) => stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; node: string; changes: string[] });
     const onRegistry = records((await exec('registry', '--', 'watch', '--json', '--subject', 'node.*.dataplane.state', '--count', '4')).stdout);
@@ -118,8 +116,7 @@ describeLab('wgmesh in a lab: registry, 3 members behind eim NATs, 1 public memb
     // The command's own exit status and message come through; a host that runs no wgmesh is a usage error.
     await expect(exec('registry', '--', 'registry', 'token', 'revoke', 'nope')).rejects.toMatchObject({ code: 1, result: { stderr: expect.stringContaining('no token with id "nope"') } });
     await expect(exec('nat-a', '--', 'status')).rejects.toMatchObject({ code: 2, result: { stderr: expect.stringContaining(`lab ${lab.id} has no host "nat-a" that runs wgmesh: registry, a, b, c, d`) } });
-    await expect(exec('a')).rejects.toBeInstanceOf(ExecFailed);
-  }, 120_000); // eight CLI processes, two of them waiting for state events (every 5 s)
+  }, 120_000); // six CLI processes, two of them waiting for state events (every 5 s)
 
   it("a restarted member follows its leaders' decisions at once, not at their next report (up to 30 s later)", async () => {
     // The member with the largest key follows every pair it is in: its leaders decided long ago
