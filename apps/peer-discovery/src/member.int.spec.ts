@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataplaneApplyRequest, parseConnectReply, parseDataplaneApplyRequest, parseSnapshotRequest, Patterns, PeerRecord } from '@wgmesh/contracts';
@@ -207,6 +207,7 @@ describe('peer-discovery, member enrolment against registry mode', () => {
   let bus: MeshBus;
   let registry: RunningPeerDiscovery;
   let memberRun: RunningPeerDiscovery | undefined;
+  const cleanup: Array<() => void> = [];
 
   beforeAll(async () => {
     bus = await MeshBus.connect({ servers: NATS, mesh, name: 'enrol-int-test' });
@@ -233,11 +234,13 @@ describe('peer-discovery, member enrolment against registry mode', () => {
     const k = registryKeys(mesh);
     await redis.del(k.tokens, k.addressByKey, k.keyByAddress, k.addressMeta, k.members, `wgmesh:${mesh}:peers`, `wgmesh:${mesh}:revision`);
     redis.disconnect();
+    cleanup.forEach((c) => c());
   });
 
   it('enrols with a token, writes the state, then follows the table', async () => {
     const { token } = await new TokenStore(redis, mesh).create({ reusable: false, ttlSeconds: 60 });
     const stateDir = mkdtempSync(join(tmpdir(), 'wgmesh-member-'));
+    cleanup.push(() => rmSync(stateDir, { recursive: true, force: true })); // its private key with it
     const { log, lines } = memoryLogger();
     const config = parsePeerDiscoveryArgs([
       '--mode', 'member', '--mesh', mesh, '--nats', NATS, '--enroll-nats', NATS, '--state-dir', stateDir, '--token', token, '--name', 'site-e',

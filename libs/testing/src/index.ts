@@ -8,3 +8,4 @@ export * from './otlp-receiver';
 export * from './http';
 export * from './ports';
 export * from './browser';
+export * from './skip';

@@ -7,6 +7,7 @@ import { LabError } from './errors';
 import { ExecResult, toolEnv } from './exec';
 import type { Lab } from './lab';
 import { startMapForward } from './map-forward';
+import { registryClientEnv } from './lab-exec';
 import { LogFile, logMessage } from './mesh-log';
 import { DumpPeer, expectDirect, pairsOf, PairRow, parseDump } from './mesh-pairs';
 import { meshPairTable, PathsConvergence, PathWatch, waitForPaths, WaitForPathsOptions } from './mesh-paths';
@@ -332,9 +333,9 @@ export class Mesh {
     return `redis://wgmesh-registry:${this.redisPassword}@127.0.0.1:${MESH.redis}`;
   }
 
-  /** How wgmesh processes on the registry host reach NATS and Redis. */
+  /** How wgmesh processes on the registry host reach NATS and Redis (what `wgmesh lab exec <id> registry` sets too). */
   registryEnv(): NodeJS.ProcessEnv {
-    return { WGMESH_REDIS_URL: this.redisUrl, WGMESH_NATS_CREDS: this.natsAuth.registryCreds };
+    return registryClientEnv(this.dir, this.redisPassword);
   }
 
   /** A device's peers (`wg show <dev> dump`, run in the host's namespace). */

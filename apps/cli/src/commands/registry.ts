@@ -6,7 +6,7 @@ import { DEFAULT_MTU, DEFAULT_STATE_DIR } from '@wgmesh/dataplane';
 import { createLogger, Level, parseLevel, redactUrl } from '@wgmesh/log';
 import { formatIp, parseCidr } from '@wgmesh/netaddr';
 import { PRIVATE_KEY_FILE } from '@wgmesh/peer-discovery';
-import { PeerStore } from '@wgmesh/peer-store';
+import { explainRedisFailure, PeerStore, redisFailure } from '@wgmesh/peer-store';
 import { AddressAllocator, MemberDirectory, parseDuration, TokenInfo, TokenStore } from '@wgmesh/registry';
 import { Redis } from 'ioredis';
 import { existsSync } from 'node:fs';
@@ -52,6 +52,16 @@ Commands:
 
 Run "wgmesh registry <command> --help" for its options.`;
 
+const tokenUsage = `Usage: wgmesh registry token <create|list|revoke> [options]
+
+Pre-auth tokens for enrolment ("wgmesh member up --token"), kept in the registry's Redis as
+SHA-256 hashes only:
+  create [--reusable] [--ttl 1h] [--name x]   a new token, printed once
+  list                                        id, name, kind, uses, state, expiry (never the token)
+  revoke <id>                                 delete a token; members it enrolled stay
+
+Run "wgmesh registry token <action> --help" for its options.`;
+
 export async function registryCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
@@ -62,7 +72,11 @@ export async function registryCommand(argv: string[]): Promise<number> {
       if (action === 'create') return tokenCreate(more);
       if (action === 'list') return tokenList(more);
       if (action === 'revoke') return tokenRevoke(more);
-      process.stderr.write(`wgmesh registry token: ${action === undefined ? 'missing' : `unknown action "${action}":`} create, list or revoke\n`);
+      if (action === '--help' || action === '-h' || action === 'help') {
+        process.stdout.write(`${tokenUsage}\n`);
+        return EXIT.ok;
+      }
+      process.stderr.write(`wgmesh registry token: ${action === undefined ? 'missing action:' : `unknown action "${action}":`} create, list or revoke\n\n${tokenUsage}\n`);
       return EXIT.usage;
     }
     case 'up':
@@ -79,16 +93,27 @@ export async function registryCommand(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Runs `body` with a Redis connection. A failure says what failed (nothing answers, a password
+ * wanted or refused, no permission): ioredis reports the server's reply on 'error' and then only
+ * "Connection is closed" to the caller, so the first error seen is the one explained.
+ */
 async function withRedis<T>(c: StoreConfig, body: (redis: Redis) => Promise<T>): Promise<T> {
   const redis = new Redis(c.redis, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
-  redis.on('error', () => undefined); // reported by the failing command below
+  let first: Error | undefined;
+  redis.on('error', (err: Error) => (first ??= err));
+  const explain = (err: unknown) => new CommandError(explainRedisFailure(first ?? err, c.redis));
   try {
     await redis.connect();
   } catch (err) {
-    throw new CommandError(`cannot reach Redis at ${redactUrl(c.redis)}: ${(err as Error).message}`);
+    throw explain(err);
   }
   try {
     return await body(redis);
+  } catch (err) {
+    // A reply such as NOPERM, or the connection lost meanwhile: explained; anything else as it is.
+    if (!(err instanceof CommandError || err instanceof ConfigError) && redisFailure(first ?? err) !== 'other') throw explain(err);
+    throw err;
   } finally {
     redis.disconnect();
   }
