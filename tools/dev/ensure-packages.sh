@@ -10,6 +10,7 @@ packages=(
   iproute2 iptables conntrack iputils-ping procps # the network-namespace lab
   dnsperf knot                            # the DNS benchmark (Knot for the side-by-side)
   coturn                                  # third-party STUN client and server (nat-probe interop tests)
+  chromium                                # headless browser for the mesh map's page tests and its screenshot
 )
 
 missing=()

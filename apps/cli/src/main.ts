@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { demoCommand } from './commands/demo';
 import { resolverCommand } from '../../registry-resolver/src/main';
 import { dataplaneCommand } from '../../dataplane-programmer/src/main';
@@ -9,6 +11,7 @@ import { registryCommand } from './commands/registry';
 import { statusCommand } from './commands/status';
 import { labCommand } from '@wgmesh/lab';
 import { natProbeCommand } from './commands/nat-probe';
+import { watchCommand } from './commands/watch';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 
@@ -17,6 +20,7 @@ const commands: Record<string, Command> = {
   member: { summary: 'the member role: up (enrol, device, dataplane-programmer, peer-discovery), remove', run: memberCommand },
   peers: { summary: "print the registry's peer table", run: peersCommand },
   status: { summary: "show how a node reaches each member: direct or relayed, endpoint, handshake, bytes", run: statusCommand },
+  watch: { summary: 'print what happens in the mesh as it happens: peer table, NAT, path decisions, device changes (or --json)', run: watchCommand },
   connect: { summary: 'ask a member for direct tunnels to named peers (on-demand mode)', run: connectCommand },
   'peer-discovery': { summary: 'run peer-discovery alone (--mode registry|member) in the foreground', run: peerDiscoveryCommand },
   resolver: { summary: 'run the registry-resolver (DNS-SD server) in the foreground', run: resolverCommand },
@@ -26,7 +30,20 @@ const commands: Record<string, Command> = {
   demo: { summary: 'resolver-only demo (no root): NATS/Redis if needed, a resolver with demo peers, answers changing', run: demoCommand },
 };
 
+/** The version in the workspace's package.json (the nearest one named wgmesh above this file: sources or dist/). */
+function version(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'wgmesh' && pkg.version) return pkg.version;
+    }
+    if (dirname(dir) === dir) return 'unknown';
+  }
+}
+
 const usage = `Usage: wgmesh <command> [options]
+       wgmesh --version
 
 wgmesh: a fast, automatic WireGuard mesh. Members find each other through a registry that
 serves DNS-SD (compatible with wgsd) and pushes changes over NATS.
@@ -44,6 +61,10 @@ async function main(argv: string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${usage}\n`);
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`wgmesh ${version()}\n`);
+    return 0;
   }
   const command = commands[name];
   if (!command) {

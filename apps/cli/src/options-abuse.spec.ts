@@ -16,6 +16,7 @@ import { classifyOptions, natProbeCommand, serverOptions as stunServerOptions } 
 import { clientOptions, peersCommand } from './commands/peers';
 import { registryCommand, upOptions as registryUpOptions } from './commands/registry';
 import { statusCommand, options as statusOptions } from './commands/status';
+import { watchCommand, watchOptions } from './commands/watch';
 
 // Every option of every command, fed invalid values (found by trying candidates on the option's
 // own parser, so a new option is covered as soon as it is in its command's OptionSpec array), by
@@ -42,6 +43,7 @@ const COMMANDS: CommandRow[] = [
   { words: ['lab'], run: labCommand, specs: labOptions },
   { words: ['peers'], run: peersCommand, specs: clientOptions },
   { words: ['status'], run: statusCommand, specs: statusOptions },
+  { words: ['watch'], run: watchCommand, specs: watchOptions },
   { words: ['connect'], run: connectCommand, specs: connectOptions },
   { words: ['nat-probe', 'server'], run: (a) => natProbeCommand(['server', ...a]), specs: stunServerOptions },
   { words: ['nat-probe', 'classify'], run: (a) => natProbeCommand(['classify', ...a]), specs: classifyOptions },

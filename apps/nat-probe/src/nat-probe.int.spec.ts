@@ -142,12 +142,22 @@ describe('nat-probe (member) over NATS', () => {
     expect(about(B)?.reason).toBe('relayed: no handshake in 2s on direct, retry at X (decided by b)');
     const got = await bus.request(Patterns.pathsGet, {}, parsePathReport, { node: 'a' });
     expect(got.decisions).toEqual(last().decisions);
-    // A report from a member that does not lead the pair changes nothing.
+    // A report from a member that does not lead the pair changes nothing, nor one on another
+    // node's subject claiming to be the leader's.
     const before = paths.length;
     bus.publish(Patterns.paths, { ...fromB, node: 'c', publicKey: C, decisions: [{ ...fromB.decisions[0], reason: 'forged' }] }, { node: 'c' });
+    bus.publish(Patterns.paths, { ...fromB, node: 'c', at: Date.now() + 1000, decisions: [{ ...fromB.decisions[0], path: 'direct', reason: 'forged' }] }, { node: 'c' });
     await bus.flush();
     await new Promise((r) => setTimeout(r, 200));
     expect(paths.length).toBe(before);
+    expect(about(B)?.reason).toBe('relayed: no handshake in 2s on direct, retry at X (decided by b)');
+  });
+
+  it('answers paths.get about one peer with that decision alone', async () => {
+    const got = await bus.request(Patterns.pathsGet, { peer: C }, parsePathReport, { node: 'a' });
+    expect(got.decisions).toEqual([about(C)]);
+    const again = await bus.request(Patterns.pathsGet, { peer: C }, parsePathReport, { node: 'a' });
+    expect(again.at).toBeGreaterThan(got.at); // strictly increasing: the newer of two reports is known
   });
 
   it('answers a malformed paths.get with an error and keeps working', async () => {
@@ -190,6 +200,53 @@ describe('nat-probe (member) over NATS', () => {
     expect(body).toContain('wgmesh_punch_events_total{event="offers_sent"} 1');
     expect(body).toMatch(/wgmesh_punch_events_total\{event="nudges"\} [1-9]/);
     expect(body).toMatch(/wgmesh_punch_events_total\{event="dropped"\} [1-9]/);
+  });
+});
+
+describe('nat-probe (member) starting after the leader of its pair decided', () => {
+  // b leads a–b and decided before a started: a asks b at once (paths.get about a), and does not
+  // wait for b's next periodic report (30 s).
+  const mesh = newMesh();
+  const table: PeerRecord[] = [
+    { publicKey: A, name: 'a', allowedIps: ['10.99.0.2/32'], endpoint: '198.51.100.2:51820' },
+    { publicKey: B, name: 'b', allowedIps: ['10.99.0.3/32'], endpoint: '198.51.100.3:51820', nat: 'eim' },
+  ];
+  const paths: PathReport[] = [];
+  const asked: unknown[] = [];
+  const since = Date.now() - 60_000;
+  let bus: MeshBus;
+  let running: RunningNatProbeMember;
+
+  beforeAll(async () => {
+    bus = await MeshBus.connect({ servers: NATS, mesh, name: 'nat-probe-int-test-leader' });
+    bus.subscribe(Patterns.peerSnapshot, () => ({ revision: 1, peers: table, nextCursor: null }));
+    bus.subscribe(Patterns.paths, (v) => void paths.push(parsePathReport(v)), { node: 'a' });
+    bus.subscribe(Patterns.pathsGet, (v) => {
+      asked.push(v);
+      const decision = { peer: A, peerName: 'a', path: 'relayed', attempt: true, reason: 'relayed while trying direct: b is endpoint-independent, a endpoint-dependent (deadline 10s)', retryAt: null, since, technique: 'punch' };
+      return { node: 'b', publicKey: B, nat: 'eim', decisions: [decision], at: Date.now() };
+    }, { node: 'b' });
+    await bus.flush();
+    running = await startMemberA(mesh, async () => eim);
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await bus?.close();
+  });
+
+  it("asks the leader for its decision about it and follows it at once", async () => {
+    const report = await waitFor("b's decision followed", () => paths.find((p) => p.decisions.some((d) => d.peer === B && d.since === since)), 5000);
+    expect(asked).toEqual([{ peer: A }]);
+    expect(report.decisions).toEqual([
+      { peer: B, peerName: 'b', path: 'relayed', attempt: true, reason: 'relayed while trying direct: b is endpoint-independent, a endpoint-dependent (deadline 10s) (decided by b)', retryAt: null, since, technique: 'punch' },
+    ]);
+  });
+
+  it('asks again when NATS comes back (a report missed meanwhile is not waited for)', async () => {
+    const before = asked.length;
+    await running.probe.mirror.reload('nats reconnected');
+    await waitFor('b asked again', () => asked.length > before);
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, formatOptionsHelp, OptionSpec, parseCommand, parseOptions } from './options';
@@ -11,11 +11,15 @@ const specs: OptionSpec[] = [
   { key: 'verbose', flag: 'verbose', description: 'more logs', parse: values.bool, default: 'false' },
 ];
 
+const dirs: string[] = [];
 function file(content: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'wgmesh-config-')), 'c.json');
+  const dir = mkdtempSync(join(tmpdir(), 'wgmesh-config-'));
+  dirs.push(dir);
+  const path = join(dir, 'c.json');
   writeFileSync(path, content);
   return path;
 }
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 describe('parseOptions', () => {
   it('takes flags over env over file over defaults', () => {

@@ -41,7 +41,7 @@ export const ACCESS: Readonly<Record<Pattern, PatternAccess>> = {
   [Patterns.dataplaneState]: { memberSend: 'self', memberReceive: 'self', why: "a member reports its own device's state (wgmesh status reads it)" },
   [Patterns.nat]: { memberSend: 'self', memberReceive: 'self', why: 'a member reports its own NAT classification' },
   [Patterns.paths]: { memberSend: 'self', memberReceive: 'any', why: "a member publishes its own path decisions and follows the others' (both ends of a pair)" },
-  [Patterns.pathsGet]: { memberSend: 'self', memberReceive: 'self', why: "a member serves its own path decisions (and the CLI on the node asks for them)" },
+  [Patterns.pathsGet]: { memberSend: 'any', memberReceive: 'self', why: "a member serves its own path decisions; the follower of a pair asks the leader for its decision about it when it (re)loads the peer table, and the CLI on a node asks its own. Nothing in a reply is news to a member: every member receives every path report" },
   [Patterns.punch]: { memberSend: 'self', memberReceive: 'any', why: "a member offers and answers hole punches on its own subject; the other end of the pair follows every member's" },
   [Patterns.credential]: { memberSend: 'self', why: 'a member renews its own NATS credential before it expires; only the registry answers, for the key enrolled under that name' },
   [Patterns.connect]: { memberSend: 'self', memberReceive: 'self', why: "on-demand peers: the CLI on a node changes that node only; asking other members back takes the registry's credential" },

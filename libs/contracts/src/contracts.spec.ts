@@ -1,4 +1,4 @@
-import { ContractError, parseDataplaneApplyResult, parseDataplaneState, parseConnectReply, parseConnectRequest, parseMemberRemoveReply, parseMemberRemoveRequest, decodeJson, parseDataplaneApplyRequest, parseEnrollReply, parseEnrollRequest, parsePeerEvent, parsePeerRecord, parsePeerSnapshot, parseSnapshotRequest, Patterns, subjectFor, parseNatReport, parsePathReport, nodeOfSubject, parsePunchMessage, parseNodeId, parseCredentialRequest, parseCredentialReply } from './index';
+import { ContractError, parseDataplaneApplyResult, parseDataplaneState, parseConnectReply, parseConnectRequest, parseMemberRemoveReply, parseMemberRemoveRequest, decodeJson, parseDataplaneApplyRequest, parseEnrollReply, parseEnrollRequest, parsePeerEvent, parsePeerRecord, parsePeerSnapshot, parseSnapshotRequest, Patterns, subjectFor, parseNatReport, parsePathReport, parsePathsGetRequest, nodeOfSubject, parsePunchMessage, parseNodeId, parseCredentialRequest, parseCredentialReply } from './index';
 
 const KEY = 'xScVkH3fUGUv4RrJFfmcqm8rs3SEHr41km6+yffAHw4=';
 
@@ -199,6 +199,13 @@ describe('NAT reports and path decisions', () => {
     expect(() => parsePathReport({ node: 'a', publicKey: KEY, nat: 'edm', decisions: [{ ...decision, technique: 'magic' }], at: 1 })).toThrow(/decisions\[0\].technique: must be one of/);
     expect(() => parsePathReport({ node: 'a', publicKey: KEY, nat: 'edm', decisions: [], techniques: { ...techniques, relay: counts }, at: 1 })).toThrow(/techniques.relay: is not a known field/);
     expect(() => parsePathReport({ node: 'a', publicKey: KEY, nat: 'edm', decisions: [], techniques: { ...techniques, punch: { ...counts, failures: -1 } }, at: 1 })).toThrow(/techniques.punch.failures/);
+  });
+
+  it('takes a paths.get request for the whole report or for one peer', () => {
+    expect(parsePathsGetRequest({})).toEqual({});
+    expect(parsePathsGetRequest({ peer: KEY })).toEqual({ peer: KEY });
+    expect(() => parsePathsGetRequest({ peer: 'x' })).toThrow(/^peer: must be a WireGuard public key/);
+    expect(() => parsePathsGetRequest({ peers: [KEY] })).toThrow(/^peers: is not a known field/);
   });
 
   describe('punch messages', () => {

@@ -99,7 +99,10 @@ export interface PathReport {
   decisions: PathDecision[];
   /** Counters per technique over the pairs this member leads, since it started. */
   techniques?: Record<Technique, TechniqueCount>;
-  /** Milliseconds since the epoch. */
+  /**
+   * When it was sent (ms since the epoch): strictly increasing per member, so of two reports of
+   * one member (an event and a `paths.get` reply may cross) the one with the larger `at` is newer.
+   */
   at: number;
 }
 
@@ -133,8 +136,13 @@ export interface PunchMessage {
   at: number;
 }
 
-/** `node.<id>.paths.get` request: no fields. */
-export type PathsGetRequest = Record<string, never>;
+/**
+ * `node.<id>.paths.get` request: `{}` for the whole report; `{peer}` for the decision about that
+ * one member only (what the follower of a pair asks its leader: one decision, not the report).
+ */
+export interface PathsGetRequest {
+  peer?: string;
+}
 
 export const MAX_PATH_DECISIONS = 10_000;
 const MS = (value: unknown, path: string) => integer(value, path, 0, Number.MAX_SAFE_INTEGER);
@@ -234,6 +242,6 @@ export function parsePunchMessage(value: unknown): PunchMessage {
 }
 
 export function parsePathsGetRequest(value: unknown): PathsGetRequest {
-  object(value, '', []);
-  return {};
+  const o = object(value, '', ['peer']);
+  return o.peer === undefined ? {} : { peer: parsePublicKey(o.peer, 'peer') };
 }

@@ -1,5 +1,5 @@
 import type { OptionSpec } from '@wgmesh/config';
-import { parseIp } from '@wgmesh/netaddr';
+import { isLoopback, parseIp } from '@wgmesh/netaddr';
 
 /** Where the HTTP endpoint (/metrics, /health, /ready) listens; null when it is off. */
 export type HttpListen = { host: string; port: number } | null;
@@ -28,6 +28,11 @@ export function parseHttpListen(text: string): HttpListen {
   if (!m || Number(m[2]) > 65535) throw new Error(`"${text}" must be <address>:<port> (e.g. 127.0.0.1:9470, [::1]:9470) or off`);
   parseIp(m[1]);
   return { host: m[1], port: Number(m[2]) };
+}
+
+/** True when only this host can connect (127.0.0.0/8, ::1); 0.0.0.0 and any other address are beyond loopback. */
+export function isLoopbackListen(l: { host: string }): boolean {
+  return isLoopback(parseIp(l.host));
 }
 
 export function formatHttpListen(l: { host: string; port: number }): string {

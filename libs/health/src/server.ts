@@ -10,10 +10,21 @@ export interface HealthLog {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
+/**
+ * More paths on the same endpoint (the registry's mesh map): a handler serves its `prefix` and
+ * every path under it, GET and HEAD only, like the rest.
+ */
+export interface HttpHandler {
+  /** e.g. "/map": serves "/map" and "/map/…". */
+  prefix: string;
+  handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void>;
+}
+
 export interface HealthServerOptions {
   host: string;
   port: number;
   readiness: Readiness;
+  handlers?: readonly HttpHandler[];
   /** The /metrics body; default: this process's registry (@wgmesh/telemetry). */
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** Per-check time limit of /ready. */
@@ -37,12 +48,15 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * - `GET /health`: liveness: 200 whenever the event loop answers, with uptime;
  * - `GET /ready`: readiness: 200 when every check passes, else 503; JSON with each check's
  *   status and detail either way.
+ * - the `handlers`' paths.
  * Nothing else (404), GET and HEAD only (405).
  */
 export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
   enableProcessMetrics();
   const metrics = opts.metrics ?? metricsText;
   const started = Date.now();
+  const handlers = opts.handlers ?? [];
+  const paths = ['/metrics', '/health', '/ready', ...handlers.map((h) => h.prefix)].join(' ');
   const server = createServer((req, res) => {
     void handle(req, res).catch((err: Error) => {
       opts.log?.warn('HTTP endpoint request failed', { path: req.url, error: err.message });
@@ -60,6 +74,8 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', false);
     }
     const path = (req.url ?? '/').split('?')[0];
+    const handler = handlers.find((h) => path === h.prefix || path.startsWith(`${h.prefix}/`));
+    if (handler) return handler.handle(req, res, path);
     switch (path) {
       case '/metrics': {
         const m = await metrics();
@@ -76,9 +92,9 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
         return send(res, report.ready ? 200 : 503, JSON_TYPE, body, head);
       }
       case '/':
-        return send(res, 200, 'text/plain; charset=utf-8', 'wgmesh: /metrics /health /ready\n', head);
+        return send(res, 200, 'text/plain; charset=utf-8', `wgmesh: ${paths}\n`, head);
       default:
-        return send(res, 404, 'text/plain; charset=utf-8', 'not found: /metrics /health /ready\n', head);
+        return send(res, 404, 'text/plain; charset=utf-8', `not found: ${paths}\n`, head);
     }
   }
 
@@ -125,7 +141,7 @@ export async function serveHealth(listen: HttpListen, opts: Omit<HealthServerOpt
   }
   try {
     const server = await startHealthServer({ ...opts, ...listen });
-    opts.log.info('HTTP endpoint listening', { listen: formatHttpListen({ host: listen.host, port: server.port }), paths: ['/metrics', '/health', '/ready'] });
+    opts.log.info('HTTP endpoint listening', { listen: formatHttpListen({ host: listen.host, port: server.port }), paths: ['/metrics', '/health', '/ready', ...(opts.handlers ?? []).map((h) => h.prefix)] });
     return server;
   } catch (err) {
     opts.log.error('HTTP endpoint not started; running without /metrics, /health and /ready', { error: (err as Error).message });

@@ -1,5 +1,6 @@
 // libs/nat-probe: the STUN server, NAT classification and path decisions.
 export * from './decide';
+export * from './leader-decisions';
 export * from './punch';
 export * from './stun-server';
 export { answerDatagram, DROP_REASONS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_SOFTWARE_BYTES, otherAddressFor, topologySlots } from './stun-server-handler';

@@ -137,6 +137,14 @@ describe('NATS authentication and authorisation (real nats-server)', () => {
     sub.unsubscribe();
   });
 
+  it("lets a member ask another member's path decisions (a pair's follower asks its leader)", async () => {
+    const sub = memberB.subscribe(s(Patterns.pathsGet, 'b'), { callback: (_e, m) => m.respond(new TextEncoder().encode('{"node":"b"}')) });
+    await memberB.flush();
+    const reply = await memberA.request(s(Patterns.pathsGet, 'b'), new TextEncoder().encode('{}'), { timeout: 2000 });
+    expect(new TextDecoder().decode(reply.data)).toBe('{"node":"b"}');
+    sub.unsubscribe();
+  });
+
   it("lets a member follow the others' path decisions but not their dataplane requests, and not other inboxes", async () => {
     const paths: Msg[] = [];
     memberA.subscribe(s(Patterns.paths, '*'), { callback: (_e, m) => paths.push(m) });

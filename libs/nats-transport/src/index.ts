@@ -9,3 +9,4 @@ export * from './counters';
 export type { TransportLogger } from './log';
 export type { InboundKind } from './inbound';
 export * from './bus-ref';
+export * from './connect-errors';

@@ -81,6 +81,14 @@ export function ipEquals(a: IpAddress, b: IpAddress): boolean {
   return true;
 }
 
+/** 127.0.0.0/8, ::1, or an IPv4-mapped 127.x address: reachable from this host only. */
+export function isLoopback(ip: IpAddress): boolean {
+  const b = ip.bytes;
+  if (ip.family === 4) return b[0] === 127;
+  if (b.subarray(0, 15).every((x) => x === 0)) return b[15] === 1;
+  return b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff && b[12] === 127;
+}
+
 /** Loopback, unspecified, multicast, or link-local: never a valid peer endpoint on the internet. */
 export function isSpecialPurpose(ip: IpAddress): boolean {
   const b = ip.bytes;

@@ -1,4 +1,4 @@
-import { canonicalCidr, canonicalIp, cidrContains, formatEndpoint, isSpecialPurpose, parseCidr, parseEndpoint, parseIp } from './index';
+import { canonicalCidr, canonicalIp, cidrContains, formatEndpoint, isLoopback, isSpecialPurpose, parseCidr, parseEndpoint, parseIp } from './index';
 
 describe('netaddr', () => {
   it.each([
@@ -51,5 +51,10 @@ describe('netaddr', () => {
       expect(isSpecialPurpose(parseIp(a))).toBe(true);
     }
     for (const a of ['192.0.2.1', '10.0.0.1', '2001:db8::1']) expect(isSpecialPurpose(parseIp(a))).toBe(false);
+  });
+
+  it('tells loopback addresses (reachable from this host only) from the rest', () => {
+    for (const a of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) expect(isLoopback(parseIp(a))).toBe(true);
+    for (const a of ['0.0.0.0', '::', '10.99.0.1', '203.0.113.1', '::2', '::ffff:10.0.0.1', '2001:db8::1']) expect(isLoopback(parseIp(a))).toBe(false);
   });
 });

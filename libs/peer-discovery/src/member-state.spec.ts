@@ -1,9 +1,16 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ENROLLMENT_FILE, Enrollment, nodeKey, PRIVATE_KEY_FILE, readEnrollment, writeEnrollment } from './member-state';
 
-const dir = () => mkdtempSync(join(tmpdir(), 'wgmesh-member-'));
+// State directories (one holds a private key): removed after the tests, keys and all.
+const dirs: string[] = [];
+const dir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'wgmesh-member-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 const KEY = Buffer.alloc(32, 9).toString('base64');
 
 describe('member state', () => {

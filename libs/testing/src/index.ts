@@ -7,3 +7,5 @@ export * from './e2e';
 export * from './otlp-receiver';
 export * from './http';
 export * from './ports';
+export * from './browser';
+export * from './skip';

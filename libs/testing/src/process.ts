@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 
 export const WORKSPACE = resolve(__dirname, '../../..');
@@ -16,6 +16,15 @@ export interface Service {
 /** Runs `wgmesh <args>` from the workspace as a child process we own. */
 export function startWgmesh(args: string[], env: NodeJS.ProcessEnv = {}): Service {
   return startService(process.execPath, [resolve(WORKSPACE, 'bin/wgmesh.js'), ...args], env);
+}
+
+/** Runs `wgmesh <args>` to its end (environment: this process's, then `env`; an undefined value removes a variable). */
+export function runWgmesh(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const merged: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete merged[k];
+  return new Promise((done) => {
+    const child = execFile(process.execPath, [resolve(WORKSPACE, 'bin/wgmesh.js'), ...args], { cwd: WORKSPACE, env: merged, timeout: 60_000 }, (_err, stdout, stderr) => done({ code: child.exitCode, stdout, stderr }));
+  });
 }
 
 export function startService(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Service {

@@ -31,6 +31,13 @@ describe('build: dist/ from the sources', () => {
     expect(readFileSync(join(outDir, 'apps/registry-resolver/src/main.js'), 'utf8')).not.toMatch(/require\("@wgmesh\//);
   });
 
+  it('carries the mesh map page beside its lib, where the map serves it from', () => {
+    expect(result.sources).toContain('libs/mesh-map/src/http.ts');
+    for (const f of ['index.html', 'map.js', 'map.css']) {
+      expect(readFileSync(join(outDir, 'libs/mesh-map/web', f), 'utf8')).toBe(readFileSync(join(ROOT, 'libs/mesh-map/web', f), 'utf8'));
+    }
+  });
+
   it('needs only production dependencies', () => {
     const deps = Object.keys(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).dependencies);
     expect(result.packages.length).toBeGreaterThan(3);

@@ -37,8 +37,8 @@ export class BuildError extends Error {
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 /** Required by the launcher before anything else, as bin/register.js does for the sources (NestJS). */
 const LAUNCHER_PACKAGE = 'reflect-metadata';
-/** Scripts the commands run by path at run time (`wgmesh demo`, `wgmesh lab`). */
-const RUNTIME_FILES = ['tools/dev/ensure-packages.sh', 'tools/dev/ensure-services.sh'];
+/** Files the commands read or run by path at run time (`wgmesh demo`, `wgmesh lab`; the mesh map's page). */
+const RUNTIME_FILES = ['tools/dev/ensure-packages.sh', 'tools/dev/ensure-services.sh', 'libs/mesh-map/web/index.html', 'libs/mesh-map/web/map.js', 'libs/mesh-map/web/map.css'];
 
 export function build(opts: BuildOptions): BuildResult {
   const root = resolve(opts.root);

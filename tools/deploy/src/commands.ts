@@ -86,7 +86,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     words: ['registry', 'up'],
-    summary: 'the registry role in one process: hub dataplane-programmer, peer-discovery (registry), resolver, STUN server',
+    summary: 'the registry role in one process: hub dataplane-programmer, peer-discovery (registry), resolver, STUN server, the mesh map',
     options: registryUpOptions,
     needs: managesDevice,
   },

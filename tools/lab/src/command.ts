@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
 import { LabError, LabSpecError } from './errors';
 import { Lab, LabStatus } from './lab';
-import { labStateDir, Mesh, MeshRecord, missingMeshTools, readMeshRecord, removeMeshFiles, startMesh, sweepMeshDirs, WORKSPACE } from './mesh';
+import { execInHost, execTarget, hostEnv } from './lab-exec';
+import { labStateDir, Mesh, meshDir, MeshRecord, missingMeshTools, readMeshRecord, removeMeshFiles, startMesh, sweepMeshDirs, WORKSPACE } from './mesh';
 import { meshMembers, parseMemberOption, parseNatList } from './mesh-members';
 import { formatPairTable, PairRow } from './mesh-pairs';
 import { checkLabId, MemberNat, MemberSpec } from './plan';
@@ -17,9 +18,9 @@ import { missingRequirements } from './requirements';
  * `down` ends one lab, or all; `status` shows what the state files list.
  */
 export const labOptions: OptionSpec[] = [
-  { key: 'members', flag: 'members', env: 'WGMESH_LAB_MEMBERS', value: '<count | name:nat,…>', parse: parseMemberOption, description: 'up/run: how many members (3 behind eim NATs + 1 public by default), or a list like a:eim,b:edm,c:seq,d:public' },
+  { key: 'members', flag: 'members', env: 'WGMESH_LAB_MEMBERS', value: '<count | name:nat,…>', parse: parseMemberOption, description: 'up/run: how many members: N-1 behind eim NATs and the last one public (default 4; 1: one public member), or a list like a:eim,b:edm,c:seq,d:public' },
   { key: 'nat', flag: 'nat', env: 'WGMESH_LAB_NAT', value: '<eim|edm|seq|public,…>', parse: parseNatList, description: 'up/run: the NAT in front of each member (one per member, or one for all)' },
-  { key: 'json', flag: 'json', parse: values.bool, description: 'up: print only {"pairs":[{"a","b","path","reason","rttMs",…}],"convergeMs",…} on stdout' },
+  { key: 'json', flag: 'json', parse: values.bool, description: 'up: print only {"pairs":[{"a","b","path","reason","rttMs",…}],"convergeMs","map",…} on stdout' },
   { key: 'timeout', flag: 'timeout', env: 'WGMESH_LAB_TIMEOUT_MS', value: '<ms>', parse: values.int(1000, 600_000), default: '30000', description: 'up/run: how long the pairs may take to settle before the lab is torn down' },
   { key: 'natInterval', flag: 'nat-interval', env: 'WGMESH_LAB_NAT_INTERVAL_S', value: '<seconds>', parse: values.int(1, 3600), default: '3', description: "up/run: members' --nat-interval (how often nat-probe classifies the NAT again)" },
   { key: 'pathDeadline', flag: 'path-deadline', env: 'WGMESH_LAB_PATH_DEADLINE_S', value: '<seconds>', parse: values.int(1, 600), default: '10', description: "up/run: members' --path-deadline (how long a direct path or attempt may go without a handshake before the pair is relayed)" },
@@ -29,6 +30,8 @@ export const labOptions: OptionSpec[] = [
   { key: 'all', flag: 'all', parse: values.bool, description: 'down: every lab with a state file' },
   { key: 'orphans', flag: 'orphans', parse: values.bool, description: 'down --all: also wgl-<id>-* namespaces and wl<id>-* sockets that no state file lists' },
 ];
+
+const execOptions: OptionSpec[] = labOptions.filter((o) => o.key === 'stateDir');
 
 interface LabConfig {
   members?: number | MemberSpec[];
@@ -48,6 +51,7 @@ export const labUsage = `Usage: wgmesh lab up [--members N] [--nat eim,edm,seq,p
        wgmesh lab run [--members N] [--nat …]        (npm start: up, then Ctrl-C tears it down)
        wgmesh lab down <id>… | --all [--orphans]
        wgmesh lab status [<id>]
+       wgmesh lab exec [<id>] <registry|member> -- <wgmesh command…>
 
 A WireGuard mesh in network namespaces (needs root): a registry on 203.0.113.1 running NATS,
 Redis and "wgmesh registry up"; members behind NAT routers (eim: endpoint-independent mapping;
@@ -55,13 +59,17 @@ edm: endpoint-dependent, random ports; seq: endpoint-dependent, ports in sequenc
 prediction gets through) or public, each running "wgmesh member up". "up" waits until both ends
 of every pair apply the same path decision (their nat-probe's: direct or relayed, and why) and
 the tunnel agrees with it, prints each pair's path, round trip and reason and the convergence
-time, and leaves the lab running; "down" removes its namespaces, processes and files. See
-tools/lab/README.md.
+time and the address of the mesh map (http://127.0.0.1:<port>/map on this machine), and leaves
+the lab running; "down" removes its namespaces, processes and files. "exec" runs a wgmesh command
+in a host's namespace with that host's state directory, NATS credential and (on the registry)
+Redis password, e.g. "wgmesh lab exec a -- status" or "wgmesh lab exec registry -- registry token
+list" (the lab id may be left out while only one lab runs). See tools/lab/README.md.
 
 Options:
 ${formatOptionsHelp(labOptions)}`;
 
 export async function labCommand(argv: string[]): Promise<number> {
+  if (argv[0] === 'exec') return labExec(argv.slice(1));
   let parsed: ReturnType<typeof parseOptions>;
   let o: LabConfig;
   try {
@@ -85,13 +93,10 @@ export async function labCommand(argv: string[]): Promise<number> {
         return await labRun(o);
       case 'down':
         return await labDown(o, ids);
-      case 'status': {
-        const labs = Lab.list({ stateDir: o.stateDir }).filter((s) => ids.length === 0 || ids.includes(s.id));
-        process.stdout.write(labs.length ? `${labs.map((s) => formatStatus(s, readMeshRecord(o.stateDir, s.id))).join('\n\n')}\n` : 'no lab\n');
-        return 0;
-      }
+      case 'status':
+        return labStatus(o, ids);
       default:
-        throw new LabSpecError(`unknown action "${action}": up, run, down or status`);
+        throw new LabSpecError(`unknown action "${action}": up, run, down, status or exec`);
     }
   } catch (err) {
     if (!(err instanceof LabError || err instanceof LabSpecError)) throw err;
@@ -113,10 +118,10 @@ interface MeshUp {
   convergeMs: number;
 }
 
-/** What `lab up --json` prints: the pairs, the convergence time, each member's NAT as nat-probe classified it. */
-export function labUpJson(up: { lab: { id: string }; rows: readonly PairRow[]; convergeMs: number; nat: Record<string, string> }): string {
+/** What `lab up --json` prints: the pairs, the convergence time, each member's NAT as nat-probe classified it, the map's address. */
+export function labUpJson(up: { lab: { id: string }; rows: readonly PairRow[]; convergeMs: number; nat: Record<string, string>; map: string }): string {
   const pairs = up.rows.map((r) => ({ a: r.a, b: r.b, path: r.path, reason: r.reason, rttMs: r.rttMs, attempt: r.attempt, decidedBy: r.decidedBy, observed: r.observed }));
-  return JSON.stringify({ pairs, convergeMs: up.convergeMs, lab: up.lab.id, nat: up.nat });
+  return JSON.stringify({ pairs, convergeMs: up.convergeMs, lab: up.lab.id, nat: up.nat, map: up.map });
 }
 
 /**
@@ -128,7 +133,7 @@ async function meshUp(o: LabConfig, opts: { detach: boolean }): Promise<number> 
   if (!up) return 1;
   const { lab } = up;
   if (o.json) {
-    process.stdout.write(`${labUpJson({ ...up, nat: natOf(up.mesh) })}\n`);
+    process.stdout.write(`${labUpJson({ ...up, nat: natOf(up.mesh), map: up.mesh.mapUrl })}\n`);
     process.stderr.write(`lab ${lab.id} is up; "wgmesh lab down ${lab.id}" removes it\n`);
     return 0;
   }
@@ -197,10 +202,12 @@ function summary({ lab, mesh, rows, convergeMs }: MeshUp): string {
     '',
     `registry  ${mesh.registry.endpoint}, tunnel ${mesh.record().registry.address}, DNS-SD ${mesh.record().zone} on ${mesh.record().registry.address}:53`,
     ...mesh.memberNames().map((n) => `${n.padEnd(8)}  tunnel ${mesh.member(n).address}, device ${mesh.member(n).device}, ${mesh.member(n).host.nat === 'public' ? `public ${mesh.member(n).host.address}` : `behind ${mesh.member(n).host.nat} NAT ${mesh.member(n).host.publicAddress}`}, nat-probe says ${nat[n]}`),
+    `map       ${mesh.mapUrl}  (the mesh map: open it in a browser on this machine)`,
     `logs      ${mesh.logDir}`,
     '',
     a ? `Look around:   ip netns exec ${lab.namespaceOf(a)} wg show ${mesh.member(a).device}` : '',
     a ? `               ip netns exec ${lab.namespaceOf(a)} dig @10.99.0.1 _wireguard._udp.mesh.example. PTR +short` : '',
+    a ? `               wgmesh lab exec ${lab.id} ${a} -- status        (or: registry -- watch)` : '',
   ]
     .filter((l, i, all) => l !== '' || all[i - 1] !== '')
     .join('\n');
@@ -247,6 +254,17 @@ export function ensureMachine(): string[] {
   return first;
 }
 
+/** `lab status [<id>…]`: every lab, or the ones named (a name with no lab is a failure, as for down). */
+function labStatus(o: LabConfig, ids: string[]): number {
+  const all = Lab.list({ stateDir: o.stateDir });
+  const labs = all.filter((s) => ids.length === 0 || ids.includes(s.id));
+  const missing = ids.filter((id) => !all.some((s) => s.id === id));
+  if (labs.length > 0) process.stdout.write(`${labs.map((s) => formatStatus(s, readMeshRecord(o.stateDir, s.id))).join('\n\n')}\n`);
+  else if (ids.length === 0) process.stdout.write('no lab\n');
+  for (const id of missing) process.stderr.write(`wgmesh lab: no lab ${id}${all.length ? ` (labs: ${all.map((s) => s.id).join(', ')})` : ''}\n`);
+  return missing.length > 0 ? 1 : 0;
+}
+
 async function labDown(o: LabConfig, ids: string[]): Promise<number> {
   if (o.all) {
     const reports = await Lab.downAll({ stateDir: o.stateDir, orphans: o.orphans });
@@ -269,6 +287,52 @@ async function labDown(o: LabConfig, ids: string[]): Promise<number> {
   return missing ? 1 : 0;
 }
 
+const execUsage = `Usage: wgmesh lab exec [<lab-id>] <registry|member> [--state-dir <dir>] -- <wgmesh command…>
+
+Runs a wgmesh command inside a lab host's network namespace, as that host's own tools would: on
+a member with its state directory (key, enrolment, NATS credential: "status", "peers", "watch"
+just work), on the registry with its state directory, NATS credential and Redis URL with the ACL
+user's password ("registry token list", "peers", "member remove c"). The lab id may be left out
+while only one lab runs. The command's exit status is exec's.
+
+Examples:
+  wgmesh lab exec a -- status
+  wgmesh lab exec k3f9 registry -- registry token list
+  wgmesh lab exec registry -- watch --json
+
+Options:
+${formatOptionsHelp(execOptions)}`;
+
+/** `lab exec`: a wgmesh command in a host's namespace (see lab-exec.ts). */
+async function labExec(argv: string[]): Promise<number> {
+  const sep = argv.indexOf('--');
+  const own = sep < 0 ? argv : argv.slice(0, sep);
+  let parsed: ReturnType<typeof parseOptions>;
+  try {
+    parsed = parseOptions(execOptions, { argv: own });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`wgmesh lab exec: ${err.message}\n`);
+    return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(`${execUsage}\n`);
+    return 0;
+  }
+  const stateDir = (parsed.options as { stateDir: string }).stateDir;
+  try {
+    if (sep < 0 || sep === argv.length - 1) throw new LabSpecError('give the wgmesh command after "--", e.g. wgmesh lab exec a -- status (see "wgmesh lab exec --help")');
+    const { lab, host } = execTarget(parsed.rest, Lab.list({ stateDir }));
+    if (!readMeshRecord(stateDir, lab.id)) throw new LabError(`lab ${lab.id} runs no mesh (it was brought up with --network-only): use ip netns exec wgl-${lab.id}-${host} <command>`);
+    const ns = lab.hosts.find((h) => h.name === host)!.ns;
+    return await execInHost(ns, join(WORKSPACE, 'bin/wgmesh.js'), argv.slice(sep + 1), hostEnv(meshDir(stateDir, lab.id), host));
+  } catch (err) {
+    if (!(err instanceof LabError || err instanceof LabSpecError)) throw err;
+    process.stderr.write(`wgmesh lab exec: ${err.message}\n`);
+    return err instanceof LabSpecError ? 2 : 1;
+  }
+}
+
 /** The lab, its hosts (namespace, addresses, NAT), its mesh and its processes, as text. */
 export function formatStatus(s: LabStatus, mesh?: MeshRecord): string {
   const head = `lab ${s.id}  created ${s.createdAt}  ${s.detached ? 'detached' : `owner pid ${s.owner.pid}${s.owner.alive ? '' : ' (gone)'}`}  state ${s.stateFile}`;
@@ -287,7 +351,7 @@ export function formatStatus(s: LabStatus, mesh?: MeshRecord): string {
   const table = [['host', 'role', 'namespace', 'address', 'public', 'nat', ...(mesh ? ['tunnel'] : []), ''], ...rows];
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
   const lines = table.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
-  const meshLines = mesh ? [`mesh "${mesh.mesh}", zone ${mesh.zone}, ${mesh.cidr}; registry key ${mesh.registry.publicKey}; logs ${mesh.logs}`] : [];
+  const meshLines = mesh ? [`mesh "${mesh.mesh}", zone ${mesh.zone}, ${mesh.cidr}; registry key ${mesh.registry.publicKey}; logs ${mesh.logs}${mesh.map ? `; map ${mesh.map}` : ''}`] : [];
   const procs = s.processes.map((p) => `  pid ${p.pid} in ${p.host}: ${shortCommand(p.command)}${p.running ? '' : ' (ended)'}`);
   return [head, ...lines.map((l) => `  ${l}`), ...meshLines, ...(procs.length ? ['processes:', ...procs] : [])].join('\n');
 }

@@ -19,10 +19,11 @@ describe('ping', () => {
     expect(parsePing('ping: connect: Network is unreachable', 1)).toBeUndefined();
   });
 
-  it('builds numeric ping arguments with a deadline that covers the whole budget', () => {
+  it('builds numeric ping arguments with a deadline that covers the whole budget (the requests late by as long again)', () => {
     expect(pingArgs('203.0.113.1')).toEqual(['-n', '-c', '1', '-i', '0.2', '-W', '1', '-w', '1', '203.0.113.1']);
     expect(pingArgs('10.99.0.3', { count: 10, intervalMs: 20, timeoutMs: 1000, size: 1000 })).toEqual(['-n', '-c', '10', '-i', '0.02', '-W', '1', '-w', '2', '-s', '1000', '10.99.0.3']);
-    expect(pingBudgetMs({ count: 10, intervalMs: 20, timeoutMs: 1000 })).toBe(1180);
+    expect(pingBudgetMs({ count: 10, intervalMs: 20, timeoutMs: 1000 })).toBe(1360);
+    expect(pingArgs('10.99.0.3', { count: 160, intervalMs: 50, timeoutMs: 1000 })).toContain('17'); // 7.95 s of requests (+7.95 s), 1 s for the last reply
   });
 });
 

@@ -126,9 +126,15 @@ export function parsePing(text: string, count: number): PingResult | undefined {
   return { ok: received > 0, sent: count, received, ...(rttMs !== undefined ? { rttMs } : {}) };
 }
 
-/** How long a ping may take: the requests' spacing, then the wait for the last reply. */
+/**
+ * How long a ping may take: the requests' spacing, twice over, then the wait for the last
+ * reply. On a loaded machine ping's own requests come late (its 50 ms spacing stretched by CPU
+ * starvation): with a deadline right after the planned last request, the last ones were not even
+ * sent (seen: requests 132-160 of 160 missing with the cores kept busy, none lost on the way). A
+ * ping ends as soon as every reply is in, so the margin costs time only when replies are missing.
+ */
 export function pingBudgetMs(options: PingOptions = {}): number {
-  return ((options.count ?? 1) - 1) * (options.intervalMs ?? 200) + (options.timeoutMs ?? 1000);
+  return Math.ceil(((options.count ?? 1) - 1) * (options.intervalMs ?? 200) * 2) + (options.timeoutMs ?? 1000);
 }
 
 /**

@@ -27,7 +27,7 @@ export function parseNatList(text: string): MemberNat[] {
 
 /**
  * Member specs from `--members` and `--nat`. A count without `--nat` gives N-1 members behind eim
- * NATs and a public one (one member: eim); `--nat` alone gives one member per entry; a single
+ * NATs and a public one, the last (so one member is a public one); `--nat` alone gives one member per entry; a single
  * `--nat` value applies to every member. Names are a, b, c, … (then aa, ab, …).
  */
 export function meshMembers(members: number | MemberSpec[] | undefined, nat: MemberNat[] | undefined): MemberSpec[] {
@@ -37,7 +37,7 @@ export function meshMembers(members: number | MemberSpec[] | undefined, nat: Mem
   }
   const n = members ?? nat?.length ?? DEFAULT_MESH_MEMBERS;
   let nats: MemberNat[];
-  if (!nat) nats = Array.from({ length: n }, (_, i) => (n > 1 && i === n - 1 ? 'public' : 'eim'));
+  if (!nat) nats = Array.from({ length: n }, (_, i) => (i === n - 1 ? 'public' : 'eim'));
   else if (nat.length === n) nats = nat;
   else if (nat.length === 1) nats = Array.from({ length: n }, () => nat[0]);
   else throw new LabSpecError(`--nat lists ${nat.length} NAT types for ${n} members: give one per member, or one for all`);

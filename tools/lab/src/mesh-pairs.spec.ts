@@ -126,8 +126,8 @@ describe('pair table', () => {
     );
   });
 
-  it('lab up --json: each pair with path, reason and rttMs (null without a reply), the convergence time, the NATs', () => {
-    const json = JSON.parse(labUpJson({ lab: { id: 'x1' }, rows: [row({}), row({ b: 'c', path: 'relayed', rttMs: null, reason: 'relayed: both endpoint-dependent (decided by a)', observed: null, settled: false })], convergeMs: 1234, nat: { a: 'eim', b: 'eim', c: 'edm' } }));
+  it('lab up --json: each pair with path, reason and rttMs (null without a reply), the convergence time, the NATs, the map', () => {
+    const json = JSON.parse(labUpJson({ lab: { id: 'x1' }, rows: [row({}), row({ b: 'c', path: 'relayed', rttMs: null, reason: 'relayed: both endpoint-dependent (decided by a)', observed: null, settled: false })], convergeMs: 1234, nat: { a: 'eim', b: 'eim', c: 'edm' }, map: 'http://127.0.0.1:41234/map' }));
     expect(json).toEqual({
       pairs: [
         { a: 'a', b: 'b', path: 'direct', reason: 'direct: both endpoint-independent (decided by b)', rttMs: 0.412, attempt: false, decidedBy: 'b', observed: 'direct' },
@@ -136,6 +136,7 @@ describe('pair table', () => {
       convergeMs: 1234,
       lab: 'x1',
       nat: { a: 'eim', b: 'eim', c: 'edm' },
+      map: 'http://127.0.0.1:41234/map',
     });
   });
 });

@@ -7,6 +7,8 @@ import { AUTH_DIR, initAuthority, InitResult } from '@wgmesh/nats-auth';
 import { LabError } from './errors';
 import { ExecResult, toolEnv } from './exec';
 import type { Lab } from './lab';
+import { startMapForward } from './map-forward';
+import { registryClientEnv } from './lab-exec';
 import { LogFile, logMessage } from './mesh-log';
 import { DumpPeer, expectDirect, pairsOf, PairRow, parseDump } from './mesh-pairs';
 import { meshPairTable, PathsConvergence, PathWatch, waitForPaths, WaitForPathsOptions } from './mesh-paths';
@@ -99,6 +101,8 @@ export interface MeshRecord {
   cidr: string;
   registry: { device: string; publicKey: string; endpoint: string; address: string };
   members: Array<{ name: string; device: string; publicKey: string; address: string; nat: string }>;
+  /** The registry's mesh map, forwarded to the host: http://127.0.0.1:<port>/map. */
+  map?: string;
   logs: string;
   startedAt: string;
 }
@@ -118,6 +122,8 @@ export class Mesh {
   natsAuth!: InitResult;
   /** The password of the registry's Redis ACL user (deploy/security/redis-users.acl). */
   redisPassword = '';
+  /** The registry's mesh map on the host (see map-forward.ts). */
+  mapUrl = '';
   private readonly services: LabProcess[] = [];
   private readonly opts: MeshOptions;
 
@@ -138,7 +144,7 @@ export class Mesh {
     const mesh = new Mesh(lab, opts);
     mkdirSync(mesh.logDir, { recursive: true, mode: 0o700 });
     await mesh.startServices();
-    await Promise.all([mesh.startRegistry(), mesh.startPathWatch()]);
+    await Promise.all([mesh.startRegistry(), mesh.startPathWatch(), mesh.startMapForward()]);
     const names = opts.members ?? lab.hosts.filter((h) => h.role === 'member').map((h) => h.name);
     await Promise.all(names.map((n) => mesh.startMember(n)));
     mesh.writeRecord();
@@ -367,9 +373,9 @@ export class Mesh {
     return `redis://wgmesh-registry:${this.redisPassword}@127.0.0.1:${MESH.redis}`;
   }
 
-  /** How wgmesh processes on the registry host reach NATS and Redis. */
+  /** How wgmesh processes on the registry host reach NATS and Redis (what `wgmesh lab exec <id> registry` sets too). */
   registryEnv(): NodeJS.ProcessEnv {
-    return { WGMESH_REDIS_URL: this.redisUrl, WGMESH_NATS_CREDS: this.natsAuth.registryCreds };
+    return registryClientEnv(this.dir, this.redisPassword);
   }
 
   /** A device's peers (`wg show <dev> dump`, run in the host's namespace). */
@@ -437,6 +443,13 @@ export class Mesh {
     this.services.push(this.paths.process);
   }
 
+  /** The registry's mesh map, forwarded to 127.0.0.1:<free port> on the host. */
+  private async startMapForward(): Promise<void> {
+    const forward = await startMapForward(this.lab, { logDir: this.logDir, workspace: WORKSPACE, timeoutMs: this.timeoutMs });
+    this.services.push(forward.process);
+    this.mapUrl = forward.url;
+  }
+
   /** nat-probe's timings for members, in its environment variables (flags in memberArgs still win). */
   private natProbeEnv(): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = {};
@@ -454,6 +467,7 @@ export class Mesh {
       cidr: MESH.cidr,
       registry: { device: this.registry.device, publicKey: this.registry.publicKey, endpoint: this.registry.endpoint, address: MESH.registryAddress },
       members: this.memberNames().map((n) => this.member(n)).map((m) => ({ name: m.name, device: m.device, publicKey: m.publicKey, address: m.address, nat: m.host.nat! })),
+      map: this.mapUrl,
       logs: this.logDir,
       startedAt: new Date().toISOString(),
     };

@@ -19,6 +19,8 @@ export interface SpawnOptions {
   cwd?: string;
   /** Lines kept in memory (oldest dropped first); default 10,000. */
   maxLines?: number;
+  /** Descriptors of this process the command gets as its 3, 4, … (e.g. a listening socket). */
+  fds?: number[];
 }
 
 export class LabProcess {
@@ -42,7 +44,7 @@ export class LabProcess {
       cwd: options.cwd,
       env: toolEnv(env),
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', ...(options.fds ?? [])],
     });
     let spawnError: Error | undefined;
     child.once('error', (err) => (spawnError = err));
@@ -57,7 +59,7 @@ export class LabProcess {
         resolve(this.exit);
       });
     });
-    for (const stream of [child.stdout, child.stderr]) {
+    for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => this.push(line));
     }
   }

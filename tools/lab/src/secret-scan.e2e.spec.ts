@@ -15,7 +15,8 @@ import { describeFindings, Haystack, scanForSecrets, Secret, secretsInStateDir }
  * authentication, the Redis ACL user and tracing on; we record everything it emits: every NATS
  * message (subscribed to `>` in the registry's namespace with the registry's credential, from
  * before the first enrolment), every Redis key and value, every log file of the run and every
- * exported span (OTLP/HTTP receiver in the registry's namespace). Then we look in all of it for
+ * exported span (OTLP/HTTP receiver in the registry's namespace), and the mesh map as a browser
+ * gets it (the page, its script and style, the state and the live feed). Then we look in all of it for
  * the run's secrets: each private.key (in every encoding), each NATS seed, the token, the Redis
  * password, and any nkey seed or `wgm_` token at all.
  */
@@ -76,6 +77,21 @@ describeE2E('no secret in NATS traffic, Redis, logs or spans of a lab run', prob
     );
   }
 
+  /** The mesh map as the host's browser gets it: page, script, style, state, and the feed's first view. */
+  async function mapHaystacks(): Promise<Haystack[]> {
+    const get = async (path: string) => ({ source: `map ${path}`, text: await (await fetch(`${mesh.mapUrl}${path}`)).text() });
+    const abort = new AbortController();
+    const feed = (await fetch(`${mesh.mapUrl}/feed`, { signal: abort.signal })).body!.getReader();
+    let text = '';
+    while (!/^event: view\ndata: .*\n\n/m.test(text)) {
+      const { value, done } = await feed.read();
+      if (done) break;
+      text += Buffer.from(value).toString('utf8');
+    }
+    abort.abort();
+    return [...(await Promise.all(['', '/map.js', '/map.css', '/state'].map(get))), { source: 'map /feed', text }];
+  }
+
   function logFiles(): Haystack[] {
     return readdirSync(mesh.logDir).map((f) => ({ source: `log ${f}`, text: readFileSync(join(mesh.logDir, f), 'utf8') }));
   }
@@ -108,7 +124,9 @@ describeE2E('no secret in NATS traffic, Redis, logs or spans of a lab run', prob
     expect(secrets.filter((s) => s.label.includes('NATS seed')).length).toBeGreaterThanOrEqual(4 + 1 + 3);
 
     const redis = await redisDump();
+    const map = await mapHaystacks();
     const haystacks: Haystack[] = [
+      ...map,
       ...nats.map((line, i) => ({ source: `nats message ${i} ${(JSON.parse(line.slice(NATS_TAP_PREFIX.length)) as { subject: string }).subject}`, text: line })),
       ...redis,
       ...logFiles(),
@@ -130,7 +148,8 @@ describeE2E('no secret in NATS traffic, Redis, logs or spans of a lab run', prob
     for (const n of ['a', 'b', 'c']) expect(existsSync(mesh.tokenFile(n))).toBe(false);
     expect(logFiles().map((h) => h.source)).toEqual(expect.arrayContaining(['log registry.log', 'log member-a.log', 'log nats-server.log']));
     expect(spans.length).toBeGreaterThan(10);
-    report(`scanned ${nats.length} NATS messages, ${redis.length} Redis keys, ${logFiles().length} log files, ${spans.length} spans, ${storeFiles().length} store files, ${processIdentity().length} /proc entries for ${secrets.length} secrets`);
+    for (const h of map.filter((m) => m.source === 'map /state' || m.source === 'map /feed')) expect(h.text).toMatch(/"name":"c".*"reason":"direct: /);
+    report(`scanned ${nats.length} NATS messages, ${redis.length} Redis keys, ${logFiles().length} log files, ${spans.length} spans, ${storeFiles().length} store files, ${processIdentity().length} /proc entries, the map (${map.map((h) => `${h.source} ${h.text.length} B`).join(', ')}) for ${secrets.length} secrets`);
 
     // The scan finds what it looks for (the control): the secrets are right where they are kept.
     const control = scanForSecrets([{ source: 'member a private.key', text: readFileSync(join(mesh.member('a').stateDir, 'private.key'), 'utf8') }, { source: 'the token', text: mesh.tokens[0] }], secrets);

@@ -51,7 +51,8 @@ describeGolden('wgmesh registry up: one HTTP endpoint for the process (VPP simul
       '--state-dir', dir, '--watch-interval', '100', '--http-listen', '127.0.0.1:0',
     ]);
     const url = `http://${JSON.parse(await registry.waitForLine(/"msg":"HTTP endpoint listening"/)).listen}`;
-    await registry.waitForLine(/"msg":"registry up"/, 30_000);
+    const up = JSON.parse(await registry.waitForLine(/"msg":"registry up"/, 30_000));
+    expect(up.map).toBe(`${url}/map`);
 
     const ready = await waitFor('ready', async () => {
       const r = await httpGet(`${url}/ready`);
@@ -66,6 +67,13 @@ describeGolden('wgmesh registry up: one HTTP endpoint for the process (VPP simul
     expect(ready.checks['peer-discovery.hub'].detail).toMatch(/^0 peers on wg0/);
     expect(ready.checks['resolver.dns']).toEqual({ ok: true, detail: `answering on 127.0.0.1:${dnsPort}` });
     expect((await httpGet(`${url}/health`)).status).toBe(200);
+    // The mesh map, on the same endpoint: the hub as the registry knows it, the peer table loaded.
+    const map = await waitFor('the map loaded', async () => {
+      const r = await httpGet(`${url}/map/state`);
+      return r.status === 200 && JSON.parse(r.body).status.ready ? JSON.parse(r.body) : null;
+    }, 10_000, 50);
+    expect(map).toMatchObject({ mesh, members: [], registry: { address: '10.99.0.1', device: 'wg0', driver: 'vpp' }, status: { ready: true, detail: 'live' } });
+    expect((await httpGet(`${url}/map`)).body).toContain('<title>wgmesh · mesh map</title>');
 
     // A peer added to the hub through the dataplane-programmer: applied (counted and timed), seen
     // by the hub watcher, published, and consumed by the resolver, all in this one process.
@@ -84,6 +92,7 @@ describeGolden('wgmesh registry up: one HTTP endpoint for the process (VPP simul
     expect(m.get('wgmesh_peer_table_revision{component="resolver"}')).toBe(1);
     expect(m.get('wgmesh_hub_reads_total{result="ok"}')).toBeGreaterThan(1);
     expect(m.get('wgmesh_events_published_total{event="node.dataplane.state"}')).toBeGreaterThanOrEqual(1);
+    await waitFor('the peer on the map', async () => JSON.parse((await httpGet(`${url}/map/state`)).body).members.length === 1, 10_000, 50);
 
     // The device goes away (VPP stops): not ready, saying why; still live.
     await sim!.close();
@@ -101,4 +110,14 @@ describeGolden('wgmesh registry up: one HTTP endpoint for the process (VPP simul
     expect(await registry.stop('SIGTERM')).toBe(0);
     expect(Date.now() - started).toBeLessThan(5000);
   }, 90_000);
+
+  it('does not start with the map beyond loopback and no token: exit 2, naming the ways out', async () => {
+    const refused = startWgmesh([
+      'registry', 'up', '--device', 'wg0', '--driver', 'vpp', '--vpp-socket', socketPath, '--vpp-api-dir', API_DIR, '--mesh-cidr', '10.99.0.0/24', '--zone', 'mesh.example.',
+      '--nats', NATS, '--redis', REDIS, '--mesh', mesh, '--state-dir', dir, '--http-listen', '0.0.0.0:0',
+    ]);
+    await waitFor('registry up to exit', () => refused.proc.exitCode !== null, 20_000, 50);
+    expect(refused.proc.exitCode).toBe(2);
+    expect(refused.lines.join('\n')).toContain('--http-listen 0.0.0.0:0 is beyond loopback, and the mesh map there needs a bearer token: give --map-token-file <file> (WGMESH_MAP_TOKEN_FILE), or --map off');
+  }, 30_000);
 });

@@ -1,6 +1,6 @@
 import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
 import { parsePeerSnapshot, Patterns, PeerRecord } from '@wgmesh/contracts';
-import { MeshBus, natsCredsOption, RemoteError, RequestError } from '@wgmesh/nats-transport';
+import { explainNatsConnectFailure, MeshBus, natsConnectFailure, natsCredsOption, RemoteError, RequestError } from '@wgmesh/nats-transport';
 import { Enrollment, MemberStateError, NATS_CREDS_FILE, readEnrollment } from '@wgmesh/peer-discovery';
 import { AUTH_DIR, CredentialsError, FILES } from '@wgmesh/nats-auth';
 import { existsSync } from 'node:fs';
@@ -70,13 +70,24 @@ export function localEnrollment(c: ClientConfig): Enrollment | null {
   return readEnrollment(c.stateDir);
 }
 
-/** Connects to the mesh's NATS (failing after the timeout rather than waiting forever). */
+/**
+ * Connects to the mesh's NATS (failing after the timeout rather than waiting forever). A failure
+ * says what failed: nothing answered, or NATS refused the credential (naming the file).
+ */
 export async function connectClient(c: ClientConfig, enrollment: Enrollment | null): Promise<MeshBus> {
   const servers = c.nats ?? (enrollment ? natsOverTunnel(enrollment) : 'nats://127.0.0.1:4222');
+  const creds = c.natsCreds ?? defaultClientCreds(c.stateDir);
   try {
-    return await MeshBus.connect({ servers, creds: c.natsCreds ?? defaultClientCreds(c.stateDir), mesh: c.mesh ?? enrollment?.mesh ?? 'default', name: 'wgmesh-cli', connection: { waitOnFirstConnect: false, maxReconnectAttempts: 0, timeout: c.timeout } });
+    return await MeshBus.connect({ servers, creds, mesh: c.mesh ?? enrollment?.mesh ?? 'default', name: 'wgmesh-cli', connection: { waitOnFirstConnect: false, maxReconnectAttempts: 0, timeout: c.timeout } });
   } catch (err) {
-    throw new CommandError(`cannot reach NATS at ${servers}: ${(err as Error).message} (give --nats)`);
+    if (err instanceof CredentialsError) throw err;
+    let hint = '';
+    if (!c.nats && natsConnectFailure(err, creds) === 'unreachable') {
+      hint = enrollment
+        ? ` (${enrollment.name} reaches the registry's NATS over its tunnel: is its "wgmesh member up" running, and does "wg show" show a handshake with the registry?)`
+        : ` (${c.stateDir} holds no enrolment, so ${servers} was tried: on a member, give its --state-dir)`;
+    }
+    throw new CommandError(`${explainNatsConnectFailure(err, { servers, creds })}${hint}`);
   }
 }
 

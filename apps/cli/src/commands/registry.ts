@@ -6,17 +6,18 @@ import { DEFAULT_MTU, DEFAULT_STATE_DIR } from '@wgmesh/dataplane';
 import { createLogger, Level, parseLevel, redactUrl } from '@wgmesh/log';
 import { formatIp, parseCidr } from '@wgmesh/netaddr';
 import { PRIVATE_KEY_FILE } from '@wgmesh/peer-discovery';
-import { PeerStore } from '@wgmesh/peer-store';
+import { explainRedisFailure, PeerStore, redisFailure } from '@wgmesh/peer-store';
 import { destroyRegistryState, openRegistryState, parseDuration, PROOF_WINDOW_MS, readPrefix, RegistryState, StateError, TokenInfo, TokenStore } from '@wgmesh/registry';
 import { REGISTRY_NODE } from '@wgmesh/contracts';
 import { connect, type NatsConnection } from 'nats';
 import { Redis } from 'ioredis';
 import { existsSync } from 'node:fs';
 import { AUTH_DIR, credsFileOptions, FILES, hasAuthority, initAuthority, joinEnrollToken, loadIssuer } from '@wgmesh/nats-auth';
-import { natsCredsOption } from '@wgmesh/nats-transport';
+import { explainNatsConnectFailure, natsCredsOption } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
 import { checkPeerDiscoveryConfig, enrols, peerDiscoveryOptions, registryAddress } from '../../../peer-discovery/src/config';
 import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
+import { mapAccess, mapOptions, MeshMapService } from '@wgmesh/mesh-map';
 import { startPeerDiscovery } from '../../../peer-discovery/src/run';
 import { natProbeServerOptions, NatProbeServerConfig, stunServerAddresses } from '../../../nat-probe/src/config';
 import { startNatProbeServer } from '../../../nat-probe/src/run';
@@ -57,6 +58,16 @@ Commands:
 
 Run "wgmesh registry <command> --help" for its options.`;
 
+const tokenUsage = `Usage: wgmesh registry token <create|list|revoke> [options]
+
+Pre-auth tokens for enrolment ("wgmesh member up --token"), kept in the registry's Redis as
+SHA-256 hashes only:
+  create [--reusable] [--ttl 1h] [--name x]   a new token, printed once
+  list                                        id, name, kind, uses, state, expiry (never the token)
+  revoke <id>                                 delete a token; members it enrolled stay
+
+Run "wgmesh registry token <action> --help" for its options.`;
+
 export async function registryCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
@@ -67,7 +78,11 @@ export async function registryCommand(argv: string[]): Promise<number> {
       if (action === 'create') return tokenCreate(more);
       if (action === 'list') return tokenList(more);
       if (action === 'revoke') return tokenRevoke(more);
-      process.stderr.write(`wgmesh registry token: ${action === undefined ? 'missing' : `unknown action "${action}":`} create, list or revoke\n`);
+      if (action === '--help' || action === '-h' || action === 'help') {
+        process.stdout.write(`${tokenUsage}\n`);
+        return EXIT.ok;
+      }
+      process.stderr.write(`wgmesh registry token: ${action === undefined ? 'missing action:' : `unknown action "${action}":`} create, list or revoke\n\n${tokenUsage}\n`);
       return EXIT.usage;
     }
     case 'up':
@@ -84,16 +99,27 @@ export async function registryCommand(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Runs `body` with a Redis connection. A failure says what failed (nothing answers, a password
+ * wanted or refused, no permission): ioredis reports the server's reply on 'error' and then only
+ * "Connection is closed" to the caller, so the first error seen is the one explained.
+ */
 async function withRedis<T>(url: string, body: (redis: Redis) => Promise<T>): Promise<T> {
   const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
-  redis.on('error', () => undefined); // reported by the failing command below
+  let first: Error | undefined;
+  redis.on('error', (err: Error) => (first ??= err));
+  const explain = (err: unknown) => new CommandError(explainRedisFailure(first ?? err, url));
   try {
     await redis.connect();
   } catch (err) {
-    throw new CommandError(`cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}`);
+    throw explain(err);
   }
   try {
     return await body(redis);
+  } catch (err) {
+    // A reply such as NOPERM, or the connection lost meanwhile: explained; anything else as it is.
+    if (!(err instanceof CommandError || err instanceof ConfigError) && redisFailure(first ?? err) !== 'other') throw explain(err);
+    throw err;
   } finally {
     redis.disconnect();
   }
@@ -106,7 +132,7 @@ async function withNats<T>(c: StoreConfig, body: (nc: NatsConnection) => Promise
   try {
     nc = await connect({ servers: c.nats, name: 'wgmesh-cli-registry', reconnect: false, timeout: 5000, ...(creds ? credsFileOptions(creds) : {}) });
   } catch (err) {
-    throw new CommandError(`cannot reach NATS at ${redactUrl(c.nats)}: ${(err as Error).message}${creds ? '' : ' (with NATS authentication, give --state-dir of the registry or --nats-creds)'}`);
+    throw new CommandError(explainNatsConnectFailure(err, { servers: redactUrl(c.nats), creds }));
   }
   try {
     return await body(nc);
@@ -306,6 +332,7 @@ export const upOptions: OptionSpec[] = [
   ...natProbeServerOptions,
   { key: 'ttl', flag: 'ttl', env: 'WGMESH_DNS_TTL', value: '<seconds>', parse: values.int(0, 86400), default: '0', description: 'TTL of every DNS-SD answer' },
   httpListenOption(DEFAULT_HTTP_LISTEN.registry),
+  ...mapOptions,
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
 ];
 
@@ -335,6 +362,8 @@ interface RegistryUpConfig extends NatProbeServerConfig {
   memberCredentialTtl: number;
   ttl: number;
   httpListen: HttpListen;
+  map: boolean;
+  mapTokenFile?: string;
   logLevel: Level;
 }
 
@@ -351,7 +380,9 @@ Runs the registry role in the foreground, in one process:
     member's NATS credential) and node.*.credential (renewals);
   - the registry-resolver: DNS-SD (wgsd-compatible) on --dns-listen;
   - nat-probe's STUN server (UDP 3478, and 3479 or --stun-alternate for RFC 5780), which members
-    classify their NAT with.
+    classify their NAT with;
+  - the mesh map: a live page of every member and pair (direct or relayed, and why) at
+    http://<--http-listen>/map (beyond loopback only with --map-token-file; --map off).
 Pointed at an existing WireGuard device with peers and no enrolment at all, it serves the same
 DNS-SD answers as wgsd. NATS, with JetStream, must listen on the public address (enrolment) and
 on the tunnel address (members' events); Redis only locally.
@@ -381,10 +412,12 @@ export function registryUpCommand(argv: string[]): Promise<number> {
     // DNS-SD on the tunnel address by default: members ask over the tunnel; nobody else can.
     const dnsListen = c.dnsListen ?? { host: address, port: 53 };
     const prefix = parseCidr(c.meshCidr).prefixLength;
+    const access = mapAccess(c);
     const log = createLogger({ service: 'registry', level: c.logLevel });
+    const map = access.serve ? new MeshMapService({ mesh: c.mesh, token: access.token, log: log.child({ service: 'mesh-map' }) }) : null;
     // /ready combines every service's checks (dataplane.*, peer-discovery.*, resolver.*); it
-    // answers from the start, while the services come up.
-    const role = await RoleProcess.start(c.httpListen, log);
+    // answers from the start, while the services come up (and /map says "starting").
+    const role = await RoleProcess.start(c.httpListen, log, map ? [map.http] : []);
     const readiness = role.readiness;
 
     const dataplane = await startDataplaneProgrammer(
@@ -423,9 +456,17 @@ export function registryUpCommand(argv: string[]): Promise<number> {
         });
         role.onClose(() => server.close());
       }
+      if (map) {
+        await map.start({
+          registry: { publicKey: dataplane.publicKey, address, endpoint: c.publicEndpoint ?? null, device: c.device, driver: c.driver },
+          registryNode: REGISTRY_NODE, nats: c.nats, natsCreds,
+        });
+        role.onClose(() => map.close());
+      }
       log.info('registry up', {
         device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${dnsListen.host}:${resolver.port}`, natsAuth: natsCreds ? 'on' : 'off',
         zones: c.zone, enrolment: c.publicEndpoint ? 'on' : 'off (no --public-endpoint)',
+        map: map && role.url ? `${role.url}/map` : 'off',
       });
       await role.untilStopped();
     } finally {

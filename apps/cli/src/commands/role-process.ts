@@ -1,4 +1,4 @@
-import { type HttpListen, Readiness, serveHealth } from '@wgmesh/health';
+import { type HttpHandler, type HttpListen, Readiness, serveHealth } from '@wgmesh/health';
 import { type Logger, untilSignal, withDeadline } from '@wgmesh/log';
 
 /** How long one service may take to close before the process goes on without it. */
@@ -19,7 +19,7 @@ export class RoleProcess {
   private constructor(
     readonly readiness: Readiness,
     private readonly log: Logger,
-    private readonly http: { close(): Promise<void> } | null,
+    private readonly http: { url: string; close(): Promise<void> } | null,
     private readonly signal: Promise<unknown>,
   ) {
     void signal.then(async () => {
@@ -29,10 +29,16 @@ export class RoleProcess {
     });
   }
 
-  static async start(httpListen: HttpListen, log: Logger): Promise<RoleProcess> {
+  /** `handlers`: more paths on the HTTP endpoint (the registry's mesh map). */
+  static async start(httpListen: HttpListen, log: Logger, handlers: HttpHandler[] = []): Promise<RoleProcess> {
     const readiness = new Readiness();
-    const http = await serveHealth(httpListen, { readiness, log });
+    const http = await serveHealth(httpListen, { readiness, log, handlers });
     return new RoleProcess(readiness, log, http, untilSignal(log));
+  }
+
+  /** The HTTP endpoint's base URL (http://127.0.0.1:9470), null when it is off or did not start. */
+  get url(): string | null {
+    return this.http?.url ?? null;
   }
 
   /** Registers a started service's close. */

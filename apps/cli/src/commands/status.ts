@@ -48,6 +48,7 @@ export function statusCommand(argv: string[]): Promise<number> {
     // On an enrolled node, read its own device (as `member up` recorded it) unless told otherwise.
     const c: StatusConfig = !given.device && enrollment?.device && !given.node ? { ...given, device: enrollment.device.name, driver: enrollment.device.driver } : given;
     const node = c.node ?? enrollment?.name;
+    if (!node && !c.device) throw new CommandError(NO_NODE);
     const bus = await connectClient(c, enrollment).catch((err: Error) => {
       if (!c.device) throw err;
       process.stderr.write(`warning: ${err.message}; showing the device only\n`);
@@ -72,6 +73,8 @@ export function statusCommand(argv: string[]): Promise<number> {
     }
   });
 }
+
+const NO_NODE = 'this host is not an enrolled member (no enrolment in --state-dir), so which node to show is not known: give --state-dir of an enrolled member, --node <id> (a member\'s name, as "wgmesh peers" lists them), or --device <dev> to read a device on this host';
 
 /** A status row with the node's nat-probe decision for the pair, when there is one. */
 type StatusRow = PathRow & { reason: string | null; retryAt: number | null };
@@ -121,7 +124,7 @@ async function readDevice(c: StatusConfig): Promise<DevicePeers> {
 
 /** The node's peers from its next `node.<id>.dataplane.state` event. */
 function waitForState(bus: MeshBus, node: string | undefined, timeoutMs: number): Promise<DevicePeers> {
-  if (!node) throw new CommandError('no --node or --device given, and this node is not enrolled: which node?');
+  if (!node) throw new CommandError(NO_NODE);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       sub.unsubscribe();

@@ -33,10 +33,14 @@ export class NatProbeController {
     if (state) this.probe.handleState(state);
   }
 
+  /** Every member's path reports (the subject names the sender's node: a report for another key is dropped). */
   @EventPattern(Patterns.paths, { node: '*' })
-  onPaths(@Payload() value: unknown): void {
+  onPaths(@Payload() value: unknown, @Ctx() ctx: NatsContext): void {
     const report = this.parse('path report', () => parsePathReport(value));
-    if (report) this.probe.handlePathReport(report);
+    const node = nodeOfSubject(ctx.getSubject(), this.probe.mesh);
+    if (!report || !node || this.probe.handlePathReport(report, node)) return;
+    this.rejected++;
+    this.log.warn('rejected a path report that is not from the key enrolled under its node', { node, publicKey: report.publicKey });
   }
 
   /** Every member's punch messages: offers to this node and answers to its own (the subject names the sender's node). */
@@ -49,8 +53,7 @@ export class NatProbeController {
 
   @MessagePattern(Patterns.pathsGet)
   paths(@Payload() value: unknown): PathReport {
-    parsePathsGetRequest(value);
-    return this.probe.current();
+    return this.probe.current(parsePathsGetRequest(value).peer);
   }
 
   private parse<T>(what: string, parse: () => T): T | null {

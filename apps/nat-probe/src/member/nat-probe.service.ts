@@ -1,11 +1,11 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { DataplaneApplyRequest, DataplaneState, NatReport, NatType, parseDataplaneApplyResult, parsePeerSnapshot, PathDecision, PathReport, Patterns, PeerEvent, PeerRecord, PunchMessage } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, DataplaneState, NatReport, NatType, parseDataplaneApplyResult, parsePathReport, parsePeerSnapshot, PathDecision, PathReport, Patterns, PeerEvent, PeerRecord, PunchMessage } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
-import { leads, NatLock, PathPlanner, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
+import { LeaderDecisions, LeaderRef, leads, NatLock, PathPlanner, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
 import type { StunAddress } from '@wgmesh/stun';
 import { attemptKeepalive } from '@wgmesh/peer-discovery';
 import { countError, meshMetrics, setNatType, setPathCounts } from '@wgmesh/telemetry';
-import { BusRef } from '@wgmesh/nats-transport';
+import { BusRef, RequestError } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import { MirrorChange, PeerMirror, PeerTable, readPagedSnapshot } from '@wgmesh/peer-sync';
 import { networkInterfaces } from 'node:os';
@@ -36,6 +36,8 @@ const FILTERING_AFTER_MS = 2000;
 const NUDGE_MS = 1000;
 /** Nudges stop this long after the punch: NATs keep an unanswered UDP flow 30 s and more (Linux: 30 s). */
 const NUDGE_WINDOW_MS = 20_000;
+/** How long a leader's answer to `paths.get` is waited for (then asked again: LeaderDecisions). */
+const LEADER_ASK_MS = 2000;
 /** How long pairs wait for this node's first NAT classification (and its endpoint at the registry) before being decided without. */
 export const FIRST_CLASSIFICATION_WAIT_MS = 5000;
 
@@ -45,7 +47,8 @@ export const FIRST_CLASSIFICATION_WAIT_MS = 5000;
  *   addresses or its registry-observed endpoint change) and publishes `node.<id>.nat`, which the
  *   registry turns into the peer record's `nat`;
  * - decides each pair's path with the PathPlanner from both NATs, this node's handshakes
- *   (`node.<id>.dataplane.state`) and the decisions of the pairs' leaders (`node.*.paths`), and
+ *   (`node.<id>.dataplane.state`) and the decisions of the pairs' leaders (`node.*.paths`, and
+ *   asked for with `node.<leader>.paths.get` at each table load: see LeaderDecisions), and
  *   publishes them on `node.<id>.paths` (on change, and every 30 s), which this node's
  *   peer-discovery applies; `node.<id>.paths.get` answers with the current report;
  * - punches every attempt of a pair it leads (`node.<id>.punch`, see Puncher), and answers the
@@ -56,10 +59,13 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   readonly mirror: PeerMirror;
   private readonly table = new Map<string, PeerRecord>();
   private readonly handshakes = new Map<string, number>();
-  private readonly leaderDecisions = new Map<string, PathDecision>();
+  /** What the leaders of this node's pairs decided about it (events, and asked for at each table load). */
+  private readonly leaders: LeaderDecisions;
   private readonly planner: PathPlanner;
   private nat: NatClassification | null = null;
   private report: PathReport | null = null;
+  /** The `at` of the last report sent (event or reply): strictly increasing. */
+  private lastAt = 0;
   /** The last endpoint the registry saw this node at (null: none yet). */
   private ownEndpoint: string | null = null;
   private interfaces = interfaceFingerprint();
@@ -92,6 +98,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       staleHandshakeMs: 205_000,
     });
     this.mirror = new PeerMirror({ load: (reason) => this.loadSnapshot(reason), apply: (c) => this.onChange(c), log });
+    this.leaders = new LeaderDecisions({ self: enrollment.publicKey, ask: (leader) => this.askLeader(leader), changed: () => this.plan(), log: log.child({ component: 'leaders' }) });
     this.puncher = new Puncher({
       self: { publicKey: enrollment.publicKey, name: enrollment.name },
       portStep: () => this.nat?.portStep,
@@ -101,9 +108,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       publish: (m) => this.publishPunch(m),
       peer: (key) => this.table.get(key),
       follow: (leader, decision) => {
-        if (decision.peer !== this.enrollment.publicKey) return;
-        this.leaderDecisions.set(leader, decision);
-        this.plan();
+        if (decision.peer === this.enrollment.publicKey) this.leaders.set(leader, decision);
       },
       exclusive: (fn) => this.natLock.run(fn),
       log: log.child({ component: 'punch' }),
@@ -139,6 +144,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
 
   onModuleDestroy(): void {
     this.stopped = true;
+    this.leaders.stop();
     for (const t of Object.values(this.timers)) if (t) clearTimeout(t);
   }
 
@@ -172,15 +178,19 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     if (changed) this.plan();
   }
 
-  /** Another member's path report: keeps the decision about us when that member leads our pair. */
-  handlePathReport(report: PathReport): void {
-    const me = this.enrollment.publicKey;
-    if (report.publicKey === me || !leads(report.publicKey, me)) return;
-    const mine = report.decisions.find((d) => d.peer === me);
-    const before = this.leaderDecisions.get(report.publicKey);
-    if (mine) this.leaderDecisions.set(report.publicKey, mine);
-    else this.leaderDecisions.delete(report.publicKey);
-    if (JSON.stringify(before) !== JSON.stringify(mine)) this.plan();
+  /**
+   * A member's path report, from its own `node.<id>.paths` (`node`): keeps the decision about us
+   * when that member leads our pair. False when the report is not from the key enrolled under
+   * that node (dropped: a member cannot speak for another). A key not in the table yet is
+   * ignored: its decisions are asked for when it appears (onChange).
+   */
+  handlePathReport(report: PathReport, node: string): boolean {
+    if (report.publicKey === this.enrollment.publicKey) return true;
+    const enrolled = this.table.get(report.publicKey);
+    if (!enrolled) return true;
+    if (enrolled.name !== node || report.node !== node) return false;
+    this.leaders.accept(report);
+    return true;
   }
 
   /** A message on some member's `node.<id>.punch` (offers to us, answers to our offers). */
@@ -193,9 +203,10 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     return this.planner.techniques();
   }
 
-  /** The current decisions (`node.<id>.paths.get`). */
-  current(): PathReport {
-    return this.report ?? this.buildReport([]);
+  /** The current decisions (`node.<id>.paths.get`); with `peer`, only the decision about that member. */
+  current(peer?: string): PathReport {
+    const report = { ...(this.report ?? this.buildReport([])), techniques: this.planner.techniques(), at: this.stamp() };
+    return peer === undefined ? report : { ...report, decisions: report.decisions.filter((d) => d.peer === peer) };
   }
 
   /**
@@ -264,8 +275,16 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     if (change.type === 'reset') {
       this.table.clear();
       for (const p of change.peers) this.table.set(p.publicKey, p);
-    } else if (change.type === 'upsert') this.table.set(change.peer.publicKey, change.peer);
-    else this.table.delete(change.publicKey);
+      // Subscribed to the reports before this load: what the leaders decided before is asked for now.
+      void this.leaders.sync(this.members([...this.table.values()]));
+    } else if (change.type === 'upsert') {
+      // A member new to the table: its reports were dropped until now (not known yet), so ask it.
+      if (!this.table.has(change.peer.publicKey)) void this.leaders.ask(this.members([change.peer]));
+      this.table.set(change.peer.publicKey, change.peer);
+    } else {
+      this.table.delete(change.publicKey);
+      this.leaders.forget(change.publicKey);
+    }
     const own = this.table.get(this.enrollment.publicKey)?.endpoint ?? null;
     if (own !== null) {
       // A new endpoint, not the first one (the classification at start covers that).
@@ -286,7 +305,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       self: { publicKey: me, name: this.enrollment.name, nat: this.nat?.nat, portStep: this.nat?.portStep },
       peers: peers.map((p) => ({ publicKey: p.publicKey, name: p.name, nat: p.nat })),
       handshakes: this.handshakes,
-      leaderDecisions: this.leaderDecisions,
+      leaderDecisions: this.leaders.map,
       // At start, pairs wait (up to FIRST_CLASSIFICATION_WAIT_MS) for this node's NAT type and
       // for the registry to see its endpoint: a punch without it fails and waits for a retry.
       selfPending: now - this.startedAt < FIRST_CLASSIFICATION_WAIT_MS && (this.nat === null || !this.table.get(me)?.endpoint),
@@ -373,8 +392,32 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   private publishReport(): void {
     const bus = this.bus.current;
     if (!bus || !this.report) return;
-    bus.publish(Patterns.paths, { ...this.report, techniques: this.planner.techniques(), at: Date.now() });
+    bus.publish(Patterns.paths, { ...this.report, techniques: this.planner.techniques(), at: this.stamp() });
     this.counters.reportsPublished++;
+  }
+
+  /** `at` for a report sent now: strictly increasing, so a follower can tell the newer of two. */
+  private stamp(): number {
+    this.lastAt = Math.max(Date.now(), this.lastAt + 1);
+    return this.lastAt;
+  }
+
+  /** The members that may lead a pair with this node (named: a node id to ask). */
+  private members(peers: readonly PeerRecord[]): LeaderRef[] {
+    const out: LeaderRef[] = [];
+    for (const p of peers) if (p.name !== undefined && p.publicKey !== this.enrollment.registry.publicKey) out.push({ name: p.name, publicKey: p.publicKey });
+    return out;
+  }
+
+  /** `node.<leader>.paths.get` for the decision about this node; 'absent' when no nat-probe serves it. */
+  private async askLeader(leader: LeaderRef): Promise<PathReport | 'absent'> {
+    const bus = await this.bus.ready;
+    try {
+      return await bus.request(Patterns.pathsGet, { peer: this.enrollment.publicKey }, parsePathReport, { node: leader.name, timeoutMs: LEADER_ASK_MS });
+    } catch (err) {
+      if (err instanceof RequestError && err.code === 'no_responders') return 'absent';
+      throw err;
+    }
   }
 
   private async loadSnapshot(reason: string): Promise<PeerTable> {

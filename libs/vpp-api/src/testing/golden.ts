@@ -1,6 +1,7 @@
 // Tests only (not exported): the golden fixtures in ../shared/vpp-api (next to the repository), read in place.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { skipSuite } from '@wgmesh/testing';
 
 const REPO_ROOT = resolve(__dirname, '../../../..');
 
@@ -44,28 +45,22 @@ export function loadCaptureMeta(): CaptureMeta {
   return JSON.parse(readFileSync(CAPTURE_META, 'utf8')) as CaptureMeta;
 }
 
+/** Why golden suites skip on this machine. */
+const NO_GOLDEN = `no VPP reference data at ${SHARED_DIR} (../shared/vpp-api next to the repository, or WGMESH_SHARED_VPP_DIR)`;
+
 /**
  * `describe` for tests that need the golden fixtures. Without them (a user's clone) it reports
- * one clearly named skipped test instead of failing or silently passing.
+ * one skipped test with the reason (npm test prints it at the end) instead of failing or
+ * silently passing.
  */
 export function describeGolden(name: string, fn: () => void): void {
-  if (HAVE_GOLDEN) {
-    describe(name, fn);
-  } else {
-    describe(`../shared/vpp-api not found: golden VPP tests need it (or /usr/share/vpp/api) [${SHARED_DIR}]`, () => {
-      it.skip(name, () => undefined);
-    });
-  }
+  if (HAVE_GOLDEN) describe(name, fn);
+  else skipSuite(NO_GOLDEN, name);
 }
 
 /** Like describeGolden, for tests that only need API definitions (shared copy or /usr/share/vpp/api). */
 export function describeWithDefinitions(name: string, fn: (apiDir: string) => void): void {
   const dir = DEFINITIONS_DIR;
-  if (dir) {
-    describe(name, () => fn(dir));
-  } else {
-    describe(`../shared/vpp-api not found: golden VPP tests need it (or /usr/share/vpp/api) [${SHARED_DIR}]`, () => {
-      it.skip(name, () => undefined);
-    });
-  }
+  if (dir) describe(name, () => fn(dir));
+  else skipSuite(`${NO_GOLDEN}, and no VPP installed (/usr/share/vpp/api)`, name);
 }

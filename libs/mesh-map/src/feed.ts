@@ -1,0 +1,176 @@
+import { DataplaneState, nodeOfSubject, parseDataplaneState, parseNatReport, parsePathReport, parsePeerEvent, parsePeerSnapshot, Patterns } from '@wgmesh/contracts';
+import type { Logger } from '@wgmesh/log';
+import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
+import { MirrorChange, PeerMirror, readPagedSnapshot } from '@wgmesh/peer-sync';
+import { countError } from '@wgmesh/telemetry';
+import type { Subscription } from 'nats';
+import { MapInputError, MeshMap } from './mesh-map';
+
+/** How long a member's `paths.get` may take; a member that does not answer reports within 30 s anyway. */
+const PATHS_GET_TIMEOUT_MS = 2000;
+/** `paths.get` requests in flight at once when (re)loading every member's decisions. */
+const PATHS_GET_CONCURRENCY = 8;
+
+export interface MapFeedOptions {
+  map: MeshMap;
+  bus: MeshBus;
+  /** The node id of the hub's dataplane-programmer ("registry"): its state gives the hub handshakes. */
+  registryNode: string;
+  log: Logger;
+  /** Called after every input that changed the map. */
+  changed?: () => void;
+}
+
+/**
+ * Feeds a MeshMap from NATS, state first: it subscribes to `peers.events`, `node.*.paths`,
+ * `node.*.nat` and the hub's `node.<registry>.dataplane.state`, then loads the peer table
+ * (`peers.snapshot`, through a PeerMirror: revision order, gap reloads) and asks every member for
+ * its current decisions (`node.<id>.paths.get`), so a decision taken before the map started shows.
+ * After a NATS reconnect it does both again. A member's dataplane kind comes from its first
+ * `node.<id>.dataplane.state` (a one-message subscription per member: the map does not take every
+ * member's full device state every 5 s). Inputs that fail their contract are refused by the
+ * transport; inputs from a node that is not the member it claims to be are dropped and counted
+ * (`wgmesh_errors_total{kind="invalid_event"}`), those of a node that is no member (yet) dropped.
+ */
+export class MapFeed {
+  private readonly mirror: PeerMirror;
+  private readonly subs: Subscription[] = [];
+  /** Members whose first dataplane state is awaited: key → its one-message subscription. */
+  private readonly awaitingState = new Map<string, Subscription>();
+  private stopped = false;
+  /** Resolves once the peer table and every member's decisions were loaded the first time. */
+  loaded: Promise<void> = Promise.resolve();
+  readonly counters = { refused: 0, pathsFetched: 0, pathsMissed: 0 };
+
+  private constructor(private readonly opts: MapFeedOptions) {
+    this.mirror = new PeerMirror({
+      load: (reason) => this.loadTable(reason),
+      apply: (c) => this.applyPeers(c),
+      log: opts.log,
+    });
+  }
+
+  /** Subscribes, then loads in the background (`loaded`): the peer table load retries until it succeeds. */
+  static async start(opts: MapFeedOptions): Promise<MapFeed> {
+    const feed = new MapFeed(opts);
+    await feed.subscribe();
+    feed.loaded = feed.resync('start').then(() => opts.map.live());
+    return feed;
+  }
+
+  private async subscribe(): Promise<void> {
+    const { bus, map } = this.opts;
+    this.subs.push(
+      bus.subscribe(Patterns.peerEvents, (value) => this.mirror.handle(parsePeerEvent(value))),
+      bus.subscribe(Patterns.paths, (value, msg) => this.fromNode(msg.subject, (node) => map.pathReport(node, parsePathReport(value))), { node: '*' }),
+      bus.subscribe(Patterns.nat, (value, msg) => this.fromNode(msg.subject, (node) => map.natReport(node, parseNatReport(value))), { node: '*' }),
+      bus.subscribe(Patterns.dataplaneState, (value) => this.state(this.opts.registryNode, parseDataplaneState(value)), { node: this.opts.registryNode }),
+    );
+    bus.status.subscribe((s) => {
+      if (s === 'reconnected' && !this.stopped) void this.resync('NATS reconnected');
+    });
+    await bus.flush();
+  }
+
+  /** Reloads the peer table, then every member's decisions. Never rejects. */
+  private async resync(reason: string): Promise<void> {
+    try {
+      await this.mirror.reload(reason);
+      if (this.stopped) return;
+      const names = [...this.opts.map.memberList()].map((m) => m.name).filter((n): n is string => n !== null);
+      await inBatches(names, PATHS_GET_CONCURRENCY, (name) => this.fetchPaths(name));
+    } catch (err) {
+      this.opts.log.warn('mesh map: loading the current state failed; the map follows events meanwhile', { reason, error: (err as Error).message });
+    }
+  }
+
+  private async fetchPaths(node: string): Promise<void> {
+    try {
+      const report = await this.opts.bus.request(Patterns.pathsGet, {}, parsePathReport, { node, timeoutMs: PATHS_GET_TIMEOUT_MS });
+      this.input(() => this.opts.map.pathReport(node, report));
+      this.counters.pathsFetched++;
+    } catch (err) {
+      // Not running, or no nat-probe: its reports come as events when it has some.
+      if (!(err instanceof RequestError || err instanceof RemoteError)) throw err;
+      this.counters.pathsMissed++;
+    }
+  }
+
+  private async loadTable(reason: string) {
+    const table = await readPagedSnapshot((req) => this.opts.bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot));
+    this.opts.log.info('mesh map: peer table loaded', { reason, revision: table.revision, peers: table.peers.length });
+    return table;
+  }
+
+  private applyPeers(change: MirrorChange): void {
+    this.opts.map.peers(change);
+    const members = new Set<string>();
+    for (const m of this.opts.map.memberList()) {
+      members.add(m.key);
+      if (m.driver === null && m.name !== null && !this.awaitingState.has(m.key)) this.awaitState(m.key, m.name);
+    }
+    for (const [key, sub] of this.awaitingState) {
+      if (members.has(key)) continue;
+      sub.unsubscribe();
+      this.awaitingState.delete(key);
+    }
+    this.opts.changed?.();
+  }
+
+  /** One dataplane state of a member, for its kind (states come every 5 s: the first is soon). */
+  private awaitState(key: string, node: string): void {
+    const sub = this.opts.bus.subscribe(
+      Patterns.dataplaneState,
+      (value) => {
+        sub.unsubscribe();
+        if (this.awaitingState.get(key) === sub) this.awaitingState.delete(key);
+        this.state(node, parseDataplaneState(value));
+      },
+      { node },
+    );
+    this.awaitingState.set(key, sub);
+  }
+
+  private state(node: string, state: DataplaneState): void {
+    this.input(() => this.opts.map.dataplaneState(node, state, this.opts.registryNode));
+  }
+
+  /** An input from a `node.<id>.…` subject, for node <id>. */
+  private fromNode(subject: string, apply: (node: string) => void): void {
+    const node = nodeOfSubject(subject, this.opts.map.mesh);
+    if (node !== null) this.input(() => apply(node));
+  }
+
+  /** Runs one input into the map. */
+  private input(apply: () => void): void {
+    const before = this.opts.map.version;
+    try {
+      apply();
+    } catch (err) {
+      if (!(err instanceof MapInputError)) throw err;
+      if (err.kind === 'forged') {
+        this.counters.refused++;
+        countError('invalid_event');
+      }
+      this.opts.log.debug('mesh map: input not taken', { reason: err.message });
+      return;
+    }
+    if (this.opts.map.version !== before) this.opts.changed?.();
+  }
+
+  close(): void {
+    this.stopped = true;
+    this.mirror.stop();
+    for (const s of [...this.subs, ...this.awaitingState.values()]) s.unsubscribe();
+    this.awaitingState.clear();
+  }
+}
+
+async function inBatches<T>(items: T[], concurrency: number, run: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) await run(items[next++]);
+    }),
+  );
+}
