@@ -2,10 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initAuthority } from '@wgmesh/nats-auth';
+import { destroyRegistryState } from '@wgmesh/registry';
 import { closedTcpPort, freePort, runWgmesh, Service, startService } from '@wgmesh/testing';
+import { connect } from 'nats';
 
 // What the client commands say when they cannot talk to NATS or Redis: a nats-server and a
 // redis-server of our own (free ports, killed by PID), with authentication as the lab runs them.
+const SHARED_NATS = process.env.WGMESH_TEST_NATS ?? 'nats://127.0.0.1:4222';
 const wgmesh = (...args: string[]) => runWgmesh(args, { WGMESH_STATE_DIR: '/nonexistent', WGMESH_NATS_URL: undefined, WGMESH_NATS_CREDS: undefined, WGMESH_REDIS_URL: undefined });
 
 describe('client commands: connection failures name their cause and the way out', () => {
@@ -61,15 +64,30 @@ describe('client commands: connection failures name their cause and the way out'
   });
 
   it('Redis: unreachable, password wanted, password refused, each said; the right one works', async () => {
+    // registry init reads the peer table in Redis (and the store of record in NATS JetStream: here the tests' shared NATS).
+    const mesh = `e${Math.random().toString(36).slice(2, 10)}`;
     const closed = await closedTcpPort();
-    const unreachable = await wgmesh('registry', 'token', 'list', '--mesh', MESH, '--redis', `redis://127.0.0.1:${closed}`);
+    const unreachable = await wgmesh('registry', 'init', '--mesh', mesh, '--redis', `redis://127.0.0.1:${closed}`);
     expect(unreachable).toMatchObject({ code: 1, stderr: expect.stringContaining(`nothing answers at redis://127.0.0.1:${closed}`) });
-    const noPassword = await wgmesh('registry', 'token', 'list', '--mesh', MESH, '--redis', `redis://127.0.0.1:${redisPort}`);
+    const noPassword = await wgmesh('registry', 'init', '--mesh', mesh, '--redis', `redis://127.0.0.1:${redisPort}`);
     expect(noPassword).toMatchObject({ code: 1, stderr: expect.stringContaining(`Redis at redis://127.0.0.1:${redisPort} wants a user and password (NOAUTH)`) });
-    const wrong = await wgmesh('registry', 'token', 'list', '--mesh', MESH, '--redis', `redis://wgmesh-registry:wrong@127.0.0.1:${redisPort}`);
+    const wrong = await wgmesh('registry', 'init', '--mesh', mesh, '--redis', `redis://wgmesh-registry:wrong@127.0.0.1:${redisPort}`);
     expect(wrong).toMatchObject({ code: 1, stderr: expect.stringContaining(`Redis at redis://wgmesh-registry:***@127.0.0.1:${redisPort} refused the user or password (WRONGPASS)`) });
     expect(wrong.stderr).not.toContain('wrong');
-    const right = await wgmesh('registry', 'token', 'list', '--mesh', MESH, '--json', '--redis', `redis://wgmesh-registry:${password}@127.0.0.1:${redisPort}`);
-    expect(right).toMatchObject({ code: 0, stdout: '[]\n' });
+    try {
+      const right = await wgmesh('registry', 'init', '--mesh', mesh, '--json', '--redis', `redis://wgmesh-registry:${password}@127.0.0.1:${redisPort}`);
+      expect(right).toMatchObject({ code: 0, stdout: expect.stringContaining('"cleared": false') });
+    } finally {
+      const nc = await connect({ servers: SHARED_NATS });
+      await destroyRegistryState(nc, mesh);
+      await nc.close();
+    }
   }, 30_000);
+
+  it('the store of record: NATS wants a credential, or refuses one, each said', async () => {
+    const none = await wgmesh('registry', 'token', 'list', '--mesh', MESH, '--nats', natsUrl);
+    expect(none).toMatchObject({ code: 1, stderr: expect.stringContaining(`wgmesh registry token list: NATS at ${natsUrl} wants a credential and none was given (Authorization Violation)`) });
+    const refused = await wgmesh('registry', 'token', 'list', '--mesh', MESH, '--nats', natsUrl, '--nats-creds', otherCreds);
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining(`NATS at ${natsUrl} refused the credential ${otherCreds}`) });
+  });
 });
