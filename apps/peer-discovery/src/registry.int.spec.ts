@@ -229,8 +229,9 @@ describe('peer-discovery, registry mode (NATS JetStream + Redis, fake hub device
       const revision = await store.revision();
       bus.publish(Patterns.nat, report('site-a', a, 'edm'), { node: 'site-a' });
       await waitFor('nat=edm in the peer record', async () => (await natOf(a)) === 'edm');
-      const upsert = events.filter((e) => e.type === 'upsert' && e.peer.publicKey === a).at(-1);
-      expect(upsert?.type === 'upsert' && upsert.peer.nat).toBe('edm');
+      // The table is written before the event is published: wait for the event too.
+      const lastUpsert = () => events.filter((e) => e.type === 'upsert' && e.peer.publicKey === a).at(-1);
+      await waitFor('the upsert with nat=edm', () => { const u = lastUpsert(); return u?.type === 'upsert' && u.peer.nat === 'edm'; });
       expect(await new Membership(kv, new AddressPlan('10.99.0.0/24')).get('site-a')).toMatchObject({ nat: 'edm' });
       // The same report again changes nothing; a new classification does.
       const after = await store.revision();
