@@ -1,0 +1,4 @@
+export * from './find';
+export * from './config';
+export * from './instance';
+export * from './testing';
