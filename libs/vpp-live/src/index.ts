@@ -2,3 +2,4 @@ export * from './find';
 export * from './config';
 export * from './instance';
 export * from './testing';
+export * from './uplink';
