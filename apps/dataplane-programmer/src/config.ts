@@ -14,7 +14,7 @@ export const vppOptions: OptionSpec[] = [
   { key: 'vppSocket', flag: 'vpp-socket', env: 'WGMESH_VPP_SOCKET', value: '<path>', parse: values.string, default: DEFAULT_VPP_SOCKET, description: "--driver vpp: VPP's binary API socket (socksvr)" },
   { key: 'vppApiDir', flag: 'vpp-api-dir', env: 'WGMESH_VPP_API_DIR', value: '<dir>', parse: values.string, default: DEFAULT_VPP_API_DIR, description: "--driver vpp: VPP's .api.json definitions (searched recursively)" },
   { key: 'vppSrcAddress', flag: 'vpp-src-address', env: 'WGMESH_VPP_SRC_ADDRESS', value: '<ip>', parse: canonicalIp, description: "--driver vpp: source address of the tunnel's UDP packets (an address of VPP's uplink); needed to create the interface" },
-  { key: 'vppTap', flag: 'vpp-tap', env: 'WGMESH_VPP_TAP', value: '<ifname>', parse: parseDeviceName, description: '--driver vpp: also give the host a tun-mode tap of this name into VPP, with the tunnel addresses and --route routes (Linux netstack interop)' },
+  { key: 'vppHostInterface', flag: 'vpp-host-interface', env: 'WGMESH_VPP_HOST_INTERFACE', value: '<ifname>', parse: parseDeviceName, description: "--driver vpp: give the host an interface of this name into VPP carrying the tunnel addresses and the mesh routes, so the host's own sockets reach the mesh (a tap where /dev/vhost-net exists, else a veth pair VPP attaches with af_packet)" },
 ];
 
 export const dataplaneOptions: OptionSpec[] = [
@@ -66,7 +66,7 @@ export interface DataplaneConfig {
   vppSocket?: string;
   vppApiDir?: string;
   vppSrcAddress?: string;
-  vppTap?: string;
+  vppHostInterface?: string;
   /** `wgmesh dataplane`'s HTTP endpoint (/metrics, /health, /ready); null or absent: none. */
   httpListen?: HttpListen;
   logLevel: Level;
@@ -81,6 +81,6 @@ export function driverOptions(config: DataplaneConfig, log: Logger): DriverOptio
     vppSocket: config.vppSocket,
     vppApiDir: config.vppApiDir,
     vppSrcAddress: config.vppSrcAddress,
-    vppTap: config.vppTap,
+    vppHostInterface: config.vppHostInterface,
   };
 }

@@ -11,4 +11,5 @@ export * from './state-reporter';
 export * from './vpp-driver';
 export { VppApplyError, VppDeviceMismatchError, approximateHandshake, REKEY_AFTER_TIME_S } from './vpp-model';
 export type { VppCallFailure } from './vpp-model';
-export { VPP_TAP_ADDRESS } from './vpp-tap';
+export { VPP_HOST_ADDRESS, vppEndName } from './vpp-host';
+export type { HostInterfaceKind } from './vpp-host';

@@ -73,7 +73,7 @@ interface MemberUpConfig
   vppSocket?: string;
   vppApiDir?: string;
   vppSrcAddress?: string;
-  vppTap?: string;
+  vppHostInterface?: string;
   registryKey: string;
   registryEndpoint: string;
   meshCidr: string;
@@ -155,7 +155,7 @@ function memberUp(argv: string[]): Promise<number> {
         node: enrollment.name, mesh: c.mesh, nats: c.nats ?? natsOverTunnel(enrollment), natsCreds, driver: c.driver, device: c.device, create: c.create,
         privateKeyFile: key.path, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), address: [`${address}/${prefix}`], route: [], protect: [enrollment.registry.publicKey],
         mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
-        vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppTap: c.vppTap,
+        vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppHostInterface: c.vppHostInterface,
       },
       log.child({ service: 'dataplane-programmer' }),
       { readiness: readiness.scoped('dataplane'), bootstrap: [registryPeer(enrollment)] },

@@ -280,7 +280,7 @@ interface RegistryUpConfig extends NatProbeServerConfig {
   vppSocket?: string;
   vppApiDir?: string;
   vppSrcAddress?: string;
-  vppTap?: string;
+  vppHostInterface?: string;
   zone: string[];
   dnsListen?: { host: string; port: number };
   natsCreds?: string;
@@ -353,7 +353,7 @@ export function registryUpCommand(argv: string[]): Promise<number> {
         node: REGISTRY_NODE, mesh: c.mesh, nats: c.nats, natsCreds, driver: c.driver, device: c.device, create: c.create,
         privateKeyFile: c.create ? join(c.stateDir, PRIVATE_KEY_FILE) : undefined, listenPort: c.listenPort ?? (c.create ? 51820 : undefined),
         address: [`${address}/${prefix}`], route: [], protect: [], mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
-        vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppTap: c.vppTap,
+        vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppHostInterface: c.vppHostInterface,
       },
       log.child({ service: 'dataplane-programmer' }),
       { readiness: readiness.scoped('dataplane') },
