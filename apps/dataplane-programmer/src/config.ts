@@ -1,22 +1,13 @@
 import { parseDriverKind, type DriverKind } from '@wgmesh/contracts';
 import { OptionSpec, values } from '@wgmesh/config';
 import { natsCredsOption } from '@wgmesh/nats-transport';
-import { DEFAULT_MTU, DEFAULT_STATE_DIR, DEFAULT_VPP_API_DIR, DEFAULT_VPP_SOCKET, DriverOptions, parseInterfaceAddress } from '@wgmesh/dataplane';
+import { DEFAULT_MTU, DEFAULT_STATE_DIR, DriverOptions, parseInterfaceAddress, vppOptions } from '@wgmesh/dataplane';
 import type { Logger } from '@wgmesh/log';
-import { canonicalIp } from '@wgmesh/netaddr';
 import { parseLevel, type Level } from '@wgmesh/log';
 import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
 import { parseDeviceName } from '@wgmesh/wireguard';
 
 /** Options of the dataplane-programmer (`wgmesh dataplane`): flags, environment variables, config file keys. */
-/** The VPP driver's options, shared by every command that can run it (--driver vpp). */
-export const vppOptions: OptionSpec[] = [
-  { key: 'vppSocket', flag: 'vpp-socket', env: 'WGMESH_VPP_SOCKET', value: '<path>', parse: values.string, default: DEFAULT_VPP_SOCKET, description: "--driver vpp: VPP's binary API socket (socksvr)" },
-  { key: 'vppApiDir', flag: 'vpp-api-dir', env: 'WGMESH_VPP_API_DIR', value: '<dir>', parse: values.string, default: DEFAULT_VPP_API_DIR, description: "--driver vpp: VPP's .api.json definitions (searched recursively)" },
-  { key: 'vppSrcAddress', flag: 'vpp-src-address', env: 'WGMESH_VPP_SRC_ADDRESS', value: '<ip>', parse: canonicalIp, description: "--driver vpp: source address of the tunnel's UDP packets (an address of VPP's uplink); needed to create the interface" },
-  { key: 'vppHostInterface', flag: 'vpp-host-interface', env: 'WGMESH_VPP_HOST_INTERFACE', value: '<ifname>', parse: parseDeviceName, description: "--driver vpp: give the host an interface of this name into VPP carrying the tunnel addresses and the mesh routes, so the host's own sockets reach the mesh (a tap where /dev/vhost-net exists, else a veth pair VPP attaches with af_packet)" },
-];
-
 export const dataplaneOptions: OptionSpec[] = [
   { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', required: true, parse: values.name, description: 'this node\'s id: apply requests arrive on node.<id>.dataplane.apply' },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects' },

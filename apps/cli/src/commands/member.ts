@@ -1,7 +1,6 @@
-import { vppOptions } from '../../../dataplane-programmer/src/config';
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { DesiredPeer, DriverKind, parseDriverKind, parseMemberRemoveReply, Patterns } from '@wgmesh/contracts';
-import { DEFAULT_MTU, DEFAULT_STATE_DIR } from '@wgmesh/dataplane';
+import { DEFAULT_MTU, DEFAULT_STATE_DIR, vppOptions } from '@wgmesh/dataplane';
 import { createLogger, Level, parseLevel, withDeadline } from '@wgmesh/log';
 import { parseCidr } from '@wgmesh/netaddr';
 import { Enrollment, memberCredsPath, nodeKey, writeEnrollment } from '@wgmesh/peer-discovery';

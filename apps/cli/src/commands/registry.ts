@@ -1,8 +1,7 @@
-import { vppOptions } from '../../../dataplane-programmer/src/config';
 import { join } from 'node:path';
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { DriverKind, parseDriverKind } from '@wgmesh/contracts';
-import { DEFAULT_MTU, DEFAULT_STATE_DIR } from '@wgmesh/dataplane';
+import { DEFAULT_MTU, DEFAULT_STATE_DIR, vppOptions } from '@wgmesh/dataplane';
 import { createLogger, Level, parseLevel, redactUrl } from '@wgmesh/log';
 import { formatIp, parseCidr } from '@wgmesh/netaddr';
 import { PRIVATE_KEY_FILE } from '@wgmesh/peer-discovery';
