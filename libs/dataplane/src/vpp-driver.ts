@@ -183,7 +183,10 @@ export class VppDriver implements DataplaneDriver {
     return this.exclusive(() => this.doApply(diff));
   }
 
-  /** Each entry's peer removed and added again, in order, in one pipelined batch (VPP sends each a handshake initiation). */
+  /**
+   * Each entry's peer removed and added again, in one pipelined batch: VPP sends each a handshake
+   * initiation. A peer whose session is established is left as it is (its handshake happened).
+   */
   recreatePeers(entries: readonly RecreatedPeer[]): Promise<void> {
     if (entries.length === 0) return Promise.resolve();
     return this.exclusive(() =>
@@ -381,6 +384,12 @@ export class VppDriver implements DataplaneDriver {
     // one peer in a batch only the last is ever sent, so only the last is made.
     for (const r of new Map((diff.recreate ?? []).map((x) => [x.publicKey, x])).values()) {
       if (upserted.has(r.publicKey)) continue;
+      // A punch is for a handshake: one that happened already (the other end's initiation got
+      // through, and VPP roamed to where it came from) is not undone by a re-creation.
+      if (this.establishedSince.has(r.publicKey) && this.peers.has(r.publicKey)) {
+        this.log.debug('not punching an established peer', { peer: shortKey(r.publicKey) });
+        continue;
+      }
       upserted.add(r.publicKey);
       const want = this.checkWant(wantOf({ publicKey: r.publicKey, endpoint: r.endpoint, allowedIps: r.allowedIps, persistentKeepalive: r.persistentKeepalive }, undefined));
       upserts.push({ want, recreate: true, what: `punching peer ${shortKey(r.publicKey)} (endpoint ${r.endpoint})` });

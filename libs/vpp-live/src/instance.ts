@@ -122,7 +122,8 @@ async function within(p: Promise<void>, ms: number): Promise<boolean> {
   return done;
 }
 
-async function waitForSocket(path: string, gone: () => boolean, timeoutMs: number): Promise<void> {
+/** Waits until VPP's API socket accepts connections; `gone()` true means VPP exited (an error). */
+export async function waitForSocket(path: string, gone: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (gone()) throw new Error('the process exited');
