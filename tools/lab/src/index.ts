@@ -12,3 +12,4 @@ export * from './mesh-log';
 export * from './mesh-pairs';
 export * from './mesh-paths';
 export * from './mesh-members';
+export * from './vpp-node';

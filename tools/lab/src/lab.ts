@@ -28,6 +28,8 @@ export interface LabOptions {
   /** Keep the lab after this process exits (`wgmesh lab up`); `Lab.down(id)` ends it. */
   detach?: boolean;
   log?: Logger;
+  /** VPP nodes' main loop sleep (µs per turn; null: VPP's own epoll loop, for throughput); default 1000 (see vpp-node.ts). */
+  vppPollSleepUsec?: number | null;
 }
 
 export interface WireguardGoOptions {
@@ -133,7 +135,7 @@ export class Lab {
     store.write(state); // before anything exists, so a crash from here on can be cleaned up
     const lab = new Lab(state, store, log);
     if (!state.detached) lab.register();
-    lab.settingUp = lab.build(state, vpp);
+    lab.settingUp = lab.build(state, vpp, options.vppPollSleepUsec);
     try {
       await lab.settingUp;
     } catch (err) {
@@ -153,7 +155,7 @@ export class Lab {
   }
 
   /** Creates the namespaces, sets sysctls and NAT rules, builds the links phase by phase, then hands VPP nodes their uplinks. */
-  private async build(state: LabState, vpp: VppInstall | undefined): Promise<void> {
+  private async build(state: LabState, vpp: VppInstall | undefined, vppPollSleepUsec?: number | null): Promise<void> {
     const plan = this.plan;
     await run('ip', ['-batch', '-'], { input: state.namespaces.map((ns) => `netns add ${ns}\n`).join('') });
     await Promise.all([
@@ -163,7 +165,7 @@ export class Lab {
     for (const phase of setupBatches(plan)) {
       await Promise.all(phase.map((b) => run('ip', ['-n', b.ns, '-batch', '-'], { input: b.lines.join('\n') + '\n' })));
     }
-    if (vpp) await startVppNodes(this, this.store.dir, vpp);
+    if (vpp) await startVppNodes(this, this.store.dir, vpp, vppPollSleepUsec);
   }
 
   /** A Lab object for a lab brought up elsewhere (e.g. by `wgmesh lab up`), from its state file. */
