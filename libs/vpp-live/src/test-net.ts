@@ -1,8 +1,9 @@
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { ApiDefinitions, loadDefinitions, VppClient } from '@wgmesh/vpp-api';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate, UapiClient, uapiSocketPath, WgPeer } from '@wgmesh/wireguard';
+import { run as sh } from './exec';
 import type { VppInstall } from './find';
 import { startVpp, StartVppOptions, VppInstance } from './instance';
 import { takeUplink, Uplink } from './uplink';
@@ -110,13 +111,4 @@ export class VppTestNet {
     await this.vpp.stop();
     await sh('ip', ['netns', 'del', this.outside]).catch(() => undefined);
   }
-}
-
-function sh(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: 15_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr.trim() || err.message}`));
-      else resolve(stdout);
-    });
-  });
 }

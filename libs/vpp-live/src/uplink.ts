@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { canonicalIp } from '@wgmesh/netaddr';
 import {
   afPacketCreate,
@@ -12,6 +11,7 @@ import {
   swInterfaceSetFlags,
   VppApi,
 } from '@wgmesh/vpp-api';
+import { run } from './exec';
 
 // A node whose uplink VPP owns, as the seed ("VPP + wgsd + wg") runs it, and what a linux-cp
 // setup gives the host in production: the host keeps using the node's address(es) through VPP.
@@ -97,10 +97,5 @@ export function macText(mac: Uint8Array): string {
 }
 
 function ip(netns: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('ip', ['-n', netns, ...args], { timeout: 10_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`ip -n ${netns} ${args.join(' ')} failed: ${stderr.trim() || err.message}`));
-      else resolve(stdout);
-    });
-  });
+  return run('ip', ['-n', netns, ...args], 10_000);
 }

@@ -5,7 +5,7 @@ import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/con
 import { readDaemonRecord } from '@wgmesh/dataplane';
 import { Lab, Mesh, missingMeshTools, missingRequirements, startMesh } from '@wgmesh/lab';
 import { vppAvailability } from '@wgmesh/vpp-live';
-import { TICKS_PER_SECOND } from './cpu';
+import { parseProcStat, TICKS_PER_SECOND } from './cpu';
 import { median } from './programming-table';
 
 /**
@@ -68,9 +68,7 @@ const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 /** utime + stime of a process, in seconds. */
 function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND;
+  return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).ticks / TICKS_PER_SECOND;
 }
 
 /** The process carrying a member's WireGuard: its wireguard-go, or its node's VPP. */

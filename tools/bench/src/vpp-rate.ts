@@ -1,3 +1,4 @@
+import { parseProcStat, TICKS_PER_SECOND } from './cpu';
 import { makePeers, viaDriver } from './driver-timing';
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -108,9 +109,7 @@ async function runVpp(o: Options, defs: ApiDefinitions, apiDir: string, scratch:
 
 /** utime + stime of a process in ms. */
 function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
+  return (parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).ticks * 1000) / TICKS_PER_SECOND;
 }
 
 /** A fresh live VPP per run (its own namespace, VPP's own loop), with the wg interface up or down. */
