@@ -126,7 +126,7 @@ describeWithVpp('the vpp driver on a live VPP', (install) => {
     const target = direct[7];
     await whoGets('10.99.0.18'); // a session exists
     const first = (await target.peer(me))!.lastHandshakeSec;
-    await new Promise((r) => setTimeout(r, 1100)); // handshake times have a resolution of seconds
+    await waitFor('the next second (handshake times are in seconds)', () => Math.floor(Date.now() / 1000) > first, 3000, 20);
     const programmer = new DataplaneProgrammer({ driver });
     const peers = (await driver.read()).peers.map((p) => ({ publicKey: p.publicKey, endpoint: p.endpoint, allowedIps: p.allowedIps, persistentKeepalive: p.persistentKeepalive || 25 }));
     await programmer.apply({ peers, replace: true });
