@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { waitFor } from '@wgmesh/testing';
-import { DeviceInUseError, deviceLockKey, lockDevice } from './device-lock';
+import { DeviceInUseError, deviceLockKey, lockDevice, removeStaleLocks } from './device-lock';
 
 describe('device lock: one dataplane service per device', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wgmesh-lock-'));
@@ -30,6 +30,11 @@ describe('device lock: one dataplane service per device', () => {
     await expect(lockDevice(vpp, dir, { pid: process.pid })).rejects.toThrow(new RegExp(`process ${child.pid}`));
     child.kill('SIGKILL');
     await waitFor('the holder to die', () => child.exitCode !== null || child.signalCode !== null);
+    const held = await lockDevice({ ...vpp, device: 'wg9' }, dir, { pid: process.pid });
+    // A cleaner removes the dead holder's lock only, never a held one.
+    expect(await removeStaleLocks(dir)).toEqual([expect.stringMatching(/dataplane-[0-9a-f]{20}\.lock$/)]);
+    expect(existsSync(held.path)).toBe(true);
+    await held.release();
     await (await lockDevice(vpp, dir, { pid: process.pid })).release();
   });
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, realpathSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, statSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, Server } from 'node:net';
 import { join } from 'node:path';
 import type { DriverKind } from '@wgmesh/contracts';
@@ -77,6 +77,27 @@ export async function lockDevice(id: DeviceIdentity, dir: string, holder: Omit<D
     path,
     release: () => close(server, path),
   };
+}
+
+/**
+ * Removes the locks in `dir` that nobody holds any more (their service was killed before it could
+ * release them: a later service would take them over anyway). Returns the paths removed.
+ */
+export async function removeStaleLocks(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  const removed: string[] = [];
+  for (const f of readdirSync(dir)) {
+    if (!/^dataplane-[0-9a-f]{20}\.lock$/.test(f)) continue;
+    const path = join(dir, f);
+    if ((await ask(path)) !== 'stale') continue;
+    try {
+      unlinkSync(path);
+      removed.push(path);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return removed;
 }
 
 function listen(server: Server, path: string): Promise<void> {

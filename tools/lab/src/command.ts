@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
 import { LabError, LabSpecError } from './errors';
 import { Lab, LabStatus } from './lab';
-import { labStateDir, Mesh, MeshRecord, missingMeshTools, readMeshRecord, removeMeshFiles, startMesh, sweepMeshDirs, WORKSPACE } from './mesh';
+import { removeStaleLocks } from '@wgmesh/dataplane';
+import { DAEMON_STATE_DIR, labStateDir, Mesh, MeshRecord, missingMeshTools, readMeshRecord, removeMeshFiles, startMesh, sweepMeshDirs, WORKSPACE } from './mesh';
 import { meshMembers, parseMemberOption, parseNatList } from './mesh-members';
 import { formatPairTable, PairRow } from './mesh-pairs';
 import { checkLabId, DATAPLANES, Dataplane, LabSpec, MemberNat, MemberSpec } from './plan';
@@ -193,6 +194,7 @@ async function bringUp(o: LabConfig, opts: { detach: boolean }): Promise<MeshUp 
 async function teardown(lab: Lab, stateDir: string, options: { keepLogs?: boolean } = {}): Promise<void> {
   await lab.down();
   removeMeshFiles(stateDir, lab.id, { keepDir: options.keepLogs });
+  await removeStaleLocks(DAEMON_STATE_DIR);
 }
 
 /** Each member's NAT as its nat-probe last reported it ("unknown" before a report). */
@@ -270,6 +272,7 @@ async function labDown(o: LabConfig, ids: string[]): Promise<number> {
     const reports = await Lab.downAll({ stateDir: o.stateDir, orphans: o.orphans });
     for (const id of Object.keys(reports)) removeMeshFiles(o.stateDir, id);
     sweepMeshDirs(o.stateDir);
+    await removeStaleLocks(DAEMON_STATE_DIR);
     process.stdout.write(Object.keys(reports).length ? `removed lab ${Object.keys(reports).join(', ')}\n` : 'no lab to remove\n');
     return 0;
   }
@@ -278,6 +281,7 @@ async function labDown(o: LabConfig, ids: string[]): Promise<number> {
   for (const id of ids) {
     const report = await Lab.down(id, { stateDir: o.stateDir });
     removeMeshFiles(o.stateDir, checkLabId(id));
+    await removeStaleLocks(DAEMON_STATE_DIR);
     if (report) process.stdout.write(`removed lab ${id}: ${report.namespaces.length} namespaces, ${report.killed.length} processes\n`);
     else {
       process.stderr.write(`wgmesh lab: no lab ${id}\n`);

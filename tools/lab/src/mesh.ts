@@ -1,6 +1,6 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { VppDriver } from '@wgmesh/dataplane';
+import { removeStaleLocks, VppDriver } from '@wgmesh/dataplane';
 import { readEnrollment } from '@wgmesh/peer-discovery';
 import { findVpp, VppInstall } from '@wgmesh/vpp-live';
 import { VppNode, vppNode } from './vpp-node';
@@ -471,6 +471,7 @@ export class Mesh {
     await Promise.all([...this.members.values(), ...this.removed.values()].map((m) => m.process?.stop('SIGTERM', 5000)));
     await this.registry?.process?.stop('SIGTERM', 5000);
     await Promise.all(this.services.map((p) => p.stop('SIGTERM', 3000)));
+    await removeStaleLocks(DAEMON_STATE_DIR); // of members killed before they released their device
     if (process.env.WGMESH_LAB_KEEP_LOGS) this.keepLogs(join(process.env.WGMESH_LAB_KEEP_LOGS, this.lab.id));
     removeMeshFiles(labStateDir(this.lab), this.lab.id);
   }
