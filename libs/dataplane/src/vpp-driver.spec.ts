@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DesiredPeer } from '@wgmesh/contracts';
 import { createLogger } from '@wgmesh/log';
-import { ipRouteAddDel, loadDefinitions, VppClient } from '@wgmesh/vpp-api';
+import { ipRouteAddDel, loadDefinitions, VppClient, wireguardPeerAdd } from '@wgmesh/vpp-api';
 import { VppSim } from '@wgmesh/vpp-sim';
 import { waitFor } from '@wgmesh/testing';
 import { keyFromBase64, keyToBase64, NoDeviceError, publicKeyFromPrivate } from '@wgmesh/wireguard';
@@ -181,6 +181,21 @@ describeGolden('VppDriver (against the VPP simulator)', () => {
     expect(simRoutes()).not.toContain(`10.99.0.77/32 via ${sw}:198.18.0.77`);
     expect(simRoutes()).toContain(`192.0.2.0/24 via ${sw}:null`);
     expect(logs.some((l) => l.msg === 'VPP routes did not match the peers; repaired' && l.count === 3)).toBe(true);
+  });
+
+  it('gives a peer an older driver added (no next hop of its own) one when it starts, and points its route at it', async () => {
+    const d = driver();
+    await d.ensureDevice(spec);
+    const sw = wg().swIfIndex;
+    const c = await VppClient.connect({ socketPath: sim.socketPath, definitions });
+    await wireguardPeerAdd(c, { swIfIndex: sw, publicKey: keyFromBase64(testKey(7)), endpoint: '198.51.100.8', port: 51820, allowedIps: ['10.99.0.7/32'] });
+    await ipRouteAddDel(c, { isAdd: true, prefix: '10.99.0.7/32', paths: [{ swIfIndex: sw, nextHop: '10.99.0.7' }] });
+    await c.close();
+    const old = driver();
+    await old.ensureDevice(spec);
+    expect(simPeers().get(testKey(7))!.allowedIps).toEqual(['10.99.0.7/32', '198.18.0.1/32']);
+    expect(simRoutes()).toEqual([`10.99.0.7/32 via ${sw}:198.18.0.1`]);
+    expect(await program(old, [testPeer(7)])).toEqual({ upsert: [], remove: [] });
   });
 
   it('turns a negative retval into an error naming the call, the retval and the peer, and recovers on the next apply', async () => {

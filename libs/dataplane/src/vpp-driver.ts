@@ -241,6 +241,12 @@ export class VppDriver implements DataplaneDriver {
       this.specRoutes = (spec.routes ?? []).map(canonicalPrefix);
     }
     await this.sync(client);
+    // Peers an older version of this driver added have no next hops of their own: re-added with them.
+    const renew = [...this.peers.values()].filter((e) => neededFamilies(e.allowedIps).some((f) => e.nextHops[f] === undefined)).map((e) => e.publicKey);
+    if (renew.length > 0) {
+      await this.doApply({ upsert: [], remove: [], renew });
+      changed.push(`${renew.length} peer(s) given next hops of their own (re-added)`);
+    }
     changed.push(...(await this.reconcileRoutes(client)));
     this.log[changed.length > 0 ? 'info' : 'debug'](changed.length > 0 ? 'VPP interface configured' : 'VPP interface already as configured', {
       name: itf.name,
@@ -357,7 +363,11 @@ export class VppDriver implements DataplaneDriver {
 
   // --- apply ------------------------------------------------------------------------------------
 
-  private async doApply(diff: PeerDiff & { recreate?: RecreatedPeer[] }): Promise<void> {
+  /**
+   * `recreate`: punches (recreatePeers). `renew`: peers re-added as they are (their next hops
+   * given to them: peers an older version of this driver added).
+   */
+  private async doApply(diff: PeerDiff & { recreate?: RecreatedPeer[]; renew?: string[] }): Promise<void> {
     const client = await this.api();
     const itf = await this.locate(client);
     if (!this.synced) await this.sync(client);
@@ -375,10 +385,12 @@ export class VppDriver implements DataplaneDriver {
       upserts.push({ want, recreate: false, what: `${e ? 'updating' : 'adding'} peer ${shortKey(p.publicKey)} (endpoint ${want.endpoint ?? 'none'}, allowed ${want.allowedIps.join(',') || 'none'})` });
     }
     // A poke: VPP cannot send a keepalive on demand, but a peer added again sends a handshake initiation.
-    for (const { publicKey } of diff.poke ?? []) {
+    const again = [...(diff.poke ?? []).map((p) => [p.publicKey, 'poking'] as const), ...(diff.renew ?? []).map((k) => [k, 'giving its next hops to'] as const)];
+    for (const [publicKey, why] of again) {
       const e = this.peers.get(publicKey);
       if (!e || upserted.has(publicKey)) continue;
-      upserts.push({ want: { publicKey, endpoint: e.endpoint, allowedIps: e.allowedIps, persistentKeepalive: e.persistentKeepalive }, recreate: true, what: `poking peer ${shortKey(publicKey)} (re-created)` });
+      upserted.add(publicKey);
+      upserts.push({ want: { publicKey, endpoint: e.endpoint, allowedIps: e.allowedIps, persistentKeepalive: e.persistentKeepalive }, recreate: true, what: `${why} peer ${shortKey(publicKey)} (re-created)` });
     }
     // VPP sends a new peer's first initiation 10–330 ms after the add: of several re-creations of
     // one peer in a batch only the last is ever sent, so only the last is made.
@@ -444,7 +456,10 @@ export class VppDriver implements DataplaneDriver {
         continue;
       }
       for (const prefix of want.allowedIps) {
-        if (this.owners.acquire(prefix, want.publicKey)) phase2.push(this.routeOp(client, itf, true, prefix, nextHops[familyOf(prefix)]!, `adding the route of peer ${shortKey(want.publicKey)}`, fail));
+        const first = this.owners.acquire(prefix, want.publicKey);
+        // A route the peer had before it got its next hop (an older driver's) is pointed at it.
+        const repoint = !first && fresh.includes(familyOf(prefix)) && this.owners.primary(prefix) === want.publicKey;
+        if (first || repoint) phase2.push(this.routeOp(client, itf, true, prefix, nextHops[familyOf(prefix)]!, `adding the route of peer ${shortKey(want.publicKey)}`, fail));
       }
     }
     await pipeline(phase2, this.opts.vppMaxInFlight ?? 1024);
