@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { startupConfig, VppConfigOptions, vppPaths } from './config';
@@ -77,6 +77,13 @@ export async function startVpp(opts: StartVppOptions): Promise<VppInstance> {
       }
     }
     rmSync(runtimeDir, { recursive: true, force: true });
+    if (opts.runtimeDir === undefined) {
+      try {
+        rmdirSync(RUNTIME_ROOT); // when no other VPP of ours runs
+      } catch {
+        // not empty, or gone
+      }
+    }
     for (const f of existsSync('/dev/shm') ? readdirSync('/dev/shm') : []) if (f.startsWith(`${apiPrefix}-`)) rmSync(join('/dev/shm', f), { force: true });
     if (ownNetns) await run('ip', ['netns', 'del', netns]).catch(() => undefined);
   };
