@@ -9,6 +9,7 @@ packages=(
   wireguard-go wireguard-tools            # the userspace WireGuard dataplane and wg
   iproute2 iptables conntrack iputils-ping procps # the network-namespace lab
   dnsperf knot                            # the DNS benchmark (Knot for the side-by-side)
+  ethtool iperf3                          # VPP host interfaces (offloads off on a veth), the dataplane benchmark
   coturn                                  # third-party STUN client and server (nat-probe interop tests)
   chromium                                # headless browser for the mesh map's page tests and its screenshot
 )

@@ -12,6 +12,7 @@ import { statusCommand } from './commands/status';
 import { labCommand } from '@wgmesh/lab';
 import { natProbeCommand } from './commands/nat-probe';
 import { watchCommand } from './commands/watch';
+import { exitWithNpmWrapper } from './wrapper';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 
@@ -73,6 +74,9 @@ async function main(argv: string[]): Promise<number> {
   }
   return command.run(rest);
 }
+
+// Under `npx wgmesh …` / `npm start`: stop with npm (its shell does not pass signals on).
+exitWithNpmWrapper();
 
 // Exit explicitly once the command is done: a service command returns only after closing its
 // services, and handles such as a cluster's IPC channel must not keep the process alive.

@@ -1,22 +1,13 @@
 import { parseDriverKind, type DriverKind } from '@wgmesh/contracts';
 import { OptionSpec, values } from '@wgmesh/config';
 import { natsCredsOption } from '@wgmesh/nats-transport';
-import { DEFAULT_MTU, DEFAULT_STATE_DIR, DEFAULT_VPP_API_DIR, DEFAULT_VPP_SOCKET, DriverOptions, parseInterfaceAddress } from '@wgmesh/dataplane';
+import { DEFAULT_MTU, DEFAULT_STATE_DIR, DriverOptions, parseInterfaceAddress, vppOptions } from '@wgmesh/dataplane';
 import type { Logger } from '@wgmesh/log';
-import { canonicalIp } from '@wgmesh/netaddr';
 import { parseLevel, type Level } from '@wgmesh/log';
 import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
 import { parseDeviceName } from '@wgmesh/wireguard';
 
 /** Options of the dataplane-programmer (`wgmesh dataplane`): flags, environment variables, config file keys. */
-/** The VPP driver's options, shared by every command that can run it (--driver vpp). */
-export const vppOptions: OptionSpec[] = [
-  { key: 'vppSocket', flag: 'vpp-socket', env: 'WGMESH_VPP_SOCKET', value: '<path>', parse: values.string, default: DEFAULT_VPP_SOCKET, description: "--driver vpp: VPP's binary API socket (socksvr)" },
-  { key: 'vppApiDir', flag: 'vpp-api-dir', env: 'WGMESH_VPP_API_DIR', value: '<dir>', parse: values.string, default: DEFAULT_VPP_API_DIR, description: "--driver vpp: VPP's .api.json definitions (searched recursively)" },
-  { key: 'vppSrcAddress', flag: 'vpp-src-address', env: 'WGMESH_VPP_SRC_ADDRESS', value: '<ip>', parse: canonicalIp, description: "--driver vpp: source address of the tunnel's UDP packets (an address of VPP's uplink); needed to create the interface" },
-  { key: 'vppTap', flag: 'vpp-tap', env: 'WGMESH_VPP_TAP', value: '<ifname>', parse: parseDeviceName, description: '--driver vpp: also give the host a tun-mode tap of this name into VPP, with the tunnel addresses and --route routes (Linux netstack interop)' },
-];
-
 export const dataplaneOptions: OptionSpec[] = [
   { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', required: true, parse: values.name, description: 'this node\'s id: apply requests arrive on node.<id>.dataplane.apply' },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects' },
@@ -69,7 +60,7 @@ export interface DataplaneConfig {
   vppSocket?: string;
   vppApiDir?: string;
   vppSrcAddress?: string;
-  vppTap?: string;
+  vppHostInterface?: string;
   /** `wgmesh dataplane`'s HTTP endpoint (/metrics, /health, /ready); null or absent: none. */
   httpListen?: HttpListen;
   logLevel: Level;
@@ -84,6 +75,6 @@ export function driverOptions(config: DataplaneConfig, log: Logger): DriverOptio
     vppSocket: config.vppSocket,
     vppApiDir: config.vppApiDir,
     vppSrcAddress: config.vppSrcAddress,
-    vppTap: config.vppTap,
+    vppHostInterface: config.vppHostInterface,
   };
 }

@@ -60,7 +60,7 @@ describeGolden('dataplane-programmer --driver vpp (against the VPP simulator)', 
     running = await startDataplaneProgrammer(config(), log);
     await running.ready;
     const wg = sim.interfaces().find((i) => i.wireguard)!;
-    expect(wg).toMatchObject({ name: 'wg0', adminUp: true, addresses: ['10.99.0.5/16'], mtu: [1420, 1420, 1420, 1420] });
+    expect(wg).toMatchObject({ name: 'wg0', adminUp: true, addresses: ['10.99.0.5/32'], mtu: [1420, 1420, 1420, 1420] });
     expect(keyToBase64(wg.wireguard!.publicKey)).toBe(running.publicKey);
     expect(wg.wireguard).toMatchObject({ port: 51830, srcIp: '10.10.0.1' });
 

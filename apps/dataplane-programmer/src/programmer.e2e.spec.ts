@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Server, Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -121,6 +122,25 @@ describeLab('dataplane-programmer', () => {
     expect(results.map((r) => r.revision)).toEqual([21, 22, 23, 24]);
     expect(await peerKeys()).toEqual([registry, peer(10)].map((p) => p.publicKey).sort());
   });
+
+  it('applies 10,000 peers sent in one request and reports them in one state event, both above NATS max_payload (chunked)', async () => {
+    const many: DesiredPeer[] = Array.from({ length: 10_000 }, (_, i) => ({
+      publicKey: createHash('sha256').update(`peer ${i}`).digest('base64'),
+      endpoint: `198.51.100.${(i % 250) + 1}:${40000 + (i % 1000)}`,
+      allowedIps: [`10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`],
+      persistentKeepalive: 25,
+    }));
+    const request = { peers: [registry, ...many], replace: true, revision: 31 };
+    const maxPayload = bus.raw.info!.max_payload;
+    expect(Buffer.byteLength(JSON.stringify(request))).toBeGreaterThan(maxPayload);
+    const seen = states.length;
+    expect(await bus.request(Patterns.dataplaneApply, request, parseResult, { node, timeoutMs: 60_000 })).toMatchObject({ added: 10_000, removed: 1, revision: 31 });
+    expect((await dump()).peers).toHaveLength(10_001);
+    const state = await waitFor('a state of 10,001 peers', () => states.slice(seen).find((st) => st.peers.length === 10_001), 30_000);
+    expect(Buffer.byteLength(JSON.stringify(state))).toBeGreaterThan(maxPayload);
+    expect(new Set(state.peers.map((p) => p.publicKey))).toEqual(new Set(request.peers.map((p) => p.publicKey)));
+    expect(await apply({ peers: [registry, peer(10)], replace: true })).toMatchObject({ added: 1, removed: 10_000 });
+  }, 120_000);
 
   it('keeps the device untouched while NATS is unreachable, and reports again once it is back', async () => {
     await running!.close();

@@ -1,6 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 import type { DesiredPeer } from '@wgmesh/contracts';
-import { createDriver, DataplaneDriver, DeviceKeeper, DeviceSpec, DeviceState, diffPeers } from '@wgmesh/dataplane';
+import { createDriver, DataplaneDriver, DeviceKeeper, DeviceLock, DeviceSpec, DeviceState, diffPeers, lockDevice } from '@wgmesh/dataplane';
 import { FlagCheck, Readiness, type ReadinessSink, serveHealth } from '@wgmesh/health';
 import { createLogger, Logger, NestLogger, withDeadline } from '@wgmesh/log';
 import { MeshNatsServer } from '@wgmesh/nats-transport';
@@ -51,9 +51,12 @@ async function startProgrammer(config: DataplaneConfig, log: Logger, telemetry: 
   const settingUp = new FlagCheck('device', `setting up ${config.device} (${config.driver})`);
   const removeSettingUp = deps.readiness?.add(settingUp);
   let driver: DataplaneDriver | undefined;
+  let lock: DeviceLock | undefined;
   let device: DeviceState;
   let spec: DeviceSpec;
   try {
+    // One service per device: a second one would undo this one's changes.
+    lock = await lockDevice({ kind: config.driver, device: config.device, netns: config.netns, vppSocket: config.vppSocket }, config.stateDir, { pid: process.pid, node: config.node });
     spec = { create: config.create, addresses: config.address, routes: config.route, mtu: config.mtu };
     if (config.privateKeyFile) {
       const file = loadOrCreatePrivateKey(config.privateKeyFile);
@@ -77,6 +80,7 @@ async function startProgrammer(config: DataplaneConfig, log: Logger, telemetry: 
   } catch (err) {
     settingUp.down(`cannot set up ${config.device}: ${(err as Error).message}`);
     await driver?.close();
+    await lock?.release();
     await telemetry.shutdown();
     throw err;
   }
@@ -122,6 +126,7 @@ async function startProgrammer(config: DataplaneConfig, log: Logger, telemetry: 
       if (!(await withDeadline(() => app.close(), 5000))) log.warn('the dataplane-programmer did not stop in time; leaving it');
       await hub?.close();
       await driver.close();
+      await lock?.release();
       health.dispose();
       await telemetry.shutdown();
     },

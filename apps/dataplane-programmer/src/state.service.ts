@@ -81,7 +81,7 @@ export class StateService implements OnApplicationBootstrap, OnModuleDestroy {
       this.counters.published++;
     } catch (err) {
       this.counters.publishFailures++;
-      // Above NATS's max_payload (about 5,000 peers at the default 1 MiB), or disconnected.
+      // Above 32 MiB even in chunks (over 100,000 peers), or disconnected.
       this.log.warn('device state not published', { peers: state.peers.length, error: (err as Error).message });
     }
   }

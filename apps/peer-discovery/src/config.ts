@@ -1,6 +1,7 @@
 import { ConfigError, OptionSpec, values } from '@wgmesh/config';
 import { natsCredsOption } from '@wgmesh/nats-transport';
 import { DriverKind, parseDriverKind } from '@wgmesh/contracts';
+import { vppApiOptions } from '@wgmesh/dataplane';
 import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
 import { parseLevel, type Level } from '@wgmesh/log';
 import { cidrContains, formatIp, parseCidr, parseEndpoint, parseIp } from '@wgmesh/netaddr';
@@ -18,7 +19,8 @@ export const peerDiscoveryOptions: OptionSpec[] = [
   httpListenOption(DEFAULT_HTTP_LISTEN.peerDiscovery),
   // registry mode
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', parse: values.string, description: 'registry: the hub WireGuard device to watch' },
-  { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'registry: how to read the hub device (uapi: wireguard-go socket; wg: kernel through wireguard-tools)' },
+  { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg|vpp>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: "registry: how to read the hub device (uapi: wireguard-go socket; wg: kernel through wireguard-tools; vpp: VPP's binary API, see --vpp-socket and --vpp-api-dir)" },
+  ...vppApiOptions.map((o) => ({ ...o, description: o.description.replace('--driver vpp:', 'registry, --driver vpp:') })),
   { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: 'registry: Redis, the cache of the peer table that members and the resolver read (members and tokens live in NATS JetStream)' },
   { key: 'watchInterval', flag: 'watch-interval', env: 'WGMESH_WATCH_INTERVAL_MS', value: '<ms>', parse: values.int(50, 60_000), default: '500', description: 'registry: how often the hub device is read' },
   { key: 'handshakeRefresh', flag: 'handshake-refresh', env: 'WGMESH_HANDSHAKE_REFRESH_S', value: '<seconds>', parse: values.int(0, 86_400), default: '300', description: 'registry: least time between two publications of a peer whose only change is a new handshake' },

@@ -30,8 +30,9 @@ export interface DataplaneDriver {
   /**
    * Hole punching: for each entry in order, removes the peer and creates it again with that
    * endpoint, its allowed IPs and keepalive, in one operation. Creating a peer with a keepalive
-   * makes the device send a handshake initiation to its endpoint at once. Absent: the driver
-   * cannot punch (VPP's API has no way to make it send).
+   * makes the device send a handshake initiation to its endpoint at once (VPP: 10–330 ms later,
+   * to the last endpoint given for a peer, and not for a peer whose session is established).
+   * Every driver has it; a read-only stand-in (a test's hub) may not.
    */
   recreatePeers?(entries: readonly RecreatedPeer[]): Promise<void>;
 

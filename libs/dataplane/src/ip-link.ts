@@ -93,6 +93,51 @@ export class IpLink {
     return this.ip(['route', 'replace', prefix, 'dev', this.device]);
   }
 
+  /** `<dev>` with a veth peer `<peer>` (both in this namespace, down). */
+  addVeth(peer: string): Promise<string> {
+    return this.ip(['link', 'add', this.device, 'type', 'veth', 'peer', 'name', peer]);
+  }
+
+  /** Moves interface `peer` of this namespace into the network namespace of process `pid`. */
+  movePeer(peer: string, pid: number): Promise<string> {
+    return this.ip(['link', 'set', peer, 'netns', String(pid)]);
+  }
+
+  /** The device's MAC address. */
+  async mac(): Promise<Buffer> {
+    const [link] = JSON.parse(await this.ip(['-j', 'link', 'show', 'dev', this.device])) as Array<{ address: string }>;
+    return Buffer.from(link.address.split(':').map((h) => parseInt(h, 16)));
+  }
+
+  /** A permanent neighbour entry: `ip` is at `mac` on this device (no ARP). */
+  setNeighbour(ip: string, mac: Uint8Array): Promise<string> {
+    const lladdr = Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join(':');
+    return this.ip(['neigh', 'replace', ip, 'lladdr', lladdr, 'dev', this.device, 'nud', 'permanent']);
+  }
+
+  /** `ip route replace <prefix> via <via> dev <dev> onlink [src <src>]`. */
+  replaceRouteVia(prefix: string, via: string, src?: string): Promise<string> {
+    return this.ip(['route', 'replace', canonicalCidr(prefix), 'via', via, 'dev', this.device, 'onlink', ...(src ? ['src', src] : [])]);
+  }
+
+  /**
+   * Checksum and segmentation offload on or off (`ethtool -K <dev> tx … tso … gso …`). Off, the
+   * kernel computes every checksum itself and hands over no segment above the MTU.
+   */
+  async setOffloads(on: boolean): Promise<void> {
+    const v = on ? 'on' : 'off';
+    const args = [...(this.netns ? ['netns', 'exec', this.netns] : []), 'ethtool', '-K', this.device, 'tx', v, 'tso', v, 'gso', v];
+    const cmd = this.netns ? 'ip' : args.shift()!;
+    await new Promise<void>((resolve, reject) => {
+      execFile(cmd, args, { timeout: this.timeoutMs }, (err, _out, stderr) => {
+        if (!err) return resolve();
+        if (/ethtool.*(No such file|not found)|ENOENT/.test(`${stderr} ${err.message}`)) {
+          reject(new IpCommandError(args, `ethtool is missing: ${this.device} needs its checksum and segmentation offloads ${v} (apt-get install ethtool)`));
+        } else reject(new IpCommandError(args, stderr || err.message));
+      });
+    });
+  }
+
   /** `ip link add <dev> type wireguard` (kernel WireGuard). */
   addWireguardLink(): Promise<string> {
     return this.ip(['link', 'add', 'dev', this.device, 'type', 'wireguard']);

@@ -145,11 +145,11 @@ describe('DataplaneProgrammer punches', () => {
 
   it('refuses a punch on a driver that cannot, without applying anything', async () => {
     const driver = new MemoryDriver();
-    const cannot = Object.assign(Object.create(driver) as MemoryDriver, { recreatePeers: undefined, kind: 'vpp' });
+    const cannot = Object.assign(Object.create(driver) as MemoryDriver, { recreatePeers: undefined });
     const programmer = new DataplaneProgrammer({ driver: cannot });
     const err = await programmer.apply({ peers: [testPeer(9)], replace: false, punch: [spray(1, [1])] }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(PunchUnsupportedError);
-    expect((err as Error).message).toMatch(/the vpp driver cannot punch/);
+    expect((err as Error).message).toMatch(/the uapi driver cannot punch: it cannot re-create peers/);
     expect(driver.peers.size).toBe(0);
     expect(await programmer.apply({ peers: [testPeer(9)], replace: false })).toMatchObject({ added: 1 });
   });

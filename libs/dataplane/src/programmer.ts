@@ -122,10 +122,10 @@ export class DataplaneProgrammer {
   }
 }
 
-/** The driver has no way to make the device send (VPP): a punch request is refused. */
+/** The driver cannot re-create peers (a read-only stand-in): a punch request is refused. */
 export class PunchUnsupportedError extends Error {
   constructor(readonly driver: string) {
-    super(`the ${driver} driver cannot punch: its device cannot be made to send a handshake initiation to a given endpoint`);
+    super(`the ${driver} driver cannot punch: it cannot re-create peers`);
     this.name = 'PunchUnsupportedError';
   }
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DesiredPeer } from '@wgmesh/contracts';
 import { createLogger } from '@wgmesh/log';
-import { ipRouteAddDel, loadDefinitions, VppClient } from '@wgmesh/vpp-api';
+import { ipRouteAddDel, loadDefinitions, VppClient, wireguardPeerAdd } from '@wgmesh/vpp-api';
 import { VppSim } from '@wgmesh/vpp-sim';
 import { waitFor } from '@wgmesh/testing';
 import { keyFromBase64, keyToBase64, NoDeviceError, publicKeyFromPrivate } from '@wgmesh/wireguard';
@@ -14,7 +14,7 @@ import { createDriver } from './factory';
 import { testKey, testPeer } from './testing';
 import { VppDriver, VppDriverOptions } from './vpp-driver';
 import { VppApplyError, VppDeviceMismatchError } from './vpp-model';
-import { VPP_TAP_ADDRESS } from './vpp-tap';
+import { VPP_HOST_ADDRESS } from './vpp-host';
 
 // The vpp driver against the VPP simulator (@wgmesh/vpp-sim) on a unix socket in a temp dir.
 describeGolden('VppDriver (against the VPP simulator)', () => {
@@ -57,7 +57,7 @@ describeGolden('VppDriver (against the VPP simulator)', () => {
     const d = driver();
     await d.ensureDevice(spec);
     const itf = wg();
-    expect(itf).toMatchObject({ name: 'wg0', adminUp: true, mtu: [1420, 1420, 1420, 1420], addresses: ['10.99.0.1/16'] });
+    expect(itf).toMatchObject({ name: 'wg0', adminUp: true, mtu: [1420, 1420, 1420, 1420], addresses: ['10.99.0.1/32'] }); // a host address: a /16 would be a glean route that drops the relay
     expect(itf.wireguard).toMatchObject({ port: 51820, srcIp: '10.10.0.1' });
     expect(await d.read()).toEqual({ publicKey: keyToBase64(publicKeyFromPrivate(privateKey)), listenPort: 51820, peers: [] });
     expect(createDriver('vpp', 'wg0', { vppSocket: sim.socketPath })).toBeInstanceOf(VppDriver);
@@ -82,15 +82,15 @@ describeGolden('VppDriver (against the VPP simulator)', () => {
     await expect(driver({ vppSocket: join(dir, 'nothing.sock') }).read()).rejects.toThrow(/cannot connect to VPP at .*nothing\.sock/);
   });
 
-  it('applies peers with their routes, each via the wg interface with the allowed IP as next hop', async () => {
+  it('applies peers with their routes, each via a next hop of the peer\'s own (198.18.0.0/15, 2001:2::/48), also in its allowed IPs on VPP', async () => {
     const d = driver();
     await d.ensureDevice(spec);
     await program(d, three);
     const sw = wg().swIfIndex;
     const peers = simPeers();
     expect([...peers.keys()].sort()).toEqual(three.map((p) => p.publicKey).sort());
-    expect(peers.get(three[2].publicKey)).toMatchObject({ endpoint: '198.51.100.4', port: 51820, persistentKeepalive: 25, allowedIps: ['10.99.0.3/32', 'fd00:99::3/128'] });
-    expect(simRoutes()).toEqual([`10.99.0.1/32 via ${sw}:10.99.0.1`, `10.99.0.2/32 via ${sw}:10.99.0.2`, `10.99.0.3/32 via ${sw}:10.99.0.3`, `fd00:99::3/128 via ${sw}:fd00:99::3`]);
+    expect(peers.get(three[2].publicKey)).toMatchObject({ endpoint: '198.51.100.4', port: 51820, persistentKeepalive: 25, allowedIps: ['10.99.0.3/32', 'fd00:99::3/128', '198.18.0.3/32', '2001:2::1/128'] });
+    expect(simRoutes()).toEqual([`10.99.0.1/32 via ${sw}:198.18.0.1`, `10.99.0.2/32 via ${sw}:198.18.0.2`, `10.99.0.3/32 via ${sw}:198.18.0.3`, `fd00:99::3/128 via ${sw}:2001:2::1`]);
     const state = await d.read();
     expect(state.peers.find((p) => p.publicKey === three[2].publicKey)).toEqual({
       publicKey: three[2].publicKey,
@@ -129,10 +129,10 @@ describeGolden('VppDriver (against the VPP simulator)', () => {
     await program(d, three);
     const sw = wg().swIfIndex;
     await program(d, [three[0], three[1], { ...three[2], allowedIps: ['10.99.0.3/32', '10.98.0.0/24'] }]);
-    expect(simRoutes()).toEqual([`10.98.0.0/24 via ${sw}:10.98.0.0`, `10.99.0.1/32 via ${sw}:10.99.0.1`, `10.99.0.2/32 via ${sw}:10.99.0.2`, `10.99.0.3/32 via ${sw}:10.99.0.3`]);
+    expect(simRoutes()).toEqual([`10.98.0.0/24 via ${sw}:198.18.0.3`, `10.99.0.1/32 via ${sw}:198.18.0.1`, `10.99.0.2/32 via ${sw}:198.18.0.2`, `10.99.0.3/32 via ${sw}:198.18.0.3`]);
     await program(d, [three[0], { ...three[2], allowedIps: ['10.99.0.3/32', '10.98.0.0/24'] }]);
     expect([...simPeers().keys()].sort()).toEqual([three[0].publicKey, three[2].publicKey].sort());
-    expect(simRoutes()).toEqual([`10.98.0.0/24 via ${sw}:10.98.0.0`, `10.99.0.1/32 via ${sw}:10.99.0.1`, `10.99.0.3/32 via ${sw}:10.99.0.3`]);
+    expect(simRoutes()).toEqual([`10.98.0.0/24 via ${sw}:198.18.0.3`, `10.99.0.1/32 via ${sw}:198.18.0.1`, `10.99.0.3/32 via ${sw}:198.18.0.3`]);
     await program(d, []);
     expect(sim.peers()).toEqual([]);
     expect(simRoutes()).toEqual([]);
@@ -171,14 +171,31 @@ describeGolden('VppDriver (against the VPP simulator)', () => {
     const sw = wg().swIfIndex;
     const c = await VppClient.connect({ socketPath: sim.socketPath, definitions });
     await ipRouteAddDel(c, { isAdd: false, prefix: '10.99.0.2/32', paths: [] });
-    await ipRouteAddDel(c, { isAdd: true, prefix: '10.99.0.77/32', paths: [{ swIfIndex: sw, nextHop: '10.99.0.77' }] });
+    await ipRouteAddDel(c, { isAdd: true, prefix: '10.99.0.77/32', paths: [{ swIfIndex: sw, nextHop: '198.18.0.77' }] });
+    await ipRouteAddDel(c, { isAdd: true, prefix: '10.99.0.3/32', paths: [{ swIfIndex: sw, nextHop: '10.99.0.3' }] }); // an older driver's route
     await ipRouteAddDel(c, { isAdd: true, prefix: '192.0.2.0/24', paths: [{ swIfIndex: sw }] }); // not ours: left alone
     await c.close();
     await driver().ensureDevice(spec);
-    expect(simRoutes()).toContain(`10.99.0.2/32 via ${sw}:10.99.0.2`);
-    expect(simRoutes()).not.toContain(`10.99.0.77/32 via ${sw}:10.99.0.77`);
+    expect(simRoutes()).toContain(`10.99.0.2/32 via ${sw}:198.18.0.2`);
+    expect(simRoutes()).toContain(`10.99.0.3/32 via ${sw}:198.18.0.3`);
+    expect(simRoutes()).not.toContain(`10.99.0.77/32 via ${sw}:198.18.0.77`);
     expect(simRoutes()).toContain(`192.0.2.0/24 via ${sw}:null`);
-    expect(logs.some((l) => l.msg === 'VPP routes did not match the peers; repaired' && l.count === 2)).toBe(true);
+    expect(logs.some((l) => l.msg === 'VPP routes did not match the peers; repaired' && l.count === 3)).toBe(true);
+  });
+
+  it('gives a peer an older driver added (no next hop of its own) one when it starts, and points its route at it', async () => {
+    const d = driver();
+    await d.ensureDevice(spec);
+    const sw = wg().swIfIndex;
+    const c = await VppClient.connect({ socketPath: sim.socketPath, definitions });
+    await wireguardPeerAdd(c, { swIfIndex: sw, publicKey: keyFromBase64(testKey(7)), endpoint: '198.51.100.8', port: 51820, allowedIps: ['10.99.0.7/32'] });
+    await ipRouteAddDel(c, { isAdd: true, prefix: '10.99.0.7/32', paths: [{ swIfIndex: sw, nextHop: '10.99.0.7' }] });
+    await c.close();
+    const old = driver();
+    await old.ensureDevice(spec);
+    expect(simPeers().get(testKey(7))!.allowedIps).toEqual(['10.99.0.7/32', '198.18.0.1/32']);
+    expect(simRoutes()).toEqual([`10.99.0.7/32 via ${sw}:198.18.0.1`]);
+    expect(await program(old, [testPeer(7)])).toEqual({ upsert: [], remove: [] });
   });
 
   it('turns a negative retval into an error naming the call, the retval and the peer, and recovers on the next apply', async () => {
@@ -203,7 +220,7 @@ describeGolden('VppDriver (against the VPP simulator)', () => {
     await d.ensureDevice(spec);
     sim.fail('ip_route_add_del', -2);
     await expect(program(d, [testPeer(5)])).rejects.toThrow(
-      `vpp wg0: ip_route_add_del returned retval -2 (INVALID_SW_IF_INDEX) while adding route 10.99.0.5/32 via wg0 (adding the route of peer ${testKey(5).slice(0, 8)}…)`,
+      `vpp wg0: ip_route_add_del returned retval -2 (INVALID_SW_IF_INDEX) while adding route 10.99.0.5/32 via 198.18.0.1 wg0 (adding the route of peer ${testKey(5).slice(0, 8)}…)`,
     );
   });
 
@@ -250,15 +267,15 @@ describeGolden('VppDriver (against the VPP simulator)', () => {
     await status.close();
   });
 
-  it('with --vpp-tap: a tun tap with GSO, the host address routed into it, the wg interface unnumbered to it', async () => {
-    const d = driver({ vppTap: 'wgmesh-t0' });
+  it('with a host interface where vhost-net exists: a tun tap without checksum/GSO offload, the host address routed into it, the wg interface unnumbered to it', async () => {
+    const d = driver({ vppHostInterface: 'wgmesh-t0', vppVhostNet: true });
     await d.ensureDevice({ ...spec, routes: ['10.98.0.0/16'] });
     const tap = sim.interfaces().find((i) => i.tap)!;
-    expect(tap.tap).toMatchObject({ hostIfName: 'wgmesh-t0', flags: 16 | 1, hostIp4Prefix: '10.99.0.1/16', hostMtu: 1420 });
-    expect(tap).toMatchObject({ adminUp: true, addresses: [VPP_TAP_ADDRESS] });
+    expect(tap.tap).toMatchObject({ hostIfName: 'wgmesh-t0', flags: 16, hostIp4Prefix: '10.99.0.1/16', hostMtu: 1420 });
+    expect(tap).toMatchObject({ adminUp: true, addresses: [VPP_HOST_ADDRESS] });
     expect(wg()).toMatchObject({ addresses: [], unnumberedTo: tap.swIfIndex });
     expect(simRoutes()).toEqual([`10.99.0.1/32 via ${tap.swIfIndex}:null`]); // --route goes to the host side
-    await driver({ vppTap: 'wgmesh-t0' }).ensureDevice(spec); // adopted, not created twice
+    await driver({ vppHostInterface: 'wgmesh-t0' }).ensureDevice(spec); // adopted (whatever vhost-net says), not created twice
     expect(sim.interfaces().filter((i) => i.tap)).toHaveLength(1);
   });
 });

@@ -1,7 +1,8 @@
 import type { Logger } from '@wgmesh/log';
-import { parseIp } from '@wgmesh/netaddr';
+import { canonicalCidr, parseIp } from '@wgmesh/netaddr';
 import {
   ApiDefinitions,
+  checkRetval,
   DEFAULT_API_DIR,
   DEFAULT_SOCKET_PATH,
   INTERFACE_MESSAGES,
@@ -24,18 +25,24 @@ import {
   wireguardPeerAdd,
   wireguardPeerRemove,
   wireguardPeersDump,
-  checkRetval,
 } from '@wgmesh/vpp-api';
 import { keyFromBase64, keyToBase64, NoDeviceError, publicKeyFromPrivate } from '@wgmesh/wireguard';
-import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff } from './driver';
+import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff, RecreatedPeer } from './driver';
 import { DEFAULT_MTU, parseInterfaceAddress } from './ip-link';
 import { quietLog } from './quiet-log';
+import { ensureHostInterface, HOST_INTERFACE_MESSAGES, hostPrefix } from './vpp-host';
 import {
   approximateHandshake,
   callFailure,
   canonicalPrefix,
   endpointFields,
   entryFromDump,
+  familyOf,
+  neededFamilies,
+  NextHopFamily,
+  NextHopPool,
+  NextHops,
+  overlapsNextHops,
   routeNextHop,
   RouteOwners,
   sameAsWanted,
@@ -45,11 +52,12 @@ import {
   VppApplyError,
   VppCallFailure,
   VppDeviceMismatchError,
+  vppAllowedIps,
   VppPeerEntry,
   VppPeerWant,
   wantOf,
+  nextHopFamily,
 } from './vpp-model';
-import { ensureVppTap, TAP_DUMP_MESSAGES } from './vpp-tap';
 
 export const DEFAULT_VPP_SOCKET = DEFAULT_SOCKET_PATH;
 export const DEFAULT_VPP_API_DIR = DEFAULT_API_DIR;
@@ -65,9 +73,11 @@ export interface VppDriverOptions {
   vppDefinitions?: ApiDefinitions;
   /** Source address of the tunnel's UDP packets (an address of VPP's uplink); needed to create the interface. */
   vppSrcAddress?: string;
-  /** Linux netstack interop: name of a tun-mode tap between VPP and the host (see vpp-tap.ts). */
-  vppTap?: string;
-  /** Network namespace of the host side of the tap (for `ip`); the current one by default. */
+  /** The host's interface into VPP, of this name: a tap or a veth pair, chosen automatically (see vpp-host.ts). */
+  vppHostInterface?: string;
+  /** Tests: whether /dev/vhost-net exists, which decides tap or veth (default: look). */
+  vppVhostNet?: boolean;
+  /** Network namespace of the host side of that interface (for `ip`); the current one by default. */
   netns?: string;
   /** Requests in flight at once during an apply (default 1024). */
   vppMaxInFlight?: number;
@@ -99,15 +109,30 @@ interface VppInterface {
   srcAddress: string;
 }
 
+/** One peer to put on VPP in a batch: added, or removed and added again (VPP has no peer update). */
+interface Upsert {
+  want: VppPeerWant;
+  /** Re-create it even when VPP has it as wanted (a punch or poke: VPP then sends a handshake initiation). */
+  recreate: boolean;
+  what: string;
+}
+
 /**
  * VPP's WireGuard plugin over the binary API socket (@wgmesh/vpp-api). VPP has no peer update:
  * a peer whose endpoint, allowed IPs or keepalive change is removed and added again (with a new
  * peer index); unchanged peers are never touched. Every allowed IP gets a route through the wg
- * interface (next hop = the allowed IP), added and removed in step with the peers. Requests are
- * pipelined (up to `vppMaxInFlight` in flight; VPP handles a connection's requests in order, so
- * a remove followed by an add of the same key is safe without waiting). The publicKey → peer
- * index map is rebuilt from a dump on every read() and after a (re)connect; the driver assumes it
- * is the only writer of its interface's peers. Operations run one at a time.
+ * interface via the peer's own next-hop address (see NEXT_HOP_BLOCKS in vpp-model.ts: VPP binds
+ * a next hop to the first peer that covers it, not the most specific one), so the registry's
+ * mesh-wide prefix never captures a direct peer's traffic and a re-added peer keeps its routes.
+ * Requests are pipelined (up to `vppMaxInFlight` in flight; VPP handles a connection's requests
+ * in order, so a remove followed by an add of the same key is safe without waiting). The
+ * publicKey → peer index map is rebuilt from a dump on every read() and after a (re)connect; the
+ * driver assumes it is the only writer of its interface's peers. Operations run one at a time.
+ *
+ * A peer added to an interface that is up makes VPP send it a handshake initiation 10–330 ms
+ * later (wg_timers_send_first_handshake): that is how this driver punches (recreatePeers) and
+ * pokes (VPP cannot send a keepalive on demand; a poked peer is re-created, which starts a new
+ * session).
  *
  * Not available from VPP and reported as: latest handshake — approximated from the ESTABLISHED
  * flag (see approximateHandshake); rx/tx bytes — 0.
@@ -135,6 +160,7 @@ export class VppDriver implements DataplaneDriver {
   /** Public key → unix seconds when the driver first saw ESTABLISHED (event or dump). */
   private readonly establishedSince = new Map<string, number>();
   private readonly owners = new RouteOwners();
+  private readonly nextHops = new NextHopPool();
 
   constructor(
     readonly device: string,
@@ -153,8 +179,23 @@ export class VppDriver implements DataplaneDriver {
   }
 
   apply(diff: PeerDiff): Promise<void> {
-    if (diff.upsert.length === 0 && diff.remove.length === 0) return Promise.resolve();
+    if (diff.upsert.length === 0 && diff.remove.length === 0 && !diff.poke?.length) return Promise.resolve();
     return this.exclusive(() => this.doApply(diff));
+  }
+
+  /**
+   * Each entry's peer removed and added again, in one pipelined batch: VPP sends each a handshake
+   * initiation. A peer whose session is established is left as it is (its handshake happened).
+   */
+  recreatePeers(entries: readonly RecreatedPeer[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve();
+    return this.exclusive(() =>
+      this.doApply({
+        upsert: [],
+        remove: [],
+        recreate: entries.map((e) => ({ publicKey: e.publicKey, endpoint: e.endpoint, allowedIps: e.allowedIps, persistentKeepalive: e.persistentKeepalive })),
+      }),
+    );
   }
 
   /** Leaves VPP as it is; only our event registration and the API connection go. */
@@ -191,14 +232,21 @@ export class VppDriver implements DataplaneDriver {
     const mtu = spec.mtu ?? DEFAULT_MTU;
     await swInterfaceSetFlags(client, itf.swIfIndex, true);
     checkRetval('sw_interface_set_mtu', await client.request('sw_interface_set_mtu', { sw_if_index: itf.swIfIndex, mtu: [mtu, mtu, mtu, mtu] }));
-    if (this.opts.vppTap) {
-      changed.push(...(await ensureVppTap(client, { hostName: this.opts.vppTap, wgSwIfIndex: itf.swIfIndex, spec, netns: this.opts.netns, log: this.log })));
-      this.specRoutes = []; // the --route prefixes go to the host side of the tap
+    if (this.opts.vppHostInterface) {
+      const host = await ensureHostInterface(client, { name: this.opts.vppHostInterface, wgSwIfIndex: itf.swIfIndex, spec, netns: this.opts.netns, log: this.log, vhostNet: this.opts.vppVhostNet });
+      changed.push(...host.changed);
+      this.specRoutes = []; // the --route prefixes go to the host side
     } else {
       changed.push(...(await this.ensureAddresses(client, itf.swIfIndex, spec.addresses ?? [])));
       this.specRoutes = (spec.routes ?? []).map(canonicalPrefix);
     }
     await this.sync(client);
+    // Peers an older version of this driver added have no next hops of their own: re-added with them.
+    const renew = [...this.peers.values()].filter((e) => neededFamilies(e.allowedIps).some((f) => e.nextHops[f] === undefined)).map((e) => e.publicKey);
+    if (renew.length > 0) {
+      await this.doApply({ upsert: [], remove: [], renew });
+      changed.push(`${renew.length} peer(s) given next hops of their own (re-added)`);
+    }
     changed.push(...(await this.reconcileRoutes(client)));
     this.log[changed.length > 0 ? 'info' : 'debug'](changed.length > 0 ? 'VPP interface configured' : 'VPP interface already as configured', {
       name: itf.name,
@@ -252,13 +300,23 @@ export class VppDriver implements DataplaneDriver {
     this.log.debug('adopting the VPP interface as it is', { name: itf.name, swIfIndex: itf.swIfIndex });
   }
 
+  /**
+   * The tunnel addresses go on the wg interface as host addresses ("10.99.0.5/32", whatever
+   * prefix length is given): VPP makes an interface's subnet a connected "glean" route, which on
+   * a wg interface (no ARP) drops everything for the subnet that no more specific route takes,
+   * the relay included. The same address with another length (an older setup) is replaced.
+   */
   private async ensureAddresses(client: VppClient, swIfIndex: number, addresses: string[]): Promise<string[]> {
     if (addresses.length === 0) return [];
     const [v4, v6] = await Promise.all([false, true].map((is_ipv6) => client.dump('ip_address_dump', { sw_if_index: swIfIndex, is_ipv6 })));
-    const present = new Set([...v4, ...v6].map((d) => parseInterfaceAddress(d.prefix as string)));
+    const present = [...v4, ...v6].map((d) => parseInterfaceAddress(d.prefix as string));
     const changed: string[] = [];
-    for (const a of addresses.map(parseInterfaceAddress)) {
-      if (present.has(a)) continue;
+    for (const a of addresses.map((x) => hostPrefix(parseInterfaceAddress(x)))) {
+      if (present.includes(a)) continue;
+      for (const other of present.filter((p) => p.split('/')[0] === a.split('/')[0])) {
+        await swInterfaceAddDelAddress(client, swIfIndex, other, false);
+        changed.push(`address ${other} removed`);
+      }
       await swInterfaceAddDelAddress(client, swIfIndex, a, true);
       changed.push(`address ${a}`);
     }
@@ -305,7 +363,11 @@ export class VppDriver implements DataplaneDriver {
 
   // --- apply ------------------------------------------------------------------------------------
 
-  private async doApply(diff: PeerDiff): Promise<void> {
+  /**
+   * `recreate`: punches (recreatePeers). `renew`: peers re-added as they are (their next hops
+   * given to them: peers an older version of this driver added).
+   */
+  private async doApply(diff: PeerDiff & { recreate?: RecreatedPeer[]; renew?: string[] }): Promise<void> {
     const client = await this.api();
     const itf = await this.locate(client);
     if (!this.synced) await this.sync(client);
@@ -313,49 +375,92 @@ export class VppDriver implements DataplaneDriver {
     const failures: VppCallFailure[] = [];
     const fail = (call: string, what: string) => (err: Error) => void failures.push(callFailure(call, what, err));
 
+    const upserts: Upsert[] = [];
+    const upserted = new Set<string>();
+    for (const p of new Map(diff.upsert.map((u) => [u.publicKey, u])).values()) {
+      const e = this.peers.get(p.publicKey);
+      const want = this.checkWant(wantOf(p, e));
+      upserted.add(p.publicKey);
+      if (e && sameAsWanted(e, want)) continue;
+      upserts.push({ want, recreate: false, what: `${e ? 'updating' : 'adding'} peer ${shortKey(p.publicKey)} (endpoint ${want.endpoint ?? 'none'}, allowed ${want.allowedIps.join(',') || 'none'})` });
+    }
+    // A poke: VPP cannot send a keepalive on demand, but a peer added again sends a handshake initiation.
+    const again = [...(diff.poke ?? []).map((p) => [p.publicKey, 'poking'] as const), ...(diff.renew ?? []).map((k) => [k, 'giving its next hops to'] as const)];
+    for (const [publicKey, why] of again) {
+      const e = this.peers.get(publicKey);
+      if (!e || upserted.has(publicKey)) continue;
+      upserted.add(publicKey);
+      upserts.push({ want: { publicKey, endpoint: e.endpoint, allowedIps: e.allowedIps, persistentKeepalive: e.persistentKeepalive }, recreate: true, what: `${why} peer ${shortKey(publicKey)} (re-created)` });
+    }
+    // VPP sends a new peer's first initiation 10–330 ms after the add: of several re-creations of
+    // one peer in a batch only the last is ever sent, so only the last is made.
+    for (const r of new Map((diff.recreate ?? []).map((x) => [x.publicKey, x])).values()) {
+      if (upserted.has(r.publicKey)) continue;
+      // A punch is for a handshake: one that happened already (the other end's initiation got
+      // through, and VPP roamed to where it came from) is not undone by a re-creation.
+      if (this.establishedSince.has(r.publicKey) && this.peers.has(r.publicKey)) {
+        this.log.debug('not punching an established peer', { peer: shortKey(r.publicKey) });
+        continue;
+      }
+      upserted.add(r.publicKey);
+      const want = this.checkWant(wantOf({ publicKey: r.publicKey, endpoint: r.endpoint, allowedIps: r.allowedIps, persistentKeepalive: r.persistentKeepalive }, undefined));
+      upserts.push({ want, recreate: true, what: `punching peer ${shortKey(r.publicKey)} (endpoint ${r.endpoint})` });
+    }
+
     // Phase 1, pipelined in this order: routes of removed prefixes, peer removes, peer adds.
     const phase1: Op[] = [];
-    const upserted = new Set(diff.upsert.map((p) => p.publicKey));
     for (const key of new Set(diff.remove)) {
       if (upserted.has(key)) continue; // as diffPeers: an upserted key is kept
       const e = this.peers.get(key);
       if (!e) continue; // not on VPP: nothing to do
-      for (const prefix of e.allowedIps) if (this.owners.release(prefix, key)) phase1.push(this.routeOp(client, itf, false, prefix, `removing peer ${shortKey(key)}`, fail));
-      phase1.push(this.removeOp(client, e, `removing peer ${shortKey(key)} (peer index ${e.peerIndex})`, fail));
+      this.releaseRoutes(client, itf, e, new Set(), `removing peer ${shortKey(key)}`, phase1, fail);
+      phase1.push(this.removeOp(client, e, `removing peer ${shortKey(key)} (peer index ${e.peerIndex})`, fail, true));
     }
-    const adds: Array<{ want: VppPeerWant; ok: boolean }> = [];
-    for (const p of new Map(diff.upsert.map((u) => [u.publicKey, u])).values()) {
-      const e = this.peers.get(p.publicKey);
-      const want = wantOf(p, e);
-      if (e && sameAsWanted(e, want)) continue;
-      const what = `${e ? 'updating' : 'adding'} peer ${shortKey(p.publicKey)} (endpoint ${want.endpoint ?? 'none'}, allowed ${want.allowedIps.join(',') || 'none'})`;
+    const adds: Array<{ want: VppPeerWant; nextHops: NextHops; ok: boolean; fresh: NextHopFamily[] }> = [];
+    for (const u of upserts) {
+      const e = this.peers.get(u.want.publicKey);
+      const nextHops: NextHops = { ...e?.nextHops };
+      const fresh: NextHopFamily[] = [];
+      for (const f of neededFamilies(u.want.allowedIps)) {
+        if (nextHops[f] !== undefined) continue;
+        nextHops[f] = this.nextHops.take(f);
+        fresh.push(f);
+      }
       if (e) {
         // No peer update in VPP: remove and add. Routes of prefixes the peer keeps stay as they are.
-        const keep = new Set(want.allowedIps);
-        for (const prefix of e.allowedIps) if (!keep.has(prefix) && this.owners.release(prefix, p.publicKey)) phase1.push(this.routeOp(client, itf, false, prefix, what, fail));
-        phase1.push(this.removeOp(client, e, `${what}: removing its old entry (peer index ${e.peerIndex})`, fail));
+        this.releaseRoutes(client, itf, e, new Set(u.want.allowedIps), u.what, phase1, fail);
+        phase1.push(this.removeOp(client, e, `${u.what}: removing its old entry (peer index ${e.peerIndex})`, fail, false));
       }
-      const add = { want, ok: false };
+      const add = { want: u.want, nextHops, ok: false, fresh };
       adds.push(add);
+      const allowedIps = vppAllowedIps(u.want.allowedIps, nextHops);
       phase1.push({
         run: () =>
-          wireguardPeerAdd(client, { swIfIndex: itf.swIfIndex, publicKey: keyFromBase64(want.publicKey), ...endpointFields(want.endpoint), allowedIps: want.allowedIps, persistentKeepalive: want.persistentKeepalive }).then(
+          wireguardPeerAdd(client, { swIfIndex: itf.swIfIndex, publicKey: keyFromBase64(u.want.publicKey), ...endpointFields(u.want.endpoint), allowedIps, persistentKeepalive: u.want.persistentKeepalive }).then(
             (peerIndex) => {
-              this.setEntry({ peerIndex, ...want });
+              this.setEntry({ peerIndex, ...u.want, nextHops });
               add.ok = true;
             },
-            fail('wireguard_peer_add', what),
+            fail('wireguard_peer_add', u.what),
           ),
       });
     }
     await pipeline(phase1, this.opts.vppMaxInFlight ?? 1024);
     lostDuring(client, 'the apply');
 
-    // Phase 2: routes of the peers that VPP now has (a failed add gets none).
+    // Phase 2: routes of the peers that VPP now has (a failed add gets none), via their next hops.
     const phase2: Op[] = [];
-    for (const { want, ok } of adds) {
-      if (!ok) continue;
-      for (const prefix of want.allowedIps) if (this.owners.acquire(prefix, want.publicKey)) phase2.push(this.routeOp(client, itf, true, prefix, `adding the route of peer ${shortKey(want.publicKey)}`, fail));
+    for (const { want, nextHops, ok, fresh } of adds) {
+      if (!ok) {
+        for (const f of fresh) this.nextHops.release(f, nextHops[f]!);
+        continue;
+      }
+      for (const prefix of want.allowedIps) {
+        const first = this.owners.acquire(prefix, want.publicKey);
+        // A route the peer had before it got its next hop (an older driver's) is pointed at it.
+        const repoint = !first && fresh.includes(familyOf(prefix)) && this.owners.primary(prefix) === want.publicKey;
+        if (first || repoint) phase2.push(this.routeOp(client, itf, true, prefix, nextHops[familyOf(prefix)]!, `adding the route of peer ${shortKey(want.publicKey)}`, fail));
+      }
     }
     await pipeline(phase2, this.opts.vppMaxInFlight ?? 1024);
     lostDuring(client, 'the apply');
@@ -371,28 +476,53 @@ export class VppDriver implements DataplaneDriver {
     }
   }
 
-  private removeOp(client: VppClient, e: VppPeerEntry, what: string, fail: (call: string, what: string) => (err: Error) => void): Op {
+  /** Refuses allowed IPs inside the next-hop blocks (the driver could not tell them from next hops). */
+  private checkWant(want: VppPeerWant): VppPeerWant {
+    const bad = want.allowedIps.find(overlapsNextHops);
+    if (bad) throw new VppApplyError(this.device, [{ call: 'wireguard_peer_add', retval: null, code: null, what: `peer ${shortKey(want.publicKey)}`, message: `allowed IP ${bad} of peer ${shortKey(want.publicKey)} overlaps 198.18.0.0/15 or 2001:2::/48, which the vpp driver keeps for next hops; nothing was changed` }]);
+    return want;
+  }
+
+  /** Queues the route changes of `e` giving up its prefixes (except `keep`): removed, or moved to the next owner's next hop. */
+  private releaseRoutes(client: VppClient, itf: VppInterface, e: VppPeerEntry, keep: Set<string>, what: string, ops: Op[], fail: (call: string, what: string) => (err: Error) => void): void {
+    for (const prefix of e.allowedIps) {
+      if (keep.has(prefix)) continue;
+      const change = this.owners.release(prefix, e.publicKey);
+      if (change === 'removed') ops.push(this.routeOp(client, itf, false, prefix, e.nextHops[familyOf(prefix)] ?? routeNextHop(prefix), what, fail));
+      if (change === 'moved') ops.push(this.routeOp(client, itf, true, prefix, this.nextHopOf(prefix), `${what}: another peer takes ${prefix}`, fail));
+    }
+  }
+
+  /** The next hop of the route to `prefix`: its first owner's (a device route's: the prefix's own address). */
+  private nextHopOf(prefix: string): string {
+    const owner = this.owners.primary(prefix);
+    const e = owner === undefined || owner === SPEC_OWNER ? undefined : this.peers.get(owner);
+    return e?.nextHops[familyOf(prefix)] ?? routeNextHop(prefix);
+  }
+
+  private removeOp(client: VppClient, e: VppPeerEntry, what: string, fail: (call: string, what: string) => (err: Error) => void, forGood: boolean): Op {
+    const gone = () => {
+      this.deleteEntry(e);
+      if (forGood) for (const [f, a] of Object.entries(e.nextHops) as Array<[NextHopFamily, string]>) this.nextHops.release(f, a);
+    };
     return {
       run: () =>
-        wireguardPeerRemove(client, e.peerIndex).then(
-          () => this.deleteEntry(e),
-          (err: Error & { retval?: number }) => {
-            // -6 NO_SUCH_ENTRY: already gone, which is what a remove wants.
-            if (err.retval === -6) {
-              this.log.warn('peer already gone from VPP', { peer: shortKey(e.publicKey), peerIndex: e.peerIndex });
-              this.deleteEntry(e);
-            } else fail('wireguard_peer_remove', what)(err);
-          },
-        ),
+        wireguardPeerRemove(client, e.peerIndex).then(gone, (err: Error & { retval?: number }) => {
+          // -6 NO_SUCH_ENTRY: already gone, which is what a remove wants.
+          if (err.retval === -6) {
+            this.log.warn('peer already gone from VPP', { peer: shortKey(e.publicKey), peerIndex: e.peerIndex });
+            gone();
+          } else fail('wireguard_peer_remove', what)(err);
+        }),
     };
   }
 
-  private routeOp(client: VppClient, itf: VppInterface, isAdd: boolean, prefix: string, what: string, fail: (call: string, what: string) => (err: Error) => void): Op {
+  private routeOp(client: VppClient, itf: VppInterface, isAdd: boolean, prefix: string, nextHop: string, what: string, fail: (call: string, what: string) => (err: Error) => void): Op {
     return {
       run: () =>
-        ipRouteAddDel(client, { isAdd, prefix, paths: [{ swIfIndex: itf.swIfIndex, nextHop: routeNextHop(prefix) }] }).then(
+        ipRouteAddDel(client, { isAdd, prefix, paths: [{ swIfIndex: itf.swIfIndex, nextHop }] }).then(
           () => undefined,
-          fail('ip_route_add_del', `${isAdd ? 'adding' : 'removing'} route ${prefix} via ${itf.name} (${what})`),
+          fail('ip_route_add_del', `${isAdd ? 'adding' : 'removing'} route ${prefix} via ${nextHop} ${itf.name} (${what})`),
         ),
     };
   }
@@ -410,12 +540,14 @@ export class VppDriver implements DataplaneDriver {
     this.peers.clear();
     this.keyByIndex.clear();
     this.owners.clear();
+    this.nextHops.clear();
     const nowSec = Math.floor(this.now() / 1000);
     const present = new Set<string>();
     for (const p of dump) {
       const e = entryFromDump(p);
       present.add(e.publicKey);
       this.setEntry(e);
+      for (const [f, a] of Object.entries(e.nextHops) as Array<[NextHopFamily, string]>) this.nextHops.hold(f, a);
       for (const prefix of e.allowedIps) this.owners.acquire(prefix, e.publicKey);
       if (p.established) {
         if (!this.establishedSince.has(e.publicKey)) this.establishedSince.set(e.publicKey, nowSec);
@@ -458,36 +590,41 @@ export class VppDriver implements DataplaneDriver {
   }
 
   /**
-   * Makes VPP's routes through our interface match the owners (peers' allowed IPs, --route
-   * prefixes): adds missing ones, removes ours (one path via our interface, next hop = the
-   * prefix's address) that nothing needs. Other routes through the interface are left alone.
+   * Makes VPP's routes through our interface match the owners (peers' allowed IPs via their next
+   * hops, --route prefixes via their own address): adds missing ones, re-points ours that go
+   * elsewhere, removes ours that nothing needs. Ours: one normal path via our interface whose next
+   * hop is one of our next-hop addresses, or the prefix's own address (a device route, or a route
+   * of an older version of this driver). VPP's own entries (local, connected) and other routes
+   * through the interface are left alone. Dumped prefixes are compared canonically (VPP may
+   * return host bits: "10.99.0.4/16").
    */
   private async reconcileRoutes(client: VppClient): Promise<string[]> {
     const itf = await this.locate(client);
-    const wanted = this.owners.prefixes();
     const dumps = await Promise.all([false, true].map((is_ip6) => client.dump('ip_route_dump', { table: { table_id: 0, is_ip6 } })));
-    const ours = new Set<string>();
+    const ours = new Map<string, string>();
     for (const d of dumps.flat()) {
       const route = d.route as VppFields;
       const paths = route.paths as VppFields[];
-      const prefix = route.prefix as string;
-      if (paths.length !== 1 || paths[0].sw_if_index !== itf.swIfIndex) continue;
+      if (paths.length !== 1 || paths[0].sw_if_index !== itf.swIfIndex || paths[0].type !== 0) continue;
+      const prefix = canonicalCidr(route.prefix as string);
       const nh = (((paths[0].nh as VppFields).address as VppFields)[(paths[0].proto as number) === 1 ? 'ip6' : 'ip4'] as string) ?? '';
-      if (nh === routeNextHop(prefix)) ours.add(prefix);
+      const host = nh.includes(':') ? `${nh}/128` : `${nh}/32`;
+      if (nextHopFamily(host) !== null || nh === routeNextHop(prefix)) ours.set(prefix, nh);
     }
     const failures: VppCallFailure[] = [];
     const fail = (call: string, what: string) => (err: Error) => void failures.push(callFailure(call, what, err));
     const ops: Op[] = [];
     const changed: string[] = [];
-    for (const prefix of wanted) {
-      if (ours.has(prefix)) continue;
-      ops.push(this.routeOp(client, itf, true, prefix, 'repairing a missing route', fail));
-      changed.push(`route ${prefix} added`);
+    for (const prefix of this.owners.prefixes()) {
+      const nh = this.nextHopOf(prefix);
+      if (ours.get(prefix) === nh) continue;
+      ops.push(this.routeOp(client, itf, true, prefix, nh, 'repairing a missing route', fail));
+      changed.push(`route ${prefix} via ${nh}`);
     }
-    for (const prefix of ours) {
+    for (const [prefix, nh] of ours) {
       if (this.owners.has(prefix)) continue;
-      ops.push(this.routeOp(client, itf, false, prefix, 'removing a route no peer needs', fail));
-      changed.push(`route ${prefix} removed`);
+      ops.push(this.routeOp(client, itf, false, prefix, nh, 'removing a route no peer needs', fail));
+      changed.push(`route ${prefix} via ${nh} removed`);
     }
     await pipeline(ops, this.opts.vppMaxInFlight ?? 1024);
     if (failures.length > 0) throw new VppApplyError(this.device, failures);
@@ -534,7 +671,7 @@ export class VppDriver implements DataplaneDriver {
       definitions: this.definitions,
       name: `wgmesh-${this.device}`,
       requestTimeoutMs: this.opts.vppTimeoutMs ?? 10_000,
-      require: this.opts.vppTap ? [...REQUIRED, ...TAP_MESSAGES, ...TAP_DUMP_MESSAGES] : REQUIRED,
+      require: this.opts.vppHostInterface ? [...REQUIRED, ...HOST_INTERFACE_MESSAGES, ...TAP_MESSAGES] : REQUIRED,
       // Registered before the first frame: after a reconnect VPP may send events of an earlier
       // registration of the same handle.
       on: { wireguard_peer_event: (f) => this.onEvent(f) },

@@ -1,4 +1,9 @@
 import {
+  entryFromDump,
+  NextHopPool,
+  nextHopFamily,
+  overlapsNextHops,
+  vppAllowedIps,
   approximateHandshake,
   canonicalPrefix,
   endpointFields,
@@ -64,18 +69,48 @@ describe('vpp-model', () => {
     expect(approximateHandshake(step + 10, step + 1000)).toBe(step + 960);
   });
 
-  it('adds a route with its first owner and removes it with its last', () => {
+  it('adds a route with its first owner, moves it when that owner goes, removes it with its last', () => {
     const o = new RouteOwners();
     expect(o.acquire('10.99.0.0/16', 'registry')).toBe(true);
     expect(o.acquire('10.99.0.0/16', '(device route)')).toBe(false);
-    expect(o.release('10.99.0.0/16', 'registry')).toBe(false);
-    expect(o.release('10.99.0.0/16', 'registry')).toBe(false);
-    expect(o.release('10.99.0.0/16', '(device route)')).toBe(true);
+    expect(o.acquire('10.99.0.0/16', 'other')).toBe(false);
+    expect(o.release('10.99.0.0/16', 'other')).toBe('kept');
+    expect(o.release('10.99.0.0/16', 'registry')).toBe('moved');
+    expect(o.primary('10.99.0.0/16')).toBe('(device route)');
+    expect(o.release('10.99.0.0/16', 'registry')).toBe('kept');
+    expect(o.release('10.99.0.0/16', '(device route)')).toBe('removed');
     expect(o.has('10.99.0.0/16')).toBe(false);
   });
 
+  it('hands out next hops one per peer from the never-routed blocks, reusing freed ones, and knows them in a dump', () => {
+    const pool = new NextHopPool();
+    expect([pool.take('v4'), pool.take('v4'), pool.take('v6')]).toEqual(['198.18.0.1', '198.18.0.2', '2001:2::1']);
+    pool.release('v4', '198.18.0.1');
+    expect(pool.take('v4')).toBe('198.18.0.1');
+    pool.clear();
+    pool.hold('v4', '198.18.1.0');
+    pool.hold('v4', '198.18.0.1');
+    expect([pool.take('v4'), pool.take('v4')]).toEqual(['198.18.0.2', '198.18.0.3']);
+    for (let i = 0; i < 70_000; i++) pool.take('v4');
+    expect(pool.take('v4')).toBe('198.19.17.117'); // index 70,005: past 198.18.255.255
+    expect(nextHopFamily('198.18.0.7/32')).toBe('v4');
+    expect(nextHopFamily('198.20.0.7/32')).toBeNull();
+    expect(nextHopFamily('198.18.0.0/16')).toBeNull();
+    expect(nextHopFamily('2001:2::9/128')).toBe('v6');
+    expect(overlapsNextHops('198.18.4.0/24')).toBe(true);
+    expect(overlapsNextHops('198.0.0.0/8')).toBe(true);
+    expect(overlapsNextHops('10.99.0.0/16')).toBe(false);
+  });
+
+  it('splits VPP\'s allowed IPs into the peer\'s own and its next hops', () => {
+    const dumped = { peerIndex: 3, publicKey: Buffer.alloc(32, 1), endpoint: '0.0.0.0', port: 0, persistentKeepalive: 0, tableId: 0, swIfIndex: 1, flags: 0, established: false, dead: false };
+    expect(entryFromDump({ ...dumped, allowedIps: ['10.99.0.7/32', '198.18.0.9/32', '2001:2::4/128', 'fd00::7/128'] })).toMatchObject({ allowedIps: ['10.99.0.7/32', 'fd00::7/128'], nextHops: { v4: '198.18.0.9', v6: '2001:2::4' } });
+    expect(entryFromDump({ ...dumped, allowedIps: ['198.18.0.9/32'] })).toMatchObject({ allowedIps: [], nextHops: { v4: '198.18.0.9' } });
+    expect(vppAllowedIps(['10.99.0.7/32'], { v4: '198.18.0.9' })).toEqual(['10.99.0.7/32', '198.18.0.9/32']);
+  });
+
   it('keeps the endpoint VPP has when the desired one is null, and compares allowed IPs as sets', () => {
-    const have: VppPeerEntry = { peerIndex: 4, publicKey: 'k', endpoint: '203.0.113.9:4500', allowedIps: ['10.99.0.3/32', 'fd00::3/128'], persistentKeepalive: 25 };
+    const have: VppPeerEntry = { peerIndex: 4, publicKey: 'k', endpoint: '203.0.113.9:4500', allowedIps: ['10.99.0.3/32', 'fd00::3/128'], persistentKeepalive: 25, nextHops: { v4: '198.18.0.1', v6: '2001:2::1' } };
     const same = wantOf({ publicKey: 'k', endpoint: null, allowedIps: ['fd00::3/128', '10.99.0.3/32'], persistentKeepalive: 25 }, have);
     expect(same.endpoint).toBe('203.0.113.9:4500');
     expect(sameAsWanted(have, same)).toBe(true);

@@ -163,7 +163,7 @@ describe('Puncher', () => {
     it.each([
       ['candidates elsewhere than where the registry sees the sender (a reflector)', offer({ candidates: ['203.0.113.77:53'] }), {}, 'candidates are not at 198.51.100.11, where the registry sees the sender'],
       ['from the follower of the pair', { ...offer(), from: B, to: A }, {}, 'the sender does not lead this pair'],
-      ['when its own device cannot punch', offer(), { sprayFailsB: 'the vpp driver cannot punch' }, 'cannot punch: the vpp driver cannot punch'],
+      ['when its own device cannot punch', offer(), { sprayFailsB: 'the VPP API connection was lost during the apply' }, 'cannot punch: the VPP API connection was lost during the apply'],
     ] as const)('refuses an offer %s', async (_what, m, opts, why) => {
       const { a, b } = pair(opts);
       const [target, node] = m.to === B ? [b, 'a'] : [a, 'b'];

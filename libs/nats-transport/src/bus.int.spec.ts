@@ -1,6 +1,9 @@
-import { ContractError, parseEnrollRequest, Patterns } from '@wgmesh/contracts';
+import { createHash } from 'node:crypto';
+import { ContractError, DataplaneState, parseDataplaneApplyRequest, parseDataplaneState, parseEnrollRequest, Patterns } from '@wgmesh/contracts';
 import { ChildProcess, spawn } from 'node:child_process';
-import { connect, NatsConnection } from 'nats';
+import { connect, headers, NatsConnection } from 'nats';
+import { CHUNK_HEADER } from './chunks';
+import { encodeJson } from './json';
 import { BusStatus, MeshBus, RemoteError, RequestError } from './index';
 import { MemoryLogger, NATS_URL, uniqueMesh, waitFor } from './testing';
 import { freePort } from '@wgmesh/testing';
@@ -20,6 +23,34 @@ describe('MeshBus', () => {
   });
   afterEach(async () => {
     await Promise.all([bus.close(), responder.drain(), nc.close()]);
+  });
+
+  it('carries a 10,000-peer apply request and state event, each above max_payload, whole and checked by their contracts', async () => {
+    const key = (i: number) => createHash('sha256').update(`peer ${i}`).digest('base64');
+    const peers = Array.from({ length: 10_000 }, (_, i) => ({ publicKey: key(i), endpoint: `198.51.100.${(i % 250) + 1}:${40000 + (i % 1000)}`, allowedIps: [`10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`], persistentKeepalive: 25 }));
+    const request = { peers, replace: true, revision: 7 };
+    expect(encodeJson(request).length).toBeGreaterThan(bus.raw.info!.max_payload);
+    responder.subscribe(Patterns.dataplaneApply, (value) => ({ peers: parseDataplaneApplyRequest(value).peers.length }), { node: 'n1' });
+    const states: DataplaneState[] = [];
+    responder.subscribe(Patterns.dataplaneState, (value) => void states.push(parseDataplaneState(value)), { node: 'n1' });
+    await responder.flush();
+    expect(await bus.request(Patterns.dataplaneApply, request, (v) => v, { node: 'n1', timeoutMs: 10_000 })).toEqual({ peers: 10_000 });
+    const state: DataplaneState = { node: 'n1', driver: 'vpp', device: 'wg0', publicKey: key(-1), listenPort: 51820, peers: peers.map((p) => ({ ...p, latestHandshake: 1_700_000_000, rxBytes: 123456789, txBytes: 987654321, persistentKeepalive: 25 })), at: Date.now() };
+    expect(encodeJson(state).length).toBeGreaterThan(2 * bus.raw.info!.max_payload);
+    bus.publish(Patterns.dataplaneState, state, { node: 'n1' });
+    await waitFor('the state event', () => states.length === 1, 10_000);
+    expect(states[0]).toEqual(state);
+    expect(responder.stats().patterns['node.{node}.dataplane.state']).toEqual({ received: 1, rejected: 0, errors: 0 });
+  }, 30_000);
+
+  it('refuses a chunk that cannot be put together, naming the header', async () => {
+    responder.subscribe(Patterns.dataplaneApply, () => 'handled', { node: 'n1' });
+    await responder.flush();
+    const h = headers();
+    h.set(CHUNK_HEADER, 'AAAAAAAAAAAAAAAA 1 2');
+    const reply = await nc.request(responder.subject(Patterns.dataplaneApply, 'n1'), Buffer.from('{}'), { headers: h, timeout: 2000 });
+    expect(JSON.parse(Buffer.from(reply.data).toString())).toEqual({ error: { code: 'invalid_request', message: expect.stringMatching(/^Wgmesh-Chunk: chunk 1 of message AAAAAAAAAAAAAAAA, whose first chunk never came/) } });
+    expect(responder.stats().patterns['node.{node}.dataplane.apply']).toMatchObject({ rejected: 1 });
   });
 
   it('names the subject when nobody answers', async () => {
@@ -103,7 +134,8 @@ describe('MeshBus', () => {
   it('refuses what it cannot address or encode', () => {
     expect(() => bus.publish('peers.evnts', {})).toThrow(/not one of the contracts' Patterns/);
     expect(() => bus.publish(Patterns.nat, {})).toThrow(/node/);
-    expect(() => bus.publish(Patterns.peerEvents, { big: 'x'.repeat(2 * 1024 * 1024) })).toThrow(/MAX_PAYLOAD_EXCEEDED|payload/i);
+    expect(() => bus.publish(Patterns.peerEvents, { big: 'x'.repeat(2 * 1024 * 1024) })).not.toThrow(); // in chunks
+    expect(() => bus.publish(Patterns.peerEvents, { big: 'x'.repeat(40 * 1024 * 1024) })).toThrow(/of 419430\d\d bytes is above the 33554432 bytes \(64 chunks\) one may have/);
   });
 });
 

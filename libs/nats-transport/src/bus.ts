@@ -2,11 +2,12 @@ import { Logger } from '@nestjs/common';
 import { context, SpanKind, trace } from '@opentelemetry/api';
 import { inboundParser, isErrorReply } from '@wgmesh/contracts';
 import { injectTraceHeaders, recordError, tracer, withSpan } from '@wgmesh/telemetry';
-import { connect, ErrorCode, headers, Msg, NatsConnection, NatsError, Subscription } from 'nats';
+import { connect, ErrorCode, headers, Msg, MsgHdrs, NatsConnection, NatsError, Subscription } from 'nats';
 import { Observable, share } from 'rxjs';
 import { ConnectionConfig, connectionOptions } from './connection';
 import { RemoteError, RequestError } from './errors';
-import { handleInbound, InboundRoute } from './inbound';
+import { chunkHeaders, HEADER_ROOM, MAX_ASSEMBLED_BYTES, MAX_CHUNKS, newChunkId, Reassembler, splitBody } from './chunks';
+import { handleChunked, InboundRoute } from './inbound';
 import { decodeBody, encodeJson } from './json';
 import { TransportLogger } from './log';
 import { MeshScope, parseScope, subjectOf } from './routes';
@@ -112,14 +113,31 @@ export class MeshBus {
     return subjectOf(pattern, this.scope, node);
   }
 
-  /** Publishes an event as JSON, in a PRODUCER span whose context travels in the headers. */
+  /**
+   * The largest body sent as one message: the server's max_payload less room for headers. A
+   * larger one goes in chunks (see chunks.ts).
+   */
+  get chunkBytes(): number {
+    return Math.max(HEADER_ROOM, (this.raw.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM);
+  }
+
+  /**
+   * Publishes an event as JSON, in a PRODUCER span whose context travels in the headers. A body
+   * above max_payload is published as consecutive chunks that subscribers put back together.
+   */
   publish(pattern: string, message: unknown, scope: { node?: string } = {}): void {
     const subject = this.subject(pattern, scope.node);
     const data = encodeJson(message);
     const parent = context.active();
     const span = tracer().startSpan(`${pattern} publish`, { kind: SpanKind.PRODUCER, attributes: this.attributes(subject, 'send', data.length) }, parent);
     try {
-      this.raw.publish(subject, data, { headers: injectTraceHeaders(headers(), trace.setSpan(parent, span)) });
+      const traceHeaders = injectTraceHeaders(headers(), trace.setSpan(parent, span));
+      const parts = this.split(subject, data);
+      if (parts.length === 1) this.raw.publish(subject, data, { headers: traceHeaders });
+      else {
+        const id = newChunkId();
+        parts.forEach((part, index) => this.raw.publish(subject, part, { headers: chunkHeaders(traceHeaders, { id, index, count: parts.length }) }));
+      }
     } catch (err) {
       recordError(span, err);
       throw err;
@@ -130,7 +148,9 @@ export class MeshBus {
 
   /**
    * Sends a request and validates the reply with `parse`. An `ErrorReply` is thrown as
-   * `RemoteError`; no responders, a timeout or a closed connection as `RequestError`.
+   * `RemoteError`; no responders, a timeout or a closed connection as `RequestError`. A body above
+   * max_payload goes as chunks, one request each: the responder acknowledges each but the last,
+   * whose reply is the answer (all within the one timeout).
    */
   async request<T>(pattern: string, message: unknown, parse: (value: unknown) => T, opts: RequestOptions = {}): Promise<T> {
     const subject = this.subject(pattern, opts.node);
@@ -140,33 +160,53 @@ export class MeshBus {
       `${pattern} request`,
       this.attributes(subject, 'send', data.length),
       async () => {
-        let reply: Msg;
         const started = Date.now();
         await this.whenUp(timeout);
         if (!this.up && !this.raw.isClosed()) throw new RequestError('timeout', subject, `request on ${subject} not sent: NATS stayed disconnected for ${timeout} ms`);
-        for (;;) {
-          const left = Math.max(1, timeout - (Date.now() - started));
-          try {
-            reply = await this.raw.request(subject, data, { timeout: left, headers: injectTraceHeaders(headers()) });
-            break;
-          } catch (err) {
-            const error = requestError(err, subject, timeout);
-            // Right after a reconnect the responders may still be re-subscribing (they reconnect
-            // too): "no responders" then means "not yet", so try again while time is left.
-            const justBack = Date.now() - this.reconnectedAt < RESUBSCRIBE_GRACE_MS;
-            if (!(error instanceof RequestError && error.code === 'no_responders' && justBack && timeout - (Date.now() - started) > RESUBSCRIBE_RETRY_MS)) throw error;
-            await new Promise((r) => setTimeout(r, RESUBSCRIBE_RETRY_MS));
+        const traceHeaders = injectTraceHeaders(headers());
+        const parts = this.split(subject, data);
+        const id = parts.length > 1 ? newChunkId() : '';
+        let reply!: Msg;
+        for (let index = 0; index < parts.length; index++) {
+          const hdrs = parts.length > 1 ? chunkHeaders(traceHeaders, { id, index, count: parts.length }) : traceHeaders;
+          reply = await this.send(subject, parts[index], hdrs, timeout, started);
+          if (index < parts.length - 1) {
+            const ack = decodeBody(reply.data);
+            if (isErrorReply(ack)) throw remoteError(ack, subject);
           }
         }
         const value = decodeBody(reply.data);
-        if (isErrorReply(value)) {
-          const { code, message } = (value as { error: { code?: unknown; message?: unknown } }).error ?? {};
-          throw new RemoteError(String(code ?? 'unknown'), String(message ?? ''), subject);
-        }
+        if (isErrorReply(value)) throw remoteError(value, subject);
         return parse(value);
       },
       { kind: SpanKind.CLIENT },
     );
+  }
+
+  /** The body as one message or as chunks; a body too large even for chunks is refused. */
+  private split(subject: string, data: Uint8Array): Uint8Array[] {
+    const parts = splitBody(data, this.chunkBytes);
+    if (parts.length > MAX_CHUNKS || data.length > MAX_ASSEMBLED_BYTES) {
+      throw new RequestError('failed', subject, `a message on ${subject} of ${data.length} bytes is above the ${MAX_ASSEMBLED_BYTES} bytes (${MAX_CHUNKS} chunks) one may have`);
+    }
+    return parts;
+  }
+
+  /** One request message within the overall timeout (started at `started`). */
+  private async send(subject: string, data: Uint8Array, hdrs: MsgHdrs, timeout: number, started: number): Promise<Msg> {
+    for (;;) {
+      const left = Math.max(1, timeout - (Date.now() - started));
+      try {
+        return await this.raw.request(subject, data, { timeout: left, headers: hdrs });
+      } catch (err) {
+        const error = requestError(err, subject, timeout);
+        // Right after a reconnect the responders may still be re-subscribing (they reconnect
+        // too): "no responders" then means "not yet", so try again while time is left.
+        const justBack = Date.now() - this.reconnectedAt < RESUBSCRIBE_GRACE_MS;
+        if (!(error instanceof RequestError && error.code === 'no_responders' && justBack && timeout - (Date.now() - started) > RESUBSCRIBE_RETRY_MS)) throw error;
+        await new Promise((r) => setTimeout(r, RESUBSCRIBE_RETRY_MS));
+      }
+    }
   }
 
   /**
@@ -178,6 +218,7 @@ export class MeshBus {
     const subject = this.subject(pattern, opts.node);
     const validate = opts.validate === false ? undefined : inboundParser(pattern);
     const route = (kind: InboundRoute['kind']): InboundRoute => ({ pattern, mesh: this.scope.mesh, kind, stats: this.counters, logger: this.log, validate });
+    const reassembler = new Reassembler();
     return this.raw.subscribe(subject, {
       queue: opts.queue,
       callback: (err, msg) => {
@@ -185,7 +226,7 @@ export class MeshBus {
           this.log.error(`subscription failed subject=${subject} error=${JSON.stringify(err.message)}`);
           return;
         }
-        void handleInbound(msg, route(msg.reply ? 'request' : 'event'), async (value) => handler(value, msg));
+        void handleChunked(reassembler, msg, route(msg.reply ? 'request' : 'event'), async (value) => handler(value, msg));
       },
     });
   }
@@ -217,6 +258,11 @@ export class MeshBus {
       'wgmesh.mesh': this.scope.mesh,
     };
   }
+}
+
+function remoteError(value: unknown, subject: string): RemoteError {
+  const { code, message } = (value as { error: { code?: unknown; message?: unknown } }).error ?? {};
+  return new RemoteError(String(code ?? 'unknown'), String(message ?? ''), subject);
 }
 
 function requestError(err: unknown, subject: string, timeoutMs: number): Error {

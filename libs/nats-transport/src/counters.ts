@@ -11,9 +11,10 @@ export type InboundOutcome = 'received' | 'rejected' | 'errors';
 /**
  * Why a message was rejected: `too_large` (over the contracts' size bound), `invalid_json`,
  * `invalid_message` (valid JSON the pattern's contract refuses: wrong type, unknown field, bad key,
- * CIDR or endpoint, …), `no_reply_subject` (a request that cannot be answered).
+ * CIDR or endpoint, …), `no_reply_subject` (a request that cannot be answered), `invalid_chunk`
+ * (a chunk of a message larger than NATS's max_payload that cannot be put together: see chunks.ts).
  */
-export type RejectReason = 'too_large' | 'invalid_json' | 'invalid_message' | 'no_reply_subject';
+export type RejectReason = 'too_large' | 'invalid_json' | 'invalid_message' | 'no_reply_subject' | 'invalid_chunk';
 
 export interface InboundCount {
   mesh: string;

@@ -2,6 +2,7 @@ import { Attributes, Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { ContractError, errorReply, InboundParser, MAX_MESSAGE_BYTES } from '@wgmesh/contracts';
 import { errorMessage, extractTraceContext, recordError, withSpan } from '@wgmesh/telemetry';
 import { ErrorCode, Msg, NatsError } from 'nats';
+import { ChunkError, CHUNK_HEADER, MAX_ASSEMBLED_BYTES, Reassembler } from './chunks';
 import { decodeBody, encodeJson } from './json';
 import { countInbound, InboundOutcome, RejectReason } from './counters';
 import { logLine, TransportLogger } from './log';
@@ -35,7 +36,7 @@ export type Invoke = (value: unknown) => Promise<unknown>;
  * a request, answered. Bad input (too large, not JSON, refused by the contract, also when the
  * handler itself throws a ContractError) is `rejected`; a handler failing otherwise is `errors`.
  */
-export async function handleInbound(msg: Msg, route: InboundRoute, invoke: Invoke): Promise<void> {
+export async function handleInbound(msg: Msg, route: InboundRoute, invoke: Invoke, assembled = false): Promise<void> {
   tally(route, 'received');
   const operation = route.kind === 'request' ? 'process' : 'receive';
   const attributes: Attributes = {
@@ -46,7 +47,7 @@ export async function handleInbound(msg: Msg, route: InboundRoute, invoke: Invok
     'wgmesh.mesh': route.mesh,
   };
   const kind = route.kind === 'request' ? SpanKind.SERVER : SpanKind.CONSUMER;
-  await withSpan(`${route.pattern} ${operation}`, attributes, (span) => process(msg, route, span, invoke), {
+  await withSpan(`${route.pattern} ${operation}`, attributes, (span) => process(msg, route, span, invoke, assembled ? MAX_ASSEMBLED_BYTES : MAX_MESSAGE_BYTES), {
     kind,
     parent: extractTraceContext(msg.headers),
   }).catch((err) => {
@@ -56,15 +57,15 @@ export async function handleInbound(msg: Msg, route: InboundRoute, invoke: Invok
   });
 }
 
-async function process(msg: Msg, route: InboundRoute, span: Span, invoke: Invoke): Promise<void> {
+async function process(msg: Msg, route: InboundRoute, span: Span, invoke: Invoke, maxBytes: number): Promise<void> {
   const isRequest = route.kind === 'request';
   if (isRequest && !msg.reply) return reject(msg, route, span, 'no_reply_subject', 'request without a reply subject');
   let value: unknown;
   try {
-    value = decodeBody(msg.data);
+    value = decodeBody(msg.data, maxBytes);
   } catch (err) {
     if (!(err instanceof ContractError)) throw err;
-    reject(msg, route, span, msg.data.length > MAX_MESSAGE_BYTES ? 'too_large' : 'invalid_json', err.message);
+    reject(msg, route, span, msg.data.length > maxBytes ? 'too_large' : 'invalid_json', err.message);
     if (isRequest) respond(msg, route, span, errorReply(err));
     return;
   }
@@ -99,6 +100,34 @@ async function process(msg: Msg, route: InboundRoute, span: Span, invoke: Invoke
   }
   if (isRequest) respond(msg, route, span, result);
 }
+
+/**
+ * handleInbound for a subscription that may receive chunked messages (see chunks.ts): a chunk is
+ * held (a request's acknowledged with {"chunk":<index>}) until the message is whole, which is
+ * then handled as one; a chunk that cannot be put together is refused as `invalid_chunk`.
+ */
+export async function handleChunked(reassembler: Reassembler, msg: Msg, route: InboundRoute, invoke: Invoke): Promise<void> {
+  const accepted = reassembler.accept(msg);
+  if (accepted.kind === 'message') return handleInbound(accepted.msg, route, invoke, accepted.msg !== msg);
+  if (accepted.kind === 'held') {
+    if (msg.reply) respondQuietly(msg, route, { chunk: accepted.header.index });
+    return;
+  }
+  tally(route, 'rejected', 'invalid_chunk');
+  route.logger.warn(logLine({ msg: 'message rejected', pattern: route.pattern, subject: msg.subject, reason: accepted.error.message, bytes: msg.data.length }));
+  if (msg.reply) respondQuietly(msg, route, errorReply(new ContractError(CHUNK_HEADER, accepted.error.message)));
+}
+
+function respondQuietly(msg: Msg, route: InboundRoute, value: unknown): void {
+  try {
+    msg.respond(encodeJson(value));
+  } catch (err) {
+    tally(route, 'errors');
+    route.logger.error(logLine({ msg: 'reply failed', pattern: route.pattern, subject: msg.subject, error: errorMessage(err) }));
+  }
+}
+
+export { ChunkError };
 
 function tally(route: InboundRoute, outcome: InboundOutcome, reason?: RejectReason): void {
   route.stats.count(route.pattern, outcome);

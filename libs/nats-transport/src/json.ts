@@ -8,7 +8,7 @@ export function encodeJson(value: unknown): Uint8Array {
   return Buffer.from(text, 'utf8');
 }
 
-/** Parses a body as JSON with the contracts' size bound; validation is the receiver's job. */
-export function decodeBody(data: Uint8Array): unknown {
-  return decodeJson(data, (value) => value);
+/** Parses a body as JSON with the contracts' size bound (or `maxBytes`: a message put together from chunks); validation is the receiver's job. */
+export function decodeBody(data: Uint8Array, maxBytes?: number): unknown {
+  return decodeJson(data, (value) => value, maxBytes);
 }

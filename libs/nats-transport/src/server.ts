@@ -4,7 +4,8 @@ import { inboundParser } from '@wgmesh/contracts';
 import { connect, Msg, NatsConnection, Subscription } from 'nats';
 import { lastValueFrom } from 'rxjs';
 import { ConnectionConfig, connectionOptions } from './connection';
-import { handleInbound, InboundKind, InboundRoute } from './inbound';
+import { Reassembler } from './chunks';
+import { handleChunked, InboundKind, InboundRoute } from './inbound';
 import { logLine, TransportLogger } from './log';
 import { MeshScope, parseScope, subjectOf } from './routes';
 import { StatsSnapshot, TransportStats } from './stats';
@@ -52,6 +53,8 @@ export class MeshNatsServer extends ServerNats {
   private readonly table = new Map<string, MeshRoute>();
   private readonly subs: Subscription[] = [];
   private readonly inflight = new Set<Promise<void>>();
+  /** Per pattern: messages larger than max_payload arrive in chunks (see chunks.ts). */
+  private readonly reassemblers = new Map<string, Reassembler>();
   private connection?: NatsConnection;
 
   constructor(private readonly meshOptions: MeshNatsServerOptions) {
@@ -105,7 +108,9 @@ export class MeshNatsServer extends ServerNats {
       logger: this.log,
       validate: this.meshOptions.validate === false ? undefined : inboundParser(pattern),
     };
-    return handleInbound(msg, inbound, (value) => this.runHandler(handler, value, ctx));
+    let reassembler = this.reassemblers.get(pattern);
+    if (!reassembler) this.reassemblers.set(pattern, (reassembler = new Reassembler()));
+    return handleChunked(reassembler, msg, inbound, (value) => this.runHandler(handler, value, ctx));
   }
 
   /** Calls a Nest handler (through the processing hooks) and resolves with its last emitted value. */
@@ -136,6 +141,7 @@ export class MeshNatsServer extends ServerNats {
       if (late) this.log.warn(logLine({ msg: 'closing with handlers still running', running: this.inflight.size, graceMs: grace }));
     }
     this.subs.length = 0;
+    for (const r of this.reassemblers.values()) r.clear();
     await super.close();
   }
 

@@ -13,9 +13,35 @@ export class AddressError extends Error {
 /** Parses a textual IPv4 or IPv6 address (no zone, no brackets). Throws AddressError. */
 export function parseIp(text: string): IpAddress {
   if (typeof text !== 'string') throw new AddressError('address must be a string');
+  const v4 = dottedQuad(text);
+  if (v4) return { family: 4, bytes: v4 };
   if (isIPv4(text)) return { family: 4, bytes: Uint8Array.from(text.split('.').map(Number)) };
   if (isIPv6(text) && !text.includes('%')) return { family: 6, bytes: parseIpv6(text) };
   throw new AddressError(`"${text}" is not an IPv4 or IPv6 address`);
+}
+
+/**
+ * The common case, fast (10,000-peer applies parse every address): canonical dotted decimal,
+ * four numbers 0-255 without leading zeros. Anything else goes to node's isIPv4.
+ */
+function dottedQuad(text: string): Uint8Array | null {
+  if (text.length > 15) return null;
+  const out = new Uint8Array(4);
+  let part = 0;
+  let n = -1;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i === text.length ? 46 : text.charCodeAt(i);
+    if (c === 46) {
+      if (n < 0 || part > 3) return null;
+      out[part++] = n;
+      n = -1;
+    } else if (c >= 48 && c <= 57) {
+      if (n === 0) return null; // a leading zero
+      n = n < 0 ? c - 48 : n * 10 + c - 48;
+      if (n > 255) return null;
+    } else return null;
+  }
+  return part === 4 ? out : null;
 }
 
 export function isIp(text: string): boolean {

@@ -5,6 +5,7 @@ import { describeValue, joinPath, TypeCodec, WireReader, WireWriter } from './wi
 /** `string x[N]`: N bytes, NUL-padded; decoded up to the first NUL. At most N-1 bytes are sent, so VPP always finds a NUL. */
 export class FixedStringCodec implements TypeCodec {
   readonly minSize: number;
+  readonly zeroIfAbsent = true;
   constructor(readonly fixedSize: number) {
     this.minSize = fixedSize;
   }
@@ -63,6 +64,7 @@ export function toBytes(w: WireWriter, value: unknown, path: string): Uint8Array
 /** `u8 x[N]`: raw bytes; shorter input is zero-padded. */
 export class FixedBytesCodec implements TypeCodec {
   readonly minSize: number;
+  readonly zeroIfAbsent = true;
   constructor(readonly fixedSize: number) {
     this.minSize = fixedSize;
   }
@@ -91,13 +93,22 @@ export class FixedArrayCodec implements TypeCodec {
   ) {
     this.fixedSize = elem.fixedSize === undefined ? undefined : elem.fixedSize * length;
     this.minSize = elem.minSize * length;
+    this.zeroIfAbsent = elem.zeroIfAbsent === true && this.fixedSize !== undefined;
   }
+
+  readonly zeroIfAbsent: boolean;
 
   encode(w: WireWriter, value: unknown, path: string): void {
     const items = value ?? [];
     if (!Array.isArray(items)) w.fail(path, `expected an array of at most ${this.length}, got ${describeValue(items)}`);
     if (items.length > this.length) w.fail(path, `${items.length} elements is more than the ${this.length} this array holds`);
-    for (let i = 0; i < this.length; i++) this.elem.encode(w, items[i], joinPath(path, i));
+    for (let i = 0; i < this.length; i++) {
+      if (i >= items.length && this.elem.zeroIfAbsent) {
+        w.reserve((this.length - i) * (this.elem.fixedSize as number));
+        return;
+      }
+      this.elem.encode(w, items[i], joinPath(path, i));
+    }
   }
 
   decode(r: WireReader, path: string): unknown {

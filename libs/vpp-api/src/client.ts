@@ -93,6 +93,7 @@ export class VppClient implements VppApi, VppEvents {
   private ended = false;
   private closing = false;
   private closePromise: Promise<void> | undefined;
+  private corked = false;
 
   private constructor(
     private readonly socket: Socket,
@@ -244,22 +245,34 @@ export class VppClient implements VppApi, VppEvents {
   private call(name: string, fields: VppFields, opts: CallOptions, isDump: boolean): Promise<VppFields | VppFields[]> {
     if (this.ended) return Promise.reject(this.closedWith ?? new VppConnectionError('the VPP connection is closed'));
     try {
-      const table = this.messages;
-      const service = this.definitions.service(name);
-      const def = this.definitions.message(name);
+      const m = this.callInfo(name);
       const context = this.allocContext();
-      const full: VppFields = { ...fields, _vl_msg_id: table.id(name), context };
-      if (def.fields.some((f) => f.name === 'client_index')) full.client_index = this.index;
-      table.id(service.reply);
-      const bodies = [this.codec.encode(name, full)];
+      const full: VppFields = { ...fields, _vl_msg_id: m.id, context };
+      if (m.clientIndex) full.client_index = this.index;
+      const body = this.codec.encode(name, full);
       if (isDump) {
-        bodies.push(this.codec.encode('control_ping', { _vl_msg_id: table.id('control_ping'), client_index: this.index, context }));
-        return this.send(name, context, 'control_ping_reply', service.reply, Buffer.concat(bodies.map(encodeFrame)), opts, true);
+        const ping = this.codec.encode('control_ping', { _vl_msg_id: this.callInfo('control_ping').id, client_index: this.index, context });
+        return this.send(name, context, 'control_ping_reply', m.reply, Buffer.concat([encodeFrame(body), encodeFrame(ping)]), opts, true);
       }
-      return this.send(name, context, service.reply, undefined, bodies[0], opts);
+      return this.send(name, context, m.reply, undefined, body, opts);
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** Per message: its id on this connection, its reply, whether it carries client_index (looked up once). */
+  private readonly calls = new Map<string, { id: number; reply: string; clientIndex: boolean }>();
+
+  private callInfo(name: string): { id: number; reply: string; clientIndex: boolean } {
+    let m = this.calls.get(name);
+    if (!m) {
+      const table = this.messages;
+      const reply = this.definitions.service(name).reply;
+      table.id(reply);
+      m = { id: table.id(name), reply, clientIndex: this.definitions.message(name).fields.some((f) => f.name === 'client_index') };
+      this.calls.set(name, m);
+    }
+    return m;
   }
 
   private send(
@@ -285,7 +298,15 @@ export class VppClient implements VppApi, VppEvents {
         reject,
       };
       this.pending.set(context, p);
-      // Each frame in one write; a dump and its ping go together.
+      // Frames sent in one tick go out in one write (an apply sends hundreds at once).
+      if (!this.corked) {
+        this.corked = true;
+        this.socket.cork();
+        process.nextTick(() => {
+          this.corked = false;
+          this.socket.uncork();
+        });
+      }
       this.socket.write(framed ? data : encodeFrame(data));
     });
   }

@@ -10,4 +10,7 @@ export * from './interface';
 export * from './ip-route';
 export * from './tap';
 export * from './vpe';
+export * from './af-packet';
+export * from './neighbor';
+export * from './punt';
 export { WireReader, WireWriter } from './wire';

@@ -30,7 +30,14 @@ export const INTERFACE_MESSAGES = [
   'sw_interface_set_unnumbered_reply',
   'sw_interface_dump',
   'sw_interface_details',
+  'hw_interface_set_mtu',
+  'hw_interface_set_mtu_reply',
 ] as const;
+
+/** The hardware MTU (what `vppctl set interface mtu` sets): an af_packet interface must get its link's at once. */
+export async function hwInterfaceSetMtu(api: VppApi, swIfIndex: number, mtu: number): Promise<void> {
+  checkRetval('hw_interface_set_mtu', await api.request('hw_interface_set_mtu', { sw_if_index: swIfIndex, mtu }));
+}
 
 /** Admin up or down. */
 export async function swInterfaceSetFlags(api: VppApi, swIfIndex: number, up: boolean): Promise<void> {

@@ -75,6 +75,7 @@ function parseAddress(w: WireWriter, value: unknown, path: string, family?: 4 | 
 
 class FixedIpCodec implements TypeCodec {
   readonly minSize: number;
+  readonly zeroIfAbsent = true;
   constructor(
     readonly family: 4 | 6,
     readonly fixedSize: number,
@@ -99,6 +100,7 @@ const IP6 = new FixedIpCodec(6, 16);
 class AddressCodec implements TypeCodec {
   readonly fixedSize = 17;
   readonly minSize = 17;
+  readonly zeroIfAbsent = true;
 
   encode(w: WireWriter, value: unknown, path: string): void {
     const at = w.reserve(17);
@@ -122,6 +124,7 @@ const ADDRESS = new AddressCodec();
 class PrefixCodec implements TypeCodec {
   readonly fixedSize: number;
   readonly minSize: number;
+  readonly zeroIfAbsent = true;
 
   constructor(
     private readonly address: TypeCodec,

@@ -19,6 +19,7 @@ function intCodec(type: 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32'): TypeCodec 
   return {
     fixedSize: size,
     minSize: size,
+    zeroIfAbsent: true,
     encode(w, value, path) {
       const v = toInteger(w, value ?? 0, path, type);
       if (v < min || v > max) w.fail(path, `${v} is out of range for ${type} (${min}..${max})`);
@@ -39,6 +40,7 @@ function int64Codec(signed: boolean): TypeCodec {
   return {
     fixedSize: 8,
     minSize: 8,
+    zeroIfAbsent: true,
     encode(w, value, path) {
       const v = value ?? 0;
       const big =
@@ -71,6 +73,7 @@ function toInteger(w: WireWriter, value: unknown, path: string, type: string): n
 const boolCodec: TypeCodec = {
   fixedSize: 1,
   minSize: 1,
+  zeroIfAbsent: true,
   encode(w, value, path) {
     const v = value ?? false;
     if (v !== true && v !== false && v !== 0 && v !== 1) w.fail(path, `expected a boolean, got ${describeValue(v)}`);
@@ -85,6 +88,7 @@ const boolCodec: TypeCodec = {
 const f64Codec: TypeCodec = {
   fixedSize: 8,
   minSize: 8,
+  zeroIfAbsent: true,
   encode(w, value, path) {
     const v = value ?? 0;
     if (typeof v !== 'number') return w.fail(path, `expected a number for f64, got ${describeValue(v)}`);
@@ -113,6 +117,7 @@ export const SCALARS: Record<ScalarType, TypeCodec> = {
 export class EnumCodec implements TypeCodec {
   readonly fixedSize: number;
   readonly minSize: number;
+  readonly zeroIfAbsent = true;
   private readonly int: TypeCodec;
 
   constructor(private readonly def: ApiEnum) {

@@ -16,6 +16,7 @@ export interface CompiledField {
 export class StructCodec implements TypeCodec {
   readonly fixedSize: number | undefined;
   readonly minSize: number;
+  readonly zeroIfAbsent: boolean;
   private readonly names: Set<string>;
 
   constructor(readonly fields: readonly CompiledField[]) {
@@ -33,9 +34,14 @@ export class StructCodec implements TypeCodec {
     this.fixedSize = fixed;
     this.minSize = min;
     this.names = new Set(fields.map((f) => f.name));
+    this.zeroIfAbsent = fixed !== undefined && fields.every((f) => f.kind === 'plain' && isZero(f.default) && (f.codec as TypeCodec).zeroIfAbsent === true);
   }
 
   encode(w: WireWriter, value: unknown, path: string): void {
+    if (value === undefined && this.zeroIfAbsent) {
+      w.reserve(this.fixedSize as number);
+      return;
+    }
     const obj = (value ?? {}) as Record<string, unknown>;
     if (typeof obj !== 'object' || Array.isArray(obj) || obj instanceof Uint8Array) {
       w.fail(path, `expected an object with fields ${[...this.names].join(', ')}, got ${describeValue(value)}`);
@@ -44,6 +50,13 @@ export class StructCodec implements TypeCodec {
       if (!this.names.has(key) && obj[key] !== undefined) w.fail(joinPath(path, key), `unknown field (known: ${[...this.names].join(', ')})`);
     }
     for (const f of this.fields) {
+      if (f.kind === 'plain') {
+        const v = obj[f.name] === undefined ? f.default : obj[f.name];
+        const codec = f.codec as TypeCodec;
+        if (v === undefined && codec.zeroIfAbsent) w.reserve(codec.fixedSize as number);
+        else codec.encode(w, v, joinPath(path, f.name));
+        continue;
+      }
       const fp = joinPath(path, f.name);
       if (f.kind === 'count') {
         const arrayField = this.fields.find((x) => x.name === f.countFor) as CompiledField;
@@ -53,10 +66,8 @@ export class StructCodec implements TypeCodec {
           w.fail(fp, `is ${describeValue(given)} but ${f.countFor} has ${n} element(s) (leave it out: it is filled in)`);
         }
         (f.codec as TypeCodec).encode(w, n, fp);
-      } else if (f.kind === 'counted' || f.kind === 'rest') {
-        (f.codec as ElementsCodec).encode(w, obj[f.name], fp);
       } else {
-        (f.codec as TypeCodec).encode(w, obj[f.name] === undefined ? f.default : obj[f.name], fp);
+        (f.codec as ElementsCodec).encode(w, obj[f.name], fp);
       }
     }
   }
@@ -95,6 +106,7 @@ export interface UnionMember {
 export class UnionCodec implements TypeCodec {
   readonly fixedSize: number;
   readonly minSize: number;
+  readonly zeroIfAbsent = true;
 
   constructor(private readonly members: readonly UnionMember[]) {
     this.fixedSize = Math.max(0, ...members.map((m) => m.size));
@@ -136,4 +148,8 @@ export class UnionCodec implements TypeCodec {
     r.pos += this.fixedSize;
     return out;
   }
+}
+
+function isZero(v: unknown): boolean {
+  return v === undefined || v === 0 || v === false;
 }

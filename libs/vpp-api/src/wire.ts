@@ -88,6 +88,12 @@ export interface TypeCodec {
   readonly fixedSize: number | undefined;
   /** Smallest possible encoding: bounds a hostile count before anything is allocated. */
   readonly minSize: number;
+  /**
+   * True when encoding `undefined` writes only zero bytes (fixed size, no defaults inside): an
+   * absent value is then written by reserving its size, without walking it (a route's unused
+   * 16-label MPLS stack is most of its bytes).
+   */
+  readonly zeroIfAbsent?: boolean;
   /** `value` undefined means "not given": the zero value (or the field's default) is written. */
   encode(w: WireWriter, value: unknown, path: string): void;
   decode(r: WireReader, path: string): unknown;

@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
 import { LabError, LabSpecError } from './errors';
 import { Lab, LabStatus } from './lab';
+import { removeStaleLocks } from '@wgmesh/dataplane';
 import { execInHost, execTarget, hostEnv } from './lab-exec';
-import { labStateDir, Mesh, meshDir, MeshRecord, missingMeshTools, readMeshRecord, removeMeshFiles, startMesh, sweepMeshDirs, WORKSPACE } from './mesh';
+import { DAEMON_STATE_DIR, labStateDir, Mesh, meshDir, MeshRecord, missingMeshTools, readMeshRecord, removeMeshFiles, startMesh, sweepMeshDirs, WORKSPACE } from './mesh';
 import { meshMembers, parseMemberOption, parseNatList } from './mesh-members';
 import { formatPairTable, PairRow } from './mesh-pairs';
-import { checkLabId, MemberNat, MemberSpec } from './plan';
+import { checkLabId, DATAPLANES, Dataplane, LabSpec, MemberNat, MemberSpec } from './plan';
 import { missingRequirements } from './requirements';
 
 /**
@@ -18,8 +19,10 @@ import { missingRequirements } from './requirements';
  * `down` ends one lab, or all; `status` shows what the state files list.
  */
 export const labOptions: OptionSpec[] = [
-  { key: 'members', flag: 'members', env: 'WGMESH_LAB_MEMBERS', value: '<count | name:nat,…>', parse: parseMemberOption, description: 'up/run: how many members: N-1 behind eim NATs and the last one public (default 4; 1: one public member), or a list like a:eim,b:edm,c:seq,d:public' },
+  { key: 'members', flag: 'members', env: 'WGMESH_LAB_MEMBERS', value: '<count | name:nat[:dataplane],…>', parse: parseMemberOption, description: 'up/run: how many members: N-1 behind eim NATs and the last one public (default 4; 1: one public member), or a list like a:eim,b:edm,c:seq:vpp,d:public' },
   { key: 'nat', flag: 'nat', env: 'WGMESH_LAB_NAT', value: '<eim|edm|seq|public,…>', parse: parseNatList, description: 'up/run: the NAT in front of each member (one per member, or one for all)' },
+  { key: 'dataplane', flag: 'dataplane', env: 'WGMESH_LAB_DATAPLANE', value: '<wireguard-go|vpp>', parse: parseDataplane, description: 'up/run: what carries WireGuard on every node, the registry included (vpp: a VPP per node owning its uplink; needs VPP installed: WGMESH_VPP_BIN, WGMESH_VPP_API_DIR, or vpp on PATH); a member\'s own name:nat:vpp wins' },
+  { key: 'registryDataplane', flag: 'registry-dataplane', env: 'WGMESH_LAB_REGISTRY_DATAPLANE', value: '<wireguard-go|vpp>', parse: parseDataplane, description: "up/run: the registry's dataplane [default: --dataplane's]" },
   { key: 'json', flag: 'json', parse: values.bool, description: 'up: print only {"pairs":[{"a","b","path","reason","rttMs",…}],"convergeMs","map",…} on stdout' },
   { key: 'timeout', flag: 'timeout', env: 'WGMESH_LAB_TIMEOUT_MS', value: '<ms>', parse: values.int(1000, 600_000), default: '30000', description: 'up/run: how long the pairs may take to settle before the lab is torn down' },
   { key: 'natInterval', flag: 'nat-interval', env: 'WGMESH_LAB_NAT_INTERVAL_S', value: '<seconds>', parse: values.int(1, 3600), default: '3', description: "up/run: members' --nat-interval (how often nat-probe classifies the NAT again)" },
@@ -36,6 +39,8 @@ const execOptions: OptionSpec[] = labOptions.filter((o) => o.key === 'stateDir')
 interface LabConfig {
   members?: number | MemberSpec[];
   nat?: MemberNat[];
+  dataplane?: Dataplane;
+  registryDataplane?: Dataplane;
   json?: boolean;
   timeout: number;
   natInterval: number;
@@ -47,7 +52,7 @@ interface LabConfig {
   orphans?: boolean;
 }
 
-export const labUsage = `Usage: wgmesh lab up [--members N] [--nat eim,edm,seq,public,…] [--json] [--id <id>]
+export const labUsage = `Usage: wgmesh lab up [--members N | a:eim,b:edm:vpp,…] [--nat eim,edm,seq,public,…] [--dataplane vpp] [--json] [--id <id>]
        wgmesh lab run [--members N] [--nat …]        (npm start: up, then Ctrl-C tears it down)
        wgmesh lab down <id>… | --all [--orphans]
        wgmesh lab status [<id>]
@@ -56,7 +61,9 @@ export const labUsage = `Usage: wgmesh lab up [--members N] [--nat eim,edm,seq,p
 A WireGuard mesh in network namespaces (needs root): a registry on 203.0.113.1 running NATS,
 Redis and "wgmesh registry up"; members behind NAT routers (eim: endpoint-independent mapping;
 edm: endpoint-dependent, random ports; seq: endpoint-dependent, ports in sequence, which port
-prediction gets through) or public, each running "wgmesh member up". "up" waits until both ends
+prediction gets through) or public, each running "wgmesh member up"; each node's WireGuard is
+wireguard-go, or with --dataplane vpp (a member's name:nat:vpp) a VPP that owns the node's uplink,
+the host reaching the mesh through it. "up" waits until both ends
 of every pair apply the same path decision (their nat-probe's: direct or relayed, and why) and
 the tunnel agrees with it, prints each pair's path, round trip and reason and the convergence
 time and the address of the mesh map (http://127.0.0.1:<port>/map on this machine), and leaves
@@ -105,8 +112,20 @@ export async function labCommand(argv: string[]): Promise<number> {
   }
 }
 
+/** The lab's spec from the options: members (each with its dataplane) and the registry's dataplane. */
+function labSpec(o: LabConfig): LabSpec {
+  const members = meshMembers(o.members, o.nat).map((m) => (m.dataplane ?? o.dataplane ? { ...m, dataplane: m.dataplane ?? o.dataplane } : m));
+  const registryDataplane = o.registryDataplane ?? o.dataplane;
+  return { members, id: o.id, ...(registryDataplane ? { registryDataplane } : {}) };
+}
+
+function parseDataplane(text: string): Dataplane {
+  if (!DATAPLANES.includes(text as Dataplane)) throw new LabSpecError(`"${text}" must be ${DATAPLANES.join(' or ')}`);
+  return text as Dataplane;
+}
+
 async function networkUp(o: LabConfig): Promise<number> {
-  const lab = await Lab.up({ members: meshMembers(o.members, o.nat), id: o.id }, { stateDir: o.stateDir, detach: true });
+  const lab = await Lab.up(labSpec(o), { stateDir: o.stateDir, detach: true });
   process.stdout.write(`${formatStatus(lab.status())}\n\nRun a command in a host:  ip netns exec ${lab.namespaceOf('registry')} <command>\nTear it down:             wgmesh lab down ${lab.id}\n`);
   return 0;
 }
@@ -143,7 +162,7 @@ async function meshUp(o: LabConfig, opts: { detach: boolean }): Promise<number> 
 
 async function bringUp(o: LabConfig, opts: { detach: boolean }): Promise<MeshUp | undefined> {
   const started = Date.now();
-  const spec = { members: meshMembers(o.members, o.nat), id: o.id };
+  const spec = labSpec(o);
   const progress = (line: string) => process.stderr.write(`${line}\n`);
   const lab = await Lab.up(spec, { stateDir: o.stateDir, detach: opts.detach });
   let interrupted: NodeJS.Signals | undefined;
@@ -157,8 +176,8 @@ async function bringUp(o: LabConfig, opts: { detach: boolean }): Promise<MeshUp 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const who = spec.members.map((m) => `${m.name} (${m.nat})`).join(', ');
-    progress(`lab ${lab.id}: network up in ${Date.now() - started} ms: registry 203.0.113.1, members ${who}`);
+    const who = spec.members.map((m) => `${m.name} (${m.nat}${m.dataplane === 'vpp' ? ', vpp' : ''})`).join(', ');
+    progress(`lab ${lab.id}: network up in ${Date.now() - started} ms: registry 203.0.113.1${spec.registryDataplane === 'vpp' ? ' (vpp)' : ''}, members ${who}`);
     progress(`starting NATS, Redis and "wgmesh registry up" on the registry, then "wgmesh member up" on ${spec.members.length} member${spec.members.length === 1 ? '' : 's'}…`);
     const mesh = await startMesh(lab, { natIntervalS: o.natInterval, pathDeadlineS: o.pathDeadline });
     progress(`mesh started in ${Date.now() - started} ms; waiting for every pair's path decision, and the tunnel to agree…`);
@@ -180,6 +199,7 @@ async function bringUp(o: LabConfig, opts: { detach: boolean }): Promise<MeshUp 
 async function teardown(lab: Lab, stateDir: string, options: { keepLogs?: boolean } = {}): Promise<void> {
   await lab.down();
   removeMeshFiles(stateDir, lab.id, { keepDir: options.keepLogs });
+  await removeStaleLocks(DAEMON_STATE_DIR);
 }
 
 /** Each member's NAT as its nat-probe last reported it ("unknown" before a report). */
@@ -201,11 +221,11 @@ function summary({ lab, mesh, rows, convergeMs }: MeshUp): string {
     formatPairTable(rows),
     '',
     `registry  ${mesh.registry.endpoint}, tunnel ${mesh.record().registry.address}, DNS-SD ${mesh.record().zone} on ${mesh.record().registry.address}:53`,
-    ...mesh.memberNames().map((n) => `${n.padEnd(8)}  tunnel ${mesh.member(n).address}, device ${mesh.member(n).device}, ${mesh.member(n).host.nat === 'public' ? `public ${mesh.member(n).host.address}` : `behind ${mesh.member(n).host.nat} NAT ${mesh.member(n).host.publicAddress}`}, nat-probe says ${nat[n]}`),
+    ...mesh.memberNames().map((n) => `${n.padEnd(8)}  tunnel ${mesh.member(n).address}, ${mesh.member(n).host.dataplane === 'vpp' ? `VPP (host interface ${mesh.member(n).device})` : `device ${mesh.member(n).device}`}, ${mesh.member(n).host.nat === 'public' ? `public ${mesh.member(n).host.address}` : `behind ${mesh.member(n).host.nat} NAT ${mesh.member(n).host.publicAddress}`}, nat-probe says ${nat[n]}`),
     `map       ${mesh.mapUrl}  (the mesh map: open it in a browser on this machine)`,
     `logs      ${mesh.logDir}`,
     '',
-    a ? `Look around:   ip netns exec ${lab.namespaceOf(a)} wg show ${mesh.member(a).device}` : '',
+    a ? `Look around:   ${mesh.member(a).host.dataplane === 'vpp' ? `vppctl -s ${mesh.vppNodeOf(a).cliSocket} show wireguard peer` : `ip netns exec ${lab.namespaceOf(a)} wg show ${mesh.member(a).device}`}` : '',
     a ? `               ip netns exec ${lab.namespaceOf(a)} dig @10.99.0.1 _wireguard._udp.mesh.example. PTR +short` : '',
     a ? `               wgmesh lab exec ${lab.id} ${a} -- status        (or: registry -- watch)` : '',
   ]
@@ -270,6 +290,7 @@ async function labDown(o: LabConfig, ids: string[]): Promise<number> {
     const reports = await Lab.downAll({ stateDir: o.stateDir, orphans: o.orphans });
     for (const id of Object.keys(reports)) removeMeshFiles(o.stateDir, id);
     sweepMeshDirs(o.stateDir);
+    await removeStaleLocks(DAEMON_STATE_DIR);
     process.stdout.write(Object.keys(reports).length ? `removed lab ${Object.keys(reports).join(', ')}\n` : 'no lab to remove\n');
     return 0;
   }
@@ -278,6 +299,7 @@ async function labDown(o: LabConfig, ids: string[]): Promise<number> {
   for (const id of ids) {
     const report = await Lab.down(id, { stateDir: o.stateDir });
     removeMeshFiles(o.stateDir, checkLabId(id));
+    await removeStaleLocks(DAEMON_STATE_DIR);
     if (report) process.stdout.write(`removed lab ${id}: ${report.namespaces.length} namespaces, ${report.killed.length} processes\n`);
     else {
       process.stderr.write(`wgmesh lab: no lab ${id}\n`);

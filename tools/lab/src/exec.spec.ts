@@ -8,14 +8,14 @@ describe('ping', () => {
 
   it('counts the replies to the first `count` requests, each once, and their average round trip', () => {
     const out = ['PING 10.99.0.3 (10.99.0.3) 1000(1028) bytes of data.', reply(1, 0.2), reply(2, 0.4), `${reply(2, 0.5)} (DUP!)`, reply(4, 0.6), stats(4, 3)].join('\n');
-    expect(parsePing(out, 4)).toEqual({ ok: true, sent: 4, received: 3, rttMs: 0.4 });
+    expect(parsePing(out, 4)).toEqual({ ok: true, sent: 4, received: 3, rttMs: 0.4, ttls: [64, 64, 64] });
     // With -w, ping sends more when replies are missing: the extra ones do not make up for a loss.
     const more = [reply(1, 1), reply(3, 1), reply(4, 1), reply(5, 1), stats(5, 4)].join('\n');
-    expect(parsePing(more, 4)).toEqual({ ok: true, sent: 4, received: 3, rttMs: 1 });
+    expect(parsePing(more, 4)).toEqual({ ok: true, sent: 4, received: 3, rttMs: 1, ttls: [64, 64, 64] });
   });
 
   it('no reply is a result, not an error', () => {
-    expect(parsePing('From 10.99.0.2 icmp_seq=1 Destination Host Unreachable\n1 packets transmitted, 0 received, +1 errors, 100% packet loss, time 0ms\n', 1)).toEqual({ ok: false, sent: 1, received: 0 });
+    expect(parsePing('From 10.99.0.2 icmp_seq=1 Destination Host Unreachable\n1 packets transmitted, 0 received, +1 errors, 100% packet loss, time 0ms\n', 1)).toEqual({ ok: false, sent: 1, received: 0, ttls: [] });
     expect(parsePing('ping: connect: Network is unreachable', 1)).toBeUndefined();
   });
 

@@ -107,6 +107,8 @@ export interface PingResult {
   received: number;
   /** Average round trip of the replies, when there were any. */
   rttMs?: number;
+  /** The TTL of each counted reply (64 less one per router on the way back). */
+  ttls: number[];
 }
 
 /**
@@ -117,13 +119,17 @@ export interface PingResult {
 export function parsePing(text: string, count: number): PingResult | undefined {
   if (!/\d+ packets transmitted/.test(text)) return undefined;
   const rtts = new Map<number, number>();
-  for (const m of text.matchAll(/bytes from .*?icmp_seq=(\d+).*?time=([\d.]+) ms/g)) {
+  const ttls: number[] = [];
+  for (const m of text.matchAll(/bytes from .*?icmp_seq=(\d+)(?: ttl=(\d+))?.*?time=([\d.]+) ms/g)) {
     const seq = Number(m[1]);
-    if (seq >= 1 && seq <= count && !rtts.has(seq)) rtts.set(seq, Number(m[2]));
+    if (seq >= 1 && seq <= count && !rtts.has(seq)) {
+      rtts.set(seq, Number(m[3]));
+      if (m[2] !== undefined) ttls.push(Number(m[2]));
+    }
   }
   const received = rtts.size;
   const rttMs = received > 0 ? Math.round(([...rtts.values()].reduce((a, b) => a + b, 0) / received) * 1000) / 1000 : undefined;
-  return { ok: received > 0, sent: count, received, ...(rttMs !== undefined ? { rttMs } : {}) };
+  return { ok: received > 0, sent: count, received, ...(rttMs !== undefined ? { rttMs } : {}), ttls };
 }
 
 /**

@@ -13,3 +13,4 @@ export * from './mesh-pairs';
 export * from './mesh-paths';
 export * from './mesh-members';
 export * from './lab-exec';
+export * from './vpp-node';

@@ -6,6 +6,8 @@ import { ExecOptions, ExecResult, nsExec, nsPing, PingOptions, PingResult, run }
 import { natRules, NatMapping, parseConntrack, Rebind, rebindPlan } from './nat';
 import { checkLabId, checkSpec, devicePrefix, deviceName, Host, LabSpec, namespacePrefix, NAT_MODES, NatMode, newLabId, Plan, planLab, setupBatches, sysctls } from './plan';
 import { LabProcess, SpawnOptions } from './process';
+import { VppInstall, VppNotFoundError } from '@wgmesh/vpp-live';
+import { startVppNodes, vppFor } from './vpp-node';
 import { isSameProcess } from './procfs';
 import { missingRequirements } from './requirements';
 import { LabState, NETNS_DIR, ownerAlive, ProcessRecord, RouterState, selfOwner, StateStore, teardownSync, TeardownReport, WIREGUARD_SOCKET_DIR } from './state';
@@ -26,6 +28,8 @@ export interface LabOptions {
   /** Keep the lab after this process exits (`wgmesh lab up`); `Lab.down(id)` ends it. */
   detach?: boolean;
   log?: Logger;
+  /** VPP nodes' main loop sleep (µs per turn; null: VPP's own epoll loop, for throughput); default 1000 (see vpp-node.ts). */
+  vppPollSleepUsec?: number | null;
 }
 
 export interface WireguardGoOptions {
@@ -107,12 +111,19 @@ export class Lab {
 
     const started = Date.now();
     const plan = planLab(spec, id);
+    let vpp: VppInstall | undefined;
+    try {
+      vpp = vppFor(plan);
+    } catch (err) {
+      if (err instanceof VppNotFoundError) throw new LabError(`cannot run VPP nodes on this machine: ${err.message}`);
+      throw err;
+    }
     const routers: Record<string, RouterState> = {};
     for (const h of plan.hosts) if (h.role === 'router') routers[h.name] = { mode: h.nat as NatMode, pins: [] };
     const state: LabState = {
       version: 1,
       id,
-      spec: { members: spec.members.map((m) => ({ name: m.name, nat: m.nat })), id },
+      spec: { members: spec.members.map((m) => ({ name: m.name, nat: m.nat, ...(m.dataplane ? { dataplane: m.dataplane } : {}) })), id, ...(spec.registryDataplane ? { registryDataplane: spec.registryDataplane } : {}) },
       createdAt: new Date().toISOString(),
       owner: selfOwner(),
       detached: options.detach ?? false,
@@ -124,7 +135,7 @@ export class Lab {
     store.write(state); // before anything exists, so a crash from here on can be cleaned up
     const lab = new Lab(state, store, log);
     if (!state.detached) lab.register();
-    lab.settingUp = lab.build(state);
+    lab.settingUp = lab.build(state, vpp, options.vppPollSleepUsec);
     try {
       await lab.settingUp;
     } catch (err) {
@@ -143,8 +154,8 @@ export class Lab {
     return lab;
   }
 
-  /** Creates the namespaces, sets sysctls and NAT rules, then builds the links phase by phase. */
-  private async build(state: LabState): Promise<void> {
+  /** Creates the namespaces, sets sysctls and NAT rules, builds the links phase by phase, then hands VPP nodes their uplinks. */
+  private async build(state: LabState, vpp: VppInstall | undefined, vppPollSleepUsec?: number | null): Promise<void> {
     const plan = this.plan;
     await run('ip', ['-batch', '-'], { input: state.namespaces.map((ns) => `netns add ${ns}\n`).join('') });
     await Promise.all([
@@ -154,6 +165,7 @@ export class Lab {
     for (const phase of setupBatches(plan)) {
       await Promise.all(phase.map((b) => run('ip', ['-n', b.ns, '-batch', '-'], { input: b.lines.join('\n') + '\n' })));
     }
+    if (vpp) await startVppNodes(this, this.store.dir, vpp, vppPollSleepUsec);
   }
 
   /** A Lab object for a lab brought up elsewhere (e.g. by `wgmesh lab up`), from its state file. */

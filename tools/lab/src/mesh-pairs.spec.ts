@@ -2,7 +2,7 @@ import type { PathDecision, PathReport } from '@wgmesh/contracts';
 import { leads, pairRule } from '@wgmesh/nat-probe';
 import { labUpJson } from './command';
 import type { PingResult } from './exec';
-import { DumpPeer, expectDirect, formatPairTable, observePair, pairDecision, PairProbe, PairRow, pairRow, pairsOf, parseDump } from './mesh-pairs';
+import { DumpPeer, expectDirect, formatPairTable, observePair, pairDecision, PairProbe, PairRow, pairRow, pairsOf, parseDump, pathTtl } from './mesh-pairs';
 
 const K1 = 'hoc5FpH2FQkWNjxSkYJ0AnBOaZgkGHOAID0wqavFv38=';
 const K2 = '8BewfO0mcITOxvJkI8/fH66A5oc/5mkRKiVJGKzgMBY=';
@@ -63,7 +63,7 @@ describe('pair rows: the decision against the tunnel', () => {
   const b = { name: 'b', publicKey: K2 };
   const P = 1028; // an echo of 1000 bytes, as an IP packet
   const entry = (tx: number, rx: number, latestHandshake = now - 5): DumpPeer => ({ publicKey: K1, endpoint: '198.51.100.11:51820', allowedIps: ['10.99.0.2/32'], latestHandshake, rxBytes: rx, txBytes: tx, persistentKeepalive: 25 });
-  const ping = (received: number): PingResult => ({ ok: received > 0, sent: 3, received, ...(received > 0 ? { rttMs: 0.61 } : {}) });
+  const ping = (received: number, ttl = 64): PingResult => ({ ok: received > 0, sent: 3, received, ...(received > 0 ? { rttMs: 0.61 } : {}), ttls: Array.from({ length: received }, () => ttl) });
   /** a → b ping: `direct` bytes carried by a's entry for b (tx requests, rx replies). */
   const probe = (received: number, txDirect: number, rxDirect: number, hs = now - 5): PairProbe => ({
     ping: ping(received),
@@ -138,5 +138,24 @@ describe('pair table', () => {
       nat: { a: 'eim', b: 'eim', c: 'edm' },
       map: 'http://127.0.0.1:41234/map',
     });
+  });
+});
+
+describe('the path by TTL, for pairs with a VPP end (no per-peer counters)', () => {
+  const ttlProbe = (there: number[], back: number[], direct = pathTtl(true, false)): PairProbe => ({
+    ping: { ok: true, sent: 3, received: 3, rttMs: 1, ttls: back },
+    size: 1000,
+    before: {},
+    after: {},
+    nowSeconds: 0,
+    ttl: { direct, there, back },
+  });
+  it('counts a router for each VPP on the way and one for the registry', () => {
+    expect([pathTtl(false, false), pathTtl(true, false), pathTtl(true, true)]).toEqual([64, 63, 62]);
+    expect(observePair(ttlProbe([63, 63, 63], [63, 63, 63]))).toBe('direct');
+    expect(observePair(ttlProbe([62, 62, 62], [62, 62, 62]))).toBe('relayed');
+    // One way direct, the other through the registry: what VPP's next-hop binding used to do.
+    expect(observePair(ttlProbe([63, 63, 63], [62, 62, 62]))).toBe('mixed');
+    expect(observePair(ttlProbe([], [63]))).toBe('mixed');
   });
 });

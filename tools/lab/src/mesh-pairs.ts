@@ -129,6 +129,22 @@ export interface PairProbe {
   before: { aToB?: DumpPeer; bToA?: DumpPeer };
   after: { aToB?: DumpPeer; bToA?: DumpPeer };
   nowSeconds: number;
+  /**
+   * For a pair with a VPP end (VPP has no per-peer counters): the TTLs of the replies to a ping
+   * b → a (`there`: packets a → b) and to the ping a → b (`back`: b → a), and the TTL a packet
+   * has when it went direct (see pathTtl).
+   */
+  ttl?: { direct: number; there: number[]; back: number[] };
+}
+
+/**
+ * The TTL of a packet between two members' hosts that went direct: 64, less one for each VPP on
+ * the way (a VPP member's host sends through its VPP, which routes it into WireGuard; VPP at the
+ * other end routes it to its host). Through the registry it is one less: the registry routes
+ * it from one tunnel to the other.
+ */
+export function pathTtl(aIsVpp: boolean, bIsVpp: boolean): number {
+  return 64 - (aIsVpp ? 1 : 0) - (bIsVpp ? 1 : 0);
 }
 
 /**
@@ -140,12 +156,22 @@ export interface PairProbe {
  */
 export function observePair(p: PairProbe): ObservedPath {
   if (!p.ping.ok) return null;
+  if (p.ttl) return observeByTtl(p.ttl);
   const packet = p.size + 28;
   const delta = (k: 'rxBytes' | 'txBytes', e: 'aToB' | 'bToA') => (p.after[e]?.[k] ?? 0) - (p.before[e]?.[k] ?? 0);
   const requestsDirect = delta('txBytes', 'aToB') >= p.ping.sent * packet;
   const repliesDirect = delta('rxBytes', 'aToB') >= p.ping.received * packet;
   if (requestsDirect && repliesDirect) return 'direct';
   if (delta('txBytes', 'aToB') < packet && delta('rxBytes', 'aToB') < packet) return 'relayed';
+  return 'mixed';
+}
+
+/** Where both directions went by the replies' TTLs: all direct, all one router more (the registry), else mixed. */
+function observeByTtl(t: NonNullable<PairProbe['ttl']>): ObservedPath {
+  const all = [...t.there, ...t.back];
+  if (t.there.length === 0 || t.back.length === 0) return 'mixed';
+  if (all.every((x) => x === t.direct)) return 'direct';
+  if (all.every((x) => x === t.direct - 1)) return 'relayed';
   return 'mixed';
 }
 

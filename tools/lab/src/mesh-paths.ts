@@ -5,7 +5,7 @@ import { LabError } from './errors';
 import type { Lab } from './lab';
 import type { Mesh } from './mesh';
 import { LogFile, logMessage } from './mesh-log';
-import { DumpPeer, PairDecision, pairDecision, PairEnd, PairProbe, PairRow, pairRow, pairsOf } from './mesh-pairs';
+import { DumpPeer, PairDecision, pairDecision, PairEnd, PairProbe, PairRow, pairRow, pairsOf, pathTtl } from './mesh-pairs';
 import type { LabProcess } from './process';
 
 /**
@@ -120,15 +120,31 @@ async function dumps(mesh: Mesh, names: readonly string[]): Promise<Map<string, 
  */
 export async function probePairs(mesh: Mesh, pairs: ReadonlyArray<readonly [string, string]>): Promise<Map<string, PairProbe>> {
   const names = [...new Set(pairs.flat())];
+  const vpp = (n: string) => mesh.member(n).host.dataplane === 'vpp';
   const before = await dumps(mesh, names);
   const pings = new Map<string, Awaited<ReturnType<Lab['ping']>>>();
+  const back = new Map<string, Awaited<ReturnType<Lab['ping']>>>();
   for (let i = 0; i < pairs.length; i += PING_CONCURRENCY) {
-    await Promise.all(pairs.slice(i, i + PING_CONCURRENCY).map(async ([a, b]) => pings.set(key(a, b), await mesh.lab.ping(a, mesh.member(b).address, PAIR_PING))));
+    await Promise.all(
+      pairs.slice(i, i + PING_CONCURRENCY).map(async ([a, b]) => {
+        // A VPP end has no per-peer counters: ping the other way too, and read both ways' TTLs.
+        const [there, other] = await Promise.all([mesh.lab.ping(a, mesh.member(b).address, PAIR_PING), vpp(a) || vpp(b) ? mesh.lab.ping(b, mesh.member(a).address, PAIR_PING) : undefined]);
+        pings.set(key(a, b), there);
+        if (other) back.set(key(a, b), other);
+      }),
+    );
   }
   const after = await dumps(mesh, names);
   const nowSeconds = Math.floor(Date.now() / 1000);
   const entries = (d: Map<string, Map<string, DumpPeer>>, a: string, b: string) => ({ aToB: d.get(a)!.get(mesh.member(b).publicKey), bToA: d.get(b)!.get(mesh.member(a).publicKey) });
-  return new Map(pairs.map(([a, b]) => [key(a, b), { ping: pings.get(key(a, b))!, size: PAIR_PING.size, before: entries(before, a, b), after: entries(after, a, b), nowSeconds }]));
+  return new Map(
+    pairs.map(([a, b]) => {
+      const reverse = back.get(key(a, b));
+      const probe: PairProbe = { ping: pings.get(key(a, b))!, size: PAIR_PING.size, before: entries(before, a, b), after: entries(after, a, b), nowSeconds };
+      if (reverse) probe.ttl = { direct: pathTtl(vpp(a), vpp(b)), there: reverse.ttls, back: probe.ping.ttls };
+      return [key(a, b), probe];
+    }),
+  );
 }
 
 /** Every pair of the running members, now: decision, ping, verdict (settled or not). */

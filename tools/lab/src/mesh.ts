@@ -1,7 +1,9 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { isDaemonRunning, readDaemonRecord, removeStaleLocks, VppDriver } from '@wgmesh/dataplane';
 import { readEnrollment } from '@wgmesh/peer-discovery';
-import { isDaemonRunning, readDaemonRecord } from '@wgmesh/dataplane';
+import { findVpp, VppInstall } from '@wgmesh/vpp-live';
+import { VppNode, vppNode } from './vpp-node';
 import { randomBytes } from 'node:crypto';
 import { AUTH_DIR, initAuthority, InitResult } from '@wgmesh/nats-auth';
 import { LabError } from './errors';
@@ -41,6 +43,9 @@ export const MESH = {
   nats: 4222,
   redis: 6379,
 } as const;
+
+/** The WireGuard interface a VPP node's wgmesh creates in VPP (its host interface carries the lab's device name). */
+export const VPP_DEVICE = 'wg0';
 
 /** wireguard-go's PID/log records, which wgmesh's uapi driver keeps here when it creates a device. */
 export const DAEMON_STATE_DIR = '/var/run/wgmesh';
@@ -188,7 +193,7 @@ export class Mesh {
     const stateDir = this.registryStateDir;
     const endpoint = `${this.lab.addressOf('registry')}:${MESH.port}`;
     const args = [
-      'registry', 'up', '--create', '--device', device, '--driver', 'uapi', '--zone', MESH.zone, // DNS-SD on the tunnel address: registry up's default
+      'registry', 'up', '--create', ...this.dataplaneArgs(this.lab.host('registry'), device), '--zone', MESH.zone, // DNS-SD on the tunnel address: registry up's default
       '--mesh-cidr', MESH.cidr, '--public-endpoint', endpoint, '--listen-port', String(MESH.port), '--self-endpoint', endpoint,
       '--stun-alternate', `${ADDR.registryAlt}:3479`,
       '--state-dir', stateDir, '--mesh', MESH.name, '--nats', `nats://127.0.0.1:${MESH.nats}`,
@@ -257,7 +262,7 @@ export class Mesh {
     const device = this.lab.deviceName(name);
     const stateDir = join(this.dir, 'members', name);
     const args = [
-      'member', 'up', '--create', '--device', device, '--driver', 'uapi', '--registry-key', this.registry.publicKey, '--registry-endpoint', this.registry.endpoint,
+      'member', 'up', '--create', ...this.dataplaneArgs(host, device), '--registry-key', this.registry.publicKey, '--registry-endpoint', this.registry.endpoint,
       '--mesh-cidr', MESH.cidr, '--name', name, '--zone', MESH.zone, '--dns-server', `${MESH.registryAddress}:53`,
       '--state-dir', stateDir, '--mesh', MESH.name, '--log-level', this.opts.logLevel ?? 'info', ...(this.opts.memberArgs ?? []),
     ];
@@ -378,11 +383,42 @@ export class Mesh {
     return registryClientEnv(this.dir, this.redisPassword);
   }
 
-  /** A device's peers (`wg show <dev> dump`, run in the host's namespace). */
+  /**
+   * A device's peers: `wg show <dev> dump` in the host's namespace, or for a VPP node VPP's own
+   * view through the vpp driver (no byte counters; handshakes from the ESTABLISHED flag).
+   */
   async devicePeers(host: string): Promise<Map<string, DumpPeer>> {
+    if (this.lab.host(host).dataplane === 'vpp') return new Map((await this.vppReader(host).read()).peers.map((p) => [p.publicKey, p]));
     const device = host === 'registry' ? this.registry.device : this.member(host).device;
     const { stdout } = await this.lab.exec(host, 'wg', ['show', device, 'dump']);
     return parseDump(stdout).peers;
+  }
+
+  /** `wgmesh … up` options for the host's dataplane: wireguard-go (uapi) by name, or VPP's wg0 with the host interface of that name. */
+  private dataplaneArgs(host: Host, device: string): string[] {
+    if (host.dataplane !== 'vpp') return ['--device', device, '--driver', 'uapi'];
+    const node = this.vppNodeOf(host.name);
+    return ['--device', VPP_DEVICE, '--driver', 'vpp', '--vpp-socket', node.apiSocket, '--vpp-api-dir', node.apiDir, '--vpp-src-address', host.address, '--vpp-host-interface', device];
+  }
+
+  private vppInstall: VppInstall | undefined;
+  private readonly vppReaders = new Map<string, VppDriver>();
+
+  /** The host's VPP (started by the lab: see vpp-node.ts). */
+  vppNodeOf(host: string): VppNode {
+    this.vppInstall ??= findVpp();
+    return vppNode(labStateDir(this.lab), this.lab.id, host, this.vppInstall.apiDir);
+  }
+
+  /** A reader of the host's VPP interface (the lab's own API connection; it changes nothing). */
+  private vppReader(host: string): VppDriver {
+    let d = this.vppReaders.get(host);
+    if (!d) {
+      const node = this.vppNodeOf(host);
+      d = new VppDriver(VPP_DEVICE, { vppSocket: node.apiSocket, vppApiDir: node.apiDir });
+      this.vppReaders.set(host, d);
+    }
+    return d;
   }
 
   /** The pairs that can be direct in this lab (not those with an edm member, unless the other is public). */
@@ -483,9 +519,12 @@ export class Mesh {
    * lab goes down (lab.down() ends every process in its namespaces).
    */
   async down(): Promise<void> {
+    await Promise.all([...this.vppReaders.values()].map((d) => d.close().catch(() => undefined)));
+    this.vppReaders.clear();
     await Promise.all([...this.members.values(), ...this.removed.values()].map((m) => m.process?.stop('SIGTERM', 5000)));
     await this.registry?.process?.stop('SIGTERM', 5000);
     await Promise.all(this.services.map((p) => p.stop('SIGTERM', 3000)));
+    await removeStaleLocks(DAEMON_STATE_DIR); // of members killed before they released their device
     if (process.env.WGMESH_LAB_KEEP_LOGS) this.keepLogs(join(process.env.WGMESH_LAB_KEEP_LOGS, this.lab.id));
     removeMeshFiles(labStateDir(this.lab), this.lab.id);
   }

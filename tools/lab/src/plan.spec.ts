@@ -1,5 +1,5 @@
 import { LabSpecError } from './errors';
-import { checkSpec, deviceName, parseMembers, planLab, setupBatches, sysctls } from './plan';
+import { checkSpec, deviceName, parseMembers, planLab, setupBatches, sysctls, vppHosts } from './plan';
 
 describe('planLab', () => {
   const plan = planLab({ members: [{ name: 'a', nat: 'eim' }, { name: 'c', nat: 'public' }] }, 'x1');
@@ -84,5 +84,18 @@ describe('lab specs', () => {
       { name: 'c', nat: 'public' },
     ]);
     expect(() => parseMembers('a')).toThrow('member "a" must be <name>:<eim|edm|seq|public>');
+  });
+
+  it('takes a dataplane per member ("name:nat:vpp") and for the registry; VPP hosts say so in the plan', () => {
+    expect(parseMembers('a:eim:vpp,b:edm,c:public:wireguard-go')).toEqual([
+      { name: 'a', nat: 'eim', dataplane: 'vpp' },
+      { name: 'b', nat: 'edm' },
+      { name: 'c', nat: 'public', dataplane: 'wireguard-go' },
+    ]);
+    expect(() => checkSpec({ members: parseMembers('a:eim:dpdk') })).toThrow('member "a": dataplane "dpdk" must be wireguard-go or vpp');
+    expect(() => checkSpec({ members: [], registryDataplane: 'x' as never })).toThrow('registry dataplane "x" must be wireguard-go or vpp');
+    const p = planLab({ members: parseMembers('a:eim:vpp,b:eim,c:public:vpp'), registryDataplane: 'vpp' }, 'x1');
+    expect(vppHosts(p).map((h) => h.name)).toEqual(['registry', 'a', 'c']);
+    expect(p.hosts.find((h) => h.name === 'b')!.dataplane).toBeUndefined();
   });
 });

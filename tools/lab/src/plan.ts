@@ -28,13 +28,21 @@ export const MEMBER_NATS: readonly MemberNat[] = [...NAT_MODES, 'public'];
 /** "eim, edm, seq or public", for messages. */
 export const MEMBER_NATS_TEXT = `${MEMBER_NATS.slice(0, -1).join(', ')} or ${MEMBER_NATS.at(-1)}`;
 
+/** What carries a node's WireGuard: wireguard-go in the node's namespace, or a VPP that owns the node's uplink (see vpp-node.ts). */
+export type Dataplane = 'wireguard-go' | 'vpp';
+export const DATAPLANES: readonly Dataplane[] = ['wireguard-go', 'vpp'];
+
 export interface MemberSpec {
   name: string;
   nat: MemberNat;
+  /** Default wireguard-go. */
+  dataplane?: Dataplane;
 }
 
 export interface LabSpec {
   members: MemberSpec[];
+  /** The registry's dataplane; default wireguard-go. */
+  registryDataplane?: Dataplane;
   /** 1-6 characters [a-z0-9]; random when absent. Part of every namespace and device name. */
   id?: string;
 }
@@ -61,6 +69,8 @@ export interface Host {
   readonly member?: string;
   /** A router's LAN side: its address and prefix. */
   readonly lan?: { address: string; cidr: string };
+  /** Members and the registry: what carries their WireGuard (wireguard-go when absent). */
+  readonly dataplane?: Dataplane;
 }
 
 export interface LinkEnd {
@@ -147,13 +157,13 @@ export function deviceName(id: string, host: Host, suffix = ''): string {
   return name;
 }
 
-/** "a:eim,b:edm,c:public" (the CLI's --members) → member specs. */
+/** "a:eim,b:edm:vpp,c:public" (the CLI's --members) → member specs; a third field picks the dataplane. */
 export function parseMembers(text: string): MemberSpec[] {
-  if (typeof text !== 'string' || text.trim() === '') throw new LabSpecError('members must be a list like "a:eim,b:edm,c:public"');
+  if (typeof text !== 'string' || text.trim() === '') throw new LabSpecError('members must be a list like "a:eim,b:edm:vpp,c:public"');
   return text.split(',').map((item) => {
-    const m = /^\s*([^:\s]+)\s*:\s*([a-z]+)\s*$/.exec(item);
-    if (!m) throw new LabSpecError(`member "${item.trim()}" must be <name>:<${MEMBER_NATS.join('|')}>`);
-    return { name: m[1], nat: m[2] as MemberNat };
+    const m = /^\s*([^:\s]+)\s*:\s*([a-z]+)\s*(?::\s*([a-z-]+)\s*)?$/.exec(item);
+    if (!m) throw new LabSpecError(`member "${item.trim()}" must be <name>:<${MEMBER_NATS.join('|')}>[:<${DATAPLANES.join('|')}>]`);
+    return m[3] === undefined ? { name: m[1], nat: m[2] as MemberNat } : { name: m[1], nat: m[2] as MemberNat, dataplane: m[3] as Dataplane };
   });
 }
 
@@ -168,7 +178,9 @@ export function checkSpec(spec: LabSpec): LabSpec {
     if (seen.has(m.name)) throw new LabSpecError(`member name "${m.name}" is used twice`);
     seen.add(m.name);
     if (!MEMBER_NATS.includes(m.nat)) throw new LabSpecError(`member "${m.name}": nat "${m.nat}" must be ${MEMBER_NATS_TEXT}`);
+    if (m.dataplane !== undefined && !DATAPLANES.includes(m.dataplane)) throw new LabSpecError(`member "${m.name}": dataplane "${m.dataplane}" must be ${DATAPLANES.join(' or ')}`);
   }
+  if (spec.registryDataplane !== undefined && !DATAPLANES.includes(spec.registryDataplane)) throw new LabSpecError(`registry dataplane "${spec.registryDataplane}" must be ${DATAPLANES.join(' or ')}`);
   if (spec.id !== undefined) checkLabId(spec.id);
   return spec;
 }
@@ -183,7 +195,7 @@ export function planLab(spec: LabSpec, id: string): Plan {
   const ns = (name: string) => namespaceName(id, name);
   const hosts: Host[] = [
     { name: INTERNET, role: 'internet', ns: ns(INTERNET), address: ADDR.internetPublic, publicAddress: ADDR.internetPublic },
-    { name: REGISTRY, role: 'registry', ns: ns(REGISTRY), address: ADDR.registry, publicAddress: ADDR.registry },
+    { name: REGISTRY, role: 'registry', ns: ns(REGISTRY), address: ADDR.registry, publicAddress: ADDR.registry, ...dataplaneOf(spec.registryDataplane) },
   ];
   const links: Link[] = [{ a: { host: INTERNET, ifname: 'reg', bridge: BRIDGE }, b: { host: REGISTRY, ifname: IF.uplink, cidr: `${ADDR.registry}/24` } }];
   const gateways: Record<string, string> = { [REGISTRY]: ADDR.internetPublic };
@@ -192,7 +204,7 @@ export function planLab(spec: LabSpec, id: string): Plan {
     const k = i + 1;
     if (m.nat === 'public') {
       const address = ADDR.publicMember(k);
-      hosts.push({ name: m.name, role: 'member', ns: ns(m.name), address, publicAddress: address, index: k, nat: 'public' });
+      hosts.push({ name: m.name, role: 'member', ns: ns(m.name), address, publicAddress: address, index: k, nat: 'public', ...dataplaneOf(m.dataplane) });
       links.push({ a: { host: INTERNET, ifname: `m${k}`, bridge: BRIDGE }, b: { host: m.name, ifname: IF.uplink, cidr: `${address}/24` } });
       gateways[m.name] = ADDR.internetPublic;
       return;
@@ -210,7 +222,7 @@ export function planLab(spec: LabSpec, id: string): Plan {
       member: m.name,
       lan: { address: ADDR.routerLan(k), cidr: ADDR.lanCidr(k) },
     });
-    hosts.push({ name: m.name, role: 'member', ns: ns(m.name), address: ADDR.natMember(k), publicAddress: wan, index: k, nat: m.nat, router });
+    hosts.push({ name: m.name, role: 'member', ns: ns(m.name), address: ADDR.natMember(k), publicAddress: wan, index: k, nat: m.nat, router, ...dataplaneOf(m.dataplane) });
     links.push({ a: { host: INTERNET, ifname: `n${k}`, bridge: BRIDGE }, b: { host: router, ifname: IF.wan, cidr: `${wan}/24` } });
     links.push({ a: { host: router, ifname: IF.lan, cidr: `${ADDR.routerLan(k)}/24` }, b: { host: m.name, ifname: IF.uplink, cidr: `${ADDR.natMember(k)}/24` } });
     gateways[router] = ADDR.internetNat;
@@ -218,6 +230,16 @@ export function planLab(spec: LabSpec, id: string): Plan {
   });
 
   return { id, hosts, links, gateways, bridge: { ifname: BRIDGE, cidrs: [`${ADDR.internetPublic}/24`, `${ADDR.internetNat}/24`] } };
+}
+
+/** A VPP node says so; wireguard-go is the default and left out (plans of older labs read the same). */
+function dataplaneOf(d: Dataplane | undefined): { dataplane?: Dataplane } {
+  return d === 'vpp' ? { dataplane: d } : {};
+}
+
+/** The hosts whose WireGuard VPP carries. */
+export function vppHosts(plan: Plan): Host[] {
+  return plan.hosts.filter((h) => h.dataplane === 'vpp');
 }
 
 /** One `ip -n <ns> -batch -` run: the lines of one namespace's setup. */

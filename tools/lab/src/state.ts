@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { removeVppFiles } from './vpp-node';
 import { join } from 'node:path';
 import { runSync } from './exec';
 import { LabError } from './errors';
@@ -124,7 +125,8 @@ export interface TeardownReport {
  *    living in one of the lab's namespaces, SIGKILL what is left after `graceMs`;
  * 2. deletes the namespaces (their veths and bridge go with them);
  * 3. removes WireGuard UAPI sockets named with this lab's device prefix (left by a killed
- *    wireguard-go; a clean exit removes its own);
+ *    wireguard-go; a clean exit removes its own), and its VPP nodes' runtime directories and
+ *    shared memory;
  * 4. removes the state file.
  */
 export function teardownSync(store: StateStore, state: LabState, graceMs = 2000): TeardownReport {
@@ -155,6 +157,7 @@ export function teardownSync(store: StateStore, state: LabState, graceMs = 2000)
 
   const sockets = ownSockets(state.id);
   for (const s of sockets) unlinkSync(s);
+  removeVppFiles(store.dir, state.id);
   store.remove(state.id);
   return { killed: [...new Set([...targets, ...late])], namespaces, sockets };
 }

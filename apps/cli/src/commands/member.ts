@@ -1,7 +1,6 @@
-import { vppOptions } from '../../../dataplane-programmer/src/config';
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { DesiredPeer, DriverKind, parseDriverKind, parseMemberRemoveReply, Patterns, REGISTRY_NODE } from '@wgmesh/contracts';
-import { DEFAULT_MTU, DEFAULT_STATE_DIR } from '@wgmesh/dataplane';
+import { DEFAULT_MTU, DEFAULT_STATE_DIR, vppOptions } from '@wgmesh/dataplane';
 import { createLogger, Level, parseLevel, withDeadline } from '@wgmesh/log';
 import { parseCidr } from '@wgmesh/netaddr';
 import { Enrollment, memberCredsPath, nodeKey, writeEnrollment } from '@wgmesh/peer-discovery';
@@ -74,7 +73,7 @@ interface MemberUpConfig
   vppSocket?: string;
   vppApiDir?: string;
   vppSrcAddress?: string;
-  vppTap?: string;
+  vppHostInterface?: string;
   registryKey: string;
   registryEndpoint: string;
   meshCidr: string;
@@ -159,7 +158,7 @@ function memberUp(argv: string[]): Promise<number> {
         node: enrollment.name, mesh: c.mesh, nats: c.nats ?? natsOverTunnel(enrollment), natsCreds, driver: c.driver, device: c.device, create: c.create,
         privateKeyFile: key.path, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), address: [`${address}/${prefix}`], route: [], protect: [enrollment.registry.publicKey],
         mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
-        vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppTap: c.vppTap,
+        vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppHostInterface: c.vppHostInterface,
       },
       log.child({ service: 'dataplane-programmer' }),
       { readiness: readiness.scoped('dataplane'), bootstrap: [registryPeer(enrollment)] },

@@ -1,8 +1,7 @@
-import { vppOptions } from '../../../dataplane-programmer/src/config';
 import { join } from 'node:path';
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { DriverKind, parseDriverKind } from '@wgmesh/contracts';
-import { DEFAULT_MTU, DEFAULT_STATE_DIR } from '@wgmesh/dataplane';
+import { DEFAULT_MTU, DEFAULT_STATE_DIR, vppOptions } from '@wgmesh/dataplane';
 import { createLogger, Level, parseLevel, redactUrl } from '@wgmesh/log';
 import { formatIp, parseCidr } from '@wgmesh/netaddr';
 import { PRIVATE_KEY_FILE } from '@wgmesh/peer-discovery';
@@ -342,7 +341,7 @@ interface RegistryUpConfig extends NatProbeServerConfig {
   vppSocket?: string;
   vppApiDir?: string;
   vppSrcAddress?: string;
-  vppTap?: string;
+  vppHostInterface?: string;
   zone: string[];
   dnsListen?: { host: string; port: number };
   natsCreds?: string;
@@ -425,7 +424,7 @@ export function registryUpCommand(argv: string[]): Promise<number> {
         node: REGISTRY_NODE, mesh: c.mesh, nats: c.nats, natsCreds, driver: c.driver, device: c.device, create: c.create,
         privateKeyFile: c.create ? join(c.stateDir, PRIVATE_KEY_FILE) : undefined, listenPort: c.listenPort ?? (c.create ? 51820 : undefined),
         address: [`${address}/${prefix}`], route: [], protect: [], hubOf: enrols(pd) ? c.meshCidr : undefined, mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
-        vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppTap: c.vppTap,
+        vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppHostInterface: c.vppHostInterface,
       },
       log.child({ service: 'dataplane-programmer' }),
       { readiness: readiness.scoped('dataplane') },

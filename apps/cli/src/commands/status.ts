@@ -1,6 +1,6 @@
 import { formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { DriverKind, parseDataplaneState, parseDriverKind, parsePathReport, PathReport, Patterns, PeerRecord, PeerState } from '@wgmesh/contracts';
-import { createDriver, DEFAULT_VPP_API_DIR, DEFAULT_VPP_SOCKET } from '@wgmesh/dataplane';
+import { createDriver, vppApiOptions } from '@wgmesh/dataplane';
 import { createLogger } from '@wgmesh/log';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
 import { classifyPaths, PathRow } from '@wgmesh/peer-discovery';
@@ -11,8 +11,7 @@ export const options: OptionSpec[] = [
   { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', parse: values.name, description: "the node to show, from its dataplane.state events [default: this node's enrolled name]" },
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', parse: values.string, description: "read this node's device directly instead of waiting for a dataplane.state event" },
   { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg|vpp>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'how to read --device (vpp: --device is the VPP interface name, wg<N>)' },
-  { key: 'vppSocket', flag: 'vpp-socket', env: 'WGMESH_VPP_SOCKET', value: '<path>', parse: values.string, default: DEFAULT_VPP_SOCKET, description: "--driver vpp: VPP's binary API socket" },
-  { key: 'vppApiDir', flag: 'vpp-api-dir', env: 'WGMESH_VPP_API_DIR', value: '<dir>', parse: values.string, default: DEFAULT_VPP_API_DIR, description: "--driver vpp: VPP's .api.json definitions" },
+  ...vppApiOptions,
 ];
 
 export const statusUsage = `Usage: wgmesh status [--json] [options]
@@ -57,9 +56,7 @@ export function statusCommand(argv: string[]): Promise<number> {
     try {
       const device = c.device ? await readDevice(c) : await waitForState(bus!, node, c.timeout);
       const devicePeers = device.peers;
-      let table: PeerRecord[];
-      if (bus) table = (await fetchPeerTable(bus, c.timeout)).peers;
-      else table = devicePeers.map((p) => ({ publicKey: p.publicKey, allowedIps: p.allowedIps, endpoint: p.endpoint }));
+      const table: PeerRecord[] = (bus && (await registryTable(bus, c))) || devicePeers.map((p) => ({ publicKey: p.publicKey, allowedIps: p.allowedIps, endpoint: p.endpoint }));
       const self = enrollment?.publicKey ?? '';
       const rows = classifyPaths(table, devicePeers, { self, registryKey: enrollment?.registry.publicKey ?? null, nowSeconds: Math.floor(Date.now() / 1000) });
       // Peers on the device that the registry does not list (adopted, or not yet published).
@@ -75,6 +72,20 @@ export function statusCommand(argv: string[]): Promise<number> {
 }
 
 const NO_NODE = 'this host is not an enrolled member (no enrolment in --state-dir), so which node to show is not known: give --state-dir of an enrolled member, --node <id> (a member\'s name, as "wgmesh peers" lists them), or --device <dev> to read a device on this host';
+
+/**
+ * The registry's member list; null when reading a device (--device) and no registry answers (NATS
+ * runs, the registry does not): the device alone is shown then, as when NATS is unreachable.
+ */
+async function registryTable(bus: MeshBus, c: StatusConfig): Promise<PeerRecord[] | null> {
+  try {
+    return (await fetchPeerTable(bus, c.timeout)).peers;
+  } catch (err) {
+    if (!c.device || !(err instanceof RequestError || err instanceof RemoteError)) throw err;
+    process.stderr.write(`warning: no member list from a registry (${err.message}); showing the device only\n`);
+    return null;
+  }
+}
 
 /** A status row with the node's nat-probe decision for the pair, when there is one. */
 type StatusRow = PathRow & { reason: string | null; retryAt: number | null };

@@ -1,0 +1,18 @@
+import { FindVppOptions, VppInstall, vppAvailability } from './find';
+
+/**
+ * `describe` for suites that need a live VPP (found as findVpp finds a user's install). Without
+ * one the suite is skipped and says why on the terminal; a machine with VPP runs it, CI included.
+ * Also skipped (with the reason) when not root: VPP runs in a network namespace of its own.
+ */
+export function describeWithVpp(name: string, body: (install: () => VppInstall) => void, opts: FindVppOptions = {}): void {
+  const found = vppAvailability(opts);
+  const reason = found.reason ?? (process.getuid?.() !== 0 ? 'live VPP tests need root (network namespaces)' : undefined);
+  if (reason !== undefined) {
+    process.stderr.write(`\n${name}: skipped: ${reason}\n`);
+    const skip = describe.skip;
+    skip(`${name} (skipped: ${reason})`, () => body(() => found.install as VppInstall));
+    return;
+  }
+  describe(name, () => body(() => found.install as VppInstall));
+}
