@@ -142,9 +142,13 @@ describe('peer-discovery readiness and metrics', () => {
     try {
       const url = `http://${JSON.parse(await s.waitForLine(/"msg":"HTTP endpoint listening"/)).listen}`;
       await s.waitForLine(/"msg":"cannot read the hub device; the peer table stays as it is"/);
-      const r = await httpGet(`${url}/ready`);
+      // Redis connects on its own schedule (the first device read may fail before it has, under load).
+      const { r, body } = await waitFor('Redis connected', async () => {
+        const res = await httpGet(`${url}/ready`);
+        const parsed = JSON.parse(res.body);
+        return parsed.checks.redis?.ok ? { r: res, body: parsed } : null;
+      }, 10_000, 100);
       expect(r.status).toBe(503);
-      const body = JSON.parse(r.body);
       expect(body.checks.redis).toEqual({ ok: true, detail: `connected (${REDIS})` });
       expect(body.checks.hub).toEqual({ ok: false, detail: expect.stringMatching(/^waiting for the first read of wgnone9 and the reconciliation with Redis \(\d+ failed reads\)$/) });
       expect((await httpGet(`${url}/health`)).status).toBe(200);
