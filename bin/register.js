@@ -12,14 +12,11 @@ const swcrc = JSON.parse(fs.readFileSync(path.join(root, '.swcrc'), 'utf8'));
 delete swcrc.$schema;
 
 const originalResolve = Module._resolveFilename;
-// Workspace projects outside libs/ (the rest are libs/<name>/src/index.ts).
-const projects = { lab: 'tools/lab/src/index.ts' };
 
 Module._resolveFilename = function resolveWorkspace(request, parent, ...rest) {
   if (request.startsWith('@wgmesh/')) {
     const name = request.slice('@wgmesh/'.length);
-    if (projects[name]) request = path.join(root, projects[name]);
-    else if (/^[a-z0-9-]+$/.test(name)) request = path.join(root, 'libs', name, 'src', 'index.ts');
+    if (/^[a-z0-9-]+$/.test(name)) request = path.join(root, 'libs', name, 'src', 'index.ts');
   }
   return originalResolve.call(this, request, parent, ...rest);
 };
