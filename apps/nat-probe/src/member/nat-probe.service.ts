@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { DataplaneApplyRequest, DataplaneState, NatReport, NatType, parseDataplaneApplyResult, parsePathReport, parsePeerSnapshot, PathDecision, PathReport, Patterns, PeerEvent, PeerRecord, PunchMessage } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
-import { LeaderDecisions, LeaderRef, leads, NatLock, PathPlanner, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
+import { DEFAULT_PLANNER_OPTIONS, LeaderDecisions, LeaderRef, leads, NatLock, PathPlanner, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
 import type { StunAddress } from '@wgmesh/stun';
 import { attemptKeepalive } from '@wgmesh/peer-discovery';
 import { countError, meshMetrics, setNatType, setPathCounts } from '@wgmesh/telemetry';
@@ -10,7 +10,7 @@ import type { Enrollment } from '@wgmesh/peer-discovery';
 import { MirrorChange, PeerMirror, PeerTable, readPagedSnapshot } from '@wgmesh/peer-sync';
 import { networkInterfaces } from 'node:os';
 import { INTERFACE_CHECK_MS, NatProbeMemberConfig, PATH_REPUBLISH_MS } from '../config';
-import { BUS, CLASSIFY, CONFIG, ENROLLMENT, LOGGER, SAMPLE } from '../tokens';
+import { BUS_REF, CLASSIFY, CONFIG, ENROLLMENT, LOGGER, SAMPLE } from '../tokens';
 
 /** What a classification yields (the report without who and when). */
 export type NatClassification = Omit<NatReport, 'node' | 'publicKey' | 'at'>;
@@ -86,7 +86,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   constructor(
     @Inject(CONFIG) private readonly config: NatProbeMemberConfig,
     @Inject(ENROLLMENT) private readonly enrollment: Enrollment,
-    @Inject(BUS) private readonly bus: BusRef,
+    @Inject(BUS_REF) private readonly bus: BusRef,
     @Inject(CLASSIFY) private readonly classifyNat: Classify,
     @Inject(SAMPLE) private readonly sampleMapping: SampleMapping,
     @Inject(LOGGER) private readonly log: Logger,
@@ -95,7 +95,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       deadlineMs: config.pathDeadline * 1000,
       retryBaseMs: config.pathRetry * 1000,
       retryMaxMs: Math.max(config.pathRetry, config.pathRetryMax) * 1000,
-      staleHandshakeMs: 205_000,
+      staleHandshakeMs: DEFAULT_PLANNER_OPTIONS.staleHandshakeMs,
     });
     this.mirror = new PeerMirror({ load: (reason) => this.loadSnapshot(reason), apply: (c) => this.onChange(c), log });
     this.leaders = new LeaderDecisions({ self: enrollment.publicKey, ask: (leader) => this.askLeader(leader), changed: () => this.plan(), log: log.child({ component: 'leaders' }) });

@@ -6,7 +6,7 @@ import { compareViews, countChangedPeers, CoalescingScheduler, desiredPeers, Dns
 import { MirrorChange, PeerMirror, PeerTable, readPagedSnapshot } from '@wgmesh/peer-sync';
 import type { Subscription } from 'rxjs';
 import type { PeerDiscoveryConfig } from '../config';
-import { APPLY, BUS, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
+import { APPLY, BUS_REF, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
 import { BusRef } from '@wgmesh/nats-transport';
 
 /** Sends the desired peer set to this node's dataplane-programmer (over NATS, or in-process). */
@@ -59,7 +59,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   constructor(
     @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
     @Inject(ENROLLMENT) private readonly enrollment: Enrollment,
-    @Inject(BUS) private readonly bus: BusRef,
+    @Inject(BUS_REF) private readonly bus: BusRef,
     @Inject(APPLY) private readonly apply: ApplyDesired,
     @Inject(LOGGER) private readonly log: Logger,
   ) {
