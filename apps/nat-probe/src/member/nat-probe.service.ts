@@ -7,7 +7,7 @@ import { attemptKeepalive } from '@wgmesh/peer-discovery';
 import { countError, meshMetrics, setNatType, setPathCounts } from '@wgmesh/telemetry';
 import { BusRef, RequestError } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
-import { MirrorChange, PeerMirror, PeerTable, readPagedSnapshot } from '@wgmesh/peer-sync';
+import { MirrorChange, PeerMirror, snapshotLoader } from '@wgmesh/peer-sync';
 import { networkInterfaces } from 'node:os';
 import { INTERFACE_CHECK_MS, NatProbeMemberConfig, PATH_REPUBLISH_MS } from '../config';
 import { BUS_REF, CLASSIFY, CONFIG, ENROLLMENT, LOGGER, SAMPLE } from '../tokens';
@@ -57,7 +57,10 @@ export const FIRST_CLASSIFICATION_WAIT_MS = 5000;
 @Injectable()
 export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   readonly mirror: PeerMirror;
-  private readonly table = new Map<string, PeerRecord>();
+  /** The peer table: the mirror's. */
+  private get table(): ReadonlyMap<string, PeerRecord> {
+    return this.mirror.table;
+  }
   private readonly handshakes = new Map<string, number>();
   /** What the leaders of this node's pairs decided about it (events, and asked for at each table load). */
   private readonly leaders: LeaderDecisions;
@@ -97,7 +100,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       retryMaxMs: Math.max(config.pathRetry, config.pathRetryMax) * 1000,
       staleHandshakeMs: DEFAULT_PLANNER_OPTIONS.staleHandshakeMs,
     });
-    this.mirror = new PeerMirror({ load: (reason) => this.loadSnapshot(reason), apply: (c) => this.onChange(c), log });
+    this.mirror = new PeerMirror({ load: snapshotLoader(async () => { const bus = await this.bus.ready; return (req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot); }, log), apply: (c) => this.onChange(c), log });
     this.leaders = new LeaderDecisions({ self: enrollment.publicKey, ask: (leader) => this.askLeader(leader), changed: () => this.plan(), log: log.child({ component: 'leaders' }) });
     this.puncher = new Puncher({
       self: { publicKey: enrollment.publicKey, name: enrollment.name },
@@ -273,16 +276,12 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
 
   private onChange(change: MirrorChange): void {
     if (change.type === 'reset') {
-      this.table.clear();
-      for (const p of change.peers) this.table.set(p.publicKey, p);
       // Subscribed to the reports before this load: what the leaders decided before is asked for now.
       void this.leaders.sync(this.members([...this.table.values()]));
     } else if (change.type === 'upsert') {
       // A member new to the table: its reports were dropped until now (not known yet), so ask it.
-      if (!this.table.has(change.peer.publicKey)) void this.leaders.ask(this.members([change.peer]));
-      this.table.set(change.peer.publicKey, change.peer);
+      if (!change.previous) void this.leaders.ask(this.members([change.peer]));
     } else {
-      this.table.delete(change.publicKey);
       this.leaders.forget(change.publicKey);
     }
     const own = this.table.get(this.enrollment.publicKey)?.endpoint ?? null;
@@ -420,12 +419,6 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     }
   }
 
-  private async loadSnapshot(reason: string): Promise<PeerTable> {
-    const bus = await this.bus.ready;
-    const table = await readPagedSnapshot((req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot));
-    this.log.info('peer table loaded', { reason, revision: table.revision, peers: table.peers.length });
-    return table;
-  }
 
   /** This node's own NAT summary, as last classified (undefined before the first answer). */
   get natType(): NatType | undefined {

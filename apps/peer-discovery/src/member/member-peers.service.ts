@@ -3,7 +3,7 @@ import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parse
 import type { Logger } from '@wgmesh/log';
 import { Attr, setSpanAttributes } from '@wgmesh/telemetry';
 import { compareViews, countChangedPeers, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, pullPeers, refusedPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
-import { MirrorChange, PeerMirror, PeerTable, readPagedSnapshot } from '@wgmesh/peer-sync';
+import { MirrorChange, PeerMirror, snapshotLoader } from '@wgmesh/peer-sync';
 import type { Subscription } from 'rxjs';
 import type { PeerDiscoveryConfig } from '../config';
 import { APPLY, BUS_REF, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
@@ -30,7 +30,10 @@ const PATHS_RECHECK_MS = 1000;
 @Injectable()
 export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestroy {
   readonly mirror: PeerMirror;
-  private readonly table = new Map<string, PeerRecord>();
+  /** The peer table: the mirror's. */
+  private get table(): ReadonlyMap<string, PeerRecord> {
+    return this.mirror.table;
+  }
   private connectTargets: Set<string> | undefined;
   private relayed = new Set<string>();
   private attempt = new Set<string>();
@@ -64,7 +67,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     @Inject(LOGGER) private readonly log: Logger,
   ) {
     this.connectTargets = config.onDemand || config.connect.length > 0 ? new Set(config.connect) : undefined;
-    this.mirror = new PeerMirror({ load: (reason) => this.loadSnapshot(reason), apply: (c) => this.onChange(c), log });
+    this.mirror = new PeerMirror({ load: snapshotLoader(async () => { const bus = await this.bus.ready; return (req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot); }, log), apply: (c) => this.onChange(c), log });
     this.scheduler = new CoalescingScheduler(() => this.applyDesired(), {
       delayMs: config.applyDelay,
       span: { name: 'peers.apply', attributes: { [Attr.node]: enrollment.name, [Attr.mesh]: config.mesh } },
@@ -221,12 +224,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   }
 
   private onChange(change: MirrorChange): void {
-    if (change.type === 'reset') {
-      this.table.clear();
-      for (const p of change.peers) this.table.set(p.publicKey, p);
-      this.dnsView = null;
-    } else if (change.type === 'upsert') this.table.set(change.peer.publicKey, change.peer);
-    else this.table.delete(change.publicKey);
+    if (change.type === 'reset') this.dnsView = null;
     // Our own endpoint moved (a NAT rebinding): our NAT now drops the others' packets to the new
     // port until we have sent to them from it, so the next apply pokes every direct peer (and
     // each of them pokes us when it applies our new endpoint: see movedPeers).
@@ -278,12 +276,6 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     return out.sort();
   }
 
-  private async loadSnapshot(reason: string): Promise<PeerTable> {
-    const bus = await this.bus.ready;
-    const table = await readPagedSnapshot((req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot));
-    this.log.info('peer table loaded', { reason, revision: table.revision, peers: table.peers.length });
-    return table;
-  }
 
   private scheduleDnsPull(delayMs: number): void {
     if (this.stopped) return;
