@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { Attr, setSpanAttributes } from '@wgmesh/telemetry';
-import { compareViews, countChangedPeers, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, pullPeers, refusedPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
+import { compareViews, countChangedPeers, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, OwnEndpoint, PathSets, pullPeers, refusedPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
 import { MirrorChange, PeerMirror, snapshotLoader } from '@wgmesh/peer-sync';
 import type { Subscription } from 'rxjs';
 import type { PeerDiscoveryConfig } from '../config';
@@ -35,16 +35,11 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     return this.mirror.table;
   }
   private connectTargets: Set<string> | undefined;
-  private relayed = new Set<string>();
-  private attempt = new Set<string>();
-  /** Peers whose endpoint nat-probe's hole punching sets (the device keeps what it learnt). */
-  private punched = new Set<string>();
-  /** Peers nat-probe has decided about (undefined before its first report: every peer is direct). */
-  private decided: Set<string> | undefined;
-  private pathsSeen = false;
+  /** nat-probe's path decisions, as sets (libs/peer-discovery). */
+  private readonly paths = new PathSets();
   private pathsTimer: NodeJS.Timeout | null = null;
-  /** This node's endpoint as the registry last published it (undefined before the first table). */
-  private ownEndpoint: string | null | undefined;
+  /** This node's endpoint as the registry last published it. */
+  private readonly ownEndpoint = new OwnEndpoint();
   private pokeAll = false;
   private dnsView: PeerRecord[] | null = null;
   /** Peers of the table refused by the guard (public key → why), as of the last desired set. */
@@ -109,7 +104,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
       this.setPaths(report);
       if (this.undecided().length > 0) this.askPathsSoon();
     } catch (err) {
-      if (!this.pathsSeen) this.log.info('no path decisions from nat-probe: every peer goes direct until it reports', { error: (err as Error).message });
+      if (!this.paths.seen) this.log.info('no path decisions from nat-probe: every peer goes direct until it reports', { error: (err as Error).message });
     }
   }
 
@@ -156,24 +151,8 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
    * runs) every peer is direct.
    */
   setPaths(report: PathReport): void {
-    const relayed = new Set<string>();
-    const attempt = new Set<string>();
-    const punched = new Set<string>();
-    const decided = new Set<string>();
-    for (const d of report.decisions) {
-      decided.add(d.peer);
-      if (d.technique) punched.add(d.peer);
-      if (d.path !== 'relayed') continue;
-      relayed.add(d.peer);
-      if (d.attempt) attempt.add(d.peer);
-    }
-    const same = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined) => a !== undefined && b !== undefined && a.size === b.size && [...a].every((k) => b.has(k));
-    this.pathsSeen = true;
-    if (same(relayed, this.relayed) && same(attempt, this.attempt) && same(punched, this.punched) && same(decided, this.decided)) return;
-    this.relayed = relayed;
-    this.attempt = attempt;
-    this.punched = punched;
-    this.decided = decided;
+    if (!this.paths.set(report)) return;
+    const { relayed, attempt, punched } = this.paths;
     this.log.info('path decisions changed', { relayed: relayed.size, attempts: attempt.size, punched: punched.size, direct: report.decisions.length - relayed.size });
     this.scheduler.trigger();
   }
@@ -201,10 +180,10 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     return desiredPeers(refused.size ? source.filter((p) => !refused.has(p.publicKey)) : source, { publicKey: this.enrollment.publicKey }, {
       keepalive: this.config.keepalive,
       connect: this.connectTargets,
-      relayed: this.relayed,
-      attempt: this.attempt,
-      punched: this.punched,
-      decided: this.decided,
+      relayed: this.paths.relayed,
+      attempt: this.paths.attempt,
+      punched: this.paths.punched,
+      decided: this.paths.decided,
       registryKey: this.enrollment.registry.publicKey,
     });
   }
@@ -229,11 +208,11 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     // port until we have sent to them from it, so the next apply pokes every direct peer (and
     // each of them pokes us when it applies our new endpoint: see movedPeers).
     const own = this.table.get(this.enrollment.publicKey)?.endpoint ?? null;
-    if (this.ownEndpoint !== undefined && this.ownEndpoint !== null && own !== null && own !== this.ownEndpoint) {
+    const from = this.ownEndpoint.see(own);
+    if (from !== null) {
       this.pokeAll = true;
-      this.log.info('this node\'s endpoint changed; poking the direct peers', { from: this.ownEndpoint, to: own });
+      this.log.info('this node\'s endpoint changed; poking the direct peers', { from, to: own });
     }
-    this.ownEndpoint = own;
     this.scheduler.trigger();
   }
 
@@ -265,15 +244,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
    * removed), so that a restart keeps the sessions that were up.
    */
   private undecided(): string[] {
-    const decided = this.decided;
-    if (!decided) return [];
-    const out: string[] = [];
-    for (const p of this.table.values()) {
-      // (nat-probe decides about the members it could reach: with an endpoint and allowed IPs)
-      if (decided.has(p.publicKey) || p.endpoint === null || p.allowedIps.length === 0) continue;
-      if (p.publicKey !== this.enrollment.publicKey && p.publicKey !== this.enrollment.registry.publicKey) out.push(p.publicKey);
-    }
-    return out.sort();
+    return this.paths.undecided(this.table.values(), { publicKey: this.enrollment.publicKey, registryKey: this.enrollment.registry.publicKey });
   }
 
 
