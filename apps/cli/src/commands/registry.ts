@@ -16,7 +16,7 @@ import { AUTH_DIR, credsFileOptions, FILES, hasAuthority, initAuthority, joinEnr
 import { explainNatsConnectFailure, natsCredsOption } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
 import { checkPeerDiscoveryConfig, enrols, peerDiscoveryOptions, registryAddress, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
-import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen, workersCheck } from '@wgmesh/health';
+import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen, primaryAndWorkerMetrics, workersCheck } from '@wgmesh/health';
 import { mapAccess, mapOptions, MeshMapService } from '@wgmesh/mesh-map';
 import { NatProbeServerConfig, natProbeServerOptions, startNatProbeServer, stunServerAddresses } from '@wgmesh/app/nat-probe';
 import { RoleProcess } from './role-process';
@@ -445,7 +445,8 @@ export function registryUpCommand(argv: string[]): Promise<number> {
     const map = access.serve ? new MeshMapService({ mesh: c.mesh, token: access.token, log: log.child({ service: 'mesh-map' }) }) : null;
     // /ready combines every service's checks (dataplane.*, peer-discovery.*, resolver.*); it
     // answers from the start, while the services come up (and /map says "starting").
-    const role = await RoleProcess.start(c.httpListen, log, map ? [map.http] : []);
+    // With DNS workers, /metrics adds theirs (summed) to this process's.
+    const role = await RoleProcess.start(c.httpListen, log, map ? [map.http] : [], dnsWorkers > 1 ? primaryAndWorkerMetrics() : undefined);
     const readiness = role.readiness;
     // DNS workers first: they load while the hub is set up, and start answering once it is.
     const workers = dnsWorkers > 1 ? DnsWorkers.start({ count: dnsWorkers, log: log.child({ service: 'registry-resolver' }), name: 'DNS worker' }) : null;
