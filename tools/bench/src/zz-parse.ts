@@ -1,0 +1,10 @@
+import { parseGet } from '../../../libs/wireguard/src/uapi-codec';
+import { createHash } from 'node:crypto';
+let t = 'private_key=' + '11'.repeat(32) + '\nlisten_port=51820\n';
+for (let i = 0; i < 10000; i++) t += `public_key=${createHash('sha256').update(String(i)).digest('hex')}\npreshared_key=${'0'.repeat(64)}\nprotocol_version=1\nendpoint=198.51.100.${i % 250}:${1024 + i}\nlast_handshake_time_sec=0\nlast_handshake_time_nsec=0\ntx_bytes=0\nrx_bytes=0\npersistent_keepalive_interval=0\nallowed_ip=10.0.${i >> 8}.${i & 255}/32\n`;
+t += 'errno=0\n\n';
+const s1 = Buffer.from(t).toString('latin1');
+for (let k = 0; k < 15; k++) parseGet(s1);
+const a = process.hrtime.bigint();
+for (let k = 0; k < 10; k++) parseGet(s1);
+console.log('parse avg', Number(process.hrtime.bigint() - a) / 1e7, 'ms');
