@@ -37,12 +37,12 @@ export class DnsWorkers {
   /** Workers that asked for the configuration before there was one. */
   private readonly waiting = new Set<Worker>();
   private readonly answeringIds = new Set<number>();
-  private answeringWaiters: (() => void)[] = [];
+  private answeringWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private readonly onMessage = (worker: Worker, msg: unknown) => {
     const type = (msg as { type?: unknown })?.type;
     if (type === ANSWERING) {
       this.answeringIds.add(worker.id);
-      if (this.answeringIds.size >= this.o.count) for (const resolve of this.answeringWaiters.splice(0)) resolve();
+      if (this.answeringIds.size >= this.o.count) for (const w of this.answeringWaiters.splice(0)) w.resolve();
       return;
     }
     if (type !== ASK) return;
@@ -51,6 +51,13 @@ export class DnsWorkers {
   };
   private readonly onExit = (worker: Worker, code: number | null, signal: string | null) => {
     if (this.stopping) return;
+    // Starting: a worker that dies before answering (the DNS address cannot be bound, Redis
+    // refuses…) fails the start, rather than being restarted while the start waits forever.
+    if (this.config && this.answeringIds.size < this.o.count && !this.answeringIds.has(worker.id) && this.answeringWaiters.length > 0) {
+      const err = new Error(`${this.name} ${worker.id} exited before answering DNS (code ${code}, signal ${signal}); its log says why`);
+      for (const w of this.answeringWaiters.splice(0)) w.reject(err);
+      return;
+    }
     this.restarts++;
     const delay = Math.min(100 * 2 ** Math.min(this.restarts, 6), 5000);
     this.o.log.error(`${this.name} exited; restarting`, { worker: worker.id, code, signal, inMs: delay });
@@ -80,10 +87,10 @@ export class DnsWorkers {
     this.waiting.clear();
   }
 
-  /** Resolves once `count` workers have answered DNS (after startConfig). */
+  /** Resolves once `count` workers have answered DNS (after startConfig); rejects when one exits before. */
   answering(): Promise<void> {
     if (this.answeringIds.size >= this.o.count) return Promise.resolve();
-    return new Promise((resolve) => this.answeringWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.answeringWaiters.push({ resolve, reject }));
   }
 
   /** Stops every worker (SIGTERM, by PID) and resolves when all have exited. */

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as dnsPacket from 'dns-packet';
@@ -120,4 +120,28 @@ describeGolden('wgmesh registry up --dns-workers 2 (VPP simulator, NATS, Redis)'
     expect(await registry.stop('SIGTERM')).toBe(0);
     expect(now.filter(alive)).toEqual([]);
   }, 180_000);
+
+  it('fails to start, naming the DNS address, when the workers cannot bind it; leaves no worker behind', async () => {
+    const failing = startWgmesh([
+      'registry', 'up', '--device', 'wg1', '--driver', 'vpp', '--create', '--vpp-socket', socketPath, '--vpp-api-dir', API_DIR, '--vpp-src-address', '10.10.0.1',
+      '--mesh-cidr', '10.99.0.0/24', '--zone', ZONE, '--dns-listen', '192.0.2.77:5399', '--dns-workers', '2', '--nats', NATS, '--redis', REDIS, '--mesh', mesh,
+      '--state-dir', dir, '--http-listen', 'off', '--map', 'off',
+    ]);
+    await waitFor('registry up to exit', () => failing.proc.exitCode !== null, 60_000, 100);
+    expect(failing.proc.exitCode).toBe(1);
+    expect(failing.lines.join('\n')).toMatch(/cannot serve DNS-SD on 192\.0\.2\.77:5399: DNS worker \d+ exited before answering DNS/);
+    expect(failing.lines.join('\n')).not.toContain('"msg":"registry up"');
+    // No worker of it left (a worker runs the same command line).
+    const ours = () =>
+      readdirSync('/proc').filter((p) => /^\d+$/.test(p) && (() => {
+        try {
+          const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+          return cmd.includes('192.0.2.77:5399') && cmd.includes(mesh);
+        } catch (err) {
+          if (['ENOENT', 'ESRCH'].includes((err as NodeJS.ErrnoException).code ?? '')) return false; // gone meanwhile
+          throw err;
+        }
+      })());
+    await waitFor('its workers gone', () => ours().length === 0, 10_000, 100);
+  }, 90_000);
 });

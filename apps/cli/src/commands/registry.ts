@@ -482,7 +482,9 @@ export function registryUpCommand(argv: string[]): Promise<number> {
       let dnsPort = dnsListen.port;
       if (workers) {
         workers.startConfig(resolverConfig);
-        await workers.answering();
+        await workers.answering().catch((err: Error) => {
+          throw new CommandError(`cannot serve DNS-SD on ${dnsListen.host}:${dnsListen.port}: ${err.message}`);
+        });
       } else {
         const resolver = await startResolver(resolverConfig, log.child({ service: 'registry-resolver' }), { readiness: readiness.scoped('resolver') });
         role.onClose(() => resolver.close());
