@@ -54,6 +54,12 @@ export interface DataplaneConfig {
   hubOf?: string;
   mtu: number;
   stateInterval: number;
+  /**
+   * How often to read the device for changes to report (ms) [default: min(1000, stateInterval)].
+   * The registry's hub sets it to its state interval: its peers' changes reach everyone through
+   * the hub watcher, and reading 10,000 peers every second costs more than the report is worth.
+   */
+  statePoll?: number;
   netns?: string;
   stateDir: string;
   /** Optional for configs built in code (cli member/registry): the driver's defaults apply. */

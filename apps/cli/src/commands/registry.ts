@@ -1,3 +1,5 @@
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { DriverKind, parseDriverKind, REGISTRY_NODE } from '@wgmesh/contracts';
@@ -14,11 +16,11 @@ import { AUTH_DIR, credsFileOptions, FILES, hasAuthority, initAuthority, joinEnr
 import { explainNatsConnectFailure, natsCredsOption } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
 import { checkPeerDiscoveryConfig, enrols, peerDiscoveryOptions, registryAddress, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
-import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
+import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen, primaryAndWorkerMetrics, workersCheck } from '@wgmesh/health';
 import { mapAccess, mapOptions, MeshMapService } from '@wgmesh/mesh-map';
 import { NatProbeServerConfig, natProbeServerOptions, startNatProbeServer, stunServerAddresses } from '@wgmesh/app/nat-probe';
 import { RoleProcess } from './role-process';
-import { checkResolverConfig, startResolver } from '@wgmesh/app/registry-resolver';
+import { checkResolverConfig, DnsWorkers, runDnsWorker, startResolver } from '@wgmesh/app/registry-resolver';
 import { ago, CommandError, EXIT, formatTable, runCommand } from './peers';
 
 // `wgmesh registry …`: init, token create|list|revoke, up.
@@ -303,6 +305,26 @@ function describe(t: TokenInfo) {
 
 // ---- registry up -------------------------------------------------------------------------
 
+/**
+ * The hub's dataplane state: published every 5 s, and read only that often (besides after each
+ * apply): its peers' changes reach members and DNS through the hub watcher; the state feeds the
+ * mesh map and `wgmesh status --node registry`. Reading 10,000 peers every second cost more
+ * than DNS could spare.
+ */
+const HUB_STATE_INTERVAL_MS = 5000;
+
+/** `--dns-workers auto`: one DNS worker per core, up to this many. */
+export const MAX_AUTO_DNS_WORKERS = 4;
+
+function parseDnsWorkers(text: string): number | 'auto' {
+  return text === 'auto' ? 'auto' : values.int(1, 64)(text);
+}
+
+/** The DNS worker processes for `--dns-workers` on a machine with `cores` cores. */
+export function dnsWorkerCount(option: number | 'auto', cores = availableParallelism()): number {
+  return option === 'auto' ? Math.max(1, Math.min(cores, MAX_AUTO_DNS_WORKERS)) : option;
+}
+
 const pick = (specs: OptionSpec[], keys: string[]) => keys.map((k) => specs.find((s) => s.key === k)!);
 
 export const upOptions: OptionSpec[] = [
@@ -326,6 +348,7 @@ export const upOptions: OptionSpec[] = [
   ...pick(peerDiscoveryOptions, ['watchInterval', 'handshakeRefresh', 'memberCredentialTtl']),
   ...natProbeServerOptions,
   { key: 'ttl', flag: 'ttl', env: 'WGMESH_DNS_TTL', value: '<seconds>', parse: values.int(0, 86400), default: '0', description: 'TTL of every DNS-SD answer' },
+  { key: 'dnsWorkers', flag: 'dns-workers', env: 'WGMESH_DNS_WORKERS', value: '<n|auto>', parse: parseDnsWorkers, default: 'auto', description: `processes answering DNS-SD on --dns-listen beside the hub watcher (auto: one per core, at most ${MAX_AUTO_DNS_WORKERS}, one with port 0; 1: in the registry's own process)` },
   httpListenOption(DEFAULT_HTTP_LISTEN.registry),
   ...mapOptions,
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
@@ -356,6 +379,7 @@ interface RegistryUpConfig extends NatProbeServerConfig {
   handshakeRefresh: number;
   memberCredentialTtl: number;
   ttl: number;
+  dnsWorkers: number | 'auto';
   httpListen: HttpListen;
   map: boolean;
   mapTokenFile?: string;
@@ -373,7 +397,8 @@ Runs the registry role in the foreground, in one process:
     device, keeps the peer table in Redis, publishes changes on NATS, answers peers.snapshot,
     enroll (proofs of the token and of the key, one atomic claim), members.remove (revoking the
     member's NATS credential) and node.*.credential (renewals);
-  - the registry-resolver: DNS-SD (wgsd-compatible) on --dns-listen;
+  - the registry-resolver: DNS-SD (wgsd-compatible) on --dns-listen, in --dns-workers processes
+    of its own (forked at the start; each holds the peer table, from Redis and NATS events);
   - nat-probe's STUN server (UDP 3478, and 3479 or --stun-alternate for RFC 5780), which members
     classify their NAT with;
   - the mesh map: a live page of every member and pair (direct or relayed, and why) at
@@ -393,6 +418,11 @@ export function registryUpCommand(argv: string[]): Promise<number> {
   return runCommand('registry up', upUsage, upOptions, argv, async (o, rest) => {
     if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
     const c = o as unknown as RegistryUpConfig;
+    // A DNS worker (forked below) runs the same command line: it answers DNS, nothing else.
+    if (cluster.isWorker) {
+      await runDnsWorker();
+      return EXIT.ok;
+    }
     const pd = checkPeerDiscoveryConfig({
       mode: 'registry', mesh: c.mesh, nats: c.nats, logLevel: c.logLevel, device: c.device, driver: c.driver, vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, redis: c.redis,
       watchInterval: c.watchInterval, handshakeRefresh: c.handshakeRefresh, memberCredentialTtl: c.memberCredentialTtl, meshCidr: c.meshCidr, address: c.address,
@@ -406,20 +436,30 @@ export function registryUpCommand(argv: string[]): Promise<number> {
     pd.natsAuth = hasAuthority(authDir) ? authDir : undefined;
     // DNS-SD on the tunnel address by default: members ask over the tunnel; nobody else can.
     const dnsListen = c.dnsListen ?? { host: address, port: 53 };
+    // Workers share one port: with port 0 (any free port), auto means one, in this process.
+    const dnsWorkers = dnsListen.port === 0 && c.dnsWorkers === 'auto' ? 1 : dnsWorkerCount(c.dnsWorkers);
+    if (dnsWorkers > 1 && dnsListen.port === 0) throw new ConfigError('--dns-workers above 1 needs a fixed --dns-listen port');
     const prefix = parseCidr(c.meshCidr).prefixLength;
     const access = mapAccess(c);
     const log = createLogger({ service: 'registry', level: c.logLevel });
     const map = access.serve ? new MeshMapService({ mesh: c.mesh, token: access.token, log: log.child({ service: 'mesh-map' }) }) : null;
     // /ready combines every service's checks (dataplane.*, peer-discovery.*, resolver.*); it
     // answers from the start, while the services come up (and /map says "starting").
-    const role = await RoleProcess.start(c.httpListen, log, map ? [map.http] : []);
+    // With DNS workers, /metrics adds theirs (summed) to this process's.
+    const role = await RoleProcess.start(c.httpListen, log, map ? [map.http] : [], dnsWorkers > 1 ? primaryAndWorkerMetrics() : undefined);
     const readiness = role.readiness;
+    // DNS workers first: they load while the hub is set up, and start answering once it is.
+    const workers = dnsWorkers > 1 ? DnsWorkers.start({ count: dnsWorkers, log: log.child({ service: 'registry-resolver' }), name: 'DNS worker' }) : null;
+    if (workers) {
+      role.onClose(() => workers.close());
+      readiness.scoped('resolver').add(workersCheck(dnsWorkers));
+    }
 
     const dataplane = await startDataplaneProgrammer(
       {
         node: REGISTRY_NODE, mesh: c.mesh, nats: c.nats, natsCreds, driver: c.driver, device: c.device, create: c.create,
         privateKeyFile: c.create ? join(c.stateDir, PRIVATE_KEY_FILE) : undefined, listenPort: c.listenPort ?? (c.create ? 51820 : undefined),
-        address: [`${address}/${prefix}`], route: [], protect: [], hubOf: enrols(pd) ? c.meshCidr : undefined, mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
+        address: [`${address}/${prefix}`], route: [], protect: [], hubOf: enrols(pd) ? c.meshCidr : undefined, mtu: DEFAULT_MTU, stateInterval: HUB_STATE_INTERVAL_MS, statePoll: HUB_STATE_INTERVAL_MS, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
         vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppHostInterface: c.vppHostInterface,
       },
       log.child({ service: 'dataplane-programmer' }),
@@ -433,17 +473,23 @@ export function registryUpCommand(argv: string[]): Promise<number> {
       if (!natsCreds) log.warn('NATS without authentication: whoever reaches it can forge peer events and program devices; run "wgmesh registry init --nats-auth" and nats-server with its auth.conf', { stateDir: c.stateDir });
       const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), { readiness: readiness.scoped('peer-discovery') });
       role.onClose(() => discovery.close());
-      const resolver = await startResolver(
-        checkResolverConfig({
-          zone: c.zone, listen: dnsListen, mesh: c.mesh, nats: c.nats, natsCreds, redis: c.redis, ttl: c.ttl,
-          selfKey: c.selfEndpoint ? dataplane.publicKey : undefined, selfEndpoint: c.selfEndpoint,
-          selfAllowed: c.selfEndpoint ? (c.selfAllowed.length ? c.selfAllowed : [`${address}/${address.includes(':') ? 128 : 32}`]) : [],
-          udpPayload: 1232, workers: 1, logLevel: c.logLevel,
-        }),
-        log.child({ service: 'registry-resolver' }),
-        { readiness: readiness.scoped('resolver') },
-      );
-      role.onClose(() => resolver.close());
+      const resolverConfig = checkResolverConfig({
+        zone: c.zone, listen: dnsListen, mesh: c.mesh, nats: c.nats, natsCreds, redis: c.redis, ttl: c.ttl,
+        selfKey: c.selfEndpoint ? dataplane.publicKey : undefined, selfEndpoint: c.selfEndpoint,
+        selfAllowed: c.selfEndpoint ? (c.selfAllowed.length ? c.selfAllowed : [`${address}/${address.includes(':') ? 128 : 32}`]) : [],
+        udpPayload: 1232, workers: 1, logLevel: c.logLevel,
+      });
+      let dnsPort = dnsListen.port;
+      if (workers) {
+        workers.startConfig(resolverConfig);
+        await workers.answering().catch((err: Error) => {
+          throw new CommandError(`cannot serve DNS-SD on ${dnsListen.host}:${dnsListen.port}: ${err.message}`);
+        });
+      } else {
+        const resolver = await startResolver(resolverConfig, log.child({ service: 'registry-resolver' }), { readiness: readiness.scoped('resolver') });
+        role.onClose(() => resolver.close());
+        dnsPort = resolver.port;
+      }
       const stun = stunServerAddresses(c, c.publicEndpoint);
       if (stun) {
         const server = await startNatProbeServer(stun, log.child({ service: 'nat-probe' })).catch((err: Error) => {
@@ -459,7 +505,7 @@ export function registryUpCommand(argv: string[]): Promise<number> {
         role.onClose(() => map.close());
       }
       log.info('registry up', {
-        device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${dnsListen.host}:${resolver.port}`, natsAuth: natsCreds ? 'on' : 'off',
+        device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${dnsListen.host}:${dnsPort}`, dnsWorkers, natsAuth: natsCreds ? 'on' : 'off',
         zones: c.zone, enrolment: c.publicEndpoint ? 'on' : 'off (no --public-endpoint)',
         map: map && role.url ? `${role.url}/map` : 'off',
       });
