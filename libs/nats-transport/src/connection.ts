@@ -15,6 +15,14 @@ export interface ConnectionConfig {
   connection?: Partial<ConnectionOptions>;
 }
 
+/**
+ * The server list of a `--nats` value: one URL, or several separated by commas (the servers of
+ * a NATS cluster; the client connects to one and fails over to the others).
+ */
+export function natsServers(servers: string | string[]): string[] {
+  return (Array.isArray(servers) ? servers : [servers]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
 /** Reconnect delay: short, so a restarted NATS is back in use within a second. */
 export const RECONNECT_WAIT_MS = 250;
 
@@ -24,7 +32,7 @@ export const RECONNECT_WAIT_MS = 250;
  */
 export function connectionOptions(config: ConnectionConfig): ConnectionOptions {
   return {
-    servers: config.servers,
+    servers: natsServers(config.servers),
     name: config.name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: RECONNECT_WAIT_MS,

@@ -12,7 +12,7 @@ import { connect, type NatsConnection } from 'nats';
 import { Redis } from 'ioredis';
 import { existsSync } from 'node:fs';
 import { AUTH_DIR, credsFileOptions, FILES, hasAuthority, initAuthority, joinEnrollToken, loadIssuer } from '@wgmesh/nats-auth';
-import { explainNatsConnectFailure, natsCredsOption } from '@wgmesh/nats-transport';
+import { explainNatsConnectFailure, natsCredsOption, natsServers } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
 import { checkPeerDiscoveryConfig, enrols, peerDiscoveryOptions, registryAddress } from '../../../peer-discovery/src/config';
 import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
@@ -29,7 +29,7 @@ import { ago, CommandError, EXIT, formatTable, runCommand } from './peers';
 
 const storeOptions: OptionSpec[] = [
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the store of record and the Redis keys' },
-  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: "the registry's NATS, whose JetStream holds the store of record (members, tokens)" },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: "the registry's NATS, whose JetStream holds the store of record (members, tokens)" },
   natsCredsOption("the registry's NATS credentials [default: <state-dir>/nats/registry.creds when it exists]"),
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the registry's state directory (NATS authority in its nats/ folder: its credential, and the enrolment credential a token carries)" },
   { key: 'json', flag: 'json', parse: values.bool, description: 'print JSON (for scripts)' },
@@ -129,7 +129,7 @@ async function withNats<T>(c: StoreConfig, body: (nc: NatsConnection) => Promise
   const creds = c.natsCreds ?? (existsSync(join(c.stateDir, AUTH_DIR, FILES.registryCreds)) ? join(c.stateDir, AUTH_DIR, FILES.registryCreds) : undefined);
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: c.nats, name: 'wgmesh-cli-registry', reconnect: false, timeout: 5000, ...(creds ? credsFileOptions(creds) : {}) });
+    nc = await connect({ servers: natsServers(c.nats), name: 'wgmesh-cli-registry', reconnect: false, timeout: 5000, ...(creds ? credsFileOptions(creds) : {}) });
   } catch (err) {
     throw new CommandError(explainNatsConnectFailure(err, { servers: redactUrl(c.nats), creds }));
   }
@@ -318,7 +318,7 @@ export const upOptions: OptionSpec[] = [
   { key: 'meshCidr', flag: 'mesh-cidr', env: 'WGMESH_MESH_CIDR', value: '<cidr>', required: true, parse: values.cidr, description: "the mesh's tunnel addresses; the hub gets --address in it, members the others" },
   { key: 'selfEndpoint', flag: 'self-endpoint', env: 'WGMESH_SELF_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'serve the hub device itself in DNS-SD with this endpoint (wgsd\'s self)' },
   { key: 'selfAllowed', flag: 'self-allowed', env: 'WGMESH_SELF_ALLOWED', value: '<cidr>', repeatable: true, parse: values.cidr, description: "the hub's allowed IPs in its TXT record [default: --address/32]" },
-  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server (members reach it on the public address to enrol, then over the tunnel)' },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server (members reach it on the public address to enrol, then over the tunnel)' },
   natsCredsOption("NATS credentials of the registry's services [default: <state-dir>/nats/registry.creds when it exists, from `registry init --nats-auth`; with it, enrolment issues members their NATS credentials]"),
   { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: 'Redis, the cache of the peer table (an ACL user: redis://user:password@host:port); members and tokens live in NATS JetStream' },
   { key: 'publicEndpoint', flag: 'public-endpoint', env: 'WGMESH_PUBLIC_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'where members reach the hub device; enrolment is on only with it' },
