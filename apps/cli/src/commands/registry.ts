@@ -7,7 +7,6 @@ import { formatIp, parseCidr } from '@wgmesh/netaddr';
 import { PRIVATE_KEY_FILE } from '@wgmesh/peer-discovery';
 import { explainRedisFailure, PeerStore, redisFailure } from '@wgmesh/peer-store';
 import { destroyRegistryState, openRegistryState, parseDuration, PROOF_WINDOW_MS, readPrefix, RegistryState, StateError, TokenInfo, TokenStore } from '@wgmesh/registry';
-import { REGISTRY_NODE } from '@wgmesh/contracts';
 import { connect, type NatsConnection } from 'nats';
 import { Redis } from 'ioredis';
 import { existsSync } from 'node:fs';
@@ -327,7 +326,7 @@ export const upOptions: OptionSpec[] = [
   { key: 'create', flag: 'create', env: 'WGMESH_CREATE', parse: values.bool, default: 'false', description: 'create the device when missing (uapi: start wireguard-go), with the key in --state-dir' },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the hub's private key (private.key, 0600: made with --create, saved from an adopted device; a lost hub device is created again with it) and the NATS authority (nats/)" },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects and Redis keys' },
-  ...pick(peerDiscoveryOptions, ['watchInterval', 'handshakeRefresh', 'memberCredentialTtl']),
+  ...pick(peerDiscoveryOptions, ['watchInterval', 'handshakeRefresh', 'memberCredentialTtl', 'registryNode', 'hubKeepalive', 'kvReplicas', 'leaseTtl']),
   ...natProbeServerOptions,
   { key: 'ttl', flag: 'ttl', env: 'WGMESH_DNS_TTL', value: '<seconds>', parse: values.int(0, 86400), default: '0', description: 'TTL of every DNS-SD answer' },
   httpListenOption(DEFAULT_HTTP_LISTEN.registry),
@@ -359,6 +358,10 @@ interface RegistryUpConfig extends NatProbeServerConfig {
   watchInterval: number;
   handshakeRefresh: number;
   memberCredentialTtl: number;
+  registryNode: string;
+  hubKeepalive: number;
+  kvReplicas: string;
+  leaseTtl: number;
   ttl: number;
   httpListen: HttpListen;
   map: boolean;
@@ -400,7 +403,7 @@ export function registryUpCommand(argv: string[]): Promise<number> {
     const pd = checkPeerDiscoveryConfig({
       mode: 'registry', mesh: c.mesh, nats: c.nats, logLevel: c.logLevel, device: c.device, driver: c.driver, vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, redis: c.redis,
       watchInterval: c.watchInterval, handshakeRefresh: c.handshakeRefresh, memberCredentialTtl: c.memberCredentialTtl, meshCidr: c.meshCidr, address: c.address,
-      publicEndpoint: c.publicEndpoint, registryNode: REGISTRY_NODE, stateDir: c.stateDir, keepalive: 25, onDemand: false, connect: [], dnsPullInterval: 30, applyDelay: 10,
+      publicEndpoint: c.publicEndpoint, registryNode: c.registryNode, hubKeepalive: c.hubKeepalive, kvReplicas: c.kvReplicas, leaseTtl: c.leaseTtl, stateDir: c.stateDir, keepalive: 25, onDemand: false, connect: [], dnsPullInterval: 30, applyDelay: 10,
     });
     const address = registryAddress(pd)!;
     // NATS authentication: the registry's credential, and the authority that issues members theirs.
@@ -421,7 +424,7 @@ export function registryUpCommand(argv: string[]): Promise<number> {
 
     const dataplane = await startDataplaneProgrammer(
       {
-        node: REGISTRY_NODE, mesh: c.mesh, nats: c.nats, natsCreds, driver: c.driver, device: c.device, create: c.create,
+        node: c.registryNode, mesh: c.mesh, nats: c.nats, natsCreds, driver: c.driver, device: c.device, create: c.create,
         privateKeyFile: c.create ? join(c.stateDir, PRIVATE_KEY_FILE) : undefined, listenPort: c.listenPort ?? (c.create ? 51820 : undefined),
         address: [`${address}/${prefix}`], route: [], protect: [], hubOf: enrols(pd) ? c.meshCidr : undefined, mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
         vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppHostInterface: c.vppHostInterface,
@@ -458,12 +461,12 @@ export function registryUpCommand(argv: string[]): Promise<number> {
       if (map) {
         await map.start({
           registry: { publicKey: dataplane.publicKey, address, endpoint: c.publicEndpoint ?? null, device: c.device, driver: c.driver },
-          registryNode: REGISTRY_NODE, nats: c.nats, natsCreds,
+          registryNode: c.registryNode, nats: c.nats, natsCreds,
         });
         role.onClose(() => map.close());
       }
       log.info('registry up', {
-        device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${dnsListen.host}:${resolver.port}`, natsAuth: natsCreds ? 'on' : 'off',
+        registry: c.registryNode, device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${dnsListen.host}:${resolver.port}`, natsAuth: natsCreds ? 'on' : 'off',
         zones: c.zone, enrolment: c.publicEndpoint ? 'on' : 'off (no --public-endpoint)',
         map: map && role.url ? `${role.url}/map` : 'off',
       });

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { Attr, setSpanAttributes } from '@wgmesh/telemetry';
-import { compareViews, countChangedPeers, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, pullPeers, refusedPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
+import { compareViews, countChangedPeers, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, pullPeers, refusedPeers, registriesOf, sameDesiredPeers } from '@wgmesh/peer-discovery';
 import { MirrorChange, PeerMirror, PeerTable, readPagedSnapshot } from '@wgmesh/peer-sync';
 import type { Subscription } from 'rxjs';
 import type { PeerDiscoveryConfig } from '../config';
@@ -56,6 +56,9 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private stopped = false;
   readonly counters = { applies: 0, unchanged: 0, applyFailures: 0, dnsPulls: 0, dnsDisagreements: 0, dnsFailures: 0, refusedPeers: 0 };
 
+  /** Every registry's hub key (bootstrap peers, never members). */
+  private readonly registryKeys: ReadonlySet<string>;
+
   constructor(
     @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
     @Inject(ENROLLMENT) private readonly enrollment: Enrollment,
@@ -63,6 +66,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     @Inject(APPLY) private readonly apply: ApplyDesired,
     @Inject(LOGGER) private readonly log: Logger,
   ) {
+    this.registryKeys = new Set(registriesOf(enrollment).map((r) => r.publicKey));
     this.connectTargets = config.onDemand || config.connect.length > 0 ? new Set(config.connect) : undefined;
     this.mirror = new PeerMirror({ load: (reason) => this.loadSnapshot(reason), apply: (c) => this.onChange(c), log });
     this.scheduler = new CoalescingScheduler(() => this.applyDesired(), {
@@ -195,7 +199,9 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     const source = this.source();
     if (!source) return null;
     const refused = this.refuse(source);
-    return desiredPeers(refused.size ? source.filter((p) => !refused.has(p.publicKey)) : source, { publicKey: this.enrollment.publicKey }, {
+    // Every registry of the mesh is a bootstrap peer of its own (a DNS-SD view may serve one as `self`): never a member.
+    const registries = this.registryKeys;
+    return desiredPeers(source.filter((p) => !refused.has(p.publicKey) && !registries.has(p.publicKey)), { publicKey: this.enrollment.publicKey }, {
       keepalive: this.config.keepalive,
       connect: this.connectTargets,
       relayed: this.relayed,
@@ -273,7 +279,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     for (const p of this.table.values()) {
       // (nat-probe decides about the members it could reach: with an endpoint and allowed IPs)
       if (decided.has(p.publicKey) || p.endpoint === null || p.allowedIps.length === 0) continue;
-      if (p.publicKey !== this.enrollment.publicKey && p.publicKey !== this.enrollment.registry.publicKey) out.push(p.publicKey);
+      if (p.publicKey !== this.enrollment.publicKey && !this.registryKeys.has(p.publicKey)) out.push(p.publicKey);
     }
     return out.sort();
   }
@@ -311,7 +317,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
       this.scheduler.trigger();
       return;
     }
-    const diffs = compareViews([...this.table.values()], result.peers, { ignore: new Set([this.enrollment.registry.publicKey]), truncated: result.truncated });
+    const diffs = compareViews([...this.table.values()], result.peers, { ignore: this.registryKeys, truncated: result.truncated });
     if (diffs.length > 0) {
       this.counters.dnsDisagreements++;
       this.log.warn('the DNS-SD view disagrees with the peer table; reloading the snapshot', { differences: diffs.length, first: diffs.slice(0, 5), revision: this.mirror.revision });
