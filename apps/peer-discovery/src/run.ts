@@ -64,7 +64,7 @@ async function startRegistry(config: PeerDiscoveryConfig, log: Logger, deps: Pee
   const health = new RegistryHealth({ nats: servers, redis: config.redis, device: driver.device }, deps.readiness);
   const hubKey = deps.hubKey ?? (await resolveHubKey(config, driver, log));
   const bus = await MeshBus.connect({ servers, creds: config.natsCreds, mesh: config.mesh, name: 'wgmesh-peer-discovery-registry', logger: nestish(log) });
-  const enrolment = await openEnrolmentState(config, bus, hubKey).catch(async (err: Error) => {
+  const enrolment = await openEnrolmentStateRetrying(config, bus, hubKey, log).catch(async (err: Error) => {
     await bus.close();
     throw err;
   });
@@ -123,6 +123,28 @@ async function startMember(config: PeerDiscoveryConfig, log: Logger, deps: PeerD
       await shutdown();
     },
   };
+}
+
+/** How long a registry waits for JetStream to answer at start (a NATS cluster electing its leaders). */
+const STATE_OPEN_DEADLINE_MS = 60_000;
+
+/**
+ * Opens the store of record, again while JetStream times out or is not available yet (a NATS
+ * cluster that has just started, or lost a node, elects its JetStream leaders first). A refusal
+ * that waiting cannot fix (another registry has our address or key) fails at once.
+ */
+async function openEnrolmentStateRetrying(config: PeerDiscoveryConfig, bus: MeshBus, hubKey: HubKey | null, log: Logger): Promise<Awaited<ReturnType<typeof openEnrolmentState>>> {
+  const deadline = Date.now() + STATE_OPEN_DEADLINE_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openEnrolmentState(config, bus, hubKey);
+    } catch (err) {
+      const transient = /TIMEOUT|temporarily unavailable|no suitable peers|insufficient resources|503/i.test((err as Error).message);
+      if (!transient || Date.now() > deadline) throw err;
+      log.warn('the store of record does not answer yet (JetStream electing its leaders?); trying again', { attempt, error: (err as Error).message });
+      await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 3000)));
+    }
+  }
 }
 
 /**

@@ -111,7 +111,8 @@ export class EnrollService {
       meshCidr: this.config.meshCidr,
       registry: { publicKey: this.hubKey.publicKey, endpoint: this.config.publicEndpoint, address: registryAddress(this.config)! },
     };
-    // Several registries: the member peers with each (this one is among them).
+    // Several registries: the member peers with each (this one is among them), as the store of record lists them now.
+    state.known = await state.registries.list();
     if (state.known.length > 1) reply.registries = state.known.map(({ id, publicKey, endpoint, address }) => ({ id, publicKey, endpoint, address }));
     // The member's NATS credential: its node's subjects only, usable only from its tunnel address, expiring.
     const natsJwt = req.natsKey ? this.credentials.issue(member.name, req.natsKey, prefix) : undefined;

@@ -102,6 +102,11 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
     this.info.delete(publicKey);
   }
 
+  /** The NAT this watcher publishes for a peer (undefined before any report). */
+  natOf(publicKey: string): NatType | undefined {
+    return this.info.get(publicKey)?.nat;
+  }
+
   /** The member's NAT, as its nat-probe reported it. Takes effect on the next read. */
   setNat(publicKey: string, nat: NatType): void {
     const m = this.members.get(publicKey);
@@ -257,9 +262,10 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
       const inStore = new Set(list.map((m) => m.publicKey));
       for (const m of list) {
         const had = this.members.get(m.publicKey);
-        if (had && had.name === m.name && had.address === m.address) continue;
+        if (had && had.name === m.name && had.address === m.address && had.nat === m.nat) continue;
         if (!had && (this.setAt.get(m.publicKey) ?? 0) > started) continue; // removed here meanwhile
-        this.setMember(m);
+        this.setMember(had ? { ...m, endpoint: had.endpoint } : m);
+        if (had) continue; // its NAT, recorded by another registry
         this.counters.syncedIn++;
         this.log.info('member from the store of record (enrolled at another registry)', { name: m.name, address: m.address });
       }
