@@ -377,14 +377,22 @@ export class Mesh {
    * A single-use pre-auth token for one member (valid 15 minutes), made inside the registry's
    * namespace, as the operator hands one to each new node.
    */
-  async createToken(label: string, opts: { reusable?: boolean } = {}): Promise<string> {
-    const { stdout } = await this.wgmesh('registry', [
-      'registry', 'token', 'create', '--ttl', '15m', '--name', `lab-${this.lab.id}-${label}`, '--json', '--mesh', MESH.name, '--state-dir', this.registryStateDir, ...(opts.reusable ? ['--reusable'] : []),
+  async createToken(label: string, opts: { reusable?: boolean; host?: string } = {}): Promise<string> {
+    const host = opts.host ?? 'registry';
+    const { stdout } = await this.wgmesh(host, [
+      'registry', 'token', 'create', '--ttl', '15m', '--name', `lab-${this.lab.id}-${label}`, '--json', '--mesh', MESH.name, '--state-dir', this.registryStateDirOf(host), ...(opts.reusable ? ['--reusable'] : []),
     ]);
     const token = (JSON.parse(stdout) as { token?: unknown }).token;
     if (typeof token !== 'string' || token === '') throw new LabError(`wgmesh registry token create printed no token: ${stdout.slice(0, 200)}`);
     this.tokens.push(token);
     return token;
+  }
+
+  /** A member's single-use token, made now at a registry host (default the first) and left in its token file for its first `member up`. */
+  async prepareToken(name: string, opts: { via?: string } = {}): Promise<void> {
+    const file = this.tokenFile(name);
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(file, `${await this.createToken(name, { host: opts.via })}\n`, { mode: 0o600 });
   }
 
   /** Where a member's token waits for its first `member up` (which reads it, and removes it once enrolled). */
@@ -403,15 +411,14 @@ export class Mesh {
     const stateDir = join(this.dir, 'members', name);
     const args = [
       'member', 'up', '--create', ...this.dataplaneArgs(host, device), '--registry-key', this.registryOf(opts.via).publicKey, '--registry-endpoint', this.registryOf(opts.via).endpoint,
-      '--mesh-cidr', MESH.cidr, '--name', name, '--zone', MESH.zone, '--dns-server', `${MESH.registryAddress}:53`,
+      '--mesh-cidr', MESH.cidr, '--name', name, '--zone', MESH.zone, ...(this.ha ? [] : ['--dns-server', `${MESH.registryAddress}:53`]), // several registries: each one's resolver in turn
       '--state-dir', stateDir, '--mesh', MESH.name, '--log-level', this.opts.logLevel ?? 'info', ...(this.opts.memberArgs ?? []),
     ];
     // Not enrolled yet: a single-use token of its own, in a file (0600) that member up reads once and
     // removes when enrolled; never in its command line or environment (/proc/<pid>/cmdline, environ).
     if (!readEnrollment(stateDir)) {
       const file = this.tokenFile(name);
-      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-      writeFileSync(file, `${await this.createToken(name)}\n`, { mode: 0o600 });
+      if (!existsSync(file)) await this.prepareToken(name, opts);
       args.push('--token-file', file);
     }
     const known = this.members.get(name);

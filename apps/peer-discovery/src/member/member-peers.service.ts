@@ -56,6 +56,8 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private stopped = false;
   readonly counters = { applies: 0, unchanged: 0, applyFailures: 0, dnsPulls: 0, dnsDisagreements: 0, dnsFailures: 0, refusedPeers: 0 };
 
+  /** Which registry's resolver the DNS-SD pull asks (an index into the registries, moved on after a failure). */
+  private dnsResolver = 0;
   /** Every registry's hub key (bootstrap peers, never members). */
   private readonly registryKeys: ReadonlySet<string>;
 
@@ -298,7 +300,9 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
 
   /** One anti-entropy round (also callable from tests). */
   async dnsPull(): Promise<void> {
-    const server = this.config.dnsServer ?? { host: this.enrollment.registry.address, port: 53 };
+    // Without --dns-server: the registries' resolvers in turn, the next one after a failure (several registries).
+    const resolvers = [this.enrollment.registry.address, ...registriesOf(this.enrollment).map((r) => r.address).filter((a) => a !== this.enrollment.registry.address)];
+    const server = this.config.dnsServer ?? { host: resolvers[this.dnsResolver % resolvers.length], port: 53 };
     this.counters.dnsPulls++;
     let result;
     try {
@@ -307,6 +311,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
       if (!(err instanceof DnsPullError)) throw err;
       this.counters.dnsFailures++;
       this.log.warn('DNS-SD pull failed', { server: `${server.host}:${server.port}`, error: err.message });
+      this.dnsResolver++;
       return;
     }
     for (const problem of result.problems) this.log.warn('DNS-SD pull: skipped an instance', { problem });
