@@ -6,8 +6,7 @@ import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff } from '@wgmesh
 import { createLogger } from '@wgmesh/log';
 import { PeerStore } from '@wgmesh/peer-store';
 import { Redis } from 'ioredis';
-import { parsePeerDiscoveryArgs } from '../../../apps/peer-discovery/src/main';
-import { RunningPeerDiscovery, startPeerDiscovery } from '../../../apps/peer-discovery/src/run';
+import { parsePeerDiscoveryArgs, RunningPeerDiscovery, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
 import { simAddress, simEndpoint, simKey, SimToParent, SimToWorker } from './convergence-sim-model';
 
 /**
