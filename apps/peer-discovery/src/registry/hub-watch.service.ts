@@ -17,7 +17,7 @@ const REPAIR_RETRY_MS = 1000;
 /** With several registries: how often the membership is read again (members enrolled or removed at another registry). */
 const MEMBER_SYNC_MS = 2000;
 /** How often the list of the mesh's registries is read again. */
-const REGISTRY_SYNC_MS = 10_000;
+const REGISTRY_SYNC_MS = 2000;
 
 /**
  * Reads the hub device every --watch-interval ms and publishes what changed (HubWatcher's
