@@ -1,4 +1,4 @@
-import { DynamicModule, Inject, Module, OnModuleDestroy } from '@nestjs/common';
+import { DynamicModule, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from '@wgmesh/log';
 import { closeBus, MeshBus } from '@wgmesh/nats-transport';
 import { PeerStore, redisRetryDelay } from '@wgmesh/peer-store';
@@ -14,12 +14,13 @@ import { HubWatchService } from './hub-watch.service';
 import { RegistryController } from './registry.controller';
 import { EnrolmentState, RegistryStores } from './registry.stores';
 
-class RegistryLifecycle implements OnModuleDestroy {
+/** Closes the registry's own connections last (after every service's onModuleDestroy: the hub watcher gives its lease back over the bus). */
+class RegistryLifecycle implements OnApplicationShutdown {
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(BUS) private readonly bus: MeshBus,
   ) {}
-  async onModuleDestroy(): Promise<void> {
+  async onApplicationShutdown(): Promise<void> {
     await closeBus(this.bus);
     this.redis.disconnect();
   }
