@@ -119,7 +119,7 @@ describeE2E('high availability: a registry host killed under a running mesh', pr
     }, 15_000, 100);
 
     // d is a full member: direct tunnels with a and c, DNS-SD at the second registry answers for it, and PTR lists all four.
-    await mesh.waitForMesh(30_000, [['a', 'd'], ['c', 'd']]);
+    await mesh.waitForMesh(60_000, [['a', 'd'], ['c', 'd']]); // a and c first notice their NATS server is gone (pings, ~9 s), then get d
     const srv = await dig('c', r2.address, instance(mesh.member('d').publicKey), 'SRV');
     expect(srv.status).toBe('NOERROR');
     expect(srv.answer.some((a) => a.type === 'SRV')).toBe(true);

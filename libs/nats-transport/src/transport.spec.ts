@@ -45,7 +45,7 @@ describe('connection options', () => {
   it('a cluster (several URLs, comma-separated or a list): in the order given, a short connect timeout', () => {
     expect(natsServers('nats://a:4222, nats://b:4222')).toEqual(['nats://a:4222', 'nats://b:4222']);
     expect(natsServers(['nats://a:4222,nats://b:4222', 'nats://c:4222'])).toEqual(['nats://a:4222', 'nats://b:4222', 'nats://c:4222']);
-    expect(connectionOptions({ servers: 'nats://a:4222,nats://b:4222' })).toMatchObject({ servers: ['nats://a:4222', 'nats://b:4222'], noRandomize: true, timeout: CLUSTER_CONNECT_TIMEOUT_MS });
+    expect(connectionOptions({ servers: 'nats://a:4222,nats://b:4222' })).toMatchObject({ servers: ['nats://a:4222', 'nats://b:4222'], noRandomize: true, timeout: CLUSTER_CONNECT_TIMEOUT_MS, pingInterval: 3000, maxPingOut: 2 });
     expect(connectionOptions({ servers: 'nats://a:4222' })).not.toHaveProperty('noRandomize');
   });
 });
