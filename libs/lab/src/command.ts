@@ -224,7 +224,7 @@ function summary({ lab, mesh, rows, convergeMs }: MeshUp): string {
     formatPairTable(rows),
     '',
     ...[...mesh.registries.values()].map((r) => `${r.host.padEnd(8)}  ${r.endpoint}, tunnel ${r.address}, id ${r.id}, DNS-SD ${mesh.record().zone} on ${r.address}:53`),
-    ...(mesh.ha ? [`store     NATS cluster ${mesh.natsUrls('store')} (with the registries' nodes), Redis ${mesh.redisHost}`] : []),
+    ...(mesh.ha ? [`store     NATS cluster ${mesh.natsClusterUrls()} (one node on each registry host and this one), Redis ${mesh.redisHost}`] : []),
     ...mesh.memberNames().map((n) => `${n.padEnd(8)}  tunnel ${mesh.member(n).address}, ${mesh.member(n).host.dataplane === 'vpp' ? `VPP (host interface ${mesh.member(n).device})` : `device ${mesh.member(n).device}`}, ${mesh.member(n).host.nat === 'public' ? `public ${mesh.member(n).host.address}` : `behind ${mesh.member(n).host.nat} NAT ${mesh.member(n).host.publicAddress}`}, nat-probe says ${nat[n]}`),
     `map       ${mesh.mapUrl}  (the mesh map: open it in a browser on this machine)`,
     `logs      ${mesh.logDir}`,

@@ -199,6 +199,11 @@ export class Mesh {
     return this.registryHosts().length > 1;
   }
 
+  /** Every NATS node's URL by its address (reachable from any lab host). */
+  natsClusterUrls(): string {
+    return [...this.registryHosts(), STORE].map((h) => `nats://${this.lab.addressOf(h)}:${MESH.nats}`).join(',');
+  }
+
   /** NATS URLs as seen from `host` (its own server first, where it has one). */
   natsUrls(host = 'registry'): string {
     if (!this.ha) return `nats://127.0.0.1:${MESH.nats}`;
@@ -673,7 +678,7 @@ export class Mesh {
       ...(this.ha
         ? {
             registries: [...this.registries.values()].map((r) => ({ host: r.host, id: r.id, device: r.device, publicKey: r.publicKey, endpoint: r.endpoint, address: r.address })),
-            nats: this.natsUrls(STORE),
+            nats: this.natsClusterUrls(),
             redis: this.redisHost,
           }
         : {}),
