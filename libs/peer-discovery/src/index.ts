@@ -10,3 +10,4 @@ export * from './nats-creds';
 export * from './guard';
 export * from './credential-renewal';
 export * from './path-sets';
+export * from './relay-carrier';

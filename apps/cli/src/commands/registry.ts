@@ -13,7 +13,7 @@ import { connect, type NatsConnection } from 'nats';
 import { Redis } from 'ioredis';
 import { existsSync } from 'node:fs';
 import { AUTH_DIR, credsFileOptions, FILES, hasAuthority, initAuthority, joinEnrollToken, loadIssuer } from '@wgmesh/nats-auth';
-import { explainNatsConnectFailure, natsCredsOption } from '@wgmesh/nats-transport';
+import { explainNatsConnectFailure, natsCredsOption, natsServers } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
 import { checkPeerDiscoveryConfig, enrols, peerDiscoveryOptions, registryAddress, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
 import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen, primaryAndWorkerMetrics, workersCheck } from '@wgmesh/health';
@@ -27,7 +27,7 @@ import { ago, CommandError, EXIT, formatTable, runCommand } from './peers';
 
 const storeOptions: OptionSpec[] = [
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the store of record and the Redis keys' },
-  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: "the registry's NATS, whose JetStream holds the store of record (members, tokens)" },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: "the registry's NATS, whose JetStream holds the store of record (members, tokens)" },
   natsCredsOption("the registry's NATS credentials [default: <state-dir>/nats/registry.creds when it exists]"),
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the registry's state directory (NATS authority in its nats/ folder: its credential, and the enrolment credential a token carries)" },
   { key: 'json', flag: 'json', parse: values.bool, description: 'print JSON (for scripts)' },
@@ -127,7 +127,7 @@ async function withNats<T>(c: StoreConfig, body: (nc: NatsConnection) => Promise
   const creds = c.natsCreds ?? (existsSync(join(c.stateDir, AUTH_DIR, FILES.registryCreds)) ? join(c.stateDir, AUTH_DIR, FILES.registryCreds) : undefined);
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: c.nats, name: 'wgmesh-cli-registry', reconnect: false, timeout: 5000, ...(creds ? credsFileOptions(creds) : {}) });
+    nc = await connect({ servers: natsServers(c.nats), name: 'wgmesh-cli-registry', reconnect: false, timeout: 5000, ...(creds ? credsFileOptions(creds) : {}) });
   } catch (err) {
     throw new CommandError(explainNatsConnectFailure(err, { servers: redactUrl(c.nats), creds }));
   }
@@ -336,7 +336,7 @@ export const upOptions: OptionSpec[] = [
   { key: 'meshCidr', flag: 'mesh-cidr', env: 'WGMESH_MESH_CIDR', value: '<cidr>', required: true, parse: values.cidr, description: "the mesh's tunnel addresses; the hub gets --address in it, members the others" },
   { key: 'selfEndpoint', flag: 'self-endpoint', env: 'WGMESH_SELF_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'serve the hub device itself in DNS-SD with this endpoint (wgsd\'s self)' },
   { key: 'selfAllowed', flag: 'self-allowed', env: 'WGMESH_SELF_ALLOWED', value: '<cidr>', repeatable: true, parse: values.cidr, description: "the hub's allowed IPs in its TXT record [default: --address/32]" },
-  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server (members reach it on the public address to enrol, then over the tunnel)' },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server (members reach it on the public address to enrol, then over the tunnel)' },
   natsCredsOption("NATS credentials of the registry's services [default: <state-dir>/nats/registry.creds when it exists, from `registry init --nats-auth`; with it, enrolment issues members their NATS credentials]"),
   { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: 'Redis, the cache of the peer table (an ACL user: redis://user:password@host:port); members and tokens live in NATS JetStream' },
   { key: 'publicEndpoint', flag: 'public-endpoint', env: 'WGMESH_PUBLIC_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'where members reach the hub device; enrolment is on only with it' },
@@ -345,7 +345,7 @@ export const upOptions: OptionSpec[] = [
   { key: 'create', flag: 'create', env: 'WGMESH_CREATE', parse: values.bool, default: 'false', description: 'create the device when missing (uapi: start wireguard-go), with the key in --state-dir' },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the hub's private key (private.key, 0600: made with --create, saved from an adopted device; a lost hub device is created again with it) and the NATS authority (nats/)" },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects and Redis keys' },
-  ...pick(peerDiscoveryOptions, ['watchInterval', 'handshakeRefresh', 'memberCredentialTtl']),
+  ...pick(peerDiscoveryOptions, ['watchInterval', 'handshakeRefresh', 'memberCredentialTtl', 'registryNode', 'hubKeepalive', 'kvReplicas', 'leaseTtl']),
   ...natProbeServerOptions,
   { key: 'ttl', flag: 'ttl', env: 'WGMESH_DNS_TTL', value: '<seconds>', parse: values.int(0, 86400), default: '0', description: 'TTL of every DNS-SD answer' },
   { key: 'dnsWorkers', flag: 'dns-workers', env: 'WGMESH_DNS_WORKERS', value: '<n|auto>', parse: parseDnsWorkers, default: 'auto', description: `processes answering DNS-SD on --dns-listen beside the hub watcher (auto: one per core, at most ${MAX_AUTO_DNS_WORKERS}, one with port 0; 1: in the registry's own process)` },
@@ -378,6 +378,10 @@ interface RegistryUpConfig extends NatProbeServerConfig {
   watchInterval: number;
   handshakeRefresh: number;
   memberCredentialTtl: number;
+  registryNode: string;
+  hubKeepalive: number;
+  kvReplicas: string;
+  leaseTtl: number;
   ttl: number;
   dnsWorkers: number | 'auto';
   httpListen: HttpListen;
@@ -426,7 +430,7 @@ export function registryUpCommand(argv: string[]): Promise<number> {
     const pd = checkPeerDiscoveryConfig({
       mode: 'registry', mesh: c.mesh, nats: c.nats, logLevel: c.logLevel, device: c.device, driver: c.driver, vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, redis: c.redis,
       watchInterval: c.watchInterval, handshakeRefresh: c.handshakeRefresh, memberCredentialTtl: c.memberCredentialTtl, meshCidr: c.meshCidr, address: c.address,
-      publicEndpoint: c.publicEndpoint, registryNode: REGISTRY_NODE, stateDir: c.stateDir, keepalive: 25, onDemand: false, connect: [], dnsPullInterval: 30, applyDelay: 10,
+      publicEndpoint: c.publicEndpoint, registryNode: c.registryNode, hubKeepalive: c.hubKeepalive, kvReplicas: c.kvReplicas, leaseTtl: c.leaseTtl, stateDir: c.stateDir, keepalive: 25, onDemand: false, connect: [], dnsPullInterval: 30, applyDelay: 10,
     });
     const address = registryAddress(pd)!;
     // NATS authentication: the registry's credential, and the authority that issues members theirs.
@@ -457,7 +461,7 @@ export function registryUpCommand(argv: string[]): Promise<number> {
 
     const dataplane = await startDataplaneProgrammer(
       {
-        node: REGISTRY_NODE, mesh: c.mesh, nats: c.nats, natsCreds, driver: c.driver, device: c.device, create: c.create,
+        node: c.registryNode, mesh: c.mesh, nats: c.nats, natsCreds, driver: c.driver, device: c.device, create: c.create,
         privateKeyFile: c.create ? join(c.stateDir, PRIVATE_KEY_FILE) : undefined, listenPort: c.listenPort ?? (c.create ? 51820 : undefined),
         address: [`${address}/${prefix}`], route: [], protect: [], hubOf: enrols(pd) ? c.meshCidr : undefined, mtu: DEFAULT_MTU, stateInterval: HUB_STATE_INTERVAL_MS, statePoll: HUB_STATE_INTERVAL_MS, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
         vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppHostInterface: c.vppHostInterface,
@@ -500,12 +504,12 @@ export function registryUpCommand(argv: string[]): Promise<number> {
       if (map) {
         await map.start({
           registry: { publicKey: dataplane.publicKey, address, endpoint: c.publicEndpoint ?? null, device: c.device, driver: c.driver },
-          registryNode: REGISTRY_NODE, nats: c.nats, natsCreds,
+          registryNode: c.registryNode, nats: c.nats, natsCreds,
         });
         role.onClose(() => map.close());
       }
       log.info('registry up', {
-        device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${dnsListen.host}:${dnsPort}`, dnsWorkers, natsAuth: natsCreds ? 'on' : 'off',
+        registry: c.registryNode, device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${dnsListen.host}:${dnsPort}`, dnsWorkers, natsAuth: natsCreds ? 'on' : 'off',
         zones: c.zone, enrolment: c.publicEndpoint ? 'on' : 'off (no --public-endpoint)',
         map: map && role.url ? `${role.url}/map` : 'off',
       });
