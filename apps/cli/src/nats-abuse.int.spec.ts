@@ -17,10 +17,10 @@ import dnsPacket from 'dns-packet';
 import { Redis } from 'ioredis';
 import type { Subscription } from 'nats';
 import { DEFINITIONS_DIR } from '@wgmesh/vpp-api/testing';
-import { DataplaneConfig, dataplaneOptions, RunningDataplane, startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
+import { dataplaneOptions, RunningDataplane, startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
 import { parsePeerDiscoveryArgs, RunningPeerDiscovery, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
 import { FakeDriver, keyPair } from '@wgmesh/peer-discovery/testing';
-import { checkResolverConfig, ResolverConfig, resolverOptions, RunningResolver, startResolver } from '@wgmesh/app/registry-resolver';
+import { checkResolverConfig, resolverOptions, RunningResolver, startResolver } from '@wgmesh/app/registry-resolver';
 import { RunningNatProbeMember, startNatProbeMember } from '@wgmesh/app/nat-probe';
 
 // A bad-input campaign over NATS against the real services, in this process on the real NATS and
@@ -327,7 +327,7 @@ describe('NATS: every inbound subject of every service against bad input', () =>
       { driver: hubDevice, hubKey: HUB },
     );
     await waitFor('the peer table in Redis', async () => (await store.snapshot()).peers.length === 3);
-    const resolverConfig = parseOptions(resolverOptions, { argv: ['--zone', ZONE, '--mesh', mesh, '--nats', NATS, '--redis', REDIS], env: {} }).options as unknown as ResolverConfig;
+    const resolverConfig = parseOptions(resolverOptions, { argv: ['--zone', ZONE, '--mesh', mesh, '--nats', NATS, '--redis', REDIS], env: {} }).options;
     resolver = await startResolver(checkResolverConfig({ ...resolverConfig, listen: { host: '127.0.0.1', port: 0 } }), log);
     const enrollment: Enrollment = {
       version: 1,
@@ -356,7 +356,7 @@ describe('NATS: every inbound subject of every service against bad input', () =>
         '--node', PROGRAMMER, '--mesh', mesh, '--nats', NATS, '--driver', 'vpp', '--device', 'wg0', '--create', '--vpp-socket', join(dir, 'api.sock'), '--vpp-api-dir', DEFINITIONS_DIR,
         '--vpp-src-address', '10.10.0.1', '--private-key-file', join(dir, 'key'), '--listen-port', '51830', '--address', '10.77.0.9/24', '--state-interval', '60000', '--state-dir', dir,
       ];
-      dataplane = await startDataplaneProgrammer(parseOptions(dataplaneOptions, { argv, env: {} }).options as unknown as DataplaneConfig, log);
+      dataplane = await startDataplaneProgrammer(parseOptions(dataplaneOptions, { argv, env: {} }).options, log);
       await dataplane.ready;
       const applied = await bus.request(Patterns.dataplaneApply, { peers: [{ publicKey: key(80), endpoint: '198.51.100.80:51820', allowedIps: ['10.77.1.80/32'] }], replace: true }, (v) => v, { node: PROGRAMMER, timeoutMs: 10_000 });
       expect(applied).toMatchObject({ added: 1 });

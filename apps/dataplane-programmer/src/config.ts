@@ -1,5 +1,5 @@
 import { parseDriverKind, type DriverKind } from '@wgmesh/contracts';
-import { OptionSpec, values } from '@wgmesh/config';
+import { defineOptions, values } from '@wgmesh/config';
 import { natsCredsOption } from '@wgmesh/nats-transport';
 import { DEFAULT_MTU, DEFAULT_STATE_DIR, DriverOptions, parseInterfaceAddress, vppOptions } from '@wgmesh/dataplane';
 import type { Logger } from '@wgmesh/log';
@@ -8,7 +8,7 @@ import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/
 import { parseDeviceName } from '@wgmesh/wireguard';
 
 /** Options of the dataplane-programmer (`wgmesh dataplane`): flags, environment variables, config file keys. */
-export const dataplaneOptions: OptionSpec[] = [
+export const dataplaneOptions = defineOptions([
   { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', required: true, parse: values.name, description: 'this node\'s id: apply requests arrive on node.<id>.dataplane.apply' },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects' },
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server' },
@@ -29,7 +29,7 @@ export const dataplaneOptions: OptionSpec[] = [
   ...vppOptions,
   httpListenOption(DEFAULT_HTTP_LISTEN.dataplane),
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
-];
+]);
 
 function netnsName(text: string): string {
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(text) || text === '.' || text === '..') throw new Error(`"${text}" is not a network namespace name`);

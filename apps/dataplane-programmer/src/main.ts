@@ -1,4 +1,4 @@
-import { ConfigError, formatOptionsHelp, parseOptions } from '@wgmesh/config';
+import { formatOptionsHelp, runCommand } from '@wgmesh/config';
 import { dataplaneOptions, DataplaneConfig } from './config';
 import { runDataplaneProgrammer } from './run';
 
@@ -18,21 +18,9 @@ Example (a member with wireguard-go):
     --listen-port 51820 --address 10.99.0.5/16 --protect <registry public key>`;
 
 /** `wgmesh dataplane …`: parse options, then run until a signal. Returns the exit code. */
-export async function dataplaneCommand(argv: string[]): Promise<number> {
-  let config: DataplaneConfig;
-  try {
-    const parsed = parseOptions(dataplaneOptions, { argv, configEnv: 'WGMESH_CONFIG' });
-    if (parsed.help) {
-      process.stdout.write(`${dataplaneUsage}\n`);
-      return 0;
-    }
-    if (parsed.rest.length > 0) throw new ConfigError(`unexpected argument "${parsed.rest[0]}" (see --help)`);
-    config = parsed.options as unknown as DataplaneConfig;
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`wgmesh dataplane: ${err.message}\n`);
-    return 2;
-  }
-  await runDataplaneProgrammer(config);
-  return 0;
+export function dataplaneCommand(argv: string[]): Promise<number> {
+  return runCommand(argv, { name: 'wgmesh dataplane', usage: dataplaneUsage, options: dataplaneOptions }, async (config: DataplaneConfig) => {
+    await runDataplaneProgrammer(config);
+    return 0;
+  });
 }

@@ -10,7 +10,7 @@ import { loadDefinitions } from '@wgmesh/vpp-api';
 import { VppSim } from '@wgmesh/vpp-sim';
 import { keyToBase64, publicKeyFromPrivate } from '@wgmesh/wireguard';
 import { API_DIR, describeGolden } from '@wgmesh/vpp-api/testing';
-import { DataplaneConfig, dataplaneOptions } from './config';
+import { dataplaneOptions } from './config';
 import { RunningDataplane, startDataplaneProgrammer } from './run';
 
 // dataplane-programmer with --driver vpp, end to end over real NATS, against the VPP simulator
@@ -37,7 +37,7 @@ describeGolden('dataplane-programmer --driver vpp (against the VPP simulator)', 
     '--private-key-file', join(dir, 'key'), '--listen-port', '51830', '--address', '10.99.0.5/16', '--route', '10.98.0.0/16',
     '--protect', registry.publicKey, '--state-interval', '60000', '--state-dir', dir,
   ];
-  const config = () => parseOptions(dataplaneOptions, { argv, env: {} }).options as unknown as DataplaneConfig;
+  const config = () => parseOptions(dataplaneOptions, { argv, env: {} }).options;
   const apply = (req: DataplaneApplyRequest) => bus.request(Patterns.dataplaneApply, req, (v) => v as DataplaneApplyResult, { node, timeoutMs: 10_000 });
   const simPeers = () => new Map(sim.peers().map((p) => [keyToBase64(p.publicKey), p]));
   const routes = () => sim.routes().map((r) => r.prefix).sort();

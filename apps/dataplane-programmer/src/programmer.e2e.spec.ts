@@ -11,7 +11,7 @@ import { MeshBus, RemoteError } from '@wgmesh/nats-transport';
 import { Service, startWgmesh, waitFor, describeE2E } from '@wgmesh/testing';
 import { generatePrivateKey, keyToBase64, parseWgDump, publicKeyFromPrivate, uapiSocketPath } from '@wgmesh/wireguard';
 import { isAlive, Lab, labProblems, run, uniqueName } from '@wgmesh/wireguard/testing';
-import { DataplaneConfig, dataplaneOptions } from './config';
+import { dataplaneOptions } from './config';
 import { RunningDataplane, startDataplaneProgrammer } from './run';
 
 // dataplane-programmer end to end: real NATS, a real wireguard-go (started by the programmer
@@ -48,7 +48,7 @@ describeLab('dataplane-programmer', () => {
     '--private-key-file', join(dir, 'key'), '--listen-port', '51850', '--address', '10.99.0.5/16',
     '--route', '10.98.0.0/16', '--protect', registry.publicKey, '--state-interval', '60000', '--state-dir', dir,
   ];
-  const config = (nats = NATS) => parseOptions(dataplaneOptions, { argv: argv(nats), env: {} }).options as unknown as DataplaneConfig;
+  const config = (nats = NATS) => parseOptions(dataplaneOptions, { argv: argv(nats), env: {} }).options;
   const log = createLogger({ service: 'dataplane-programmer', level: 'debug', write: (l) => logs.push(JSON.parse(l)) });
   const apply = (req: DataplaneApplyRequest) => bus.request(Patterns.dataplaneApply, req, parseResult, { node, timeoutMs: 10_000 });
   // wireguard-go lists peers in Go map order, which changes from one read to the next.

@@ -1,17 +1,17 @@
-import { OptionSpec, values } from '@wgmesh/config';
+import { defineOptions, values } from '@wgmesh/config';
 import { parseLevel, type Level } from '@wgmesh/log';
 
 /**
  * Options of nat-probe on a member (`wgmesh nat-probe member`, and `wgmesh member up`, which runs
  * it in-process): where the STUN server is, how often to re-classify, and the path timings.
  */
-export const natProbeMemberOptions: OptionSpec[] = [
+export const natProbeMemberOptions = defineOptions([
   { key: 'stunServer', flag: 'stun-server', env: 'WGMESH_STUN_SERVER', value: '<ip:port>', parse: values.endpoint, description: "the registry's STUN server [default: the registry endpoint's address, port 3478]" },
   { key: 'natInterval', flag: 'nat-interval', env: 'WGMESH_NAT_INTERVAL_S', value: '<seconds>', parse: values.int(1, 86_400), default: '30', description: 'how often the NAT is classified again (also at once when this node\'s addresses or registry-observed endpoint change)' },
   { key: 'pathDeadline', flag: 'path-deadline', env: 'WGMESH_PATH_DEADLINE_S', value: '<seconds>', parse: values.int(1, 600), default: '10', description: 'how long a direct path (or attempt) may go without a handshake before the pair is relayed' },
   { key: 'pathRetry', flag: 'path-retry', env: 'WGMESH_PATH_RETRY_S', value: '<seconds>', parse: values.int(1, 86_400), default: '30', description: 'first retry of direct after a failure; doubles per failure' },
   { key: 'pathRetryMax', flag: 'path-retry-max', env: 'WGMESH_PATH_RETRY_MAX_S', value: '<seconds>', parse: values.int(1, 86_400), default: '600', description: 'longest wait between two retries of direct' },
-];
+]);
 
 export interface NatProbeMemberConfig {
   mesh: string;
@@ -28,13 +28,13 @@ export interface NatProbeMemberConfig {
 }
 
 /** Options of the standalone `wgmesh nat-probe member`. */
-export const natProbeMemberCommandOptions: OptionSpec[] = [
+export const natProbeMemberCommandOptions = defineOptions([
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name' },
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), description: 'NATS [default: nats://<registry tunnel address>:4222]' },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "this member's enrolment state (written by \"wgmesh member up\")" },
   ...natProbeMemberOptions,
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
-];
+]);
 
 /** An "addr:port" to listen on, or off. */
 const listenOrOff = (t: string) => (t === 'off' ? 'off' : values.listen(t));
@@ -45,10 +45,10 @@ const listenOrOff = (t: string) => (t === 'off' ? 'off' : values.listen(t));
  * address port 3479 as the alternate (RFC 5780 change-port: tells endpoint-dependent mappings from
  * independent ones). With a second public address as --stun-alternate, full RFC 5780.
  */
-export const natProbeServerOptions: OptionSpec[] = [
+export const natProbeServerOptions = defineOptions([
   { key: 'stunListen', flag: 'stun-listen', env: 'WGMESH_STUN_LISTEN', value: '<addr:port|off>', parse: listenOrOff, description: "the STUN server members classify their NAT with [default: --public-endpoint's address, port 3478; off without --public-endpoint]" },
   { key: 'stunAlternate', flag: 'stun-alternate', env: 'WGMESH_STUN_ALTERNATE', value: '<addr:port|off>', parse: listenOrOff, description: 'the STUN server\'s alternate address (RFC 5780): another address for full behaviour discovery [default: the --stun-listen address, port 3479]' },
-];
+]);
 
 export interface NatProbeServerConfig {
   stunListen?: { host: string; port: number } | 'off';

@@ -1,4 +1,4 @@
-import { ConfigError, OptionSpec, values } from '@wgmesh/config';
+import { ConfigError, defineOptions, values } from '@wgmesh/config';
 import { natsCredsOption } from '@wgmesh/nats-transport';
 import { DriverKind, isRegistryNodeId, parseDriverKind } from '@wgmesh/contracts';
 import { vppApiOptions } from '@wgmesh/dataplane';
@@ -10,8 +10,8 @@ import { parseDuration } from '@wgmesh/registry';
 const endpointIp = (ep: string) => formatIp(parseEndpoint(ep).ip);
 
 /** Options of peer-discovery (`wgmesh peer-discovery`), both modes. */
-export const peerDiscoveryOptions: OptionSpec[] = [
-  { key: 'mode', flag: 'mode', env: 'WGMESH_MODE', value: '<registry|member>', required: true, parse: (t) => oneOf(t, ['registry', 'member']), description: 'registry: watch the hub device, publish the peer table, answer enrolment; member: keep this node\'s peers in line with the table' },
+export const peerDiscoveryOptions = defineOptions([
+  { key: 'mode', flag: 'mode', env: 'WGMESH_MODE', value: '<registry|member>', required: true, parse: (t) => oneOf(t, ['registry', 'member'] as const), description: 'registry: watch the hub device, publish the peer table, answer enrolment; member: keep this node\'s peers in line with the table' },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects and Redis keys' },
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), description: 'NATS server (registry default nats://127.0.0.1:4222; member default nats://<registry tunnel address>:4222)' },
   natsCredsOption('NATS credentials file (registry: the registry.creds `wgmesh registry init` writes; member: default <state-dir>/nats.creds, written at enrolment, when it exists)'),
@@ -48,7 +48,7 @@ export const peerDiscoveryOptions: OptionSpec[] = [
   { key: 'dnsServer', flag: 'dns-server', env: 'WGMESH_DNS_SERVER', value: '<addr:port>', parse: values.listen, description: 'member: the registry-resolver [default: <registry tunnel address>:53]' },
   { key: 'dnsPullInterval', flag: 'dns-pull-interval', env: 'WGMESH_DNS_PULL_INTERVAL_S', value: '<seconds>', parse: values.int(1, 86_400), default: '30', description: 'member: how often the DNS-SD view is compared with the NATS-fed table' },
   { key: 'applyDelay', flag: 'apply-delay', env: 'WGMESH_APPLY_DELAY_MS', value: '<ms>', parse: values.int(0, 5000), default: '10', description: 'member: how long a burst of peer events is gathered into one apply' },
-];
+]);
 
 export interface PeerDiscoveryConfig {
   mode: 'registry' | 'member';

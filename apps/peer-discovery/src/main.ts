@@ -1,4 +1,4 @@
-import { ConfigError, formatOptionsHelp, parseOptions } from '@wgmesh/config';
+import { ConfigError, formatOptionsHelp, parseOptions, runCommand } from '@wgmesh/config';
 import { checkPeerDiscoveryConfig, peerDiscoveryOptions, PeerDiscoveryConfig } from './config';
 import { EnrollmentError } from './member/enroll-client';
 import { runPeerDiscovery } from './run';
@@ -24,29 +24,14 @@ export function parsePeerDiscoveryArgs(argv: string[]): PeerDiscoveryConfig | nu
   const parsed = parseOptions(peerDiscoveryOptions, { argv, configEnv: 'WGMESH_CONFIG' });
   if (parsed.help) return null;
   if (parsed.rest.length > 0) throw new ConfigError(`unexpected argument "${parsed.rest[0]}" (see --help)`);
-  return checkPeerDiscoveryConfig(parsed.options as unknown as PeerDiscoveryConfig);
+  return checkPeerDiscoveryConfig(parsed.options);
 }
 
 /** `wgmesh peer-discovery …`: parse options, then run until a signal. Returns the exit code. */
-export async function peerDiscoveryCommand(argv: string[]): Promise<number> {
-  let config: PeerDiscoveryConfig | null;
-  try {
-    config = parsePeerDiscoveryArgs(argv);
-    if (!config) {
-      process.stdout.write(`${peerDiscoveryUsage}\n`);
-      return 0;
-    }
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`wgmesh peer-discovery: ${err.message}\n`);
-    return 2;
-  }
-  try {
+export function peerDiscoveryCommand(argv: string[]): Promise<number> {
+  const command = { name: 'wgmesh peer-discovery', usage: peerDiscoveryUsage, options: peerDiscoveryOptions, check: checkPeerDiscoveryConfig, failures: [EnrollmentError] };
+  return runCommand(argv, command, async (config) => {
     await runPeerDiscovery(config);
-  } catch (err) {
-    if (!(err instanceof EnrollmentError)) throw err;
-    process.stderr.write(`wgmesh peer-discovery: ${err.message}\n`);
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

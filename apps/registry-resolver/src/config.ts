@@ -1,10 +1,10 @@
-import { ConfigError, OptionSpec, values } from '@wgmesh/config';
+import { ConfigError, defineOptions, values } from '@wgmesh/config';
 import { natsCredsOption } from '@wgmesh/nats-transport';
 import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
 import { parseLevel, type Level } from '@wgmesh/log';
 
 /** Options of the registry-resolver (`wgmesh resolver`): flags, environment variables, config file keys. */
-export const resolverOptions: OptionSpec[] = [
+export const resolverOptions = defineOptions([
   { key: 'zone', flag: 'zone', env: 'WGMESH_ZONE', value: '<zone>', repeatable: true, required: true, parse: values.zone, description: 'DNS zone to serve, e.g. mesh.example. (several zones: repeat, or comma-separate in the env var)' },
   { key: 'listen', flag: 'listen', env: 'WGMESH_DNS_LISTEN', value: '<addr:port>', parse: values.listen, default: '0.0.0.0:5353', description: 'UDP and TCP address to answer on; bind to the tunnel address to serve members only' },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects and Redis keys' },
@@ -19,7 +19,7 @@ export const resolverOptions: OptionSpec[] = [
   { key: 'workers', flag: 'workers', env: 'WGMESH_DNS_WORKERS', value: '<n>', parse: values.int(1, 64), default: '1', description: 'processes answering DNS on the same port (one per core for the highest query rate)' },
   httpListenOption(DEFAULT_HTTP_LISTEN.resolver),
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
-];
+]);
 
 export interface ResolverConfig {
   zone: string[];

@@ -1,5 +1,5 @@
-import { ConfigError, formatOptionsHelp, parseOptions } from '@wgmesh/config';
-import { checkResolverConfig, resolverOptions, ResolverConfig } from './config';
+import { formatOptionsHelp, runCommand } from '@wgmesh/config';
+import { checkResolverConfig, resolverOptions } from './config';
 import { runResolver } from './run';
 
 export const resolverUsage = `Usage: wgmesh resolver --zone <zone> [options]
@@ -16,21 +16,9 @@ Example:
   dig @10.99.0.1 _wireguard._udp.mesh.example. PTR`;
 
 /** `wgmesh resolver …`: parse options, then run until a signal. Returns the exit code. */
-export async function resolverCommand(argv: string[]): Promise<number> {
-  let config: ResolverConfig;
-  try {
-    const parsed = parseOptions(resolverOptions, { argv, configEnv: 'WGMESH_CONFIG' });
-    if (parsed.help) {
-      process.stdout.write(`${resolverUsage}\n`);
-      return 0;
-    }
-    if (parsed.rest.length > 0) throw new ConfigError(`unexpected argument "${parsed.rest[0]}" (see --help)`);
-    config = checkResolverConfig(parsed.options as unknown as ResolverConfig);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`wgmesh resolver: ${err.message}\n`);
-    return 2;
-  }
-  await runResolver(config);
-  return 0;
+export function resolverCommand(argv: string[]): Promise<number> {
+  return runCommand(argv, { name: 'wgmesh resolver', usage: resolverUsage, options: resolverOptions, check: checkResolverConfig }, async (config) => {
+    await runResolver(config);
+    return 0;
+  });
 }

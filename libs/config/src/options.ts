@@ -10,9 +10,9 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-export interface OptionSpec<T = unknown> {
+export interface OptionSpec<K extends string = string, T = unknown> {
   /** camelCase key in the config file and in the parsed result. */
-  key: string;
+  key: K;
   /** Long flag without dashes, e.g. "listen". */
   flag: string;
   /** Environment variable, e.g. "WGMESH_DNS_LISTEN". */
@@ -25,8 +25,50 @@ export interface OptionSpec<T = unknown> {
   /** May be given more than once (flags), comma-separated (env), or an array (file). */
   repeatable?: boolean;
   /** Default in the same textual form as a flag's value (parsed like one); a list if repeatable. */
-  default?: string | string[];
+  default?: string | readonly string[];
   required?: boolean;
+}
+
+/** The parsed value of one spec: what its `parse` returns, a list of them when repeatable. */
+export type OptionValue<S> = S extends { parse: (text: string) => infer T } ? (S extends { repeatable: true } ? T[] : T) : never;
+
+/** True when a spec always yields a value: repeatable (at least []), required, or with a default. */
+type AlwaysSet<S> = S extends { repeatable: true } | { required: true } | { default: string | readonly string[] } ? true : false;
+
+type Flatten<T> = { [K in keyof T]: T[K] };
+
+/**
+ * The parsed options of a spec list, typed from the specs themselves: each key holds what its
+ * spec's `parse` returns (an array when repeatable), and is optional unless the spec is required,
+ * repeatable or has a default. Declare the specs with `defineOptions([...])` (or `as const`) so
+ * their keys and flags keep their literal types.
+ */
+export type OptionsOf<S extends readonly OptionSpec[]> = Flatten<
+  { [P in S[number] as AlwaysSet<P> extends true ? P['key'] : never]: OptionValue<P> } & {
+    [P in S[number] as AlwaysSet<P> extends true ? never : P['key']]?: OptionValue<P>;
+  }
+>;
+
+/** A command's option specs, with their literal types kept for OptionsOf (no `as const` needed). */
+export function defineOptions<const S extends readonly OptionSpec[]>(specs: S): S {
+  return specs;
+}
+
+/** One option spec, with its literal types kept (for specs shared between commands). */
+export function defineOption<const S extends OptionSpec>(spec: S): S {
+  return spec;
+}
+
+/** Some specs of another command's list, by key, with their types (shared options stay one spec). */
+export function pickOptions<const S extends readonly OptionSpec[], const K extends readonly S[number]['key'][]>(
+  specs: S,
+  keys: K,
+): { -readonly [I in keyof K]: Extract<S[number], { key: K[I] }> } {
+  return keys.map((k) => {
+    const spec = specs.find((s) => s.key === k);
+    if (!spec) throw new Error(`no option "${k}" to pick`);
+    return spec;
+  }) as { -readonly [I in keyof K]: Extract<S[number], { key: K[I] }> };
 }
 
 export type Options = Record<string, unknown>;
@@ -38,14 +80,14 @@ export interface Sources {
   configEnv?: string;
 }
 
-export interface Parsed {
-  options: Options;
+export interface Parsed<O = Options> {
+  options: O;
   /** Positional arguments left over. */
   rest: string[];
   help: boolean;
 }
 
-export function parseOptions(specs: readonly OptionSpec[], sources: Sources): Parsed {
+export function parseOptions<const S extends readonly OptionSpec[]>(specs: S, sources: Sources): Parsed<OptionsOf<S>> {
   const env = sources.env ?? process.env;
   const byFlag = new Map(specs.map((s) => [s.flag, s]));
   const fromFlags = new Map<string, string[]>();
@@ -87,7 +129,9 @@ export function parseOptions(specs: readonly OptionSpec[], sources: Sources): Pa
 
   const file = configPath ? readConfigFile(configPath, specs) : {};
   const options: Options = {};
-  if (help) return { options, rest, help };
+  // The one place the parsed record meets its type: each key below is set from its own spec.
+  const typed = options as OptionsOf<S>;
+  if (help) return { options: typed, rest, help };
   // A value given but invalid is reported before an option left out: it is the likelier mistake.
   let missing: ConfigError | null = null;
   for (const spec of specs) {
@@ -119,7 +163,8 @@ export function parseOptions(specs: readonly OptionSpec[], sources: Sources): Pa
       value = spec.repeatable ? (Array.isArray(raw) ? raw : [raw]).map(asText) : asText(raw);
     } else if (spec.default !== undefined) {
       const source = 'default';
-      value = Array.isArray(spec.default) ? spec.default.map((t) => convert(t, source)) : convert(spec.default, source);
+      const given = spec.default;
+      value = typeof given === 'string' ? convert(given, source) : given.map((t) => convert(t, source));
     } else if (spec.required) {
       missing ??= new ConfigError(`missing ${describe(spec)}: ${spec.description}`);
     } else if (spec.repeatable) {
@@ -128,7 +173,7 @@ export function parseOptions(specs: readonly OptionSpec[], sources: Sources): Pa
     options[spec.key] = value;
   }
   if (missing) throw missing;
-  return { options, rest, help };
+  return { options: typed, rest, help };
 }
 
 /**
@@ -178,8 +223,8 @@ export function formatOptionsHelp(specs: readonly OptionSpec[]): string {
     const left = `  --${s.flag}${s.value ? ` ${s.value}` : ''}`;
     const extra: string[] = [];
     if (s.env) extra.push(`env ${s.env}`);
-    if (s.default !== undefined && !(Array.isArray(s.default) && s.default.length === 0)) {
-      extra.push(`default ${Array.isArray(s.default) ? s.default.join(',') : s.default}`);
+    if (s.default !== undefined && !(typeof s.default !== 'string' && s.default.length === 0)) {
+      extra.push(`default ${typeof s.default === 'string' ? s.default : s.default.join(',')}`);
     }
     if (s.required) extra.push('required');
     if (s.repeatable) extra.push('repeatable');
@@ -191,11 +236,76 @@ export function formatOptionsHelp(specs: readonly OptionSpec[]): string {
   return rows.map((r) => (r.left.length + 2 > width ? `${r.left}\n${' '.repeat(width)}${r.right}` : r.left.padEnd(width) + r.right)).join('\n');
 }
 
+/** Exit codes of every wgmesh command. */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** A failure to report on stderr with exit code 1 (not a usage error). */
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
+}
+
+/** One command: its name in messages, its --help text, its options and how its arguments are read. */
+export interface CommandSpec<S extends readonly OptionSpec[], C = OptionsOf<S>> {
+  /** Prefix of its error messages, e.g. "wgmesh peers". */
+  name: string;
+  usage: string;
+  options: S;
+  /** Positional arguments are handed to the body; without this, the first one is a usage error. */
+  positionals?: boolean;
+  /** Cross-option checks after each option parsed on its own (throw ConfigError); returns the config. */
+  check?: (options: OptionsOf<S>) => C;
+  /** Errors the body may throw that are failures to report (exit 1, the message only); CommandError always is. */
+  failures?: ReadonlyArray<abstract new (...args: never[]) => Error>;
+  /** Environment variable naming a JSON config file (default WGMESH_CONFIG). */
+  configEnv?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
 /**
- * The usual command front: parse the options, print the usage for --help (exit 0), print a usage
- * error naming the option (exit 2), or return the options. `rest` positionals are refused.
+ * The one command front: parse the options (flag, environment, config file, default), print the
+ * usage for --help (exit 0), print a usage error naming the option (exit 2: a ConfigError, from
+ * the options, the cross-option check or the body), run the body with the typed options and
+ * return its exit code; a CommandError or one of `failures` is printed and exits 1.
  */
-export function parseCommand<T>(name: string, usage: string, specs: readonly OptionSpec[], sources: Sources): { options: T } | { exit: 0 | 2 } {
+export async function runCommand<const S extends readonly OptionSpec[], C = OptionsOf<S>>(
+  argv: string[],
+  command: CommandSpec<S, C>,
+  body: (options: C, rest: string[]) => Promise<number> | number,
+): Promise<number> {
+  const report = (err: Error, code: number) => {
+    process.stderr.write(`${command.name}: ${err.message}\n`);
+    return code;
+  };
+  let config: C;
+  let rest: string[];
+  try {
+    const parsed = parseOptions(command.options, { argv, env: command.env, configEnv: command.configEnv ?? 'WGMESH_CONFIG' });
+    if (parsed.help) {
+      process.stdout.write(`${command.usage}\n`);
+      return EXIT.ok;
+    }
+    rest = parsed.rest;
+    if (!command.positionals && rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
+    config = command.check ? command.check(parsed.options) : (parsed.options as C);
+  } catch (err) {
+    if (err instanceof ConfigError) return report(err, EXIT.usage);
+    throw err;
+  }
+  try {
+    return await body(config, rest);
+  } catch (err) {
+    if (err instanceof ConfigError) return report(err, EXIT.usage);
+    if (err instanceof CommandError || command.failures?.some((kind) => err instanceof kind)) return report(err as Error, EXIT.failure);
+    throw err;
+  }
+}
+
+/**
+ * The synchronous front for scripts and benches: parse the options, print the usage for --help
+ * (exit 0), print a usage error naming the option (exit 2), or return the typed options.
+ * `rest` positionals are refused.
+ */
+export function parseCommand<const S extends readonly OptionSpec[]>(name: string, usage: string, specs: S, sources: Sources): { options: OptionsOf<S> } | { exit: 0 | 2 } {
   try {
     const parsed = parseOptions(specs, sources);
     if (parsed.help) {
@@ -203,7 +313,7 @@ export function parseCommand<T>(name: string, usage: string, specs: readonly Opt
       return { exit: 0 };
     }
     if (parsed.rest.length > 0) throw new ConfigError(`unexpected argument "${parsed.rest[0]}" (see --help)`);
-    return { options: parsed.options as unknown as T };
+    return { options: parsed.options };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${name}: ${err.message}\n`);

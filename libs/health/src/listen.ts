@@ -1,4 +1,4 @@
-import type { OptionSpec } from '@wgmesh/config';
+import { defineOption } from '@wgmesh/config';
 import { isLoopback, parseIp } from '@wgmesh/netaddr';
 
 /** Where the HTTP endpoint (/metrics, /health, /ready) listens; null when it is off. */
@@ -40,8 +40,8 @@ export function formatHttpListen(l: { host: string; port: number }): string {
 }
 
 /** The `--http-listen` option (env WGMESH_HTTP_LISTEN) with a command's default. */
-export function httpListenOption(defaultListen: string): OptionSpec {
-  return {
+export function httpListenOption(defaultListen: string) {
+  return defineOption({
     key: 'httpListen',
     flag: 'http-listen',
     env: 'WGMESH_HTTP_LISTEN',
@@ -49,5 +49,5 @@ export function httpListenOption(defaultListen: string): OptionSpec {
     parse: parseHttpListen,
     default: defaultListen,
     description: 'HTTP endpoint for Prometheus /metrics and the /health (liveness) and /ready (readiness) probes; off disables it',
-  };
+  });
 }

@@ -1,4 +1,4 @@
-import { OptionSpec, parseCommand, values } from '@wgmesh/config';
+import { defineOptions, parseCommand, values } from '@wgmesh/config';
 import { parsePathReport, Patterns } from '@wgmesh/contracts';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
 
@@ -14,19 +14,19 @@ import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
  */
 const usage = `Usage: node -r ./bin/register.js libs/lab/src/paths-watch.ts --nats <url> --mesh <name> [--node <id>]…`;
 
-const options: OptionSpec[] = [
+const options = defineOptions([
   { key: 'nats', flag: 'nats', value: '<url>', parse: values.urls(['nats']), default: 'nats://127.0.0.1:4222', description: 'the mesh NATS' },
   { key: 'mesh', flag: 'mesh', value: '<name>', parse: values.name, default: 'lab', description: 'mesh name' },
   { key: 'creds', flag: 'creds', value: '<file>', parse: values.string, description: 'NATS credentials (when the lab NATS requires them)' },
   { key: 'node', flag: 'node', value: '<id>', parse: values.name, repeatable: true, description: 'ask these nodes for their current decisions at start' },
-];
+]);
 
 function line(msg: string, fields: Record<string, unknown> = {}): void {
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), msg, ...fields })}\n`);
 }
 
 async function main(argv: string[]): Promise<number> {
-  const command = parseCommand<{ nats: string; mesh: string; creds?: string; node: string[] }>('paths-watch', usage, options, { argv });
+  const command = parseCommand('paths-watch', usage, options, { argv });
   if ('exit' in command) return command.exit;
   const o = command.options;
   const logger = { error: (m: string) => line('transport error', { error: m }), warn: (m: string) => line('transport warning', { error: m }) };

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, OptionSpec, values } from '@wgmesh/config';
+import { ConfigError, defineOptions, values } from '@wgmesh/config';
 import { formatHttpListen, HttpListen, isLoopbackListen } from '@wgmesh/health';
 
 /** The map's options (`wgmesh registry up`). */
-export const mapOptions: OptionSpec[] = [
+export const mapOptions = defineOptions([
   {
     key: 'map',
     flag: 'map',
@@ -21,7 +21,7 @@ export const mapOptions: OptionSpec[] = [
     parse: values.string,
     description: 'a file holding the bearer token the map asks for (at least 16 characters, e.g. openssl rand -hex 32); required when --http-listen is beyond loopback and the map is on',
   },
-];
+]);
 
 export const MIN_TOKEN_LENGTH = 16;
 

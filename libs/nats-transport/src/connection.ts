@@ -59,7 +59,7 @@ export function connectionOptions(config: ConnectionConfig): ConnectionOptions {
  * the credentials file of the service's role. Defaults differ per command and are documented there.
  */
 export function natsCredsOption(description = 'NATS credentials file (user JWT and seed, as `wgmesh registry init` and enrolment write them); without it, no NATS authentication') {
-  return { key: 'natsCreds', flag: 'nats-creds', env: 'WGMESH_NATS_CREDS', value: '<file>', parse: credsPath, description };
+  return { key: 'natsCreds' as const, flag: 'nats-creds', env: 'WGMESH_NATS_CREDS', value: '<file>', parse: credsPath, description };
 }
 
 function credsPath(t: string): string {

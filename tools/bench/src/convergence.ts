@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
+import { formatOptionsHelp, defineOptions, parseCommand, values } from '@wgmesh/config';
 import { missingMeshTools, missingRequirements } from '@wgmesh/lab';
 import { LabConvergence, runLabConvergence } from './convergence-lab';
 import { runSimulation, SimResult } from './convergence-sim';
@@ -11,7 +11,7 @@ import { percentile } from './dnsperf';
  * and with N simulated members (the real member-mode logic, recording dataplane) against the
  * machine's NATS and Redis. Prints tables; not a test.
  */
-const options: OptionSpec[] = [
+const options = defineOptions([
   { key: 'only', flag: 'only', value: '<lab|sim>', parse: (t) => oneOf(t, ['lab', 'sim']), description: 'run one part only' },
   { key: 'labRounds', flag: 'lab-rounds', value: '<n>', parse: values.int(1, 1000), default: '10', description: 'lab: NAT rebindings to measure' },
   { key: 'members', flag: 'members', value: '<n>', parse: values.int(2, 100_000), default: '1000', description: 'sim: simulated members' },
@@ -21,19 +21,7 @@ const options: OptionSpec[] = [
   { key: 'nats', flag: 'nats', value: '<url>', parse: local(['nats']), default: 'nats://127.0.0.1:4222', description: 'sim: NATS (this machine only)' },
   { key: 'redis', flag: 'redis', value: '<url>', parse: local(['redis']), default: 'redis://127.0.0.1:6379', description: 'sim: Redis (this machine only)' },
   { key: 'json', flag: 'json', value: '<file>', parse: values.string, description: 'also write the results (with every sample) as JSON' },
-];
-
-interface Options {
-  only?: 'lab' | 'sim';
-  labRounds: number;
-  members: number;
-  workers: number;
-  changes: number;
-  applyDelay: number;
-  nats: string;
-  redis: string;
-  json?: string;
-}
+]);
 
 const usage = `Usage: node -r ./bin/register.js tools/bench/src/convergence.ts [options]
 
@@ -59,7 +47,7 @@ export interface ConvergenceReport {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const command = parseCommand<Options>('bench:convergence', usage, options, { argv });
+  const command = parseCommand('bench:convergence', usage, options, { argv });
   if ('exit' in command) return command.exit;
   const o = command.options;
   const report: ConvergenceReport = { startedAt: new Date().toISOString() };

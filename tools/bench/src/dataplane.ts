@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
+import { formatOptionsHelp, defineOptions, parseCommand, values } from '@wgmesh/config';
 import { readDaemonRecord } from '@wgmesh/dataplane';
 import { Lab, Mesh, missingMeshTools, missingRequirements, startMesh } from '@wgmesh/lab';
 import { vppAvailability } from '@wgmesh/vpp-live';
@@ -18,12 +18,12 @@ import { median } from './programming-table';
  * interface (a veth into VPP where there is no vhost-net). Prints a table; not a test.
  * Run: npm run bench:dataplane -- [--seconds 10] [--repeat 3] [--json <file>]
  */
-const options: OptionSpec[] = [
+const options = defineOptions([
   { key: 'seconds', flag: 'seconds', value: '<s>', parse: values.int(2, 120), default: '10', description: 'length of each iperf3 run' },
   { key: 'repeat', flag: 'repeat', value: '<n>', parse: values.int(1, 10), default: '3', description: 'runs per pair; medians are reported' },
   { key: 'vppPollSleep', flag: 'vpp-poll-sleep', value: '<µs|off>', parse: (t) => (t === 'off' ? null : values.int(1, 100_000)(t)), default: 'off', description: "VPP's main loop sleep per turn (the lab's default is 1000, for idle CPU); off: VPP's own loop, which waits in epoll and wakes on packets" },
   { key: 'json', flag: 'json', value: '<file>', parse: values.string, description: 'also write every run as JSON' },
-];
+]);
 
 interface Options {
   seconds: number;
@@ -159,7 +159,7 @@ async function main(o: Options): Promise<void> {
 }
 
 if (require.main === module) {
-  const command = parseCommand<Options>('bench:dataplane', usage, options, { argv: process.argv.slice(2) });
+  const command = parseCommand('bench:dataplane', usage, options, { argv: process.argv.slice(2) });
   if ('exit' in command) process.exitCode = command.exit;
   else
     main(command.options).catch((err: Error) => {

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
+import { formatOptionsHelp, defineOptions, parseCommand, values } from '@wgmesh/config';
 import { AnswerCheck, checkAnswers } from './checks';
 import { Cleanup, cleanupOnSignals, interrupted } from './cleanup';
 import { CpuMeter, CpuUse } from './cpu';
@@ -36,7 +36,7 @@ const loopbackUrl = (schemes: string[]) => (t: string) => {
   return url;
 };
 
-const options: OptionSpec[] = [
+const options = defineOptions([
   { key: 'peers', flag: 'peers', value: '<n,n>', parse: intList(1, 1_000_000), default: '1000,10000', description: 'peer counts to measure' },
   { key: 'duration', flag: 'duration', value: '<s>', parse: values.int(1, 3600), default: '10', description: 'seconds per throughput run (dnsperf -l)' },
   { key: 'latencyDuration', flag: 'latency-duration', value: '<s>', parse: values.int(0, 3600), default: '3', description: 'seconds of the separate dnsperf -v run for p50/p99 (0: skip)' },
@@ -56,7 +56,7 @@ const options: OptionSpec[] = [
   { key: 'registryWorkers', flag: 'registry-workers', value: '<n,n>', parse: intList(1, 64), description: 'also measure the registry role as users run it, at the largest --peers: `wgmesh registry up --dns-workers N` over a wireguard-go hub holding the peers, in a network namespace of its own with its own nats-server and redis-server (root; wireguard-go, nats-server, redis-server)' },
   { key: 'noKnot', flag: 'no-knot', parse: values.bool, default: 'false', description: 'skip the Knot DNS reference' },
   { key: 'noWgmesh', flag: 'no-wgmesh', parse: values.bool, default: 'false', description: 'skip the wgmesh resolver (Knot only)' },
-];
+]);
 
 interface Options {
   peers: number[];
@@ -249,7 +249,7 @@ async function run(o: Options): Promise<BenchReport> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const command = parseCommand<Options>('bench:dns', usage, options, { argv });
+  const command = parseCommand('bench:dns', usage, options, { argv });
   if ('exit' in command) return command.exit;
   const o = command.options;
   if (!findExecutable('dnsperf')) {

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
+import { formatOptionsHelp, defineOptions, parseCommand, values } from '@wgmesh/config';
 import { checkAnswers } from './checks';
 import { Cleanup, cleanupOnSignals, interrupted } from './cleanup';
 import { CpuMeter, CpuUse } from './cpu';
@@ -29,7 +29,7 @@ const loopbackUrl = (schemes: string[]) => (t: string) => {
   return url;
 };
 
-const options: OptionSpec[] = [
+const options = defineOptions([
   { key: 'peers', flag: 'peers', value: '<n>', parse: values.int(1, 1_000_000), default: '1000', description: 'peers in the table' },
   { key: 'duration', flag: 'duration', value: '<s>', parse: values.int(5, 3600), default: '60', description: 'seconds of load (dnsperf -l)' },
   { key: 'workers', flag: 'workers', value: '<n>', parse: values.int(1, 64), default: '2', description: 'resolver --workers' },
@@ -42,7 +42,7 @@ const options: OptionSpec[] = [
   { key: 'redis', flag: 'redis', value: '<url>', parse: loopbackUrl(['redis']), default: 'redis://127.0.0.1:6379', description: 'Redis to seed the peer table in' },
   { key: 'nats', flag: 'nats', value: '<url>', parse: loopbackUrl(['nats']), default: 'nats://127.0.0.1:4222', description: 'NATS for the resolver' },
   { key: 'json', flag: 'json', value: '<file>', parse: values.string, description: 'also write the results as JSON to this file' },
-];
+]);
 
 interface Options {
   peers: number;
@@ -221,7 +221,7 @@ export function formatSoak(r: SoakReport): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const command = parseCommand<Options>('bench:dns-soak', usage, options, { argv });
+  const command = parseCommand('bench:dns-soak', usage, options, { argv });
   if ('exit' in command) return command.exit;
   const o = command.options;
   if (!findExecutable('dnsperf')) {

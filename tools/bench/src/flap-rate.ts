@@ -1,4 +1,4 @@
-import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
+import { formatOptionsHelp, defineOptions, parseCommand, values } from '@wgmesh/config';
 import { Patterns, parsePeerEvent } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { FaultMesh, OwnServer, tempDir } from '../../faults/src/fault-harness';
@@ -13,12 +13,12 @@ import { FakeDriver, key, memoryLogger } from '@wgmesh/peer-discovery/testing';
  * redis-server of its own (loopback, free ports), the hub device and the members' dataplanes in
  * memory (an apply takes 10 ms). Prints a table; not a test.
  */
-const options: OptionSpec[] = [
+const options = defineOptions([
   { key: 'runs', flag: 'runs', value: '<n>', parse: values.int(1, 100), default: '3', description: 'how many flapping runs' },
   { key: 'interval', flag: 'interval', value: '<ms>', parse: values.int(10, 10_000), default: '100', description: 'the peer moves its endpoint this often' },
   { key: 'duration', flag: 'duration', value: '<s>', parse: values.int(1, 600), default: '30', description: 'for this long per run' },
   { key: 'watch', flag: 'watch', value: '<ms>', parse: values.int(50, 60_000), default: '50', description: "the registry's --watch-interval" },
-];
+]);
 
 const usage = `Usage: node -r ./bin/register.js tools/bench/src/flap-rate.ts [options]   (npm run bench:flap)
 
@@ -30,13 +30,6 @@ both members' devices after the last flap.
 Options:
 ${formatOptionsHelp(options)}`;
 
-interface Options {
-  runs: number;
-  interval: number;
-  duration: number;
-  watch: number;
-}
-
 interface RunResult {
   flaps: number;
   published: number;
@@ -46,7 +39,7 @@ interface RunResult {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const command = parseCommand<Options>('flap-rate', usage, options, { argv });
+  const command = parseCommand('flap-rate', usage, options, { argv });
   if ('exit' in command) return command.exit;
   const o = command.options;
   const mesh = `f${Math.random().toString(36).slice(2, 9)}`;

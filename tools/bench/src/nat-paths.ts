@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
+import { formatOptionsHelp, defineOptions, parseCommand, values } from '@wgmesh/config';
 import { Lab, Mesh, MeshMember, missingMeshTools, missingRequirements, startMesh } from '@wgmesh/lab';
 import { readEnrollment } from '@wgmesh/peer-discovery';
 import { UapiClient } from '@wgmesh/wireguard';
@@ -23,13 +23,13 @@ import { DIRECT_TTL, DirectRun, formatNatReport, longestGap, NatBenchResult, par
  * tunnel address, every 10 ms from the moment its address is known, whose reply's TTL shows the
  * path (64 direct, 63 routed by the registry). Decisions come from the pair leader's path reports.
  */
-const options: OptionSpec[] = [
+const options = defineOptions([
   { key: 'runs', flag: 'runs', value: '<n>', parse: values.int(1, 50), default: '10', description: 'runs of each case' },
-  { key: 'only', flag: 'only', value: '<direct|relay|predict>', parse: (t) => oneOf(t, ['direct', 'relay', 'predict']), description: 'run one case only' },
+  { key: 'only', flag: 'only', value: '<direct|relay|predict>', parse: (t) => oneOf(t, ['direct', 'relay', 'predict'] as const), description: 'run one case only' },
   { key: 'pathDeadline', flag: 'path-deadline', value: '<seconds>', parse: values.int(1, 600), default: '10', description: "members' --path-deadline (nat-probe's default)" },
   { key: 'natInterval', flag: 'nat-interval', value: '<seconds>', parse: values.int(1, 3600), default: '3', description: "members' --nat-interval (the lab's default)" },
   { key: 'json', flag: 'json', value: '<file>', parse: values.string, description: 'also write every run as JSON' },
-];
+]);
 
 interface Options {
   runs: number;
@@ -243,7 +243,7 @@ export async function runNatBench(o: Options): Promise<NatBenchResult> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const command = parseCommand<Options>('bench:nat', usage, options, { argv });
+  const command = parseCommand('bench:nat', usage, options, { argv });
   if ('exit' in command) return command.exit;
   const problems = [...missingRequirements(), ...missingMeshTools()];
   if (problems.length > 0) {

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DesiredPeer } from '@wgmesh/contracts';
-import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
+import { formatOptionsHelp, defineOptions, parseCommand, values } from '@wgmesh/config';
 import { UapiDriver, WgDriver } from '@wgmesh/dataplane';
 import { generatePrivateKey } from '@wgmesh/wireguard';
 import { Lab, labAvailable, LabDevice } from '@wgmesh/wireguard/testing';
@@ -20,12 +20,12 @@ import { formatProgrammingTable, median, ProgrammingRow } from './programming-ta
  *   - one `wg set` per peer, capped (--single-cap) and extrapolated.
  * Run: node -r ./bin/register.js tools/bench/src/programming-rate.ts [--peers 10000] [--repeat 3]
  */
-const options: OptionSpec[] = [
+const options = defineOptions([
   { key: 'peers', flag: 'peers', value: '<n>', parse: values.int(1, 100_000), default: '10000', description: 'peers per device' },
   { key: 'repeat', flag: 'repeat', value: '<n>', parse: values.int(1, 20), default: '3', description: 'runs per method (fresh device each); medians are reported' },
   { key: 'singleCap', flag: 'single-cap', value: '<n>', parse: values.int(1, 100_000), default: '1000', description: 'peers for the one-wg-set-per-peer method (extrapolated to --peers)' },
   { key: 'json', flag: 'json', value: '<file>', parse: values.string, description: 'also write the rows as JSON' },
-];
+]);
 
 interface Options {
   peers: number;
@@ -184,7 +184,7 @@ and is removed at the end (or on Ctrl-C).
 Options:
 ${formatOptionsHelp(options)}`;
 
-const command = parseCommand<Options>('programming-rate', usage, options, { argv: process.argv.slice(2), env: {} });
+const command = parseCommand('programming-rate', usage, options, { argv: process.argv.slice(2), env: {} });
 if ('exit' in command) process.exitCode = command.exit;
 else
   main(command.options).catch((err: Error) => {

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { DesiredPeer } from '@wgmesh/contracts';
-import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
+import { formatOptionsHelp, defineOptions, parseCommand, values } from '@wgmesh/config';
 import { UapiDriver, VppDriver } from '@wgmesh/dataplane';
 import { ApiDefinitions, loadDefinitions, swInterfaceSetFlags, VppClient, VppFields, wireguardInterfaceDump } from '@wgmesh/vpp-api';
 import { startVpp, VppInstall, vppAvailability } from '@wgmesh/vpp-live';
@@ -34,7 +34,7 @@ const UAPI_METHOD = 'uapi driver, wireguard-go';
 const GOAL_MS = 1000;
 const GOAL_PEERS = 10_000;
 
-const options: OptionSpec[] = [
+const options = defineOptions([
   { key: 'peers', flag: 'peers', value: '<n>', parse: values.int(1, 100_000), default: '10000', description: 'peers per device' },
   { key: 'repeat', flag: 'repeat', value: '<n>', parse: values.int(1, 20), default: '3', description: 'runs per method (fresh device each); medians are reported' },
   { key: 'maxInFlight', flag: 'max-in-flight', value: '<n>', parse: values.int(1, 100_000), default: '1024', description: 'vpp driver: requests in flight at once' },
@@ -42,7 +42,7 @@ const options: OptionSpec[] = [
   { key: 'vppApiDir', flag: 'vpp-api-dir', value: '<dir>', parse: values.string, description: 'simulator: VPP .api.json files [default: ../shared/vpp-api/api, else the live VPP\'s, else /usr/share/vpp/api]' },
   { key: 'live', flag: 'live', value: '<bool>', parse: values.bool, default: 'true', description: 'also measure a live VPP when one is installed (WGMESH_VPP_BIN, WGMESH_VPP_API_DIR, or vpp on PATH)' },
   { key: 'json', flag: 'json', value: '<file>', parse: values.string, description: 'also write the rows as JSON' },
-];
+]);
 
 interface Options {
   peers: number;
@@ -296,7 +296,7 @@ unix socket in a temp dir, wireguard-go in a network namespace of its own; all i
 Options:
 ${formatOptionsHelp(options)}`;
 
-const command = parseCommand<Options>('vpp-rate', usage, options, { argv: process.argv.slice(2), env: {} });
+const command = parseCommand('vpp-rate', usage, options, { argv: process.argv.slice(2), env: {} });
 if ('exit' in command) process.exitCode = command.exit;
 else
   main(command.options).catch((err: Error) => {

@@ -83,12 +83,14 @@ describe('environment variables of the manifests', () => {
   it('an option added to an app is accepted at once; a variable no option reads is refused', () => {
     const resolver = (env: Record<string, string>) => checkWorkloads([workload(['resolver'], { WGMESH_ZONE: 'mesh.example.', ...env })], images);
     expect(resolver({ WGMESH_BRAND_NEW: '7' })).toEqual(['test: environment variable WGMESH_BRAND_NEW (environment) is not an option of "wgmesh resolver"']);
-    resolverOptions.push({ key: 'brandNew', flag: 'brand-new', env: 'WGMESH_BRAND_NEW', value: '<n>', parse: values.int(1, 9), default: '1', description: 'new' });
+    // The test grows the app's (readonly) spec list for a moment, as a new option would.
+    const grown = resolverOptions as readonly OptionSpec[] as OptionSpec[];
+    grown.push({ key: 'brandNew', flag: 'brand-new', env: 'WGMESH_BRAND_NEW', value: '<n>', parse: values.int(1, 9), default: '1', description: 'new' });
     try {
       expect(resolver({ WGMESH_BRAND_NEW: '7' })).toEqual([]);
       expect(resolver({ WGMESH_BRAND_NEW: '70' })).toEqual([expect.stringContaining('invalid environment variable WGMESH_BRAND_NEW (option --brand-new)')]);
     } finally {
-      resolverOptions.pop();
+      grown.pop();
     }
   });
 

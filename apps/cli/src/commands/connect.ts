@@ -1,14 +1,14 @@
-import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
+import { CommandError, ConfigError, defineOptions, EXIT, formatOptionsHelp, runCommand, values } from '@wgmesh/config';
 import { ConnectRequest, parseConnectReply, Patterns } from '@wgmesh/contracts';
 import { PeerTarget } from '@wgmesh/peer-discovery';
-import { ClientConfig, clientOptions, CommandError, connectClient, EXIT, fetchPeerTable, localEnrollment, runCommand } from './peers';
+import { CLIENT_FAILURES, clientOptions, connectClient, fetchPeerTable, localEnrollment } from './peers';
 
-export const options: OptionSpec[] = [
+export const options = defineOptions([
   ...clientOptions,
   { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', parse: values.name, description: "the member to change [default: this node's enrolled name]" },
   { key: 'remove', flag: 'remove', parse: values.bool, description: 'drop these peers from the on-demand list instead' },
   { key: 'all', flag: 'all', parse: values.bool, description: 'back to full mesh: every member is a direct peer again' },
-];
+]);
 
 export const connectUsage = `Usage: wgmesh connect <key|address|name>... [--remove] [--all] [options]
 
@@ -28,8 +28,7 @@ Examples:
   wgmesh connect --all                # full mesh again`;
 
 export function connectCommand(argv: string[]): Promise<number> {
-  return runCommand('connect', connectUsage, options, argv, async (o, targets) => {
-    const c = o as unknown as ClientConfig & { node?: string; remove?: boolean; all?: boolean };
+  return runCommand(argv, { name: 'wgmesh connect', usage: connectUsage, options, positionals: true, failures: CLIENT_FAILURES }, async (c, targets) => {
     if (targets.length === 0 && !c.all) throw new ConfigError('name at least one peer (public key, tunnel address or name), or give --all (see --help)');
     const enrollment = localEnrollment(c);
     const node = c.node ?? enrollment?.name;

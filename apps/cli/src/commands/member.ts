@@ -1,16 +1,16 @@
-import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
-import { DesiredPeer, DriverKind, parseDriverKind, parseMemberRemoveReply, Patterns, REGISTRY_NODE, type RegistryInfo } from '@wgmesh/contracts';
+import { CommandError, ConfigError, defineOptions, pickOptions, OptionsOf, EXIT, formatOptionsHelp, runCommand, values } from '@wgmesh/config';
+import { DesiredPeer, parseDriverKind, parseMemberRemoveReply, Patterns, REGISTRY_NODE, type RegistryInfo } from '@wgmesh/contracts';
 import { createDriver, DEFAULT_MTU, DEFAULT_STATE_DIR, diffPeers, vppOptions } from '@wgmesh/dataplane';
-import { createLogger, Level, Logger, parseLevel, withDeadline } from '@wgmesh/log';
+import { createLogger, Logger, parseLevel, withDeadline } from '@wgmesh/log';
 import { parseCidr } from '@wgmesh/netaddr';
 import { carrierPeers, Enrollment, memberCredsPath, nodeKey, registriesOf, watchRelayCarrier, writeEnrollment } from '@wgmesh/peer-discovery';
 import { natsCredsOption } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
 import { RoleProcess } from './role-process';
 import { checkPeerDiscoveryConfig, EnrollmentError, ensureEnrolled, natsOverTunnel, PeerDiscoveryConfig, peerDiscoveryOptions, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
-import { DEFAULT_HTTP_LISTEN, FlagCheck, httpListenOption, type HttpListen } from '@wgmesh/health';
-import { NatProbeMemberConfig, natProbeMemberOptions, startNatProbeMember } from '@wgmesh/app/nat-probe';
-import { ClientConfig, clientOptions, CommandError, connectClient, EXIT, runCommand } from './peers';
+import { DEFAULT_HTTP_LISTEN, FlagCheck, httpListenOption } from '@wgmesh/health';
+import { natProbeMemberOptions, startNatProbeMember } from '@wgmesh/app/nat-probe';
+import { CLIENT_FAILURES, clientOptions, connectClient } from './peers';
 
 // `wgmesh member …`: up (the member role), remove (ask the registry to drop a member).
 
@@ -37,16 +37,14 @@ export async function memberCommand(argv: string[]): Promise<number> {
   return EXIT.usage;
 }
 
-const pick = (keys: string[]) => keys.map((k) => peerDiscoveryOptions.find((s) => s.key === k)!);
-
-export const upOptions: OptionSpec[] = [
+export const upOptions = defineOptions([
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', required: true, parse: values.string, description: "this node's WireGuard device (adopted, or created with --create)" },
   { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg|vpp>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'uapi (wireguard-go, boringtun), wg (kernel WireGuard) or vpp (FD.io VPP; see --vpp-*)' },
   ...vppOptions,
   { key: 'registryKey', flag: 'registry-key', env: 'WGMESH_REGISTRY_KEY', value: '<base64>', required: true, parse: values.publicKey, description: "the registry's public key (printed by \"wgmesh registry up\")" },
   { key: 'registryEndpoint', flag: 'registry-endpoint', env: 'WGMESH_REGISTRY_ENDPOINT', value: '<ip:port>', required: true, parse: values.endpoint, description: "the registry's public WireGuard endpoint" },
   { key: 'meshCidr', flag: 'mesh-cidr', env: 'WGMESH_MESH_CIDR', value: '<cidr>', required: true, parse: values.cidr, description: "the mesh's tunnel addresses (routed through the registry peer; checked against enrolment)" },
-  ...pick(['tokenFile']),
+  ...pickOptions(peerDiscoveryOptions, ['tokenFile']),
   { key: 'token', flag: 'token', env: 'WGMESH_TOKEN', value: '<token>', parse: values.string, description: 'pre-auth token (first run only; "wgmesh registry token create"); prefer --token-file: a value here stays in this long-lived process\'s command line or environment' },
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), description: "NATS after enrolment [default: nats://<registry tunnel address>:4222]" },
   natsCredsOption("NATS credentials of this member's services [default: <state-dir>/nats.creds, issued at enrolment to the node's own NATS key, when it exists]"),
@@ -55,37 +53,14 @@ export const upOptions: OptionSpec[] = [
   { key: 'listenPort', flag: 'listen-port', env: 'WGMESH_LISTEN_PORT', value: '<port>', parse: values.int(1, 65535), description: 'UDP port of the device, one socket for the registry and every direct peer [default: 51820 with --create; an adopted device keeps its port]' },
   { key: 'create', flag: 'create', env: 'WGMESH_CREATE', parse: values.bool, default: 'false', description: 'create the device when missing (uapi: start wireguard-go)' },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name' },
-  ...pick(['enrollNats', 'keepalive', 'onDemand', 'connect', 'zone', 'dnsServer', 'dnsPullInterval', 'applyDelay']),
+  ...pickOptions(peerDiscoveryOptions, ['enrollNats', 'keepalive', 'onDemand', 'connect', 'zone', 'dnsServer', 'dnsPullInterval', 'applyDelay']),
   ...natProbeMemberOptions,
   httpListenOption(DEFAULT_HTTP_LISTEN.member),
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
-];
+]);
 
 /** `member up`'s options: its own, plus peer-discovery's member-mode options it passes on. */
-interface MemberUpConfig
-  extends Pick<PeerDiscoveryConfig, 'enrollNats' | 'keepalive' | 'onDemand' | 'connect' | 'zone' | 'dnsServer' | 'dnsPullInterval' | 'applyDelay'>,
-    Pick<NatProbeMemberConfig, 'stunServer' | 'natInterval' | 'pathDeadline' | 'pathRetry' | 'pathRetryMax'> {
-  device: string;
-  driver: DriverKind;
-  vppSocket?: string;
-  vppApiDir?: string;
-  vppSrcAddress?: string;
-  vppHostInterface?: string;
-  registryKey: string;
-  registryEndpoint: string;
-  meshCidr: string;
-  token?: string;
-  tokenFile?: string;
-  nats?: string;
-  natsCreds?: string;
-  name?: string;
-  stateDir: string;
-  listenPort?: number;
-  create: boolean;
-  mesh: string;
-  httpListen: HttpListen;
-  logLevel: Level;
-}
+type MemberUpConfig = OptionsOf<typeof upOptions>;
 
 const upUsage = `Usage: wgmesh member up --device <dev> --driver uapi|wg|vpp --registry-key <b64> --registry-endpoint <ip:port>
                         --mesh-cidr <cidr> --token-file <file> [options]
@@ -116,9 +91,7 @@ Example:
     --registry-key <b64> --registry-endpoint 203.0.113.1:51820 --mesh-cidr 10.99.0.0/16 --zone mesh.example.`;
 
 function memberUp(argv: string[]): Promise<number> {
-  return runCommand('member up', upUsage, upOptions, argv, async (o, rest) => {
-    if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
-    const c = o as unknown as MemberUpConfig;
+  return runCommand(argv, { name: 'wgmesh member up', usage: upUsage, options: upOptions, failures: CLIENT_FAILURES }, async (c) => {
     const pd: PeerDiscoveryConfig = checkPeerDiscoveryConfig({
       mode: 'member', mesh: c.mesh, nats: c.nats, logLevel: c.logLevel, driver: c.driver, redis: '', watchInterval: 500, handshakeRefresh: 300, memberCredentialTtl: 86_400,
       meshCidr: c.meshCidr, registryNode: REGISTRY_NODE, stateDir: c.stateDir, token: c.token, tokenFile: c.tokenFile, name: c.name, registryKey: c.registryKey,
@@ -227,7 +200,7 @@ function startRelayCarrier(c: MemberUpConfig, enrollment: Enrollment, registries
   };
 }
 
-const removeOptions: OptionSpec[] = [...clientOptions];
+const removeOptions = defineOptions([...clientOptions]);
 
 const removeUsage = `Usage: wgmesh member remove <key|name|address> [options]
 
@@ -240,9 +213,8 @@ Options:
 ${formatOptionsHelp(removeOptions)}`;
 
 function memberRemove(argv: string[]): Promise<number> {
-  return runCommand('member remove', removeUsage, removeOptions, argv, async (o, rest) => {
+  return runCommand(argv, { name: 'wgmesh member remove', usage: removeUsage, options: removeOptions, positionals: true, failures: CLIENT_FAILURES }, async (c, rest) => {
     if (rest.length !== 1) throw new ConfigError('name exactly one member: public key, name or tunnel address (see --help)');
-    const c = o as unknown as ClientConfig;
     const bus = await connectClient(c, null);
     try {
       const reply = await bus.request(Patterns.memberRemove, { member: rest[0] }, parseMemberRemoveReply, { timeoutMs: c.timeout });

@@ -1,13 +1,13 @@
-import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
-import { createLogger, Level, parseLevel, untilSignal } from '@wgmesh/log';
-import { DEFAULT_HTTP_LISTEN, FlagCheck, httpListenOption, type HttpListen, Readiness, serveHealth } from '@wgmesh/health';
+import { CommandError, ConfigError, defineOptions, EXIT, formatOptionsHelp, runCommand, values } from '@wgmesh/config';
+import { createLogger, parseLevel, untilSignal } from '@wgmesh/log';
+import { DEFAULT_HTTP_LISTEN, FlagCheck, httpListenOption, Readiness, serveHealth } from '@wgmesh/health';
 import { DEFAULT_CLASSIFY_TIMEOUT_MS, DEFAULT_RATE_LIMIT, NatClassification, probeNat, signed, StunServerConfigError } from '@wgmesh/nat-probe';
 import { startNatProbeServer } from '@wgmesh/app/nat-probe';
-import { CommandError, EXIT, runCommand } from './peers';
+import { CLIENT_FAILURES } from './peers';
 
 // `wgmesh nat-probe server|classify`: the STUN server (RFC 8489, RFC 5780) and the NAT classifier.
 
-export const serverOptions: OptionSpec[] = [
+export const serverOptions = defineOptions([
   { key: 'listen', flag: 'listen', env: 'WGMESH_STUN_LISTEN', value: '<addr:port>', parse: values.listen, default: '0.0.0.0:3478', description: 'UDP address of the STUN server (A1:P1)' },
   {
     key: 'alternate',
@@ -20,14 +20,14 @@ export const serverOptions: OptionSpec[] = [
   { key: 'rateLimit', flag: 'rate-limit', env: 'WGMESH_STUN_RATE_LIMIT', value: '<n>', parse: values.int(0, 1_000_000), default: String(DEFAULT_RATE_LIMIT.perSecond), description: 'replies per second to one source IP, in bursts of twice that (0: no limit)' },
   httpListenOption(DEFAULT_HTTP_LISTEN.natProbe),
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
-];
+]);
 
-export const classifyOptions: OptionSpec[] = [
+export const classifyOptions = defineOptions([
   { key: 'server', flag: 'server', env: 'WGMESH_STUN_SERVER', value: '<addr:port>', parse: values.endpoint, required: true, description: 'the STUN server to probe, e.g. the registry: 203.0.113.1:3478' },
   { key: 'timeout', flag: 'timeout', env: 'WGMESH_TIMEOUT_MS', value: '<ms>', parse: values.int(200, 60_000), default: String(DEFAULT_CLASSIFY_TIMEOUT_MS), description: 'bound on the whole classification' },
   { key: 'localPort', flag: 'local-port', env: 'WGMESH_STUN_LOCAL_PORT', value: '<port>', parse: values.int(1, 65535), description: 'probe from this local UDP port (default: a random free one)' },
   { key: 'json', flag: 'json', parse: values.bool, description: 'print the result as JSON (for scripts)' },
-];
+]);
 
 export const natProbeUsage = `Usage: wgmesh nat-probe <command> [options]
 
@@ -92,18 +92,8 @@ export async function natProbeCommand(argv: string[]): Promise<number> {
   }
 }
 
-interface ServerConfig {
-  listen: { host: string; port: number };
-  alternate?: { host: string; port: number };
-  rateLimit: number;
-  httpListen: HttpListen;
-  logLevel: Level;
-}
-
 function serverCommand(argv: string[]): Promise<number> {
-  return runCommand('nat-probe server', serverUsage, serverOptions, argv, async (o, rest) => {
-    if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
-    const c = o as unknown as ServerConfig;
+  return runCommand(argv, { name: 'wgmesh nat-probe server', usage: serverUsage, options: serverOptions, failures: CLIENT_FAILURES }, async (c) => {
     const log = createLogger({ service: 'nat-probe', level: c.logLevel });
     const stopped = untilSignal(log); // before listening: a signal during start-up still ends it cleanly
     const readiness = new Readiness();
@@ -128,17 +118,8 @@ function serverCommand(argv: string[]): Promise<number> {
   });
 }
 
-interface ClassifyConfig {
-  server: string;
-  timeout: number;
-  localPort?: number;
-  json?: boolean;
-}
-
 function classifyCommand(argv: string[]): Promise<number> {
-  return runCommand('nat-probe classify', classifyUsage, classifyOptions, argv, async (o, rest) => {
-    if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
-    const c = o as unknown as ClassifyConfig;
+  return runCommand(argv, { name: 'wgmesh nat-probe classify', usage: classifyUsage, options: classifyOptions, failures: CLIENT_FAILURES }, async (c) => {
     let probe;
     try {
       probe = await probeNat({ server: c.server, timeoutMs: c.timeout, localPort: c.localPort });

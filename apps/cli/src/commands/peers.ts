@@ -1,4 +1,4 @@
-import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
+import { CommandError, defineOptions, EXIT, formatOptionsHelp, OptionsOf, runCommand, values } from '@wgmesh/config';
 import { parsePeerSnapshot, Patterns, PeerRecord } from '@wgmesh/contracts';
 import { explainNatsConnectFailure, MeshBus, natsConnectFailure, natsCredsOption, RemoteError, RequestError } from '@wgmesh/nats-transport';
 import { Enrollment, MemberStateError, NATS_CREDS_FILE, readEnrollment } from '@wgmesh/peer-discovery';
@@ -10,60 +10,22 @@ import { natsOverTunnel } from '@wgmesh/app/peer-discovery';
 // `wgmesh peers`, and what the small client commands (peers, status, connect) share: options to
 // reach the mesh's NATS, reading the node's enrolment, the usage/exit-code convention, tables.
 
-/** Exit codes of every wgmesh command. */
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+/**
+ * What a client command reports as a failure (exit 1, the message only) rather than a crash:
+ * NATS refused or did not answer, a credential is unusable, the node's state is not what it needs.
+ */
+export const CLIENT_FAILURES = [CredentialsError, RemoteError, RequestError, MemberStateError];
 
-/** A failure to report on stderr with exit code 1 (not a usage error). */
-export class CommandError extends Error {
-  override readonly name = 'CommandError';
-}
-
-export const clientOptions: OptionSpec[] = [
+export const clientOptions = defineOptions([
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, description: 'mesh name [default: the mesh this node enrolled in (--state-dir), else "default"]' },
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), description: "NATS server [default: the registry's over the tunnel when this node is enrolled (--state-dir), else nats://127.0.0.1:4222]" },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "this node's enrolment state (node id, registry address)" },
   natsCredsOption("NATS credentials [default: <state-dir>/nats.creds on a member, <state-dir>/nats/registry.creds on the registry, when it exists]"),
   { key: 'timeout', flag: 'timeout', env: 'WGMESH_TIMEOUT_MS', value: '<ms>', parse: values.int(100, 120_000), default: '5000', description: 'how long to wait for an answer' },
   { key: 'json', flag: 'json', parse: values.bool, description: 'print JSON (for scripts)' },
-];
+]);
 
-export interface ClientConfig {
-  mesh?: string;
-  nats?: string;
-  natsCreds?: string;
-  stateDir: string;
-  timeout: number;
-  json?: boolean;
-}
-
-/** Runs a command body with the wgmesh conventions: --help, usage errors → 2, failures → 1. */
-export async function runCommand(name: string, usage: string, specs: OptionSpec[], argv: string[], body: (options: Record<string, unknown>, rest: string[]) => Promise<number>): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseOptions(specs, { argv, configEnv: 'WGMESH_CONFIG' });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`wgmesh ${name}: ${err.message}\n`);
-    return EXIT.usage;
-  }
-  if (parsed.help) {
-    process.stdout.write(`${usage}\n`);
-    return EXIT.ok;
-  }
-  try {
-    return await body(parsed.options, parsed.rest);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`wgmesh ${name}: ${err.message}\n`);
-      return EXIT.usage;
-    }
-    if (err instanceof CommandError || err instanceof CredentialsError || err instanceof RemoteError || err instanceof RequestError || err instanceof MemberStateError) {
-      process.stderr.write(`wgmesh ${name}: ${err.message}\n`);
-      return EXIT.failure;
-    }
-    throw err;
-  }
-}
+export type ClientConfig = OptionsOf<typeof clientOptions>;
 
 /** This node's enrolment, if its state directory has one. */
 export function localEnrollment(c: ClientConfig): Enrollment | null {
@@ -139,9 +101,7 @@ Options:
 ${formatOptionsHelp(clientOptions)}`;
 
 export function peersCommand(argv: string[]): Promise<number> {
-  return runCommand('peers', peersUsage, clientOptions, argv, async (options, rest) => {
-    if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
-    const c = options as unknown as ClientConfig;
+  return runCommand(argv, { name: 'wgmesh peers', usage: peersUsage, options: clientOptions, failures: CLIENT_FAILURES }, async (c) => {
     const bus = await connectClient(c, localEnrollment(c));
     try {
       const table = await fetchPeerTable(bus, c.timeout);

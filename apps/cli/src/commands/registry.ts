@@ -1,10 +1,10 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
-import { DriverKind, parseDriverKind, REGISTRY_NODE } from '@wgmesh/contracts';
+import { CommandError, ConfigError, defineOptions, EXIT, formatOptionsHelp, defineOption, pickOptions, runCommand, values } from '@wgmesh/config';
+import { parseDriverKind, REGISTRY_NODE } from '@wgmesh/contracts';
 import { DEFAULT_MTU, DEFAULT_STATE_DIR, vppOptions } from '@wgmesh/dataplane';
-import { createLogger, Level, parseLevel, redactUrl } from '@wgmesh/log';
+import { createLogger, parseLevel, redactUrl } from '@wgmesh/log';
 import { formatIp, parseCidr } from '@wgmesh/netaddr';
 import { PRIVATE_KEY_FILE } from '@wgmesh/peer-discovery';
 import { explainRedisFailure, PeerStore, redisFailure } from '@wgmesh/peer-store';
@@ -16,22 +16,22 @@ import { AUTH_DIR, credsFileOptions, FILES, hasAuthority, initAuthority, joinEnr
 import { explainNatsConnectFailure, natsCredsOption, natsServers } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
 import { checkPeerDiscoveryConfig, enrols, peerDiscoveryOptions, registryAddress, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
-import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen, primaryAndWorkerMetrics, workersCheck } from '@wgmesh/health';
+import { DEFAULT_HTTP_LISTEN, httpListenOption, primaryAndWorkerMetrics, workersCheck } from '@wgmesh/health';
 import { mapAccess, mapOptions, MeshMapService } from '@wgmesh/mesh-map';
-import { NatProbeServerConfig, natProbeServerOptions, startNatProbeServer, stunServerAddresses } from '@wgmesh/app/nat-probe';
+import { natProbeServerOptions, startNatProbeServer, stunServerAddresses } from '@wgmesh/app/nat-probe';
 import { RoleProcess } from './role-process';
 import { checkResolverConfig, DnsWorkers, runDnsWorker, startResolver } from '@wgmesh/app/registry-resolver';
-import { ago, CommandError, EXIT, formatTable, runCommand } from './peers';
+import { ago, CLIENT_FAILURES, formatTable } from './peers';
 
 // `wgmesh registry …`: init, token create|list|revoke, up.
 
-const storeOptions: OptionSpec[] = [
+const storeOptions = defineOptions([
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the store of record and the Redis keys' },
   { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: "the registry's NATS, whose JetStream holds the store of record (members, tokens)" },
   natsCredsOption("the registry's NATS credentials [default: <state-dir>/nats/registry.creds when it exists]"),
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the registry's state directory (NATS authority in its nats/ folder: its credential, and the enrolment credential a token carries)" },
   { key: 'json', flag: 'json', parse: values.bool, description: 'print JSON (for scripts)' },
-];
+]);
 interface StoreConfig {
   mesh: string;
   nats: string;
@@ -41,7 +41,7 @@ interface StoreConfig {
   json?: boolean;
 }
 
-const redisOption: OptionSpec = { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: "the registry's Redis (the peer table cache)" };
+const redisOption = defineOption({ key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: "the registry's Redis (the peer table cache)" });
 
 export const registryUsage = `Usage: wgmesh registry <command> [options]
 
@@ -148,12 +148,12 @@ function withState<T>(c: StoreConfig, body: (state: RegistryState, nc: NatsConne
   });
 }
 
-export const initOptions: OptionSpec[] = [
+export const initOptions = defineOptions([
   ...storeOptions,
   redisOption,
   { key: 'yes', flag: 'yes', parse: values.bool, description: 'clear the mesh state that exists (members, tokens, revocations in the store of record; the peer table in Redis)' },
   { key: 'natsAuth', flag: 'nats-auth', env: 'WGMESH_NATS_AUTH', parse: values.bool, description: "also create the mesh's NATS authority in <state-dir>/nats (operator, account and signing keys 0600, the registry's registry.creds, the system user's system.creds, and auth.conf for nats-server: the mesh account with JetStream) unless it has one" },
-];
+]);
 
 const initUsage = `Usage: wgmesh registry init [--mesh m] [--nats url] [--redis url] [--yes] [--json] [--nats-auth [--state-dir dir]]
 
@@ -167,9 +167,7 @@ Options:
 ${formatOptionsHelp(initOptions)}`;
 
 function initCommand(argv: string[]): Promise<number> {
-  return runCommand('registry init', initUsage, initOptions, argv, async (o, rest) => {
-    if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
-    const c = o as unknown as StoreConfig & { yes?: boolean; natsAuth?: boolean; stateDir: string };
+  return runCommand(argv, { name: 'wgmesh registry init', usage: initUsage, options: initOptions, failures: CLIENT_FAILURES }, async (c) => {
     if (c.natsAuth) {
       const auth = initAuthority(join(c.stateDir, AUTH_DIR), c.mesh);
       if (auth.created) {
@@ -208,12 +206,12 @@ function initCommand(argv: string[]): Promise<number> {
   });
 }
 
-const createOptions: OptionSpec[] = [
+const createOptions = defineOptions([
   ...storeOptions,
   { key: 'reusable', flag: 'reusable', parse: values.bool, description: 'the token may enrol any number of members until it expires (default: single use)' },
   { key: 'ttl', flag: 'ttl', env: 'WGMESH_TOKEN_TTL', value: '<duration>', parse: parseDuration, default: '1h', description: 'validity: 90s, 15m, 1h, 7d…' },
   { key: 'name', flag: 'name', value: '<label>', parse: values.string, description: 'a label to recognise the token in "token list"' },
-];
+]);
 
 const createUsage = `Usage: wgmesh registry token create [--reusable] [--ttl 1h] [--name x] [--json]
 
@@ -229,9 +227,7 @@ Example:
   TOKEN=$(wgmesh registry token create --ttl 15m --name site-b)`;
 
 function tokenCreate(argv: string[]): Promise<number> {
-  return runCommand('registry token create', createUsage, createOptions, argv, async (o, rest) => {
-    if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
-    const c = o as unknown as StoreConfig & { reusable?: boolean; ttl: number; name?: string; stateDir: string };
+  return runCommand(argv, { name: 'wgmesh registry token create', usage: createUsage, options: createOptions, failures: CLIENT_FAILURES }, async (c) => {
     const authDir = join(c.stateDir, AUTH_DIR);
     const issuer = hasAuthority(authDir) ? loadIssuer(authDir) : undefined;
     if (issuer && issuer.mesh !== c.mesh) throw new CommandError(`${authDir} is the NATS authority of mesh "${issuer.mesh}", not "${c.mesh}"`);
@@ -261,9 +257,7 @@ Options:
 ${formatOptionsHelp(storeOptions)}`;
 
 function tokenList(argv: string[]): Promise<number> {
-  return runCommand('registry token list', listUsage, storeOptions, argv, async (o, rest) => {
-    if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
-    const c = o as unknown as StoreConfig;
+  return runCommand(argv, { name: 'wgmesh registry token list', usage: listUsage, options: storeOptions, failures: CLIENT_FAILURES }, async (c) => {
     return withState(c, async (state) => {
       const list = (await new TokenStore(state.kv).list()).map(describe);
       if (c.json) process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
@@ -285,9 +279,8 @@ Options:
 ${formatOptionsHelp(storeOptions)}`;
 
 function tokenRevoke(argv: string[]): Promise<number> {
-  return runCommand('registry token revoke', revokeUsage, storeOptions, argv, async (o, rest) => {
+  return runCommand(argv, { name: 'wgmesh registry token revoke', usage: revokeUsage, options: storeOptions, positionals: true, failures: CLIENT_FAILURES }, async (c, rest) => {
     if (rest.length !== 1) throw new ConfigError('give exactly one token id (see "wgmesh registry token list")');
-    const c = o as unknown as StoreConfig;
     return withState(c, async (state) => {
       if (!(await new TokenStore(state.kv).revoke(rest[0]))) throw new CommandError(`no token with id "${rest[0]}" in mesh "${c.mesh}"`);
       if (c.json) process.stdout.write(`${JSON.stringify({ revoked: rest[0] })}\n`);
@@ -325,9 +318,7 @@ export function dnsWorkerCount(option: number | 'auto', cores = availableParalle
   return option === 'auto' ? Math.max(1, Math.min(cores, MAX_AUTO_DNS_WORKERS)) : option;
 }
 
-const pick = (specs: OptionSpec[], keys: string[]) => keys.map((k) => specs.find((s) => s.key === k)!);
-
-export const upOptions: OptionSpec[] = [
+export const upOptions = defineOptions([
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', required: true, parse: values.string, description: 'the hub WireGuard device (adopted as it is, or created with --create)' },
   { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg|vpp>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'uapi (wireguard-go, boringtun), wg (kernel WireGuard) or vpp (FD.io VPP; see --vpp-*)' },
   ...vppOptions,
@@ -345,50 +336,14 @@ export const upOptions: OptionSpec[] = [
   { key: 'create', flag: 'create', env: 'WGMESH_CREATE', parse: values.bool, default: 'false', description: 'create the device when missing (uapi: start wireguard-go), with the key in --state-dir' },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the hub's private key (private.key, 0600: made with --create, saved from an adopted device; a lost hub device is created again with it) and the NATS authority (nats/)" },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects and Redis keys' },
-  ...pick(peerDiscoveryOptions, ['watchInterval', 'handshakeRefresh', 'memberCredentialTtl', 'registryNode', 'hubKeepalive', 'kvReplicas', 'leaseTtl']),
+  ...pickOptions(peerDiscoveryOptions, ['watchInterval', 'handshakeRefresh', 'memberCredentialTtl', 'registryNode', 'hubKeepalive', 'kvReplicas', 'leaseTtl']),
   ...natProbeServerOptions,
   { key: 'ttl', flag: 'ttl', env: 'WGMESH_DNS_TTL', value: '<seconds>', parse: values.int(0, 86400), default: '0', description: 'TTL of every DNS-SD answer' },
   { key: 'dnsWorkers', flag: 'dns-workers', env: 'WGMESH_DNS_WORKERS', value: '<n|auto>', parse: parseDnsWorkers, default: 'auto', description: `processes answering DNS-SD on --dns-listen beside the hub watcher (auto: one per core, at most ${MAX_AUTO_DNS_WORKERS}, one with port 0; 1: in the registry's own process)` },
   httpListenOption(DEFAULT_HTTP_LISTEN.registry),
   ...mapOptions,
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
-];
-
-interface RegistryUpConfig extends NatProbeServerConfig {
-  device: string;
-  driver: DriverKind;
-  vppSocket?: string;
-  vppApiDir?: string;
-  vppSrcAddress?: string;
-  vppHostInterface?: string;
-  zone: string[];
-  dnsListen?: { host: string; port: number };
-  natsCreds?: string;
-  meshCidr: string;
-  selfEndpoint?: string;
-  selfAllowed: string[];
-  nats: string;
-  redis: string;
-  publicEndpoint?: string;
-  address?: string;
-  listenPort?: number;
-  create: boolean;
-  stateDir: string;
-  mesh: string;
-  watchInterval: number;
-  handshakeRefresh: number;
-  memberCredentialTtl: number;
-  registryNode: string;
-  hubKeepalive: number;
-  kvReplicas: string;
-  leaseTtl: number;
-  ttl: number;
-  dnsWorkers: number | 'auto';
-  httpListen: HttpListen;
-  map: boolean;
-  mapTokenFile?: string;
-  logLevel: Level;
-}
+]);
 
 const upUsage = `Usage: wgmesh registry up --device <dev> --driver uapi|wg|vpp --zone <zone> [--dns-listen <addr:port>]
                           --mesh-cidr <cidr> [options]
@@ -419,9 +374,7 @@ Example:
     --zone mesh.example. --dns-listen 10.99.0.1:53 --public-endpoint 203.0.113.1:51820`;
 
 export function registryUpCommand(argv: string[]): Promise<number> {
-  return runCommand('registry up', upUsage, upOptions, argv, async (o, rest) => {
-    if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
-    const c = o as unknown as RegistryUpConfig;
+  return runCommand(argv, { name: 'wgmesh registry up', usage: upUsage, options: upOptions, failures: CLIENT_FAILURES }, async (c) => {
     // A DNS worker (forked below) runs the same command line: it answers DNS, nothing else.
     if (cluster.isWorker) {
       await runDnsWorker();

@@ -1,18 +1,18 @@
-import { formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
+import { CommandError, defineOptions, EXIT, formatOptionsHelp, OptionsOf, runCommand, values } from '@wgmesh/config';
 import { DriverKind, parseDriverKind, parsePathReport, PathReport, Patterns, PeerRecord, PeerState } from '@wgmesh/contracts';
 import { createDriver, vppApiOptions } from '@wgmesh/dataplane';
 import { createLogger } from '@wgmesh/log';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
 import { classifyPaths, PathRow } from '@wgmesh/peer-discovery';
-import { ago, ClientConfig, clientOptions, CommandError, connectClient, EXIT, fetchPeerTable, formatTable, localEnrollment, runCommand } from './peers';
+import { ago, CLIENT_FAILURES, clientOptions, connectClient, fetchPeerTable, formatTable, localEnrollment } from './peers';
 
-export const options: OptionSpec[] = [
+export const options = defineOptions([
   ...clientOptions,
   { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', parse: values.name, description: "the node to show, from its dataplane.state events [default: this node's enrolled name]" },
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', parse: values.string, description: "read this node's device directly instead of waiting for a dataplane.state event" },
   { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg|vpp>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'how to read --device (vpp: --device is the VPP interface name, wg<N>)' },
   ...vppApiOptions,
-];
+]);
 
 export const statusUsage = `Usage: wgmesh status [--json] [options]
 
@@ -32,7 +32,7 @@ established: for a VPP node HANDSHAKE shows "established" or "no session", and R
 Options:
 ${formatOptionsHelp(options)}`;
 
-type StatusConfig = ClientConfig & { node?: string; device?: string; driver: DriverKind; vppSocket: string; vppApiDir: string };
+type StatusConfig = OptionsOf<typeof options>;
 
 /** The node's peers as its device reports them, and which kind of driver reported them. */
 interface DevicePeers {
@@ -41,8 +41,7 @@ interface DevicePeers {
 }
 
 export function statusCommand(argv: string[]): Promise<number> {
-  return runCommand('status', statusUsage, options, argv, async (o) => {
-    const given = o as unknown as StatusConfig;
+  return runCommand(argv, { name: 'wgmesh status', usage: statusUsage, options, positionals: true, failures: CLIENT_FAILURES }, async (given) => {
     const enrollment = localEnrollment(given);
     // On an enrolled node, read its own device (as `member up` recorded it) unless told otherwise.
     const c: StatusConfig = !given.device && enrollment?.device && !given.node ? { ...given, device: enrollment.device.name, driver: enrollment.device.driver } : given;

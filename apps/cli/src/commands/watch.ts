@@ -1,16 +1,16 @@
-import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
+import { defineOptions, EXIT, formatOptionsHelp, runCommand, values } from '@wgmesh/config';
 import { ContractError } from '@wgmesh/contracts';
 import { formatWatchLines, MeshWatcher, parseSubjectPattern, subjectFilter, watchRecord, watchSubjects } from '@wgmesh/watch';
 import type { Subscription } from 'nats';
-import { ClientConfig, clientOptions, connectClient, EXIT, fetchPeerTable, localEnrollment, runCommand } from './peers';
+import { CLIENT_FAILURES, clientOptions, connectClient, fetchPeerTable, localEnrollment } from './peers';
 
 // `wgmesh watch`: the mesh's events as they happen (libs/watch says what each one changed).
 
-export const watchOptions: OptionSpec[] = [
+export const watchOptions = defineOptions([
   ...clientOptions,
   { key: 'subject', flag: 'subject', env: 'WGMESH_WATCH_SUBJECT', value: '<pattern>', repeatable: true, parse: parseSubjectPattern, description: 'only messages on subjects that match this NATS pattern, relative to the mesh (node.a.>, node.*.paths, peers.events); repeat for several' },
   { key: 'count', flag: 'count', value: '<n>', parse: values.int(1, 1_000_000), description: 'stop after n events (each one message that changed something)' },
-];
+]);
 
 export const watchUsage = `Usage: wgmesh watch [--json] [--subject <pattern>]… [--count n] [options]
 
@@ -36,12 +36,8 @@ Examples:
 Options:
 ${formatOptionsHelp(watchOptions)}`;
 
-type WatchConfig = ClientConfig & { subject?: string[]; count?: number };
-
 export function watchCommand(argv: string[]): Promise<number> {
-  return runCommand('watch', watchUsage, watchOptions, argv, async (o, rest) => {
-    if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
-    const c = o as unknown as WatchConfig;
+  return runCommand(argv, { name: 'wgmesh watch', usage: watchUsage, options: watchOptions, failures: CLIENT_FAILURES }, async (c) => {
     const enrollment = localEnrollment(c);
     const mesh = c.mesh ?? enrollment?.mesh ?? 'default';
     const filters = (c.subject ?? []).map((p) => subjectFilter(mesh, p));
