@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ConfigError, formatOptionsHelp, OptionSpec, parseOptions, values } from '@wgmesh/config';
+import { ConfigError, defineOptions, formatOptionsHelp, OptionsOf, pickOptions, runCommand, values } from '@wgmesh/config';
 import { LabError, LabSpecError } from './errors';
 import { Lab, LabStatus } from './lab';
 import { removeStaleLocks } from '@wgmesh/dataplane';
@@ -18,7 +18,7 @@ import { missingRequirements } from './requirements';
  * running (detached). `run` (npm start) does the same, then waits for Ctrl-C and tears down.
  * `down` ends one lab, or all; `status` shows what the state files list.
  */
-export const labOptions: OptionSpec[] = [
+export const labOptions = defineOptions([
   { key: 'members', flag: 'members', env: 'WGMESH_LAB_MEMBERS', value: '<count | name:nat[:dataplane],…>', parse: parseMemberOption, description: 'up/run: how many members: N-1 behind eim NATs and the last one public (default 4; 1: one public member), or a list like a:eim,b:edm,c:seq:vpp,d:public' },
   { key: 'nat', flag: 'nat', env: 'WGMESH_LAB_NAT', value: '<eim|edm|seq|public,…>', parse: parseNatList, description: 'up/run: the NAT in front of each member (one per member, or one for all)' },
   { key: 'dataplane', flag: 'dataplane', env: 'WGMESH_LAB_DATAPLANE', value: '<wireguard-go|vpp>', parse: parseDataplane, description: 'up/run: what carries WireGuard on every node, the registry included (vpp: a VPP per node owning its uplink; needs VPP installed: WGMESH_VPP_BIN, WGMESH_VPP_API_DIR, or vpp on PATH); a member\'s own name:nat:vpp wins' },
@@ -33,26 +33,11 @@ export const labOptions: OptionSpec[] = [
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_LAB_STATE_DIR', value: '<dir>', parse: values.string, default: '/run/wgmesh-lab', description: 'where lab state files (and each mesh\'s logs, <id>.mesh/) live' },
   { key: 'all', flag: 'all', parse: values.bool, description: 'down: every lab with a state file' },
   { key: 'orphans', flag: 'orphans', parse: values.bool, description: 'down --all: also wgl-<id>-* namespaces and wl<id>-* sockets that no state file lists' },
-];
+]);
 
-const execOptions: OptionSpec[] = labOptions.filter((o) => o.key === 'stateDir');
+const execOptions = defineOptions([...pickOptions(labOptions, ['stateDir'])]);
 
-interface LabConfig {
-  members?: number | MemberSpec[];
-  nat?: MemberNat[];
-  dataplane?: Dataplane;
-  registryDataplane?: Dataplane;
-  registries: number;
-  json?: boolean;
-  timeout: number;
-  natInterval: number;
-  pathDeadline: number;
-  networkOnly?: boolean;
-  id?: string;
-  stateDir: string;
-  all?: boolean;
-  orphans?: boolean;
-}
+type LabConfig = OptionsOf<typeof labOptions>;
 
 export const labUsage = `Usage: wgmesh lab up [--members N | a:eim,b:edm:vpp,…] [--nat eim,edm,seq,public,…] [--dataplane vpp] [--registries 2] [--json] [--id <id>]
        wgmesh lab run [--members N] [--nat …]        (npm start: up, then Ctrl-C tears it down)
@@ -79,38 +64,35 @@ ${formatOptionsHelp(labOptions)}`;
 
 export async function labCommand(argv: string[]): Promise<number> {
   if (argv[0] === 'exec') return labExec(argv.slice(1));
-  let parsed: ReturnType<typeof parseOptions>;
-  let o: LabConfig;
+  return runCommand(argv, { name: 'wgmesh lab', usage: labUsage, options: labOptions, positionals: true, failures: [LabError] }, (o, rest) =>
+    asUsageError(async () => {
+      const [action, ...ids] = rest;
+      switch (action) {
+        case undefined:
+          process.stdout.write(`${labUsage}\n`);
+          return 2;
+        case 'up':
+          return o.networkOnly ? await networkUp(o) : await meshUp(o, { detach: true });
+        case 'run':
+          return await labRun(o);
+        case 'down':
+          return await labDown(o, ids);
+        case 'status':
+          return labStatus(o, ids);
+        default:
+          throw new LabSpecError(`unknown action "${action}": up, run, down, status or exec`);
+      }
+    }),
+  );
+}
+
+/** A LabSpecError (a lab that cannot be built as asked) is a usage error, as a bad option is. */
+async function asUsageError(body: () => Promise<number>): Promise<number> {
   try {
-    parsed = parseOptions(labOptions, { argv });
-    o = parsed.options as unknown as LabConfig;
+    return await body();
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`wgmesh lab: ${err.message}\n`);
-    return 2;
-  }
-  const [action, ...ids] = parsed.rest;
-  if (parsed.help || action === undefined) {
-    process.stdout.write(`${labUsage}\n`);
-    return parsed.help ? 0 : 2;
-  }
-  try {
-    switch (action) {
-      case 'up':
-        return o.networkOnly ? await networkUp(o) : await meshUp(o, { detach: true });
-      case 'run':
-        return await labRun(o);
-      case 'down':
-        return await labDown(o, ids);
-      case 'status':
-        return labStatus(o, ids);
-      default:
-        throw new LabSpecError(`unknown action "${action}": up, run, down, status or exec`);
-    }
-  } catch (err) {
-    if (!(err instanceof LabError || err instanceof LabSpecError)) throw err;
-    process.stderr.write(`wgmesh lab: ${err.message}\n`);
-    return err instanceof LabSpecError ? 2 : 1;
+    if (err instanceof LabSpecError) throw new ConfigError(err.message);
+    throw err;
   }
 }
 
@@ -333,30 +315,16 @@ ${formatOptionsHelp(execOptions)}`;
 async function labExec(argv: string[]): Promise<number> {
   const sep = argv.indexOf('--');
   const own = sep < 0 ? argv : argv.slice(0, sep);
-  let parsed: ReturnType<typeof parseOptions>;
-  try {
-    parsed = parseOptions(execOptions, { argv: own });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`wgmesh lab exec: ${err.message}\n`);
-    return 2;
-  }
-  if (parsed.help) {
-    process.stdout.write(`${execUsage}\n`);
-    return 0;
-  }
-  const stateDir = (parsed.options as { stateDir: string }).stateDir;
-  try {
-    if (sep < 0 || sep === argv.length - 1) throw new LabSpecError('give the wgmesh command after "--", e.g. wgmesh lab exec a -- status (see "wgmesh lab exec --help")');
-    const { lab, host } = execTarget(parsed.rest, Lab.list({ stateDir }));
-    if (!readMeshRecord(stateDir, lab.id)) throw new LabError(`lab ${lab.id} runs no mesh (it was brought up with --network-only): use ip netns exec wgl-${lab.id}-${host} <command>`);
-    const ns = lab.hosts.find((h) => h.name === host)!.ns;
-    return await execInHost(ns, join(WORKSPACE, 'bin/wgmesh.js'), argv.slice(sep + 1), hostEnv(meshDir(stateDir, lab.id), host));
-  } catch (err) {
-    if (!(err instanceof LabError || err instanceof LabSpecError)) throw err;
-    process.stderr.write(`wgmesh lab exec: ${err.message}\n`);
-    return err instanceof LabSpecError ? 2 : 1;
-  }
+  return runCommand(own, { name: 'wgmesh lab exec', usage: execUsage, options: execOptions, positionals: true, failures: [LabError] }, (o, rest) =>
+    asUsageError(async () => {
+      const stateDir = o.stateDir;
+      if (sep < 0 || sep === argv.length - 1) throw new LabSpecError('give the wgmesh command after "--", e.g. wgmesh lab exec a -- status (see "wgmesh lab exec --help")');
+      const { lab, host } = execTarget(rest, Lab.list({ stateDir }));
+      if (!readMeshRecord(stateDir, lab.id)) throw new LabError(`lab ${lab.id} runs no mesh (it was brought up with --network-only): use ip netns exec wgl-${lab.id}-${host} <command>`);
+      const ns = lab.hosts.find((h) => h.name === host)!.ns;
+      return await execInHost(ns, join(WORKSPACE, 'bin/wgmesh.js'), argv.slice(sep + 1), hostEnv(meshDir(stateDir, lab.id), host));
+    }),
+  );
 }
 
 /** The lab, its hosts (namespace, addresses, NAT), its mesh and its processes, as text. */

@@ -1,8 +1,8 @@
-import type { OptionSpec, Options } from '@wgmesh/config';
+import type { OptionSpec, Options, OptionsOf } from '@wgmesh/config';
 import { memberUpOptions, natProbeServerOptions as stunServerOptions, registryInitOptions, registryUpOptions } from '@wgmesh/app/cli';
 import { dataplaneOptions } from '@wgmesh/app/dataplane-programmer';
-import { checkPeerDiscoveryConfig, type PeerDiscoveryConfig, peerDiscoveryOptions } from '@wgmesh/app/peer-discovery';
-import { checkResolverConfig, type ResolverConfig, resolverOptions } from '@wgmesh/app/registry-resolver';
+import { checkPeerDiscoveryConfig, peerDiscoveryOptions } from '@wgmesh/app/peer-discovery';
+import { checkResolverConfig, resolverOptions } from '@wgmesh/app/registry-resolver';
 
 /**
  * The wgmesh commands a container may run, with the options each one takes: the OptionSpec
@@ -48,19 +48,29 @@ function managesDevice(o: Options): Needs {
   return { device }; // vpp: VPP's API socket
 }
 
+/**
+ * A command whose cross-option check takes the options typed by its own specs. The manifest
+ * checks parse them as the command does (with unresolvable variables relaxed, see checks.ts), so
+ * the record handed on has the specs' shape.
+ */
+function withCheck<const S extends readonly OptionSpec[]>(c: Omit<CommandSpec, 'options' | 'check'> & { options: S; check: (options: OptionsOf<S>) => void }): CommandSpec {
+  const { check, ...rest } = c;
+  return { ...rest, check: (o) => check(o as OptionsOf<S>) };
+}
+
 export const COMMANDS: readonly CommandSpec[] = [
-  {
+  withCheck({
     words: ['resolver'],
     summary: 'registry-resolver: the DNS-SD server (UDP and TCP) on the registry',
     options: resolverOptions,
-    check: (o) => void checkResolverConfig(o as unknown as ResolverConfig),
+    check: (o) => void checkResolverConfig(o),
     needs: () => ({}),
-  },
-  {
+  }),
+  withCheck({
     words: ['peer-discovery'],
     summary: 'peer-discovery: registry mode (hub watcher, peer table, enrolment) or member mode',
     options: peerDiscoveryOptions,
-    check: (o) => void checkPeerDiscoveryConfig({ ...(o as unknown as PeerDiscoveryConfig), connect: [...((o.connect as string[]) ?? [])] }),
+    check: (o) => void checkPeerDiscoveryConfig({ ...o, connect: [...o.connect] }),
     needs: (o) => {
       if (o.mode !== 'registry') return {};
       const device = { name: String(o.device), driver: String(o.driver), create: false };
@@ -68,7 +78,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       if (o.driver === 'wg') return { netAdmin: true, device, packages: ['wireguard-tools'] };
       return { device };
     },
-  },
+  }),
+
   {
     words: ['dataplane'],
     summary: 'dataplane-programmer: owns one WireGuard device and applies desired peers to it',
