@@ -9,3 +9,4 @@ export * from './changes';
 export * from './nats-creds';
 export * from './guard';
 export * from './credential-renewal';
+export * from './desired-set';
