@@ -18,8 +18,9 @@ function whole(table: Map<string, PeerRecord>, opts: DesiredOptions) {
 function applyTo(device: Map<string, DesiredPeer>, set: DesiredSet) {
   if (set.needsWhole) {
     device.clear();
-    for (const p of set.list()) device.set(p.publicKey, p);
-    set.commit('whole');
+    const peers = set.list();
+    for (const p of peers) device.set(p.publicKey, p);
+    set.commitWhole(peers, set.version);
     return;
   }
   const d = set.delta();
@@ -68,46 +69,64 @@ describe('DesiredSet: the desired peers kept incrementally', () => {
     const set = new DesiredSet(ctx, opts);
     set.reset([3, 4, 5].map((n) => peer(n)));
     expect(set.needsWhole).toBe(true);
-    set.commit('whole');
-    expect(set.delta()).toEqual({ upsert: [], remove: [], moved: [] });
+    set.commitWhole(set.list(), set.version);
+    expect(set.delta()).toEqual({ upsert: [], remove: [], moved: [], at: expect.any(Number) });
     set.upsert(peer(4, { endpoint: '203.0.113.4:4000' }));
-    expect(set.delta()).toEqual({ upsert: [{ publicKey: key(4), endpoint: '203.0.113.4:4000', allowedIps: ['10.99.0.4/32'], persistentKeepalive: 25 }], remove: [], moved: [key(4)] });
+    expect(set.delta()).toEqual({ upsert: [{ publicKey: key(4), endpoint: '203.0.113.4:4000', allowedIps: ['10.99.0.4/32'], persistentKeepalive: 25 }], remove: [], moved: [key(4)], at: expect.any(Number) });
     set.commit(set.delta());
     set.remove(key(5));
     set.upsert(peer(6));
-    expect(set.delta()).toEqual({ upsert: [expect.objectContaining({ publicKey: key(6) })], remove: [key(5)], moved: [] });
+    expect(set.delta()).toEqual({ upsert: [expect.objectContaining({ publicKey: key(6) })], remove: [key(5)], moved: [], at: expect.any(Number) });
+  });
+
+  it('keeps a change made while an apply was in flight for the next delta', () => {
+    const set = new DesiredSet(ctx, opts);
+    set.reset([3, 4].map((n) => peer(n)));
+    set.commitWhole(set.list(), set.version);
+    set.upsert(peer(3, { endpoint: '203.0.113.3:1' }));
+    const sent = set.delta();
+    set.upsert(peer(4, { endpoint: '203.0.113.4:1' })); // arrives during the apply
+    set.upsert(peer(3, { endpoint: '203.0.113.3:2' }));
+    set.commit(sent);
+    expect(set.delta().upsert.map((p) => p.endpoint).sort()).toEqual(['203.0.113.3:2', '203.0.113.4:1']);
+    const whole = set.list();
+    const at = set.version;
+    set.upsert(peer(5)); // during a whole apply
+    set.commitWhole(whole, at);
+    expect(set.delta().upsert.map((p) => p.publicKey)).toEqual([key(5)]);
   });
 
   it('a clash refuses both peers (their removal in the delta) and lifting it brings the other back', () => {
     const set = new DesiredSet(ctx, opts);
     set.reset([3, 4].map((n) => peer(n)));
-    set.commit('whole');
+    set.commitWhole(set.list(), set.version);
     set.upsert(peer(5, { allowedIps: ['10.99.0.4/32'] }));
     expect(set.takeNewlyRefused().map(([k]) => k).sort()).toEqual([key(4), key(5)].sort());
-    expect(set.delta().remove.sort()).toEqual([key(4), key(5)].sort());
+    expect(set.delta().remove).toEqual([key(4)]); // (5 was never on the device)
     set.commit(set.delta());
     set.upsert(peer(5));
     expect(set.delta().upsert.map((p) => p.publicKey).sort()).toEqual([key(4), key(5)].sort());
   });
 
-  it('leaves undecided peers alone, and removes an unwanted one even if it was never applied (a whole set would)', () => {
+  it('leaves undecided peers alone, and removes one the last whole apply left alone once it is no longer kept (a whole set would)', () => {
     const decided = new Set([key(3)]);
     const set = new DesiredSet(ctx, { ...opts, decided });
-    set.reset([3, 4].map((n) => peer(n)));
-    set.commit('whole');
+    set.reset([3, 4, 5].map((n) => peer(n)));
+    set.commitWhole(set.list(), set.version, [key(4), key(5)]); // 4 and 5 undecided: left as the device has them
     set.upsert(peer(4, { endpoint: '203.0.113.4:1' }));
-    expect(set.delta((k) => k === key(4))).toEqual({ upsert: [], remove: [], moved: [] });
+    expect(set.delta((k) => k === key(4))).toEqual({ upsert: [], remove: [], moved: [], at: expect.any(Number) });
     set.remove(key(4));
+    set.remove(key(6)); // never on the device: nothing to send
     expect(set.delta(() => false).remove).toEqual([key(4)]);
   });
 
   it('new options recompute every entry', () => {
     const set = new DesiredSet(ctx, opts);
     set.reset([3, 4, 5].map((n) => peer(n)));
-    set.commit('whole');
+    set.commitWhole(set.list(), set.version);
     set.setOptions({ ...opts, relayed: new Set([key(4)]), attempt: new Set(), punched: new Set([key(5)]) });
     const table = new Map([3, 4, 5].map((n) => [key(n), peer(n)]));
     expect(set.list()).toEqual(whole(table, { ...opts, relayed: new Set([key(4)]), punched: new Set([key(5)]) }).desired);
-    expect(set.delta()).toEqual({ upsert: [expect.objectContaining({ publicKey: key(5), endpoint: null })], remove: [key(4)], moved: [] });
+    expect(set.delta()).toEqual({ upsert: [expect.objectContaining({ publicKey: key(5), endpoint: null })], remove: [key(4)], moved: [], at: expect.any(Number) });
   });
 });

@@ -12,6 +12,8 @@ export interface DesiredDelta {
   remove: string[];
   /** Upserted peers whose endpoint moved since the last apply (poked at once: see the member service). */
   moved: string[];
+  /** The set's version it was taken at (`commit` keeps what changed after it). */
+  at: number;
 }
 
 /** A peer's allowed IPs as the guard sees them on their own (before any overlap with others). */
@@ -48,7 +50,11 @@ export class DesiredSet {
   private readonly wanted = new Map<string, DesiredPeer>();
   /** What the dataplane was last sent, per key (null: nothing yet, the next apply is whole). */
   private applied: Map<string, DesiredPeer> | null = null;
-  private dirty = new Set<string>();
+  /** Keys the last whole apply left on the device as they were (`keep`): possibly there, unmanaged. */
+  private leftAlone = new Set<string>();
+  /** Keys changed since the last apply → the version of their last change. */
+  private readonly dirty = new Map<string, number>();
+  private seq = 0;
   private targets: PeerTarget[] | null = null;
   private readonly mesh;
   private readonly protectedAddresses;
@@ -96,7 +102,7 @@ export class DesiredSet {
       this.peers.set(p.publicKey, p);
       this.index(p);
     }
-    for (const k of before) if (!this.peers.has(k)) this.dirty.add(k);
+    for (const k of before) if (!this.peers.has(k)) this.mark(k);
     this.recomputeAll();
   }
 
@@ -109,7 +115,7 @@ export class DesiredSet {
     this.peers.set(key, peer);
     for (const k of this.index(peer)) affected.add(k);
     this.settle(affected);
-    this.dirty.add(key); // (a whole-set apply would remove it if unwanted: so does the delta)
+    this.mark(key); // (a whole-set apply would remove it if unwanted: so does the delta)
   }
 
   /** One peer removed. */
@@ -119,7 +125,7 @@ export class DesiredSet {
     const affected = new Set<string>([publicKey, ...this.unindex(publicKey)]);
     this.peers.delete(publicKey);
     this.settle(affected);
-    this.dirty.add(publicKey);
+    this.mark(publicKey);
   }
 
   /** New options (path decisions, targets, keepalive): every entry recomputed, O(peers). */
@@ -139,6 +145,15 @@ export class DesiredSet {
     return this.applied === null;
   }
 
+  /** The version now: changes since are not in a whole set taken now (see `commitWhole`). */
+  get version(): number {
+    return this.seq;
+  }
+
+  private mark(key: string): void {
+    this.dirty.set(key, ++this.seq);
+  }
+
   /** Forget what was applied (a failed apply, a repair round): the next apply sends the whole set. */
   invalidate(): void {
     this.applied = null;
@@ -146,31 +161,47 @@ export class DesiredSet {
 
   /**
    * The peers that differ from what was last applied. `kept`: keys left on the device as they are
-   * (undecided peers); a peer no longer wanted is removed unless kept, even if never applied (it
-   * may be on the device from before a restart), as a whole-set apply would.
+   * (undecided peers); a peer no longer wanted is removed, and so is one the last whole apply left
+   * alone (it may be on the device from before a restart) once it is no longer kept, as a
+   * whole-set apply would.
    */
   delta(kept: (key: string) => boolean = () => false): DesiredDelta {
     const applied = this.applied ?? new Map<string, DesiredPeer>();
-    const out: DesiredDelta = { upsert: [], remove: [], moved: [] };
-    for (const key of this.dirty) {
+    const out: DesiredDelta = { upsert: [], remove: [], moved: [], at: this.seq };
+    for (const key of this.dirty.keys()) {
       const now = this.wanted.get(key);
       const before = applied.get(key);
       if (now) {
         if (!before || !samePeer(now, before)) out.upsert.push(now);
         if (before && now.endpoint !== null && before.endpoint !== now.endpoint) out.moved.push(key);
-      } else if (before || !kept(key)) out.remove.push(key);
+      } else if (before || (this.leftAlone.has(key) && !kept(key))) out.remove.push(key);
     }
     return out;
   }
 
-  /** The delta (or the whole set) reached the dataplane. */
-  commit(delta: DesiredDelta | 'whole'): void {
-    if (delta === 'whole' || this.applied === null) this.applied = new Map(this.wanted);
-    else {
-      for (const p of delta.upsert) this.applied.set(p.publicKey, p);
-      for (const k of delta.remove) this.applied.delete(k);
+  /**
+   * The delta reached the dataplane. Changes made while it was in flight (after `delta.at`) stay
+   * for the next one.
+   */
+  commit(delta: DesiredDelta): void {
+    const applied = (this.applied ??= new Map());
+    for (const p of delta.upsert) applied.set(p.publicKey, p);
+    for (const k of delta.remove) {
+      applied.delete(k);
+      this.leftAlone.delete(k);
     }
-    this.dirty.clear();
+    this.settled(delta.at);
+  }
+
+  /** The whole set `peers`, taken at `version` `at`, reached the dataplane; `kept` were left as they were. */
+  commitWhole(peers: readonly DesiredPeer[], at: number, kept: readonly string[] = []): void {
+    this.applied = new Map(peers.map((p) => [p.publicKey, p]));
+    this.leftAlone = new Set(kept);
+    this.settled(at);
+  }
+
+  private settled(at: number): void {
+    for (const [k, v] of this.dirty) if (v <= at) this.dirty.delete(k);
   }
 
   /** Peers whose endpoint differs from what was last applied (all of them: O(peers), for whole applies). */
@@ -205,7 +236,7 @@ export class DesiredSet {
       const prev = this.wanted.get(k);
       if (next) this.wanted.set(k, next);
       else this.wanted.delete(k);
-      if (!next !== !prev || (next && prev && !samePeer(next, prev))) this.dirty.add(k);
+      if (!next !== !prev || (next && prev && !samePeer(next, prev))) this.mark(k);
     }
   }
 
