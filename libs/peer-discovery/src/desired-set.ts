@@ -216,8 +216,8 @@ export class DesiredSet {
   }
 
   private recomputeAll(): void {
-    this.hadWide = true; // (re-decides every refusal)
-    this.settle(new Set(this.peers.keys()));
+    for (const k of [...this.refusedNow.keys()]) if (!this.peers.has(k)) this.refusedNow.delete(k);
+    this.settle(new Set(this.peers.keys())); // (every refusal re-decided: indexed, or over the table while a wide prefix is claimed)
     for (const k of [...this.wanted.keys()]) if (!this.peers.has(k)) this.settle(new Set([k]));
   }
 
