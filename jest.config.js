@@ -12,7 +12,8 @@ module.exports = {
   testMatch: ['**/*.spec.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', { ...swcrc, swcrc: false }] },
   moduleNameMapper: {
-    '^@wgmesh/lab$': '<rootDir>/tools/lab/src/index.ts',
+    '^@wgmesh/app/([a-z0-9-]+)$': '<rootDir>/apps/$1/src/index.ts',
+    '^@wgmesh/([a-z0-9-]+)/testing$': '<rootDir>/libs/$1/src/testing',
     '^@wgmesh/([a-z0-9-]+)$': '<rootDir>/libs/$1/src/index.ts',
   },
   setupFiles: ['reflect-metadata'],

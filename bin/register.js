@@ -1,6 +1,7 @@
 'use strict';
 // Runs the TypeScript sources directly: compiles each .ts file with swc on first require and maps
-// the workspace's @wgmesh/<lib> imports to libs/<lib>/src/index.ts (the same mapping as
+// the workspace's @wgmesh/<lib> imports to libs/<lib>/src/index.ts, @wgmesh/<lib>/testing to
+// libs/<lib>/src/testing and @wgmesh/app/<app> to apps/<app>/src/index.ts (the same mapping as
 // tsconfig.base.json). Used by bin/wgmesh.js and the tools, so `npx wgmesh` needs no build step.
 const fs = require('node:fs');
 const path = require('node:path');
@@ -12,13 +13,13 @@ const swcrc = JSON.parse(fs.readFileSync(path.join(root, '.swcrc'), 'utf8'));
 delete swcrc.$schema;
 
 const originalResolve = Module._resolveFilename;
-// Workspace projects outside libs/ (the rest are libs/<name>/src/index.ts).
-const projects = { lab: 'tools/lab/src/index.ts' };
 
 Module._resolveFilename = function resolveWorkspace(request, parent, ...rest) {
   if (request.startsWith('@wgmesh/')) {
     const name = request.slice('@wgmesh/'.length);
-    if (projects[name]) request = path.join(root, projects[name]);
+    let m;
+    if ((m = /^app\/([a-z0-9-]+)$/.exec(name))) request = path.join(root, 'apps', m[1], 'src', 'index.ts');
+    else if ((m = /^([a-z0-9-]+)\/testing$/.exec(name))) request = path.join(root, 'libs', m[1], 'src', 'testing');
     else if (/^[a-z0-9-]+$/.test(name)) request = path.join(root, 'libs', name, 'src', 'index.ts');
   }
   return originalResolve.call(this, request, parent, ...rest);

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { demoCommand } from './commands/demo';
-import { resolverCommand } from '../../registry-resolver/src/main';
-import { dataplaneCommand } from '../../dataplane-programmer/src/main';
-import { peerDiscoveryCommand } from '../../peer-discovery/src/main';
+import { resolverCommand } from '@wgmesh/app/registry-resolver';
+import { dataplaneCommand } from '@wgmesh/app/dataplane-programmer';
+import { peerDiscoveryCommand } from '@wgmesh/app/peer-discovery';
 import { connectCommand } from './commands/connect';
 import { memberCommand } from './commands/member';
 import { peersCommand } from './commands/peers';

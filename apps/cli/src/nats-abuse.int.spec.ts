@@ -16,15 +16,12 @@ import { keyFromBase64, keyToBase32 } from '@wgmesh/wireguard';
 import dnsPacket from 'dns-packet';
 import { Redis } from 'ioredis';
 import type { Subscription } from 'nats';
-import { DEFINITIONS_DIR } from '../../../libs/vpp-api/src/testing/golden';
-import { DataplaneConfig, dataplaneOptions } from '../../dataplane-programmer/src/config';
-import { RunningDataplane, startDataplaneProgrammer } from '../../dataplane-programmer/src/run';
-import { parsePeerDiscoveryArgs } from '../../peer-discovery/src/main';
-import { RunningPeerDiscovery, startPeerDiscovery } from '../../peer-discovery/src/run';
-import { FakeDriver, keyPair } from '../../peer-discovery/src/testing';
-import { checkResolverConfig, ResolverConfig, resolverOptions } from '../../registry-resolver/src/config';
-import { RunningResolver, startResolver } from '../../registry-resolver/src/run';
-import { RunningNatProbeMember, startNatProbeMember } from '../../nat-probe/src/run';
+import { DEFINITIONS_DIR } from '@wgmesh/vpp-api/testing';
+import { DataplaneConfig, dataplaneOptions, RunningDataplane, startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
+import { parsePeerDiscoveryArgs, RunningPeerDiscovery, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
+import { FakeDriver, keyPair } from '@wgmesh/peer-discovery/testing';
+import { checkResolverConfig, ResolverConfig, resolverOptions, RunningResolver, startResolver } from '@wgmesh/app/registry-resolver';
+import { RunningNatProbeMember, startNatProbeMember } from '@wgmesh/app/nat-probe';
 
 // A bad-input campaign over NATS against the real services, in this process on the real NATS and
 // Redis: the registry (peer-discovery registry mode on an in-memory hub device), the resolver, a

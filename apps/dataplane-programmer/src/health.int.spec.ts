@@ -7,7 +7,7 @@ import { Service, closedTcpPort, httpGet, startWgmesh, waitFor } from '@wgmesh/t
 import { loadDefinitions } from '@wgmesh/vpp-api';
 import { VppSim } from '@wgmesh/vpp-sim';
 import { keyToBase64, publicKeyFromPrivate } from '@wgmesh/wireguard';
-import { API_DIR, describeGolden } from '../../../libs/vpp-api/src/testing/golden';
+import { API_DIR, describeGolden } from '@wgmesh/vpp-api/testing';
 
 // `wgmesh dataplane` (VPP driver, against the VPP simulator) with its HTTP endpoint: ready with
 // NATS and a readable device, apply metrics from a real apply request, not ready without NATS,

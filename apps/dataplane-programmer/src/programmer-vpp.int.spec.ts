@@ -9,7 +9,7 @@ import { startWgmesh, waitFor } from '@wgmesh/testing';
 import { loadDefinitions } from '@wgmesh/vpp-api';
 import { VppSim } from '@wgmesh/vpp-sim';
 import { keyToBase64, publicKeyFromPrivate } from '@wgmesh/wireguard';
-import { API_DIR, describeGolden } from '../../../libs/vpp-api/src/testing/golden';
+import { API_DIR, describeGolden } from '@wgmesh/vpp-api/testing';
 import { DataplaneConfig, dataplaneOptions } from './config';
 import { RunningDataplane, startDataplaneProgrammer } from './run';
 

@@ -10,7 +10,7 @@ import { createLogger } from '@wgmesh/log';
 import { MeshBus, RemoteError } from '@wgmesh/nats-transport';
 import { Service, startWgmesh, waitFor, describeE2E } from '@wgmesh/testing';
 import { generatePrivateKey, keyToBase64, parseWgDump, publicKeyFromPrivate, uapiSocketPath } from '@wgmesh/wireguard';
-import { isAlive, Lab, labProblems, run, uniqueName } from '../../../libs/wireguard/src/testing';
+import { isAlive, Lab, labProblems, run, uniqueName } from '@wgmesh/wireguard/testing';
 import { DataplaneConfig, dataplaneOptions } from './config';
 import { RunningDataplane, startDataplaneProgrammer } from './run';
 

@@ -11,7 +11,7 @@ import type { Subscription } from 'nats';
 import { parsePeerDiscoveryArgs } from './main';
 import { ensureEnrolled } from './member/enroll-client';
 import { RunningPeerDiscovery, startPeerDiscovery } from './run';
-import { enrolRequest, FakeDriver, keyPair, memoryLogger, removeTestMesh } from './testing';
+import { enrolRequest, FakeDriver, keyPair, memoryLogger, removeTestMesh } from '@wgmesh/peer-discovery/testing';
 
 // Enrolment when the registry runs NATS with authentication (--nats-auth): proofs instead of
 // tokens on the wire, and an expiring member credential issued to the member's own NATS key.

@@ -10,7 +10,7 @@ import { closedTcpPort, httpGet, startWgmesh, waitFor } from '@wgmesh/testing';
 import { Redis } from 'ioredis';
 import { parsePeerDiscoveryArgs } from './main';
 import { RunningPeerDiscovery, startPeerDiscovery } from './run';
-import { FakeDriver, key, memoryLogger } from './testing';
+import { FakeDriver, key, memoryLogger } from '@wgmesh/peer-discovery/testing';
 
 // peer-discovery's readiness and metrics: both modes in this process against the real NATS and
 // Redis (the registry's hub device is in memory, the member's programmer a recorder), then the

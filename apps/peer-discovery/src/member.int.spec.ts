@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import type { Subscription } from 'nats';
 import { parsePeerDiscoveryArgs } from './main';
 import { RunningPeerDiscovery, startPeerDiscovery } from './run';
-import { FakeDriver, key, keyPair, memoryLogger, removeTestMesh } from './testing';
+import { FakeDriver, key, keyPair, memoryLogger, removeTestMesh } from '@wgmesh/peer-discovery/testing';
 
 // Member mode against the real NATS: the registry side is played by the test (a peer store with
 // a publisher, a `peers.snapshot` responder), the member's dataplane-programmer by a stub that

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import type { Subscription } from 'nats';
 import { parsePeerDiscoveryArgs } from './main';
 import { RunningPeerDiscovery, startPeerDiscovery } from './run';
-import { enrolRequest, FakeDriver, key, keyPair, memoryLogger, removeTestMesh } from './testing';
+import { enrolRequest, FakeDriver, key, keyPair, memoryLogger, removeTestMesh } from '@wgmesh/peer-discovery/testing';
 
 // Registry mode against the real NATS (its JetStream holds the store of record) and Redis, with
 // an in-memory hub device and a stand-in for the hub's dataplane-programmer (node "registry")

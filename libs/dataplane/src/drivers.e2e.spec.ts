@@ -5,7 +5,7 @@ import type { DesiredPeer } from '@wgmesh/contracts';
 import { createLogger } from '@wgmesh/log';
 import { waitFor, describeE2E } from '@wgmesh/testing';
 import { generatePrivateKey, keyToBase64, NoDeviceError, parseWgDump, publicKeyFromPrivate, UapiClient, uapiSocketPath } from '@wgmesh/wireguard';
-import { isAlive, Lab, labProblems, run, uniqueName } from '../../wireguard/src/testing';
+import { isAlive, Lab, labProblems, run, uniqueName } from '@wgmesh/wireguard/testing';
 import { diffPeers } from './diff';
 import { DataplaneProgrammer } from './programmer';
 import { createDriver } from './factory';

@@ -1,5 +1,5 @@
 import { withSpan } from '@wgmesh/telemetry';
-import { installTestTracing, TestTracing } from '../../telemetry/src/testing';
+import { installTestTracing, TestTracing } from '@wgmesh/telemetry/testing';
 import { DataplaneProgrammer } from './programmer';
 import { MemoryDriver, testKey, testPeer } from './testing';
 

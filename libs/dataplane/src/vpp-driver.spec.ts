@@ -7,7 +7,7 @@ import { ipRouteAddDel, loadDefinitions, VppClient, wireguardPeerAdd } from '@wg
 import { VppSim } from '@wgmesh/vpp-sim';
 import { waitFor } from '@wgmesh/testing';
 import { keyFromBase64, keyToBase64, NoDeviceError, publicKeyFromPrivate } from '@wgmesh/wireguard';
-import { API_DIR, describeGolden } from '../../vpp-api/src/testing/golden';
+import { API_DIR, describeGolden } from '@wgmesh/vpp-api/testing';
 import { diffPeers } from './diff';
 import type { DeviceSpec } from './driver';
 import { createDriver } from './factory';

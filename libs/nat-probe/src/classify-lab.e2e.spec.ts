@@ -4,7 +4,7 @@ import { ADDR, Lab, LabProcess, missingRequirements } from '@wgmesh/lab';
 import { describeE2E } from '@wgmesh/testing';
 import type { NatProbe } from './classify';
 
-// The classifier behind real Linux NATs, in network namespaces (tools/lab): member a behind
+// The classifier behind real Linux NATs, in network namespaces (libs/lab): member a behind
 // MASQUERADE (endpoint-independent mapping), b behind MASQUERADE --random-fully (endpoint-
 // dependent, random ports), c public, d behind a NAT handing out ports in sequence (seq). Our STUN server runs on the registry with its second address 203.0.113.2
 // (`wgmesh nat-probe server`); coturn's turnserver and turnutils_natdiscovery check interop.

@@ -2,7 +2,7 @@ import { createLogger } from '@wgmesh/log';
 import { bindingSuccess, encodeMessage, parseMessage, StunAddress } from '@wgmesh/stun';
 import { localAddresses, probeNat } from './classify';
 import { StunServer, startStunServer } from './stun-server';
-import { RawUdp } from './udp-testing';
+import { RawUdp } from './testing';
 
 // The classifier against our server on loopback (no NAT here, so "none" — the lab test covers real
 // NATs), and against scripted servers that answer wrongly, to check what the client accepts.

@@ -3,7 +3,7 @@ import { ATTR, bindingRequest, encodeMessage, newTransactionId, parseMessage, St
 import { prng, waitFor } from '@wgmesh/testing';
 import { MAX_RESPONSE_BYTES } from './stun-server-handler';
 import { StunServer, startStunServer, StunServerConfigError, StunServerOptions } from './stun-server';
-import { RawUdp } from './udp-testing';
+import { RawUdp } from './testing';
 
 // The server on real loopback sockets: 127.0.0.1 and 127.0.0.2 are both addresses of this host.
 

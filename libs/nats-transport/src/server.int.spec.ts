@@ -5,7 +5,7 @@ import { SpanKind, trace } from '@opentelemetry/api';
 import { ContractError, parseEnrollRequest, parseSnapshotRequest, PeerSnapshot, parsePeerSnapshot, Patterns, subjectFor } from '@wgmesh/contracts';
 import { withSpan } from '@wgmesh/telemetry';
 import { connect, NatsConnection } from 'nats';
-import { installTestTracing, TestTracing } from '../../telemetry/src/testing';
+import { installTestTracing, TestTracing } from '@wgmesh/telemetry/testing';
 import { addInboundCounter, InboundCount, MeshBus, MeshExceptionFilter, MeshNatsServer, RemoteError } from './index';
 import { MemoryLogger, NATS_URL, uniqueMesh, waitFor } from './testing';
 

@@ -1,5 +1,5 @@
 import { withSpan } from '@wgmesh/telemetry';
-import { installTestTracing, TestTracing } from '../../telemetry/src/testing';
+import { installTestTracing, TestTracing } from '@wgmesh/telemetry/testing';
 import { CoalescingScheduler } from './scheduler';
 
 /** The coalescing timer loses the trigger's context: the run must be parented explicitly. */

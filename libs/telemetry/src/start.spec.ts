@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { OtlpReceiver, startOtlpReceiver } from '../../testing/src/otlp-receiver';
+import { OtlpReceiver, startOtlpReceiver } from '@wgmesh/testing';
 import { startTelemetry, tracingEnabled, withSpan } from './index';
 
 const OTEL_VARS = ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_SDK_DISABLED', 'OTEL_SERVICE_NAME'];

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeFrame, FrameReader, loadDefinitions, toJsonValue, VppFields } from '@wgmesh/vpp-api';
 import { waitFor } from '@wgmesh/testing';
-import { API_DIR, CaptureFrame, describeGolden, loadCapture } from '../../vpp-api/src/testing/golden';
+import { API_DIR, CaptureFrame, describeGolden, loadCapture } from '@wgmesh/vpp-api/testing';
 import { VppSim } from './sim';
 
 // The simulator against the golden capture (../shared/vpp-api): every tx frame of the recorded

@@ -22,7 +22,7 @@ import {
   wireguardPeersDump,
 } from '@wgmesh/vpp-api';
 import { waitFor } from '@wgmesh/testing';
-import { API_DIR, describeGolden, loadCaptureMeta } from '../../vpp-api/src/testing/golden';
+import { API_DIR, describeGolden, loadCaptureMeta } from '@wgmesh/vpp-api/testing';
 import { VppSim } from './sim';
 import { SimErrors } from './state';
 

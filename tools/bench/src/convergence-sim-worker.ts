@@ -2,8 +2,7 @@ import { appendFileSync } from 'node:fs';
 import type { DataplaneApplyRequest, DataplaneApplyResult } from '@wgmesh/contracts';
 import { createLogger } from '@wgmesh/log';
 import type { Enrollment } from '@wgmesh/peer-discovery';
-import { parsePeerDiscoveryArgs } from '../../../apps/peer-discovery/src/main';
-import { RunningPeerDiscovery, startPeerDiscovery } from '../../../apps/peer-discovery/src/run';
+import { parsePeerDiscoveryArgs, RunningPeerDiscovery, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
 import { simAddress, simKey, SimToParent, SimToWorker } from './convergence-sim-model';
 
 /**

@@ -8,8 +8,7 @@ import { PeerStore } from '@wgmesh/peer-store';
 import { Redis } from 'ioredis';
 import { connect } from 'nats';
 import { meshWildcard } from '@wgmesh/contracts';
-import { parsePeerDiscoveryArgs } from '../../../apps/peer-discovery/src/main';
-import { RunningPeerDiscovery, startPeerDiscovery } from '../../../apps/peer-discovery/src/run';
+import { parsePeerDiscoveryArgs, RunningPeerDiscovery, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
 import { simAddress, simEndpoint, simKey, SimToParent, SimToWorker } from './convergence-sim-model';
 
 /**

@@ -1,13 +1,13 @@
 import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
 import { Patterns, parsePeerEvent } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
-import { FaultMesh, OwnServer, tempDir } from '../../../apps/peer-discovery/src/fault-harness';
-import { FakeDriver, key, memoryLogger } from '../../../apps/peer-discovery/src/testing';
+import { FaultMesh, OwnServer, tempDir } from '../../faults/src/fault-harness';
+import { FakeDriver, key, memoryLogger } from '@wgmesh/peer-discovery/testing';
 
 /**
  * One peer flapping its endpoint: how many of the flaps the registry publishes, how far the
  * members lag behind, and how soon the last endpoint is everywhere. The same control plane as
- * the fault test (apps/peer-discovery/src/burst-fault.int.spec.ts, which asserts the behaviour:
+ * the fault test (tools/faults/src/burst-fault.int.spec.ts, which asserts the behaviour:
  * every published event applied in order, the last endpoint everywhere): the real registry
  * (hub watcher every --watch ms → Redis → NATS) and two real members on a nats-server and a
  * redis-server of its own (loopback, free ports), the hub device and the members' dataplanes in

@@ -114,7 +114,7 @@ async function startWithPinger(mesh: Mesh, name: string): Promise<{ member: Mesh
 
 /**
  * Stops the member, removes it at the registry and deletes its device, so that a keeps one peer
- * at a time. Stopped first: a member already removed takes ~11 s to stop (see tools/lab's README).
+ * at a time. Stopped first: a member already removed takes ~11 s to stop (see libs/lab's README).
  */
 async function retire(mesh: Mesh, name: string): Promise<void> {
   const device = mesh.member(name).device;

@@ -7,7 +7,7 @@ import type { DesiredPeer } from '@wgmesh/contracts';
 import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
 import { UapiDriver, WgDriver } from '@wgmesh/dataplane';
 import { generatePrivateKey } from '@wgmesh/wireguard';
-import { Lab, labAvailable, LabDevice } from '../../../libs/wireguard/src/testing';
+import { Lab, labAvailable, LabDevice } from '@wgmesh/wireguard/testing';
 import { formatProgrammingTable, median, ProgrammingRow } from './programming-table';
 
 /**

@@ -10,7 +10,7 @@ import { UapiDriver, VppDriver } from '@wgmesh/dataplane';
 import { ApiDefinitions, loadDefinitions, swInterfaceSetFlags, VppClient, VppFields, wireguardInterfaceDump } from '@wgmesh/vpp-api';
 import { startVpp, VppInstall, vppAvailability } from '@wgmesh/vpp-live';
 import { generatePrivateKey } from '@wgmesh/wireguard';
-import { Lab, labAvailable } from '../../../libs/wireguard/src/testing';
+import { Lab, labAvailable } from '@wgmesh/wireguard/testing';
 import { formatProgrammingTable, median, ProgrammingRow } from './programming-table';
 
 /**

@@ -3,9 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { formatOptionsHelp } from '@wgmesh/config';
-import { dataplaneOptions } from '../../../apps/dataplane-programmer/src/config';
-import { peerDiscoveryOptions } from '../../../apps/peer-discovery/src/config';
-import { resolverOptions } from '../../../apps/registry-resolver/src/config';
+import { dataplaneOptions } from '@wgmesh/app/dataplane-programmer';
+import { peerDiscoveryOptions } from '@wgmesh/app/peer-discovery';
+import { resolverOptions } from '@wgmesh/app/registry-resolver';
 import { build, BuildError, packageName, requiredSpecifiers } from './build';
 
 const ROOT = resolve(__dirname, '../../..');

@@ -4,8 +4,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { transformSync } from '@swc/core';
 
 /**
- * The production build: compiles the `wgmesh` command and everything it imports (apps, libs,
- * tools/lab) from TypeScript to CommonJS with swc, one file per source file, into dist/ with
+ * The production build: compiles the `wgmesh` command and everything it imports (apps and libs,
+ * the lab among them) from TypeScript to CommonJS with swc, one file per source file, into dist/ with
  * the same layout (dist/apps/…, dist/libs/…), so paths computed from __dirname still hold.
  * `@wgmesh/<name>` imports are rewritten to relative paths from tsconfig.base.json's mapping.
  * Only files reachable from the entry are built, and every package they require must be a

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { ConfigError, parseOptions, type OptionSpec, type Options } from '@wgmesh/config';
-import { registryAddress } from '../../../apps/peer-discovery/src/config';
+import { registryAddress } from '@wgmesh/app/peer-discovery';
 import { COMMANDS, COMMON_ENV, CommandSpec, findCommand, Listener, listenersOf, Needs } from './commands';
 import type { Stage } from './dockerfile';
 import { closest } from './k8s-schema';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseOptions, values, type OptionSpec } from '@wgmesh/config';
-import { resolverOptions } from '../../../apps/registry-resolver/src/config';
+import { resolverOptions } from '@wgmesh/app/registry-resolver';
 import { checkWorkloads, Images } from './checks';
 import { COMMANDS, findCommand, listenersOf } from './commands';
 import { parseDockerfile } from './dockerfile';

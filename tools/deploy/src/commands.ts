@@ -1,10 +1,8 @@
 import type { OptionSpec, Options } from '@wgmesh/config';
-import { upOptions as memberUpOptions } from '../../../apps/cli/src/commands/member';
-import { serverOptions as stunServerOptions } from '../../../apps/cli/src/commands/nat-probe';
-import { initOptions as registryInitOptions, upOptions as registryUpOptions } from '../../../apps/cli/src/commands/registry';
-import { dataplaneOptions } from '../../../apps/dataplane-programmer/src/config';
-import { checkPeerDiscoveryConfig, peerDiscoveryOptions, type PeerDiscoveryConfig } from '../../../apps/peer-discovery/src/config';
-import { checkResolverConfig, resolverOptions, type ResolverConfig } from '../../../apps/registry-resolver/src/config';
+import { memberUpOptions, natProbeServerOptions as stunServerOptions, registryInitOptions, registryUpOptions } from '@wgmesh/app/cli';
+import { dataplaneOptions } from '@wgmesh/app/dataplane-programmer';
+import { checkPeerDiscoveryConfig, type PeerDiscoveryConfig, peerDiscoveryOptions } from '@wgmesh/app/peer-discovery';
+import { checkResolverConfig, type ResolverConfig, resolverOptions } from '@wgmesh/app/registry-resolver';
 
 /**
  * The wgmesh commands a container may run, with the options each one takes: the OptionSpec

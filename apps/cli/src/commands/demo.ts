@@ -9,7 +9,7 @@ import { PeerPublisher } from '@wgmesh/registry';
 import { generatePrivateKey, keyToBase32, keyToBase64, publicKeyFromPrivate } from '@wgmesh/wireguard';
 import dnsPacket from 'dns-packet';
 import { Redis } from 'ioredis';
-import { startResolver } from '../../../registry-resolver/src/run';
+import { startResolver } from '@wgmesh/app/registry-resolver';
 
 const ZONE = 'mesh.example.';
 const MESH = 'demo';

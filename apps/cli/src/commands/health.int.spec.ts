@@ -9,7 +9,7 @@ import { loadDefinitions } from '@wgmesh/vpp-api';
 import { VppSim } from '@wgmesh/vpp-sim';
 import { keyToBase64, publicKeyFromPrivate } from '@wgmesh/wireguard';
 import { Redis } from 'ioredis';
-import { API_DIR, describeGolden } from '../../../../libs/vpp-api/src/testing/golden';
+import { API_DIR, describeGolden } from '@wgmesh/vpp-api/testing';
 
 // `wgmesh registry up` as one process (hub dataplane-programmer + peer-discovery registry +
 // resolver) with one HTTP endpoint: /ready combines the three services' checks, /metrics shows

@@ -5,14 +5,11 @@ import { createLogger, Level, parseLevel, withDeadline } from '@wgmesh/log';
 import { parseCidr } from '@wgmesh/netaddr';
 import { Enrollment, memberCredsPath, nodeKey, writeEnrollment } from '@wgmesh/peer-discovery';
 import { natsCredsOption } from '@wgmesh/nats-transport';
-import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
+import { startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
 import { RoleProcess } from './role-process';
-import { checkPeerDiscoveryConfig, peerDiscoveryOptions, PeerDiscoveryConfig } from '../../../peer-discovery/src/config';
-import { ensureEnrolled, EnrollmentError } from '../../../peer-discovery/src/member/enroll-client';
+import { checkPeerDiscoveryConfig, EnrollmentError, ensureEnrolled, natsOverTunnel, PeerDiscoveryConfig, peerDiscoveryOptions, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
 import { DEFAULT_HTTP_LISTEN, FlagCheck, httpListenOption, type HttpListen } from '@wgmesh/health';
-import { natsOverTunnel, startPeerDiscovery } from '../../../peer-discovery/src/run';
-import { natProbeMemberOptions, NatProbeMemberConfig } from '../../../nat-probe/src/config';
-import { startNatProbeMember } from '../../../nat-probe/src/run';
+import { NatProbeMemberConfig, natProbeMemberOptions, startNatProbeMember } from '@wgmesh/app/nat-probe';
 import { ClientConfig, clientOptions, CommandError, connectClient, EXIT, runCommand } from './peers';
 
 // `wgmesh member …`: up (the member role), remove (ask the registry to drop a member).

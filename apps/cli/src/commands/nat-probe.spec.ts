@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { freePort, Service, startWgmesh } from '@wgmesh/testing';
-import { RawUdp } from '../../../../libs/nat-probe/src/udp-testing';
+import { RawUdp } from '@wgmesh/nat-probe/testing';
 
 // `wgmesh nat-probe server|classify` as real processes on loopback (127.0.0.1 and 127.0.0.2 are
 // both addresses of this host): exit codes, stdout, stderr.

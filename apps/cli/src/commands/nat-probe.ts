@@ -2,7 +2,7 @@ import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/conf
 import { createLogger, Level, parseLevel, untilSignal } from '@wgmesh/log';
 import { DEFAULT_HTTP_LISTEN, FlagCheck, httpListenOption, type HttpListen, Readiness, serveHealth } from '@wgmesh/health';
 import { DEFAULT_CLASSIFY_TIMEOUT_MS, DEFAULT_RATE_LIMIT, NatClassification, probeNat, signed, StunServerConfigError } from '@wgmesh/nat-probe';
-import { startNatProbeServer } from '../../../nat-probe/src/run';
+import { startNatProbeServer } from '@wgmesh/app/nat-probe';
 import { CommandError, EXIT, runCommand } from './peers';
 
 // `wgmesh nat-probe server|classify`: the STUN server (RFC 8489, RFC 5780) and the NAT classifier.

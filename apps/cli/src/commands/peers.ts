@@ -5,7 +5,7 @@ import { Enrollment, MemberStateError, NATS_CREDS_FILE, readEnrollment } from '@
 import { AUTH_DIR, CredentialsError, FILES } from '@wgmesh/nats-auth';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { natsOverTunnel } from '../../../peer-discovery/src/run';
+import { natsOverTunnel } from '@wgmesh/app/peer-discovery';
 
 // `wgmesh peers`, and what the small client commands (peers, status, connect) share: options to
 // reach the mesh's NATS, reading the node's enrolment, the usage/exit-code convention, tables.

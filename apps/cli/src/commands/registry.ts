@@ -1,28 +1,24 @@
 import { join } from 'node:path';
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
-import { DriverKind, parseDriverKind } from '@wgmesh/contracts';
+import { DriverKind, parseDriverKind, REGISTRY_NODE } from '@wgmesh/contracts';
 import { DEFAULT_MTU, DEFAULT_STATE_DIR, vppOptions } from '@wgmesh/dataplane';
 import { createLogger, Level, parseLevel, redactUrl } from '@wgmesh/log';
 import { formatIp, parseCidr } from '@wgmesh/netaddr';
 import { PRIVATE_KEY_FILE } from '@wgmesh/peer-discovery';
 import { explainRedisFailure, PeerStore, redisFailure } from '@wgmesh/peer-store';
 import { destroyRegistryState, openRegistryState, parseDuration, PROOF_WINDOW_MS, readPrefix, RegistryState, StateError, TokenInfo, TokenStore } from '@wgmesh/registry';
-import { REGISTRY_NODE } from '@wgmesh/contracts';
 import { connect, type NatsConnection } from 'nats';
 import { Redis } from 'ioredis';
 import { existsSync } from 'node:fs';
 import { AUTH_DIR, credsFileOptions, FILES, hasAuthority, initAuthority, joinEnrollToken, loadIssuer } from '@wgmesh/nats-auth';
 import { explainNatsConnectFailure, natsCredsOption } from '@wgmesh/nats-transport';
-import { startDataplaneProgrammer } from '../../../dataplane-programmer/src/run';
-import { checkPeerDiscoveryConfig, enrols, peerDiscoveryOptions, registryAddress } from '../../../peer-discovery/src/config';
+import { startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
+import { checkPeerDiscoveryConfig, enrols, peerDiscoveryOptions, registryAddress, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
 import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
 import { mapAccess, mapOptions, MeshMapService } from '@wgmesh/mesh-map';
-import { startPeerDiscovery } from '../../../peer-discovery/src/run';
-import { natProbeServerOptions, NatProbeServerConfig, stunServerAddresses } from '../../../nat-probe/src/config';
-import { startNatProbeServer } from '../../../nat-probe/src/run';
+import { NatProbeServerConfig, natProbeServerOptions, startNatProbeServer, stunServerAddresses } from '@wgmesh/app/nat-probe';
 import { RoleProcess } from './role-process';
-import { checkResolverConfig } from '../../../registry-resolver/src/config';
-import { startResolver } from '../../../registry-resolver/src/run';
+import { checkResolverConfig, startResolver } from '@wgmesh/app/registry-resolver';
 import { ago, CommandError, EXIT, formatTable, runCommand } from './peers';
 
 // `wgmesh registry …`: init, token create|list|revoke, up.

@@ -2,8 +2,9 @@ import { createSocket, Socket } from 'node:dgram';
 import type { StunAddress } from '@wgmesh/stun';
 
 /**
- * Test helper (not exported from the library): a plain UDP socket that sends raw datagrams and
- * queues what comes back, with the sender, so tests can check where a reply came from.
+ * Test kit (reached as @wgmesh/nat-probe/testing; not exported from the library): a plain UDP
+ * socket that sends raw datagrams and queues what comes back, with the sender, so tests can
+ * check where a reply came from.
  */
 export interface Received {
   bytes: Uint8Array;

@@ -46,7 +46,7 @@ describeE2E('no secret in NATS traffic, Redis, logs or spans of a lab run', prob
     });
     // NATS, Redis, the registry and the token first; the tap listens before anyone enrols.
     mesh = await startMesh(lab, { env, members: [] });
-    const [tcmd, targs] = node('tools/lab/src/nats-tap.ts', [`nats://127.0.0.1:${MESH.nats}`, mesh.natsAuth.registryCreds]);
+    const [tcmd, targs] = node('libs/lab/src/nats-tap.ts', [`nats://127.0.0.1:${MESH.nats}`, mesh.natsAuth.registryCreds]);
     tap = lab.spawn('registry', tcmd, targs, {}, { cwd: WORKSPACE, maxLines: 100 });
     tap.onLine((line) => line.startsWith(NATS_TAP_PREFIX) && nats.push(line));
     await tap.waitForLine(/nats tap listening/, 15_000);

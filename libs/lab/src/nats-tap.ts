@@ -5,7 +5,7 @@ import { credsFileOptions } from '@wgmesh/nats-auth';
  * Prints every message on a NATS server (`>`), one line each: `NATS-MSG <json>` with the subject,
  * reply subject, headers and body. The lab runs it in the registry's namespace with the registry's
  * credential (the only one allowed to subscribe to everything):
- *   node -r bin/register.js tools/lab/src/nats-tap.ts <url> <creds file>
+ *   node -r bin/register.js libs/lab/src/nats-tap.ts <url> <creds file>
  */
 export const NATS_TAP_PREFIX = 'NATS-MSG ';
 

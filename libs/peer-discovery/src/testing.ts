@@ -7,7 +7,8 @@ import type { NatsConnection } from 'nats';
 import { createLogger, Logger } from '@wgmesh/log';
 import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff } from '@wgmesh/dataplane';
 
-// Test-only helpers for this app's specs (not used by the app).
+// Test kit for peer discovery (reached as @wgmesh/peer-discovery/testing; not exported from the
+// library): an in-memory dataplane, keys, enrolment requests and a logger that records.
 
 /** An in-memory WireGuard device: the DataplaneDriver interface without a kernel or a socket. */
 export class FakeDriver implements DataplaneDriver {

@@ -3,10 +3,22 @@ import { join, resolve } from 'node:path';
 import { NatReport, parseNatReport, parsePathReport, PathDecision, PathReport } from '@wgmesh/contracts';
 import { LabError } from './errors';
 import type { Lab } from './lab';
-import type { Mesh } from './mesh';
 import { LogFile, logMessage } from './mesh-log';
 import { DumpPeer, PairDecision, pairDecision, PairEnd, PairProbe, PairRow, pairRow, pairsOf, pathTtl } from './mesh-pairs';
 import type { LabProcess } from './process';
+
+/**
+ * What the pair checks read of a running mesh: its members, their device peers, a ping between
+ * them and the watched path reports. `Mesh` (mesh.ts) is one; the interface keeps this file from
+ * importing mesh.ts, which imports this one.
+ */
+export interface PairSource {
+  readonly lab: Pick<Lab, 'ping'>;
+  readonly paths: Pick<PathWatch, 'reports'>;
+  memberNames(): string[];
+  member(name: string): { publicKey: string; address: string; enrolledAt: number; host: { dataplane?: string } };
+  devicePeers(name: string): Promise<Map<string, DumpPeer>>;
+}
 
 /**
  * The pair table from the members' own decisions: each member's nat-probe publishes its path
@@ -104,12 +116,12 @@ export class PathWatch {
 /** A pair key: "a-b". */
 const key = (a: string, b: string) => `${a}-${b}`;
 
-function endOf(mesh: Mesh, name: string): PairEnd {
+function endOf(mesh: PairSource, name: string): PairEnd {
   return { name, publicKey: mesh.member(name).publicKey };
 }
 
 /** Each member's device peers (`wg show dump`), by member name. */
-async function dumps(mesh: Mesh, names: readonly string[]): Promise<Map<string, Map<string, DumpPeer>>> {
+async function dumps(mesh: PairSource, names: readonly string[]): Promise<Map<string, Map<string, DumpPeer>>> {
   return new Map(await Promise.all(names.map(async (n) => [n, await mesh.devicePeers(n)] as const)));
 }
 
@@ -118,7 +130,7 @@ async function dumps(mesh: Mesh, names: readonly string[]): Promise<Map<string, 
  * pinged at once (up to 8): a's entry for b counts only this pair's direct traffic, so they do not
  * disturb each other's verdict.
  */
-export async function probePairs(mesh: Mesh, pairs: ReadonlyArray<readonly [string, string]>): Promise<Map<string, PairProbe>> {
+export async function probePairs(mesh: PairSource, pairs: ReadonlyArray<readonly [string, string]>): Promise<Map<string, PairProbe>> {
   const names = [...new Set(pairs.flat())];
   const vpp = (n: string) => mesh.member(n).host.dataplane === 'vpp';
   const before = await dumps(mesh, names);
@@ -148,7 +160,7 @@ export async function probePairs(mesh: Mesh, pairs: ReadonlyArray<readonly [stri
 }
 
 /** Every pair of the running members, now: decision, ping, verdict (settled or not). */
-export async function meshPairTable(mesh: Mesh, names = mesh.memberNames()): Promise<PairRow[]> {
+export async function meshPairTable(mesh: PairSource, names = mesh.memberNames()): Promise<PairRow[]> {
   const pairs = pairsOf(names);
   const probes = await probePairs(mesh, pairs);
   const reports = mesh.paths.reports();
@@ -181,7 +193,7 @@ export interface PathsConvergence {
  * lagging) are not pinged; a settled pair whose decision changes is checked again. Rejects after
  * `timeoutMs` with each pair's state.
  */
-export async function waitForPaths(mesh: Mesh, o: WaitForPathsOptions = {}): Promise<PathsConvergence> {
+export async function waitForPaths(mesh: PairSource, o: WaitForPathsOptions = {}): Promise<PathsConvergence> {
   const timeoutMs = o.timeoutMs ?? 30_000;
   const names = o.names ?? mesh.memberNames();
   const pairs = pairsOf(names);

@@ -70,7 +70,7 @@ time and the address of the mesh map (http://127.0.0.1:<port>/map on this machin
 the lab running; "down" removes its namespaces, processes and files. "exec" runs a wgmesh command
 in a host's namespace with that host's state directory, NATS credential and (on the registry)
 Redis password, e.g. "wgmesh lab exec a -- status" or "wgmesh lab exec registry -- registry token
-list" (the lab id may be left out while only one lab runs). See tools/lab/README.md.
+list" (the lab id may be left out while only one lab runs). See libs/lab/README.md.
 
 Options:
 ${formatOptionsHelp(labOptions)}`;

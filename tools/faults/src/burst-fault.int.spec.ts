@@ -6,7 +6,7 @@ import { PeerStore } from '@wgmesh/peer-store';
 import { waitFor } from '@wgmesh/testing';
 import { Redis } from 'ioredis';
 import { FAULT_ZONE, FaultMesh, instanceName, OwnServer, soaSerial, srvPort, tempDir } from './fault-harness';
-import { FakeDriver, key, memoryLogger } from './testing';
+import { FakeDriver, key, memoryLogger } from '@wgmesh/peer-discovery/testing';
 
 /**
  * Load faults (issue 7, "Hardening"): 1,000 peer events in one burst, then one peer flapping its

@@ -2,17 +2,15 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { parseDataplaneApplyRequest, type DataplaneApplyRequest, type DesiredPeer } from '@wgmesh/contracts';
+import { type DataplaneApplyRequest, type DesiredPeer, parseDataplaneApplyRequest } from '@wgmesh/contracts';
 import { DnsTarget, encodeQuery, freePort, udpExchange } from '@wgmesh/testing';
 import type { Logger } from '@wgmesh/log';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import { keyFromBase64, keyToBase32 } from '@wgmesh/wireguard';
 import dnsPacket from 'dns-packet';
-import { checkResolverConfig } from '../../registry-resolver/src/config';
-import { RunningResolver, startResolver } from '../../registry-resolver/src/run';
-import { parsePeerDiscoveryArgs } from './main';
-import { RunningPeerDiscovery, startPeerDiscovery } from './run';
-import type { FakeDriver } from './testing';
+import { checkResolverConfig, RunningResolver, startResolver } from '@wgmesh/app/registry-resolver';
+import { parsePeerDiscoveryArgs, RunningPeerDiscovery, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
+import type { FakeDriver } from '@wgmesh/peer-discovery/testing';
 
 // Test-only helpers for the fault specs (*fault*.int.spec.ts): a nats-server and a redis-server
 // of the test's own, on free loopback ports, that it may kill and restart at will (the machine's

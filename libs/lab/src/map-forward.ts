@@ -15,7 +15,7 @@ import type { LabProcess } from './process';
  * forwarder is a lab process (its PID in the state file: `lab down` ends it); its log is
  * `map-forward.log` beside the mesh's other logs.
  *
- * Run by the lab: node -r bin/register.js tools/lab/src/map-forward.ts --fd 3 --to 127.0.0.1:9470
+ * Run by the lab: node -r bin/register.js libs/lab/src/map-forward.ts --fd 3 --to 127.0.0.1:9470
  */
 const FORWARDER = join(__dirname, 'map-forward.ts');
 /** `registry up`'s own HTTP endpoint in its namespace (the lab leaves --http-listen at its default). */

@@ -12,7 +12,7 @@ import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
  *   {"time":…,"msg":"paths","report":PathReport}     (also "source":"get" for a paths.get reply)
  *   {"time":…,"msg":"nat","report":NatReport}
  */
-const usage = `Usage: node -r ./bin/register.js tools/lab/src/paths-watch.ts --nats <url> --mesh <name> [--node <id>]…`;
+const usage = `Usage: node -r ./bin/register.js libs/lab/src/paths-watch.ts --nats <url> --mesh <name> [--node <id>]…`;
 
 const options: OptionSpec[] = [
   { key: 'nats', flag: 'nats', value: '<url>', parse: values.url(['nats']), default: 'nats://127.0.0.1:4222', description: 'the mesh NATS' },

@@ -2,7 +2,7 @@ import { PeerStore } from '@wgmesh/peer-store';
 import { waitFor } from '@wgmesh/testing';
 import { Redis } from 'ioredis';
 import { FaultMesh, instanceName, OwnServer, srvPort, tempDir } from './fault-harness';
-import { FakeDriver, key, memoryLogger } from './testing';
+import { FakeDriver, key, memoryLogger } from '@wgmesh/peer-discovery/testing';
 
 /**
  * Faults of the control plane's servers (issue 7, "Hardening"), with the real services: the

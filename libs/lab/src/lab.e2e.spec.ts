@@ -154,7 +154,7 @@ describeLab('cleanup after the owner dies', () => {
 
   /** A child process that brings up a lab, starts a sleep and wireguard-go in it, and waits. */
   async function ownerProcess(detach: boolean) {
-    const script = `const { Lab } = require(${JSON.stringify(join(WORKSPACE, 'tools/lab/src/index.ts'))});
+    const script = `const { Lab } = require(${JSON.stringify(join(WORKSPACE, 'libs/lab/src/index.ts'))});
 Lab.up({ members: [{ name: 'a', nat: 'eim' }] }, { detach: ${detach} }).then(async (lab) => {
   const sleeper = lab.spawn('a', 'sleep', ['60']);
   const wg = await lab.startWireguardGo('a');

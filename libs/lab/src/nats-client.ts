@@ -16,9 +16,9 @@ import type { Lab } from './lab';
  *             → "connected", then when the server closes the connection {"closed": "<why>", "afterMs"},
  *               then one connection attempt more: {"reconnect": "ok" | "<error>"}
  *
- *   node -r bin/register.js tools/lab/src/nats-client.ts [job.json] < job.json
+ *   node -r bin/register.js libs/lab/src/nats-client.ts [job.json] < job.json
  */
-export const NATS_CLIENT_SCRIPT = 'tools/lab/src/nats-client.ts';
+export const NATS_CLIENT_SCRIPT = 'libs/lab/src/nats-client.ts';
 
 export interface NatsClientJob {
   url: string;

@@ -1,0 +1,5 @@
+// The registry resolver's public surface (reached as @wgmesh/app/registry-resolver): its command,
+// its options and their check, and starting it in-process (the CLI's `registry up`, tests).
+export { resolverCommand, resolverUsage } from './main';
+export { checkResolverConfig, resolverOptions, type ResolverConfig } from './config';
+export { runResolver, startResolver, type ResolverDeps, type RunningResolver } from './run';
