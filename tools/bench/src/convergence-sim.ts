@@ -113,7 +113,7 @@ class Worker {
     });
     child.on('error', (err) => this.fail(new Error(`simulated members ${from}-${to - 1}: ${err.message}`)));
     child.once('exit', (code, sig) => this.fail(new Error(`simulated members ${from}-${to - 1}: worker exited (${code ?? sig})`)));
-    this.ready = this.next('ready', 180_000) as Promise<Extract<SimToParent, { type: 'ready' }>>;
+    this.ready = this.next('ready', Math.max(180_000, (to - from) * 600)) as Promise<Extract<SimToParent, { type: 'ready' }>>;
   }
 
   send(m: SimToWorker): void {
