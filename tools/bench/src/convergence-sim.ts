@@ -113,7 +113,7 @@ class Worker {
     });
     child.on('error', (err) => this.fail(new Error(`simulated members ${from}-${to - 1}: ${err.message}`)));
     child.once('exit', (code, sig) => this.fail(new Error(`simulated members ${from}-${to - 1}: worker exited (${code ?? sig})`)));
-    this.ready = this.next('ready', Math.max(180_000, (to - from) * 600)) as Promise<Extract<SimToParent, { type: 'ready' }>>;
+    this.ready = this.next('ready', Math.max(180_000, (to - from) * 1500)) as Promise<Extract<SimToParent, { type: 'ready' }>>;
   }
 
   send(m: SimToWorker): void {
@@ -224,7 +224,7 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
       const to = Math.min(o.members, from + per);
       if (from >= to) break;
       const child = fork(join(__dirname, 'convergence-sim-worker.ts'), [], {
-        execArgv: ['-r', join(WORKSPACE, 'bin/register.js'), '--max-old-space-size=8192', ...(process.env.WGMESH_SIM_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WGMESH_SIM_PROF}`] : [])],
+        execArgv: ['-r', join(WORKSPACE, 'bin/register.js'), '--max-old-space-size=8192'],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       const worker = new Worker(child, from, to);

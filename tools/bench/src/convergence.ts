@@ -47,8 +47,8 @@ Options:
 ${formatOptionsHelp(options)}
 
 WGMESH_SIM_DEBUG=<path prefix> makes each worker write its members' logs (info) to
-<prefix>.<first member>.log and its start-up progress to stderr; WGMESH_SIM_PROF=<dir> runs the
-workers with --cpu-prof into <dir>.`;
+<prefix>.<first member>.log and its start-up progress to stderr; WGMESH_SIM_PROF=<dir> writes a
+CPU profile of each worker over the changes (not the start) to <dir>/sim-<first member>.cpuprofile.`;
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
