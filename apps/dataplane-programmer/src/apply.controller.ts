@@ -1,6 +1,6 @@
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { DataplaneApplyRequest, DataplaneApplyResult, ErrorReply, parseDataplaneApplyRequest, Patterns } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, DataplaneApplyResult, ErrorReply, Patterns } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { MeshExceptionFilter } from '@wgmesh/nats-transport';
 import { countError } from '@wgmesh/telemetry';
@@ -11,10 +11,10 @@ import { GUARD, LOGGER } from './tokens';
 export type ApplyGuard = (req: DataplaneApplyRequest) => Promise<string | null>;
 
 /**
- * `node.<id>.dataplane.apply`: validate (an invalid request is answered with invalid_request and
- * changes nothing), check it against the device's guard when it has one (a refused request is
- * answered with apply_refused and the reason, and changes nothing), then queue it on the
- * device's programmer and reply with the result.
+ * `node.<id>.dataplane.apply`: the request as its contract checked it at the transport (an
+ * invalid one is answered there with invalid_request and changes nothing), checked against the
+ * device's guard when it has one (a refused request is answered with apply_refused and the
+ * reason, and changes nothing), then queued on the device's programmer; the reply is the result.
  */
 @Controller()
 @UseFilters(MeshExceptionFilter)
@@ -26,8 +26,7 @@ export class ApplyController {
   ) {}
 
   @MessagePattern(Patterns.dataplaneApply)
-  async apply(@Payload() value: unknown): Promise<DataplaneApplyResult | ErrorReply> {
-    const req = parseDataplaneApplyRequest(value);
+  async apply(@Payload() req: DataplaneApplyRequest): Promise<DataplaneApplyResult | ErrorReply> {
     const refusal = this.guard ? await this.guard(req) : null;
     if (refusal) {
       countError('apply_refused');

@@ -143,7 +143,7 @@ export class MemberHealth {
     void ref.ready.then((bus) => this.nats?.bus(bus)).catch(() => undefined);
   }
 
-  started(parts: { member: MemberPeersService; strategy: MeshNatsServer; rejected: () => number }): void {
+  started(parts: { member: MemberPeersService; strategy: MeshNatsServer }): void {
     const member = (this.member = parts.member);
     const c = member.counters;
     const m = meshMetrics;
@@ -157,7 +157,8 @@ export class MemberHealth {
       .counter(m.dnsPullDisagreements(), {}, () => c.dnsDisagreements)
       .counter(m.errors(), { kind: 'member_apply' }, () => c.applyFailures)
       .counter(m.errors(), { kind: 'dns_pull' }, () => c.dnsFailures)
-      .counter(m.errors(), { kind: 'invalid_event' }, parts.rejected)
+      // Messages refused where they are refused: by the transport (contract) or a handler's ContractError.
+      .counter(m.errors(), { kind: 'invalid_event' }, () => parts.strategy.stats().rejected)
       .counter(m.errors(), { kind: 'peer_table_load' }, () => member.mirror.stats().loadFailures)
       .counter(m.errors(), { kind: 'peer_refused' }, () => c.refusedPeers);
   }

@@ -13,7 +13,6 @@ import { ensureEnrolled } from './member/enroll-client';
 import { ApplyDesired, MemberPeersService } from './member/member-peers.service';
 import { MemberModule } from './member/member.module';
 import { MemberHealth, RegistryHealth } from './health';
-import { MemberController } from './member/member.controller';
 import { HubWatchService } from './registry/hub-watch.service';
 import { REDIS } from './tokens';
 import { withDeadline } from '@wgmesh/log';
@@ -104,8 +103,7 @@ async function startMember(config: PeerDiscoveryConfig, log: Logger, deps: PeerD
   const member = app.get(MemberPeersService);
   health.busRef(busRef);
   nats.server(strategy.status);
-  const controller = app.get(MemberController);
-  health.started({ member, strategy, rejected: () => controller.rejected });
+  health.started({ member, strategy });
   // Subscribing waits for NATS (over the tunnel); once subscribed, load (or reload) the table.
   void listen(app, log, 'subscribed to peer events', { mesh: config.mesh, node, nats: redactUrl(servers) }).then(() => {
     nats.subscribed();

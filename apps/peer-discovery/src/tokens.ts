@@ -2,7 +2,10 @@
 export const CONFIG = Symbol('PeerDiscoveryConfig');
 export const LOGGER = Symbol('Logger');
 export const REDIS = Symbol('Redis');
+/** The registry's MeshBus (one connection, its own). */
 export const BUS = Symbol('MeshBus');
+/** A member's BusRef (the bus over the tunnel, replaced when its credentials are renewed). */
+export const BUS_REF = Symbol('BusRef');
 export const DRIVER = Symbol('DataplaneDriver');
 export const APPLY = Symbol('ApplyDesired');
 export const ENROLLMENT = Symbol('Enrollment');

@@ -153,6 +153,19 @@ describe('registry-resolver HTTP endpoint: metrics, health, readiness, shutdown 
       return m.get('wgmesh_events_consumed_total{event="peers.events"}') === 1 && m.get('wgmesh_peers_known{component="resolver"}') === 3 && m.get('wgmesh_peer_table_revision{component="resolver"}') === 3;
     });
 
+    // A bad event is refused where it arrives (the transport, against the contract) and moves
+    // invalid_event; the table stays as it was.
+    const invalid = () => metricSamples(text, 'wgmesh_errors_total').get('wgmesh_errors_total{kind="invalid_event"}');
+    expect(invalid()).toBe(0);
+    bus.publish(Patterns.peerEvents, { type: 'upsert', revision: 4, peer: { publicKey: 'not a key', allowedIps: ['10.99.0.5/32'] } });
+    await waitFor('the refused event in the metrics', async () => {
+      const m = metricSamples((await httpGet(`${url}/metrics`)).body, 'wgmesh_');
+      return m.get('wgmesh_errors_total{kind="invalid_event"}') === 1;
+    });
+    const after = metricSamples((await httpGet(`${url}/metrics`)).body, 'wgmesh_');
+    expect(after.get('wgmesh_peers_known{component="resolver"}')).toBe(3);
+    expect(after.get('wgmesh_peer_table_revision{component="resolver"}')).toBe(3);
+
     const stop = await stopWithin(s, STOP_BOUND_MS);
     expect(stop.code).toBe(0);
     expect(stop.ms).toBeLessThan(STOP_BOUND_MS);

@@ -1,10 +1,10 @@
+import { Patterns } from '@wgmesh/contracts';
 import { FlagCheck, ReadinessSink } from '@wgmesh/health';
 import { redactUrl } from '@wgmesh/log';
 import type { MeshNatsServer } from '@wgmesh/nats-transport';
 import { dnsQueryMetrics, meshMetrics, MetricsScope, watchNatsServer } from '@wgmesh/telemetry';
 import type { ResolverConfig } from './config';
 import type { DnsService } from './dns.service';
-import type { PeerEventsController } from './peer-events.controller';
 import type { PeerTableService } from './peer-table.service';
 
 export interface ResolverParts {
@@ -12,7 +12,6 @@ export interface ResolverParts {
   strategy: MeshNatsServer;
   dns: DnsService;
   table: PeerTableService;
-  events: PeerEventsController;
 }
 
 export interface ResolverHealth {
@@ -28,7 +27,7 @@ export interface ResolverHealth {
  * scrape time; per-query DNS metrics are recorded in dns.service.ts.
  */
 export function watchResolver(parts: ResolverParts, readiness?: ReadinessSink): ResolverHealth {
-  const { config, strategy, dns, table, events } = parts;
+  const { config, strategy, dns, table } = parts;
   const nats = new FlagCheck('nats', `connecting to ${redactUrl(config.nats)}`);
   let connected = false;
   let subscribed = false;
@@ -67,7 +66,8 @@ export function watchResolver(parts: ResolverParts, readiness?: ReadinessSink): 
     .gauge(m.dnsTcpConnections(), {}, () => serverStats()?.tcpOpen ?? 0)
     .counter(m.dnsCacheLookups(), { result: 'hit' }, () => table.responder.stats().cacheHits)
     .counter(m.dnsCacheLookups(), { result: 'miss' }, () => table.responder.stats().cacheMisses)
-    .counter(m.errors(), { kind: 'invalid_event' }, () => events.rejected)
+    // Refused where they are refused: by the transport, against the contract.
+    .counter(m.errors(), { kind: 'invalid_event' }, () => strategy.stats().patterns[Patterns.peerEvents]?.rejected ?? 0)
     .counter(m.errors(), { kind: 'peer_table_load' }, () => table.mirror.stats().loadFailures)
     .counter(m.errors(), { kind: 'dns_responder' }, () => serverStats()?.responderErrors ?? 0)
     .counter(m.errors(), { kind: 'dns_tcp_timeout' }, () => serverStats()?.tcpTimeouts ?? 0)

@@ -1,31 +1,20 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Controller, UseFilters } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { ContractError, parsePeerEvent, Patterns } from '@wgmesh/contracts';
-import type { Logger } from '@wgmesh/log';
+import { Patterns, type PeerEvent } from '@wgmesh/contracts';
+import { MeshExceptionFilter } from '@wgmesh/nats-transport';
 import { PeerTableService } from './peer-table.service';
-import { LOGGER } from './tokens';
 
-/** `peers.events` from the registry watcher → the in-memory peer table. */
+/**
+ * `peers.events` from the registry watcher → the in-memory peer table. The transport checked the
+ * event against its contract (a bad one is refused and counted there, never reaching here).
+ */
 @Controller()
+@UseFilters(MeshExceptionFilter)
 export class PeerEventsController {
-  rejected = 0;
-
-  constructor(
-    private readonly table: PeerTableService,
-    @Inject(LOGGER) private readonly log: Logger,
-  ) {}
+  constructor(private readonly table: PeerTableService) {}
 
   @EventPattern(Patterns.peerEvents)
-  onPeerEvent(@Payload() value: unknown): void {
-    let event;
-    try {
-      event = parsePeerEvent(value);
-    } catch (err) {
-      if (!(err instanceof ContractError)) throw err;
-      this.rejected++;
-      this.log.warn('rejected an invalid peer event', { error: err.message });
-      return;
-    }
+  onPeerEvent(@Payload() event: PeerEvent): void {
     this.table.mirror.handle(event);
   }
 }

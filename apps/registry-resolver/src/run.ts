@@ -7,7 +7,6 @@ import { startTelemetry, Telemetry } from '@wgmesh/telemetry';
 import type { ResolverConfig } from './config';
 import { DnsService } from './dns.service';
 import { watchResolver } from './health';
-import { PeerEventsController } from './peer-events.controller';
 import { PeerTableService } from './peer-table.service';
 import { ResolverModule } from './resolver.module';
 
@@ -34,7 +33,7 @@ async function startIn(config: ResolverConfig, log: Logger, telemetry: Telemetry
   const app = await NestFactory.createMicroservice(ResolverModule.forRoot(config, log), { strategy, logger: new NestLogger(log), bufferLogs: false });
   const dns = app.get(DnsService);
   const table = app.get(PeerTableService);
-  const health = watchResolver({ config, strategy, dns, table, events: app.get(PeerEventsController) }, deps.readiness);
+  const health = watchResolver({ config, strategy, dns, table }, deps.readiness);
   // listen() runs the lifecycle hooks (loading the table, then starting DNS) and then subscribes,
   // which waits for NATS. DNS answers as soon as the table is loaded, NATS or not. Once subscribed,
   // reload so that nothing published before the subscription is missed, and reload after every

@@ -14,7 +14,7 @@ export type InboundParser = (value: unknown) => unknown;
  * message is refused the same way on every subject (counted, logged, and for a request answered
  * with `invalid_request`). A new pattern needs its entry here (the type makes it so).
  */
-export const INBOUND: Readonly<Record<Pattern, InboundParser>> = {
+export const INBOUND = {
   'peers.events': parsePeerEvent,
   'peers.snapshot': parseSnapshotRequest,
   enroll: parseEnrollRequest,
@@ -27,7 +27,10 @@ export const INBOUND: Readonly<Record<Pattern, InboundParser>> = {
   'node.{node}.punch': parsePunchMessage,
   'node.{node}.connect': parseConnectRequest,
   'node.{node}.credential': parseCredentialRequest,
-};
+} as const satisfies Readonly<Record<Pattern, InboundParser>>;
+
+/** What a receiver of pattern P gets once the transport checked it: the type its parser returns. */
+export type InboundOf<P extends Pattern> = ReturnType<(typeof INBOUND)[P]>;
 
 /** The inbound parser of a pattern, or undefined for a string that is not one of `Patterns`. */
 export function inboundParser(pattern: string): InboundParser | undefined {

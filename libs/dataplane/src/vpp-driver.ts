@@ -1,3 +1,4 @@
+import { SerialQueue } from '@wgmesh/serial-queue';
 import type { Logger } from '@wgmesh/log';
 import { canonicalCidr, parseIp } from '@wgmesh/netaddr';
 import {
@@ -144,7 +145,7 @@ export class VppDriver implements DataplaneDriver {
   private definitions: ApiDefinitions | undefined;
   private client: VppClient | null = null;
   private connecting: Promise<VppClient> | null = null;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   private itf: VppInterface | null = null;
   /** The peer map reflects VPP (dumped on the current connection, no failed call since). */
@@ -200,7 +201,7 @@ export class VppDriver implements DataplaneDriver {
 
   /** Leaves VPP as it is; only our event registration and the API connection go. */
   async close(): Promise<void> {
-    await this.queue.catch(() => undefined);
+    await this.queue.idle();
     const client = this.client;
     this.client = null;
     if (!client || client.closed) return;
@@ -653,9 +654,7 @@ export class VppDriver implements DataplaneDriver {
         return fn();
       }
     };
-    const run = this.queue.then(once, once);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(once);
   }
 
   private async api(): Promise<VppClient> {

@@ -1,4 +1,4 @@
-import { Patterns, subjectFor } from '@wgmesh/contracts';
+import { Patterns, PeerState, subjectFor } from '@wgmesh/contracts';
 import { readDaemonRecord } from '@wgmesh/dataplane';
 import { createKey, splitEnrollToken } from '@wgmesh/nats-auth';
 import { buildEnrollRequest } from '@wgmesh/registry';
@@ -9,7 +9,6 @@ import { DAEMON_STATE_DIR, Mesh, MESH, missingMeshTools, startMesh, WORKSPACE } 
 import { NatsClientJob, NatsClientReply, runNatsClient } from './nats-client';
 import { logMessage } from './mesh-log';
 import { toolEnv } from './exec';
-import { DumpPeer } from './mesh-pairs';
 import { findExecutable, missingRequirements } from './requirements';
 
 /**
@@ -205,7 +204,7 @@ describeLab('faults in a lab: NATS, the registry, a member, Redis killed under a
     expect(restartLines.filter((e) => /started wireguard-go|device configured/.test(e.line))).toEqual([]);
     expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
     for (const [k, p] of before) {
-      const now = after.get(k) as DumpPeer;
+      const now = after.get(k) as PeerState;
       expect(now.endpoint).toBe(p.endpoint);
       expect(now.rxBytes).toBeGreaterThanOrEqual(p.rxBytes);
       expect(now.txBytes).toBeGreaterThanOrEqual(p.txBytes);
@@ -284,7 +283,7 @@ describeLab('faults in a lab: NATS, the registry, a member, Redis killed under a
     const killedAt = Date.now();
     const hubPid = await mesh.killHubDevice();
     await waitFor('every member back on the hub, handshaken', async () => {
-      const hub = await mesh.devicePeers('registry').catch(() => new Map<string, DumpPeer>());
+      const hub = await mesh.devicePeers('registry').catch(() => new Map<string, PeerState>());
       return members.every((n) => (hub.get(mesh.member(n).publicKey)?.latestHandshake ?? 0) > 0);
     }, 15_000, 20);
     const backMs = Date.now() - killedAt;

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '@wgmesh/wireguard';
+import type { PeerState } from '@wgmesh/contracts';
+import { toDeviceState } from '@wgmesh/dataplane';
+import { generatePrivateKey, keyToBase64, parseWgDump, publicKeyFromPrivate } from '@wgmesh/wireguard';
 import { waitFor, describeE2E } from '@wgmesh/testing';
 import { Lab } from './lab';
 import { missingRequirements } from './requirements';
@@ -17,24 +19,6 @@ const MESH = '10.99.0.0/16';
 const HUB = { tunnel: '10.99.0.1', port: 51820 };
 const A = { name: 'a', tunnel: '10.99.0.2', port: 51821 };
 const B = { name: 'b', tunnel: '10.99.0.3', port: 51822 };
-
-interface Peer {
-  publicKey: string;
-  endpoint: string | null;
-  latestHandshake: number;
-  rx: number;
-  tx: number;
-}
-
-/** `wg show <dev> dump`: the interface line, then one line per peer (tab separated). */
-function parseDump(text: string): Map<string, Peer> {
-  const peers = new Map<string, Peer>();
-  for (const line of text.trim().split('\n').slice(1)) {
-    const [publicKey, , endpoint, , handshake, rx, tx] = line.split('\t');
-    peers.set(publicKey, { publicKey, endpoint: endpoint === '(none)' ? null : endpoint, latestHandshake: Number(handshake), rx: Number(rx), tx: Number(tx) });
-  }
-  return peers;
-}
 
 class Node {
   readonly privateKey = generatePrivateKey();
@@ -64,11 +48,11 @@ class Node {
     return this.lab.exec(this.host, 'wg', args, { input });
   }
 
-  async peers(): Promise<Map<string, Peer>> {
-    return parseDump((await this.wg(['show', this.dev, 'dump'])).stdout);
+  async peers(): Promise<Map<string, PeerState>> {
+    return new Map(toDeviceState(parseWgDump((await this.wg(['show', this.dev, 'dump'])).stdout)).peers.map((p) => [p.publicKey, p]));
   }
 
-  async peer(other: Node): Promise<Peer | undefined> {
+  async peer(other: Node): Promise<PeerState | undefined> {
     return (await this.peers()).get(other.publicKey);
   }
 
@@ -121,7 +105,7 @@ async function configureDirect(a: Node, b: Node, endpoints: { a: string; b: stri
 
 async function hubBytes(hub: Node, ...members: Node[]): Promise<number> {
   const peers = await hub.peers();
-  return members.reduce((sum, m) => sum + (peers.get(m.publicKey)?.rx ?? 0) + (peers.get(m.publicKey)?.tx ?? 0), 0);
+  return members.reduce((sum, m) => sum + (peers.get(m.publicKey)?.rxBytes ?? 0) + (peers.get(m.publicKey)?.txBytes ?? 0), 0);
 }
 
 /** Asserts that `check` stays false for `ms` (polling): absence can only be shown over a window. */
@@ -167,7 +151,7 @@ describeLab('hole punching through endpoint-independent NATs (eim, eim)', () => 
     const ping = await lab.ping('a', B.tunnel, PING);
     expect(ping.received).toBe(PING.count);
     const directAfter = (await a.peer(b))!;
-    expect(directAfter.tx - directBefore.tx).toBeGreaterThanOrEqual(PING.count * PING.size);
+    expect(directAfter.txBytes - directBefore.txBytes).toBeGreaterThanOrEqual(PING.count * PING.size);
     expect(directAfter.endpoint).toBe(endpoints.b);
     expect((await b.peer(a))!.endpoint).toBe(endpoints.a);
     // The ping's bytes went a ↔ b; the hub saw at most a keepalive or two.

@@ -1,56 +1,16 @@
-import type { PathReport } from '@wgmesh/contracts';
+import type { PathReport, PeerState } from '@wgmesh/contracts';
 import { leads } from '@wgmesh/nat-probe';
+import { RECENT_HANDSHAKE_SECONDS } from '@wgmesh/peer-discovery';
 import type { PingResult } from './exec';
 import type { MemberNat } from './plan';
 
 /**
- * The pair table (pure: parsing `wg show <dev> dump`, reading the members' path decisions, checking
- * them against what a ping through the tunnel showed, printing the table). mesh-paths.ts gathers
- * the decisions, device dumps and pings; this file only interprets.
+ * The pair table (pure: reading the members' path decisions, checking them against what a ping
+ * through the tunnel showed, printing the table). mesh-paths.ts gathers the decisions, device
+ * peers (`wg show dump`, read by libs/wireguard's parseWgDump) and pings; this file only interprets.
  */
-
-/** One peer line of `wg show <dev> dump`. */
-export interface DumpPeer {
-  publicKey: string;
-  endpoint: string | null;
-  allowedIps: string[];
-  /** Unix seconds; 0 for never. */
-  latestHandshake: number;
-  rxBytes: number;
-  txBytes: number;
-  persistentKeepalive: number;
-}
-
-/**
- * `wg show <dev> dump`: the interface line (private key, public key, port, fwmark), then one
- * tab-separated line per peer: public key, preshared key, endpoint, allowed ips, latest
- * handshake, rx, tx, keepalive ("off" or seconds).
- */
-export function parseDump(text: string): { publicKey: string | null; listenPort: number; peers: Map<string, DumpPeer> } {
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
-  const peers = new Map<string, DumpPeer>();
-  if (lines.length === 0) return { publicKey: null, listenPort: 0, peers };
-  const [, publicKey, port] = lines[0].split('\t');
-  for (const line of lines.slice(1)) {
-    const f = line.split('\t');
-    if (f.length < 8) throw new Error(`wg show dump: a peer line has ${f.length} fields, not 8: ${line.slice(0, 80)}`);
-    peers.set(f[0], {
-      publicKey: f[0],
-      endpoint: f[2] === '(none)' ? null : f[2],
-      allowedIps: f[3] === '(none)' ? [] : f[3].split(','),
-      latestHandshake: Number(f[4]),
-      rxBytes: Number(f[5]),
-      txBytes: Number(f[6]),
-      persistentKeepalive: f[7] === 'off' ? 0 : Number(f[7]),
-    });
-  }
-  return { publicKey: publicKey === '(none)' ? null : publicKey, listenPort: Number(port), peers };
-}
 
 export type PairPath = 'direct' | 'relayed';
-
-/** WireGuard's REJECT_AFTER_TIME: an older session carries no traffic. */
-export const RECENT_HANDSHAKE_S = 180;
 
 /** What the tunnel showed for a pair's ping: through the direct peer, through the registry, part each, or no reply. */
 export type ObservedPath = 'direct' | 'relayed' | 'mixed' | null;
@@ -126,8 +86,8 @@ export interface PairProbe {
   /** ICMP payload bytes of each echo (the IP packet is 28 bytes more). */
   size: number;
   /** a's entry for b and b's entry for a, before and after the ping (undefined: no entry). */
-  before: { aToB?: DumpPeer; bToA?: DumpPeer };
-  after: { aToB?: DumpPeer; bToA?: DumpPeer };
+  before: { aToB?: PeerState; bToA?: PeerState };
+  after: { aToB?: PeerState; bToA?: PeerState };
   nowSeconds: number;
   /**
    * For a pair with a VPP end (VPP has no per-peer counters): the TTLs of the replies to a ping
@@ -177,7 +137,7 @@ function observeByTtl(t: NonNullable<PairProbe['ttl']>): ObservedPath {
 
 /** Both devices have a handshake with the other in the last 180 s. */
 export function freshHandshakes(p: Pick<PairProbe, 'after' | 'nowSeconds'>): { a: boolean; b: boolean } {
-  const fresh = (e?: DumpPeer) => e !== undefined && e.latestHandshake > 0 && p.nowSeconds - e.latestHandshake <= RECENT_HANDSHAKE_S;
+  const fresh = (e?: PeerState) => e !== undefined && e.latestHandshake > 0 && p.nowSeconds - e.latestHandshake <= RECENT_HANDSHAKE_SECONDS;
   return { a: fresh(p.after.aToB), b: fresh(p.after.bToA) };
 }
 

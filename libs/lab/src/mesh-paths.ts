@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { NatReport, parseNatReport, parsePathReport, PathDecision, PathReport } from '@wgmesh/contracts';
+import { NatReport, parseNatReport, parsePathReport, PathDecision, PathReport, PeerState } from '@wgmesh/contracts';
 import { LabError } from './errors';
 import type { Lab } from './lab';
 import { LogFile, logMessage } from './mesh-log';
-import { DumpPeer, PairDecision, pairDecision, PairEnd, PairProbe, PairRow, pairRow, pairsOf, pathTtl } from './mesh-pairs';
+import { PairDecision, pairDecision, PairEnd, PairProbe, PairRow, pairRow, pairsOf, pathTtl } from './mesh-pairs';
 import type { LabProcess } from './process';
 
 /**
@@ -17,7 +17,7 @@ export interface PairSource {
   readonly paths: Pick<PathWatch, 'reports'>;
   memberNames(): string[];
   member(name: string): { publicKey: string; address: string; enrolledAt: number; host: { dataplane?: string } };
-  devicePeers(name: string): Promise<Map<string, DumpPeer>>;
+  devicePeers(name: string): Promise<Map<string, PeerState>>;
 }
 
 /**
@@ -121,7 +121,7 @@ function endOf(mesh: PairSource, name: string): PairEnd {
 }
 
 /** Each member's device peers (`wg show dump`), by member name. */
-async function dumps(mesh: PairSource, names: readonly string[]): Promise<Map<string, Map<string, DumpPeer>>> {
+async function dumps(mesh: PairSource, names: readonly string[]): Promise<Map<string, Map<string, PeerState>>> {
   return new Map(await Promise.all(names.map(async (n) => [n, await mesh.devicePeers(n)] as const)));
 }
 
@@ -148,7 +148,7 @@ export async function probePairs(mesh: PairSource, pairs: ReadonlyArray<readonly
   }
   const after = await dumps(mesh, names);
   const nowSeconds = Math.floor(Date.now() / 1000);
-  const entries = (d: Map<string, Map<string, DumpPeer>>, a: string, b: string) => ({ aToB: d.get(a)!.get(mesh.member(b).publicKey), bToA: d.get(b)!.get(mesh.member(a).publicKey) });
+  const entries = (d: Map<string, Map<string, PeerState>>, a: string, b: string) => ({ aToB: d.get(a)!.get(mesh.member(b).publicKey), bToA: d.get(b)!.get(mesh.member(a).publicKey) });
   return new Map(
     pairs.map(([a, b]) => {
       const reverse = back.get(key(a, b));

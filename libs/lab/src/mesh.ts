@@ -1,7 +1,9 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { isDaemonRunning, readDaemonRecord, removeStaleLocks, VppDriver } from '@wgmesh/dataplane';
+import { isDaemonRunning, readDaemonRecord, removeStaleLocks, toDeviceState, VppDriver } from '@wgmesh/dataplane';
 import { readEnrollment } from '@wgmesh/peer-discovery';
+import { parseWgDump } from '@wgmesh/wireguard';
+import type { PeerState } from '@wgmesh/contracts';
 import { findVpp, VppInstall } from '@wgmesh/vpp-live';
 import { VppNode, vppNode } from './vpp-node';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +14,7 @@ import type { Lab } from './lab';
 import { startMapForward } from './map-forward';
 import { registryClientEnv } from './lab-exec';
 import { LogFile, logMessage } from './mesh-log';
-import { DumpPeer, expectDirect, pairsOf, PairRow, parseDump } from './mesh-pairs';
+import { expectDirect, pairsOf, PairRow } from './mesh-pairs';
 import { meshPairTable, PathsConvergence, PathWatch, waitForPaths, WaitForPathsOptions } from './mesh-paths';
 import { ADDR, type Host } from './plan';
 import type { LabProcess } from './process';
@@ -387,11 +389,11 @@ export class Mesh {
    * A device's peers: `wg show <dev> dump` in the host's namespace, or for a VPP node VPP's own
    * view through the vpp driver (no byte counters; handshakes from the ESTABLISHED flag).
    */
-  async devicePeers(host: string): Promise<Map<string, DumpPeer>> {
+  async devicePeers(host: string): Promise<Map<string, PeerState>> {
     if (this.lab.host(host).dataplane === 'vpp') return new Map((await this.vppReader(host).read()).peers.map((p) => [p.publicKey, p]));
     const device = host === 'registry' ? this.registry.device : this.member(host).device;
     const { stdout } = await this.lab.exec(host, 'wg', ['show', device, 'dump']);
-    return parseDump(stdout).peers;
+    return new Map(toDeviceState(parseWgDump(stdout)).peers.map((p) => [p.publicKey, p]));
   }
 
   /** `wgmesh … up` options for the host's dataplane: wireguard-go (uapi) by name, or VPP's wg0 with the host interface of that name. */

@@ -1,5 +1,5 @@
 import { OptionSpec, parseCommand, values } from '@wgmesh/config';
-import { parseNatReport, parsePathReport, Patterns } from '@wgmesh/contracts';
+import { parsePathReport, Patterns } from '@wgmesh/contracts';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
 
 /**
@@ -31,8 +31,8 @@ async function main(argv: string[]): Promise<number> {
   const o = command.options;
   const logger = { error: (m: string) => line('transport error', { error: m }), warn: (m: string) => line('transport warning', { error: m }) };
   const bus = await MeshBus.connect({ servers: o.nats, mesh: o.mesh, name: 'wgmesh-lab-paths-watch', ...(o.creds ? { creds: o.creds } : {}), logger });
-  bus.subscribe(Patterns.paths, (value) => line('paths', { report: parsePathReport(value) }), { node: '*' });
-  bus.subscribe(Patterns.nat, (value) => line('nat', { report: parseNatReport(value) }), { node: '*' });
+  bus.subscribe(Patterns.paths, (report) => line('paths', { report }), { node: '*' });
+  bus.subscribe(Patterns.nat, (report) => line('nat', { report }), { node: '*' });
   await bus.raw.flush();
   line('watching');
   await Promise.all(

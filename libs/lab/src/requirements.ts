@@ -1,5 +1,5 @@
 import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { findExecutable } from '@wgmesh/executables';
 
 /** What the lab needs from the machine, and which Debian package provides each tool. */
 export const TOOLS: ReadonlyArray<{ tool: string; pkg: string; why: string }> = [
@@ -33,13 +33,7 @@ export function thisMachine(): Machine {
 }
 
 /** An executable on PATH (plus the sbin directories, which a non-login root shell may lack). */
-export function findExecutable(name: string): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
-  for (const dir of dirs) {
-    if (dir && canAccess(join(dir, name), constants.X_OK)) return join(dir, name);
-  }
-  return null;
-}
+export { findExecutable };
 
 function canAccess(path: string, mode = constants.F_OK): boolean {
   try {

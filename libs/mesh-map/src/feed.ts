@@ -1,4 +1,4 @@
-import { DataplaneState, nodeOfSubject, parseDataplaneState, parseNatReport, parsePathReport, parsePeerEvent, parsePeerSnapshot, Patterns } from '@wgmesh/contracts';
+import { DataplaneState, nodeOfSubject, parsePathReport, parsePeerSnapshot, Patterns } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
 import { MirrorChange, PeerMirror, readPagedSnapshot } from '@wgmesh/peer-sync';
@@ -61,10 +61,10 @@ export class MapFeed {
   private async subscribe(): Promise<void> {
     const { bus, map } = this.opts;
     this.subs.push(
-      bus.subscribe(Patterns.peerEvents, (value) => this.mirror.handle(parsePeerEvent(value))),
-      bus.subscribe(Patterns.paths, (value, msg) => this.fromNode(msg.subject, (node) => map.pathReport(node, parsePathReport(value))), { node: '*' }),
-      bus.subscribe(Patterns.nat, (value, msg) => this.fromNode(msg.subject, (node) => map.natReport(node, parseNatReport(value))), { node: '*' }),
-      bus.subscribe(Patterns.dataplaneState, (value) => this.state(this.opts.registryNode, parseDataplaneState(value)), { node: this.opts.registryNode }),
+      bus.subscribe(Patterns.peerEvents, (event) => this.mirror.handle(event)),
+      bus.subscribe(Patterns.paths, (value, msg) => this.fromNode(msg.subject, (node) => map.pathReport(node, value)), { node: '*' }),
+      bus.subscribe(Patterns.nat, (value, msg) => this.fromNode(msg.subject, (node) => map.natReport(node, value)), { node: '*' }),
+      bus.subscribe(Patterns.dataplaneState, (state) => this.state(this.opts.registryNode, state), { node: this.opts.registryNode }),
     );
     bus.status.subscribe((s) => {
       if (s === 'reconnected' && !this.stopped) void this.resync('NATS reconnected');
@@ -121,10 +121,10 @@ export class MapFeed {
   private awaitState(key: string, node: string): void {
     const sub = this.opts.bus.subscribe(
       Patterns.dataplaneState,
-      (value) => {
+      (state) => {
         sub.unsubscribe();
         if (this.awaitingState.get(key) === sub) this.awaitingState.delete(key);
-        this.state(node, parseDataplaneState(value));
+        this.state(node, state);
       },
       { node },
     );

@@ -126,9 +126,7 @@ describe('classifyNat validates every reply', () => {
 
   it('an endpoint-dependent "NAT" (a scripted server mapping each destination to the next port): edm, sequential, within the budget', async () => {
     // Three sockets play A1:P1, A2:P1 and A2:P2 and report made-up mappings; CHANGE-REQUESTs get no answer.
-    const a1p1 = await RawUdp.open('127.0.0.1');
-    const a2p1 = await RawUdp.open('127.0.0.2', a1p1.address.port).catch(() => undefined);
-    if (!a2p1) return void (await a1p1.close()); // the port is taken on 127.0.0.2: nothing to test this time
+    const [a1p1, a2p1] = await samePortPair('127.0.0.1', '127.0.0.2');
     const a2p2 = await RawUdp.open('127.0.0.2');
     const sockets = [a1p1, a2p1, a2p2];
     // A sequentially allocating NAT: each new (local port, destination) pair gets the next port.
@@ -162,3 +160,14 @@ describe('classifyNat validates every reply', () => {
     }
   });
 });
+
+/** Two sockets on one port, at two addresses: a free port of the first, tried at the second until one is free at both. */
+async function samePortPair(first: string, second: string): Promise<[RawUdp, RawUdp]> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const a = await RawUdp.open(first);
+    const b = await RawUdp.open(second, a.address.port).catch(() => undefined);
+    if (b) return [a, b];
+    await a.close();
+  }
+  throw new Error(`no port free at both ${first} and ${second} in 20 tries`);
+}

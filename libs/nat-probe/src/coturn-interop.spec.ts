@@ -1,7 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findExecutable } from '@wgmesh/executables';
 import { createLogger } from '@wgmesh/log';
 import { probeNat } from './classify';
 import { StunServer, startStunServer } from './stun-server';
@@ -13,15 +14,7 @@ import { freePort } from '@wgmesh/testing';
 // Everything on loopback: 127.0.0.1 and 127.0.0.2 are both addresses of this host.
 
 const TOOLS = ['turnserver', 'turnutils_stunclient', 'turnutils_natdiscovery'];
-const which = (tool: string) =>
-  [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/bin', '/sbin'].map((d) => join(d, tool)).find((p) => {
-    try {
-      accessSync(p, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+const which = (tool: string) => findExecutable(tool);
 const missing = TOOLS.filter((t) => !which(t));
 const quiet = createLogger({ service: 'test', level: 'error' });
 

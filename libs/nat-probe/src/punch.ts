@@ -1,3 +1,4 @@
+import { SerialQueue } from '@wgmesh/serial-queue';
 import { randomBytes } from 'node:crypto';
 import type { PathDecision, PeerRecord, PunchMessage } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
@@ -237,12 +238,10 @@ function hostOf(endpoint: string): string {
 
 /** One holder at a time, in the order asked (Puncher's `exclusive`, the classifier's `natLock`). */
 export class NatLock {
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
-    this.tail = next.catch(() => undefined);
-    return next;
+    return this.queue.run(fn);
   }
 
   /** Waits for the lock; resolves with its release (idempotent). */

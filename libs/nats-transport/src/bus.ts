@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { context, SpanKind, trace } from '@opentelemetry/api';
-import { inboundParser, isErrorReply } from '@wgmesh/contracts';
+import { inboundParser, type InboundOf, isErrorReply, type Pattern } from '@wgmesh/contracts';
 import { injectTraceHeaders, recordError, tracer, withSpan } from '@wgmesh/telemetry';
 import { connect, ErrorCode, headers, Msg, MsgHdrs, NatsConnection, NatsError, Subscription } from 'nats';
 import { Observable, share } from 'rxjs';
@@ -33,8 +33,11 @@ export interface SubscribeOptions {
   validate?: boolean;
 }
 
-/** A message handler; for a request (a message with a reply subject) its result is the reply. */
-export type BusHandler = (value: unknown, msg: Msg) => unknown | Promise<unknown>;
+/**
+ * A message handler; for a request (a message with a reply subject) its result is the reply. It
+ * gets the message as the pattern's contract checked it (`InboundOf<P>`), unless `validate: false`.
+ */
+export type BusHandler<T = unknown> = (value: T, msg: Msg) => unknown | Promise<unknown>;
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 /** After a reconnect, how long "no responders" is taken as "not re-subscribed yet" and retried. */
@@ -214,7 +217,9 @@ export class MeshBus {
    * sender's trace, JSON decoding, bad messages counted and logged. A message with a reply
    * subject is a request: the handler's result (or an ErrorReply) is sent back.
    */
-  subscribe(pattern: string, handler: BusHandler, opts: SubscribeOptions = {}): Subscription {
+  subscribe<P extends Pattern>(pattern: P, handler: BusHandler<InboundOf<P>>, opts?: SubscribeOptions & { validate?: true }): Subscription;
+  subscribe(pattern: string, handler: BusHandler, opts?: SubscribeOptions): Subscription;
+  subscribe(pattern: string, handler: BusHandler<any>, opts: SubscribeOptions = {}): Subscription { // (the overloads above type the handler)
     const subject = this.subject(pattern, opts.node);
     const validate = opts.validate === false ? undefined : inboundParser(pattern);
     const route = (kind: InboundRoute['kind']): InboundRoute => ({ pattern, mesh: this.scope.mesh, kind, stats: this.counters, logger: this.log, validate });

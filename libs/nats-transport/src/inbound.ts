@@ -19,13 +19,13 @@ export interface InboundRoute {
   stats: TransportStats;
   logger: TransportLogger;
   /**
-   * The pattern's contract (contracts' `INBOUND`): a message it refuses never reaches the handler.
-   * Absent: the handler gets any JSON.
+   * The pattern's contract (contracts' `INBOUND`): a message it refuses never reaches the handler,
+   * which receives what it returns (the typed, checked value). Absent: the handler gets any JSON.
    */
   validate?: InboundParser;
 }
 
-/** Receives the decoded (not yet validated) message; its result is the reply of a request. */
+/** Receives the message as the pattern's contract returned it (checked and typed); its result is the reply of a request. */
 export type Invoke = (value: unknown) => Promise<unknown>;
 
 /**
@@ -71,7 +71,7 @@ async function process(msg: Msg, route: InboundRoute, span: Span, invoke: Invoke
   }
   if (route.validate) {
     try {
-      route.validate(value);
+      value = route.validate(value);
     } catch (err) {
       const refusal = err instanceof ContractError ? err : new ContractError('', errorMessage(err));
       reject(msg, route, span, 'invalid_message', refusal.message);

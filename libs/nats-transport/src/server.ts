@@ -19,7 +19,8 @@ export interface MeshNatsServerOptions extends ConnectionConfig, MeshScope {
   /**
    * Check every message against its pattern's contract (contracts' `INBOUND`) before the handler
    * sees it (default true): a refused event is dropped, a refused request answered
-   * `invalid_request`, both counted as rejected. False hands any JSON to the handlers.
+   * `invalid_request`, both counted as rejected; the handler receives the parser's result (the
+   * typed payload). False hands any JSON to the handlers.
    */
   validate?: boolean;
 }

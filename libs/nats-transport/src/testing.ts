@@ -9,14 +9,8 @@ export function uniqueMesh(): string {
   return `t${Math.random().toString(36).slice(2, 10)}`;
 }
 
-/** Polls `condition` until it holds; fails naming `what` after `timeoutMs`. */
-export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+/** Polls a condition until it holds (the workspace's one `waitFor`, from @wgmesh/testing). */
+export { waitFor } from '@wgmesh/testing';
 
 /** A logger that keeps its lines, to assert on them (and keep test output quiet). */
 export class MemoryLogger implements TransportLogger {

@@ -10,3 +10,4 @@ export * from './nats-creds';
 export * from './guard';
 export * from './credential-renewal';
 export * from './desired-set';
+export * from './path-sets';

@@ -54,6 +54,23 @@ describe('PeerMirror', () => {
     expect([...t.replica.keys()].sort()).toEqual([key(2), key(3)].sort());
   });
 
+  it('owns its table: the same as a replica built from its changes, which see it already applied', async () => {
+    const t = setup({ revision: 2, peers: [peer(1), peer(2)] });
+    expect(t.mirror.table.size).toBe(0);
+    await t.mirror.start();
+    expect(t.mirror.table).toEqual(t.replica);
+    t.mirror.handle(upsert(3, 3));
+    t.mirror.handle(upsert(4, 2, 40000));
+    t.mirror.handle(remove(5, 1));
+    expect(t.mirror.table).toEqual(t.replica);
+    expect(t.mirror.table.get(key(2))?.endpoint).toBe('192.0.2.2:40000');
+    // An upsert says what it replaced; a new peer has nothing there.
+    expect(t.changes.filter((c) => c.type === 'upsert')).toEqual([
+      { type: 'upsert', revision: 3, peer: peer(3) },
+      { type: 'upsert', revision: 4, peer: peer(2, 40000), previous: peer(2) },
+    ]);
+  });
+
   it('ignores stale and duplicate events', async () => {
     const t = setup({ revision: 5, peers: [peer(1)] });
     await t.mirror.start();

@@ -3,7 +3,8 @@ import type { PeerEvent, PeerRecord } from '@wgmesh/contracts';
 /** A change to apply to a local copy of the registry's peer table. */
 export type MirrorChange =
   | { type: 'reset'; revision: number; peers: PeerRecord[] }
-  | { type: 'upsert'; revision: number; peer: PeerRecord }
+  /** `previous`: the record it replaces (absent: a new peer). */
+  | { type: 'upsert'; revision: number; peer: PeerRecord; previous?: PeerRecord }
   | { type: 'remove'; revision: number; publicKey: string };
 
 export interface PeerTable {
@@ -19,7 +20,7 @@ export interface MirrorLog {
 export interface MirrorOptions {
   /** Fetches the whole table (a snapshot over NATS, or the Redis peer store). */
   load: (reason: string) => Promise<PeerTable>;
-  /** Receives every change in revision order; a reset replaces everything. */
+  /** Receives every change in revision order, once `table` holds it; a reset replaces everything. */
   apply: (change: MirrorChange) => void;
   log?: MirrorLog;
   /** Backoff between failed loads. */
@@ -53,8 +54,14 @@ export class PeerMirror {
   /** An event restarted the revisions at 1: the next load may be older than what we hold. */
   private restarted = false;
   private readonly counters = { applied: 0, stale: 0, gaps: 0, loads: 0, loadFailures: 0, olderTables: 0 };
+  private readonly peers = new Map<string, PeerRecord>();
 
   constructor(private readonly opts: MirrorOptions) {}
+
+  /** The replica: every peer by public key, as of `revision` (empty until the first load). */
+  get table(): ReadonlyMap<string, PeerRecord> {
+    return this.peers;
+  }
 
   get revision(): number {
     return this.current;
@@ -125,8 +132,14 @@ export class PeerMirror {
   private apply(event: PeerEvent): void {
     this.current = event.revision;
     this.counters.applied++;
-    if (event.type === 'upsert') this.opts.apply({ type: 'upsert', revision: event.revision, peer: event.peer });
-    else this.opts.apply({ type: 'remove', revision: event.revision, publicKey: event.peer.publicKey });
+    if (event.type === 'upsert') {
+      const previous = this.peers.get(event.peer.publicKey);
+      this.peers.set(event.peer.publicKey, event.peer);
+      this.opts.apply({ type: 'upsert', revision: event.revision, peer: event.peer, ...(previous ? { previous } : {}) });
+    } else {
+      this.peers.delete(event.peer.publicKey);
+      this.opts.apply({ type: 'remove', revision: event.revision, publicKey: event.peer.publicKey });
+    }
   }
 
   private async loadUntilDone(reason: string): Promise<void> {
@@ -151,6 +164,8 @@ export class PeerMirror {
         this.restarted = false;
         this.current = table.revision;
         this.loaded = true;
+        this.peers.clear();
+        for (const p of table.peers) this.peers.set(p.publicKey, p);
         this.opts.apply({ type: 'reset', revision: table.revision, peers: table.peers });
         if (this.overflowed) continue;
         if (this.replayBuffer()) return;

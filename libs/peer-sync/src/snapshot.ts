@@ -7,6 +7,18 @@ export type RequestSnapshotPage = (request: SnapshotRequest) => Promise<PeerSnap
 export const SNAPSHOT_ATTEMPTS = 5;
 
 /**
+ * A PeerMirror's `load` from the registry's `peers.snapshot`: the whole table read page by page,
+ * logged once loaded (why, revision, size). The one snapshot loading of the members' services.
+ */
+export function snapshotLoader(request: () => Promise<RequestSnapshotPage>, log?: { info(msg: string, fields?: Record<string, unknown>): void }): (reason: string) => Promise<PeerTable> {
+  return async (reason) => {
+    const table = await readPagedSnapshot(await request());
+    log?.info('peer table loaded', { reason, revision: table.revision, peers: table.peers.length });
+    return table;
+  };
+}
+
+/**
  * Reads the registry's whole peer table page by page. The pages are consistent only if they all
  * carry the same revision; when the table changes in between, the read starts over (up to
  * `attempts` times).

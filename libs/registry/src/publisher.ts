@@ -1,3 +1,4 @@
+import { SerialQueue } from '@wgmesh/serial-queue';
 import type { PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import type { Change, PeerStore } from '@wgmesh/peer-store';
 
@@ -14,7 +15,7 @@ export type PublishPeerEvent = (event: PeerEvent) => Promise<void> | void;
  * revision: replicas at that revision stay valid and the revision never goes back.
  */
 export class PeerPublisher {
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   /** The table as last written or loaded, at `knownRevision`; trusted only while `synced`. */
   private known = new Map<string, PeerRecord>();
   private knownRevision = 0;
@@ -124,8 +125,6 @@ export class PeerPublisher {
   }
 
   private serialise<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(work, work);
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.queue.run(work);
   }
 }

@@ -1,5 +1,6 @@
-import { accessSync, constants, existsSync, readdirSync, realpathSync } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { findExecutable, isExecutable } from '@wgmesh/executables';
 
 /**
  * An installed VPP, found the way a user's install is found: the binary from an option,
@@ -36,7 +37,7 @@ export const REQUIRED_PLUGINS = ['wireguard', 'af_packet'] as const;
 export function findVpp(opts: FindVppOptions = {}): VppInstall {
   const env = opts.env ?? process.env;
   const given = opts.bin ?? env.WGMESH_VPP_BIN;
-  const bin = given ?? onPath('vpp', env.PATH ?? '');
+  const bin = given ?? (findExecutable('vpp', [], env.PATH ?? '') ?? undefined);
   if (!bin) throw new VppNotFoundError('no VPP installed: `vpp` is not on PATH (set WGMESH_VPP_BIN to the vpp binary and WGMESH_VPP_API_DIR to its .api.json directory)');
   if (!isExecutable(bin)) throw new VppNotFoundError(`${bin} (${given ? 'WGMESH_VPP_BIN' : 'PATH'}) is not an executable file`);
   const prefix = dirname(dirname(realpathSync(bin)));
@@ -60,20 +61,3 @@ export function vppAvailability(opts: FindVppOptions = {}): { install: VppInstal
   }
 }
 
-function onPath(name: string, path: string): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, name);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -1,7 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { findExecutable } from '@wgmesh/executables';
 
 /**
  * Child processes the bench owns (resolver, knotd, dnsperf): each runs in its own process group,
@@ -172,17 +171,5 @@ export async function stopAllProcesses(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop(2000)));
 }
 
-/** An executable found on PATH or in `extraDirs`, or null. */
-export function findExecutable(name: string, extraDirs: readonly string[] = []): string | null {
-  for (const dir of [...(process.env.PATH ?? '').split(delimiter), ...extraDirs]) {
-    if (!dir) continue;
-    const file = join(dir, name);
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch (err) {
-      if (!['ENOENT', 'EACCES', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
-    }
-  }
-  return null;
-}
+/** An executable found on PATH or in `extraDirs` (the system sbin/bin directories by default), or null. */
+export { findExecutable };

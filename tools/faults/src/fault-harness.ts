@@ -1,7 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findExecutable } from '@wgmesh/executables';
 import { type DataplaneApplyRequest, type DesiredPeer, parseDataplaneApplyRequest } from '@wgmesh/contracts';
 import { DnsTarget, encodeQuery, freePort, udpExchange } from '@wgmesh/testing';
 import type { Logger } from '@wgmesh/log';
@@ -16,13 +17,6 @@ import type { FakeDriver } from '@wgmesh/peer-discovery/testing';
 // of the test's own, on free loopback ports, that it may kill and restart at will (the machine's
 // shared NATS on 4222 and Redis on 6379 are never touched), a recording dataplane for members,
 // and DNS checks against the resolver.
-
-/** The path of a system binary (Debian puts nats-server in /usr/sbin, often not on a user's PATH). */
-export function findBinary(name: string): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-  for (const d of dirs) if (d && existsSync(join(d, name))) return join(d, name);
-  return null;
-}
 
 /**
  * A server process the test owns, always on the same loopback port: started, killed (by its PID,
@@ -45,14 +39,14 @@ export class OwnServer {
 
   /** nats-server on 127.0.0.1:<free port>, no JetStream (wgmesh uses core NATS only). */
   static async nats(): Promise<OwnServer> {
-    const bin = findBinary('nats-server');
+    const bin = findExecutable('nats-server');
     if (!bin) throw new Error('nats-server is missing (apt-get install nats-server)');
     return new OwnServer('nats-server', bin, (port) => ['-a', '127.0.0.1', '-p', String(port)], /Server is ready/, await freePort({ udp: false }));
   }
 
   /** redis-server on 127.0.0.1:<free port>, no persistence: a restart comes back empty, as the lab's. */
   static async redis(dir: string): Promise<OwnServer> {
-    const bin = findBinary('redis-server');
+    const bin = findExecutable('redis-server');
     if (!bin) throw new Error('redis-server is missing (apt-get install redis-server)');
     return new OwnServer(
       'redis-server',

@@ -467,7 +467,6 @@ export function registryUpCommand(argv: string[]): Promise<number> {
     } finally {
       await role.close();
     }
-    setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref(); // NATS clients retrying in the background must not keep us up
     return EXIT.ok;
   });
 }

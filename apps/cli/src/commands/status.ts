@@ -1,5 +1,5 @@
 import { formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
-import { DriverKind, parseDataplaneState, parseDriverKind, parsePathReport, PathReport, Patterns, PeerRecord, PeerState } from '@wgmesh/contracts';
+import { DriverKind, parseDriverKind, parsePathReport, PathReport, Patterns, PeerRecord, PeerState } from '@wgmesh/contracts';
 import { createDriver, vppApiOptions } from '@wgmesh/dataplane';
 import { createLogger } from '@wgmesh/log';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
@@ -143,19 +143,14 @@ function waitForState(bus: MeshBus, node: string | undefined, timeoutMs: number)
     }, timeoutMs);
     const sub = bus.subscribe(
       Patterns.dataplaneState,
-      (value) => {
+      (state) => {
         clearTimeout(timer);
         sub.unsubscribe();
-        resolve(statePeers(value));
+        resolve({ driver: state.driver, peers: state.peers });
       },
       { node },
     );
   });
-}
-
-function statePeers(value: unknown): DevicePeers {
-  const state = parseDataplaneState(value);
-  return { driver: state.driver, peers: state.peers };
 }
 
 function bytes(n: number): string {

@@ -3,12 +3,12 @@ import type { Logger } from '@wgmesh/log';
 import { BusRef, closeBus } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import type { NatProbeMemberConfig } from '../config';
-import { BUS, CLASSIFY, CONFIG, ENROLLMENT, LOGGER, SAMPLE } from '../tokens';
+import { BUS_REF, CLASSIFY, CONFIG, ENROLLMENT, LOGGER, SAMPLE } from '../tokens';
 import { NatProbeController } from './nat-probe.controller';
 import { Classify, NatProbeService, SampleMapping } from './nat-probe.service';
 
 class BusLifecycle implements OnModuleDestroy {
-  constructor(@Inject(BUS) private readonly bus: BusRef) {}
+  constructor(@Inject(BUS_REF) private readonly bus: BusRef) {}
   async onModuleDestroy(): Promise<void> {
     if (this.bus.current) await closeBus(this.bus.current);
   }
@@ -24,7 +24,7 @@ export class NatProbeMemberModule {
       providers: [
         { provide: CONFIG, useValue: config },
         { provide: LOGGER, useValue: log },
-        { provide: BUS, useValue: deps.bus },
+        { provide: BUS_REF, useValue: deps.bus },
         { provide: ENROLLMENT, useValue: deps.enrollment },
         { provide: CLASSIFY, useValue: deps.classify },
         { provide: SAMPLE, useValue: deps.sample },

@@ -1,69 +1,47 @@
-import { Controller, Inject, UseFilters } from '@nestjs/common';
+import { Controller, UseFilters } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
-import { ContractError, nodeOfSubject, parseDataplaneState, parsePathReport, parsePathsGetRequest, parsePeerEvent, parsePunchMessage, PathReport, Patterns } from '@wgmesh/contracts';
-import type { Logger } from '@wgmesh/log';
+import { ContractError, type DataplaneState, nodeOfSubject, PathReport, type PathsGetRequest, Patterns, type PeerEvent, type PunchMessage } from '@wgmesh/contracts';
 import { MeshExceptionFilter } from '@wgmesh/nats-transport';
-import { LOGGER } from '../tokens';
 import { NatProbeService } from './nat-probe.service';
 
 /**
  * nat-probe's NATS edge on a member: peer events, this node's device state, every member's
- * path reports and punch messages in (each validated; a bad one is counted, logged and changes
- * nothing); `node.<id>.paths.get` answered.
+ * path reports and punch messages in; `node.<id>.paths.get` answered. The transport hands each
+ * handler the payload its contract checked (a bad one is refused and counted there and changes
+ * nothing); a check only a handler can make throws a ContractError, counted the same way.
  */
 @Controller()
 @UseFilters(MeshExceptionFilter)
 export class NatProbeController {
-  rejected = 0;
-
-  constructor(
-    private readonly probe: NatProbeService,
-    @Inject(LOGGER) private readonly log: Logger,
-  ) {}
+  constructor(private readonly probe: NatProbeService) {}
 
   @EventPattern(Patterns.peerEvents)
-  onPeerEvent(@Payload() value: unknown): void {
-    const event = this.parse('peer event', () => parsePeerEvent(value));
-    if (event) this.probe.handlePeerEvent(event);
+  onPeerEvent(@Payload() event: PeerEvent): void {
+    this.probe.handlePeerEvent(event);
   }
 
   @EventPattern(Patterns.dataplaneState)
-  onState(@Payload() value: unknown): void {
-    const state = this.parse('dataplane state', () => parseDataplaneState(value));
-    if (state) this.probe.handleState(state);
+  onState(@Payload() state: DataplaneState): void {
+    this.probe.handleState(state);
   }
 
-  /** Every member's path reports (the subject names the sender's node: a report for another key is dropped). */
+  /** Every member's path reports (the subject names the sender's node: a report for another key is refused). */
   @EventPattern(Patterns.paths, { node: '*' })
-  onPaths(@Payload() value: unknown, @Ctx() ctx: NatsContext): void {
-    const report = this.parse('path report', () => parsePathReport(value));
+  onPaths(@Payload() report: PathReport, @Ctx() ctx: NatsContext): void {
     const node = nodeOfSubject(ctx.getSubject(), this.probe.mesh);
-    if (!report || !node || this.probe.handlePathReport(report, node)) return;
-    this.rejected++;
-    this.log.warn('rejected a path report that is not from the key enrolled under its node', { node, publicKey: report.publicKey });
+    if (!node || this.probe.handlePathReport(report, node)) return;
+    throw new ContractError('publicKey', `a path report that is not from the key enrolled under node ${node} (${report.publicKey})`);
   }
 
   /** Every member's punch messages: offers to this node and answers to its own (the subject names the sender's node). */
   @EventPattern(Patterns.punch, { node: '*' })
-  async onPunch(@Payload() value: unknown, @Ctx() ctx: NatsContext): Promise<void> {
-    const message = this.parse('punch message', () => parsePunchMessage(value));
+  async onPunch(@Payload() message: PunchMessage, @Ctx() ctx: NatsContext): Promise<void> {
     const node = nodeOfSubject(ctx.getSubject(), this.probe.mesh);
-    if (message && node) await this.probe.handlePunch(message, node);
+    if (node) await this.probe.handlePunch(message, node);
   }
 
   @MessagePattern(Patterns.pathsGet)
-  paths(@Payload() value: unknown): PathReport {
-    return this.probe.current(parsePathsGetRequest(value).peer);
-  }
-
-  private parse<T>(what: string, parse: () => T): T | null {
-    try {
-      return parse();
-    } catch (err) {
-      if (!(err instanceof ContractError)) throw err;
-      this.rejected++;
-      this.log.warn(`rejected an invalid ${what}`, { error: err.message });
-      return null;
-    }
+  paths(@Payload() request: PathsGetRequest): PathReport {
+    return this.probe.current(request.peer);
   }
 }

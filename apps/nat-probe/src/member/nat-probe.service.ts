@@ -1,16 +1,16 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { DataplaneApplyRequest, DataplaneState, NatReport, NatType, parseDataplaneApplyResult, parsePathReport, parsePeerSnapshot, PathDecision, PathReport, Patterns, PeerEvent, PeerRecord, PunchMessage } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
-import { LeaderDecisions, LeaderRef, leads, NatLock, PathPlanner, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
+import { DEFAULT_PLANNER_OPTIONS, LeaderDecisions, LeaderRef, leads, NatLock, PathPlanner, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
 import type { StunAddress } from '@wgmesh/stun';
 import { attemptKeepalive } from '@wgmesh/peer-discovery';
 import { countError, meshMetrics, setNatType, setPathCounts } from '@wgmesh/telemetry';
 import { BusRef, RequestError } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
-import { MirrorChange, PeerMirror, PeerTable, readPagedSnapshot } from '@wgmesh/peer-sync';
+import { MirrorChange, PeerMirror, snapshotLoader } from '@wgmesh/peer-sync';
 import { networkInterfaces } from 'node:os';
 import { INTERFACE_CHECK_MS, NatProbeMemberConfig, PATH_REPUBLISH_MS } from '../config';
-import { BUS, CLASSIFY, CONFIG, ENROLLMENT, LOGGER, SAMPLE } from '../tokens';
+import { BUS_REF, CLASSIFY, CONFIG, ENROLLMENT, LOGGER, SAMPLE } from '../tokens';
 
 /** What a classification yields (the report without who and when). */
 export type NatClassification = Omit<NatReport, 'node' | 'publicKey' | 'at'>;
@@ -57,7 +57,10 @@ export const FIRST_CLASSIFICATION_WAIT_MS = 5000;
 @Injectable()
 export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy {
   readonly mirror: PeerMirror;
-  private readonly table = new Map<string, PeerRecord>();
+  /** The peer table: the mirror's. */
+  private get table(): ReadonlyMap<string, PeerRecord> {
+    return this.mirror.table;
+  }
   private readonly handshakes = new Map<string, number>();
   /** What the leaders of this node's pairs decided about it (events, and asked for at each table load). */
   private readonly leaders: LeaderDecisions;
@@ -86,7 +89,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   constructor(
     @Inject(CONFIG) private readonly config: NatProbeMemberConfig,
     @Inject(ENROLLMENT) private readonly enrollment: Enrollment,
-    @Inject(BUS) private readonly bus: BusRef,
+    @Inject(BUS_REF) private readonly bus: BusRef,
     @Inject(CLASSIFY) private readonly classifyNat: Classify,
     @Inject(SAMPLE) private readonly sampleMapping: SampleMapping,
     @Inject(LOGGER) private readonly log: Logger,
@@ -95,9 +98,9 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       deadlineMs: config.pathDeadline * 1000,
       retryBaseMs: config.pathRetry * 1000,
       retryMaxMs: Math.max(config.pathRetry, config.pathRetryMax) * 1000,
-      staleHandshakeMs: 205_000,
+      staleHandshakeMs: DEFAULT_PLANNER_OPTIONS.staleHandshakeMs,
     });
-    this.mirror = new PeerMirror({ load: (reason) => this.loadSnapshot(reason), apply: (c) => this.onChange(c), log });
+    this.mirror = new PeerMirror({ load: snapshotLoader(async () => { const bus = await this.bus.ready; return (req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot); }, log), apply: (c) => this.onChange(c), log });
     this.leaders = new LeaderDecisions({ self: enrollment.publicKey, ask: (leader) => this.askLeader(leader), changed: () => this.plan(), log: log.child({ component: 'leaders' }) });
     this.puncher = new Puncher({
       self: { publicKey: enrollment.publicKey, name: enrollment.name },
@@ -273,16 +276,12 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
 
   private onChange(change: MirrorChange): void {
     if (change.type === 'reset') {
-      this.table.clear();
-      for (const p of change.peers) this.table.set(p.publicKey, p);
       // Subscribed to the reports before this load: what the leaders decided before is asked for now.
       void this.leaders.sync(this.members([...this.table.values()]));
     } else if (change.type === 'upsert') {
       // A member new to the table: its reports were dropped until now (not known yet), so ask it.
-      if (!this.table.has(change.peer.publicKey)) void this.leaders.ask(this.members([change.peer]));
-      this.table.set(change.peer.publicKey, change.peer);
+      if (!change.previous) void this.leaders.ask(this.members([change.peer]));
     } else {
-      this.table.delete(change.publicKey);
       this.leaders.forget(change.publicKey);
     }
     const own = this.table.get(this.enrollment.publicKey)?.endpoint ?? null;
@@ -420,12 +419,6 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     }
   }
 
-  private async loadSnapshot(reason: string): Promise<PeerTable> {
-    const bus = await this.bus.ready;
-    const table = await readPagedSnapshot((req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot));
-    this.log.info('peer table loaded', { reason, revision: table.revision, peers: table.peers.length });
-    return table;
-  }
 
   /** This node's own NAT summary, as last classified (undefined before the first answer). */
   get natType(): NatType | undefined {

@@ -6,7 +6,7 @@ import { readCreds } from '@wgmesh/nats-auth';
 import { join } from 'node:path';
 import { Enrollment, memberCredsPath, NATS_CREDS_FILE, natsUserKey, renewalDelay, renewalRetryDelay, writeEnrollment, writeMemberCreds } from '@wgmesh/peer-discovery';
 import type { PeerDiscoveryConfig } from '../config';
-import { BUS, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
+import { BUS_REF, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
 
 /** Retry when the credential file itself cannot be read. */
 const RETRY_WITHOUT_CREDENTIAL_MS = 30_000;
@@ -28,7 +28,7 @@ export class CredentialRenewalService implements OnApplicationBootstrap, OnModul
   constructor(
     @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
     @Inject(ENROLLMENT) private enrollment: Enrollment,
-    @Inject(BUS) private readonly bus: BusRef,
+    @Inject(BUS_REF) private readonly bus: BusRef,
     @Inject(LOGGER) private readonly log: Logger,
   ) {}
 

@@ -2,11 +2,11 @@ import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { Attr, setSpanAttributes } from '@wgmesh/telemetry';
-import { compareViews, countChangedPeers, CoalescingScheduler, DesiredOptions, desiredPeers, DesiredSet, DnsPullError, Enrollment, pullPeers, refusedPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
-import { MirrorChange, PeerMirror, PeerTable, readPagedSnapshot } from '@wgmesh/peer-sync';
+import { compareViews, countChangedPeers, CoalescingScheduler, DesiredOptions, desiredPeers, DesiredSet, DnsPullError, Enrollment, OwnEndpoint, PathSets, pullPeers, refusedPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
+import { MirrorChange, PeerMirror, snapshotLoader } from '@wgmesh/peer-sync';
 import type { Subscription } from 'rxjs';
 import type { PeerDiscoveryConfig } from '../config';
-import { APPLY, BUS, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
+import { APPLY, BUS_REF, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
 import { BusRef } from '@wgmesh/nats-transport';
 
 /** Sends the desired peer set to this node's dataplane-programmer (over NATS, or in-process). */
@@ -27,7 +27,7 @@ const PATHS_RECHECK_MS = 1000;
  *   which repairs a device changed behind our back.
  * Fail-static: nothing is applied before a table (NATS or DNS) has been loaded.
  *
- * Per change the work is O(what changed): the mirror's table lives in a DesiredSet (guard and
+ * Per change the work is O(what changed): the mirror's changes also feed a DesiredSet (guard and
  * desired entry re-decided for the changed peer only) and the apply carries only the peers that
  * changed since the last one (`replace: false`). The whole set is sent (`replace: true`, with the
  * undecided peers as `keep`) for the first apply, after a failed one, on every DNS-SD round (the
@@ -37,21 +37,20 @@ const PATHS_RECHECK_MS = 1000;
 @Injectable()
 export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestroy {
   readonly mirror: PeerMirror;
-  /** The mirror's table and the desired peers it gives, kept per change. */
+  /** The desired peers the mirror's table gives, kept per change. */
   private readonly set: DesiredSet;
   /** The next apply sends the whole set (else the delta). */
   private whole = true;
+  /** The peer table: the mirror's. */
+  private get table(): ReadonlyMap<string, PeerRecord> {
+    return this.mirror.table;
+  }
   private connectTargets: Set<string> | undefined;
-  private relayed = new Set<string>();
-  private attempt = new Set<string>();
-  /** Peers whose endpoint nat-probe's hole punching sets (the device keeps what it learnt). */
-  private punched = new Set<string>();
-  /** Peers nat-probe has decided about (undefined before its first report: every peer is direct). */
-  private decided: Set<string> | undefined;
-  private pathsSeen = false;
+  /** nat-probe's path decisions, as sets (libs/peer-discovery). */
+  private readonly paths = new PathSets();
   private pathsTimer: NodeJS.Timeout | null = null;
-  /** This node's endpoint as the registry last published it (undefined before the first table). */
-  private ownEndpoint: string | null | undefined;
+  /** This node's endpoint as the registry last published it. */
+  private readonly ownEndpoint = new OwnEndpoint();
   private pokeAll = false;
   private dnsView: PeerRecord[] | null = null;
   /** Peers of the table refused by the guard (public key → why), as of the last desired set. */
@@ -69,14 +68,14 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   constructor(
     @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
     @Inject(ENROLLMENT) private readonly enrollment: Enrollment,
-    @Inject(BUS) private readonly bus: BusRef,
+    @Inject(BUS_REF) private readonly bus: BusRef,
     @Inject(APPLY) private readonly apply: ApplyDesired,
     @Inject(LOGGER) private readonly log: Logger,
   ) {
     this.connectTargets = config.onDemand || config.connect.length > 0 ? new Set(config.connect) : undefined;
     const e = enrollment;
     this.set = new DesiredSet({ meshCidr: e.meshCidr, registryAddress: e.registry.address, selfAddress: e.address, selfKey: e.publicKey, registryKey: e.registry.publicKey }, this.desiredOptions());
-    this.mirror = new PeerMirror({ load: (reason) => this.loadSnapshot(reason), apply: (c) => this.onChange(c), log });
+    this.mirror = new PeerMirror({ load: snapshotLoader(async () => { const bus = await this.bus.ready; return (req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot); }, log), apply: (c) => this.onChange(c), log });
     this.scheduler = new CoalescingScheduler(() => this.applyDesired(), {
       delayMs: config.applyDelay,
       span: { name: 'peers.apply', attributes: { [Attr.node]: enrollment.name, [Attr.mesh]: config.mesh } },
@@ -118,7 +117,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
       this.setPaths(report);
       if (this.undecided().length > 0) this.askPathsSoon();
     } catch (err) {
-      if (!this.pathsSeen) this.log.info('no path decisions from nat-probe: every peer goes direct until it reports', { error: (err as Error).message });
+      if (!this.paths.seen) this.log.info('no path decisions from nat-probe: every peer goes direct until it reports', { error: (err as Error).message });
     }
   }
 
@@ -166,25 +165,9 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
    * runs) every peer is direct.
    */
   setPaths(report: PathReport): void {
-    const relayed = new Set<string>();
-    const attempt = new Set<string>();
-    const punched = new Set<string>();
-    const decided = new Set<string>();
-    for (const d of report.decisions) {
-      decided.add(d.peer);
-      if (d.technique) punched.add(d.peer);
-      if (d.path !== 'relayed') continue;
-      relayed.add(d.peer);
-      if (d.attempt) attempt.add(d.peer);
-    }
-    const same = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined) => a !== undefined && b !== undefined && a.size === b.size && [...a].every((k) => b.has(k));
-    this.pathsSeen = true;
-    if (same(relayed, this.relayed) && same(attempt, this.attempt) && same(punched, this.punched) && same(decided, this.decided)) return;
-    this.relayed = relayed;
-    this.attempt = attempt;
-    this.punched = punched;
-    this.decided = decided;
+    if (!this.paths.set(report)) return;
     this.optionsChanged();
+    const { relayed, attempt, punched } = this.paths;
     this.log.info('path decisions changed', { relayed: relayed.size, attempts: attempt.size, punched: punched.size, direct: report.decisions.length - relayed.size });
     this.scheduler.trigger();
   }
@@ -201,7 +184,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
 
   /** The peer table in use (mirror, or the DNS view while NATS is down). */
   source(): PeerRecord[] | null {
-    if (this.fromMirror()) return [...this.set.table.values()];
+    if (this.fromMirror()) return [...this.table.values()];
     return this.dnsView;
   }
 
@@ -213,10 +196,10 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     return {
       keepalive: this.config.keepalive,
       connect: this.connectTargets,
-      relayed: this.relayed,
-      attempt: this.attempt,
-      punched: this.punched,
-      decided: this.decided,
+      relayed: this.paths.relayed,
+      attempt: this.paths.attempt,
+      punched: this.paths.punched,
+      decided: this.paths.decided,
       registryKey: this.enrollment.registry.publicKey,
     };
   }
@@ -251,7 +234,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private logRefused(fresh: ReadonlyArray<[string, string]>, source?: readonly PeerRecord[]): void {
     for (const [publicKey, reason] of fresh) {
       this.counters.refusedPeers++;
-      const p = source ? source.find((x) => x.publicKey === publicKey) : this.set.table.get(publicKey);
+      const p = source ? source.find((x) => x.publicKey === publicKey) : this.table.get(publicKey);
       this.log.warn('refused a peer of the table: not configured on this device', { publicKey, name: p?.name, allowedIps: p?.allowedIps, reason });
     }
   }
@@ -266,19 +249,19 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     // Our own endpoint moved (a NAT rebinding): our NAT now drops the others' packets to the new
     // port until we have sent to them from it, so the next apply pokes every direct peer (and
     // each of them pokes us when it applies our new endpoint: see movedPeers).
-    const own = this.set.table.get(this.enrollment.publicKey)?.endpoint ?? null;
-    if (this.ownEndpoint !== undefined && this.ownEndpoint !== null && own !== null && own !== this.ownEndpoint) {
+    const own = this.table.get(this.enrollment.publicKey)?.endpoint ?? null;
+    const from = this.ownEndpoint.see(own);
+    if (from !== null) {
       this.pokeAll = true;
-      this.log.info('this node\'s endpoint changed; poking the direct peers', { from: this.ownEndpoint, to: own });
+      this.log.info('this node\'s endpoint changed; poking the direct peers', { from, to: own });
     }
-    this.ownEndpoint = own;
     this.scheduler.trigger();
   }
 
   private async applyDesired(): Promise<void> {
     if (this.whole || this.pokeAll || this.set.needsWhole || !this.fromMirror()) return this.applyWhole();
     this.logRefused(this.set.takeNewlyRefused());
-    const decided = this.decided;
+    const decided = this.paths.decided;
     let waiting = false; // a changed peer waits for nat-probe's decision
     const delta = this.set.delta((k) => (this.isUndecided(k, decided) ? (waiting = true) : false));
     if (waiting) this.askPathsSoon();
@@ -358,7 +341,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   /** A peer nat-probe has not decided about (left on the device as it is); see undecided(). */
   private isUndecided(key: string, decided: ReadonlySet<string> | undefined): boolean {
     if (!decided || decided.has(key)) return false;
-    const p = this.set.table.get(key);
+    const p = this.table.get(key);
     return p !== undefined && p.endpoint !== null && p.allowedIps.length > 0 && key !== this.enrollment.publicKey && key !== this.enrollment.registry.publicKey;
   }
 
@@ -367,23 +350,9 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
    * removed), so that a restart keeps the sessions that were up.
    */
   private undecided(): string[] {
-    const decided = this.decided;
-    if (!decided) return [];
-    const out: string[] = [];
-    for (const p of this.set.table.values()) {
-      // (nat-probe decides about the members it could reach: with an endpoint and allowed IPs)
-      if (decided.has(p.publicKey) || p.endpoint === null || p.allowedIps.length === 0) continue;
-      if (p.publicKey !== this.enrollment.publicKey && p.publicKey !== this.enrollment.registry.publicKey) out.push(p.publicKey);
-    }
-    return out.sort();
+    return this.paths.undecided(this.table.values(), { publicKey: this.enrollment.publicKey, registryKey: this.enrollment.registry.publicKey });
   }
 
-  private async loadSnapshot(reason: string): Promise<PeerTable> {
-    const bus = await this.bus.ready;
-    const table = await readPagedSnapshot((req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot));
-    this.log.info('peer table loaded', { reason, revision: table.revision, peers: table.peers.length });
-    return table;
-  }
 
   private scheduleDnsPull(delayMs: number): void {
     if (this.stopped) return;
@@ -413,7 +382,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
       this.scheduler.trigger();
       return;
     }
-    const diffs = compareViews([...this.set.table.values()], result.peers, { ignore: new Set([this.enrollment.registry.publicKey]), truncated: result.truncated });
+    const diffs = compareViews([...this.table.values()], result.peers, { ignore: new Set([this.enrollment.registry.publicKey]), truncated: result.truncated });
     if (diffs.length > 0) {
       this.counters.dnsDisagreements++;
       this.log.warn('the DNS-SD view disagrees with the peer table; reloading the snapshot', { differences: diffs.length, first: diffs.slice(0, 5), revision: this.mirror.revision });

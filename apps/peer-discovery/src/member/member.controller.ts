@@ -1,58 +1,33 @@
-import { Controller, Inject, UseFilters } from '@nestjs/common';
+import { Controller, UseFilters } from '@nestjs/common';
 import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
-import { ConnectReply, ContractError, parseConnectRequest, parsePathReport, parsePeerEvent, Patterns } from '@wgmesh/contracts';
-import type { Logger } from '@wgmesh/log';
+import { ConnectReply, type ConnectRequest, ContractError, type PathReport, Patterns, type PeerEvent } from '@wgmesh/contracts';
 import { MeshExceptionFilter } from '@wgmesh/nats-transport';
-import { LOGGER } from '../tokens';
 import { MemberPeersService } from './member-peers.service';
 
-/** Member mode's NATS edge: peer events and this node's path decisions in, on-demand `connect` requests answered. */
+/**
+ * Member mode's NATS edge: peer events and this node's path decisions in, on-demand `connect`
+ * requests answered. The transport hands each handler the payload its contract checked; a bad
+ * message is refused and counted there (a ContractError thrown here counts the same way).
+ */
 @Controller()
 @UseFilters(MeshExceptionFilter)
 export class MemberController {
-  rejected = 0;
-
-  constructor(
-    private readonly peers: MemberPeersService,
-    @Inject(LOGGER) private readonly log: Logger,
-  ) {}
+  constructor(private readonly peers: MemberPeersService) {}
 
   @EventPattern(Patterns.peerEvents)
-  onPeerEvent(@Payload() value: unknown): void {
-    let event;
-    try {
-      event = parsePeerEvent(value);
-    } catch (err) {
-      if (!(err instanceof ContractError)) throw err;
-      this.rejected++;
-      this.log.warn('rejected an invalid peer event', { error: err.message });
-      return;
-    }
+  onPeerEvent(@Payload() event: PeerEvent): void {
     this.peers.handleEvent(event);
   }
 
   /** This node's own path decisions, from its nat-probe. */
   @EventPattern(Patterns.paths)
-  onPaths(@Payload() value: unknown): void {
-    let report;
-    try {
-      report = parsePathReport(value);
-    } catch (err) {
-      if (!(err instanceof ContractError)) throw err;
-      this.rejected++;
-      this.log.warn('rejected an invalid path report', { error: err.message });
-      return;
-    }
-    if (report.publicKey !== this.peers.publicKey) {
-      this.rejected++;
-      this.log.warn('rejected a path report for another key', { publicKey: report.publicKey });
-      return;
-    }
+  onPaths(@Payload() report: PathReport): void {
+    if (report.publicKey !== this.peers.publicKey) throw new ContractError('publicKey', `a path report for another key (${report.publicKey})`);
     this.peers.setPaths(report);
   }
 
   @MessagePattern(Patterns.connect)
-  connect(@Payload() value: unknown): ConnectReply {
-    return this.peers.connect(parseConnectRequest(value));
+  connect(@Payload() request: ConnectRequest): ConnectReply {
+    return this.peers.connect(request);
   }
 }

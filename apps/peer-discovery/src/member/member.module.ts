@@ -2,14 +2,14 @@ import { DynamicModule, Inject, Module, OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from '@wgmesh/log';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import type { PeerDiscoveryConfig } from '../config';
-import { APPLY, BUS, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
+import { APPLY, BUS_REF, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
 import { BusRef, closeBus } from '@wgmesh/nats-transport';
 import { MemberController } from './member.controller';
 import { ApplyDesired, MemberPeersService } from './member-peers.service';
 import { CredentialRenewalService } from './credential-renewal.service';
 
 class BusLifecycle implements OnModuleDestroy {
-  constructor(@Inject(BUS) private readonly bus: BusRef) {}
+  constructor(@Inject(BUS_REF) private readonly bus: BusRef) {}
   async onModuleDestroy(): Promise<void> {
     if (this.bus.current) await closeBus(this.bus.current);
   }
@@ -25,7 +25,7 @@ export class MemberModule {
       providers: [
         { provide: CONFIG, useValue: config },
         { provide: LOGGER, useValue: log },
-        { provide: BUS, useValue: deps.bus },
+        { provide: BUS_REF, useValue: deps.bus },
         { provide: ENROLLMENT, useValue: deps.enrollment },
         { provide: APPLY, useValue: deps.apply },
         BusLifecycle,

@@ -1,6 +1,6 @@
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
-import { CredentialReply, EnrollReply, ErrorReply, MemberRemoveReply, nodeOfSubject, parseCredentialRequest, parseEnrollRequest, parseMemberRemoveRequest, parseNatReport, parseSnapshotRequest, Patterns, PeerSnapshot } from '@wgmesh/contracts';
+import { CredentialReply, type CredentialRequest, EnrollReply, type EnrollRequest, ErrorReply, MemberRemoveReply, type MemberRemoveRequest, type NatReport, nodeOfSubject, Patterns, PeerSnapshot, type SnapshotRequest } from '@wgmesh/contracts';
 import { MeshExceptionFilter } from '@wgmesh/nats-transport';
 import { meshMetrics } from '@wgmesh/telemetry';
 import type { PeerDiscoveryConfig } from '../config';
@@ -14,7 +14,7 @@ import { RegistryStores } from './registry.stores';
 /** Default page size of `peers.snapshot`. */
 export const SNAPSHOT_PAGE = 500;
 
-/** The registry's request/reply subjects: each handler validates, then calls a service. */
+/** The registry's request/reply subjects: each handler gets the payload its contract checked (at the transport), then calls a service. */
 @Controller()
 @UseFilters(MeshExceptionFilter)
 export class RegistryController {
@@ -33,8 +33,7 @@ export class RegistryController {
    * (or the request fails and the member retries), so no member replaces its peers with nothing.
    */
   @MessagePattern(Patterns.peerSnapshot)
-  async snapshot(@Payload() value: unknown): Promise<PeerSnapshot> {
-    const req = parseSnapshotRequest(value);
+  async snapshot(@Payload() req: SnapshotRequest): Promise<PeerSnapshot> {
     const page = () => this.stores.peers.snapshotPage(req.cursor ?? 0, req.limit ?? SNAPSHOT_PAGE);
     const first = await page();
     if (first.revision >= this.hub.publisher.revision) return first;
@@ -45,29 +44,28 @@ export class RegistryController {
   }
 
   @MessagePattern(Patterns.enroll)
-  async enroll(@Payload() value: unknown): Promise<EnrollReply | ErrorReply> {
-    const reply = await this.enrolment.enroll(parseEnrollRequest(value));
+  async enroll(@Payload() request: EnrollRequest): Promise<EnrollReply | ErrorReply> {
+    const reply = await this.enrolment.enroll(request);
     meshMetrics.enrolments().inc({ result: 'error' in reply ? reply.error.code : 'enrolled' });
     return reply;
   }
 
   /** Every member's NAT report; a bad one is counted and logged by the transport, and changes nothing. */
   @EventPattern(Patterns.nat, { node: '*' })
-  async natReport(@Payload() value: unknown, @Ctx() ctx: NatsContext): Promise<void> {
-    await this.nat.report(parseNatReport(value), ctx.getSubject());
+  async natReport(@Payload() report: NatReport, @Ctx() ctx: NatsContext): Promise<void> {
+    await this.nat.report(report, ctx.getSubject());
   }
 
   /** A member renews its NATS credential; the subject says which member (only it may publish there). */
   @MessagePattern(Patterns.credential, { node: '*' })
-  async renewCredential(@Payload() value: unknown, @Ctx() ctx: NatsContext): Promise<CredentialReply | ErrorReply> {
+  async renewCredential(@Payload() req: CredentialRequest, @Ctx() ctx: NatsContext): Promise<CredentialReply | ErrorReply> {
     const node = nodeOfSubject(ctx.getSubject(), this.config.mesh);
-    const req = parseCredentialRequest(value);
     if (!node) return { error: { code: 'invalid_request', message: 'not a node subject' } };
     return this.credentials.renew(node, req);
   }
 
   @MessagePattern(Patterns.memberRemove)
-  removeMember(@Payload() value: unknown): Promise<MemberRemoveReply | ErrorReply> {
-    return this.enrolment.remove(parseMemberRemoveRequest(value));
+  removeMember(@Payload() request: MemberRemoveRequest): Promise<MemberRemoveReply | ErrorReply> {
+    return this.enrolment.remove(request);
   }
 }
