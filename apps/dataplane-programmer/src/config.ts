@@ -11,7 +11,7 @@ import { parseDeviceName } from '@wgmesh/wireguard';
 export const dataplaneOptions: OptionSpec[] = [
   { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', required: true, parse: values.name, description: 'this node\'s id: apply requests arrive on node.<id>.dataplane.apply' },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects' },
-  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server' },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server' },
   natsCredsOption(),
   { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<kind>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'uapi (wireguard-go, boringtun), wg (kernel WireGuard through wg) or vpp' },
   { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<name>', parse: parseDeviceName, default: 'wg0', description: 'the WireGuard interface this service owns' },
@@ -54,6 +54,12 @@ export interface DataplaneConfig {
   hubOf?: string;
   mtu: number;
   stateInterval: number;
+  /**
+   * How often to read the device for changes to report (ms) [default: min(1000, stateInterval)].
+   * The registry's hub sets it to its state interval: its peers' changes reach everyone through
+   * the hub watcher, and reading 10,000 peers every second costs more than the report is worth.
+   */
+  statePoll?: number;
   netns?: string;
   stateDir: string;
   /** Optional for configs built in code (cli member/registry): the driver's defaults apply. */

@@ -1,3 +1,4 @@
+import { natsServers } from '@wgmesh/nats-transport';
 import { AddressPlan, hubApplyRefusal, Membership, openRegistryState, PROOF_WINDOW_MS } from '@wgmesh/registry';
 import { credsFileOptions } from '@wgmesh/nats-auth';
 import { connect, type NatsConnection } from 'nats';
@@ -16,7 +17,7 @@ export function hubGuard(config: Pick<DataplaneConfig, 'mesh' | 'nats' | 'natsCr
   let nc: NatsConnection | null = null;
   let membership: Promise<Membership> | null = null;
   const open = async () => {
-    nc = await connect({ servers: config.nats, name: 'wgmesh-hub-guard', maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(config.natsCreds ? credsFileOptions(config.natsCreds) : {}) });
+    nc = await connect({ servers: natsServers(config.nats), name: 'wgmesh-hub-guard', maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(config.natsCreds ? credsFileOptions(config.natsCreds) : {}) });
     return new Membership((await openRegistryState(nc, config.mesh, { nonceTtlMs: 2 * PROOF_WINDOW_MS })).kv, plan);
   };
   const guard: ApplyGuard = async (req) => {

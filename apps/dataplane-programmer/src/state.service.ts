@@ -32,7 +32,7 @@ export class StateService implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(DRIVER) driver: DataplaneDriver,
     @Inject(LOGGER) private readonly log: Logger,
   ) {
-    this.reporter = new StateReporter({ driver, node: config.node, intervalMs: config.stateInterval, log, publish: (s) => this.publish(s) });
+    this.reporter = new StateReporter({ driver, node: config.node, intervalMs: config.stateInterval, pollMs: config.statePoll, log, publish: (s) => this.publish(s) });
     this.connected = new Promise((resolve) => (this.resolveConnected = resolve));
   }
 

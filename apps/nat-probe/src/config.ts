@@ -30,7 +30,7 @@ export interface NatProbeMemberConfig {
 /** Options of the standalone `wgmesh nat-probe member`. */
 export const natProbeMemberCommandOptions: OptionSpec[] = [
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name' },
-  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), description: 'NATS [default: nats://<registry tunnel address>:4222]' },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), description: 'NATS [default: nats://<registry tunnel address>:4222]' },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "this member's enrolment state (written by \"wgmesh member up\")" },
   ...natProbeMemberOptions,
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },

@@ -1,6 +1,6 @@
 import { ConfigError, OptionSpec, values } from '@wgmesh/config';
 import { natsCredsOption } from '@wgmesh/nats-transport';
-import { DriverKind, parseDriverKind } from '@wgmesh/contracts';
+import { DriverKind, isRegistryNodeId, parseDriverKind } from '@wgmesh/contracts';
 import { vppApiOptions } from '@wgmesh/dataplane';
 import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
 import { parseLevel, type Level } from '@wgmesh/log';
@@ -13,7 +13,7 @@ const endpointIp = (ep: string) => formatIp(parseEndpoint(ep).ip);
 export const peerDiscoveryOptions: OptionSpec[] = [
   { key: 'mode', flag: 'mode', env: 'WGMESH_MODE', value: '<registry|member>', required: true, parse: (t) => oneOf(t, ['registry', 'member']), description: 'registry: watch the hub device, publish the peer table, answer enrolment; member: keep this node\'s peers in line with the table' },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects and Redis keys' },
-  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), description: 'NATS server (registry default nats://127.0.0.1:4222; member default nats://<registry tunnel address>:4222)' },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), description: 'NATS server (registry default nats://127.0.0.1:4222; member default nats://<registry tunnel address>:4222)' },
   natsCredsOption('NATS credentials file (registry: the registry.creds `wgmesh registry init` writes; member: default <state-dir>/nats.creds, written at enrolment, when it exists)'),
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
   httpListenOption(DEFAULT_HTTP_LISTEN.peerDiscovery),
@@ -27,7 +27,10 @@ export const peerDiscoveryOptions: OptionSpec[] = [
   { key: 'meshCidr', flag: 'mesh-cidr', env: 'WGMESH_MESH_CIDR', value: '<cidr>', parse: values.cidr, description: 'the mesh\'s tunnel addresses (registry: enrolment allocates from it; member: checked against the enrolment reply)' },
   { key: 'address', flag: 'address', env: 'WGMESH_REGISTRY_ADDRESS', value: '<ip>', parse: (t) => formatIp(parseCidr(t).address), description: 'registry: its own tunnel address, never allocated [default: first host of --mesh-cidr]' },
   { key: 'publicEndpoint', flag: 'public-endpoint', env: 'WGMESH_PUBLIC_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'registry: where members reach the hub device (sent in enrolment replies; enrolment is off without it)' },
-  { key: 'registryNode', flag: 'registry-node', env: 'WGMESH_REGISTRY_NODE', value: '<id>', parse: values.name, default: 'registry', description: 'registry: node id of the hub\'s dataplane-programmer' },
+  { key: 'registryNode', flag: 'registry-node', env: 'WGMESH_REGISTRY_NODE', value: '<id>', parse: parseRegistryNode, default: 'registry', description: 'registry: this registry\'s id, the node id of its hub\'s dataplane-programmer: "registry", or "registry-<x>" for a further registry of the same mesh' },
+  { key: 'hubKeepalive', flag: 'hub-keepalive', env: 'WGMESH_HUB_KEEPALIVE', value: '<seconds>', parse: values.int(1, 65535), default: '25', description: 'registry: persistent keepalive of the hub towards every member; with several registries 1-2 s, so that members see within seconds that a registry is gone (the relay moves on)' },
+  { key: 'kvReplicas', flag: 'kv-replicas', env: 'WGMESH_KV_REPLICAS', value: '<1|3|5>', parse: (t) => String(oneOf(t, ['1', '3', '5'])), default: '1', description: 'registry: JetStream replicas of the store of record when it is created (3 with a three-node NATS cluster)' },
+  { key: 'leaseTtl', flag: 'lease-ttl', env: 'WGMESH_LEASE_TTL_MS', value: '<ms>', parse: values.int(1000, 600_000), default: '6000', description: 'registry: how long the peer-table lease lasts without renewal; another registry takes over the peer table after it' },
   { key: 'natsAuth', flag: 'nats-auth', env: 'WGMESH_NATS_AUTH_DIR', value: '<dir>', parse: values.string, description: 'registry: the mesh\'s NATS authority (`wgmesh registry init`): enrolment replies then carry a member credential, and requests without a NATS key are refused' },
   { key: 'memberCredentialTtl', flag: 'member-credential-ttl', env: 'WGMESH_MEMBER_CREDENTIAL_TTL', value: '<duration>', parse: parseDuration, default: '24h', description: 'registry: how long a member\'s NATS credential lasts (members renew it over the tunnel before; one offline longer must enrol again): 15m, 24h, 7d…' },
   // member mode
@@ -72,6 +75,12 @@ export interface PeerDiscoveryConfig {
   address?: string;
   publicEndpoint?: string;
   registryNode: string;
+  /** Registry: the hub's keepalive towards members (s). */
+  hubKeepalive?: number;
+  /** Registry: JetStream replicas of the store of record. */
+  kvReplicas?: string;
+  /** Registry: the peer-table lease's time to live (ms). */
+  leaseTtl?: number;
   stateDir: string;
   token?: string;
   tokenFile?: string;
@@ -125,6 +134,13 @@ export function enrollNatsUrl(c: Pick<PeerDiscoveryConfig, 'enrollNats' | 'regis
   if (!c.registryEndpoint) return undefined;
   const ip = endpointIp(c.registryEndpoint);
   return `nats://${ip.includes(':') ? `[${ip}]` : ip}:4222`;
+}
+
+/** A registry's id: "registry" or "registry-<x>" (ids no member may take). */
+export function parseRegistryNode(t: string): string {
+  const name = values.name(t);
+  if (!isRegistryNodeId(name)) throw new Error(`"${t}" must be "registry" or start with "registry-"`);
+  return name;
 }
 
 function oneOf<T extends string>(t: string, options: readonly T[]): T {

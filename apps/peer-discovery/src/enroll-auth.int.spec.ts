@@ -105,6 +105,7 @@ describe('enrolment with NATS authentication (registry mode, fake hub device)', 
       possession: { at: expect.any(Number), nonce: expect.any(String), mac: expect.any(String) },
       name: 'site-b',
       natsKey: verifyJwt(creds.jwt).sub,
+      registry: hub.publicKey, // the hub key the proof is for (public)
     });
     expect(sent[0]).not.toContain(token.slice(4));
     expect(sent[0]).not.toContain(readFileSync(join(stateDir, 'private.key'), 'utf8').trim());

@@ -4,7 +4,7 @@ import { Patterns } from '@wgmesh/contracts';
 import { Readiness, type ReadinessSink, serveHealth } from '@wgmesh/health';
 import { createLogger, Logger, NestLogger, redactUrl, untilSignal } from '@wgmesh/log';
 import { MeshBus, MeshNatsServer } from '@wgmesh/nats-transport';
-import { Enrollment, memberCredsPath, nodeKey } from '@wgmesh/peer-discovery';
+import { Enrollment, memberCredsPath, nodeKey, registriesOf } from '@wgmesh/peer-discovery';
 import { startTelemetry } from '@wgmesh/telemetry';
 import { DEFAULT_NATS, type PeerDiscoveryConfig } from './config';
 import { createDriver, type DataplaneDriver } from '@wgmesh/dataplane';
@@ -63,7 +63,7 @@ async function startRegistry(config: PeerDiscoveryConfig, log: Logger, deps: Pee
   const health = new RegistryHealth({ nats: servers, redis: config.redis, device: driver.device }, deps.readiness);
   const hubKey = deps.hubKey ?? (await resolveHubKey(config, driver, log));
   const bus = await MeshBus.connect({ servers, creds: config.natsCreds, mesh: config.mesh, name: 'wgmesh-peer-discovery-registry', logger: nestish(log) });
-  const enrolment = await openEnrolmentState(config, bus).catch(async (err: Error) => {
+  const enrolment = await openEnrolmentStateRetrying(config, bus, hubKey, log).catch(async (err: Error) => {
     await bus.close();
     throw err;
   });
@@ -123,10 +123,36 @@ async function startMember(config: PeerDiscoveryConfig, log: Logger, deps: PeerD
   };
 }
 
-/** `nats://<registry tunnel address>:4222`: after enrolment, NATS goes through the tunnel. */
+/** How long a registry waits for JetStream to answer at start (a NATS cluster electing its leaders). */
+const STATE_OPEN_DEADLINE_MS = 60_000;
+
+/**
+ * Opens the store of record, again while JetStream times out or is not available yet (a NATS
+ * cluster that has just started, or lost a node, elects its JetStream leaders first). A refusal
+ * that waiting cannot fix (another registry has our address or key) fails at once.
+ */
+async function openEnrolmentStateRetrying(config: PeerDiscoveryConfig, bus: MeshBus, hubKey: HubKey | null, log: Logger): Promise<Awaited<ReturnType<typeof openEnrolmentState>>> {
+  const deadline = Date.now() + STATE_OPEN_DEADLINE_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openEnrolmentState(config, bus, hubKey);
+    } catch (err) {
+      const transient = /TIMEOUT|temporarily unavailable|no suitable peers|insufficient resources|503/i.test((err as Error).message);
+      if (!transient || Date.now() > deadline) throw err;
+      log.warn('the store of record does not answer yet (JetStream electing its leaders?); trying again', { attempt, error: (err as Error).message });
+      await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 3000)));
+    }
+  }
+}
+
+/**
+ * `nats://<registry tunnel address>:4222`: after enrolment, NATS goes through the tunnel. With
+ * several registries, each one's NATS (a cluster), the one enrolled at first: the client fails over.
+ */
 export function natsOverTunnel(enrollment: Enrollment): string {
-  const a = enrollment.registry.address;
-  return `nats://${a.includes(':') ? `[${a}]` : a}:4222`;
+  const own = enrollment.registry.address;
+  const addresses = [own, ...registriesOf(enrollment).map((r) => r.address).filter((a) => a !== own)];
+  return addresses.map((a) => `nats://${a.includes(':') ? `[${a}]` : a}:4222`).join(',');
 }
 
 function listen(app: INestMicroservice, log: Logger, msg: string, fields: Record<string, unknown>): Promise<void> {

@@ -8,7 +8,7 @@ export const resolverOptions: OptionSpec[] = [
   { key: 'zone', flag: 'zone', env: 'WGMESH_ZONE', value: '<zone>', repeatable: true, required: true, parse: values.zone, description: 'DNS zone to serve, e.g. mesh.example. (several zones: repeat, or comma-separate in the env var)' },
   { key: 'listen', flag: 'listen', env: 'WGMESH_DNS_LISTEN', value: '<addr:port>', parse: values.listen, default: '0.0.0.0:5353', description: 'UDP and TCP address to answer on; bind to the tunnel address to serve members only' },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects and Redis keys' },
-  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server for peer events' },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server for peer events' },
   natsCredsOption(),
   { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: 'Redis server holding the peer table snapshot' },
   { key: 'ttl', flag: 'ttl', env: 'WGMESH_DNS_TTL', value: '<seconds>', parse: values.int(0, 86400), default: '0', description: 'TTL of every answer' },

@@ -2,4 +2,5 @@
 // its options and their check, and starting it in-process (the CLI's `registry up`, tests).
 export { resolverCommand, resolverUsage } from './main';
 export { checkResolverConfig, resolverOptions, type ResolverConfig } from './config';
-export { runResolver, startResolver, type ResolverDeps, type RunningResolver } from './run';
+export { runDnsWorker, runResolver, startResolver, type ResolverDeps, type RunningResolver } from './run';
+export { DnsWorkers, type WorkerSupervisorOptions } from './workers';

@@ -9,6 +9,7 @@ import { DnsService } from './dns.service';
 import { watchResolver } from './health';
 import { PeerTableService } from './peer-table.service';
 import { ResolverModule } from './resolver.module';
+import { announceAnswering, DnsWorkers, startConfigFromPrimary } from './workers';
 
 export interface RunningResolver {
   /** The DNS port answering (useful with --listen …:0). */
@@ -69,6 +70,18 @@ async function startIn(config: ResolverConfig, log: Logger, telemetry: Telemetry
 
 /** Runs the resolver in the foreground until SIGINT/SIGTERM; with workers > 1, as a process cluster. */
 export async function runResolver(config: ResolverConfig): Promise<void> {
+  return runResolverProcess(config);
+}
+
+/**
+ * A DNS worker forked by `registry up --dns-workers`: the resolver with the configuration the
+ * primary sends, until SIGTERM (or the primary's end: a cluster worker exits when its IPC closes).
+ */
+export async function runDnsWorker(): Promise<void> {
+  return runResolverProcess(await startConfigFromPrimary(), announceAnswering);
+}
+
+async function runResolverProcess(config: ResolverConfig, onAnswering?: () => void): Promise<void> {
   const log = createLogger({ service: 'registry-resolver', level: config.logLevel, base: cluster.isWorker ? { worker: cluster.worker?.id } : undefined });
   if (config.workers > 1 && cluster.isPrimary) return superviseWorkers(config, log);
   const readiness = new Readiness();
@@ -79,7 +92,10 @@ export async function runResolver(config: ResolverConfig): Promise<void> {
   const signal = untilSignal(log);
   // A signal while starting (Redis down: the table never loads) stops the start too.
   const running = await Promise.race([startResolver(config, log, { readiness }), signal.then(() => null)]);
-  if (running) await signal;
+  if (running) {
+    onAnswering?.();
+    await signal;
+  }
   readiness.draining();
   // Closing: DNS sockets, then the NATS subscription (drained: running handlers finish), Redis.
   if (running && !(await withDeadline(() => running.close(), RESOLVER_STOP_MS))) log.warn('the resolver did not stop in time; exiting anyway');
@@ -97,31 +113,10 @@ async function superviseWorkers(config: ResolverConfig, log: Logger): Promise<vo
   const readiness = new Readiness();
   readiness.add(workersCheck(count));
   const http = await serveHealth(config.httpListen ?? null, { readiness, log, metrics: clusterMetrics() });
-  let stopping = false;
-  let restarts = 0;
-  cluster.on('exit', (worker, code, signal) => {
-    if (stopping) return;
-    restarts++;
-    const delay = Math.min(100 * 2 ** Math.min(restarts, 6), 5000);
-    log.error('resolver worker exited; restarting', { worker: worker.id, code, signal, inMs: delay });
-    setTimeout(() => !stopping && cluster.fork(), delay);
-  });
-  for (let i = 0; i < count; i++) cluster.fork();
+  const workers = DnsWorkers.start({ count, log });
   log.info('resolver workers started', { workers: count });
   await untilSignal(log);
-  stopping = true;
   readiness.draining();
-  const workers = Object.values(cluster.workers ?? {});
-  await Promise.all(
-    workers.map(
-      (w) =>
-        new Promise<void>((resolve) => {
-          if (!w || w.isDead()) return resolve();
-          w.once('exit', () => resolve());
-          w.process.kill('SIGTERM');
-        }),
-    ),
-  );
+  await workers.close();
   await http?.close();
 }
-

@@ -41,6 +41,13 @@ export const values = {
     }
     return z.toLowerCase();
   },
+  /** One URL, or several separated by commas (a NATS cluster's servers); returned as given. */
+  urls: (schemes: string[]) => (t: string) => {
+    const each = t.split(',').map((s) => s.trim());
+    if (each.some((s) => s === '')) throw new Error(`"${t}" must be one URL or several separated by commas`);
+    for (const u of each) values.url(schemes)(u);
+    return t;
+  },
   url: (schemes: string[]) => (t: string) => {
     let u: URL;
     try {

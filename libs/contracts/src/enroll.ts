@@ -1,5 +1,5 @@
 import { canonicalCidr, canonicalIp } from '@wgmesh/netaddr';
-import { parseNodeId } from './names';
+import { parseName, parseNodeId } from './names';
 import { parsePeerEndpoint, parsePublicKey } from './peer';
 import { ContractError, field, integer, object, string } from './validate';
 
@@ -33,6 +33,23 @@ export interface EnrollRequest {
    * node. With it, a registry that runs NATS with authentication answers with `natsJwt`.
    */
   natsKey?: string;
+  /**
+   * The public key of the registry hub this request is for (the key `possession` was made
+   * against). A mesh with several registries has every one of them subscribed to `enroll`: only
+   * the one whose hub key this is answers, the others stay silent. Absent: any registry answers
+   * (one registry, or an older member).
+   */
+  registry?: string;
+}
+
+/** One registry of the mesh, as members peer with it (see EnrollReply.registries). */
+export interface RegistryInfo {
+  /** Its node id (its hub's dataplane-programmer): "registry", "registry-b", … */
+  id: string;
+  publicKey: string;
+  endpoint: string;
+  /** Its tunnel address (NATS and DNS-SD over the tunnel). */
+  address: string;
 }
 
 /** `enroll` reply: the member's tunnel address and how to reach the registry. */
@@ -51,13 +68,22 @@ export interface EnrollReply {
    * `node.<id>` subjects, peer events, the snapshot). Not a secret: it is useless without the seed.
    */
   natsJwt?: string;
+  /**
+   * Every registry of the mesh (the one that answered among them), in the mesh's preference
+   * order: a member peers with each, and routes the mesh CIDR (the relay) through the first one
+   * that is alive. Absent or one entry: a mesh with one registry.
+   */
+  registries?: RegistryInfo[];
 }
+
+/** At most this many registries in an enrolment reply. */
+export const MAX_REGISTRIES = 8;
 
 export function parseEnrollRequest(value: unknown): EnrollRequest {
   if (typeof value === 'object' && value !== null && 'token' in value) {
     throw new ContractError('token', 'the raw token is never accepted (it would cross the network): send "proof", made from the token, and "possession"; upgrade the member');
   }
-  const o = object(value, '', ['publicKey', 'proof', 'possession', 'name', 'natsKey']);
+  const o = object(value, '', ['publicKey', 'proof', 'possession', 'name', 'natsKey', 'registry']);
   const p = object(o.proof, 'proof', ['id', 'sig']);
   const id = string(p.id, 'proof.id', 64);
   const sig = string(p.sig, 'proof.sig', 88);
@@ -75,6 +101,7 @@ export function parseEnrollRequest(value: unknown): EnrollRequest {
     possession: { at: integer(k.at, 'possession.at', 0, 8.64e15), nonce, mac },
   };
   if (o.natsKey !== undefined) req.natsKey = parseNatsUserKey(o.natsKey, 'natsKey');
+  if (o.registry !== undefined) req.registry = parsePublicKey(o.registry, 'registry');
   return req;
 }
 
@@ -86,7 +113,7 @@ export function parseNatsUserKey(value: unknown, path: string): string {
 }
 
 export function parseEnrollReply(value: unknown): EnrollReply {
-  const o = object(value, '', ['address', 'meshCidr', 'registry', 'natsJwt']);
+  const o = object(value, '', ['address', 'meshCidr', 'registry', 'natsJwt', 'registries']);
   const r = object(o.registry, 'registry', ['publicKey', 'endpoint', 'address']);
   const reply: EnrollReply = {
     address: field('address', () => canonicalCidr(string(o.address, 'address', 64))),
@@ -98,7 +125,28 @@ export function parseEnrollReply(value: unknown): EnrollReply {
     },
   };
   if (o.natsJwt !== undefined) reply.natsJwt = parseJwt(o.natsJwt, 'natsJwt');
+  if (o.registries !== undefined) reply.registries = parseRegistries(o.registries, 'registries');
   return reply;
+}
+
+/** A list of registries (enrolment reply, a member's enrollment.json): unique ids, keys and addresses. */
+export function parseRegistries(value: unknown, path: string): RegistryInfo[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_REGISTRIES) throw new ContractError(path, `must be a list of 1-${MAX_REGISTRIES} registries`);
+  const list = value.map((item, i) => parseRegistryInfo(item, `${path}[${i}]`));
+  for (const k of ['id', 'publicKey', 'address'] as const) {
+    if (new Set(list.map((r) => r[k])).size !== list.length) throw new ContractError(path, `two registries have the same ${k}`);
+  }
+  return list;
+}
+
+export function parseRegistryInfo(value: unknown, path: string): RegistryInfo {
+  const r = object(value, path, ['id', 'publicKey', 'endpoint', 'address']);
+  return {
+    id: parseName(r.id, `${path}.id`),
+    publicKey: parsePublicKey(r.publicKey, `${path}.publicKey`),
+    endpoint: parsePeerEndpoint(r.endpoint, `${path}.endpoint`),
+    address: field(`${path}.address`, () => canonicalIp(string(r.address, `${path}.address`, 64))),
+  };
 }
 
 /**

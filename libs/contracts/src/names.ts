@@ -13,6 +13,14 @@ export function parseName(value: unknown, path: string): string {
 export const REGISTRY_NODE = 'registry';
 
 /**
+ * Node ids of further registries of a mesh (high availability): "registry-<x>". No member may
+ * enrol under one (its credential would cover that hub's subjects).
+ */
+export function isRegistryNodeId(name: string): boolean {
+  return name === REGISTRY_NODE || name.startsWith(`${REGISTRY_NODE}-`);
+}
+
+/**
  * Node ids no member may enrol under, with why. A member's name is its node id: its NATS
  * credential covers `node.<name>.…`, so a member named like the registry's hub would be given the
  * right to program the hub. Also refused: names the system gives its own NATS users, so that no
@@ -30,7 +38,13 @@ export const RESERVED_NODE_IDS: Readonly<Record<string, string>> = {
  */
 export function parseNodeId(value: unknown, path: string, alsoReserved: readonly string[] = []): string {
   const name = parseName(value, path);
-  const why = Object.prototype.hasOwnProperty.call(RESERVED_NODE_IDS, name) ? RESERVED_NODE_IDS[name] : alsoReserved.includes(name) ? "it is this registry's own node id" : null;
+  const why = Object.prototype.hasOwnProperty.call(RESERVED_NODE_IDS, name)
+    ? RESERVED_NODE_IDS[name]
+    : isRegistryNodeId(name)
+      ? 'names starting with "registry-" are the node ids of a mesh\'s further registries'
+      : alsoReserved.includes(name)
+        ? "it is this registry's own node id"
+        : null;
   if (why) throw new ContractError(path, `"${name}" is reserved: ${why}; choose another name`);
   return name;
 }

@@ -9,6 +9,8 @@ import { CHECK_TIMEOUT_MS, ReadinessCheck, ReadinessReport, Readiness } from './
 
 const REQUEST = 'wgmesh-health:ready-request';
 const REPLY = 'wgmesh-health:ready-reply';
+const METRICS_REQUEST = 'wgmesh-health:metrics-request';
+const METRICS_REPLY = 'wgmesh-health:metrics-reply';
 
 interface ReadyRequest {
   type: typeof REQUEST;
@@ -27,7 +29,11 @@ export function answerPrimary(readiness: Readiness): () => void {
   AggregatorRegistry.setRegistries([metricsRegistry]);
   new AggregatorRegistry(); // installs prom-client's worker-side listener (once per process)
   const onMessage = (msg: unknown) => {
-    const req = msg as ReadyRequest;
+    const req = msg as ReadyRequest | { type: typeof METRICS_REQUEST; id: number };
+    if (req?.type === METRICS_REQUEST) {
+      void metricsRegistry.getMetricsAsJSON().then((metrics) => process.send?.({ type: METRICS_REPLY, id: req.id, metrics }));
+      return;
+    }
     if (req?.type !== REQUEST) return;
     void readiness.evaluate(req.timeoutMs).then((report) => process.send?.({ type: REPLY, id: req.id, report } satisfies ReadyReply));
   };
@@ -39,6 +45,39 @@ export function answerPrimary(readiness: Readiness): () => void {
 export function clusterMetrics(): () => Promise<{ contentType: string; body: string }> {
   const aggregator = new AggregatorRegistry();
   return async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() });
+}
+
+/**
+ * In a primary that runs services of its own beside its workers (`registry up --dns-workers`):
+ * /metrics with its own series and its workers' (summed over the workers, as clusterMetrics).
+ * A worker that does not answer within `timeoutMs` is left out.
+ */
+export function primaryAndWorkerMetrics(timeoutMs = 2000): () => Promise<{ contentType: string; body: string }> {
+  return async () => {
+    const own = await metricsRegistry.getMetricsAsJSON();
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => w && w.isConnected() && !w.isDead());
+    const id = nextId++;
+    const replies: unknown[] = [];
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function onMessage(_worker: unknown, msg: unknown) {
+        const reply = msg as { type?: unknown; id?: unknown; metrics?: unknown };
+        if (reply?.type !== METRICS_REPLY || reply.id !== id) return;
+        replies.push(reply.metrics);
+        if (replies.length === workers.length) done();
+      }
+      function done() {
+        clearTimeout(timer);
+        cluster.off('message', onMessage);
+        resolve();
+      }
+      cluster.on('message', onMessage);
+      if (workers.length === 0) return done();
+      for (const w of workers) w!.send({ type: METRICS_REQUEST, id });
+    });
+    const registry = AggregatorRegistry.aggregate([own, ...(replies as (typeof own)[])]);
+    return { contentType: registry.contentType, body: await registry.metrics() };
+  };
 }
 
 let nextId = 1;

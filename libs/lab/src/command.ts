@@ -23,6 +23,7 @@ export const labOptions: OptionSpec[] = [
   { key: 'nat', flag: 'nat', env: 'WGMESH_LAB_NAT', value: '<eim|edm|seq|public,…>', parse: parseNatList, description: 'up/run: the NAT in front of each member (one per member, or one for all)' },
   { key: 'dataplane', flag: 'dataplane', env: 'WGMESH_LAB_DATAPLANE', value: '<wireguard-go|vpp>', parse: parseDataplane, description: 'up/run: what carries WireGuard on every node, the registry included (vpp: a VPP per node owning its uplink; needs VPP installed: WGMESH_VPP_BIN, WGMESH_VPP_API_DIR, or vpp on PATH); a member\'s own name:nat:vpp wins' },
   { key: 'registryDataplane', flag: 'registry-dataplane', env: 'WGMESH_LAB_REGISTRY_DATAPLANE', value: '<wireguard-go|vpp>', parse: parseDataplane, description: "up/run: the registry's dataplane [default: --dataplane's]" },
+  { key: 'registries', flag: 'registries', env: 'WGMESH_LAB_REGISTRIES', value: '<1-3>', parse: values.int(1, 3), default: '1', description: 'up/run: registry hosts (2 or 3: high availability, each with its own hub, a three-node NATS cluster and Redis on a "store" host)' },
   { key: 'json', flag: 'json', parse: values.bool, description: 'up: print only {"pairs":[{"a","b","path","reason","rttMs",…}],"convergeMs","map",…} on stdout' },
   { key: 'timeout', flag: 'timeout', env: 'WGMESH_LAB_TIMEOUT_MS', value: '<ms>', parse: values.int(1000, 600_000), default: '30000', description: 'up/run: how long the pairs may take to settle before the lab is torn down' },
   { key: 'natInterval', flag: 'nat-interval', env: 'WGMESH_LAB_NAT_INTERVAL_S', value: '<seconds>', parse: values.int(1, 3600), default: '3', description: "up/run: members' --nat-interval (how often nat-probe classifies the NAT again)" },
@@ -41,6 +42,7 @@ interface LabConfig {
   nat?: MemberNat[];
   dataplane?: Dataplane;
   registryDataplane?: Dataplane;
+  registries: number;
   json?: boolean;
   timeout: number;
   natInterval: number;
@@ -52,7 +54,7 @@ interface LabConfig {
   orphans?: boolean;
 }
 
-export const labUsage = `Usage: wgmesh lab up [--members N | a:eim,b:edm:vpp,…] [--nat eim,edm,seq,public,…] [--dataplane vpp] [--json] [--id <id>]
+export const labUsage = `Usage: wgmesh lab up [--members N | a:eim,b:edm:vpp,…] [--nat eim,edm,seq,public,…] [--dataplane vpp] [--registries 2] [--json] [--id <id>]
        wgmesh lab run [--members N] [--nat …]        (npm start: up, then Ctrl-C tears it down)
        wgmesh lab down <id>… | --all [--orphans]
        wgmesh lab status [<id>]
@@ -116,7 +118,7 @@ export async function labCommand(argv: string[]): Promise<number> {
 function labSpec(o: LabConfig): LabSpec {
   const members = meshMembers(o.members, o.nat).map((m) => (m.dataplane ?? o.dataplane ? { ...m, dataplane: m.dataplane ?? o.dataplane } : m));
   const registryDataplane = o.registryDataplane ?? o.dataplane;
-  return { members, id: o.id, ...(registryDataplane ? { registryDataplane } : {}) };
+  return { members, id: o.id, ...(registryDataplane ? { registryDataplane } : {}), ...(o.registries > 1 ? { registries: o.registries } : {}) };
 }
 
 function parseDataplane(text: string): Dataplane {
@@ -177,7 +179,8 @@ async function bringUp(o: LabConfig, opts: { detach: boolean }): Promise<MeshUp 
   process.once('SIGTERM', onSignal);
   try {
     const who = spec.members.map((m) => `${m.name} (${m.nat}${m.dataplane === 'vpp' ? ', vpp' : ''})`).join(', ');
-    progress(`lab ${lab.id}: network up in ${Date.now() - started} ms: registry 203.0.113.1${spec.registryDataplane === 'vpp' ? ' (vpp)' : ''}, members ${who}`);
+    const registries = lab.hosts.filter((h) => h.role === 'registry').map((h) => `${h.name} ${h.address}`).join(', ');
+    progress(`lab ${lab.id}: network up in ${Date.now() - started} ms: ${registries}${spec.registryDataplane === 'vpp' ? ' (vpp)' : ''}, members ${who}`);
     progress(`starting NATS, Redis and "wgmesh registry up" on the registry, then "wgmesh member up" on ${spec.members.length} member${spec.members.length === 1 ? '' : 's'}…`);
     const mesh = await startMesh(lab, { natIntervalS: o.natInterval, pathDeadlineS: o.pathDeadline });
     progress(`mesh started in ${Date.now() - started} ms; waiting for every pair's path decision, and the tunnel to agree…`);
@@ -220,7 +223,8 @@ function summary({ lab, mesh, rows, convergeMs }: MeshUp): string {
     '',
     formatPairTable(rows),
     '',
-    `registry  ${mesh.registry.endpoint}, tunnel ${mesh.record().registry.address}, DNS-SD ${mesh.record().zone} on ${mesh.record().registry.address}:53`,
+    ...[...mesh.registries.values()].map((r) => `${r.host.padEnd(8)}  ${r.endpoint}, tunnel ${r.address}, id ${r.id}, DNS-SD ${mesh.record().zone} on ${r.address}:53`),
+    ...(mesh.ha ? [`store     NATS cluster ${mesh.natsClusterUrls()} (one node on each registry host and this one), Redis ${mesh.redisHost}`] : []),
     ...mesh.memberNames().map((n) => `${n.padEnd(8)}  tunnel ${mesh.member(n).address}, ${mesh.member(n).host.dataplane === 'vpp' ? `VPP (host interface ${mesh.member(n).device})` : `device ${mesh.member(n).device}`}, ${mesh.member(n).host.nat === 'public' ? `public ${mesh.member(n).host.address}` : `behind ${mesh.member(n).host.nat} NAT ${mesh.member(n).host.publicAddress}`}, nat-probe says ${nat[n]}`),
     `map       ${mesh.mapUrl}  (the mesh map: open it in a browser on this machine)`,
     `logs      ${mesh.logDir}`,
@@ -360,6 +364,7 @@ export function formatStatus(s: LabStatus, mesh?: MeshRecord): string {
   const head = `lab ${s.id}  created ${s.createdAt}  ${s.detached ? 'detached' : `owner pid ${s.owner.pid}${s.owner.alive ? '' : ' (gone)'}`}  state ${s.stateFile}`;
   const tunnel = new Map(mesh?.members.map((m) => [m.name, m.address]) ?? []);
   if (mesh) tunnel.set('registry', mesh.registry.address);
+  for (const r of mesh?.registries ?? []) tunnel.set(r.host, `${r.address} (${r.id})`);
   const rows = s.hosts.map((h) => [
     h.name,
     h.role,
@@ -374,6 +379,8 @@ export function formatStatus(s: LabStatus, mesh?: MeshRecord): string {
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
   const lines = table.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
   const meshLines = mesh ? [`mesh "${mesh.mesh}", zone ${mesh.zone}, ${mesh.cidr}; registry key ${mesh.registry.publicKey}; logs ${mesh.logs}${mesh.map ? `; map ${mesh.map}` : ''}`] : [];
+  for (const r of mesh?.registries?.slice(1) ?? []) meshLines.push(`${r.id} (${r.host}): key ${r.publicKey}, endpoint ${r.endpoint}, tunnel ${r.address}`);
+  if (mesh?.nats) meshLines.push(`NATS cluster ${mesh.nats}; Redis ${mesh.redis}`);
   const procs = s.processes.map((p) => `  pid ${p.pid} in ${p.host}: ${shortCommand(p.command)}${p.running ? '' : ' (ended)'}`);
   return [head, ...lines.map((l) => `  ${l}`), ...meshLines, ...(procs.length ? ['processes:', ...procs] : [])].join('\n');
 }

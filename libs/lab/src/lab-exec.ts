@@ -23,14 +23,14 @@ import type { LabStatus } from './lab';
 export const LAB_SERVICES = { mesh: 'lab', nats: 'nats://127.0.0.1:4222', redisHost: '127.0.0.1:6379', redisUser: 'wgmesh-registry' } as const;
 
 /** How wgmesh commands on the registry host reach the mesh: state directory, NATS (credential) and Redis (ACL user). */
-export function registryClientEnv(meshDir: string, redisPassword: string): NodeJS.ProcessEnv {
-  const stateDir = join(meshDir, 'registry');
+export function registryClientEnv(meshDir: string, redisPassword: string, where: { stateDir?: string; nats?: string; redisHost?: string } = {}): NodeJS.ProcessEnv {
+  const stateDir = where.stateDir ?? join(meshDir, 'registry');
   return {
     WGMESH_STATE_DIR: stateDir,
     WGMESH_MESH: LAB_SERVICES.mesh,
-    WGMESH_NATS_URL: LAB_SERVICES.nats,
+    WGMESH_NATS_URL: where.nats ?? LAB_SERVICES.nats,
     WGMESH_NATS_CREDS: join(stateDir, AUTH_DIR, FILES.registryCreds),
-    WGMESH_REDIS_URL: `redis://${LAB_SERVICES.redisUser}:${redisPassword}@${LAB_SERVICES.redisHost}`,
+    WGMESH_REDIS_URL: `redis://${LAB_SERVICES.redisUser}:${redisPassword}@${where.redisHost ?? LAB_SERVICES.redisHost}`,
   };
 }
 
@@ -46,7 +46,11 @@ export function readRedisPassword(meshDir: string): string {
 
 /** The environment of a wgmesh command on `host` (the registry or a member) of the lab whose mesh lives in `meshDir`. */
 export function hostEnv(meshDir: string, host: string): NodeJS.ProcessEnv {
-  if (host === 'registry') return registryClientEnv(meshDir, readRedisPassword(meshDir));
+  if (host === 'registry' || /^registry\d$/.test(host)) {
+    // Several registries: NATS is a cluster and Redis is on the store host (mesh.json says where).
+    const record = existsSync(join(meshDir, 'mesh.json')) ? (JSON.parse(readFileSync(join(meshDir, 'mesh.json'), 'utf8')) as { nats?: string; redis?: string }) : {};
+    return registryClientEnv(meshDir, readRedisPassword(meshDir), { stateDir: join(meshDir, host), nats: record.nats, redisHost: record.redis });
+  }
   return { WGMESH_STATE_DIR: join(meshDir, 'members', host) };
 }
 

@@ -123,7 +123,7 @@ export class Lab {
     const state: LabState = {
       version: 1,
       id,
-      spec: { members: spec.members.map((m) => ({ name: m.name, nat: m.nat, ...(m.dataplane ? { dataplane: m.dataplane } : {}) })), id, ...(spec.registryDataplane ? { registryDataplane: spec.registryDataplane } : {}) },
+      spec: { members: spec.members.map((m) => ({ name: m.name, nat: m.nat, ...(m.dataplane ? { dataplane: m.dataplane } : {}) })), id, ...(spec.registryDataplane ? { registryDataplane: spec.registryDataplane } : {}), ...((spec.registries ?? 1) > 1 ? { registries: spec.registries } : {}) },
       createdAt: new Date().toISOString(),
       owner: selfOwner(),
       detached: options.detach ?? false,

@@ -56,13 +56,13 @@ export class PathWatch {
   ) {}
 
   /** Starts the watcher in the registry's namespace (NATS must be up); resolves once it subscribed. */
-  static async start(lab: Lab, o: { logDir: string; nats: string; mesh: string; nodes: string[]; creds?: string; timeoutMs: number }): Promise<PathWatch> {
+  static async start(lab: Lab, o: { host?: string; logDir: string; nats: string; mesh: string; nodes: string[]; creds?: string; timeoutMs: number }): Promise<PathWatch> {
     const path = join(o.logDir, 'paths-watch.log');
     const args = [
       '-r', join(WORKSPACE, 'bin/register.js'), WATCHER, '--nats', o.nats, '--mesh', o.mesh,
       ...(o.creds && existsSync(o.creds) ? ['--creds', o.creds] : []), ...o.nodes.flatMap((n) => ['--node', n]),
     ];
-    const proc = lab.spawn('registry', 'sh', ['-c', 'exec "$@" >>"$LAB_LOG_FILE" 2>&1', 'sh', process.execPath, ...args], { LAB_LOG_FILE: path }, { cwd: WORKSPACE });
+    const proc = lab.spawn(o.host ?? 'registry', 'sh', ['-c', 'exec "$@" >>"$LAB_LOG_FILE" 2>&1', 'sh', process.execPath, ...args], { LAB_LOG_FILE: path }, { cwd: WORKSPACE });
     const log = new LogFile(path, 'paths-watch (registry)');
     await log.waitFor(logMessage('watching'), { process: proc, timeoutMs: o.timeoutMs });
     return new PathWatch(log, proc);

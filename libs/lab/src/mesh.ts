@@ -9,14 +9,14 @@ import { VppNode, vppNode } from './vpp-node';
 import { randomBytes } from 'node:crypto';
 import { AUTH_DIR, initAuthority, InitResult } from '@wgmesh/nats-auth';
 import { LabError } from './errors';
-import { ExecResult, toolEnv } from './exec';
+import { ExecResult, run, toolEnv } from './exec';
 import type { Lab } from './lab';
 import { startMapForward } from './map-forward';
 import { registryClientEnv } from './lab-exec';
 import { LogFile, logMessage } from './mesh-log';
 import { expectDirect, pairsOf, PairRow } from './mesh-pairs';
 import { meshPairTable, PathsConvergence, PathWatch, waitForPaths, WaitForPathsOptions } from './mesh-paths';
-import { ADDR, type Host } from './plan';
+import { ADDR, type Host, STORE } from './plan';
 import type { LabProcess } from './process';
 import { findExecutable } from './requirements';
 import { StateStore } from './state';
@@ -41,6 +41,8 @@ export const MESH = {
   zone: 'mesh.example.',
   cidr: '10.99.0.0/16',
   registryAddress: '10.99.0.1',
+  /** NATS cluster routes (several registries). */
+  natsCluster: 6222,
   port: 51820,
   nats: 4222,
   redis: 6379,
@@ -74,6 +76,27 @@ export interface MeshOptions {
   natIntervalS?: number;
   /** Members' --path-deadline in seconds; default nat-probe's (10). */
   pathDeadlineS?: number;
+}
+
+/** One registry host of the mesh, as the lab runs it. */
+export interface MeshRegistry {
+  /** Its lab host: "registry", "registry2", … */
+  host: string;
+  /** Its registry id (node id of its hub): "registry", "registry-b", … */
+  id: string;
+  device: string;
+  stateDir: string;
+  log: LogFile;
+  process: LabProcess | null;
+  publicKey: string;
+  endpoint: string;
+  /** Its tunnel address. */
+  address: string;
+}
+
+/** Registry k's id and tunnel address: "registry" 10.99.0.1, "registry-b" 10.99.0.254, "registry-c" 10.99.0.253. */
+export function registryIdentity(k: number): { id: string; address: string } {
+  return k === 1 ? { id: 'registry', address: MESH.registryAddress } : { id: `registry-${String.fromCharCode(96 + k)}`, address: `10.99.0.${256 - k}` };
 }
 
 export interface MeshMember {
@@ -110,6 +133,10 @@ export interface MeshRecord {
   members: Array<{ name: string; device: string; publicKey: string; address: string; nat: string }>;
   /** The registry's mesh map, forwarded to the host: http://127.0.0.1:<port>/map. */
   map?: string;
+  /** With several registries: each one (host, id, hub key, endpoint, tunnel address), and where NATS and Redis run. */
+  registries?: Array<{ host: string; id: string; device: string; publicKey: string; endpoint: string; address: string }>;
+  nats?: string;
+  redis?: string;
   logs: string;
   startedAt: string;
 }
@@ -120,7 +147,12 @@ export class Mesh {
   readonly members = new Map<string, MeshMember>();
   /** Members removed at the registry (removeMember), whose processes may still run. */
   readonly removed = new Map<string, MeshMember>();
-  registry!: { device: string; stateDir: string; log: LogFile; process: LabProcess | null; publicKey: string; endpoint: string };
+  /** Registry 1 (host "registry"). */
+  registry!: MeshRegistry;
+  /** Every registry host, by lab host name (one unless the lab has several). */
+  readonly registries = new Map<string, MeshRegistry>();
+  /** nats-server per host (several registries: one per registry host and the store host). */
+  private readonly natsNodes = new Map<string, LabProcess>();
   /** Every pre-auth token this mesh made (one single-use token per member), for the secret scans. */
   readonly tokens: string[] = [];
   /** The members' path decisions and NAT reports, as a watcher in the registry's namespace receives them. */
@@ -152,10 +184,34 @@ export class Mesh {
     mkdirSync(mesh.logDir, { recursive: true, mode: 0o700 });
     await mesh.startServices();
     await Promise.all([mesh.startRegistry(), mesh.startPathWatch(), mesh.startMapForward()]);
+    for (const h of mesh.registryHosts().slice(1)) await mesh.startRegistry(h); // after the first: each records itself in the store of record
     const names = opts.members ?? lab.hosts.filter((h) => h.role === 'member').map((h) => h.name);
     await Promise.all(names.map((n) => mesh.startMember(n)));
     mesh.writeRecord();
     return mesh;
+  }
+
+  /** The lab's registry hosts, in order ("registry", "registry2", …). */
+  registryHosts(): string[] {
+    return this.lab.hosts.filter((h) => h.role === 'registry').sort((a, b) => (a.index ?? 1) - (b.index ?? 1)).map((h) => h.name);
+  }
+
+  /** True when the lab runs several registries (a NATS cluster, Redis on the store host). */
+  get ha(): boolean {
+    return this.registryHosts().length > 1;
+  }
+
+  /** Every NATS node's URL by its address (reachable from any lab host). */
+  natsClusterUrls(): string {
+    return [...this.registryHosts(), STORE].map((h) => `nats://${this.lab.addressOf(h)}:${MESH.nats}`).join(',');
+  }
+
+  /** NATS URLs as seen from `host` (its own server first, where it has one). */
+  natsUrls(host = 'registry'): string {
+    if (!this.ha) return `nats://127.0.0.1:${MESH.nats}`;
+    const nodes = [...this.registryHosts(), STORE];
+    const own = nodes.includes(host) ? [`nats://127.0.0.1:${MESH.nats}`] : [];
+    return [...own, ...nodes.filter((h) => h !== host).map((h) => `nats://${this.lab.addressOf(h)}:${MESH.nats}`)].join(',');
   }
 
   get timeoutMs(): number {
@@ -176,6 +232,7 @@ export class Mesh {
     this.natsAuth = initAuthority(join(this.registryStateDir, AUTH_DIR), MESH.name);
     this.redisPassword = randomBytes(24).toString('hex');
     writeFileSync(join(redisDir, 'users.acl'), readFileSync(REDIS_ACL, 'utf8').replace('>CHANGE-ME', `>${this.redisPassword}`), { mode: 0o600 });
+    if (this.ha) return this.startClusterServices(natsDir, redisDir);
     const nats = this.spawnLogged('registry', 'nats-server', findExecutable('nats-server')!, [
       '-c', this.natsAuth.serverConfig, '-a', '0.0.0.0', '-p', String(MESH.nats), '-P', join(natsDir, 'nats-server.pid'), '-js', '-sd', join(natsDir, 'jetstream'),
     ]);
@@ -183,32 +240,120 @@ export class Mesh {
       '--bind', '127.0.0.1', '--port', String(MESH.redis), '--save', '', '--appendonly', 'no', '--dir', redisDir, '--daemonize', 'no', '--aclfile', join(redisDir, 'users.acl'),
     ]);
     this.services.push(nats.process, redis.process);
+    this.natsNodes.set('registry', nats.process);
     await Promise.all([
       nats.log.waitFor(/Server is ready/, { process: nats.process, timeoutMs: this.timeoutMs }),
       redis.log.waitFor(/Ready to accept connections/, { process: redis.process, timeoutMs: this.timeoutMs }),
     ]);
   }
 
-  /** `wgmesh registry up` in the registry's namespace; resolves once it logged "registry up". */
-  async startRegistry(): Promise<void> {
-    const device = this.lab.deviceName('registry');
-    const stateDir = this.registryStateDir;
-    const endpoint = `${this.lab.addressOf('registry')}:${MESH.port}`;
+  /**
+   * Several registries: a three-node NATS cluster with JetStream (one node on each registry host,
+   * the third on the store host; the store of record is replicated on all three, so it survives
+   * losing one host) and Redis on the store host, reached by every registry over the "internet"
+   * with the ACL user's password.
+   */
+  private async startClusterServices(natsDir: string, redisDir: string): Promise<void> {
+    const redis = this.spawnLogged(STORE, 'redis-server', findExecutable('redis-server')!, [
+      '--bind', ADDR.store, '--port', String(MESH.redis), '--save', '', '--appendonly', 'no', '--dir', redisDir, '--daemonize', 'no', '--aclfile', join(redisDir, 'users.acl'),
+    ]);
+    this.services.push(redis.process);
+    const nodes = [...this.registryHosts(), STORE];
+    const started = nodes.map((host) => {
+      const dir = join(natsDir, host);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const routes = nodes.filter((h) => h !== host).map((h) => `nats://${this.lab.addressOf(h)}:${MESH.natsCluster}`);
+      const n = this.spawnLogged(host, `nats-server-${host}`, findExecutable('nats-server')!, [
+        '-c', this.natsAuth.serverConfig, '-a', '0.0.0.0', '-p', String(MESH.nats), '-P', join(dir, 'nats-server.pid'), '-js', '-sd', join(dir, 'jetstream'),
+        '-n', `nats-${host}`, '--cluster_name', `wgmesh-lab-${this.lab.id}`, '--cluster', `nats://${this.lab.addressOf(host)}:${MESH.natsCluster}`, '--routes', routes.join(','),
+      ]);
+      this.services.push(n.process);
+      this.natsNodes.set(host, n.process);
+      return n;
+    });
+    await Promise.all([
+      ...started.map((n) => n.log.waitFor(/Server is ready/, { process: n.process, timeoutMs: this.timeoutMs })),
+      redis.log.waitFor(/Ready to accept connections/, { process: redis.process, timeoutMs: this.timeoutMs }),
+    ]);
+    // JetStream answers once the cluster elected its metadata leader.
+    await Promise.any(started.map((n) => n.log.waitFor(/JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/, { process: n.process, timeoutMs: this.timeoutMs })));
+  }
+
+  /**
+   * `wgmesh registry up` in a registry host's namespace (default: the first); resolves once it
+   * logged "registry up". With several registries each has its own state directory (hub key; a
+   * copy of the mesh's NATS authority), id, tunnel address and public endpoint, the hub's
+   * keepalive at 1 s (members see a dead registry within seconds), and the store of record
+   * replicated on the three NATS nodes.
+   */
+  async startRegistry(host = 'registry'): Promise<void> {
+    const k = this.lab.host(host).index ?? 1;
+    const { id, address } = registryIdentity(k);
+    const device = this.lab.deviceName(host);
+    const stateDir = this.registryStateDirOf(host);
+    const endpoint = `${this.lab.addressOf(host)}:${MESH.port}`;
+    if (host !== 'registry' && !existsSync(join(stateDir, AUTH_DIR))) cpSync(join(this.registryStateDir, AUTH_DIR), join(stateDir, AUTH_DIR), { recursive: true });
+    const ha = this.ha ? ['--registry-node', id, '--address', address, '--hub-keepalive', '1', '--kv-replicas', '3'] : [];
     const args = [
-      'registry', 'up', '--create', ...this.dataplaneArgs(this.lab.host('registry'), device), '--zone', MESH.zone, // DNS-SD on the tunnel address: registry up's default
-      '--mesh-cidr', MESH.cidr, '--public-endpoint', endpoint, '--listen-port', String(MESH.port), '--self-endpoint', endpoint,
-      '--stun-alternate', `${ADDR.registryAlt}:3479`,
-      '--state-dir', stateDir, '--mesh', MESH.name, '--nats', `nats://127.0.0.1:${MESH.nats}`,
+      'registry', 'up', '--create', ...this.dataplaneArgs(this.lab.host(host), device), '--zone', MESH.zone, // DNS-SD on the tunnel address: registry up's default
+      '--mesh-cidr', MESH.cidr, '--public-endpoint', endpoint, '--listen-port', String(MESH.port), ...(k === 1 ? ['--self-endpoint', endpoint] : []),
+      '--stun-alternate', `${ADDR.registryAltN(k)}:3479`, ...ha,
+      '--state-dir', stateDir, '--mesh', MESH.name, '--nats', this.natsUrls(host),
       '--log-level', this.opts.registryLogLevel ?? this.opts.logLevel ?? 'info', ...(this.opts.registryArgs ?? []),
     ];
-    const log = this.registry?.log ?? new LogFile(join(this.logDir, 'registry.log'), 'wgmesh registry up');
+    const known = this.registries.get(host);
+    const log = known?.log ?? new LogFile(join(this.logDir, host === 'registry' ? 'registry.log' : `${host}.log`), `wgmesh registry up (${host})`);
     log.poll();
     const from = log.length;
-    const { process: proc } = this.spawnLogged('registry', 'registry', process.execPath, [WGMESH, ...args], { ...this.extraEnv('registry'), ...this.registryEnv() }, log);
+    const { process: proc } = this.spawnLogged(host, host, process.execPath, [WGMESH, ...args], { ...this.extraEnv(host), ...this.registryEnv(host) }, log);
     const up = await log.waitFor(logMessage('registry up'), { from, process: proc, timeoutMs: this.timeoutMs });
     const publicKey = String(up.json?.publicKey ?? '');
     if (!publicKey) throw new LabError(`wgmesh registry up logged no public key: ${up.line}`);
-    this.registry = { device, stateDir, log, process: proc, publicKey, endpoint };
+    const r: MeshRegistry = { host, id, device, stateDir, log, process: proc, publicKey, endpoint, address };
+    this.registries.set(host, r);
+    if (host === 'registry') this.registry = r;
+  }
+
+  /**
+   * Several registries: kills a registry host entirely, as a power cut does: every process in its
+   * namespace (the registry role, its hub's wireguard-go, its NATS node, whatever else runs
+   * there) with SIGKILL, so its hub device is gone too. Resolves with the PIDs it killed.
+   */
+  async killRegistryHost(host: string): Promise<number[]> {
+    const r = this.registries.get(host);
+    if (!r) throw new LabError(`${host} is not a registry host of this mesh (${[...this.registries.keys()].join(', ')})`);
+    const { stdout } = await run('ip', ['netns', 'pids', this.lab.namespaceOf(host)]);
+    const pids = stdout.split(/\s+/).filter(Boolean).map(Number);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
+    for (const deadline = Date.now() + 5000; ; ) {
+      const left = (await run('ip', ['netns', 'pids', this.lab.namespaceOf(host)])).stdout.trim();
+      if (left === '') break;
+      if (Date.now() > deadline) throw new LabError(`processes of ${host} did not die: ${left}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    r.process = null;
+    return pids;
+  }
+
+  /** Brings a killed registry host back: its NATS node (same store directory), then `registry up` (its hub created again with its key). */
+  async restartRegistryHost(host: string): Promise<void> {
+    const old = this.natsNodes.get(host);
+    if (old) {
+      const log = new LogFile(join(this.logDir, `nats-server-${host}.log`), `nats-server (${host})`);
+      log.poll();
+      const from = log.length;
+      const proc = this.lab.spawn(host, old.command, [...old.args], { LAB_LOG_FILE: log.path }, { cwd: WORKSPACE });
+      this.services[this.services.indexOf(old)] = proc;
+      this.natsNodes.set(host, proc);
+      await log.waitFor(/Server is ready/, { from, process: proc, timeoutMs: this.timeoutMs });
+    }
+    await this.startRegistry(host);
   }
 
   /**
@@ -239,14 +384,22 @@ export class Mesh {
    * A single-use pre-auth token for one member (valid 15 minutes), made inside the registry's
    * namespace, as the operator hands one to each new node.
    */
-  async createToken(label: string, opts: { reusable?: boolean } = {}): Promise<string> {
-    const { stdout } = await this.wgmesh('registry', [
-      'registry', 'token', 'create', '--ttl', '15m', '--name', `lab-${this.lab.id}-${label}`, '--json', '--mesh', MESH.name, '--state-dir', this.registryStateDir, ...(opts.reusable ? ['--reusable'] : []),
+  async createToken(label: string, opts: { reusable?: boolean; host?: string } = {}): Promise<string> {
+    const host = opts.host ?? 'registry';
+    const { stdout } = await this.wgmesh(host, [
+      'registry', 'token', 'create', '--ttl', '15m', '--name', `lab-${this.lab.id}-${label}`, '--json', '--mesh', MESH.name, '--state-dir', this.registryStateDirOf(host), ...(opts.reusable ? ['--reusable'] : []),
     ]);
     const token = (JSON.parse(stdout) as { token?: unknown }).token;
     if (typeof token !== 'string' || token === '') throw new LabError(`wgmesh registry token create printed no token: ${stdout.slice(0, 200)}`);
     this.tokens.push(token);
     return token;
+  }
+
+  /** A member's single-use token, made now at a registry host (default the first) and left in its token file for its first `member up`. */
+  async prepareToken(name: string, opts: { via?: string } = {}): Promise<void> {
+    const file = this.tokenFile(name);
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(file, `${await this.createToken(name, { host: opts.via })}\n`, { mode: 0o600 });
   }
 
   /** Where a member's token waits for its first `member up` (which reads it, and removes it once enrolled). */
@@ -258,22 +411,21 @@ export class Mesh {
    * `wgmesh member up` in the member's namespace (enrols on the first start); resolves once it
    * logged "member up". Started again after stopMember, it reuses its key and enrolment.
    */
-  async startMember(name: string): Promise<MeshMember> {
+  async startMember(name: string, opts: { via?: string } = {}): Promise<MeshMember> {
     const host = this.lab.host(name);
     if (host.role !== 'member') throw new LabError(`${name} is not a member of lab ${this.lab.id}`);
     const device = this.lab.deviceName(name);
     const stateDir = join(this.dir, 'members', name);
     const args = [
-      'member', 'up', '--create', ...this.dataplaneArgs(host, device), '--registry-key', this.registry.publicKey, '--registry-endpoint', this.registry.endpoint,
-      '--mesh-cidr', MESH.cidr, '--name', name, '--zone', MESH.zone, '--dns-server', `${MESH.registryAddress}:53`,
+      'member', 'up', '--create', ...this.dataplaneArgs(host, device), '--registry-key', this.registryOf(opts.via).publicKey, '--registry-endpoint', this.registryOf(opts.via).endpoint,
+      '--mesh-cidr', MESH.cidr, '--name', name, '--zone', MESH.zone, ...(this.ha ? [] : ['--dns-server', `${MESH.registryAddress}:53`]), // several registries: each one's resolver in turn
       '--state-dir', stateDir, '--mesh', MESH.name, '--log-level', this.opts.logLevel ?? 'info', ...(this.opts.memberArgs ?? []),
     ];
     // Not enrolled yet: a single-use token of its own, in a file (0600) that member up reads once and
     // removes when enrolled; never in its command line or environment (/proc/<pid>/cmdline, environ).
     if (!readEnrollment(stateDir)) {
       const file = this.tokenFile(name);
-      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-      writeFileSync(file, `${await this.createToken(name)}\n`, { mode: 0o600 });
+      if (!existsSync(file)) await this.prepareToken(name, opts);
       args.push('--token-file', file);
     }
     const known = this.members.get(name);
@@ -298,6 +450,13 @@ export class Mesh {
     };
     this.members.set(name, member);
     return member;
+  }
+
+  /** A registry host's registry (default the first). */
+  registryOf(host = 'registry'): MeshRegistry {
+    const r = this.registries.get(host);
+    if (!r) throw new LabError(`${host} is not a registry host of this mesh (${[...this.registries.keys()].join(', ')})`);
+    return r;
   }
 
   /** Stops a member's wgmesh process (SIGTERM). Its device stays as it is (fail-static). */
@@ -367,7 +526,7 @@ export class Mesh {
   /** Runs a `wgmesh` command to its end inside a host's namespace. */
   wgmesh(host: string, args: string[], timeoutMs = 30_000): Promise<ExecResult> {
     // On the registry host, commands reach NATS and Redis as the registry does (credentials in the environment, not on a command line).
-    return this.lab.exec(host, process.execPath, [WGMESH, ...args], { timeoutMs, env: toolEnv(host === 'registry' ? this.registryEnv() : {}) });
+    return this.lab.exec(host, process.execPath, [WGMESH, ...args], { timeoutMs, env: toolEnv(this.registries.has(host) || host === 'registry' ? this.registryEnv(host) : {}) });
   }
 
   /** The registry's state directory: hub key, NATS authority (nats/). */
@@ -375,14 +534,24 @@ export class Mesh {
     return join(this.dir, 'registry');
   }
 
-  /** Redis URL of the registry's ACL user (with its password: never on a command line). */
-  get redisUrl(): string {
-    return `redis://wgmesh-registry:${this.redisPassword}@127.0.0.1:${MESH.redis}`;
+  /** A registry host's state directory (its own hub key; the mesh's NATS authority). */
+  registryStateDirOf(host: string): string {
+    return join(this.dir, host);
   }
 
-  /** How wgmesh processes on the registry host reach NATS and Redis (what `wgmesh lab exec <id> registry` sets too). */
-  registryEnv(): NodeJS.ProcessEnv {
-    return registryClientEnv(this.dir, this.redisPassword);
+  /** Where Redis runs: the registry's loopback, or with several registries the store host. */
+  get redisHost(): string {
+    return this.ha ? `${ADDR.store}:${MESH.redis}` : `127.0.0.1:${MESH.redis}`;
+  }
+
+  /** Redis URL of the registry's ACL user (with its password: never on a command line). */
+  get redisUrl(): string {
+    return `redis://wgmesh-registry:${this.redisPassword}@${this.redisHost}`;
+  }
+
+  /** How wgmesh processes on a registry host reach NATS and Redis (what `wgmesh lab exec <id> registry` sets too). */
+  registryEnv(host = 'registry'): NodeJS.ProcessEnv {
+    return registryClientEnv(this.dir, this.redisPassword, { stateDir: this.registryStateDirOf(host), nats: this.natsUrls(host), redisHost: this.redisHost });
   }
 
   /**
@@ -391,7 +560,7 @@ export class Mesh {
    */
   async devicePeers(host: string): Promise<Map<string, PeerState>> {
     if (this.lab.host(host).dataplane === 'vpp') return new Map((await this.vppReader(host).read()).peers.map((p) => [p.publicKey, p]));
-    const device = host === 'registry' ? this.registry.device : this.member(host).device;
+    const device = this.registries.get(host)?.device ?? this.member(host).device;
     const { stdout } = await this.lab.exec(host, 'wg', ['show', device, 'dump']);
     return new Map(toDeviceState(parseWgDump(stdout)).peers.map((p) => [p.publicKey, p]));
   }
@@ -477,7 +646,9 @@ export class Mesh {
   /** The watcher of the members' path decisions, in the registry's namespace (NATS is up). */
   private async startPathWatch(): Promise<void> {
     const nodes = this.lab.hosts.filter((h) => h.role === 'member').map((h) => h.name);
-    this.paths = await PathWatch.start(this.lab, { logDir: this.logDir, nats: `nats://127.0.0.1:${MESH.nats}`, mesh: MESH.name, nodes, creds: this.natsAuth?.registryCreds, timeoutMs: this.timeoutMs });
+    // Several registries: on the store host, which the tests do not kill.
+    const host = this.ha ? STORE : 'registry';
+    this.paths = await PathWatch.start(this.lab, { host, logDir: this.logDir, nats: this.natsUrls(host), mesh: MESH.name, nodes, creds: this.natsAuth?.registryCreds, timeoutMs: this.timeoutMs });
     this.services.push(this.paths.process);
   }
 
@@ -506,6 +677,13 @@ export class Mesh {
       registry: { device: this.registry.device, publicKey: this.registry.publicKey, endpoint: this.registry.endpoint, address: MESH.registryAddress },
       members: this.memberNames().map((n) => this.member(n)).map((m) => ({ name: m.name, device: m.device, publicKey: m.publicKey, address: m.address, nat: m.host.nat! })),
       map: this.mapUrl,
+      ...(this.ha
+        ? {
+            registries: [...this.registries.values()].map((r) => ({ host: r.host, id: r.id, device: r.device, publicKey: r.publicKey, endpoint: r.endpoint, address: r.address })),
+            nats: this.natsClusterUrls(),
+            redis: this.redisHost,
+          }
+        : {}),
       logs: this.logDir,
       startedAt: new Date().toISOString(),
     };
@@ -524,7 +702,7 @@ export class Mesh {
     await Promise.all([...this.vppReaders.values()].map((d) => d.close().catch(() => undefined)));
     this.vppReaders.clear();
     await Promise.all([...this.members.values(), ...this.removed.values()].map((m) => m.process?.stop('SIGTERM', 5000)));
-    await this.registry?.process?.stop('SIGTERM', 5000);
+    await Promise.all([...this.registries.values()].map((r) => r.process?.stop('SIGTERM', 5000)));
     await Promise.all(this.services.map((p) => p.stop('SIGTERM', 3000)));
     await removeStaleLocks(DAEMON_STATE_DIR); // of members killed before they released their device
     if (process.env.WGMESH_LAB_KEEP_LOGS) this.keepLogs(join(process.env.WGMESH_LAB_KEEP_LOGS, this.lab.id));

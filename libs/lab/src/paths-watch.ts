@@ -15,7 +15,7 @@ import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
 const usage = `Usage: node -r ./bin/register.js libs/lab/src/paths-watch.ts --nats <url> --mesh <name> [--node <id>]…`;
 
 const options: OptionSpec[] = [
-  { key: 'nats', flag: 'nats', value: '<url>', parse: values.url(['nats']), default: 'nats://127.0.0.1:4222', description: 'the mesh NATS' },
+  { key: 'nats', flag: 'nats', value: '<url>', parse: values.urls(['nats']), default: 'nats://127.0.0.1:4222', description: 'the mesh NATS' },
   { key: 'mesh', flag: 'mesh', value: '<name>', parse: values.name, default: 'lab', description: 'mesh name' },
   { key: 'creds', flag: 'creds', value: '<file>', parse: values.string, description: 'NATS credentials (when the lab NATS requires them)' },
   { key: 'node', flag: 'node', value: '<id>', parse: values.name, repeatable: true, description: 'ask these nodes for their current decisions at start' },

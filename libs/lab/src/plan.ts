@@ -9,6 +9,8 @@ import { LabSpecError } from './errors';
  *   registry        203.0.113.1/24            public, relay (ip_forward=1, send_redirects=0)
  *                   203.0.113.2/24            its second address (STUN RFC 5780 alternate IP)
  *   internet        203.0.113.254/24 + 198.51.100.254/24 on bridge br0 (the "ISP router")
+ *   registry k (2,3) 203.0.113.(2k-1)/24, alternate 203.0.113.(2k)/24   (`--registries 2`: a second registry host)
+ *   store           203.0.113.9/24            with several registries: the third NATS node and Redis
  *   member k public 203.0.113.(10+k)/24
  *   nat-<m> (k)     WAN 198.51.100.(10+k)/24, LAN 172.16.k.1/24
  *   member k behind 172.16.k.2/24, default via 172.16.k.1
@@ -43,11 +45,16 @@ export interface LabSpec {
   members: MemberSpec[];
   /** The registry's dataplane; default wireguard-go. */
   registryDataplane?: Dataplane;
+  /**
+   * Registry hosts (1-3; default 1). With more than one: "registry", "registry2", … each with its
+   * own hub, and a "store" host with the third node of the NATS cluster and Redis.
+   */
+  registries?: number;
   /** 1-6 characters [a-z0-9]; random when absent. Part of every namespace and device name. */
   id?: string;
 }
 
-export type Role = 'internet' | 'registry' | 'router' | 'member';
+export type Role = 'internet' | 'registry' | 'router' | 'member' | 'store';
 
 export interface Host {
   /** "internet", "registry", a member's name, or "nat-<member>" for the router in front of it. */
@@ -59,7 +66,7 @@ export interface Host {
   readonly address: string;
   /** The address the internet sees for it (a NAT'd member: its router's WAN address). */
   readonly publicAddress: string;
-  /** Member k / router k: the member's 1-based position in the spec. */
+  /** Member k / router k: the member's 1-based position in the spec; registry k (1 for "registry"). */
   readonly index?: number;
   /** Members: the NAT in front of them, or "public". Routers: their initial mode. */
   readonly nat?: MemberNat;
@@ -108,6 +115,11 @@ export const ADDR = {
   registry: '203.0.113.1',
   /** The registry's second address (same interface): the STUN server's alternate IP for RFC 5780. */
   registryAlt: '203.0.113.2',
+  /** Registry host k (1: "registry"), and its second address. */
+  registryN: (k: number) => `203.0.113.${2 * k - 1}`,
+  registryAltN: (k: number) => `203.0.113.${2 * k}`,
+  /** The store host (third NATS node, Redis) of a lab with several registries. */
+  store: '203.0.113.9',
   publicMember: (k: number) => `203.0.113.${10 + k}`,
   routerWan: (k: number) => `198.51.100.${10 + k}`,
   routerLan: (k: number) => `172.16.${k}.1`,
@@ -116,9 +128,16 @@ export const ADDR = {
 } as const;
 
 export const MAX_MEMBERS = 100;
+export const MAX_REGISTRIES = 3;
+export const STORE = 'store';
+
+/** The host name of registry k (1-based): "registry", "registry2", "registry3". */
+export function registryHostName(k: number): string {
+  return k === 1 ? REGISTRY : `${REGISTRY}${k}`;
+}
 const ID = /^[a-z0-9]{1,6}$/;
 const MEMBER_NAME = /^[a-z][a-z0-9]{0,15}$/;
-const RESERVED = new Set([INTERNET, REGISTRY, 'inet', 'all']);
+const RESERVED = new Set([INTERNET, REGISTRY, 'registry2', 'registry3', 'store', 'inet', 'all']);
 
 export function newLabId(): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -151,7 +170,8 @@ export function devicePrefix(id: string): string {
 
 export function deviceName(id: string, host: Host, suffix = ''): string {
   if (!/^[a-z0-9]{0,2}$/.test(suffix)) throw new LabSpecError(`device suffix "${suffix}" must be 0-2 characters a-z, 0-9`);
-  const tag = host.role === 'registry' ? 'r' : host.role === 'internet' ? 'i' : `${host.role === 'router' ? 'n' : 'm'}${host.index}`;
+  const tag =
+    host.role === 'registry' ? `r${(host.index ?? 1) > 1 ? host.index : ''}` : host.role === 'internet' ? 'i' : host.role === 'store' ? 's' : `${host.role === 'router' ? 'n' : 'm'}${host.index}`;
   const name = `${devicePrefix(id)}${tag}${suffix}`;
   if (name.length > 15) throw new LabSpecError(`device name "${name}" is longer than 15 characters`);
   return name;
@@ -182,6 +202,10 @@ export function checkSpec(spec: LabSpec): LabSpec {
   }
   if (spec.registryDataplane !== undefined && !DATAPLANES.includes(spec.registryDataplane)) throw new LabSpecError(`registry dataplane "${spec.registryDataplane}" must be ${DATAPLANES.join(' or ')}`);
   if (spec.id !== undefined) checkLabId(spec.id);
+  if (spec.registries !== undefined && (!Number.isInteger(spec.registries) || spec.registries < 1 || spec.registries > MAX_REGISTRIES)) {
+    throw new LabSpecError(`registries must be 1-${MAX_REGISTRIES} (got ${spec.registries})`);
+  }
+  if ((spec.registries ?? 1) > 1 && spec.registryDataplane === 'vpp') throw new LabSpecError('several registries run on wireguard-go only (not --registry-dataplane vpp)');
   return spec;
 }
 
@@ -199,6 +223,18 @@ export function planLab(spec: LabSpec, id: string): Plan {
   ];
   const links: Link[] = [{ a: { host: INTERNET, ifname: 'reg', bridge: BRIDGE }, b: { host: REGISTRY, ifname: IF.uplink, cidr: `${ADDR.registry}/24` } }];
   const gateways: Record<string, string> = { [REGISTRY]: ADDR.internetPublic };
+  const registries = spec.registries ?? 1;
+  for (let k = 2; k <= registries; k++) {
+    const name = registryHostName(k);
+    hosts.push({ name, role: 'registry', ns: ns(name), address: ADDR.registryN(k), publicAddress: ADDR.registryN(k), index: k });
+    links.push({ a: { host: INTERNET, ifname: `reg${k}`, bridge: BRIDGE }, b: { host: name, ifname: IF.uplink, cidr: `${ADDR.registryN(k)}/24` } });
+    gateways[name] = ADDR.internetPublic;
+  }
+  if (registries > 1) {
+    hosts.push({ name: STORE, role: 'store', ns: ns(STORE), address: ADDR.store, publicAddress: ADDR.store });
+    links.push({ a: { host: INTERNET, ifname: 'sto', bridge: BRIDGE }, b: { host: STORE, ifname: IF.uplink, cidr: `${ADDR.store}/24` } });
+    gateways[STORE] = ADDR.internetPublic;
+  }
 
   spec.members.forEach((m, i) => {
     const k = i + 1;
@@ -282,7 +318,7 @@ export function setupBatches(plan: Plan): NsBatch[][] {
     const own = batches.get(l.b.host)!;
     own.splice(1, 0, ...(l.b.cidr ? [`addr add ${l.b.cidr} dev ${l.b.ifname}`] : []), `link set ${l.b.ifname} up`);
   }
-  add(REGISTRY, `addr add ${ADDR.registryAlt}/24 dev ${IF.uplink}`);
+  for (const h of plan.hosts) if (h.role === 'registry') add(h.name, `addr add ${ADDR.registryAltN(h.index ?? 1)}/24 dev ${IF.uplink}`);
   for (const [host, gw] of Object.entries(plan.gateways)) add(host, `route add default via ${gw}`);
 
   const phases: NsBatch[][] = [];
@@ -304,6 +340,7 @@ export function sysctls(host: Host): string[] {
     case 'router':
       return ['net.ipv4.ip_forward=1'];
     case 'member':
+    case 'store':
       return [];
   }
 }

@@ -14,6 +14,7 @@ export function untilSignal(log: Logger): Promise<void> {
 
 /** A URL fit for logs: any password replaced by "***". */
 export function redactUrl(url: string): string {
+  if (url.includes(',')) return url.split(',').map((u) => redactUrl(u.trim())).join(','); // a NATS cluster's servers
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';

@@ -98,8 +98,14 @@ async function process(msg: Msg, route: InboundRoute, span: Span, invoke: Invoke
     if (isRequest) respond(msg, route, span, reply);
     return;
   }
-  if (isRequest) respond(msg, route, span, result);
+  if (isRequest && result !== NO_REPLY) respond(msg, route, span, result);
 }
+
+/**
+ * What a request handler returns for a request that is not its to answer (another replica of
+ * the same service answers it, e.g. an enrolment addressed to another registry): no reply is sent.
+ */
+export const NO_REPLY: unique symbol = Symbol('wgmesh.no-reply');
 
 /**
  * handleInbound for a subscription that may receive chunked messages (see chunks.ts): a chunk is

@@ -8,5 +8,6 @@ export * from './connection';
 export * from './counters';
 export type { TransportLogger } from './log';
 export type { InboundKind } from './inbound';
+export { NO_REPLY } from './inbound';
 export * from './bus-ref';
 export * from './connect-errors';

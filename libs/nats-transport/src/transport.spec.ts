@@ -1,5 +1,5 @@
 import { ContractError, Patterns } from '@wgmesh/contracts';
-import { connectionOptions, RECONNECT_WAIT_MS, TransportStats } from './index';
+import { CLUSTER_CONNECT_TIMEOUT_MS, connectionOptions, natsServers, RECONNECT_WAIT_MS, TransportStats } from './index';
 import { decodeBody, encodeJson } from './json';
 import { logLine } from './log';
 import { parsePattern, parseScope, subjectOf } from './routes';
@@ -33,13 +33,20 @@ describe('wire format', () => {
 describe('connection options', () => {
   it('reconnect forever and wait for the first connection; explicit options win', () => {
     expect(connectionOptions({ servers: 'nats://n:4222', name: 'svc' })).toEqual({
-      servers: 'nats://n:4222',
+      servers: ['nats://n:4222'],
       name: 'svc',
       maxReconnectAttempts: -1,
       reconnectTimeWait: RECONNECT_WAIT_MS,
       waitOnFirstConnect: true,
     });
     expect(connectionOptions({ servers: [], connection: { reconnectTimeWait: 1000, user: 'u' } })).toMatchObject({ reconnectTimeWait: 1000, user: 'u' });
+  });
+
+  it('a cluster (several URLs, comma-separated or a list): in the order given, a short connect timeout', () => {
+    expect(natsServers('nats://a:4222, nats://b:4222')).toEqual(['nats://a:4222', 'nats://b:4222']);
+    expect(natsServers(['nats://a:4222,nats://b:4222', 'nats://c:4222'])).toEqual(['nats://a:4222', 'nats://b:4222', 'nats://c:4222']);
+    expect(connectionOptions({ servers: 'nats://a:4222,nats://b:4222' })).toMatchObject({ servers: ['nats://a:4222', 'nats://b:4222'], noRandomize: true, timeout: CLUSTER_CONNECT_TIMEOUT_MS, pingInterval: 3000, maxPingOut: 2 });
+    expect(connectionOptions({ servers: 'nats://a:4222' })).not.toHaveProperty('noRandomize');
   });
 });
 

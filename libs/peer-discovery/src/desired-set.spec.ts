@@ -120,6 +120,14 @@ describe('DesiredSet: the desired peers kept incrementally', () => {
     expect(set.delta(() => false).remove).toEqual([key(4)]);
   });
 
+  it('never wants another registry of the mesh as a member', () => {
+    const set = new DesiredSet(ctx, opts, new Set([ctx.registryKey, key(9)]));
+    set.reset([3, 9].map((n) => peer(n)));
+    expect(set.list().map((p) => p.publicKey)).toEqual([key(3)]);
+    set.upsert(peer(9, { endpoint: '203.0.113.9:1' }));
+    expect(set.delta().upsert.map((p) => p.publicKey)).toEqual([key(3)]); // (3 from the reset, never applied; not 9)
+  });
+
   it('new options recompute every entry', () => {
     const set = new DesiredSet(ctx, opts);
     set.reset([3, 4, 5].map((n) => peer(n)));

@@ -61,9 +61,14 @@ export class DesiredSet {
   /** Refusals new since the caller last took them (to log each once). */
   private newlyRefused: Array<[string, string]> = [];
 
+  /**
+   * `registries`: every registry's key of the mesh (bootstrap peers of their own, never wanted
+   * as members; the guard still counts their claims, as it does over the whole table).
+   */
   constructor(
     private readonly guard: GuardContext,
     private opts: DesiredOptions,
+    private readonly registries: ReadonlySet<string> = new Set(),
   ) {
     this.mesh = parseCidr(guard.meshCidr);
     this.protectedAddresses = [
@@ -232,7 +237,7 @@ export class DesiredSet {
     } else for (const k of affected) this.setRefused(k, this.refusalOf(k));
     for (const k of affected) {
       const peer = this.peers.get(k);
-      const next = peer && !this.refusedNow.has(k) ? desiredPeer(peer, this.guard.selfKey, this.opts, this.targets) : undefined;
+      const next = peer && !this.refusedNow.has(k) && !this.registries.has(k) ? desiredPeer(peer, this.guard.selfKey, this.opts, this.targets) : undefined;
       const prev = this.wanted.get(k);
       if (next) this.wanted.set(k, next);
       else this.wanted.delete(k);

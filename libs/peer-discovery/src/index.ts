@@ -11,3 +11,4 @@ export * from './guard';
 export * from './credential-renewal';
 export * from './desired-set';
 export * from './path-sets';
+export * from './relay-carrier';

@@ -5,7 +5,7 @@ const key = (n: number) => Buffer.alloc(32, n).toString('base64');
 const decision = (peer: number, o: Partial<PathDecision> = {}): PathDecision => ({ peer: key(peer), path: 'direct', attempt: false, reason: 'direct', retryAt: null, since: 1, ...o });
 const report = (...decisions: PathDecision[]): PathReport => ({ node: 'a', publicKey: key(1), nat: 'eim', decisions, at: 1 });
 const peer = (n: number, o: Partial<PeerRecord> = {}): PeerRecord => ({ publicKey: key(n), allowedIps: [`10.0.0.${n}/32`], endpoint: `192.0.2.${n}:51820`, ...o });
-const self = { publicKey: key(1), registryKey: key(9) };
+const self = { publicKey: key(1), registryKeys: new Set([key(9)]) };
 
 describe('PathSets', () => {
   it('reads a report into the sets desiredPeers takes', () => {

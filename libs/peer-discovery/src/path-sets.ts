@@ -39,15 +39,15 @@ export class PathSets {
   /**
    * The table's members nat-probe has not decided about yet (sorted): left on the device as they
    * are, so that a restart keeps the sessions that were up. Only members it could reach count
-   * (an endpoint and allowed IPs), never this node or the registry. None before the first report.
+   * (an endpoint and allowed IPs), never this node or a registry. None before the first report.
    */
-  undecided(table: Iterable<PeerRecord>, self: { publicKey: string; registryKey: string }): string[] {
+  undecided(table: Iterable<PeerRecord>, self: { publicKey: string; registryKeys: ReadonlySet<string> }): string[] {
     const decided = this.decided;
     if (!decided) return [];
     const out: string[] = [];
     for (const p of table) {
       if (decided.has(p.publicKey) || p.endpoint === null || p.allowedIps.length === 0) continue;
-      if (p.publicKey !== self.publicKey && p.publicKey !== self.registryKey) out.push(p.publicKey);
+      if (p.publicKey !== self.publicKey && !self.registryKeys.has(p.publicKey)) out.push(p.publicKey);
     }
     return out.sort();
   }

@@ -144,5 +144,6 @@ export function buildEnrollRequest(i: EnrollRequestInput): EnrollRequest {
     possession: { at: f.at, nonce: f.nonce, mac: mac(key, f).toString('base64') },
   };
   if (i.natsKey !== undefined) req.natsKey = i.natsKey;
+  req.registry = i.registryKey; // with several registries, only this one answers
   return req;
 }

@@ -35,7 +35,7 @@ export interface HubView {
  */
 export const HUB_KEEPALIVE = 25;
 
-export function hubView(device: readonly PeerState[], members: readonly MemberRecord[], plan: AddressPlan, registryAddress: string): HubView {
+export function hubView(device: readonly PeerState[], members: readonly MemberRecord[], plan: AddressPlan, registryAddress: string, keepalive = HUB_KEEPALIVE): HubView {
   const onDevice = new Map(device.map((p) => [p.publicKey, p]));
   const memberKeys = new Set(members.map((m) => m.publicKey));
   const peers: PeerState[] = [];
@@ -46,8 +46,8 @@ export function hubView(device: readonly PeerState[], members: readonly MemberRe
     const prefix = plan.hostPrefix(m.address);
     taken.set(m.address, `member "${m.name}"`);
     const seen = onDevice.get(m.publicKey);
-    const exact = seen !== undefined && seen.allowedIps.length === 1 && canonicalCidr(seen.allowedIps[0]) === prefix && seen.persistentKeepalive === HUB_KEEPALIVE;
-    if (!exact) repair.push(hubPeer(m, prefix, seen?.endpoint ?? m.endpoint ?? null));
+    const exact = seen !== undefined && seen.allowedIps.length === 1 && canonicalCidr(seen.allowedIps[0]) === prefix && seen.persistentKeepalive === keepalive;
+    if (!exact) repair.push(hubPeer(m, prefix, seen?.endpoint ?? m.endpoint ?? null, keepalive));
     peers.push({
       publicKey: m.publicKey,
       allowedIps: [prefix],
@@ -55,7 +55,7 @@ export function hubView(device: readonly PeerState[], members: readonly MemberRe
       latestHandshake: seen?.latestHandshake ?? 0,
       rxBytes: seen?.rxBytes ?? 0,
       txBytes: seen?.txBytes ?? 0,
-      persistentKeepalive: HUB_KEEPALIVE,
+      persistentKeepalive: keepalive,
     });
   }
   for (const p of device) {
@@ -68,8 +68,8 @@ export function hubView(device: readonly PeerState[], members: readonly MemberRe
 }
 
 /** A member as the hub device holds it: its key, its address alone, an endpoint when known, the hub's keepalive. */
-export function hubPeer(m: MemberRecord, prefix: string, endpoint: string | null): DesiredPeer {
-  return { publicKey: m.publicKey, endpoint, allowedIps: [prefix], persistentKeepalive: HUB_KEEPALIVE };
+export function hubPeer(m: MemberRecord, prefix: string, endpoint: string | null, keepalive = HUB_KEEPALIVE): DesiredPeer {
+  return { publicKey: m.publicKey, endpoint, allowedIps: [prefix], persistentKeepalive: keepalive };
 }
 
 /** The first address of `taken` that one of the prefixes covers. */

@@ -1,5 +1,5 @@
 import type { PeerState } from '@wgmesh/contracts';
-import { changeReason, HubWatcher, peerRecordFromState } from './hub-watcher';
+import { changeReason, HubWatcher, MemberInfo, peerRecordFromState } from './hub-watcher';
 
 const key = (n: number) => Buffer.alloc(32, n).toString('base64');
 const state = (n: number, extra: Partial<PeerState> = {}): PeerState => ({
@@ -98,5 +98,59 @@ describe('HubWatcher', () => {
       { type: 'upsert', reason: 'new', peer: expect.objectContaining({ publicKey: key(7) }) },
       { type: 'remove', publicKey: key(5) },
     ]);
+  });
+
+  describe('reads that change nothing (10,000 peers read every watch interval)', () => {
+    const bigKey = (i: number) => {
+      const b = Buffer.alloc(32, 7);
+      b.writeUInt32BE(i);
+      return b.toString('base64');
+    };
+    const many = (n: number) => Array.from({ length: n }, (_, i) => state(i + 1, { publicKey: bigKey(i), endpoint: `198.51.100.${(i % 250) + 1}:${1024 + i}`, allowedIps: [`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}/32`] }));
+    const info = new Map<string, MemberInfo>();
+    const infoOf = (k: string) => info.get(k);
+
+    it('publish nothing; a changed peer among them is published alone, at once', () => {
+      const w = new HubWatcher({ handshakeRefreshMs: REFRESH });
+      const device = many(10_000);
+      expect(w.update(device, infoOf, 1000)).toHaveLength(10_000);
+      // Fresh objects with the same fields (each read parses the device anew).
+      expect(w.update(many(10_000), infoOf, 1500)).toEqual([]);
+      expect(w.update(many(10_000), infoOf, 2000)).toEqual([]);
+      const moved = many(10_000);
+      moved[4321] = { ...moved[4321], endpoint: '203.0.113.9:7777' };
+      expect(w.update(moved, infoOf, 2500)).toEqual([{ type: 'upsert', reason: 'endpoint', peer: expect.objectContaining({ publicKey: moved[4321].publicKey, endpoint: '203.0.113.9:7777' }) }]);
+      const readdressed = many(10_000);
+      readdressed[17] = { ...readdressed[17], endpoint: '203.0.113.9:7777', allowedIps: ['10.77.0.1/32'] };
+      const changes = w.update(readdressed, infoOf, 3000);
+      expect(changes.map((c) => c.type === 'upsert' && [c.peer.publicKey, c.reason])).toEqual([
+        [readdressed[17].publicKey, 'endpoint'],
+        [moved[4321].publicKey, 'endpoint'], // back to its old endpoint
+      ]);
+      expect(w.update(readdressed, infoOf, 3500)).toEqual([]);
+    });
+
+    it('publish what the registry learnt beyond the device (a name, a NAT type) though the device is unchanged', () => {
+      const w = new HubWatcher();
+      const device = many(3);
+      w.update(device, infoOf, 0);
+      info.set(device[1].publicKey, { name: 'site-b' });
+      expect(w.update(many(3), infoOf, 1)).toEqual([{ type: 'upsert', reason: 'name', peer: expect.objectContaining({ name: 'site-b' }) }]);
+      info.set(device[1].publicKey, { name: 'site-b', nat: 'eim' });
+      expect(w.update(many(3), infoOf, 2)).toEqual([{ type: 'upsert', reason: 'nat', peer: expect.objectContaining({ nat: 'eim' }) }]);
+      expect(w.update(many(3), infoOf, 3)).toEqual([]);
+      info.clear();
+    });
+
+    it('publish a peer that left and came back with the same fields, and a peer after a reseed from the store', () => {
+      const w = new HubWatcher();
+      const device = many(3);
+      w.update(device, infoOf, 0);
+      expect(w.update([device[0], device[2]], infoOf, 1)).toEqual([{ type: 'remove', publicKey: device[1].publicKey }]);
+      expect(w.update(many(3), infoOf, 2)).toEqual([{ type: 'upsert', reason: 'new', peer: expect.objectContaining({ publicKey: device[1].publicKey }) }]);
+      // The store lost a peer (Redis flushed and written back without it): the next read puts it back.
+      w.seed(w.table().filter((p) => p.publicKey !== device[2].publicKey));
+      expect(w.update(many(3), infoOf, 3)).toEqual([{ type: 'upsert', reason: 'new', peer: expect.objectContaining({ publicKey: device[2].publicKey }) }]);
+    });
   });
 });

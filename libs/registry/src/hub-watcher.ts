@@ -43,8 +43,25 @@ interface Published {
   at: number;
 }
 
+/** A device peer as last read (what its record is made from), when its record was in line with it. */
+interface Seen {
+  endpoint: string | null;
+  allowedIps: readonly string[];
+  persistentKeepalive: number;
+  latestHandshake: number;
+  name: string | undefined;
+  nat: NatType | undefined;
+}
+
 export class HubWatcher {
   private readonly published = new Map<string, Published>();
+  /**
+   * Per peer, the device's fields (and member info) its published record was last found in line
+   * with: a peer read again with the same fields is not rebuilt nor compared (at 10,000 unchanged
+   * peers, every read). A peer whose re-handshake waits for its refresh is not here (it is
+   * compared on every read until published).
+   */
+  private readonly inLine = new Map<string, Seen>();
   private readonly refreshMs: number;
 
   constructor(options: HubWatcherOptions = {}) {
@@ -57,27 +74,37 @@ export class HubWatcher {
    */
   seed(peers: readonly PeerRecord[]): void {
     this.published.clear();
+    this.inLine.clear();
     for (const peer of peers) this.published.set(peer.publicKey, { peer, at: -Infinity });
   }
 
   /** The changes that bring the published table in line with the device as read at `now` (ms). */
   update(devicePeers: readonly PeerState[], infoOf: InfoOf, now: number): HubChange[] {
     const changes: HubChange[] = [];
-    const seen = new Set<string>();
     for (const state of devicePeers) {
-      seen.add(state.publicKey);
-      const next = peerRecordFromState(state, infoOf(state.publicKey));
+      const info = infoOf(state.publicKey);
+      const last = this.inLine.get(state.publicKey);
+      if (last && sameAsSeen(last, state, info)) continue; // its record is as published
+      const next = peerRecordFromState(state, info);
       const prev = this.published.get(state.publicKey);
       const reason = changeReason(prev?.peer, next, prev ? now - prev.at : Infinity, this.refreshMs);
       if (reason) {
         this.published.set(next.publicKey, { peer: next, at: now });
         changes.push({ type: 'upsert', peer: next, reason });
       }
+      // In line unless a re-handshake waits for its refresh (then compared again on every read).
+      if (reason || (prev?.peer.latestHandshake ?? 0) === next.latestHandshake) this.inLine.set(state.publicKey, seenOf(state, info));
+      else this.inLine.delete(state.publicKey);
     }
-    for (const key of [...this.published.keys()]) {
-      if (!seen.has(key)) {
-        this.published.delete(key);
-        changes.push({ type: 'remove', publicKey: key });
+    // Every peer read is published now (a device lists a key once): any more published left the device.
+    if (this.published.size !== devicePeers.length) {
+      const seen = new Set(devicePeers.map((p) => p.publicKey));
+      for (const key of [...this.published.keys()]) {
+        if (!seen.has(key)) {
+          this.published.delete(key);
+          this.inLine.delete(key);
+          changes.push({ type: 'remove', publicKey: key });
+        }
       }
     }
     return changes;
@@ -134,6 +161,28 @@ function usableEndpoint(endpoint: string | null): string | null {
     if (!(err instanceof ContractError)) throw err;
     return null; // not reachable from elsewhere (loopback, link-local…): nothing to publish
   }
+}
+
+function seenOf(state: PeerState, info: MemberInfo | undefined): Seen {
+  return {
+    endpoint: state.endpoint,
+    allowedIps: [...state.allowedIps],
+    persistentKeepalive: state.persistentKeepalive,
+    latestHandshake: state.latestHandshake,
+    name: info?.name,
+    nat: info?.nat,
+  };
+}
+
+function sameAsSeen(seen: Seen, state: PeerState, info: MemberInfo | undefined): boolean {
+  return (
+    seen.endpoint === state.endpoint &&
+    seen.latestHandshake === state.latestHandshake &&
+    seen.persistentKeepalive === state.persistentKeepalive &&
+    seen.name === info?.name &&
+    seen.nat === info?.nat &&
+    sameList(seen.allowedIps, state.allowedIps)
+  );
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

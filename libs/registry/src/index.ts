@@ -8,3 +8,5 @@ export * from './tokens';
 export * from './nonces';
 export * from './revocations';
 export * from './hub-view';
+export * from './registries';
+export * from './lease';

@@ -119,6 +119,15 @@ describe('Membership (NATS JetStream KV)', () => {
     expect(await m.claim({ name: 'real', publicKey: key(50) })).toMatchObject({ ok: true, member: { name: 'real' } });
   });
 
+  it('carries on an unfinished claim of the same key under the same name at once (an attempt cut short by a store timeout)', async () => {
+    const m = await open();
+    await state.kv.create(`keys.${Buffer.from(key(51), 'base64').toString('hex')}`, JSON.stringify({ name: 'retry' }));
+    expect(await m.claim({ name: 'retry', publicKey: key(51) })).toMatchObject({ ok: true, created: true, member: { name: 'retry' } });
+    expect(await m.byKey(key(51))).toMatchObject({ name: 'retry' });
+    // another name for that key is still refused
+    expect(await m.claim({ name: 'other', publicKey: key(51) })).toMatchObject({ ok: false, code: 'key_taken' });
+  });
+
   it('updates a record at the revision it read (NAT, endpoint), and refuses a changed CIDR', async () => {
     const m = await open();
     await m.claim({ name: 'a', publicKey: key(1) });

@@ -119,17 +119,25 @@ export class Membership {
         const m = held.member;
         return refuse('key_taken', `the key ${req.publicKey} is already a member, named "${m.name}" (${m.address}); a key has one name: enrol it as "${m.name}", or "wgmesh member remove ${m.name}" first`);
       }
-      if (held.state === 'pending') return refuse('busy', `another enrolment of the key ${req.publicKey} is in progress; try again`);
-      let keyRevision: number;
-      try {
-        keyRevision = await this.kv.create(keyIndex(req.publicKey), encode({ name: req.name } satisfies IndexValue));
-      } catch (err) {
-        if (isConflict(err)) continue; // someone claimed the key just now: look again
-        throw err;
+      // An unfinished claim of this very key under this very name (an earlier attempt of the same
+      // member cut short, e.g. by a store that timed out while a NATS cluster elected its leaders):
+      // carried on from where it stopped rather than refused until it is old. Not given back on a
+      // failure (another registry may be finishing it).
+      const adopted = held.state === 'pending' && held.name === req.name;
+      if (held.state === 'pending' && !adopted) return refuse('busy', `another enrolment of the key ${req.publicKey} is in progress; try again`);
+      let keyRevision: number | null = null;
+      if (!adopted) {
+        try {
+          keyRevision = await this.kv.create(keyIndex(req.publicKey), encode({ name: req.name } satisfies IndexValue));
+        } catch (err) {
+          if (isConflict(err)) continue; // someone claimed the key just now: look again
+          throw err;
+        }
       }
+      const giveKeyBack = () => (keyRevision === null ? Promise.resolve(false) : deleteAt(this.kv, keyIndex(req.publicKey), keyRevision));
       const address = await this.claimAddress(req.name);
       if (!address) {
-        await deleteAt(this.kv, keyIndex(req.publicKey), keyRevision);
+        await giveKeyBack();
         return refuse('mesh_full', `no free address left in the mesh CIDR ${this.plan.text}`);
       }
       const member: MemberRecord = { name: req.name, publicKey: req.publicKey, address: this.plan.addressAt(address.offset), enrolledAt: this.now() };
@@ -139,7 +147,7 @@ export class Membership {
         await this.kv.create(memberKey(req.name), encode(member));
         return { ok: true, member, created: true };
       } catch (err) {
-        await deleteAt(this.kv, keyIndex(req.publicKey), keyRevision);
+        await giveKeyBack();
         await this.releaseOffset(address.offset, address.revision);
         if (isConflict(err)) continue; // the name was claimed meanwhile: the next round says by whom
         throw err;
@@ -240,12 +248,12 @@ export class Membership {
   }
 
   /** Who an index entry points to: a member (whose record points back), a claim in progress, or nobody (free, or an old orphan now removed). */
-  private async indexHolder(key: string): Promise<{ state: 'member'; member: MemberRecord } | { state: 'pending' } | { state: 'free' }> {
+  private async indexHolder(key: string): Promise<{ state: 'member'; member: MemberRecord } | { state: 'pending'; name: string } | { state: 'free' }> {
     const e = await getLive(this.kv, key);
     if (!e) return { state: 'free' };
     const owner = await this.get(json<IndexValue>(e).name);
     if (owner && (key.startsWith(`${KEYS}.`) ? keyIndex(owner.publicKey) === key : addressIndex(this.plan.offsetOf(owner.address)) === key)) return { state: 'member', member: owner };
-    if (this.orphanFresh(e)) return { state: 'pending' };
+    if (this.orphanFresh(e)) return { state: 'pending', name: json<IndexValue>(e).name };
     await deleteAt(this.kv, key, e.revision);
     return { state: 'free' };
   }

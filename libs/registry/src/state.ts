@@ -65,7 +65,7 @@ export async function openRegistryState(nc: NatsConnection, mesh: string, opts: 
 export async function destroyRegistryState(nc: NatsConnection, mesh: string): Promise<boolean> {
   const jsm = await nc.jetstreamManager();
   let any = false;
-  for (const bucket of [stateBucket(mesh), nonceBucket(mesh)]) {
+  for (const bucket of [stateBucket(mesh), nonceBucket(mesh), `${stateBucket(mesh)}-lease`]) {
     try {
       any = (await jsm.streams.delete(`KV_${bucket}`)) || any;
     } catch (err) {

@@ -74,7 +74,7 @@ export function parseGet(text: string, device = 'device'): WgDevice {
     const v = eq + 1;
     if (is('public_key', eq)) {
       peer = {
-        publicKey: hexKey(text, v, nl, 'public_key', line).toString('base64'),
+        publicKey: publicKeyBase64(text, v, nl, line),
         presharedKey: null,
         endpoint: null,
         lastHandshakeSec: 0,
@@ -141,6 +141,24 @@ function parseErrnoLine(line: string, at: () => number): number {
   const m = ERRNO.exec(line);
   if (!m) throw new UapiProtocolError(`expected errno=N as the last line, got ${quote(line)}`, at());
   return Number(m[1]);
+}
+
+/**
+ * Peer public keys seen in get responses, hex → base64: a device is read again and again (the
+ * registry's hub watcher reads 10,000 peers twice a second), and its keys rarely change. A pure
+ * memo (public keys only, never secrets), emptied when it grows past a bound.
+ */
+const publicKeys = new Map<string, string>();
+const PUBLIC_KEYS_MAX = 200_000;
+
+function publicKeyBase64(text: string, from: number, to: number, at: number): string {
+  const hex = text.slice(from, to);
+  const known = publicKeys.get(hex);
+  if (known !== undefined) return known;
+  const b64 = hexKey(text, from, to, 'public_key', at).toString('base64');
+  if (publicKeys.size >= PUBLIC_KEYS_MAX) publicKeys.clear();
+  publicKeys.set(hex, b64);
+  return b64;
 }
 
 function hexKey(text: string, from: number, to: number, key: string, at: number): Buffer {

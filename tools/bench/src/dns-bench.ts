@@ -2,13 +2,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { formatOptionsHelp, OptionSpec, parseCommand, values } from '@wgmesh/config';
-import { checkAnswers } from './checks';
+import { AnswerCheck, checkAnswers } from './checks';
 import { Cleanup, cleanupOnSignals, interrupted } from './cleanup';
 import { CpuMeter, CpuUse } from './cpu';
 import { DnsperfLoad, DnsperfSummary, runDnsperf, runDnsperfLatency } from './dnsperf';
 import { findKnotd, startKnot } from './knot';
 import { BenchPeer, makePeers, peerName, randomQueryLines, serviceName, writeLines } from './peers';
-import { findExecutable } from './processes';
+import { findExecutable, runProcess } from './processes';
+import { startRegistryRole } from './registry-role';
 import { BenchReport, BenchRow, BenchSettings, formatReport } from './report';
 import { seedMesh, uniqueMeshName } from './seed';
 import { RunningServer } from './server';
@@ -52,6 +53,7 @@ const options: OptionSpec[] = [
   { key: 'redis', flag: 'redis', value: '<url>', parse: loopbackUrl(['redis']), default: 'redis://127.0.0.1:6379', description: 'Redis to seed the peer table in' },
   { key: 'nats', flag: 'nats', value: '<url>', parse: loopbackUrl(['nats']), default: 'nats://127.0.0.1:4222', description: 'NATS for the resolver' },
   { key: 'json', flag: 'json', value: '<file>', parse: values.string, description: 'also write the results as JSON to this file' },
+  { key: 'registryWorkers', flag: 'registry-workers', value: '<n,n>', parse: intList(1, 64), description: 'also measure the registry role as users run it, at the largest --peers: `wgmesh registry up --dns-workers N` over a wireguard-go hub holding the peers, in a network namespace of its own with its own nats-server and redis-server (root; wireguard-go, nats-server, redis-server)' },
   { key: 'noKnot', flag: 'no-knot', parse: values.bool, default: 'false', description: 'skip the Knot DNS reference' },
   { key: 'noWgmesh', flag: 'no-wgmesh', parse: values.bool, default: 'false', description: 'skip the wgmesh resolver (Knot only)' },
 ];
@@ -73,6 +75,7 @@ interface Options {
   redis: string;
   nats: string;
   json?: string;
+  registryWorkers?: number[];
   noKnot: boolean;
   noWgmesh: boolean;
 }
@@ -95,9 +98,9 @@ interface QueryFiles {
 
 async function measure(server: RunningServer, peerList: readonly BenchPeer[], files: QueryFiles, o: Options, dir: string, report: BenchReport): Promise<BenchRow[]> {
   const load: DnsperfLoad = { clients: o.clients, threads: o.threads, outstanding: o.outstanding, timeout: o.timeout };
-  const target = { host: server.host, port: server.port, load };
+  const target = { host: server.host, port: server.port, load, netns: server.netns };
   const peers = peerList.length;
-  const check = await checkAnswers(server.host, server.port, o.zone, peerList);
+  const check = server.netns ? await checkAnswersIn(server.netns, server.host, server.port, o.zone, peers) : await checkAnswers(server.host, server.port, o.zone, peerList);
   for (const p of check.problems) report.warnings.push(`${server.label}, ${peers} peers: ${p}`);
   report.ptr.push({
     label: server.label,
@@ -153,6 +156,16 @@ async function measure(server: RunningServer, peerList: readonly BenchPeer[], fi
   return rows;
 }
 
+/** checkAnswers from inside a network namespace (a child process there: the bench's own sockets are outside). */
+async function checkAnswersIn(netns: string, host: string, port: number, zone: string, peers: number): Promise<AnswerCheck> {
+  const { exit, process: proc } = await runProcess('dns-check', 'ip', ['netns', 'exec', netns, process.execPath, '-r', join(ROOT, 'bin', 'register.js'), join(__dirname, 'dns-check.ts'), host, String(port), zone, String(peers)], {
+    cwd: ROOT,
+    collectStdout: true,
+  });
+  if (exit.code !== 0) throw new Error(`checking the answers in ${netns} failed (code ${exit.code}):\n${proc.tail()}`);
+  return JSON.parse(proc.stdout()) as AnswerCheck;
+}
+
 async function run(o: Options): Promise<BenchReport> {
   const settings: BenchSettings = {
     peers: o.peers,
@@ -202,6 +215,18 @@ async function run(o: Options): Promise<BenchReport> {
         await unseed();
       }
 
+      if (o.registryWorkers && count === Math.max(...o.peers)) {
+        for (const dnsWorkers of o.registryWorkers) {
+          progress(`starting the registry role over a wireguard-go hub of ${count} peers, dns-workers ${dnsWorkers}…`);
+          const server = await startRegistryRole({ root: ROOT, zone: o.zone, peers, dnsWorkers, dir: tmp, cleanup, progress });
+          try {
+            report.rows.push(...(await measure(server, peers, files, o, tmp, report)));
+          } finally {
+            await server.stop();
+          }
+        }
+      }
+
       if (knotd) {
         const dir = join(tmp, `knot-${count}`);
         mkdirSync(dir);
@@ -231,7 +256,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write('bench:dns: dnsperf not found (Debian: apt-get install dnsperf)\n');
     return 1;
   }
-  if (o.noKnot && o.noWgmesh) {
+  if (o.noKnot && o.noWgmesh && !o.registryWorkers) {
     process.stderr.write('bench:dns: --no-knot and --no-wgmesh leave nothing to measure\n');
     return 2;
   }

@@ -1,4 +1,4 @@
-import { DnsperfParseError, dnsperfArgs, LatencyCollector, parseDnsperfSummary, percentile } from './dnsperf';
+import { DnsperfParseError, dnsperfArgs, dnsperfCommand, LatencyCollector, parseDnsperfSummary, percentile } from './dnsperf';
 
 // Captured from dnsperf 2.10.0 (Debian 12) against knotd on 127.0.0.1.
 const THROUGHPUT_RUN = `DNS Performance Testing Tool
@@ -150,5 +150,13 @@ describe('dnsperfArgs', () => {
     const run = { host: '127.0.0.1', port: 5353, queryFile: '/tmp/q.txt', duration: 10, load: { clients: 8, threads: 1, outstanding: 200, timeout: 2 } };
     expect(dnsperfArgs(run).join(' ')).toBe('-s 127.0.0.1 -p 5353 -d /tmp/q.txt -l 10 -c 8 -T 1 -q 200 -t 2');
     expect(dnsperfArgs({ ...run, verbose: true }).at(-1)).toBe('-v');
+  });
+});
+
+describe('dnsperfCommand', () => {
+  const run = { host: '10.255.0.1', port: 53, queryFile: '/tmp/q.txt', duration: 5, load: { clients: 8, threads: 1, outstanding: 200, timeout: 2 } };
+  it('runs dnsperf itself, or in the server\'s network namespace', () => {
+    expect(dnsperfCommand(run)).toEqual({ command: 'dnsperf', args: dnsperfArgs(run) });
+    expect(dnsperfCommand({ ...run, netns: 'wgdn0a1b2c' }, '/usr/bin/dnsperf')).toEqual({ command: 'ip', args: ['netns', 'exec', 'wgdn0a1b2c', '/usr/bin/dnsperf', ...dnsperfArgs(run)] });
   });
 });

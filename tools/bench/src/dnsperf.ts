@@ -30,6 +30,14 @@ export interface DnsperfRun {
   load: DnsperfLoad;
   /** Report every query with its latency (`-v`). */
   verbose?: boolean;
+  /** Run dnsperf in this network namespace (`ip netns exec`, which execs it: the PID is dnsperf's). */
+  netns?: string;
+}
+
+/** The command and arguments that run dnsperf for `run` (in its namespace, if any). */
+export function dnsperfCommand(run: DnsperfRun, dnsperf = 'dnsperf'): { command: string; args: string[] } {
+  const args = dnsperfArgs(run);
+  return run.netns ? { command: 'ip', args: ['netns', 'exec', run.netns, dnsperf, ...args] } : { command: dnsperf, args };
 }
 
 export interface DnsperfSummary {
@@ -160,7 +168,8 @@ export interface LatencyResult {
  * `onStart` gets dnsperf's PID (to measure its CPU time).
  */
 export async function runDnsperf(run: DnsperfRun, onStart?: (pid: number | undefined) => void, dnsperf = 'dnsperf'): Promise<DnsperfSummary> {
-  const proc = startProcess('dnsperf', dnsperf, dnsperfArgs({ ...run, verbose: false }), { collectStdout: true });
+  const { command, args } = dnsperfCommand({ ...run, verbose: false }, dnsperf);
+  const proc = startProcess('dnsperf', command, args, { collectStdout: true });
   onStart?.(proc.pid);
   const exit = await proc.exited;
   if (exit.error) throw new Error(`dnsperf could not start: ${exit.error.message}`);
@@ -174,7 +183,8 @@ export async function runDnsperfLatency(run: DnsperfRun, outFile: string, dnsper
   let exit;
   let tail: string;
   try {
-    const result = await runProcess('dnsperf -v', dnsperf, dnsperfArgs({ ...run, verbose: true }), { stdoutFd: fd });
+    const { command, args } = dnsperfCommand({ ...run, verbose: true }, dnsperf);
+    const result = await runProcess('dnsperf -v', command, args, { stdoutFd: fd });
     exit = result.exit;
     tail = result.process.tail();
   } finally {

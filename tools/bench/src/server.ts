@@ -9,5 +9,7 @@ export interface RunningServer {
   port: number;
   /** PID of the process the bench started. */
   pid: number | undefined;
+  /** The network namespace it answers in (dnsperf and the answer check run there too); absent: this one. */
+  netns?: string;
   stop(): Promise<void>;
 }

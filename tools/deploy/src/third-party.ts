@@ -24,13 +24,16 @@ function flagValue(args: readonly string[], names: string[]): string | undefined
 const tcp = (flag: string, port: number, host = '0.0.0.0', kind: Listener['kind'] = 'other'): Listener => ({ flag, host, port, protocols: ['tcp'], kind });
 
 export const THIRD_PARTY: Record<string, ThirdParty> = {
-  // nats-server: -a/--addr, -p/--port (4222), -m/--http_port (monitoring, off by default)
+  // nats-server: -a/--addr, -p/--port (4222), -m/--http_port (monitoring, off by default), --cluster (routes)
   nats: {
     listeners(args) {
       const host = flagValue(args, ['-a', '--addr', '--net']) ?? '0.0.0.0';
       const out = [tcp('port', Number(flagValue(args, ['-p', '--port']) ?? 4222), host)];
       const monitor = flagValue(args, ['-m', '--http_port']);
       if (monitor) out.push(tcp('http_port', Number(monitor), host, 'http'));
+      // --cluster nats://<host>:<port>: the routes of a NATS cluster
+      const cluster = /^nats:\/\/([^:/]+):(\d+)$/.exec(flagValue(args, ['--cluster']) ?? '');
+      if (cluster) out.push(tcp('cluster', Number(cluster[2]), cluster[1]));
       return out;
     },
   },

@@ -17,6 +17,9 @@ export const DOCKERFILE = 'deploy/Dockerfile';
 export const COMPOSE = [
   { file: 'deploy/compose/registry.yml', env: 'deploy/compose/registry.env.example' },
   { file: 'deploy/compose/member.yml', env: 'deploy/compose/member.env.example' },
+  // several registries (high availability): one registry host, and the third NATS node with the shared Redis
+  { file: 'deploy/compose/registry-ha.yml', env: 'deploy/compose/registry-ha.env.example' },
+  { file: 'deploy/compose/nats-node.yml', env: 'deploy/compose/nats-node.env.example' },
 ];
 export const K8S_DIR = 'deploy/k8s';
 

@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { API_DIR, describeGolden } from '@wgmesh/vpp-api/testing';
 
 // `wgmesh registry up` as one process (hub dataplane-programmer + peer-discovery registry +
-// resolver) with one HTTP endpoint: /ready combines the three services' checks, /metrics shows
+// resolver, with --dns-workers 1; registry-dns-workers.int.spec.ts has the DNS workers) with one HTTP endpoint: /ready combines the three services' checks, /metrics shows
 // each, the device becoming unreadable makes it not ready, SIGTERM ends it with 0. The hub device
 // is a VPP interface in the VPP simulator (no root needed); NATS and Redis are the real ones.
 const NATS = process.env.WGMESH_TEST_NATS ?? 'nats://127.0.0.1:4222';
@@ -47,7 +47,7 @@ describeGolden('wgmesh registry up: one HTTP endpoint for the process (VPP simul
     const dnsPort = await freePort();
     registry = startWgmesh([
       'registry', 'up', '--device', 'wg0', '--driver', 'vpp', '--create', '--vpp-socket', socketPath, '--vpp-api-dir', API_DIR, '--vpp-src-address', '10.10.0.1',
-      '--mesh-cidr', '10.99.0.0/24', '--zone', 'mesh.example.', '--dns-listen', `127.0.0.1:${dnsPort}`, '--nats', NATS, '--redis', REDIS, '--mesh', mesh,
+      '--mesh-cidr', '10.99.0.0/24', '--zone', 'mesh.example.', '--dns-listen', `127.0.0.1:${dnsPort}`, '--dns-workers', '1', '--nats', NATS, '--redis', REDIS, '--mesh', mesh,
       '--state-dir', dir, '--watch-interval', '100', '--http-listen', '127.0.0.1:0',
     ]);
     const url = `http://${JSON.parse(await registry.waitForLine(/"msg":"HTTP endpoint listening"/)).listen}`;

@@ -1,9 +1,9 @@
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
-import { DesiredPeer, DriverKind, parseDriverKind, parseMemberRemoveReply, Patterns, REGISTRY_NODE } from '@wgmesh/contracts';
-import { DEFAULT_MTU, DEFAULT_STATE_DIR, vppOptions } from '@wgmesh/dataplane';
-import { createLogger, Level, parseLevel, withDeadline } from '@wgmesh/log';
+import { DesiredPeer, DriverKind, parseDriverKind, parseMemberRemoveReply, Patterns, REGISTRY_NODE, type RegistryInfo } from '@wgmesh/contracts';
+import { createDriver, DEFAULT_MTU, DEFAULT_STATE_DIR, diffPeers, vppOptions } from '@wgmesh/dataplane';
+import { createLogger, Level, Logger, parseLevel, withDeadline } from '@wgmesh/log';
 import { parseCidr } from '@wgmesh/netaddr';
-import { Enrollment, memberCredsPath, nodeKey, writeEnrollment } from '@wgmesh/peer-discovery';
+import { carrierPeers, Enrollment, memberCredsPath, nodeKey, registriesOf, watchRelayCarrier, writeEnrollment } from '@wgmesh/peer-discovery';
 import { natsCredsOption } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
 import { RoleProcess } from './role-process';
@@ -48,7 +48,7 @@ export const upOptions: OptionSpec[] = [
   { key: 'meshCidr', flag: 'mesh-cidr', env: 'WGMESH_MESH_CIDR', value: '<cidr>', required: true, parse: values.cidr, description: "the mesh's tunnel addresses (routed through the registry peer; checked against enrolment)" },
   ...pick(['tokenFile']),
   { key: 'token', flag: 'token', env: 'WGMESH_TOKEN', value: '<token>', parse: values.string, description: 'pre-auth token (first run only; "wgmesh registry token create"); prefer --token-file: a value here stays in this long-lived process\'s command line or environment' },
-  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), description: "NATS after enrolment [default: nats://<registry tunnel address>:4222]" },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), description: "NATS after enrolment [default: nats://<registry tunnel address>:4222]" },
   natsCredsOption("NATS credentials of this member's services [default: <state-dir>/nats.creds, issued at enrolment to the node's own NATS key, when it exists]"),
   { key: 'name', flag: 'name', env: 'WGMESH_NAME', value: '<id>', parse: values.name, description: "this node's name and node id [default: the host name]" },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: 'private key (private.key, 0600; never leaves the node) and enrolment state' },
@@ -150,19 +150,26 @@ function memberUp(argv: string[]): Promise<number> {
     const prefix = parseCidr(enrollment.meshCidr).prefixLength;
     // Every service of the member connects with the credential the registry issued at enrolment.
     const natsCreds = c.natsCreds ?? memberCredsPath(c.stateDir);
+    // Every registry of the mesh is a protected bootstrap peer; the first (preference order) carries the mesh CIDR.
+    const registries = registriesOf(enrollment);
+    const bootstrap = carrierPeers(registries, enrollment.meshCidr, registries[0].publicKey, REGISTRY_KEEPALIVE);
     const dataplane = await startDataplaneProgrammer(
       {
         node: enrollment.name, mesh: c.mesh, nats: c.nats ?? natsOverTunnel(enrollment), natsCreds, driver: c.driver, device: c.device, create: c.create,
-        privateKeyFile: key.path, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), address: [`${address}/${prefix}`], route: [], protect: [enrollment.registry.publicKey],
+        privateKeyFile: key.path, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), address: [`${address}/${prefix}`], route: [], protect: registries.map((r) => r.publicKey),
         mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
         vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppHostInterface: c.vppHostInterface,
       },
       log.child({ service: 'dataplane-programmer' }),
-      { readiness: readiness.scoped('dataplane'), bootstrap: [registryPeer(enrollment)] },
+      { readiness: readiness.scoped('dataplane'), bootstrap },
     ).catch((err: Error) => {
       throw new CommandError(`cannot set up the device ${c.device}: ${err.message}`);
     });
     role.onClose(() => dataplane.close());
+    if (registries.length > 1) {
+      const carrier = startRelayCarrier(c, enrollment, registries, bootstrap, log.child({ service: 'relay-carrier' }));
+      role.onClose(carrier);
+    }
     try {
       await dataplane.ready; // NATS over the tunnel: peer-discovery's applies go to this programmer
       // nat-probe first: peer-discovery's first apply asks it for its path decisions (paths.get),
@@ -186,12 +193,38 @@ function memberUp(argv: string[]): Promise<number> {
 }
 
 /**
- * The registry (bootstrap) peer: allowed-ips = mesh CIDR, keepalive 25. The dataplane-programmer
- * puts it on the device before it dials NATS (NATS runs over this very peer) and protects it
- * (--protect) from every later replace.
+ * Several registries: the mesh CIDR (the relay, NATS and DNS-SD beyond each registry's own
+ * address) follows the live registries (see RelayCarrier in @wgmesh/peer-discovery). The device
+ * is sampled through a driver of its own; `bootstrap` (what the dataplane-programmer puts back on
+ * a device it re-creates) is kept in step. Returns the stop function.
  */
-function registryPeer(enrollment: Enrollment): DesiredPeer {
-  return { publicKey: enrollment.registry.publicKey, endpoint: enrollment.registry.endpoint, allowedIps: [enrollment.meshCidr], persistentKeepalive: REGISTRY_KEEPALIVE };
+function startRelayCarrier(c: MemberUpConfig, enrollment: Enrollment, registries: RegistryInfo[], bootstrap: DesiredPeer[], log: Logger): () => Promise<void> {
+  if (c.driver === 'vpp') {
+    log.warn('several registries, but the relay does not fail over on a VPP member yet: the mesh CIDR stays with the first registry', { registry: registries[0].id });
+    return async () => undefined;
+  }
+  const driver = createDriver(c.driver, c.device, { log });
+  const name = (k: string) => registries.find((r) => r.publicKey === k)?.id ?? k;
+  let failures = 0;
+  const watch = watchRelayCarrier({
+    registries,
+    meshCidr: enrollment.meshCidr,
+    keepalive: REGISTRY_KEEPALIVE,
+    read: async () => (await driver.read()).peers,
+    apply: async (peers) => {
+      const { diff } = diffPeers(peers, (await driver.read()).peers, { replace: false });
+      if (diff.upsert.length > 0) await driver.apply(diff);
+      bootstrap.splice(0, bootstrap.length, ...peers);
+    },
+    moved: (change, peers) =>
+      log.warn('the mesh CIDR moved to another registry', { from: name(change.from), to: name(change.to), reason: change.reason, silentMs: change.silentMs, allowedIps: Object.fromEntries(peers.map((p) => [name(p.publicKey), p.allowedIps.join(',')])) }),
+    failed: (err) => failures++ % 60 === 0 && log.warn('cannot sample the device for the registries\' liveness; trying again', { error: err.message }),
+  });
+  log.info('relay carrier: the mesh CIDR goes through the first live registry', { registries: registries.map((r) => r.id), carrier: name(watch.carrier()) });
+  return async () => {
+    watch.stop();
+    await driver.close();
+  };
 }
 
 const removeOptions: OptionSpec[] = [...clientOptions];

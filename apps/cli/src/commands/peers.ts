@@ -20,7 +20,7 @@ export class CommandError extends Error {
 
 export const clientOptions: OptionSpec[] = [
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, description: 'mesh name [default: the mesh this node enrolled in (--state-dir), else "default"]' },
-  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), description: "NATS server [default: the registry's over the tunnel when this node is enrolled (--state-dir), else nats://127.0.0.1:4222]" },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), description: "NATS server [default: the registry's over the tunnel when this node is enrolled (--state-dir), else nats://127.0.0.1:4222]" },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "this node's enrolment state (node id, registry address)" },
   natsCredsOption("NATS credentials [default: <state-dir>/nats.creds on a member, <state-dir>/nats/registry.creds on the registry, when it exists]"),
   { key: 'timeout', flag: 'timeout', env: 'WGMESH_TIMEOUT_MS', value: '<ms>', parse: values.int(100, 120_000), default: '5000', description: 'how long to wait for an answer' },

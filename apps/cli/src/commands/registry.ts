@@ -1,3 +1,5 @@
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, formatOptionsHelp, OptionSpec, values } from '@wgmesh/config';
 import { DriverKind, parseDriverKind, REGISTRY_NODE } from '@wgmesh/contracts';
@@ -11,21 +13,21 @@ import { connect, type NatsConnection } from 'nats';
 import { Redis } from 'ioredis';
 import { existsSync } from 'node:fs';
 import { AUTH_DIR, credsFileOptions, FILES, hasAuthority, initAuthority, joinEnrollToken, loadIssuer } from '@wgmesh/nats-auth';
-import { explainNatsConnectFailure, natsCredsOption } from '@wgmesh/nats-transport';
+import { explainNatsConnectFailure, natsCredsOption, natsServers } from '@wgmesh/nats-transport';
 import { startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
 import { checkPeerDiscoveryConfig, enrols, peerDiscoveryOptions, registryAddress, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
-import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen } from '@wgmesh/health';
+import { DEFAULT_HTTP_LISTEN, httpListenOption, type HttpListen, primaryAndWorkerMetrics, workersCheck } from '@wgmesh/health';
 import { mapAccess, mapOptions, MeshMapService } from '@wgmesh/mesh-map';
 import { NatProbeServerConfig, natProbeServerOptions, startNatProbeServer, stunServerAddresses } from '@wgmesh/app/nat-probe';
 import { RoleProcess } from './role-process';
-import { checkResolverConfig, startResolver } from '@wgmesh/app/registry-resolver';
+import { checkResolverConfig, DnsWorkers, runDnsWorker, startResolver } from '@wgmesh/app/registry-resolver';
 import { ago, CommandError, EXIT, formatTable, runCommand } from './peers';
 
 // `wgmesh registry …`: init, token create|list|revoke, up.
 
 const storeOptions: OptionSpec[] = [
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the store of record and the Redis keys' },
-  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: "the registry's NATS, whose JetStream holds the store of record (members, tokens)" },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: "the registry's NATS, whose JetStream holds the store of record (members, tokens)" },
   natsCredsOption("the registry's NATS credentials [default: <state-dir>/nats/registry.creds when it exists]"),
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the registry's state directory (NATS authority in its nats/ folder: its credential, and the enrolment credential a token carries)" },
   { key: 'json', flag: 'json', parse: values.bool, description: 'print JSON (for scripts)' },
@@ -125,7 +127,7 @@ async function withNats<T>(c: StoreConfig, body: (nc: NatsConnection) => Promise
   const creds = c.natsCreds ?? (existsSync(join(c.stateDir, AUTH_DIR, FILES.registryCreds)) ? join(c.stateDir, AUTH_DIR, FILES.registryCreds) : undefined);
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: c.nats, name: 'wgmesh-cli-registry', reconnect: false, timeout: 5000, ...(creds ? credsFileOptions(creds) : {}) });
+    nc = await connect({ servers: natsServers(c.nats), name: 'wgmesh-cli-registry', reconnect: false, timeout: 5000, ...(creds ? credsFileOptions(creds) : {}) });
   } catch (err) {
     throw new CommandError(explainNatsConnectFailure(err, { servers: redactUrl(c.nats), creds }));
   }
@@ -303,6 +305,26 @@ function describe(t: TokenInfo) {
 
 // ---- registry up -------------------------------------------------------------------------
 
+/**
+ * The hub's dataplane state: published every 5 s, and read only that often (besides after each
+ * apply): its peers' changes reach members and DNS through the hub watcher; the state feeds the
+ * mesh map and `wgmesh status --node registry`. Reading 10,000 peers every second cost more
+ * than DNS could spare.
+ */
+const HUB_STATE_INTERVAL_MS = 5000;
+
+/** `--dns-workers auto`: one DNS worker per core, up to this many. */
+export const MAX_AUTO_DNS_WORKERS = 4;
+
+function parseDnsWorkers(text: string): number | 'auto' {
+  return text === 'auto' ? 'auto' : values.int(1, 64)(text);
+}
+
+/** The DNS worker processes for `--dns-workers` on a machine with `cores` cores. */
+export function dnsWorkerCount(option: number | 'auto', cores = availableParallelism()): number {
+  return option === 'auto' ? Math.max(1, Math.min(cores, MAX_AUTO_DNS_WORKERS)) : option;
+}
+
 const pick = (specs: OptionSpec[], keys: string[]) => keys.map((k) => specs.find((s) => s.key === k)!);
 
 export const upOptions: OptionSpec[] = [
@@ -314,7 +336,7 @@ export const upOptions: OptionSpec[] = [
   { key: 'meshCidr', flag: 'mesh-cidr', env: 'WGMESH_MESH_CIDR', value: '<cidr>', required: true, parse: values.cidr, description: "the mesh's tunnel addresses; the hub gets --address in it, members the others" },
   { key: 'selfEndpoint', flag: 'self-endpoint', env: 'WGMESH_SELF_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'serve the hub device itself in DNS-SD with this endpoint (wgsd\'s self)' },
   { key: 'selfAllowed', flag: 'self-allowed', env: 'WGMESH_SELF_ALLOWED', value: '<cidr>', repeatable: true, parse: values.cidr, description: "the hub's allowed IPs in its TXT record [default: --address/32]" },
-  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>', parse: values.url(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server (members reach it on the public address to enrol, then over the tunnel)' },
+  { key: 'nats', flag: 'nats', env: 'WGMESH_NATS_URL', value: '<url>[,<url>…]', parse: values.urls(['nats', 'tls']), default: 'nats://127.0.0.1:4222', description: 'NATS server (members reach it on the public address to enrol, then over the tunnel)' },
   natsCredsOption("NATS credentials of the registry's services [default: <state-dir>/nats/registry.creds when it exists, from `registry init --nats-auth`; with it, enrolment issues members their NATS credentials]"),
   { key: 'redis', flag: 'redis', env: 'WGMESH_REDIS_URL', value: '<url>', parse: values.url(['redis', 'rediss']), default: 'redis://127.0.0.1:6379', description: 'Redis, the cache of the peer table (an ACL user: redis://user:password@host:port); members and tokens live in NATS JetStream' },
   { key: 'publicEndpoint', flag: 'public-endpoint', env: 'WGMESH_PUBLIC_ENDPOINT', value: '<ip:port>', parse: values.endpoint, description: 'where members reach the hub device; enrolment is on only with it' },
@@ -323,9 +345,10 @@ export const upOptions: OptionSpec[] = [
   { key: 'create', flag: 'create', env: 'WGMESH_CREATE', parse: values.bool, default: 'false', description: 'create the device when missing (uapi: start wireguard-go), with the key in --state-dir' },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: '/var/lib/wgmesh', description: "the hub's private key (private.key, 0600: made with --create, saved from an adopted device; a lost hub device is created again with it) and the NATS authority (nats/)" },
   { key: 'mesh', flag: 'mesh', env: 'WGMESH_MESH', value: '<name>', parse: values.name, default: 'default', description: 'mesh name: selects the NATS subjects and Redis keys' },
-  ...pick(peerDiscoveryOptions, ['watchInterval', 'handshakeRefresh', 'memberCredentialTtl']),
+  ...pick(peerDiscoveryOptions, ['watchInterval', 'handshakeRefresh', 'memberCredentialTtl', 'registryNode', 'hubKeepalive', 'kvReplicas', 'leaseTtl']),
   ...natProbeServerOptions,
   { key: 'ttl', flag: 'ttl', env: 'WGMESH_DNS_TTL', value: '<seconds>', parse: values.int(0, 86400), default: '0', description: 'TTL of every DNS-SD answer' },
+  { key: 'dnsWorkers', flag: 'dns-workers', env: 'WGMESH_DNS_WORKERS', value: '<n|auto>', parse: parseDnsWorkers, default: 'auto', description: `processes answering DNS-SD on --dns-listen beside the hub watcher (auto: one per core, at most ${MAX_AUTO_DNS_WORKERS}, one with port 0; 1: in the registry's own process)` },
   httpListenOption(DEFAULT_HTTP_LISTEN.registry),
   ...mapOptions,
   { key: 'logLevel', flag: 'log-level', env: 'WGMESH_LOG_LEVEL', value: '<level>', parse: parseLevel, default: 'info', description: 'debug, info, warn or error' },
@@ -355,7 +378,12 @@ interface RegistryUpConfig extends NatProbeServerConfig {
   watchInterval: number;
   handshakeRefresh: number;
   memberCredentialTtl: number;
+  registryNode: string;
+  hubKeepalive: number;
+  kvReplicas: string;
+  leaseTtl: number;
   ttl: number;
+  dnsWorkers: number | 'auto';
   httpListen: HttpListen;
   map: boolean;
   mapTokenFile?: string;
@@ -373,7 +401,8 @@ Runs the registry role in the foreground, in one process:
     device, keeps the peer table in Redis, publishes changes on NATS, answers peers.snapshot,
     enroll (proofs of the token and of the key, one atomic claim), members.remove (revoking the
     member's NATS credential) and node.*.credential (renewals);
-  - the registry-resolver: DNS-SD (wgsd-compatible) on --dns-listen;
+  - the registry-resolver: DNS-SD (wgsd-compatible) on --dns-listen, in --dns-workers processes
+    of its own (forked at the start; each holds the peer table, from Redis and NATS events);
   - nat-probe's STUN server (UDP 3478, and 3479 or --stun-alternate for RFC 5780), which members
     classify their NAT with;
   - the mesh map: a live page of every member and pair (direct or relayed, and why) at
@@ -393,10 +422,15 @@ export function registryUpCommand(argv: string[]): Promise<number> {
   return runCommand('registry up', upUsage, upOptions, argv, async (o, rest) => {
     if (rest.length) throw new ConfigError(`unexpected argument "${rest[0]}" (see --help)`);
     const c = o as unknown as RegistryUpConfig;
+    // A DNS worker (forked below) runs the same command line: it answers DNS, nothing else.
+    if (cluster.isWorker) {
+      await runDnsWorker();
+      return EXIT.ok;
+    }
     const pd = checkPeerDiscoveryConfig({
       mode: 'registry', mesh: c.mesh, nats: c.nats, logLevel: c.logLevel, device: c.device, driver: c.driver, vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, redis: c.redis,
       watchInterval: c.watchInterval, handshakeRefresh: c.handshakeRefresh, memberCredentialTtl: c.memberCredentialTtl, meshCidr: c.meshCidr, address: c.address,
-      publicEndpoint: c.publicEndpoint, registryNode: REGISTRY_NODE, stateDir: c.stateDir, keepalive: 25, onDemand: false, connect: [], dnsPullInterval: 30, applyDelay: 10,
+      publicEndpoint: c.publicEndpoint, registryNode: c.registryNode, hubKeepalive: c.hubKeepalive, kvReplicas: c.kvReplicas, leaseTtl: c.leaseTtl, stateDir: c.stateDir, keepalive: 25, onDemand: false, connect: [], dnsPullInterval: 30, applyDelay: 10,
     });
     const address = registryAddress(pd)!;
     // NATS authentication: the registry's credential, and the authority that issues members theirs.
@@ -406,20 +440,30 @@ export function registryUpCommand(argv: string[]): Promise<number> {
     pd.natsAuth = hasAuthority(authDir) ? authDir : undefined;
     // DNS-SD on the tunnel address by default: members ask over the tunnel; nobody else can.
     const dnsListen = c.dnsListen ?? { host: address, port: 53 };
+    // Workers share one port: with port 0 (any free port), auto means one, in this process.
+    const dnsWorkers = dnsListen.port === 0 && c.dnsWorkers === 'auto' ? 1 : dnsWorkerCount(c.dnsWorkers);
+    if (dnsWorkers > 1 && dnsListen.port === 0) throw new ConfigError('--dns-workers above 1 needs a fixed --dns-listen port');
     const prefix = parseCidr(c.meshCidr).prefixLength;
     const access = mapAccess(c);
     const log = createLogger({ service: 'registry', level: c.logLevel });
     const map = access.serve ? new MeshMapService({ mesh: c.mesh, token: access.token, log: log.child({ service: 'mesh-map' }) }) : null;
     // /ready combines every service's checks (dataplane.*, peer-discovery.*, resolver.*); it
     // answers from the start, while the services come up (and /map says "starting").
-    const role = await RoleProcess.start(c.httpListen, log, map ? [map.http] : []);
+    // With DNS workers, /metrics adds theirs (summed) to this process's.
+    const role = await RoleProcess.start(c.httpListen, log, map ? [map.http] : [], dnsWorkers > 1 ? primaryAndWorkerMetrics() : undefined);
     const readiness = role.readiness;
+    // DNS workers first: they load while the hub is set up, and start answering once it is.
+    const workers = dnsWorkers > 1 ? DnsWorkers.start({ count: dnsWorkers, log: log.child({ service: 'registry-resolver' }), name: 'DNS worker' }) : null;
+    if (workers) {
+      role.onClose(() => workers.close());
+      readiness.scoped('resolver').add(workersCheck(dnsWorkers));
+    }
 
     const dataplane = await startDataplaneProgrammer(
       {
-        node: REGISTRY_NODE, mesh: c.mesh, nats: c.nats, natsCreds, driver: c.driver, device: c.device, create: c.create,
+        node: c.registryNode, mesh: c.mesh, nats: c.nats, natsCreds, driver: c.driver, device: c.device, create: c.create,
         privateKeyFile: c.create ? join(c.stateDir, PRIVATE_KEY_FILE) : undefined, listenPort: c.listenPort ?? (c.create ? 51820 : undefined),
-        address: [`${address}/${prefix}`], route: [], protect: [], hubOf: enrols(pd) ? c.meshCidr : undefined, mtu: DEFAULT_MTU, stateInterval: 5000, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
+        address: [`${address}/${prefix}`], route: [], protect: [], hubOf: enrols(pd) ? c.meshCidr : undefined, mtu: DEFAULT_MTU, stateInterval: HUB_STATE_INTERVAL_MS, statePoll: HUB_STATE_INTERVAL_MS, stateDir: DEFAULT_STATE_DIR, logLevel: c.logLevel,
         vppSocket: c.vppSocket, vppApiDir: c.vppApiDir, vppSrcAddress: c.vppSrcAddress, vppHostInterface: c.vppHostInterface,
       },
       log.child({ service: 'dataplane-programmer' }),
@@ -433,17 +477,23 @@ export function registryUpCommand(argv: string[]): Promise<number> {
       if (!natsCreds) log.warn('NATS without authentication: whoever reaches it can forge peer events and program devices; run "wgmesh registry init --nats-auth" and nats-server with its auth.conf', { stateDir: c.stateDir });
       const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), { readiness: readiness.scoped('peer-discovery') });
       role.onClose(() => discovery.close());
-      const resolver = await startResolver(
-        checkResolverConfig({
-          zone: c.zone, listen: dnsListen, mesh: c.mesh, nats: c.nats, natsCreds, redis: c.redis, ttl: c.ttl,
-          selfKey: c.selfEndpoint ? dataplane.publicKey : undefined, selfEndpoint: c.selfEndpoint,
-          selfAllowed: c.selfEndpoint ? (c.selfAllowed.length ? c.selfAllowed : [`${address}/${address.includes(':') ? 128 : 32}`]) : [],
-          udpPayload: 1232, workers: 1, logLevel: c.logLevel,
-        }),
-        log.child({ service: 'registry-resolver' }),
-        { readiness: readiness.scoped('resolver') },
-      );
-      role.onClose(() => resolver.close());
+      const resolverConfig = checkResolverConfig({
+        zone: c.zone, listen: dnsListen, mesh: c.mesh, nats: c.nats, natsCreds, redis: c.redis, ttl: c.ttl,
+        selfKey: c.selfEndpoint ? dataplane.publicKey : undefined, selfEndpoint: c.selfEndpoint,
+        selfAllowed: c.selfEndpoint ? (c.selfAllowed.length ? c.selfAllowed : [`${address}/${address.includes(':') ? 128 : 32}`]) : [],
+        udpPayload: 1232, workers: 1, logLevel: c.logLevel,
+      });
+      let dnsPort = dnsListen.port;
+      if (workers) {
+        workers.startConfig(resolverConfig);
+        await workers.answering().catch((err: Error) => {
+          throw new CommandError(`cannot serve DNS-SD on ${dnsListen.host}:${dnsListen.port}: ${err.message}`);
+        });
+      } else {
+        const resolver = await startResolver(resolverConfig, log.child({ service: 'registry-resolver' }), { readiness: readiness.scoped('resolver') });
+        role.onClose(() => resolver.close());
+        dnsPort = resolver.port;
+      }
       const stun = stunServerAddresses(c, c.publicEndpoint);
       if (stun) {
         const server = await startNatProbeServer(stun, log.child({ service: 'nat-probe' })).catch((err: Error) => {
@@ -454,12 +504,12 @@ export function registryUpCommand(argv: string[]): Promise<number> {
       if (map) {
         await map.start({
           registry: { publicKey: dataplane.publicKey, address, endpoint: c.publicEndpoint ?? null, device: c.device, driver: c.driver },
-          registryNode: REGISTRY_NODE, nats: c.nats, natsCreds,
+          registryNode: c.registryNode, nats: c.nats, natsCreds,
         });
         role.onClose(() => map.close());
       }
       log.info('registry up', {
-        device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${dnsListen.host}:${resolver.port}`, natsAuth: natsCreds ? 'on' : 'off',
+        registry: c.registryNode, device: c.device, publicKey: dataplane.publicKey, address, listenPort: c.listenPort ?? (c.create ? 51820 : undefined), dns: `${dnsListen.host}:${dnsPort}`, dnsWorkers, natsAuth: natsCreds ? 'on' : 'off',
         zones: c.zone, enrolment: c.publicEndpoint ? 'on' : 'off (no --public-endpoint)',
         map: map && role.url ? `${role.url}/map` : 'off',
       });

@@ -29,10 +29,10 @@ export class RoleProcess {
     });
   }
 
-  /** `handlers`: more paths on the HTTP endpoint (the registry's mesh map). */
-  static async start(httpListen: HttpListen, log: Logger, handlers: HttpHandler[] = []): Promise<RoleProcess> {
+  /** `handlers`: more paths on the HTTP endpoint (the registry's mesh map); `metrics`: the /metrics body, if not this process's registry. */
+  static async start(httpListen: HttpListen, log: Logger, handlers: HttpHandler[] = [], metrics?: () => Promise<{ contentType: string; body: string }>): Promise<RoleProcess> {
     const readiness = new Readiness();
-    const http = await serveHealth(httpListen, { readiness, log, handlers });
+    const http = await serveHealth(httpListen, { readiness, log, handlers, metrics });
     return new RoleProcess(readiness, log, http, untilSignal(log));
   }
 

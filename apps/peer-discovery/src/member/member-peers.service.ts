@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { Attr, setSpanAttributes } from '@wgmesh/telemetry';
-import { compareViews, countChangedPeers, CoalescingScheduler, DesiredOptions, desiredPeers, DesiredSet, DnsPullError, Enrollment, OwnEndpoint, PathSets, pullPeers, refusedPeers, sameDesiredPeers } from '@wgmesh/peer-discovery';
+import { compareViews, countChangedPeers, CoalescingScheduler, DesiredOptions, desiredPeers, DesiredSet, DnsPullError, Enrollment, OwnEndpoint, PathSets, pullPeers, refusedPeers, registriesOf, sameDesiredPeers } from '@wgmesh/peer-discovery';
 import { MirrorChange, PeerMirror, snapshotLoader } from '@wgmesh/peer-sync';
 import type { Subscription } from 'rxjs';
 import type { PeerDiscoveryConfig } from '../config';
@@ -65,6 +65,11 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private stopped = false;
   readonly counters = { applies: 0, unchanged: 0, applyFailures: 0, dnsPulls: 0, dnsDisagreements: 0, dnsFailures: 0, refusedPeers: 0 };
 
+  /** Which registry's resolver the DNS-SD pull asks (an index into the registries, moved on after a failure). */
+  private dnsResolver = 0;
+  /** Every registry's hub key (bootstrap peers, never members). */
+  private readonly registryKeys: ReadonlySet<string>;
+
   constructor(
     @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
     @Inject(ENROLLMENT) private readonly enrollment: Enrollment,
@@ -72,9 +77,10 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     @Inject(APPLY) private readonly apply: ApplyDesired,
     @Inject(LOGGER) private readonly log: Logger,
   ) {
+    this.registryKeys = new Set(registriesOf(enrollment).map((r) => r.publicKey));
     this.connectTargets = config.onDemand || config.connect.length > 0 ? new Set(config.connect) : undefined;
     const e = enrollment;
-    this.set = new DesiredSet({ meshCidr: e.meshCidr, registryAddress: e.registry.address, selfAddress: e.address, selfKey: e.publicKey, registryKey: e.registry.publicKey }, this.desiredOptions());
+    this.set = new DesiredSet({ meshCidr: e.meshCidr, registryAddress: e.registry.address, selfAddress: e.address, selfKey: e.publicKey, registryKey: e.registry.publicKey }, this.desiredOptions(), this.registryKeys);
     this.mirror = new PeerMirror({ load: snapshotLoader(async () => { const bus = await this.bus.ready; return (req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot); }, log), apply: (c) => this.onChange(c), log });
     this.scheduler = new CoalescingScheduler(() => this.applyDesired(), {
       delayMs: config.applyDelay,
@@ -219,7 +225,9 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     const source = this.dnsView;
     if (!source) return null;
     const refused = this.refuse(source);
-    return desiredPeers(refused.size ? source.filter((p) => !refused.has(p.publicKey)) : source, { publicKey: this.enrollment.publicKey }, this.desiredOptions());
+    // Every registry of the mesh is a bootstrap peer of its own (a DNS-SD view may serve one as `self`): never a member.
+    const registries = this.registryKeys;
+    return desiredPeers(source.filter((p) => !refused.has(p.publicKey) && !registries.has(p.publicKey)), { publicKey: this.enrollment.publicKey }, this.desiredOptions());
   }
 
   /** The DNS view's peers this node must not configure (refusedPeers); each newly refused one logged and counted once. */
@@ -342,7 +350,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private isUndecided(key: string, decided: ReadonlySet<string> | undefined): boolean {
     if (!decided || decided.has(key)) return false;
     const p = this.table.get(key);
-    return p !== undefined && p.endpoint !== null && p.allowedIps.length > 0 && key !== this.enrollment.publicKey && key !== this.enrollment.registry.publicKey;
+    return p !== undefined && p.endpoint !== null && p.allowedIps.length > 0 && key !== this.enrollment.publicKey && !this.registryKeys.has(key);
   }
 
   /**
@@ -350,7 +358,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
    * removed), so that a restart keeps the sessions that were up.
    */
   private undecided(): string[] {
-    return this.paths.undecided(this.table.values(), { publicKey: this.enrollment.publicKey, registryKey: this.enrollment.registry.publicKey });
+    return this.paths.undecided(this.table.values(), { publicKey: this.enrollment.publicKey, registryKeys: this.registryKeys });
   }
 
 
@@ -361,7 +369,9 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
 
   /** One anti-entropy round (also callable from tests). */
   async dnsPull(): Promise<void> {
-    const server = this.config.dnsServer ?? { host: this.enrollment.registry.address, port: 53 };
+    // Without --dns-server: the registries' resolvers in turn, the next one after a failure (several registries).
+    const resolvers = [this.enrollment.registry.address, ...registriesOf(this.enrollment).map((r) => r.address).filter((a) => a !== this.enrollment.registry.address)];
+    const server = this.config.dnsServer ?? { host: resolvers[this.dnsResolver % resolvers.length], port: 53 };
     this.counters.dnsPulls++;
     let result;
     try {
@@ -370,6 +380,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
       if (!(err instanceof DnsPullError)) throw err;
       this.counters.dnsFailures++;
       this.log.warn('DNS-SD pull failed', { server: `${server.host}:${server.port}`, error: err.message });
+      this.dnsResolver++;
       return;
     }
     for (const problem of result.problems) this.log.warn('DNS-SD pull: skipped an instance', { problem });
@@ -382,7 +393,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
       this.scheduler.trigger();
       return;
     }
-    const diffs = compareViews([...this.table.values()], result.peers, { ignore: new Set([this.enrollment.registry.publicKey]), truncated: result.truncated });
+    const diffs = compareViews([...this.table.values()], result.peers, { ignore: this.registryKeys, truncated: result.truncated });
     if (diffs.length > 0) {
       this.counters.dnsDisagreements++;
       this.log.warn('the DNS-SD view disagrees with the peer table; reloading the snapshot', { differences: diffs.length, first: diffs.slice(0, 5), revision: this.mirror.revision });

@@ -1,3 +1,4 @@
+import { natsServers } from '@wgmesh/nats-transport';
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { CredentialReply, CredentialRequest, ErrorReply } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
@@ -7,6 +8,8 @@ import { DEFAULT_NATS, type PeerDiscoveryConfig } from '../config';
 import { CONFIG, LOGGER } from '../tokens';
 import { RegistryStores } from './registry.stores';
 
+/** With a NATS cluster, how often the mesh account is pushed again. */
+const CLUSTER_REPUSH_MS = 30_000;
 /** Retry of a failed account push (revocations must reach nats-server). */
 const PUSH_RETRY_MS = 5000;
 
@@ -25,6 +28,7 @@ export class CredentialsService implements OnApplicationBootstrap, OnModuleDestr
   private readonly admin?: AccountAdmin;
   private system: NatsConnection | null = null;
   private pushing: Promise<void> = Promise.resolve();
+  private repush: NodeJS.Timeout | null = null;
   private retry: NodeJS.Timeout | null = null;
   private stopped = false;
   readonly counters = { issued: 0, renewed: 0, refused: 0, revoked: 0, pushes: 0, pushFailures: 0 };
@@ -48,7 +52,7 @@ export class CredentialsService implements OnApplicationBootstrap, OnModuleDestr
   async onApplicationBootstrap(): Promise<void> {
     if (!this.admin) return;
     this.system = await connect({
-      servers: this.config.nats ?? DEFAULT_NATS,
+      servers: natsServers(this.config.nats ?? DEFAULT_NATS),
       name: 'wgmesh-registry-system',
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
@@ -59,6 +63,13 @@ export class CredentialsService implements OnApplicationBootstrap, OnModuleDestr
       for await (const s of this.system!.status()) if (s.type === 'reconnect') this.push('NATS reconnected');
     })();
     this.push('start');
+    // A NATS cluster: a server that restarts comes back with the account of its own auth.conf, and
+    // our connection (to another server) sees no reconnect; pushing now and then brings it the
+    // revocations (every server of the cluster takes each push).
+    if (natsServers(this.config.nats ?? DEFAULT_NATS).length > 1) {
+      this.repush = setInterval(() => void this.push('periodic (NATS cluster)'), CLUSTER_REPUSH_MS);
+      this.repush.unref();
+    }
   }
 
   /** A member's credential: its node's subjects only, from its tunnel address only, until the TTL. */
@@ -132,6 +143,7 @@ export class CredentialsService implements OnApplicationBootstrap, OnModuleDestr
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
     if (this.retry) clearTimeout(this.retry);
+    if (this.repush) clearInterval(this.repush);
     await this.system?.close();
   }
 }

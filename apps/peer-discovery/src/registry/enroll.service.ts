@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataplaneApplyRequest, EnrollReply, EnrollRequest, ErrorReply, MemberRemoveReply, MemberRemoveRequest, Patterns } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
-import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
+import { MeshBus, NO_REPLY, RemoteError, RequestError } from '@wgmesh/nats-transport';
 import { checkPossession, ClaimRefusal, enrollFields, hubPeer, MemberRecord, TokenRefusal } from '@wgmesh/registry';
 import { isPublicKey } from '@wgmesh/nats-auth';
 import type { SecretKey } from '@wgmesh/wireguard';
@@ -53,7 +53,9 @@ export class EnrollService {
     @Inject(LOGGER) private readonly log: Logger,
   ) {}
 
-  async enroll(req: EnrollRequest): Promise<EnrollReply | ErrorReply> {
+  async enroll(req: EnrollRequest): Promise<EnrollReply | ErrorReply | typeof NO_REPLY> {
+    // Addressed to another registry of the mesh (its hub key): that one answers, not this one.
+    if (req.registry !== undefined && this.hubKey && req.registry !== this.hubKey.publicKey) return NO_REPLY;
     const state = this.stores.enrolment;
     if (!state || !this.config.publicEndpoint || !this.config.meshCidr || !this.hubKey) {
       return refuse('enrollment_disabled', 'this registry does not enrol members (it runs without --mesh-cidr and --public-endpoint)');
@@ -86,7 +88,7 @@ export class EnrollService {
     const prefix = state.plan.hostPrefix(member.address);
     // Known to the watcher first, so no read in between publishes the new hub peer without its name.
     this.hub.setMember(member);
-    const apply: DataplaneApplyRequest = { replace: false, peers: [hubPeer(member, prefix, member.endpoint ?? null)] };
+    const apply: DataplaneApplyRequest = { replace: false, peers: [hubPeer(member, prefix, member.endpoint ?? null, this.config.hubKeepalive)] };
     try {
       await this.bus.request(Patterns.dataplaneApply, apply, (v) => v, { node: this.config.registryNode, timeoutMs: APPLY_TIMEOUT_MS });
     } catch (err) {
@@ -109,6 +111,9 @@ export class EnrollService {
       meshCidr: this.config.meshCidr,
       registry: { publicKey: this.hubKey.publicKey, endpoint: this.config.publicEndpoint, address: registryAddress(this.config)! },
     };
+    // Several registries: the member peers with each (this one is among them), as the store of record lists them now.
+    state.known = await state.registries.list();
+    if (state.known.length > 1) reply.registries = state.known.map(({ id, publicKey, endpoint, address }) => ({ id, publicKey, endpoint, address }));
     // The member's NATS credential: its node's subjects only, usable only from its tunnel address, expiring.
     const natsJwt = req.natsKey ? this.credentials.issue(member.name, req.natsKey, prefix) : undefined;
     if (natsJwt) reply.natsJwt = natsJwt;

@@ -14,6 +14,10 @@ import { RegistryStores } from './registry.stores';
 const REPAIR_TIMEOUT_MS = 10_000;
 /** Least time between two attempts to program the hub from the membership (while it stays short). */
 const REPAIR_RETRY_MS = 1000;
+/** With several registries: how often the membership is read again (members enrolled or removed at another registry). */
+const MEMBER_SYNC_MS = 2000;
+/** How often the list of the mesh's registries is read again. */
+const REGISTRY_SYNC_MS = 2000;
 
 /**
  * Reads the hub device every --watch-interval ms and publishes what changed (HubWatcher's
@@ -47,8 +51,14 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
   private lastRepairAt = 0;
   private refused = new Set<string>();
   private endpointWrites: Promise<unknown> = Promise.resolve();
+  /** When each member was last set from here (enrolment, a sync): a sync that started before keeps it. */
+  private readonly setAt = new Map<string, number>();
+  private leaseAt = 0;
+  private syncAt = 0;
+  private registriesAt = 0;
+  private syncing: Promise<void> | null = null;
   private readonly firstPass: { promise: Promise<void>; resolve: () => void };
-  readonly counters = { reads: 0, readFailures: 0, upserts: 0, removes: 0, publishFailures: 0, repairs: 0, repairFailures: 0, refusedPeers: 0 };
+  readonly counters = { reads: 0, readFailures: 0, upserts: 0, removes: 0, publishFailures: 0, repairs: 0, repairFailures: 0, refusedPeers: 0, leaseTaken: 0, leaseLost: 0, syncedIn: 0, syncedOut: 0 };
 
   constructor(
     @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
@@ -80,14 +90,21 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
 
   /** A member enrolled (or its record changed). Takes effect on the next read. */
   setMember(member: MemberRecord): void {
+    this.setAt.set(member.publicKey, Date.now());
     this.members.set(member.publicKey, member);
     this.info.set(member.publicKey, member.nat === undefined ? { name: member.name } : { name: member.name, nat: member.nat });
   }
 
   /** A member (or a device peer) was removed. */
   forget(publicKey: string): void {
+    this.setAt.set(publicKey, Date.now());
     this.members.delete(publicKey);
     this.info.delete(publicKey);
+  }
+
+  /** The NAT this watcher publishes for a peer (undefined before any report). */
+  natOf(publicKey: string): NatType | undefined {
+    return this.info.get(publicKey)?.nat;
   }
 
   /** The member's NAT, as its nat-probe reported it. Takes effect on the next read. */
@@ -139,7 +156,14 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
       }
       return;
     }
+    await this.tickLease();
+    this.syncStore();
     const peers = this.view(device);
+    if (!this.leads) {
+      // Another registry holds the peer table: this one keeps its hub programmed and answers, and publishes nothing.
+      this.firstPass.resolve();
+      return;
+    }
     try {
       // Redis flushed, or restarted empty: its revision is below ours. Reconciling restores the table.
       if (!this.resync && (await this.publisher.lost())) this.resync = true;
@@ -173,7 +197,7 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
   private view(device: PeerState[]): PeerState[] {
     const state = this.stores.enrolment;
     if (!state) return device;
-    const view = hubView(device, [...this.members.values()], state.plan, registryAddress(this.config)!);
+    const view = hubView(device, [...this.members.values()], state.plan, registryAddress(this.config)!, this.config.hubKeepalive);
     const refusedNow = new Set(view.refused.map((r) => r.publicKey));
     for (const r of view.refused) {
       if (this.refused.has(r.publicKey)) continue;
@@ -183,11 +207,77 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
     this.refused = refusedNow;
     state.membership.avoid(device.filter((p) => !this.members.has(p.publicKey)).flatMap((p) => p.allowedIps.filter((c) => isHost(c)).map((c) => c.replace(/\/\d+$/, ''))));
     if (view.repair.length > 0) this.repair(view.repair);
-    for (const p of device) {
+    // Endpoints are written by the peer table's writer only (each hub sees its own NAT mappings).
+    for (const p of this.leads ? device : []) {
       const m = this.members.get(p.publicKey);
       if (m && p.endpoint && p.endpoint !== m.endpoint) this.rememberEndpoint(m, p.endpoint);
     }
     return view.peers;
+  }
+
+  /** True when this registry writes the peer table: it holds the lease (or there is no lease: no enrolment). */
+  get leads(): boolean {
+    const lease = this.stores.enrolment?.lease;
+    return !lease || lease.held;
+  }
+
+  /** Takes or renews the peer-table lease (at a third of its time to live); taking it starts from the stored table. */
+  private async tickLease(): Promise<void> {
+    const lease = this.stores.enrolment?.lease;
+    if (!lease || Date.now() - this.leaseAt < lease.renewEveryMs) return;
+    this.leaseAt = Date.now();
+    const had = lease.held;
+    const holds = await lease.tick();
+    if (holds && !had) {
+      this.counters.leaseTaken++;
+      this.resync = true; // from the stored table and its revision, whoever wrote it last
+      this.log.info('took the peer-table lease: this registry publishes the peer table', { registry: this.config.registryNode });
+    } else if (!holds && had) {
+      this.counters.leaseLost++;
+      this.log.warn('lost the peer-table lease: another registry publishes the peer table', { registry: this.config.registryNode, error: lease.lastError ?? undefined });
+    }
+  }
+
+  /**
+   * With several registries: members enrolled or removed at another registry reach this hub by
+   * reading the membership again every MEMBER_SYNC_MS (in the background; the device reads go
+   * on). A member gone from the store leaves the hub device.
+   */
+  private syncStore(): void {
+    const state = this.stores.enrolment;
+    if (!state || this.syncing) return;
+    const now = Date.now();
+    const registriesDue = now - this.registriesAt >= REGISTRY_SYNC_MS;
+    const membersDue = state.known.length > 1 && now - this.syncAt >= MEMBER_SYNC_MS;
+    if (!registriesDue && !membersDue) return;
+    this.syncing = (async () => {
+      if (registriesDue) {
+        this.registriesAt = now;
+        state.known = await state.registries.list();
+      }
+      if (!membersDue) return;
+      this.syncAt = now;
+      const started = Date.now();
+      const list = await state.membership.list();
+      const inStore = new Set(list.map((m) => m.publicKey));
+      for (const m of list) {
+        const had = this.members.get(m.publicKey);
+        if (had && had.name === m.name && had.address === m.address && had.nat === m.nat) continue;
+        if (!had && (this.setAt.get(m.publicKey) ?? 0) > started) continue; // removed here meanwhile
+        this.setMember(had ? { ...m, endpoint: had.endpoint } : m);
+        if (had) continue; // its NAT, recorded by another registry
+        this.counters.syncedIn++;
+        this.log.info('member from the store of record (enrolled at another registry)', { name: m.name, address: m.address });
+      }
+      const gone = [...this.members.keys()].filter((k) => !inStore.has(k) && (this.setAt.get(k) ?? 0) < started);
+      if (gone.length === 0) return;
+      for (const k of gone) this.forget(k);
+      this.counters.syncedOut += gone.length;
+      await this.bus.request(Patterns.dataplaneApply, { replace: false, peers: [], remove: gone } satisfies DataplaneApplyRequest, (v) => v, { node: this.config.registryNode, timeoutMs: REPAIR_TIMEOUT_MS });
+      this.log.info('members removed at another registry: taken off this hub', { publicKeys: gone });
+    })()
+      .catch((err: Error) => this.log.warn('reading the store of record failed; will retry', { error: err.message }))
+      .finally(() => (this.syncing = null));
   }
 
   /** Programs the hub from the membership (members it lacks, or holds wrongly), through its dataplane-programmer; retried while it stays short. */
@@ -250,8 +340,9 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
     return this.watcher.table();
   }
 
-  onModuleDestroy(): void {
+  async onModuleDestroy(): Promise<void> {
     this.stopped = true;
+    await this.stores.enrolment?.lease.release(); // a clean stop hands the peer table over at once
     this.statusSub?.unsubscribe();
     if (this.timer) clearTimeout(this.timer);
   }

@@ -39,6 +39,11 @@ export class NatFeedService {
     if (!member) return reject('no enrolled member has this key');
     if (member.name !== report.node) return reject(`the key belongs to member "${member.name}"`);
     if (member.nat === report.nat) {
+      // Recorded already (by another registry of the mesh, which got the same report): ours to publish all the same.
+      if (this.hub.natOf(report.publicKey) !== report.nat) {
+        this.hub.setNat(report.publicKey, report.nat);
+        void this.hub.poke();
+      }
       this.counters.unchanged++;
       return 'unchanged';
     }

@@ -1,7 +1,7 @@
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
 import { CredentialReply, type CredentialRequest, EnrollReply, type EnrollRequest, ErrorReply, MemberRemoveReply, type MemberRemoveRequest, type NatReport, nodeOfSubject, Patterns, PeerSnapshot, type SnapshotRequest } from '@wgmesh/contracts';
-import { MeshExceptionFilter } from '@wgmesh/nats-transport';
+import { MeshExceptionFilter, NO_REPLY } from '@wgmesh/nats-transport';
 import { meshMetrics } from '@wgmesh/telemetry';
 import type { PeerDiscoveryConfig } from '../config';
 import { CONFIG } from '../tokens';
@@ -10,6 +10,13 @@ import { EnrollService } from './enroll.service';
 import { HubWatchService } from './hub-watch.service';
 import { NatFeedService } from './nat-feed.service';
 import { RegistryStores } from './registry.stores';
+
+/**
+ * The queue group of requests any one registry of a mesh answers for all (the snapshot from the
+ * shared Redis, a removal, a renewal): with several registries exactly one gets each request.
+ * Enrolment is not among them: it is for the registry whose hub key the member proved against.
+ */
+export const REGISTRY_QUEUE = 'wgmesh-registry';
 
 /** Default page size of `peers.snapshot`. */
 export const SNAPSHOT_PAGE = 500;
@@ -32,7 +39,7 @@ export class RegistryController {
    * (flushed, or restarted empty) and the watcher has not written it back yet, it does so now
    * (or the request fails and the member retries), so no member replaces its peers with nothing.
    */
-  @MessagePattern(Patterns.peerSnapshot)
+  @MessagePattern(Patterns.peerSnapshot, { queue: REGISTRY_QUEUE })
   async snapshot(@Payload() req: SnapshotRequest): Promise<PeerSnapshot> {
     const page = () => this.stores.peers.snapshotPage(req.cursor ?? 0, req.limit ?? SNAPSHOT_PAGE);
     const first = await page();
@@ -44,8 +51,9 @@ export class RegistryController {
   }
 
   @MessagePattern(Patterns.enroll)
-  async enroll(@Payload() request: EnrollRequest): Promise<EnrollReply | ErrorReply> {
+  async enroll(@Payload() request: EnrollRequest): Promise<EnrollReply | ErrorReply | typeof NO_REPLY> {
     const reply = await this.enrolment.enroll(request);
+    if (reply === NO_REPLY) return reply; // for another registry of the mesh
     meshMetrics.enrolments().inc({ result: 'error' in reply ? reply.error.code : 'enrolled' });
     return reply;
   }
@@ -57,14 +65,14 @@ export class RegistryController {
   }
 
   /** A member renews its NATS credential; the subject says which member (only it may publish there). */
-  @MessagePattern(Patterns.credential, { node: '*' })
+  @MessagePattern(Patterns.credential, { node: '*', queue: REGISTRY_QUEUE })
   async renewCredential(@Payload() req: CredentialRequest, @Ctx() ctx: NatsContext): Promise<CredentialReply | ErrorReply> {
     const node = nodeOfSubject(ctx.getSubject(), this.config.mesh);
     if (!node) return { error: { code: 'invalid_request', message: 'not a node subject' } };
     return this.credentials.renew(node, req);
   }
 
-  @MessagePattern(Patterns.memberRemove)
+  @MessagePattern(Patterns.memberRemove, { queue: REGISTRY_QUEUE })
   removeMember(@Payload() request: MemberRemoveRequest): Promise<MemberRemoveReply | ErrorReply> {
     return this.enrolment.remove(request);
   }

@@ -1,5 +1,5 @@
 import { PeerStore } from '@wgmesh/peer-store';
-import type { AddressPlan, Membership, NonceBook, Revocations, TokenStore } from '@wgmesh/registry';
+import type { AddressPlan, Membership, NonceBook, PeerTableLease, RegistryBook, RegistryEntry, Revocations, TokenStore } from '@wgmesh/registry';
 
 /** The registry's store of record (NATS JetStream KV), present when it enrols members. */
 export interface EnrolmentState {
@@ -8,6 +8,12 @@ export interface EnrolmentState {
   tokens: TokenStore;
   nonces: NonceBook;
   revocations: Revocations;
+  /** The mesh's registries (this one included), in the store of record. */
+  registries: RegistryBook;
+  /** Every registry as of this one's start (preference order); kept current by the hub watcher. */
+  known: RegistryEntry[];
+  /** The one-writer lease of the peer table (only its holder publishes). */
+  lease: PeerTableLease;
 }
 
 /** The registry's state: the peer table (the Redis cache members and the resolver read) and, with enrolment, the store of record. */
