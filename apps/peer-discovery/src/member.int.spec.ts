@@ -163,14 +163,15 @@ describe('peer-discovery, member mode (NATS, stub registry and programmer)', () 
     const config = parsePeerDiscoveryArgs(['--mode', 'member', '--mesh', mesh, '--nats', NATS, '--connect', '10.99.0.4'])!;
     const onDemand = await startPeerDiscovery(config, memoryLogger().log, { enrollment: enrollment('site-o') });
     try {
-      const keysOf = () => applied.at(-1)?.peers.map((p) => p.publicKey).join() ?? '';
+      // The device as the applies left it (a whole set, deltas on top).
+      const keysOf = () => (applied.length ? coalesceRequests(applied).peers.map((p) => p.publicKey).sort().join() : '');
       await waitFor('the on-demand set applied', () => keysOf() === key(4));
       const reply = await bus.request(Patterns.connect, { targets: ['site-5', key(6)] }, parseConnectReply, { node: 'site-o' });
       expect(reply).toEqual({ mode: 'on-demand', targets: ['10.99.0.4', 'site-5', key(6)], peers: [key(4), key(5), key(6)].sort() });
       await waitFor('the added peers applied', () => keysOf() === [key(4), key(5), key(6)].sort().join());
       expect((await bus.request(Patterns.connect, { targets: ['site-5'], remove: true }, parseConnectReply, { node: 'site-o' })).peers).toEqual([key(4), key(6)].sort());
       expect((await bus.request(Patterns.connect, { targets: [], all: true }, parseConnectReply, { node: 'site-o' })).mode).toBe('full');
-      await waitFor('full mesh again', () => (applied.at(-1)?.peers.length ?? 0) > 3);
+      await waitFor('full mesh again', () => (applied.length ? coalesceRequests(applied).peers.length : 0) > 3);
       await expect(bus.request(Patterns.connect, { targets: [] }, parseConnectReply, { node: 'site-o' })).rejects.toMatchObject({ code: 'invalid_request' });
     } finally {
       await onDemand.close();
