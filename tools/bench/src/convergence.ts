@@ -14,7 +14,7 @@ import { percentile } from './dnsperf';
 const options: OptionSpec[] = [
   { key: 'only', flag: 'only', value: '<lab|sim>', parse: (t) => oneOf(t, ['lab', 'sim']), description: 'run one part only' },
   { key: 'labRounds', flag: 'lab-rounds', value: '<n>', parse: values.int(1, 1000), default: '10', description: 'lab: NAT rebindings to measure' },
-  { key: 'members', flag: 'members', value: '<n,n…>', parse: sizes, default: '1000,10000', description: 'sim: simulated members, one run per size (side by side in the table)' },
+  { key: 'members', flag: 'members', value: '<n,n…>', parse: sizes, default: '1000,2000', description: 'sim: simulated members, one run per size (side by side in the table; 10000 needs ~95 GB)' },
   { key: 'workers', flag: 'workers', value: '<n>', parse: values.int(1, 64), default: '2', description: 'sim: processes the simulated members are spread over' },
   { key: 'changes', flag: 'changes', value: '<n>', parse: values.int(1, 1000), default: '10', description: 'sim: endpoint changes to measure' },
   { key: 'applyDelay', flag: 'apply-delay', value: '<ms>', parse: values.int(0, 5000), default: '10', description: "sim: members' --apply-delay (burst coalescing)" },
