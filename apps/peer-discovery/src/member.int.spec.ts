@@ -5,6 +5,7 @@ import { DataplaneApplyRequest, parseConnectReply, parseDataplaneApplyRequest, p
 import { DnsResponder, PeerIndex } from '@wgmesh/dns-sd';
 import { DnsServer, startDnsServer } from '@wgmesh/dns-transport';
 import { MeshBus } from '@wgmesh/nats-transport';
+import { coalesceRequests } from '@wgmesh/dataplane';
 import { Enrollment, readEnrollment } from '@wgmesh/peer-discovery';
 import { PeerStore } from '@wgmesh/peer-store';
 import { openRegistryState, PeerPublisher, TokenStore } from '@wgmesh/registry';
@@ -46,7 +47,8 @@ describe('peer-discovery, member mode (NATS, stub registry and programmer)', () 
   let running: RunningPeerDiscovery;
   const { log, lines } = memoryLogger();
   const lastApply = () => applies.at(-1)?.req;
-  const lastKeys = () => lastApply()?.peers.map((p) => p.publicKey) ?? [];
+  /** The programmer's peers after every apply so far (a whole set, then deltas on top). */
+  const lastKeys = () => (applies.length ? coalesceRequests(applies.map((a) => a.req)).peers.map((p) => p.publicKey) : []);
 
   beforeAll(async () => {
     bus = await MeshBus.connect({ servers: NATS, mesh, name: 'member-int-test' });
@@ -95,6 +97,8 @@ describe('peer-discovery, member mode (NATS, stub registry and programmer)', () 
     const ms = applies.at(-1)!.at - sent;
     expect(ms).toBeLessThan(200);
     expect(applies.length).toBe(count + 1);
+    // Only what changed goes out: the new member, on top of what the device has.
+    expect(lastApply()).toEqual({ replace: false, revision: expect.any(Number), peers: [{ publicKey: key(4), endpoint: '198.51.100.4:40004', allowedIps: ['10.99.0.4/32'], persistentKeepalive: 25 }] });
     const before = applies.length;
     await Promise.all([5, 6, 7, 8, 9].map((n) => publisher.upsert(member(n))));
     await waitFor('the burst applied', () => [5, 6, 7, 8, 9].every((n) => lastKeys().includes(key(n))));
@@ -159,14 +163,15 @@ describe('peer-discovery, member mode (NATS, stub registry and programmer)', () 
     const config = parsePeerDiscoveryArgs(['--mode', 'member', '--mesh', mesh, '--nats', NATS, '--connect', '10.99.0.4'])!;
     const onDemand = await startPeerDiscovery(config, memoryLogger().log, { enrollment: enrollment('site-o') });
     try {
-      const keysOf = () => applied.at(-1)?.peers.map((p) => p.publicKey).join() ?? '';
+      // The device as the applies left it (a whole set, deltas on top).
+      const keysOf = () => (applied.length ? coalesceRequests(applied).peers.map((p) => p.publicKey).sort().join() : '');
       await waitFor('the on-demand set applied', () => keysOf() === key(4));
       const reply = await bus.request(Patterns.connect, { targets: ['site-5', key(6)] }, parseConnectReply, { node: 'site-o' });
       expect(reply).toEqual({ mode: 'on-demand', targets: ['10.99.0.4', 'site-5', key(6)], peers: [key(4), key(5), key(6)].sort() });
       await waitFor('the added peers applied', () => keysOf() === [key(4), key(5), key(6)].sort().join());
       expect((await bus.request(Patterns.connect, { targets: ['site-5'], remove: true }, parseConnectReply, { node: 'site-o' })).peers).toEqual([key(4), key(6)].sort());
       expect((await bus.request(Patterns.connect, { targets: [], all: true }, parseConnectReply, { node: 'site-o' })).mode).toBe('full');
-      await waitFor('full mesh again', () => (applied.at(-1)?.peers.length ?? 0) > 3);
+      await waitFor('full mesh again', () => (applied.length ? coalesceRequests(applied).peers.length : 0) > 3);
       await expect(bus.request(Patterns.connect, { targets: [] }, parseConnectReply, { node: 'site-o' })).rejects.toMatchObject({ code: 'invalid_request' });
     } finally {
       await onDemand.close();

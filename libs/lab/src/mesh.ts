@@ -299,6 +299,9 @@ export class Mesh {
       '--mesh-cidr', MESH.cidr, '--public-endpoint', endpoint, '--listen-port', String(MESH.port), ...(k === 1 ? ['--self-endpoint', endpoint] : []),
       '--stun-alternate', `${ADDR.registryAltN(k)}:3479`, ...ha,
       '--state-dir', stateDir, '--mesh', MESH.name, '--nats', this.natsUrls(host),
+      // DNS-SD in the registry's own process: a lab mesh is small, and on a busy machine forked
+      // DNS workers (registry up's default on several cores) only slow the start down.
+      '--dns-workers', '1',
       '--log-level', this.opts.registryLogLevel ?? this.opts.logLevel ?? 'info', ...(this.opts.registryArgs ?? []),
     ];
     const known = this.registries.get(host);

@@ -45,19 +45,25 @@ export function desiredPeers(table: readonly PeerRecord[], self: { publicKey: st
   const targets = opts.connect ? [...opts.connect].map((t) => new PeerTarget(t)) : null;
   const out: DesiredPeer[] = [];
   for (const peer of table) {
-    if (peer.publicKey === self.publicKey || peer.publicKey === opts.registryKey) continue;
-    if (peer.endpoint === null || peer.allowedIps.length === 0) continue;
-    const attempt = opts.attempt?.has(peer.publicKey) ?? false;
-    if (!attempt && opts.relayed?.has(peer.publicKey)) continue;
-    if (opts.decided && !opts.decided.has(peer.publicKey)) continue;
-    if (targets && !matchesAny(peer, targets)) continue;
-    const endpoint = opts.punched?.has(peer.publicKey) ? null : peer.endpoint;
-    const desired: DesiredPeer = { publicKey: peer.publicKey, endpoint, allowedIps: attempt ? [] : [...peer.allowedIps] };
-    if (attempt) desired.persistentKeepalive = attemptKeepalive(opts.keepalive); // with no routes, only the keepalive dials
-    else if (opts.keepalive > 0) desired.persistentKeepalive = opts.keepalive;
-    out.push(desired);
+    const desired = desiredPeer(peer, self.publicKey, opts, targets);
+    if (desired) out.push(desired);
   }
   return out.sort((a, b) => (a.publicKey < b.publicKey ? -1 : a.publicKey > b.publicKey ? 1 : 0));
+}
+
+/** One peer of `desiredPeers` (undefined: left out); `targets` from `opts.connect`. */
+export function desiredPeer(peer: PeerRecord, selfKey: string, opts: DesiredOptions, targets: readonly PeerTarget[] | null): DesiredPeer | undefined {
+  if (peer.publicKey === selfKey || peer.publicKey === opts.registryKey) return undefined;
+  if (peer.endpoint === null || peer.allowedIps.length === 0) return undefined;
+  const attempt = opts.attempt?.has(peer.publicKey) ?? false;
+  if (!attempt && opts.relayed?.has(peer.publicKey)) return undefined;
+  if (opts.decided && !opts.decided.has(peer.publicKey)) return undefined;
+  if (targets && !matchesAny(peer, targets)) return undefined;
+  const endpoint = opts.punched?.has(peer.publicKey) ? null : peer.endpoint;
+  const desired: DesiredPeer = { publicKey: peer.publicKey, endpoint, allowedIps: attempt ? [] : [...peer.allowedIps] };
+  if (attempt) desired.persistentKeepalive = attemptKeepalive(opts.keepalive); // with no routes, only the keepalive dials
+  else if (opts.keepalive > 0) desired.persistentKeepalive = opts.keepalive;
+  return desired;
 }
 
 /**

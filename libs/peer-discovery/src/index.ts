@@ -9,5 +9,6 @@ export * from './changes';
 export * from './nats-creds';
 export * from './guard';
 export * from './credential-renewal';
+export * from './desired-set';
 export * from './path-sets';
 export * from './relay-carrier';

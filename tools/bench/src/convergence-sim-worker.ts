@@ -1,4 +1,6 @@
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { join } from 'node:path';
 import type { DataplaneApplyRequest, DataplaneApplyResult } from '@wgmesh/contracts';
 import { createLogger } from '@wgmesh/log';
 import type { Enrollment } from '@wgmesh/peer-discovery';
@@ -27,6 +29,8 @@ interface Watch {
 }
 
 const running: RunningPeerDiscovery[] = [];
+/** Members started but not yet through their first apply, at most (per worker). */
+const START_AHEAD = 100;
 let range = { from: 0, to: 0 };
 const firstApply = new Set<number>();
 let watch: Watch | null = null;
@@ -65,17 +69,43 @@ async function start(m: Extract<SimToWorker, { type: 'start' }>): Promise<void> 
       meshCidr: '10.99.0.0/16',
       registry: { publicKey: m.hubKey, endpoint: '203.0.113.1:51820', address: '10.99.0.1' },
     };
+    // At most START_AHEAD members loading the table at once: on a busy machine more time out
+    // against the registry's snapshot (5 s) and retry, and the start never ends.
+    while (i - m.from - firstApply.size >= START_AHEAD) await new Promise((r) => setTimeout(r, 10));
     running.push(await startPeerDiscovery(config, log, { enrollment, apply: applyFor(i) }));
-    if (process.env.WGMESH_SIM_DEBUG && (i - m.from) % 100 === 99) process.stderr.write(`worker ${m.from}: ${i - m.from + 1} started after ${Date.now() - started} ms, ${firstApply.size} applied\n`);
+    if ((i - m.from) % 500 === 499) process.stderr.write(`worker ${m.from}: ${i - m.from + 1} started after ${Date.now() - started} ms, ${firstApply.size} applied\n`);
   }
   if (process.env.WGMESH_SIM_DEBUG) process.stderr.write(`worker ${m.from}: all started after ${Date.now() - started} ms, ${firstApply.size} applied\n`);
   // Ready once every member has loaded the table and applied its first desired set.
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + Math.max(120_000, (m.to - m.from) * 1000);
   while (firstApply.size < m.to - m.from) {
-    if (Date.now() > deadline) throw new Error(`only ${firstApply.size} of ${m.to - m.from} simulated members applied a first desired set within 120 s`);
+    if (Date.now() > deadline) throw new Error(`only ${firstApply.size} of ${m.to - m.from} simulated members applied a first desired set within ${Math.round((deadline - started) / 1000)} s`);
     await new Promise((r) => setTimeout(r, 20));
   }
   send({ type: 'ready', members: running.length, ms: Date.now() - started, rssMb: Math.round(process.memoryUsage().rss / 1e6) });
+}
+
+/**
+ * WGMESH_SIM_PROF=<dir>: a CPU profile of the changes only (from the first watch until stop), not
+ * of the start, written to <dir>/sim-<first member>.cpuprofile.
+ */
+let profiling: Session | null = null;
+function startProfile(): void {
+  if (!process.env.WGMESH_SIM_PROF || profiling) return;
+  profiling = new Session();
+  profiling.connect();
+  profiling.post('Profiler.enable', () => profiling!.post('Profiler.start'));
+}
+function stopProfile(): Promise<void> {
+  const session = profiling;
+  if (!session) return Promise.resolve();
+  return new Promise((resolve) =>
+    session.post('Profiler.stop', (err, res) => {
+      if (!err) writeFileSync(join(process.env.WGMESH_SIM_PROF!, `sim-${range.from}.cpuprofile`), JSON.stringify(res.profile));
+      session.disconnect();
+      resolve();
+    }),
+  );
 }
 
 process.on('message', (m: SimToWorker) => {
@@ -87,6 +117,7 @@ process.on('message', (m: SimToWorker) => {
       });
       break;
     case 'watch': {
+      startProfile();
       // The changed member never has itself as a peer: it counts as done from the start.
       const own = m.except >= range.from && m.except < range.to;
       watch = { id: m.id, publicKey: m.publicKey, endpoint: m.endpoint, times: [], seen: new Set(own ? [m.except] : []), expected: range.to - range.from, cpu: process.cpuUsage() };
@@ -98,7 +129,9 @@ process.on('message', (m: SimToWorker) => {
       break;
     }
     case 'stop':
-      void Promise.allSettled(running.map((r) => r.close())).then(() => process.exit(0));
+      void stopProfile()
+        .then(() => Promise.allSettled(running.map((r) => r.close())))
+        .then(() => process.exit(0));
       setTimeout(() => process.exit(0), 10_000).unref();
       break;
   }

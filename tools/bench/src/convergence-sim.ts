@@ -6,6 +6,8 @@ import type { DataplaneDriver, DeviceSpec, DeviceState, PeerDiff } from '@wgmesh
 import { createLogger } from '@wgmesh/log';
 import { PeerStore } from '@wgmesh/peer-store';
 import { Redis } from 'ioredis';
+import { connect } from 'nats';
+import { meshWildcard } from '@wgmesh/contracts';
 import { parsePeerDiscoveryArgs, RunningPeerDiscovery, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
 import { simAddress, simEndpoint, simKey, SimToParent, SimToWorker } from './convergence-sim-model';
 
@@ -51,6 +53,20 @@ export interface SimResult {
   slowestMs: number[];
   /** Per change: CPU time the member processes spent on it, per member (ms). */
   cpuPerMemberMs: number[];
+  /** Per change: CPU time of the registry's process (the bench's own, mostly the registry) from the change until every member had applied it (ms). */
+  registryCpuMs: number[];
+  /** Per change: the registry process's heap growth (MB; negative when a GC ran meanwhile). */
+  registryHeapMb: number[];
+  /** The registry process's resident memory and heap after the changes (MB). */
+  registryRssMb: number;
+  registryHeapUsedMb: number;
+  /** Per change: messages published on the mesh's subjects (`wgmesh.v1.<mesh>.>`), and their bytes. */
+  natsMessages: number[];
+  natsBytes: number[];
+  /** The largest message seen on the mesh's subjects during the whole run (bytes; start-up included). */
+  natsLargest: number;
+  /** Messages per subject (mesh and node stripped) during the changes. */
+  natsBySubject: Record<string, number>;
 }
 
 /** An in-memory hub device: the DataplaneDriver the registry watcher reads. */
@@ -97,7 +113,7 @@ class Worker {
     });
     child.on('error', (err) => this.fail(new Error(`simulated members ${from}-${to - 1}: ${err.message}`)));
     child.once('exit', (code, sig) => this.fail(new Error(`simulated members ${from}-${to - 1}: worker exited (${code ?? sig})`)));
-    this.ready = this.next('ready', 180_000) as Promise<Extract<SimToParent, { type: 'ready' }>>;
+    this.ready = this.next('ready', Math.max(180_000, (to - from) * 1500)) as Promise<Extract<SimToParent, { type: 'ready' }>>;
   }
 
   send(m: SimToWorker): void {
@@ -159,10 +175,12 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   const workers: Worker[] = [];
   let registry: RunningPeerDiscovery | undefined;
   let cleaning: Promise<void> | undefined;
+  let closeCounter: () => Promise<void> = async () => undefined;
   const cleanup = () =>
     (cleaning ??= (async () => {
       await Promise.allSettled(workers.map((w) => w.stop()));
       await registry?.close();
+      await closeCounter().catch(() => undefined);
       await new PeerStore(redis, mesh).clear().catch(() => undefined);
       redis.disconnect();
     })());
@@ -174,6 +192,22 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    // Every message on the mesh's subjects (requests' replies on _INBOX are not counted).
+    const counterConn = await connect({ servers: o.nats, name: 'wgmesh-bench-counter' });
+    closeCounter = () => counterConn.close();
+    const counting = { on: false, messages: 0, bytes: 0, largest: 0, bySubject: {} as Record<string, number> };
+    const prefix = meshWildcard(mesh).slice(0, -1);
+    counterConn.subscribe(meshWildcard(mesh), {
+      callback: (_err, msg) => {
+        counting.largest = Math.max(counting.largest, msg.data.length);
+        if (!counting.on) return;
+        counting.messages++;
+        counting.bytes += msg.data.length;
+        const subject = msg.subject.slice(prefix.length).replace(/^node\.[^.]+\./, 'node.<id>.');
+        counting.bySubject[subject] = (counting.bySubject[subject] ?? 0) + 1;
+      },
+    });
+    await counterConn.flush();
     const config = parsePeerDiscoveryArgs(['--mode', 'registry', '--mesh', mesh, '--nats', o.nats, '--redis', o.redis, '--device', hub.device])!;
     registry = await startPeerDiscovery(config, log, { driver: hub });
     const store = new PeerStore(redis, mesh);
@@ -190,7 +224,7 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
       const to = Math.min(o.members, from + per);
       if (from >= to) break;
       const child = fork(join(__dirname, 'convergence-sim-worker.ts'), [], {
-        execArgv: ['-r', join(WORKSPACE, 'bin/register.js'), '--max-old-space-size=8192', ...(process.env.WGMESH_SIM_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WGMESH_SIM_PROF}`] : [])],
+        execArgv: ['-r', join(WORKSPACE, 'bin/register.js'), '--max-old-space-size=8192'],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       const worker = new Worker(child, from, to);
@@ -205,6 +239,10 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
     const publishMs: number[] = [];
     const slowestMs: number[] = [];
     const cpuPerMemberMs: number[] = [];
+    const registryCpuMs: number[] = [];
+    const registryHeapMb: number[] = [];
+    const natsMessages: number[] = [];
+    const natsBytes: number[] = [];
     for (let c = 0; c < o.changes; c++) {
       const mover = (c * 97 + 13) % o.members;
       const endpoint = simEndpoint(mover, c + 1);
@@ -217,20 +255,36 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
         }),
       );
       const applied = workers.map((w) => w.next(`applied:${c}`, 60_000));
+      const [messages0, bytes0] = [counting.messages, counting.bytes];
+      counting.on = true;
+      const heap0 = process.memoryUsage().heapUsed;
+      const cpu0 = process.cpuUsage();
       const t0 = now();
       hub.set({ publicKey, endpoint, allowedIps: [`${simAddress(mover)}/32`] });
       await registry.hub!.poke();
       publishMs.push(now() - t0);
       const replies = (await Promise.all(applied)).flatMap((m) => (m.type === 'applied' ? [m] : []));
+      const cpu = process.cpuUsage(cpu0);
+      registryCpuMs.push((cpu.user + cpu.system) / 1000);
+      registryHeapMb.push((process.memoryUsage().heapUsed - heap0) / 1e6);
+      await counterConn.flush(); // (the change's messages have reached the counter)
+      natsMessages.push(counting.messages - messages0);
+      natsBytes.push(counting.bytes - bytes0);
       const times = replies.flatMap((m) => m.times);
       cpuPerMemberMs.push(replies.reduce((sum, m) => sum + m.cpuMs, 0) / times.length);
       const ms = times.map((t) => t - t0);
       samples.push(...ms);
       slowestMs.push(Math.max(...ms));
-      o.progress(`simulated: change ${c + 1}/${o.changes} (member ${mover}): published after ${publishMs.at(-1)!.toFixed(1)} ms, all ${ms.length} other members applied it after ${Math.max(...ms).toFixed(0)} ms (${cpuPerMemberMs.at(-1)!.toFixed(2)} ms CPU per member)`);
+      o.progress(`simulated: change ${c + 1}/${o.changes} (member ${mover}): published after ${publishMs.at(-1)!.toFixed(1)} ms, all ${ms.length} other members applied it after ${Math.max(...ms).toFixed(0)} ms (${cpuPerMemberMs.at(-1)!.toFixed(2)} ms CPU per member; registry ${registryCpuMs.at(-1)!.toFixed(1)} ms CPU; ${natsMessages.at(-1)} NATS messages)`);
       await new Promise((r) => setTimeout(r, 500));
     }
-    return { members: o.members, workers: workers.length, changes: o.changes, startMs, rssMb: ready.map((r) => r.rssMb), samples, publishMs, slowestMs, cpuPerMemberMs };
+    counting.on = false;
+    const mem = process.memoryUsage();
+    return {
+      members: o.members, workers: workers.length, changes: o.changes, startMs, rssMb: ready.map((r) => r.rssMb), samples, publishMs, slowestMs, cpuPerMemberMs,
+      registryCpuMs, registryHeapMb, registryRssMb: mem.rss / 1e6, registryHeapUsedMb: mem.heapUsed / 1e6,
+      natsMessages, natsBytes, natsLargest: counting.largest, natsBySubject: counting.bySubject,
+    };
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

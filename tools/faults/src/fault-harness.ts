@@ -127,6 +127,8 @@ export class RecordingDataplane {
   count = 0;
   inFlight = 0;
   maxInFlight = 0;
+  /** The device as the applies so far left it: a whole set (`replace`, `keep` left as it was), deltas on top. */
+  private readonly device = new Map<string, DesiredPeer>();
 
   constructor(private readonly ms = 0) {}
 
@@ -137,6 +139,11 @@ export class RecordingDataplane {
     try {
       if (this.ms > 0) await new Promise((r) => setTimeout(r, this.ms));
       this.applies.push({ at: Date.now(), req });
+      if (req.replace) {
+        const keep = new Set(req.keep ?? []);
+        for (const k of [...this.device.keys()]) if (!keep.has(k)) this.device.delete(k);
+      } else for (const k of req.remove ?? []) this.device.delete(k);
+      for (const p of req.peers) this.device.set(p.publicKey, p);
       this.count++;
       if (this.applies.length > 20) this.applies.shift();
       return { added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: this.ms };
@@ -145,9 +152,9 @@ export class RecordingDataplane {
     }
   };
 
-  /** The peer set of the last apply (the device as it would be), by key. */
+  /** The device's peers as the applies so far left them, by key. */
   current(): Map<string, DesiredPeer> {
-    return new Map((this.applies.at(-1)?.req.peers ?? []).map((p) => [p.publicKey, p]));
+    return new Map(this.device);
   }
 }
 

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { Attr, setSpanAttributes } from '@wgmesh/telemetry';
-import { compareViews, countChangedPeers, CoalescingScheduler, desiredPeers, DnsPullError, Enrollment, OwnEndpoint, PathSets, pullPeers, refusedPeers, registriesOf, sameDesiredPeers } from '@wgmesh/peer-discovery';
+import { compareViews, countChangedPeers, CoalescingScheduler, DesiredOptions, desiredPeers, DesiredSet, DnsPullError, Enrollment, OwnEndpoint, PathSets, pullPeers, refusedPeers, registriesOf, sameDesiredPeers } from '@wgmesh/peer-discovery';
 import { MirrorChange, PeerMirror, snapshotLoader } from '@wgmesh/peer-sync';
 import type { Subscription } from 'rxjs';
 import type { PeerDiscoveryConfig } from '../config';
@@ -26,10 +26,21 @@ const PATHS_RECHECK_MS = 1000;
  *   desired set. Each pull also re-sends the desired set (the programmer's apply is idempotent),
  *   which repairs a device changed behind our back.
  * Fail-static: nothing is applied before a table (NATS or DNS) has been loaded.
+ *
+ * Per change the work is O(what changed): the mirror's changes also feed a DesiredSet (guard and
+ * desired entry re-decided for the changed peer only) and the apply carries only the peers that
+ * changed since the last one (`replace: false`). The whole set is sent (`replace: true`, with the
+ * undecided peers as `keep`) for the first apply, after a failed one, on every DNS-SD round (the
+ * repair), when the path decisions or on-demand targets change, after a reload, and while the DNS
+ * view stands in for the mirror.
  */
 @Injectable()
 export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestroy {
   readonly mirror: PeerMirror;
+  /** The desired peers the mirror's table gives, kept per change. */
+  private readonly set: DesiredSet;
+  /** The next apply sends the whole set (else the delta). */
+  private whole = true;
   /** The peer table: the mirror's. */
   private get table(): ReadonlyMap<string, PeerRecord> {
     return this.mirror.table;
@@ -68,6 +79,8 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   ) {
     this.registryKeys = new Set(registriesOf(enrollment).map((r) => r.publicKey));
     this.connectTargets = config.onDemand || config.connect.length > 0 ? new Set(config.connect) : undefined;
+    const e = enrollment;
+    this.set = new DesiredSet({ meshCidr: e.meshCidr, registryAddress: e.registry.address, selfAddress: e.address, selfKey: e.publicKey, registryKey: e.registry.publicKey }, this.desiredOptions(), this.registryKeys);
     this.mirror = new PeerMirror({ load: snapshotLoader(async () => { const bus = await this.bus.ready; return (req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot); }, log), apply: (c) => this.onChange(c), log });
     this.scheduler = new CoalescingScheduler(() => this.applyDesired(), {
       delayMs: config.applyDelay,
@@ -141,6 +154,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     if (req.all) this.connectTargets = undefined;
     else if (targets && req.remove) req.targets.forEach((t) => targets.delete(t));
     else if (targets) req.targets.forEach((t) => targets.add(t));
+    this.optionsChanged();
     this.log.info('connect request', { mode: this.connectTargets ? 'on-demand' : 'full', requested: req.targets, remove: req.remove ?? false, targets: [...(this.connectTargets ?? [])] });
     this.scheduler.trigger();
     return {
@@ -158,6 +172,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
    */
   setPaths(report: PathReport): void {
     if (!this.paths.set(report)) return;
+    this.optionsChanged();
     const { relayed, attempt, punched } = this.paths;
     this.log.info('path decisions changed', { relayed: relayed.size, attempts: attempt.size, punched: punched.size, direct: report.decisions.length - relayed.size });
     this.scheduler.trigger();
@@ -175,17 +190,16 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
 
   /** The peer table in use (mirror, or the DNS view while NATS is down). */
   source(): PeerRecord[] | null {
-    if (this.mirror.ready && (this.natsUp || this.dnsView === null)) return [...this.table.values()];
+    if (this.fromMirror()) return [...this.table.values()];
     return this.dnsView;
   }
 
-  private desired() {
-    const source = this.source();
-    if (!source) return null;
-    const refused = this.refuse(source);
-    // Every registry of the mesh is a bootstrap peer of its own (a DNS-SD view may serve one as `self`): never a member.
-    const registries = this.registryKeys;
-    return desiredPeers(source.filter((p) => !refused.has(p.publicKey) && !registries.has(p.publicKey)), { publicKey: this.enrollment.publicKey }, {
+  private fromMirror(): boolean {
+    return this.mirror.ready && (this.natsUp || this.dnsView === null);
+  }
+
+  private desiredOptions(): DesiredOptions {
+    return {
       keepalive: this.config.keepalive,
       connect: this.connectTargets,
       relayed: this.paths.relayed,
@@ -193,25 +207,53 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
       punched: this.paths.punched,
       decided: this.paths.decided,
       registryKey: this.enrollment.registry.publicKey,
-    });
+    };
   }
 
-  /** The table's peers this node must not configure (refusedPeers); each newly refused one logged and counted once. */
+  /** Path decisions or targets changed: every entry is re-decided, and the next apply is whole. */
+  private optionsChanged(): void {
+    this.set.setOptions(this.desiredOptions());
+    this.whole = true;
+  }
+
+  /** The whole desired set now (null before any table). */
+  private desired() {
+    if (this.fromMirror()) {
+      this.logRefused(this.set.takeNewlyRefused());
+      return this.set.list();
+    }
+    const source = this.dnsView;
+    if (!source) return null;
+    const refused = this.refuse(source);
+    // Every registry of the mesh is a bootstrap peer of its own (a DNS-SD view may serve one as `self`): never a member.
+    const registries = this.registryKeys;
+    return desiredPeers(source.filter((p) => !refused.has(p.publicKey) && !registries.has(p.publicKey)), { publicKey: this.enrollment.publicKey }, this.desiredOptions());
+  }
+
+  /** The DNS view's peers this node must not configure (refusedPeers); each newly refused one logged and counted once. */
   private refuse(source: readonly PeerRecord[]): Map<string, string> {
     const e = this.enrollment;
     const refused = refusedPeers(source, { meshCidr: e.meshCidr, registryAddress: e.registry.address, selfAddress: e.address, selfKey: e.publicKey, registryKey: e.registry.publicKey });
-    for (const [publicKey, reason] of refused) {
-      if (this.refused.get(publicKey) === reason) continue;
-      this.counters.refusedPeers++;
-      const p = source.find((x) => x.publicKey === publicKey);
-      this.log.warn('refused a peer of the table: not configured on this device', { publicKey, name: p?.name, allowedIps: p?.allowedIps, reason });
-    }
+    this.logRefused([...refused].filter(([k, reason]) => this.refused.get(k) !== reason), source);
     this.refused = refused;
     return refused;
   }
 
+  private logRefused(fresh: ReadonlyArray<[string, string]>, source?: readonly PeerRecord[]): void {
+    for (const [publicKey, reason] of fresh) {
+      this.counters.refusedPeers++;
+      const p = source ? source.find((x) => x.publicKey === publicKey) : this.table.get(publicKey);
+      this.log.warn('refused a peer of the table: not configured on this device', { publicKey, name: p?.name, allowedIps: p?.allowedIps, reason });
+    }
+  }
+
   private onChange(change: MirrorChange): void {
-    if (change.type === 'reset') this.dnsView = null;
+    if (change.type === 'reset') {
+      this.set.reset(change.peers);
+      this.dnsView = null;
+      this.whole = true;
+    } else if (change.type === 'upsert') this.set.upsert(change.peer);
+    else this.set.remove(change.publicKey);
     // Our own endpoint moved (a NAT rebinding): our NAT now drops the others' packets to the new
     // port until we have sent to them from it, so the next apply pokes every direct peer (and
     // each of them pokes us when it applies our new endpoint: see movedPeers).
@@ -225,26 +267,90 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   }
 
   private async applyDesired(): Promise<void> {
-    const peers = this.desired();
-    if (!peers) return setSpanAttributes({ [Attr.result]: 'no-table' }); // fail-static: no table yet
-    const poke = this.pokeAll ? peers.map((p) => p.publicKey) : movedPeers(peers, this.lastApplied);
-    const keep = this.undecided();
-    const keepKey = keep.join(',');
-    if (keep.length > 0) this.askPathsSoon();
-    if (poke.length === 0 && this.lastApplied && sameDesiredPeers(peers, this.lastApplied) && keepKey === this.lastKeep) {
+    if (this.whole || this.pokeAll || this.set.needsWhole || !this.fromMirror()) return this.applyWhole();
+    this.logRefused(this.set.takeNewlyRefused());
+    const decided = this.paths.decided;
+    let waiting = false; // a changed peer waits for nat-probe's decision
+    const delta = this.set.delta((k) => (this.isUndecided(k, decided) ? (waiting = true) : false));
+    if (waiting) this.askPathsSoon();
+    if (delta.upsert.length === 0 && delta.remove.length === 0) {
+      this.set.commit(delta);
       this.counters.unchanged++;
-      setSpanAttributes({ [Attr.result]: 'unchanged', [Attr.peers]: peers.length, [Attr.peersChanged]: 0 });
+      setSpanAttributes({ [Attr.result]: 'unchanged', [Attr.peersChanged]: 0 });
       return; // e.g. a handshake-only event: nothing this node acts on changed
     }
     const started = performance.now();
     const revision = this.mirror.revision;
-    setSpanAttributes({ [Attr.result]: 'applied', [Attr.peers]: peers.length, [Attr.peersChanged]: countChangedPeers(peers, this.lastApplied), [Attr.revision]: revision });
+    const changed = delta.upsert.length + delta.remove.length;
+    setSpanAttributes({ [Attr.result]: 'applied', [Attr.peersChanged]: changed, [Attr.revision]: revision });
+    try {
+      await this.apply({ peers: delta.upsert, replace: false, revision, ...(delta.remove.length > 0 ? { remove: delta.remove } : {}), ...(delta.moved.length > 0 ? { poke: delta.moved } : {}) });
+    } catch (err) {
+      this.whole = true; // the retry sends the whole set (and pokes what moved since the last apply)
+      throw err;
+    }
+    this.set.commit(delta);
+    this.counters.applies++;
+    this.log.info('desired peers applied', { changed, revision, ms: Math.round(performance.now() - started) });
+  }
+
+  /**
+   * The whole desired set (`replace: true`, undecided peers kept as they are); skipped when
+   * neither it nor the kept peers differ from the last apply.
+   */
+  private async applyWhole(): Promise<void> {
+    const at = this.set.version;
+    const peers = this.desired();
+    if (!peers) return setSpanAttributes({ [Attr.result]: 'no-table' }); // fail-static: no table yet
+    const mirror = this.fromMirror();
+    const keep = this.undecided();
+    const keepKey = keep.join(',');
+    if (keep.length > 0) this.askPathsSoon();
+    let poke: string[];
+    let same: boolean;
+    if (mirror && !this.set.needsWhole) {
+      // Against what the set last applied (deltas included).
+      poke = this.pokeAll ? peers.map((p) => p.publicKey) : this.set.movedSinceApplied();
+      const kept = new Set(keep);
+      const d = this.set.delta((k) => kept.has(k));
+      same = d.upsert.length === 0 && d.remove.length === 0;
+    } else {
+      poke = this.pokeAll ? peers.map((p) => p.publicKey) : movedPeers(peers, mirror ? null : this.lastApplied);
+      same = !mirror && this.lastApplied !== null && sameDesiredPeers(peers, this.lastApplied);
+    }
+    if (poke.length === 0 && same && keepKey === this.lastKeep) {
+      if (mirror) this.appliedWhole(peers, at, keep);
+      this.counters.unchanged++;
+      setSpanAttributes({ [Attr.result]: 'unchanged', [Attr.peers]: peers.length, [Attr.peersChanged]: 0 });
+      return;
+    }
+    const started = performance.now();
+    const revision = this.mirror.revision;
+    setSpanAttributes({ [Attr.result]: 'applied', [Attr.peers]: peers.length, [Attr.peersChanged]: mirror ? peers.length : countChangedPeers(peers, this.lastApplied), [Attr.revision]: revision });
     await this.apply({ peers, replace: true, revision, ...(poke.length > 0 ? { poke } : {}), ...(keep.length > 0 ? { keep } : {}) });
     if (poke.length > 0) this.pokeAll = false; // (a failed apply is retried with the poke)
-    this.lastApplied = peers;
     this.lastKeep = keepKey;
+    if (mirror) this.appliedWhole(peers, at, keep);
+    else {
+      this.lastApplied = peers;
+      this.set.invalidate(); // back on the mirror, the first apply is whole again
+    }
     this.counters.applies++;
     this.log.info('desired peers applied', { peers: peers.length, revision, ms: Math.round(performance.now() - started) });
+  }
+
+  /** The mirror's whole set is on the device: deltas from here on. */
+  private appliedWhole(peers: DesiredPeer[], at: number, keep: string[]): void {
+    this.set.commitWhole(peers, at, keep);
+    this.whole = false;
+    this.lastApplied = null; // (the set knows what was applied)
+  }
+
+  /** A peer nat-probe has not decided about (left on the device as it is); see undecided(). */
+  private isUndecided(key: string, decided: ReadonlySet<string> | undefined): boolean {
+    if (!decided || decided.has(key)) return false;
+    const p = this.table.get(key);
+    return p !== undefined && p.endpoint !== null && p.allowedIps.length > 0 && key !== this.enrollment.publicKey && !this.registryKeys.has(key);
   }
 
   /**
@@ -279,6 +385,8 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     }
     for (const problem of result.problems) this.log.warn('DNS-SD pull: skipped an instance', { problem });
     this.lastApplied = null; // re-send the desired set on every round (repairs the device)
+    this.set.invalidate();
+    this.whole = true;
     if (!this.natsUp || !this.mirror.ready) {
       this.dnsView = result.peers;
       this.log.warn('NATS is down: using the DNS-SD view as the peer table', { peers: result.peers.length });
