@@ -1,5 +1,6 @@
 // libs/nat-probe: the STUN server, NAT classification and path decisions.
 export * from './decide';
+export * from './path-words';
 export * from './leader-decisions';
 export * from './punch';
 export * from './stun-server';
