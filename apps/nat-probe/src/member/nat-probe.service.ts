@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { DataplaneApplyRequest, DataplaneState, NatReport, NatType, parseDataplaneApplyResult, parsePathReport, parsePeerSnapshot, PathDecision, PathReport, Patterns, PeerEvent, PeerRecord, PunchMessage } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
-import { DEFAULT_PLANNER_OPTIONS, FIRST_CLASSIFICATION_WAIT_MS, LeaderDecisions, LeaderRef, MemberPaths, NatLock, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
+import { ClassifySchedule, DEFAULT_PLANNER_OPTIONS, FIRST_CLASSIFICATION_WAIT_MS, LeaderDecisions, LeaderRef, MemberPaths, NatLock, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
 import type { StunAddress } from '@wgmesh/stun';
 import { attemptKeepalive } from '@wgmesh/peer-discovery';
 import { countError, meshMetrics, setNatType, setPathCounts } from '@wgmesh/telemetry';
@@ -22,12 +22,6 @@ export type Classify = (server: string, opts: { filtering: boolean; natLock?: ()
 /** This node's mapping now against a STUN server ("ip:port"): one Binding from a fresh socket. */
 export type SampleMapping = (server: string) => Promise<StunAddress | null>;
 
-/**
- * The full classification (with the filtering tests, which decide nothing about paths) comes this
- * long after the mapping tests alone: first the punches the new NAT type starts, which its NAT
- * lock would otherwise hold up.
- */
-const FILTERING_AFTER_MS = 2000;
 /**
  * A led attempt without a handshake this long after its punch (or the last nudge) sends its
  * initiation again: the state reads 50/250/1000 ms after a punch would have shown a handshake by
@@ -67,11 +61,9 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   /** The last endpoint the registry saw this node at (null: none yet). */
   private ownEndpoint: string | null = null;
   private interfaces = interfaceFingerprint();
-  private classifying: Promise<void> | null = null;
-  private classifyAgain = false;
-  /** After a quick (mapping-only) classification, the full one follows (FILTERING_AFTER_MS). */
-  private fullPending = false;
-  private timers: { plan?: NodeJS.Timeout; classify?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; republish?: NodeJS.Timeout; firstWait?: NodeJS.Timeout } = {};
+  /** When to classify (libs/nat-probe: ClassifySchedule). */
+  private readonly schedule: ClassifySchedule;
+  private timers: { plan?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; republish?: NodeJS.Timeout; firstWait?: NodeJS.Timeout } = {};
   private stopped = false;
   readonly counters = { classifications: 0, classificationFailures: 0, natChanges: 0, plans: 0, reportsPublished: 0, nudges: 0 };
   readonly puncher: Puncher;
@@ -97,6 +89,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
         staleHandshakeMs: DEFAULT_PLANNER_OPTIONS.staleHandshakeMs,
       },
     });
+    this.schedule = new ClassifySchedule({ run: (reason, quick) => this.runClassification(reason, quick), intervalMs: config.natInterval * 1000 });
     this.mirror = new PeerMirror({ load: snapshotLoader(async () => { const bus = await this.bus.ready; return (req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot); }, log), apply: (c) => this.onChange(c), log });
     this.leaders = new LeaderDecisions({ self: enrollment.publicKey, ask: (leader) => this.askLeader(leader), changed: () => this.plan(), log: log.child({ component: 'leaders' }) });
     this.puncher = new Puncher({
@@ -145,6 +138,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   onModuleDestroy(): void {
     this.stopped = true;
     this.leaders.stop();
+    this.schedule.stop();
     for (const t of Object.values(this.timers)) if (t) clearTimeout(t);
   }
 
@@ -198,26 +192,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
    * it) is known in a few round trips; the full classification with filtering follows 2 s later.
    */
   classify(reason: string): Promise<void> {
-    if (this.classifying) {
-      this.classifyAgain = true;
-      return this.classifying;
-    }
-    const quick = reason !== 'interval' && reason !== 'with filtering';
-    this.fullPending = quick;
-    this.classifying = this.runClassification(reason, quick).finally(() => {
-      this.classifying = null;
-      if (this.stopped) return;
-      if (this.classifyAgain) {
-        this.classifyAgain = false;
-        void this.classify('requested during a classification');
-        return;
-      }
-      if (this.timers.classify) clearTimeout(this.timers.classify);
-      const [next, delay] = this.fullPending ? ['with filtering', FILTERING_AFTER_MS] : ['interval', this.config.natInterval * 1000];
-      this.timers.classify = setTimeout(() => void this.classify(next), delay);
-      this.timers.classify.unref();
-    });
-    return this.classifying;
+    return this.schedule.request(reason);
   }
 
   private async runClassification(reason: string, quick: boolean): Promise<void> {
