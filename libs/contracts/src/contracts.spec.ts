@@ -197,6 +197,9 @@ describe('NAT reports and path decisions', () => {
     expect(r.decisions[0].technique).toBe('prediction');
     expect(r.techniques).toEqual(techniques);
     expect(() => parsePathReport({ node: 'a', publicKey: KEY, nat: 'edm', decisions: [{ ...decision, technique: 'magic' }], at: 1 })).toThrow(/decisions\[0\].technique: must be one of/);
+    expect(parsePathReport({ node: 'a', publicKey: KEY, nat: 'edm', decisions: [{ ...decision, cause: 'no-handshake', why: 'eim-edm' }], at: 1 }).decisions[0]).toMatchObject({ cause: 'no-handshake', why: 'eim-edm' });
+    expect(() => parsePathReport({ node: 'a', publicKey: KEY, nat: 'edm', decisions: [{ ...decision, cause: 'luck' }], at: 1 })).toThrow(/decisions\[0\].cause: must be one of/);
+    expect(() => parsePathReport({ node: 'a', publicKey: KEY, nat: 'edm', decisions: [{ ...decision, why: 'vibes' }], at: 1 })).toThrow(/decisions\[0\].why: must be one of/);
     expect(() => parsePathReport({ node: 'a', publicKey: KEY, nat: 'edm', decisions: [], techniques: { ...techniques, relay: counts }, at: 1 })).toThrow(/techniques.relay: is not a known field/);
     expect(() => parsePathReport({ node: 'a', publicKey: KEY, nat: 'edm', decisions: [], techniques: { ...techniques, punch: { ...counts, failures: -1 } }, at: 1 })).toThrow(/techniques.punch.failures/);
   });

@@ -72,7 +72,26 @@ export interface PathDecision {
    * authenticated packets come from). "prediction": the punch aimed at predicted ports.
    */
   technique?: PunchTechnique;
+  /**
+   * What brought the pair here (the `reason` in words is made from it and the rule):
+   * rule: the rule's first step; session-up: a session was up already when the pair was first
+   * seen; handshake: a handshake on a direct attempt; no-handshake: none within the deadline;
+   * handshakes-stopped: a direct path went quiet; retry: trying direct again after failures.
+   */
+  cause?: PathCause;
+  /** The pair's rule, from both sides' NATs (see `PAIR_WHYS`). */
+  why?: PairWhy;
 }
+
+export const PATH_CAUSES = ['rule', 'session-up', 'handshake', 'no-handshake', 'handshakes-stopped', 'retry'] as const;
+export type PathCause = (typeof PATH_CAUSES)[number];
+/**
+ * Why a pair's rule is what it is: public (a side has a public address), both-eim, both-edm,
+ * sequential (both endpoint-dependent, one allocating ports sequentially), eim-edm, edm-unknown
+ * (one endpoint-dependent, the other's NAT not known), unknown (no side known to be dependent).
+ */
+export const PAIR_WHYS = ['public', 'both-eim', 'both-edm', 'sequential', 'eim-edm', 'edm-unknown', 'unknown'] as const;
+export type PairWhy = (typeof PAIR_WHYS)[number];
 
 /** How a direct path is set up: registry-observed endpoints, a punch, or a punch at predicted ports. */
 export const TECHNIQUES = ['direct', 'punch', 'prediction'] as const;
@@ -173,7 +192,7 @@ export function parseNatReport(value: unknown): NatReport {
 }
 
 export function parsePathDecision(value: unknown, path: string): PathDecision {
-  const o = object(value, path, ['peer', 'peerName', 'path', 'attempt', 'reason', 'retryAt', 'since', 'technique']);
+  const o = object(value, path, ['peer', 'peerName', 'path', 'attempt', 'reason', 'retryAt', 'since', 'technique', 'cause', 'why']);
   if (typeof o.attempt !== 'boolean') throw new ContractError(join(path, 'attempt'), 'must be true or false');
   const d: PathDecision = {
     peer: parsePublicKey(o.peer, join(path, 'peer')),
@@ -185,6 +204,8 @@ export function parsePathDecision(value: unknown, path: string): PathDecision {
   };
   if (o.peerName !== undefined) d.peerName = string(o.peerName, join(path, 'peerName'), 64);
   if (o.technique !== undefined) d.technique = oneOf(o.technique, join(path, 'technique'), PUNCH_TECHNIQUES);
+  if (o.cause !== undefined) d.cause = oneOf(o.cause, join(path, 'cause'), PATH_CAUSES);
+  if (o.why !== undefined) d.why = oneOf(o.why, join(path, 'why'), PAIR_WHYS);
   if (d.attempt && d.path !== 'relayed') throw new ContractError(join(path, 'attempt'), 'can only be true on a relayed path');
   return d;
 }

@@ -1,5 +1,5 @@
 import type { PathDecision, PathReport, PeerState } from '@wgmesh/contracts';
-import { leads, pairRule } from '@wgmesh/nat-probe';
+import { leads, pairRule, ruleSentence } from '@wgmesh/nat-probe';
 import { labUpJson } from './command';
 import type { PingResult } from './exec';
 import { expectDirect, formatPairTable, observePair, pairDecision, PairProbe, PairRow, pairRow, pairsOf, pathTtl } from './mesh-pairs';
@@ -28,7 +28,7 @@ describe('pair decisions (from both ends\' nat-probe reports)', () => {
     expect(pairDecision(a, b, reports(report('b', K2, [attempt]), stale))).toMatchObject({ path: 'relayed', attempt: true, pending: 'a still applies "direct: a\'s NAT is not known yet (decided by b)"' });
     expect(pairDecision(a, b, reports(report('b', K2, [attempt])))).toMatchObject({ pending: 'a has not published a decision about b' });
     const unknown = pairRule({ name: 'b', nat: 'eim' }, { name: 'a' });
-    expect(pairDecision(a, b, reports(report('b', K2, [decision(K1, { reason: `direct: ${unknown.why}` })]), report('a', K1, [])))).toMatchObject({ pending: 'a NAT is not classified yet' });
+    expect(pairDecision(a, b, reports(report('b', K2, [decision(K1, { reason: `direct: ${ruleSentence(unknown.why)}` })]), report('a', K1, [])))).toMatchObject({ pending: 'a NAT is not classified yet' });
   });
 
   it('says what is missing when the leader has not decided', () => {

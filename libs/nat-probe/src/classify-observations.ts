@@ -1,7 +1,7 @@
 import { MAX_PORT_STEP, type Behaviour, type NatReport, type NatType } from '@wgmesh/contracts';
 import { canonicalIp, formatEndpoint, parseIp } from '@wgmesh/netaddr';
 import type { StunAddress } from '@wgmesh/stun';
-import { signed } from './decide';
+import { signed } from './path-words';
 
 /**
  * From what the RFC 5780 tests observed to a classification, as a pure function (classify.ts runs

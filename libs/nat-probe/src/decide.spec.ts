@@ -1,5 +1,6 @@
 import type { NatType, PathDecision } from '@wgmesh/contracts';
-import { DEFAULT_PLANNER_OPTIONS, leads, pairRule, PathPlanner, PlannerInput } from './decide';
+import { DEFAULT_PLANNER_OPTIONS, leads, pairRule, PathBasis, PathPlanner, PlannerInput, RuleKind, RuleWhy } from './decide';
+import { pathSentence, ruleSentence } from './path-words';
 
 // Keys chosen so that A < B < C (A leads both its pairs, C follows both).
 const A = 'A'.repeat(43) + '=';
@@ -20,21 +21,22 @@ function input(self: { key: string; name: string; nat?: NatType }, peers: Array<
 }
 
 describe('pairRule', () => {
-  const m = (name: string, nat?: NatType) => ({ name, nat });
+  type Side = { name: string; nat?: NatType; portStep?: number };
+  const m = (name: string, nat?: NatType): Side => ({ name, nat });
   it.each([
-    [m('a', 'eim'), m('b', 'eim'), 'sure', 'both endpoint-independent'],
-    [m('a', 'edm'), m('b', 'edm'), 'relay', 'both endpoint-dependent'],
-    [m('a', 'eim'), m('b', 'edm'), 'try', 'a is endpoint-independent, b endpoint-dependent'],
-    [m('a', 'edm'), m('b', 'eim'), 'try', 'b is endpoint-independent, a endpoint-dependent'],
-    [m('a', 'edm'), m('b', 'none'), 'sure', 'b has a public address'],
-    [m('a', 'none'), m('b', 'edm'), 'sure', 'a has a public address'],
-    [m('a', 'eim'), m('b'), 'sure', "b's NAT is not known yet"],
-    [m('a', 'edm'), m('b', 'unknown'), 'try', 'a is endpoint-dependent, b has a NAT that could not be classified'],
-    [m('a'), m('b', 'edm'), 'relay', "b is endpoint-dependent, a's NAT is not known yet"],
-    [m('a', 'eim'), m('b', 'unknown'), 'sure', 'b has a NAT that could not be classified'],
-    [{ ...m('a', 'edm'), portStep: 1 }, m('b', 'edm'), 'try', 'both endpoint-dependent, a allocates ports sequentially (step +1)'],
-    [{ ...m('a', 'edm'), portStep: 2 }, { ...m('b', 'edm'), portStep: -1 }, 'try', 'both endpoint-dependent, a allocates ports sequentially (step +2), b allocates ports sequentially (step -1)'],
-  ])('%o + %o → %s (%s)', (a, b, kind, why) => {
+    [m('a', 'eim'), m('b', 'eim'), 'sure', { kind: 'both-eim' }],
+    [m('a', 'edm'), m('b', 'edm'), 'relay', { kind: 'both-edm' }],
+    [m('a', 'eim'), m('b', 'edm'), 'try', { kind: 'eim-edm', eim: 'a', edm: 'b' }],
+    [m('a', 'edm'), m('b', 'eim'), 'try', { kind: 'eim-edm', eim: 'b', edm: 'a' }],
+    [m('a', 'edm'), m('b', 'none'), 'sure', { kind: 'public', side: 'b' }],
+    [m('a', 'none'), m('b', 'edm'), 'sure', { kind: 'public', side: 'a' }],
+    [m('a', 'eim'), m('b'), 'sure', { kind: 'unknown', unknown: [{ name: 'b' }] }],
+    [m('a', 'edm'), m('b', 'unknown'), 'try', { kind: 'edm-unknown', edm: 'a', unknown: [{ name: 'b', nat: 'unknown' }] }],
+    [m('a'), m('b', 'edm'), 'relay', { kind: 'edm-unknown', edm: 'b', unknown: [{ name: 'a' }] }],
+    [m('a', 'eim'), m('b', 'unknown'), 'sure', { kind: 'unknown', unknown: [{ name: 'b', nat: 'unknown' }] }],
+    [{ ...m('a', 'edm'), portStep: 1 }, m('b', 'edm'), 'try', { kind: 'sequential', sequential: [{ name: 'a', step: 1 }] }],
+    [{ ...m('a', 'edm'), portStep: 2 }, { ...m('b', 'edm'), portStep: -1 }, 'try', { kind: 'sequential', sequential: [{ name: 'a', step: 2 }, { name: 'b', step: -1 }] }],
+  ] as Array<[Side, Side, RuleKind, RuleWhy]>)('%o + %o → %s %o', (a, b, kind, why) => {
     expect(pairRule(a, b)).toEqual({ kind, why });
   });
 
@@ -50,7 +52,8 @@ describe('PathPlanner, leading a pair', () => {
   it('goes direct at once when both are endpoint-independent, and stays there once a handshake shows', () => {
     const p = new PathPlanner();
     const r1 = p.plan(input(self, [{ key: B, name: 'b', nat: 'eim' }], T0));
-    expect(r1.decisions).toEqual([{ peer: B, peerName: 'b', path: 'direct', attempt: false, reason: 'direct: both endpoint-independent', retryAt: null, since: T0 }]);
+    expect(r1.decisions).toEqual([{ peer: B, peerName: 'b', path: 'direct', attempt: false, reason: expect.any(String), retryAt: null, since: T0, cause: 'rule', why: 'both-eim' }]);
+    expect(r1.decisions[0].reason).toBe(pathSentence(r1.bases.get(B)!));
     expect(r1.changed).toBe(true);
     expect(r1.nextWakeAt).toBe(T0 + o.deadlineMs);
     const r2 = p.plan(input(self, [{ key: B, name: 'b', nat: 'eim' }], T0 + 500, { handshakes: new Map([[B, T0 + 300]]) }));
@@ -68,12 +71,14 @@ describe('PathPlanner, leading a pair', () => {
     expect(p.plan(input(self, peers, T0 + o.deadlineMs - 1)).decisions[0].path).toBe('direct');
     const failed = p.plan(input(self, peers, T0 + o.deadlineMs));
     const retryAt = T0 + o.deadlineMs + o.retryBaseMs;
-    expect(failed.decisions[0]).toMatchObject({ path: 'relayed', attempt: false, retryAt, reason: `relayed: no handshake in 10s on direct, retry at ${new Date(retryAt).toISOString()}` });
+    expect(failed.decisions[0]).toMatchObject({ path: 'relayed', attempt: false, retryAt, cause: 'no-handshake', why: 'both-eim' });
+    expect(failed.bases.get(B)).toEqual({ cause: 'no-handshake', path: 'relayed', attempt: false, why: { kind: 'both-eim' }, deadlineMs: o.deadlineMs, retryAt });
     expect(failed.changed).toBe(true);
     expect(failed.nextWakeAt).toBe(retryAt);
 
     const attempt = p.plan(input(self, peers, retryAt));
-    expect(attempt.decisions[0]).toMatchObject({ path: 'relayed', attempt: true, retryAt: null, reason: 'relayed: trying direct again (after 1 failed attempt)' });
+    expect(attempt.decisions[0]).toMatchObject({ path: 'relayed', attempt: true, retryAt: null, cause: 'retry' });
+    expect(attempt.bases.get(B)).toMatchObject({ cause: 'retry', failures: 1 });
     expect(attempt.nextWakeAt).toBe(retryAt + o.deadlineMs);
 
     const second = p.plan(input(self, peers, retryAt + o.deadlineMs));
@@ -82,7 +87,7 @@ describe('PathPlanner, leading a pair', () => {
     const t = retryAt + o.deadlineMs + 2 * o.retryBaseMs;
     p.plan(input(self, peers, t));
     const ok = p.plan(input(self, peers, t + 2000, { handshakes: new Map([[B, t + 1500]]) }));
-    expect(ok.decisions[0]).toMatchObject({ path: 'direct', attempt: false, reason: 'direct: handshake on a direct attempt (both endpoint-independent)', since: t + 2000 });
+    expect(ok.decisions[0]).toMatchObject({ path: 'direct', attempt: false, cause: 'handshake', why: 'both-eim', since: t + 2000 });
   });
 
   it('caps the backoff', () => {
@@ -105,7 +110,7 @@ describe('PathPlanner, leading a pair', () => {
     const p = new PathPlanner();
     const peers = [{ key: B, name: 'b', nat: 'edm' as NatType }];
     const first = p.plan(input(self, peers, T0)).decisions[0];
-    expect(first).toMatchObject({ path: 'relayed', attempt: true, reason: 'relayed while trying direct: a is endpoint-independent, b endpoint-dependent (deadline 10s)' });
+    expect(first).toMatchObject({ path: 'relayed', attempt: true, cause: 'rule', why: 'eim-edm' });
     const ok = p.plan(input(self, peers, T0 + 800, { handshakes: new Map([[B, T0 + 700]]) })).decisions[0];
     expect(ok).toMatchObject({ path: 'direct', attempt: false });
   });
@@ -118,7 +123,7 @@ describe('PathPlanner, leading a pair', () => {
     const changed = p.plan(input(self, [{ key: B, name: 'b', nat: 'edm' }], T0 + 60_000, { handshakes: new Map([[B, T0 + 100]]) }));
     expect(changed.decisions[0]).toMatchObject({ path: 'relayed', attempt: true });
     const failed = p.plan(input(self, [{ key: B, name: 'b', nat: 'edm' }], T0 + 60_000 + o.deadlineMs, { handshakes: new Map([[B, T0 + 100]]) }));
-    expect(failed.decisions[0]).toMatchObject({ path: 'relayed', attempt: false, reason: expect.stringMatching(/^relayed: no handshake in 10s on direct, retry at /) });
+    expect(failed.decisions[0]).toMatchObject({ path: 'relayed', attempt: false, cause: 'no-handshake' });
     // A handshake after the change is a path, as before.
     const p2 = new PathPlanner();
     p2.plan(input(self, [{ key: B, name: 'b', nat: 'eim' }], T0, { handshakes: new Map([[B, T0 + 100]]) }));
@@ -129,7 +134,7 @@ describe('PathPlanner, leading a pair', () => {
   it('waits, relayed, for the NAT of a peer that has not classified yet when its own is endpoint-dependent', () => {
     const p = new PathPlanner();
     const waiting = p.plan(input({ key: A, name: 'a', nat: 'edm' }, [{ key: B, name: 'b' }], T0)).decisions[0];
-    expect(waiting).toMatchObject({ path: 'relayed', attempt: false, retryAt: null, reason: "relayed: a is endpoint-dependent, b's NAT is not known yet" });
+    expect(waiting).toMatchObject({ path: 'relayed', attempt: false, retryAt: null, cause: 'rule', why: 'edm-unknown' });
     expect(p.plan(input({ key: A, name: 'a', nat: 'edm' }, [{ key: B, name: 'b', nat: 'eim' }], T0 + 100)).decisions[0]).toMatchObject({ attempt: true, since: T0 + 100 });
   });
 
@@ -137,11 +142,11 @@ describe('PathPlanner, leading a pair', () => {
     const p = new PathPlanner();
     const edm = { key: A, name: 'a', nat: 'edm' as NatType };
     const r = p.plan(input(edm, [{ key: B, name: 'b', nat: 'edm' }], T0));
-    expect(r.decisions[0]).toMatchObject({ path: 'relayed', attempt: false, retryAt: null, reason: 'relayed: both endpoint-dependent' });
+    expect(r.decisions[0]).toMatchObject({ path: 'relayed', attempt: false, retryAt: null, cause: 'rule', why: 'both-edm' });
     expect(r.nextWakeAt).toBeNull();
     expect(p.plan(input(edm, [{ key: B, name: 'b', nat: 'edm' }], T0 + 3_600_000)).decisions[0].path).toBe('relayed');
     const changed = p.plan(input({ ...edm, nat: 'eim' }, [{ key: B, name: 'b', nat: 'eim' }], T0 + 3_600_001));
-    expect(changed.decisions[0]).toMatchObject({ path: 'direct', reason: 'direct: both endpoint-independent', since: T0 + 3_600_001 });
+    expect(changed.decisions[0]).toMatchObject({ path: 'direct', cause: 'rule', why: 'both-eim', since: T0 + 3_600_001 });
     expect(changed.changed).toBe(true);
   });
 
@@ -149,20 +154,21 @@ describe('PathPlanner, leading a pair', () => {
     const p = new PathPlanner();
     p.plan(input(self, [{ key: B, name: 'b' }], T0, { handshakes: new Map([[B, T0 + 100]]) }));
     const classified = p.plan(input(self, [{ key: B, name: 'b', nat: 'eim' }], T0 + 5000, { handshakes: new Map([[B, T0 + 100]]) }));
-    expect(classified.decisions[0]).toMatchObject({ path: 'direct', reason: 'direct: both endpoint-independent' });
+    expect(classified.decisions[0]).toMatchObject({ path: 'direct', cause: 'rule', why: 'both-eim' });
     expect(classified.nextWakeAt).toBeNull();
     const stale = p.plan(input(self, [{ key: B, name: 'b', nat: 'eim' }], T0 + 100 + o.staleHandshakeMs + 1, { handshakes: new Map([[B, T0 + 100]]) }));
-    expect(stale.decisions[0]).toMatchObject({ path: 'relayed', attempt: false });
-    expect(stale.decisions[0].reason).toMatch(/^relayed: direct handshakes stopped \(none for 205s\), retry at /);
+    expect(stale.decisions[0]).toMatchObject({ path: 'relayed', attempt: false, cause: 'handshakes-stopped' });
+    expect(stale.bases.get(B)).toMatchObject({ silentMs: o.staleHandshakeMs });
   });
 
   it('keeps the deadline running when a NAT gets classified into the same kind of rule, rewording the reason', () => {
     const p = new PathPlanner();
     const edmSelf = { key: A, name: 'a', nat: 'edm' as NatType };
     const first = p.plan(input(edmSelf, [{ key: B, name: 'b', nat: 'unknown' }], T0)).decisions[0];
-    expect(first).toMatchObject({ path: 'relayed', attempt: true, since: T0, reason: 'relayed while trying direct: a is endpoint-dependent, b has a NAT that could not be classified (deadline 10s)' });
+    expect(first).toMatchObject({ path: 'relayed', attempt: true, since: T0, cause: 'rule', why: 'edm-unknown' });
     const classified = p.plan(input(edmSelf, [{ key: B, name: 'b', nat: 'eim' }], T0 + 1500));
-    expect(classified.decisions[0]).toMatchObject({ attempt: true, since: T0, reason: 'relayed while trying direct: b is endpoint-independent, a endpoint-dependent (deadline 10s)' });
+    expect(classified.decisions[0]).toMatchObject({ attempt: true, since: T0, cause: 'rule', why: 'eim-edm' });
+    expect(classified.bases.get(B)).toMatchObject({ why: { kind: 'eim-edm', eim: 'b', edm: 'a' }, deadlineMs: o.deadlineMs });
     expect(classified.nextWakeAt).toBe(T0 + o.deadlineMs);
     expect(p.plan(input(edmSelf, [{ key: B, name: 'b', nat: 'eim' }], T0 + o.deadlineMs)).decisions[0]).toMatchObject({ path: 'relayed', attempt: false, retryAt: T0 + o.deadlineMs + o.retryBaseMs });
   });
@@ -189,7 +195,8 @@ describe('PathPlanner, following a pair', () => {
     expect(before).toMatchObject({ peer: A, path: 'relayed', attempt: true });
     const leader: PathDecision = { peer: C, path: 'relayed', attempt: false, reason: 'relayed: no handshake in 10s on direct, retry at X', retryAt: T0 + 40_000, since: T0 + 10_000 };
     const after = p.plan(input(self, peers, T0 + 10_100, { leaderDecisions: new Map([[A, leader]]) }));
-    expect(after.decisions[0]).toEqual({ peer: A, peerName: 'a', path: 'relayed', attempt: false, reason: 'relayed: no handshake in 10s on direct, retry at X (decided by a)', retryAt: T0 + 40_000, since: T0 + 10_000 });
+    expect(after.decisions[0]).toEqual({ peer: A, peerName: 'a', path: 'relayed', attempt: false, reason: expect.any(String), retryAt: T0 + 40_000, since: T0 + 10_000 });
+    expect(after.bases.get(A)).toEqual({ cause: 'leader', leaderName: 'a', leaderReason: leader.reason });
     expect(after.changed).toBe(true);
     // The follower runs no clock of its own for the pair: the leader moves it.
     expect(after.nextWakeAt).toBeNull();
@@ -213,15 +220,17 @@ describe('PathPlanner: punches, techniques and their counters', () => {
   it('every attempt is a punch; the outcome goes into the reason, the technique into the decision, and a handshake makes it direct', () => {
     const p = new PathPlanner();
     const first = p.plan(input(eim, edmPeer, T0)).decisions[0];
-    expect(first).toMatchObject({ path: 'relayed', attempt: true, technique: 'punch', reason: 'relayed while trying direct: a is endpoint-independent, b endpoint-dependent (deadline 10s)' });
+    expect(first).toMatchObject({ path: 'relayed', attempt: true, technique: 'punch', cause: 'rule', why: 'eim-edm' });
     expect(p.punched(B, T0, prediction)).toBe(true);
     expect(p.punched(B, T0, prediction)).toBe(false); // once per attempt
     const punched = p.plan(input(eim, edmPeer, T0 + 100));
     expect(punched.changed).toBe(true);
-    expect(punched.decisions[0]).toMatchObject({ attempt: true, technique: 'prediction', reason: 'relayed while trying direct: a is endpoint-independent, b endpoint-dependent; punched at predicted ports (b allocates sequentially, step +1) (deadline 10s)' });
+    expect(punched.decisions[0]).toMatchObject({ attempt: true, technique: 'prediction', cause: 'rule' });
+    expect(punched.bases.get(B)).toMatchObject({ cause: 'rule', punch: prediction });
     expect(punched.techniques.prediction).toEqual({ attempts: 1, successes: 0, failures: 0 });
     const direct = p.plan(input(eim, edmPeer, T0 + 300, { handshakes: new Map([[B, T0 + 200]]) }));
-    expect(direct.decisions[0]).toMatchObject({ path: 'direct', attempt: false, technique: 'prediction', reason: 'direct: handshake on a direct attempt (a is endpoint-independent, b endpoint-dependent; punched at predicted ports (b allocates sequentially, step +1))' });
+    expect(direct.decisions[0]).toMatchObject({ path: 'direct', attempt: false, technique: 'prediction', cause: 'handshake' });
+    expect(direct.bases.get(B)).toMatchObject({ why: { kind: 'eim-edm' }, punch: prediction });
     expect(direct.techniques).toEqual({ direct: { attempts: 0, successes: 0, failures: 0 }, punch: { attempts: 0, successes: 0, failures: 0 }, prediction: { attempts: 1, successes: 1, failures: 0 } });
   });
 
@@ -229,12 +238,14 @@ describe('PathPlanner: punches, techniques and their counters', () => {
     const p = new PathPlanner();
     p.plan(input(eim, edmPeer, T0));
     const early = p.plan(input(eim, edmPeer, T0 + 50, { handshakes: new Map([[B, T0 + 40]]) }));
-    expect(early.decisions[0]).toMatchObject({ path: 'direct', technique: 'punch', reason: 'direct: handshake on a direct attempt (a is endpoint-independent, b endpoint-dependent)' });
+    expect(early.decisions[0]).toMatchObject({ path: 'direct', technique: 'punch', cause: 'handshake' });
+    expect(early.bases.get(B)).not.toHaveProperty('punch'); // not reported yet
     expect(early.techniques.punch).toEqual({ attempts: 1, successes: 1, failures: 0 });
     expect(p.punched(B, T0, prediction)).toBe(true);
     const late = p.plan(input(eim, edmPeer, T0 + 60, { handshakes: new Map([[B, T0 + 40]]) }));
     expect(late.changed).toBe(true);
-    expect(late.decisions[0]).toMatchObject({ path: 'direct', technique: 'prediction', reason: 'direct: handshake on a direct attempt (a is endpoint-independent, b endpoint-dependent; punched at predicted ports (b allocates sequentially, step +1))' });
+    expect(late.decisions[0]).toMatchObject({ path: 'direct', technique: 'prediction', cause: 'handshake' });
+    expect(late.bases.get(B)).toMatchObject({ punch: prediction });
     expect(late.techniques).toMatchObject({ punch: { attempts: 0, successes: 0, failures: 0 }, prediction: { attempts: 1, successes: 1, failures: 0 } });
     expect(p.punched(B, T0, prediction)).toBe(false); // once
   });
@@ -242,9 +253,11 @@ describe('PathPlanner: punches, techniques and their counters', () => {
   it('a punched attempt without a handshake fails with its detail and is counted; the retry is a new attempt to punch', () => {
     const p = new PathPlanner();
     p.plan(input(eim, edmPeer, T0));
-    p.punched(B, T0, { technique: 'punch', detail: 'punched at the registry-observed endpoint (b allocates ports randomly)' });
+    const random = { technique: 'punch' as const, detail: 'punched at the registry-observed endpoint (b allocates ports randomly)' };
+    p.punched(B, T0, random);
     const failed = p.plan(input(eim, edmPeer, T0 + o.deadlineMs));
-    expect(failed.decisions[0]).toMatchObject({ path: 'relayed', attempt: false, reason: expect.stringMatching(/^relayed: no handshake in 10s on direct \(punched at the registry-observed endpoint \(b allocates ports randomly\)\), retry at /) });
+    expect(failed.decisions[0]).toMatchObject({ path: 'relayed', attempt: false, cause: 'no-handshake' });
+    expect(failed.bases.get(B)).toMatchObject({ cause: 'no-handshake', punch: random });
     expect(failed.decisions[0]).not.toHaveProperty('technique');
     expect(failed.techniques.punch).toEqual({ attempts: 1, successes: 0, failures: 1 });
     expect(p.punched(B, T0, prediction)).toBe(false); // that attempt is over
@@ -268,14 +281,15 @@ describe('PathPlanner: punches, techniques and their counters', () => {
   it('with a sequential NAT of its own, a leader tries a pair that is endpoint-dependent on both sides', () => {
     const p = new PathPlanner();
     const d = p.plan(input({ ...eim, nat: 'edm' }, edmPeer, T0, { self: { publicKey: A, name: 'a', nat: 'edm', portStep: 1 } })).decisions[0];
-    expect(d).toMatchObject({ attempt: true, technique: 'punch', reason: 'relayed while trying direct: both endpoint-dependent, a allocates ports sequentially (step +1) (deadline 10s)' });
+    expect(d).toMatchObject({ attempt: true, technique: 'punch', cause: 'rule', why: 'sequential' });
   });
 
   it('a follower copies the technique of the leader’s decision', () => {
     const p = new PathPlanner();
     const leader: PathDecision = { peer: C, path: 'direct', attempt: false, reason: 'direct: handshake on a direct attempt (…)', retryAt: null, since: T0, technique: 'prediction' };
-    const d = p.plan(input({ key: C, name: 'c', nat: 'eim' }, [{ key: A, name: 'a', nat: 'edm' }], T0 + 1, { leaderDecisions: new Map([[A, leader]]) })).decisions[0];
-    expect(d).toMatchObject({ path: 'direct', technique: 'prediction', reason: 'direct: handshake on a direct attempt (…) (decided by a)' });
+    const r = p.plan(input({ key: C, name: 'c', nat: 'eim' }, [{ key: A, name: 'a', nat: 'edm' }], T0 + 1, { leaderDecisions: new Map([[A, { ...leader, cause: 'handshake', why: 'eim-edm' }]]) }));
+    expect(r.decisions[0]).toMatchObject({ path: 'direct', technique: 'prediction', cause: 'handshake', why: 'eim-edm' });
+    expect(r.bases.get(A)).toEqual({ cause: 'leader', leaderName: 'a', leaderReason: leader.reason });
   });
 });
 
@@ -296,9 +310,10 @@ describe('PathPlanner: never dialling before the NAT is known', () => {
     const plain: PathDecision = { peer: C, path: 'direct', attempt: false, reason: "direct: c's NAT is not known yet", retryAt: null, since: T0 };
     const self = { key: C, name: 'c', nat: 'edm' as NatType };
     const fromEim = p.plan(input(self, [{ key: A, name: 'a', nat: 'eim' }], T0 + 1, { leaderDecisions: new Map([[A, plain]]) })).decisions[0];
-    expect(fromEim).toMatchObject({ path: 'relayed', attempt: true, technique: 'punch', reason: 'relayed while trying direct: a is endpoint-independent, c endpoint-dependent (deadline 10s)' });
-    const fromPublic = p.plan(input(self, [{ key: A, name: 'a', nat: 'none' }], T0 + 2, { leaderDecisions: new Map([[A, plain]]) })).decisions[0];
-    expect(fromPublic).toMatchObject({ path: 'direct', reason: "direct: c's NAT is not known yet (decided by a)" });
+    expect(fromEim).toMatchObject({ path: 'relayed', attempt: true, technique: 'punch', cause: 'rule', why: 'eim-edm' });
+    const fromPublic = p.plan(input(self, [{ key: A, name: 'a', nat: 'none' }], T0 + 2, { leaderDecisions: new Map([[A, plain]]) }));
+    expect(fromPublic.decisions[0]).toMatchObject({ path: 'direct' });
+    expect(fromPublic.bases.get(A)).toMatchObject({ cause: 'leader', leaderReason: plain.reason });
     const punched = p.plan(input(self, [{ key: A, name: 'a', nat: 'eim' }], T0 + 3, { leaderDecisions: new Map([[A, { ...plain, technique: 'prediction' }]]) })).decisions[0];
     expect(punched).toMatchObject({ path: 'direct', technique: 'prediction' });
   });
@@ -310,23 +325,57 @@ describe('PathPlanner: a restart keeps the sessions that are up', () => {
   it('a pair a punch had opened (not plainly direct) stays direct, its endpoint left to the device', () => {
     const p = new PathPlanner();
     const d = p.plan(input({ key: A, name: 'a', nat: 'eim' }, [{ key: B, name: 'b', nat: 'edm' }], T0, { handshakes: live })).decisions[0];
-    expect(d).toMatchObject({ path: 'direct', attempt: false, technique: 'punch', reason: 'direct: a session was up already (a is endpoint-independent, b endpoint-dependent)' });
+    expect(d).toMatchObject({ path: 'direct', attempt: false, technique: 'punch', cause: 'session-up', why: 'eim-edm' });
     // … and follows the handshakes from there: when they stop, relayed and retried.
     const stale = p.plan(input({ key: A, name: 'a', nat: 'eim' }, [{ key: B, name: 'b', nat: 'edm' }], T0 + o.staleHandshakeMs, { handshakes: live })).decisions[0];
-    expect(stale).toMatchObject({ path: 'relayed', reason: expect.stringMatching(/^relayed: direct handshakes stopped/) });
+    expect(stale).toMatchObject({ path: 'relayed', cause: 'handshakes-stopped' });
   });
 
   it('a follower does the same until its leader’s decision arrives', () => {
     const p = new PathPlanner();
     const d = p.plan(input({ key: C, name: 'c', nat: 'edm' }, [{ key: B, name: 'b', nat: 'eim' }], T0, { handshakes: new Map([[B, T0 - 1000]]) })).decisions[0];
-    expect(d).toMatchObject({ path: 'direct', technique: 'punch', reason: 'direct: a session was up already (b is endpoint-independent, c endpoint-dependent)' });
+    expect(d).toMatchObject({ path: 'direct', technique: 'punch', cause: 'session-up', why: 'eim-edm' });
   });
 
   it('a plainly direct pair is direct as usual, registry-observed endpoints and all', () => {
     const p = new PathPlanner();
     const d = p.plan(input({ key: A, name: 'a', nat: 'eim' }, [{ key: B, name: 'b', nat: 'eim' }], T0, { handshakes: live }));
-    expect(d.decisions[0]).toMatchObject({ path: 'direct', reason: 'direct: both endpoint-independent' });
+    expect(d.decisions[0]).toMatchObject({ path: 'direct', cause: 'rule', why: 'both-eim' });
     expect(d.decisions[0]).not.toHaveProperty('technique');
     expect(d.techniques.direct).toEqual({ attempts: 1, successes: 1, failures: 0 });
+  });
+});
+
+describe('pathSentence (the decisions in words, as shown)', () => {
+  const eimEdm: RuleWhy = { kind: 'eim-edm', eim: 'a', edm: 'b' };
+  const punch = { technique: 'prediction' as const, detail: 'port prediction: a at predicted ports 40001-40005 (step +1), b at its registry-observed endpoint' };
+  const retryAt = Date.UTC(2026, 0, 2, 3, 4, 5);
+  it.each([
+    [{ kind: 'both-eim' }, 'both endpoint-independent'],
+    [{ kind: 'both-edm' }, 'both endpoint-dependent'],
+    [{ kind: 'public', side: 'b' }, 'b has a public address'],
+    [{ kind: 'sequential', sequential: [{ name: 'a', step: 2 }, { name: 'b', step: -1 }] }, 'both endpoint-dependent, a allocates ports sequentially (step +2), b allocates ports sequentially (step -1)'],
+    [eimEdm, 'a is endpoint-independent, b endpoint-dependent'],
+    [{ kind: 'edm-unknown', edm: 'b', unknown: [{ name: 'a' }] }, "b is endpoint-dependent, a's NAT is not known yet"],
+    [{ kind: 'unknown', unknown: [{ name: 'a', nat: 'unknown' }, { name: 'b' }] }, "a has a NAT that could not be classified, b's NAT is not known yet"],
+  ] as Array<[RuleWhy, string]>)('rule %o: %s', (why, text) => {
+    expect(ruleSentence(why)).toBe(text);
+  });
+  it.each([
+    [{ cause: 'rule', path: 'direct', attempt: false, why: eimEdm, deadlineMs: 10_000 }, 'direct: a is endpoint-independent, b endpoint-dependent'],
+    [{ cause: 'rule', path: 'relayed', attempt: false, why: { kind: 'both-edm' }, deadlineMs: 10_000 }, 'relayed: both endpoint-dependent'],
+    [{ cause: 'rule', path: 'relayed', attempt: true, why: eimEdm, deadlineMs: 10_000 }, 'relayed while trying direct: a is endpoint-independent, b endpoint-dependent (deadline 10s)'],
+    [{ cause: 'rule', path: 'relayed', attempt: true, why: eimEdm, deadlineMs: 10_000, punch }, `relayed while trying direct: a is endpoint-independent, b endpoint-dependent; ${punch.detail} (deadline 10s)`],
+    [{ cause: 'session-up', path: 'direct', attempt: false, why: eimEdm }, 'direct: a session was up already (a is endpoint-independent, b endpoint-dependent)'],
+    [{ cause: 'handshake', path: 'direct', attempt: false, why: eimEdm }, 'direct: handshake on a direct attempt (a is endpoint-independent, b endpoint-dependent)'],
+    [{ cause: 'handshake', path: 'direct', attempt: false, why: eimEdm, punch }, `direct: handshake on a direct attempt (a is endpoint-independent, b endpoint-dependent; ${punch.detail})`],
+    [{ cause: 'retry', path: 'relayed', attempt: true, why: eimEdm, failures: 1 }, 'relayed: trying direct again (after 1 failed attempt)'],
+    [{ cause: 'retry', path: 'relayed', attempt: true, why: eimEdm, failures: 3, punch }, `relayed: trying direct again (after 3 failed attempts); ${punch.detail}`],
+    [{ cause: 'no-handshake', path: 'relayed', attempt: false, why: eimEdm, deadlineMs: 10_000, retryAt }, 'relayed: no handshake in 10s on direct, retry at 2026-01-02T03:04:05.000Z'],
+    [{ cause: 'no-handshake', path: 'relayed', attempt: false, why: eimEdm, deadlineMs: 10_000, retryAt, punch }, `relayed: no handshake in 10s on direct (${punch.detail}), retry at 2026-01-02T03:04:05.000Z`],
+    [{ cause: 'handshakes-stopped', path: 'relayed', attempt: false, why: eimEdm, silentMs: 205_000, retryAt }, 'relayed: direct handshakes stopped (none for 205s), retry at 2026-01-02T03:04:05.000Z'],
+    [{ cause: 'leader', leaderName: 'a', leaderReason: 'relayed: both endpoint-dependent' }, 'relayed: both endpoint-dependent (decided by a)'],
+  ] as Array<[PathBasis, string]>)('decision %o: %s', (basis, text) => {
+    expect(pathSentence(basis)).toBe(text);
   });
 });

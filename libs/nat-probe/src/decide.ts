@@ -1,4 +1,5 @@
-import { TECHNIQUES, type NatType, type PathDecision, type PunchTechnique, type Technique, type TechniqueCount } from '@wgmesh/contracts';
+import { TECHNIQUES, type NatType, type PathDecision, type PathKindDecided, type PunchTechnique, type Technique, type TechniqueCount } from '@wgmesh/contracts';
+import { pathSentence } from './path-words';
 
 /**
  * Path decisions for every pair of members (pure: time and observations come in, decisions go
@@ -69,48 +70,58 @@ export interface PlannerInput {
 
 export type RuleKind = 'sure' | 'try' | 'relay';
 
-export interface Rule {
-  kind: RuleKind;
-  /** Why, without the path word: "both endpoint-independent", "b has a public address", … */
-  why: string;
+/** A side of a pair whose NAT is not known: not classified yet (nat undefined) or unclassifiable. */
+export interface UnknownSide {
+  name: string;
+  nat?: 'unknown';
 }
 
-const NAT_WORDS: Record<NatType, string> = {
-  none: 'has a public address',
-  eim: 'is endpoint-independent',
-  edm: 'is endpoint-dependent',
-  unknown: 'has a NAT that could not be classified',
-};
+/** Why a pair's rule is what it is (in words: `ruleSentence`). `kind` is the wire's `PairWhy`. */
+export type RuleWhy =
+  | { kind: 'public'; side: string }
+  | { kind: 'both-eim' }
+  | { kind: 'both-edm' }
+  | { kind: 'sequential'; sequential: Array<{ name: string; step: number }> }
+  | { kind: 'eim-edm'; eim: string; edm: string }
+  | { kind: 'edm-unknown'; edm: string; unknown: UnknownSide[] }
+  | { kind: 'unknown'; unknown: UnknownSide[] };
+
+export interface Rule {
+  kind: RuleKind;
+  why: RuleWhy;
+}
 
 /**
  * The rule for a pair, from each side's NAT (and `portStep` where a side's NAT is known to
- * allocate ports sequentially). Symmetric up to the names in the text.
+ * allocate ports sequentially). Symmetric up to the names.
  */
 export function pairRule(a: { name: string; nat?: NatType; portStep?: number }, b: { name: string; nat?: NatType; portStep?: number }): Rule {
   const known = (n?: NatType) => (n === undefined || n === 'unknown' ? undefined : n);
   const na = known(a.nat);
   const nb = known(b.nat);
-  if (na === 'none' || nb === 'none') return { kind: 'sure', why: `${na === 'none' ? a.name : b.name} has a public address` };
-  if (na === 'eim' && nb === 'eim') return { kind: 'sure', why: 'both endpoint-independent' };
+  if (na === 'none' || nb === 'none') return { kind: 'sure', why: { kind: 'public', side: na === 'none' ? a.name : b.name } };
+  if (na === 'eim' && nb === 'eim') return { kind: 'sure', why: { kind: 'both-eim' } };
   if (na === 'edm' && nb === 'edm') {
     const sequential = [a, b].filter((m) => m.portStep !== undefined);
-    if (sequential.length === 0) return { kind: 'relay', why: 'both endpoint-dependent' };
-    return { kind: 'try', why: `both endpoint-dependent, ${sequential.map((m) => `${m.name} allocates ports sequentially (step ${signed(m.portStep!)})`).join(', ')}` };
+    if (sequential.length === 0) return { kind: 'relay', why: { kind: 'both-edm' } };
+    return { kind: 'try', why: { kind: 'sequential', sequential: sequential.map((m) => ({ name: m.name, step: m.portStep! })) } };
   }
   if ((na === 'eim' && nb === 'edm') || (na === 'edm' && nb === 'eim')) {
     const [eim, edm] = na === 'eim' ? [a, b] : [b, a];
-    return { kind: 'try', why: `${eim.name} is endpoint-independent, ${edm.name} endpoint-dependent` };
+    return { kind: 'try', why: { kind: 'eim-edm', eim: eim.name, edm: edm.name } };
   }
-  const unknown = [a, b].filter((m) => known(m.nat) === undefined);
-  const what = (m: { name: string; nat?: NatType }) => (m.nat === undefined ? `${m.name}'s NAT is not known yet` : `${m.name} ${NAT_WORDS[m.nat]}`);
+  const unknown: UnknownSide[] = [a, b].filter((m) => known(m.nat) === undefined).map((m) => (m.nat === undefined ? { name: m.name } : { name: m.name, nat: 'unknown' }));
   // An endpoint-dependent side with a NAT not known: the path may well be impossible, so the
   // relay carries traffic while direct is tried (a punch), rather than a direct route
   // black-holing it. Not before the other side has classified at all: a punch needs its
   // nat-probe to answer, and its NAT decides how to punch.
   const edm = na === 'edm' ? a : nb === 'edm' ? b : undefined;
-  if (edm && unknown.some((m) => m.nat === undefined)) return { kind: 'relay', why: `${edm.name} is endpoint-dependent, ${unknown.map(what).join(', ')}` };
-  if (edm) return { kind: 'try', why: `${edm.name} is endpoint-dependent, ${unknown.map(what).join(', ')}` };
-  return { kind: 'sure', why: unknown.map(what).join(', ') };
+  if (edm) return { kind: unknown.some((m) => m.nat === undefined) ? 'relay' : 'try', why: { kind: 'edm-unknown', edm: edm.name, unknown } };
+  return { kind: 'sure', why: { kind: 'unknown', unknown } };
+}
+
+function sameWhy(a: RuleWhy, b: RuleWhy): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** The leader of a pair: the smaller public key (a fixed, shared choice). */
@@ -127,11 +138,24 @@ export interface PunchOutcome {
   aim?: string;
 }
 
+/**
+ * What a pair's decision rests on, as data; `pathSentence` puts it in words (the wire's `reason`).
+ * `why` is the rule as the phase saw it; `punch` the punch's outcome where it shows.
+ */
+export type PathBasis =
+  | { cause: 'rule'; path: PathKindDecided; attempt: boolean; why: RuleWhy; punch?: PunchOutcome; deadlineMs: number }
+  | { cause: 'session-up' | 'handshake'; path: 'direct'; attempt: false; why: RuleWhy; punch?: PunchOutcome }
+  | { cause: 'retry'; path: 'relayed'; attempt: true; why: RuleWhy; failures: number; punch?: PunchOutcome }
+  | { cause: 'no-handshake'; path: 'relayed'; attempt: false; why: RuleWhy; deadlineMs: number; retryAt: number; punch?: PunchOutcome }
+  | { cause: 'handshakes-stopped'; path: 'relayed'; attempt: false; why: RuleWhy; silentMs: number; retryAt: number }
+  /** A follower's copy of its leader's decision. */
+  | { cause: 'leader'; leaderName: string; leaderReason: string };
+
 type Phase =
   /** `awaitingPunch`: direct on a handshake before the attempt's punch reported (since: the attempt's). */
-  | { kind: 'direct'; since: number; confirmed: boolean; reason: string; punch?: PunchOutcome; awaitingPunch?: number }
-  | { kind: 'attempt'; since: number; failures: number; reason: string; handshakeBefore: number; punch?: PunchOutcome }
-  | { kind: 'relayed'; since: number; failures: number; retryAt: number | null; reason: string };
+  | { kind: 'direct'; since: number; confirmed: boolean; cause: 'rule' | 'session-up' | 'handshake'; why: RuleWhy; punch?: PunchOutcome; awaitingPunch?: number }
+  | { kind: 'attempt'; since: number; failures: number; cause: 'rule' | 'retry'; why: RuleWhy; handshakeBefore: number; punch?: PunchOutcome }
+  | { kind: 'relayed'; since: number; failures: number; retryAt: number | null; cause: 'rule' | 'no-handshake' | 'handshakes-stopped'; why: RuleWhy; punch?: PunchOutcome };
 
 interface PairState {
   rule: Rule;
@@ -142,6 +166,8 @@ export type TechniqueCounts = Record<Technique, TechniqueCount>;
 
 export interface PlanResult {
   decisions: PathDecision[];
+  /** What each decision rests on, by peer key (its `reason` is this in words). */
+  bases: Map<string, PathBasis>;
   /** Per technique, over the pairs this side leads (cumulative). */
   techniques: TechniqueCounts;
   /** True when any decision differs from the previous plan (publish it). */
@@ -171,12 +197,11 @@ export class PathPlanner {
       this.counts.punch.successes--;
       this.counts[outcome.technique].attempts++;
       this.counts[outcome.technique].successes++;
-      state!.phase = { ...p, punch: outcome, awaitingPunch: undefined, reason: `direct: handshake on a direct attempt (${state!.rule.why}; ${outcome.detail})` };
+      state!.phase = { ...p, punch: outcome, awaitingPunch: undefined, why: state!.rule.why };
       return true;
     }
     if (!p || p.kind !== 'attempt' || p.since !== since || p.punch) return false;
     p.punch = outcome;
-    p.reason = `${p.reason.replace(/ \(deadline \d+s\)$/, '')}; ${outcome.detail}${/\(deadline \d+s\)$/.test(p.reason) ? ` (deadline ${Math.round(this.opts.deadlineMs / 1000)}s)` : ''}`;
     this.counts[outcome.technique].attempts++;
     return true;
   }
@@ -189,6 +214,7 @@ export class PathPlanner {
   plan(input: PlannerInput): PlanResult {
     const { now } = input;
     const decisions: PathDecision[] = [];
+    const bases = new Map<string, PathBasis>();
     const seen = new Set<string>();
     let nextWakeAt: number | null = null;
     const wake = (t: number | null) => {
@@ -209,7 +235,7 @@ export class PathPlanner {
       const handshakeMs = input.handshakes.get(peer.publicKey) ?? 0;
       if (leads(input.self.publicKey, peer.publicKey)) {
         const state = this.lead(peer.publicKey, rule, handshakeMs, now);
-        decision = toDecision(peer, state.phase);
+        decision = toDecision(peer, state.phase, this.opts, bases);
         wake(this.dueAt(state.phase));
       } else {
         this.pairs.delete(peer.publicKey);
@@ -218,7 +244,7 @@ export class PathPlanner {
         // no use (unless it is public) and opens a mapping a later punch cannot predict: a plain
         // direct decision (the leader has not seen this node's NAT yet) waits for the punch.
         const stale = leader?.path === 'direct' && !leader.technique && input.self.nat === 'edm' && peer.nat !== 'none';
-        decision = leader && !stale ? follow(peer, leader, peerName) : toDecision(peer, startPhase(rule, now, this.opts, handshakeMs));
+        decision = leader && !stale ? follow(peer, leader, peerName, bases) : toDecision(peer, startPhase(rule, now, this.opts, handshakeMs), this.opts, bases);
       }
       decisions.push(decision);
     }
@@ -227,7 +253,7 @@ export class PathPlanner {
     const next = new Map(decisions.map((d) => [d.peer, fingerprint(d)]));
     const changed = next.size !== this.last.size || [...next].some(([k, f]) => this.last.get(k) !== f);
     this.last = next;
-    return { decisions, changed, nextWakeAt, techniques: this.techniques() };
+    return { decisions, bases, changed, nextWakeAt, techniques: this.techniques() };
   }
 
   /** Advances one led pair: a new rule starts it over; deadlines, handshakes and retries move it on. */
@@ -243,17 +269,16 @@ export class PathPlanner {
       state = { rule, phase: firstPhase(rule, now, this.opts, handshakeMs) };
       if (state.phase.kind === 'direct') this.counts.direct.attempts++;
       this.pairs.set(peer, state);
-    } else if (state.rule.why !== rule.why) {
+    } else if (!sameWhy(state.rule.why, rule.why)) {
       // The same kind of rule for another reason (a NAT got classified, "not known yet" → "eim"):
-      // the phase goes on (its deadline is not restarted); only a first step's reason is reworded.
+      // the phase goes on (its deadline is not restarted); only a first step not punched yet
+      // takes the new reason.
       const p = state.phase;
-      const ruleWorded = p.reason === firstPhase(state.rule, p.since, this.opts).reason;
-      state = { rule, phase: ruleWorded ? { ...p, reason: firstPhase(rule, p.since, this.opts).reason } : p };
+      state = { rule, phase: p.cause === 'rule' && !p.punch ? { ...p, why: rule.why } : p };
       this.pairs.set(peer, state);
     }
     const o = this.opts;
     const p = state.phase;
-    const secondsText = `${Math.round(o.deadlineMs / 1000)}s`;
     // On a direct path a live session is what counts, whenever it started: a pair that worked
     // before a rule change (a NAT classified) keeps working. An attempt needs a handshake newer
     // than the one the device had when it started: a rule change to "try" means a NAT changed,
@@ -266,21 +291,20 @@ export class PathPlanner {
         if (!p.punch) this.ended(p, true);
       } else if (!p.confirmed && now >= p.since + o.deadlineMs) {
         this.ended(p, false);
-        state.phase = relayAfterFailure(1, now, `no handshake in ${secondsText} on direct`, o);
+        state.phase = relayAfterFailure(1, now, 'no-handshake', p.why, o);
       } else if (p.confirmed && !fresh) {
-        state.phase = relayAfterFailure(1, now, `direct handshakes stopped (none for ${Math.round(o.staleHandshakeMs / 1000)}s)`, o);
+        state.phase = relayAfterFailure(1, now, 'handshakes-stopped', p.why, o);
       }
     } else if (p.kind === 'attempt') {
-      const how = p.punch ? `${rule.why}; ${p.punch.detail}` : rule.why;
       if (fresh && handshakeMs > p.handshakeBefore) {
         this.ended(p, true);
-        state.phase = { kind: 'direct', since: now, confirmed: true, reason: `direct: handshake on a direct attempt (${how})`, punch: p.punch ?? { technique: 'punch', detail: 'punched' }, ...(p.punch ? {} : { awaitingPunch: p.since }) };
+        state.phase = { kind: 'direct', since: now, confirmed: true, cause: 'handshake', why: rule.why, punch: p.punch ?? { technique: 'punch', detail: 'punched' }, ...(p.punch ? {} : { awaitingPunch: p.since }) };
       } else if (now >= p.since + o.deadlineMs) {
         this.ended(p, false);
-        state.phase = relayAfterFailure(p.failures + 1, now, `no handshake in ${secondsText} on direct${p.punch ? ` (${p.punch.detail})` : ''}`, o);
+        state.phase = relayAfterFailure(p.failures + 1, now, 'no-handshake', p.why, o, p.punch);
       }
     } else if (p.retryAt !== null && now >= p.retryAt) {
-      state.phase = { kind: 'attempt', since: now, failures: p.failures, reason: `relayed: trying direct again (after ${p.failures} failed attempt${p.failures === 1 ? '' : 's'})`, handshakeBefore: handshakeMs };
+      state.phase = { kind: 'attempt', since: now, failures: p.failures, cause: 'retry', why: rule.why, handshakeBefore: handshakeMs };
     }
     return state;
   }
@@ -310,28 +334,49 @@ export class PathPlanner {
  */
 function startPhase(rule: Rule, now: number, o: PlannerOptions, handshakeMs: number): Phase {
   if (rule.kind !== 'sure' && handshakeMs > 0 && now - handshakeMs <= o.staleHandshakeMs) {
-    return { kind: 'direct', since: now, confirmed: true, reason: `direct: a session was up already (${rule.why})`, punch: { technique: 'punch', detail: 'a session was up already' } };
+    return { kind: 'direct', since: now, confirmed: true, cause: 'session-up', why: rule.why, punch: { technique: 'punch', detail: 'a session was up already' } };
   }
   return firstPhase(rule, now, o, handshakeMs);
 }
 
 function firstPhase(rule: Rule, now: number, o: PlannerOptions, handshakeMs = 0): Phase {
-  if (rule.kind === 'sure') return { kind: 'direct', since: now, confirmed: false, reason: `direct: ${rule.why}` };
-  if (rule.kind === 'try') return { kind: 'attempt', since: now, failures: 0, reason: `relayed while trying direct: ${rule.why} (deadline ${Math.round(o.deadlineMs / 1000)}s)`, handshakeBefore: handshakeMs };
-  return { kind: 'relayed', since: now, failures: 0, retryAt: null, reason: `relayed: ${rule.why}` };
+  if (rule.kind === 'sure') return { kind: 'direct', since: now, confirmed: false, cause: 'rule', why: rule.why };
+  if (rule.kind === 'try') return { kind: 'attempt', since: now, failures: 0, cause: 'rule', why: rule.why, handshakeBefore: handshakeMs };
+  return { kind: 'relayed', since: now, failures: 0, retryAt: null, cause: 'rule', why: rule.why };
 }
 
-function relayAfterFailure(failures: number, now: number, what: string, o: PlannerOptions): Phase {
+function relayAfterFailure(failures: number, now: number, cause: 'no-handshake' | 'handshakes-stopped', why: RuleWhy, o: PlannerOptions, punch?: PunchOutcome): Phase {
   const retryAt = now + Math.min(o.retryMaxMs, o.retryBaseMs * 2 ** (failures - 1));
-  return { kind: 'relayed', since: now, failures, retryAt, reason: `relayed: ${what}, retry at ${new Date(retryAt).toISOString()}` };
+  return { kind: 'relayed', since: now, failures, retryAt, cause, why, ...(punch ? { punch } : {}) };
 }
 
-function toDecision(peer: PlannerPeer, p: Phase): PathDecision {
+/** What a phase rests on (the punch shows once it reported; a placeholder does not). */
+function basisOf(p: Phase, o: PlannerOptions): PathBasis {
+  const punch = p.kind === 'direct' && p.awaitingPunch !== undefined ? undefined : p.punch;
+  const shown = punch ? { punch } : {};
+  switch (p.cause) {
+    case 'rule':
+      return { cause: 'rule', path: p.kind === 'direct' ? 'direct' : 'relayed', attempt: p.kind === 'attempt', why: p.why, deadlineMs: o.deadlineMs, ...shown };
+    case 'session-up':
+    case 'handshake':
+      return { cause: p.cause, path: 'direct', attempt: false, why: p.why, ...shown };
+    case 'retry':
+      return { cause: 'retry', path: 'relayed', attempt: true, why: p.why, failures: (p as { failures: number }).failures, ...shown };
+    case 'no-handshake':
+      return { cause: 'no-handshake', path: 'relayed', attempt: false, why: p.why, deadlineMs: o.deadlineMs, retryAt: (p as { retryAt: number }).retryAt, ...shown };
+    case 'handshakes-stopped':
+      return { cause: 'handshakes-stopped', path: 'relayed', attempt: false, why: p.why, silentMs: o.staleHandshakeMs, retryAt: (p as { retryAt: number }).retryAt };
+  }
+}
+
+function toDecision(peer: PlannerPeer, p: Phase, o: PlannerOptions, bases: Map<string, PathBasis>): PathDecision {
+  const basis = basisOf(p, o);
+  bases.set(peer.publicKey, basis);
   const d: PathDecision = {
     peer: peer.publicKey,
     path: p.kind === 'direct' ? 'direct' : 'relayed',
     attempt: p.kind === 'attempt',
-    reason: p.reason,
+    reason: pathSentence(basis),
     retryAt: p.kind === 'relayed' ? p.retryAt : null,
     since: p.since,
   };
@@ -339,30 +384,32 @@ function toDecision(peer: PlannerPeer, p: Phase): PathDecision {
   // Attempts are punched; a direct path a punch opened keeps the endpoints it learnt.
   if (p.kind === 'attempt') d.technique = p.punch?.technique ?? 'punch';
   else if (p.kind === 'direct' && p.punch) d.technique = p.punch.technique;
+  d.cause = p.cause;
+  d.why = p.why.kind;
   return d;
 }
 
 /** The follower's copy of its leader's decision about the pair. */
-function follow(peer: PlannerPeer, leader: PathDecision, leaderName: string): PathDecision {
+function follow(peer: PlannerPeer, leader: PathDecision, leaderName: string, bases: Map<string, PathBasis>): PathDecision {
+  const basis: PathBasis = { cause: 'leader', leaderName, leaderReason: leader.reason };
+  bases.set(peer.publicKey, basis);
   const d: PathDecision = {
     peer: peer.publicKey,
     path: leader.path,
     attempt: leader.attempt,
-    reason: `${leader.reason} (decided by ${leaderName})`,
+    reason: pathSentence(basis),
     retryAt: leader.retryAt,
     since: leader.since,
   };
   if (peer.name !== undefined) d.peerName = peer.name;
   if (leader.technique !== undefined) d.technique = leader.technique;
+  if (leader.cause !== undefined) d.cause = leader.cause;
+  if (leader.why !== undefined) d.why = leader.why;
   return d;
 }
 
 function fingerprint(d: PathDecision): string {
   return `${d.path}|${d.attempt}|${d.reason}|${d.retryAt}|${d.since}|${d.technique}`;
-}
-
-export function signed(n: number): string {
-  return n > 0 ? `+${n}` : String(n);
 }
 
 /** A key's first 8 characters, for text when a peer has no name. */

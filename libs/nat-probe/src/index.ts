@@ -1,6 +1,9 @@
 // libs/nat-probe: the STUN server, NAT classification and path decisions.
 export * from './decide';
+export * from './path-words';
 export * from './leader-decisions';
+export * from './member-paths';
+export * from './classify-schedule';
 export * from './punch';
 export * from './stun-server';
 export { answerDatagram, DROP_REASONS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_SOFTWARE_BYTES, otherAddressFor, topologySlots } from './stun-server-handler';

@@ -4,7 +4,8 @@ import type { PathDecision, PeerRecord, PunchMessage } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { formatEndpoint, parseEndpoint, parseIp } from '@wgmesh/netaddr';
 import type { StunAddress } from '@wgmesh/stun';
-import { leads, PunchOutcome, signed } from './decide';
+import { leads, PunchOutcome } from './decide';
+import { signed } from './path-words';
 
 /**
  * Hole punching between two members (the pair's leader drives it; `node.<id>.punch` carries it):

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { DataplaneApplyRequest, DataplaneState, NatReport, NatType, parseDataplaneApplyResult, parsePathReport, parsePeerSnapshot, PathDecision, PathReport, Patterns, PeerEvent, PeerRecord, PunchMessage } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
-import { DEFAULT_PLANNER_OPTIONS, LeaderDecisions, LeaderRef, leads, NatLock, PathPlanner, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
+import { ClassifySchedule, DEFAULT_PLANNER_OPTIONS, FIRST_CLASSIFICATION_WAIT_MS, LeaderDecisions, LeaderRef, MemberPaths, NatLock, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
 import type { StunAddress } from '@wgmesh/stun';
 import { attemptKeepalive } from '@wgmesh/peer-discovery';
 import { countError, meshMetrics, setNatType, setPathCounts } from '@wgmesh/telemetry';
@@ -23,12 +23,6 @@ export type Classify = (server: string, opts: { filtering: boolean; natLock?: ()
 export type SampleMapping = (server: string) => Promise<StunAddress | null>;
 
 /**
- * The full classification (with the filtering tests, which decide nothing about paths) comes this
- * long after the mapping tests alone: first the punches the new NAT type starts, which its NAT
- * lock would otherwise hold up.
- */
-const FILTERING_AFTER_MS = 2000;
-/**
  * A led attempt without a handshake this long after its punch (or the last nudge) sends its
  * initiation again: the state reads 50/250/1000 ms after a punch would have shown a handshake by
  * then. WireGuard retries on its own only after 5 s, which a lost packet costs the attempt.
@@ -38,8 +32,6 @@ const NUDGE_MS = 1000;
 const NUDGE_WINDOW_MS = 20_000;
 /** How long a leader's answer to `paths.get` is waited for (then asked again: LeaderDecisions). */
 const LEADER_ASK_MS = 2000;
-/** How long pairs wait for this node's first NAT classification (and its endpoint at the registry) before being decided without. */
-export const FIRST_CLASSIFICATION_WAIT_MS = 5000;
 
 /**
  * nat-probe on a member:
@@ -61,30 +53,22 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   private get table(): ReadonlyMap<string, PeerRecord> {
     return this.mirror.table;
   }
-  private readonly handshakes = new Map<string, number>();
   /** What the leaders of this node's pairs decided about it (events, and asked for at each table load). */
   private readonly leaders: LeaderDecisions;
-  private readonly planner: PathPlanner;
+  /** Handshakes, the planner, punched attempts and the report (libs/nat-probe: MemberPaths). */
+  private readonly paths: MemberPaths;
   private nat: NatClassification | null = null;
-  private report: PathReport | null = null;
-  /** The `at` of the last report sent (event or reply): strictly increasing. */
-  private lastAt = 0;
   /** The last endpoint the registry saw this node at (null: none yet). */
   private ownEndpoint: string | null = null;
   private interfaces = interfaceFingerprint();
-  private classifying: Promise<void> | null = null;
-  private classifyAgain = false;
-  /** After a quick (mapping-only) classification, the full one follows (FILTERING_AFTER_MS). */
-  private fullPending = false;
-  private timers: { plan?: NodeJS.Timeout; classify?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; republish?: NodeJS.Timeout; firstWait?: NodeJS.Timeout } = {};
+  /** When to classify (libs/nat-probe: ClassifySchedule). */
+  private readonly schedule: ClassifySchedule;
+  private timers: { plan?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; republish?: NodeJS.Timeout; firstWait?: NodeJS.Timeout } = {};
   private stopped = false;
-  private readonly startedAt = Date.now();
   readonly counters = { classifications: 0, classificationFailures: 0, natChanges: 0, plans: 0, reportsPublished: 0, nudges: 0 };
   readonly puncher: Puncher;
   /** Classifications and punches open NAT mappings on purpose: one at a time (port prediction). */
   private readonly natLock = new NatLock();
-  /** Led pairs whose attempt (by its `since`) has been punched or is being punched. */
-  private readonly punching = new Map<string, number>();
 
   constructor(
     @Inject(CONFIG) private readonly config: NatProbeMemberConfig,
@@ -94,12 +78,18 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     @Inject(SAMPLE) private readonly sampleMapping: SampleMapping,
     @Inject(LOGGER) private readonly log: Logger,
   ) {
-    this.planner = new PathPlanner({
-      deadlineMs: config.pathDeadline * 1000,
-      retryBaseMs: config.pathRetry * 1000,
-      retryMaxMs: Math.max(config.pathRetry, config.pathRetryMax) * 1000,
-      staleHandshakeMs: DEFAULT_PLANNER_OPTIONS.staleHandshakeMs,
+    this.paths = new MemberPaths({
+      self: { publicKey: enrollment.publicKey, name: enrollment.name },
+      registryKey: enrollment.registry.publicKey,
+      startedAt: Date.now(),
+      planner: {
+        deadlineMs: config.pathDeadline * 1000,
+        retryBaseMs: config.pathRetry * 1000,
+        retryMaxMs: Math.max(config.pathRetry, config.pathRetryMax) * 1000,
+        staleHandshakeMs: DEFAULT_PLANNER_OPTIONS.staleHandshakeMs,
+      },
     });
+    this.schedule = new ClassifySchedule({ run: (reason, quick) => this.runClassification(reason, quick), intervalMs: config.natInterval * 1000 });
     this.mirror = new PeerMirror({ load: snapshotLoader(async () => { const bus = await this.bus.ready; return (req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot); }, log), apply: (c) => this.onChange(c), log });
     this.leaders = new LeaderDecisions({ self: enrollment.publicKey, ask: (leader) => this.askLeader(leader), changed: () => this.plan(), log: log.child({ component: 'leaders' }) });
     this.puncher = new Puncher({
@@ -148,6 +138,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   onModuleDestroy(): void {
     this.stopped = true;
     this.leaders.stop();
+    this.schedule.stop();
     for (const t of Object.values(this.timers)) if (t) clearTimeout(t);
   }
 
@@ -162,23 +153,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
 
   /** This node's device state: the handshake time of each peer. */
   handleState(state: DataplaneState): void {
-    let changed = false;
-    const seen = new Set<string>();
-    for (const p of state.peers) {
-      seen.add(p.publicKey);
-      const ms = p.latestHandshake * 1000;
-      if (this.handshakes.get(p.publicKey) !== ms) {
-        this.handshakes.set(p.publicKey, ms);
-        changed = true;
-      }
-    }
-    for (const k of [...this.handshakes.keys()]) {
-      if (!seen.has(k)) {
-        this.handshakes.delete(k);
-        changed = true;
-      }
-    }
-    if (changed) this.plan();
+    if (this.paths.observe(state)) this.plan();
   }
 
   /**
@@ -203,13 +178,12 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
 
   /** Counters per technique over the pairs this node leads. */
   techniques(): TechniqueCounts {
-    return this.planner.techniques();
+    return this.paths.techniques();
   }
 
   /** The current decisions (`node.<id>.paths.get`); with `peer`, only the decision about that member. */
   current(peer?: string): PathReport {
-    const report = { ...(this.report ?? this.buildReport([])), techniques: this.planner.techniques(), at: this.stamp() };
-    return peer === undefined ? report : { ...report, decisions: report.decisions.filter((d) => d.peer === peer) };
+    return this.paths.current(Date.now(), peer);
   }
 
   /**
@@ -218,26 +192,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
    * it) is known in a few round trips; the full classification with filtering follows 2 s later.
    */
   classify(reason: string): Promise<void> {
-    if (this.classifying) {
-      this.classifyAgain = true;
-      return this.classifying;
-    }
-    const quick = reason !== 'interval' && reason !== 'with filtering';
-    this.fullPending = quick;
-    this.classifying = this.runClassification(reason, quick).finally(() => {
-      this.classifying = null;
-      if (this.stopped) return;
-      if (this.classifyAgain) {
-        this.classifyAgain = false;
-        void this.classify('requested during a classification');
-        return;
-      }
-      if (this.timers.classify) clearTimeout(this.timers.classify);
-      const [next, delay] = this.fullPending ? ['with filtering', FILTERING_AFTER_MS] : ['interval', this.config.natInterval * 1000];
-      this.timers.classify = setTimeout(() => void this.classify(next), delay);
-      this.timers.classify.unref();
-    });
-    return this.classifying;
+    return this.schedule.request(reason);
   }
 
   private async runClassification(reason: string, quick: boolean): Promise<void> {
@@ -261,6 +216,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       return;
     }
     this.nat = result;
+    this.paths.classified(result);
     meshMetrics.natProbes().inc({ nat: result.nat });
     setNatType(result.nat);
     const changed = previous === null || previous.nat !== result.nat || previous.mapping !== result.mapping || previous.filtering !== result.filtering;
@@ -296,64 +252,39 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   /** Runs the planner; publishes when a decision changed; wakes up for the next deadline or retry. */
   private plan(): void {
     if (this.stopped || !this.mirror.ready) return;
-    const me = this.enrollment.publicKey;
-    const registry = this.enrollment.registry.publicKey;
-    const peers = [...this.table.values()].filter((p) => p.publicKey !== me && p.publicKey !== registry && p.endpoint !== null && p.allowedIps.length > 0);
     const now = Date.now();
-    const result = this.planner.plan({
-      self: { publicKey: me, name: this.enrollment.name, nat: this.nat?.nat, portStep: this.nat?.portStep },
-      peers: peers.map((p) => ({ publicKey: p.publicKey, name: p.name, nat: p.nat })),
-      handshakes: this.handshakes,
-      leaderDecisions: this.leaders.map,
-      // At start, pairs wait (up to FIRST_CLASSIFICATION_WAIT_MS) for this node's NAT type and
-      // for the registry to see its endpoint: a punch without it fails and waits for a retry.
-      selfPending: now - this.startedAt < FIRST_CLASSIFICATION_WAIT_MS && (this.nat === null || !this.table.get(me)?.endpoint),
-      now,
-    });
+    const step = this.paths.plan({ table: this.table.values(), leaderDecisions: this.leaders.map, now });
     this.counters.plans++;
     if (this.timers.plan) clearTimeout(this.timers.plan);
-    if (result.nextWakeAt !== null) this.timers.plan = setTimeout(() => this.plan(), Math.max(0, result.nextWakeAt - now) + 5);
-    this.startPunches(result.decisions);
-    if (!result.changed && this.report) return;
-    const before = new Map((this.report?.decisions ?? []).map((d) => [d.peer, d]));
-    this.report = this.buildReport(result.decisions);
-    const relayed = result.decisions.filter((d) => d.path === 'relayed').length;
-    setPathCounts({ direct: result.decisions.length - relayed, relayed });
-    for (const d of result.decisions) {
-      const prev = before.get(d.peer);
-      if (!prev || prev.path !== d.path || prev.attempt !== d.attempt || prev.reason !== d.reason) {
-        this.log.info('path decided', { peer: d.peerName ?? d.peer, publicKey: d.peer, path: d.path, attempt: d.attempt, reason: d.reason });
-      }
-    }
+    if (step.nextWakeAt !== null) this.timers.plan = setTimeout(() => this.plan(), Math.max(0, step.nextWakeAt - now) + 5);
+    for (const d of step.punch) this.punch(d);
+    if (!step.changed) return;
+    const decisions = this.paths.decisions();
+    const relayed = decisions.filter((d) => d.path === 'relayed').length;
+    setPathCounts({ direct: decisions.length - relayed, relayed });
+    for (const d of step.changed) this.log.info('path decided', { peer: d.peerName ?? d.peer, publicKey: d.peer, path: d.path, attempt: d.attempt, reason: d.reason });
     this.publishReport();
   }
 
   /**
-   * Punches each attempt of a pair this node leads, once per attempt (a retry is a new attempt):
+   * Punches an attempt of a pair this node leads (MemberPaths hands each attempt out once):
    * the outcome goes back to the planner (reasons, counters, the decision's technique).
    */
-  private startPunches(decisions: readonly PathDecision[]): void {
-    const me = this.enrollment.publicKey;
-    for (const d of decisions) {
-      if (!d.attempt || !leads(me, d.peer) || this.punching.get(d.peer) === d.since) continue;
-      this.punching.set(d.peer, d.since);
-      void this.puncher.lead(d.peer, d).then(
-        (outcome) => {
-          if (this.planner.punched(d.peer, d.since, outcome)) {
-            this.log.info('punched', { peer: d.peerName ?? d.peer, technique: outcome.technique, detail: outcome.detail });
-            this.plan();
-            if (outcome.aim) this.nudgeLater(d, outcome.aim, Date.now());
-          }
-        },
-        (err: Error) => {
-          countError('nat_probe');
-          this.log.warn('punch failed', { peer: d.peerName ?? d.peer, error: err.message });
-          if (this.planner.punched(d.peer, d.since, { technique: 'punch', detail: `punch failed: ${err.message}` })) this.plan();
-        },
-      );
-    }
-    const led = new Set(decisions.map((d) => d.peer));
-    for (const key of [...this.punching.keys()]) if (!led.has(key)) this.punching.delete(key);
+  private punch(d: PathDecision): void {
+    void this.puncher.lead(d.peer, d).then(
+      (outcome) => {
+        if (this.paths.punched(d.peer, d.since, outcome)) {
+          this.log.info('punched', { peer: d.peerName ?? d.peer, technique: outcome.technique, detail: outcome.detail });
+          this.plan();
+          if (outcome.aim) this.nudgeLater(d, outcome.aim, Date.now());
+        }
+      },
+      (err: Error) => {
+        countError('nat_probe');
+        this.log.warn('punch failed', { peer: d.peerName ?? d.peer, error: err.message });
+        if (this.paths.punched(d.peer, d.since, { technique: 'punch', detail: `punch failed: ${err.message}` })) this.plan();
+      },
+    );
   }
 
   /**
@@ -362,8 +293,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
    */
   private nudgeLater(d: PathDecision, aim: string, punchedAt: number): void {
     setTimeout(() => {
-      const now = this.report?.decisions.find((x) => x.peer === d.peer);
-      if (this.stopped || !now?.attempt || now.since !== d.since || Date.now() - punchedAt > NUDGE_WINDOW_MS) return;
+      if (this.stopped || !this.paths.attempting(d.peer, d.since) || Date.now() - punchedAt > NUDGE_WINDOW_MS) return;
       this.counters.nudges++;
       this.puncher.nudge(d.peer, aim).then(
         () => this.nudgeLater(d, aim, punchedAt),
@@ -384,21 +314,13 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     bus.publish(Patterns.punch, message);
   }
 
-  private buildReport(decisions: PathDecision[]): PathReport {
-    return { node: this.enrollment.name, publicKey: this.enrollment.publicKey, nat: this.nat?.nat ?? 'unknown', decisions, techniques: this.planner.techniques(), at: Date.now() };
-  }
-
   private publishReport(): void {
     const bus = this.bus.current;
-    if (!bus || !this.report) return;
-    bus.publish(Patterns.paths, { ...this.report, techniques: this.planner.techniques(), at: this.stamp() });
+    if (!bus) return;
+    const report = this.paths.outgoing(Date.now());
+    if (!report) return;
+    bus.publish(Patterns.paths, report);
     this.counters.reportsPublished++;
-  }
-
-  /** `at` for a report sent now: strictly increasing, so a follower can tell the newer of two. */
-  private stamp(): number {
-    this.lastAt = Math.max(Date.now(), this.lastAt + 1);
-    return this.lastAt;
   }
 
   /** The members that may lead a pair with this node (named: a node id to ask). */
