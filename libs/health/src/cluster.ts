@@ -55,32 +55,51 @@ export function clusterMetrics(): () => Promise<{ contentType: string; body: str
 export function primaryAndWorkerMetrics(timeoutMs = 2000): () => Promise<{ contentType: string; body: string }> {
   return async () => {
     const own = await metricsRegistry.getMetricsAsJSON();
-    const workers = Object.values(cluster.workers ?? {}).filter((w) => w && w.isConnected() && !w.isDead());
-    const id = nextId++;
-    const replies: unknown[] = [];
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      function onMessage(_worker: unknown, msg: unknown) {
-        const reply = msg as { type?: unknown; id?: unknown; metrics?: unknown };
-        if (reply?.type !== METRICS_REPLY || reply.id !== id) return;
-        replies.push(reply.metrics);
-        if (replies.length === workers.length) done();
-      }
-      function done() {
-        clearTimeout(timer);
-        cluster.off('message', onMessage);
-        resolve();
-      }
-      cluster.on('message', onMessage);
-      if (workers.length === 0) return done();
-      for (const w of workers) w!.send({ type: METRICS_REQUEST, id });
-    });
-    const registry = AggregatorRegistry.aggregate([own, ...(replies as (typeof own)[])]);
+    const replies = await askWorkers<typeof own>((id) => ({ type: METRICS_REQUEST, id }), METRICS_REPLY, (r) => r.metrics, timeoutMs);
+    const registry = AggregatorRegistry.aggregate([own, ...replies.values()]);
     return { contentType: registry.contentType, body: await registry.metrics() };
   };
 }
 
 let nextId = 1;
+
+/**
+ * Sends every live worker one request (made by `request` with a fresh id) and collects the
+ * replies of type `replyType` with that id, by worker id, until all have answered or
+ * `timeoutMs` has passed (a worker that did not answer is missing from the map).
+ */
+async function askWorkers<T>(
+  request: (id: number) => object,
+  replyType: string,
+  value: (reply: Record<string, unknown>) => unknown,
+  timeoutMs: number,
+): Promise<Map<number, T>> {
+  const workers = liveWorkers();
+  const id = nextId++;
+  const replies = new Map<number, T>();
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, timeoutMs);
+    function onMessage(worker: { id: number }, msg: unknown) {
+      const reply = msg as Record<string, unknown> | null;
+      if (reply?.type !== replyType || reply.id !== id) return;
+      replies.set(worker.id, value(reply) as T);
+      if (replies.size === workers.length) done();
+    }
+    function done() {
+      clearTimeout(timer);
+      cluster.off('message', onMessage);
+      resolve();
+    }
+    cluster.on('message', onMessage);
+    if (workers.length === 0) return done();
+    for (const w of workers) w.send(request(id));
+  });
+  return replies;
+}
+
+function liveWorkers() {
+  return Object.values(cluster.workers ?? {}).filter((w): w is NonNullable<typeof w> => !!w && w.isConnected() && !w.isDead());
+}
 
 /**
  * In the primary: ready when `expected` workers are alive and each reports ready. The detail
@@ -90,26 +109,8 @@ export function workersCheck(expected: number, name = 'workers', timeoutMs = CHE
   return {
     name,
     check: async () => {
-      const workers = Object.values(cluster.workers ?? {}).filter((w) => w && w.isConnected() && !w.isDead());
-      const id = nextId++;
-      const replies = new Map<number, ReadinessReport>();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, timeoutMs);
-        function onMessage(worker: { id: number }, msg: unknown) {
-          const reply = msg as ReadyReply;
-          if (reply?.type !== REPLY || reply.id !== id) return;
-          replies.set(worker.id, reply.report);
-          if (replies.size === workers.length) done();
-        }
-        function done() {
-          clearTimeout(timer);
-          cluster.off('message', onMessage);
-          resolve();
-        }
-        cluster.on('message', onMessage);
-        if (workers.length === 0) return done();
-        for (const w of workers) w!.send({ type: REQUEST, id, timeoutMs: timeoutMs - 100 } satisfies ReadyRequest);
-      });
+      const workers = liveWorkers();
+      const replies = await askWorkers<ReadinessReport>((id) => ({ type: REQUEST, id, timeoutMs: timeoutMs - 100 } satisfies ReadyRequest), REPLY, (r) => r.report, timeoutMs);
       const ready = [...replies.values()].filter((r) => r.ready).length;
       const problems = [...replies.entries()]
         .filter(([, r]) => !r.ready)
