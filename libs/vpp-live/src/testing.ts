@@ -1,4 +1,5 @@
 import { FindVppOptions, VppInstall, vppAvailability } from './find';
+import { skipSuite } from '@wgmesh/testing';
 
 /**
  * `describe` for suites that need a live VPP (found as findVpp finds a user's install). Without
@@ -9,9 +10,9 @@ export function describeWithVpp(name: string, body: (install: () => VppInstall) 
   const found = vppAvailability(opts);
   const reason = found.reason ?? (process.getuid?.() !== 0 ? 'live VPP tests need root (network namespaces)' : undefined);
   if (reason !== undefined) {
+    // The body is not run: a skipped suite creates nothing (no temporary directory to leave behind).
     process.stderr.write(`\n${name}: skipped: ${reason}\n`);
-    const skip = describe.skip;
-    skip(`${name} (skipped: ${reason})`, () => body(() => found.install as VppInstall));
+    skipSuite(reason, name);
     return;
   }
   describe(name, () => body(() => found.install as VppInstall));
