@@ -1,5 +1,4 @@
 import { FindVppOptions, VppInstall, vppAvailability } from './find';
-import { skipSuite } from '@wgmesh/testing';
 
 /**
  * `describe` for suites that need a live VPP (found as findVpp finds a user's install). Without
@@ -12,7 +11,12 @@ export function describeWithVpp(name: string, body: (install: () => VppInstall) 
   if (reason !== undefined) {
     // The body is not run: a skipped suite creates nothing (no temporary directory to leave behind).
     process.stderr.write(`\n${name}: skipped: ${reason}\n`);
-    skipSuite(reason, name);
+    // As @wgmesh/testing's skipSuite (not imported: the CLI ships this lib, and that kit pulls in
+    // test-only packages): one skipped test under "skipped: <reason>", which npm test lists.
+    describe(`skipped: ${reason}`, () => {
+      const skip = it.skip;
+      skip(name, () => undefined);
+    });
     return;
   }
   describe(name, () => body(() => found.install as VppInstall));
