@@ -108,6 +108,7 @@ describe('dataplane and enrolment messages', () => {
     ['registry', /name: "registry" is reserved: it is the registry's own node id/],
     ['enroll', /name: "enroll" is reserved/],
     ['system', /name: "system" is reserved/],
+    ['registry-b', /names starting with "registry-" are the node ids of a mesh's further registries/],
   ])('refuses the reserved node id %p, naming the rule', (name, message) => {
     expect(() => parseEnrollRequest({ publicKey: KEY, name, proof, possession })).toThrow(message);
     expect(() => parseNodeId(name, 'node')).toThrow(ContractError);
