@@ -1,4 +1,4 @@
-import type { DataplaneState, NatType, PathDecision, PathReport, PeerRecord } from '@wgmesh/contracts';
+import type { DataplaneState, NatType, PathDecision, PathReport, PathUpdate, PeerRecord } from '@wgmesh/contracts';
 import { DEFAULT_PLANNER_OPTIONS, leads, PathPlanner, PlannerOptions, PunchOutcome, TechniqueCounts } from './decide';
 
 /** How long pairs wait for this node's first NAT classification (and its endpoint at the registry) before being decided without. */
@@ -13,6 +13,29 @@ export interface MemberPathsOptions {
   startedAt: number;
 }
 
+/**
+ * A leader sends a follower its decision about it when it changes, and once more this long after
+ * (see `resend`): a follower that lost the first one (NATS dropped it: a slow consumer, a
+ * reconnect before its resubscription had re-asked) gets it then, at the cost of one more small
+ * message per change. Nothing is resent periodically otherwise.
+ */
+export const PATH_RESEND_MS = 30_000;
+
+/** A leader's decision about one follower, addressed to it (`node.<to>.paths.from.<self>`). */
+export interface AddressedDecision {
+  /** The follower's node id. */
+  to: string;
+  /** This member's report with at most the one decision about the follower (none: it has none any more). */
+  report: PathReport;
+}
+
+/** What to publish after a change: the update of this member's report, and the decisions addressed to followers. */
+export interface PathsOutgoing {
+  /** `node.<self>.paths`: what changed since the previous update (null when nothing did). */
+  update: PathUpdate | null;
+  addressed: AddressedDecision[];
+}
+
 /** What one planning step asks of the caller. */
 export interface MemberPlanStep {
   /** Wake up and plan again then (null: nothing due). */
@@ -25,7 +48,9 @@ export interface MemberPlanStep {
 
 /**
  * A member's path state, without I/O or timers (time comes in as `now`): the device's handshakes,
- * the PathPlanner, the attempts punched, and the report this member publishes on `node.<id>.paths`.
+ * the PathPlanner, the attempts punched, and what this member publishes: the updates of its report
+ * (`node.<id>.paths`, numbered), and each led pair's decision to its follower only
+ * (`node.<follower>.paths.from.<id>`). The whole report is asked for (`current`, `paths.get`).
  * nat-probe's member service feeds it (table, NAT, device state, leaders' decisions) and carries
  * out what a step asks (punch, wake up, publish).
  */
@@ -38,6 +63,12 @@ export class MemberPaths {
   /** Led pairs whose attempt (by its `since`) has been punched or is being punched. */
   private readonly punching = new Map<string, number>();
   private nat: { nat: NatType; portStep?: number } | undefined;
+  /** The decisions as last sent in an update (by peer), the NAT type sent, and the update count. */
+  private readonly published = new Map<string, PathDecision>();
+  private publishedNat: NatType | undefined;
+  private seq = 0;
+  /** Followers whose decision is to be sent again (see PATH_RESEND_MS): peer key → when, and its node id. */
+  private readonly resends = new Map<string, { at: number; to: string }>();
 
   constructor(private readonly opts: MemberPathsOptions) {
     this.planner = new PathPlanner(opts.planner ?? DEFAULT_PLANNER_OPTIONS);
@@ -118,15 +149,70 @@ export class MemberPaths {
     return d !== undefined && d.attempt && d.since === since;
   }
 
-  /** The current decisions; with `peer`, only the one about that member. Stamped now. */
+  /**
+   * The current decisions; with `peer`, only the one about that member. Stamped now, with the
+   * `epoch` and `seq` of the last update (the report includes it: call `outgoing` in the same
+   * turn as `plan`, before any reply).
+   */
   current(now: number, peer?: string): PathReport {
-    const report = { ...(this.report ?? this.build([], now)), techniques: this.planner.techniques(), at: this.stamp(now) };
+    const report: PathReport = { ...(this.report ?? this.build([], now)), techniques: this.planner.techniques(), at: this.stamp(now), epoch: this.opts.startedAt, seq: this.seq };
     return peer === undefined ? report : { ...report, decisions: report.decisions.filter((d) => d.peer === peer) };
   }
 
-  /** The report to publish now (null before the first plan). */
-  outgoing(now: number): PathReport | null {
-    return this.report ? { ...this.report, techniques: this.planner.techniques(), at: this.stamp(now) } : null;
+  /**
+   * What to send after a planning step: the update of this member's report (the decisions that
+   * differ from the last update's, in any field, and those gone; null when none did and the NAT
+   * type is the same) and, for each pair this member leads whose decision changed, the decision
+   * addressed to the follower. O(decisions) to compare, O(changes) to send.
+   */
+  outgoing(now: number): PathsOutgoing {
+    if (!this.report) return { update: null, addressed: [] };
+    const me = this.opts.self.publicKey;
+    const changed: PathDecision[] = [];
+    const removed: string[] = [];
+    const addressed: AddressedDecision[] = [];
+    const current = new Set<string>();
+    const at = this.stamp(now);
+    const address = (peer: string, name: string | undefined, d: PathDecision | undefined) => {
+      if (name === undefined || !leads(me, peer)) return;
+      addressed.push({ to: name, report: this.addressedReport(d, at) });
+      this.resends.set(peer, { at: now + PATH_RESEND_MS, to: name });
+    };
+    for (const d of this.report.decisions) {
+      current.add(d.peer);
+      const before = this.published.get(d.peer);
+      if (before === d || (before !== undefined && sameDecision(before, d))) continue;
+      changed.push(d);
+      this.published.set(d.peer, d);
+      address(d.peer, d.peerName ?? before?.peerName, d);
+    }
+    for (const [peer, before] of this.published) {
+      if (current.has(peer)) continue;
+      removed.push(peer);
+      this.published.delete(peer);
+      address(peer, before.peerName, undefined);
+    }
+    const nat = this.report.nat;
+    if (changed.length === 0 && removed.length === 0 && nat === this.publishedNat) return { update: null, addressed };
+    this.publishedNat = nat;
+    const update: PathUpdate = { node: this.opts.self.name, publicKey: me, nat, epoch: this.opts.startedAt, seq: ++this.seq, changed, removed, techniques: this.planner.techniques(), at };
+    return { update, addressed };
+  }
+
+  /**
+   * The decisions addressed to followers PATH_RESEND_MS ago (see there), to send once more now:
+   * each change is sent twice, never more. Call it every few seconds or so.
+   */
+  resend(now: number): AddressedDecision[] {
+    const out: AddressedDecision[] = [];
+    let at: number | undefined;
+    for (const [peer, r] of this.resends) {
+      if (r.at > now) continue;
+      this.resends.delete(peer);
+      at ??= this.stamp(now);
+      out.push({ to: r.to, report: this.addressedReport(this.published.get(peer), at) });
+    }
+    return out;
   }
 
   decisions(): readonly PathDecision[] {
@@ -135,6 +221,10 @@ export class MemberPaths {
 
   techniques(): TechniqueCounts {
     return this.planner.techniques();
+  }
+
+  private addressedReport(d: PathDecision | undefined, at: number): PathReport {
+    return { node: this.opts.self.name, publicKey: this.opts.self.publicKey, nat: this.nat?.nat ?? 'unknown', decisions: d ? [d] : [], at };
   }
 
   private build(decisions: PathDecision[], now: number): PathReport {
@@ -146,4 +236,8 @@ export class MemberPaths {
     this.lastAt = Math.max(now, this.lastAt + 1);
     return this.lastAt;
   }
+}
+
+function sameDecision(a: PathDecision, b: PathDecision): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
+import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, PathReportView, PathUpdate, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { Attr, setSpanAttributes } from '@wgmesh/telemetry';
 import { compareViews, countChangedPeers, CoalescingScheduler, DesiredOptions, desiredPeers, DesiredSet, DnsPullError, Enrollment, OwnEndpoint, PathSets, pullPeers, refusedPeers, registriesOf, sameDesiredPeers } from '@wgmesh/peer-discovery';
@@ -48,6 +48,11 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private connectTargets: Set<string> | undefined;
   /** nat-probe's path decisions, as sets (libs/peer-discovery). */
   private readonly paths = new PathSets();
+  /** nat-probe's report as its updates (`node.<id>.paths`) keep it; a gap fetches it whole (`paths.get`). */
+  private readonly pathView = new PathReportView();
+  /** A `paths.get` under way, and whether another is wanted after it (an update showed a gap meanwhile). */
+  private pathsAsking: Promise<void> | null = null;
+  private pathsAskAgain = false;
   private pathsTimer: NodeJS.Timeout | null = null;
   /** This node's endpoint as the registry last published it. */
   private readonly ownEndpoint = new OwnEndpoint();
@@ -116,8 +121,22 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     void this.askPaths().finally(() => void (this.mirror.ready ? this.mirror.reload('subscribed') : this.mirror.start()));
   }
 
-  /** This node's path decisions now, when a nat-probe answers (none runs: every peer is direct). */
-  private async askPaths(): Promise<void> {
+  /** This node's path decisions now, when a nat-probe answers (none runs: every peer is direct). One request at a time. */
+  private askPaths(): Promise<void> {
+    if (this.pathsAsking) {
+      this.pathsAskAgain = true;
+      return this.pathsAsking;
+    }
+    this.pathsAsking = this.askPathsNow().finally(() => {
+      this.pathsAsking = null;
+      if (!this.pathsAskAgain || this.stopped) return;
+      this.pathsAskAgain = false;
+      void this.askPaths();
+    });
+    return this.pathsAsking;
+  }
+
+  private async askPathsNow(): Promise<void> {
     try {
       const report = await (await this.bus.ready).request(Patterns.pathsGet, {}, parsePathReport, { timeoutMs: PATHS_ASK_MS });
       this.setPaths(report);
@@ -165,12 +184,27 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   }
 
   /**
-   * This node's path decisions (`node.<id>.paths`, from its nat-probe): relayed peers are left out
-   * (traffic takes the registry peer), peers under a direct attempt get no routes, peers it has not
-   * decided about yet are left out too (the relay carries them). Without any report (no nat-probe
-   * runs) every peer is direct.
+   * An update of this node's path decisions (`node.<id>.paths`, from its nat-probe): applied to
+   * the report held; when one was missed (or none is held yet, or nat-probe restarted) the whole
+   * report is asked for instead (`paths.get`).
+   */
+  updatePaths(update: PathUpdate): void {
+    const outcome = this.pathView.update(update);
+    if (outcome === 'gap') void this.askPaths();
+    else if (outcome === 'applied') this.applyPaths(this.pathView.report!);
+  }
+
+  /**
+   * This node's path decisions, whole (a `paths.get` reply; an older one than held is ignored):
+   * relayed peers are left out (traffic takes the registry peer), peers under a direct attempt get
+   * no routes, peers it has not decided about yet are left out too (the relay carries them).
+   * Without any report (no nat-probe runs) every peer is direct.
    */
   setPaths(report: PathReport): void {
+    if (this.pathView.full(report)) this.applyPaths(report);
+  }
+
+  private applyPaths(report: PathReport): void {
     if (!this.paths.set(report)) return;
     this.optionsChanged();
     const { relayed, attempt, punched } = this.paths;

@@ -1,6 +1,6 @@
 import { Controller, UseFilters } from '@nestjs/common';
 import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
-import { ConnectReply, type ConnectRequest, ContractError, type PathReport, Patterns, type PeerEvent } from '@wgmesh/contracts';
+import { ConnectReply, type ConnectRequest, ContractError, type PathUpdate, Patterns, type PeerEvent } from '@wgmesh/contracts';
 import { MeshExceptionFilter } from '@wgmesh/nats-transport';
 import { MemberPeersService } from './member-peers.service';
 
@@ -21,9 +21,9 @@ export class MemberController {
 
   /** This node's own path decisions, from its nat-probe. */
   @EventPattern(Patterns.paths)
-  onPaths(@Payload() report: PathReport): void {
-    if (report.publicKey !== this.peers.publicKey) throw new ContractError('publicKey', `a path report for another key (${report.publicKey})`);
-    this.peers.setPaths(report);
+  onPaths(@Payload() update: PathUpdate): void {
+    if (update.publicKey !== this.peers.publicKey) throw new ContractError('publicKey', `a path update for another key (${update.publicKey})`);
+    this.peers.updatePaths(update);
   }
 
   @MessagePattern(Patterns.connect)
