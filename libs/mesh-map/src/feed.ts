@@ -91,7 +91,9 @@ export class MapFeed {
   private async fetchPaths(node: string): Promise<void> {
     try {
       const report = await this.opts.bus.request(Patterns.pathsGet, {}, parsePathReport, { node, timeoutMs: PATHS_GET_TIMEOUT_MS });
-      if (this.view(node).full(report)) this.input(() => this.opts.map.pathReport(node, report));
+      const view = this.view(node);
+      // A report the map refuses (not the node's own) is not kept either: the next update fetches again.
+      if (view.full(report) && !this.input(() => this.opts.map.pathReport(node, report))) view.clear();
       this.counters.pathsFetched++;
     } catch (err) {
       // Not running, or no nat-probe: its reports come as events when it has some.
@@ -104,8 +106,9 @@ export class MapFeed {
   private pathUpdate(node: string, update: PathUpdate): void {
     const view = this.view(node);
     const outcome = view.update(update);
-    if (outcome === 'applied') this.opts.map.pathReport(node, view.report!);
-    else if (outcome === 'gap') void this.fetchPaths(node);
+    if (outcome === 'applied') {
+      if (!this.input(() => this.opts.map.pathReport(node, view.report!))) view.clear();
+    } else if (outcome === 'gap') void this.fetchPaths(node);
   }
 
   private view(node: string): PathReportView {
@@ -161,8 +164,8 @@ export class MapFeed {
     if (node !== null) this.input(() => apply(node));
   }
 
-  /** Runs one input into the map. */
-  private input(apply: () => void): void {
+  /** Runs one input into the map; false when the map did not take it. */
+  private input(apply: () => void): boolean {
     const before = this.opts.map.version;
     try {
       apply();
@@ -173,9 +176,10 @@ export class MapFeed {
         countError('invalid_event');
       }
       this.opts.log.debug('mesh map: input not taken', { reason: err.message });
-      return;
+      return false;
     }
     if (this.opts.map.version !== before) this.opts.changed?.();
+    return true;
   }
 
   close(): void {
