@@ -1,4 +1,4 @@
-import { DataplaneApplyRequest, DataplaneState, NatReport, parseAddressedPathReport, parseDataplaneApplyRequest, parseNatReport, parsePathReport, parsePathUpdate, parsePunchMessage, PathReport, PathReportView, PathUpdate, Patterns, PeerRecord, PunchMessage } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, DataplaneState, NatReport, parseAddressedPathReport, parseDataplaneApplyRequest, parseNatReport, parsePathReport, parsePathUpdate, parsePunchMessage, PathReport, PathReportView, PathUpdate, Patterns, PeerRecord, PunchMessage, readPathReport } from '@wgmesh/contracts';
 import { createLogger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
@@ -36,7 +36,7 @@ function followPaths(bus: MeshBus, reports: PathReport[], updates: PathUpdate[] 
     const outcome = view.update(update);
     if (outcome === 'applied') reports.push(view.report!);
     else if (outcome === 'gap') {
-      void bus.request(Patterns.pathsGet, {}, parsePathReport, { node: 'a' }).then((r) => {
+      void readPathReport((req) => bus.request(Patterns.pathsGet, req, parsePathReport, { node: 'a' })).then((r) => {
         if (view.full(r)) reports.push(r);
       }, () => undefined);
     }

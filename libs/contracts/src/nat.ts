@@ -131,6 +131,11 @@ export interface PathReport {
   epoch?: number;
   /** The `seq` of the last `PathUpdate` this report includes (0: none sent yet). */
   seq?: number;
+  /**
+   * A `paths.get` reply is one page of the report (decisions by public key, at most
+   * PATHS_PAGE_MAX): present when more follow, the key to ask after (`{after: next}`).
+   */
+  next?: string;
 }
 
 /**
@@ -185,14 +190,25 @@ export interface PunchMessage {
 }
 
 /**
- * `node.<id>.paths.get` request: `{}` for the whole report; `{peer}` for the decision about that
- * one member only (what the follower of a pair asks its leader: one decision, not the report).
+ * `node.<id>.paths.get` request: `{}` for the report (its first page), `{after, limit}` for the
+ * page of decisions about the members whose keys come after `after` (see `readPathReport`);
+ * `{peer}` for the decision about that one member only (what the follower of a pair asks its
+ * leader: one decision, not the report).
  */
 export interface PathsGetRequest {
   peer?: string;
+  after?: string;
+  /** Decisions in the reply at most (PATHS_PAGE_MAX when absent). */
+  limit?: number;
 }
 
 export const MAX_PATH_DECISIONS = 10_000;
+/**
+ * Decisions in one `paths.get` reply at most: a decision is ~250 bytes (~800 with the longest
+ * reason and name), so a page stays under NATS' 1 MiB max_payload, which replies cannot exceed
+ * (the transport chunks requests and events, not replies).
+ */
+export const PATHS_PAGE_MAX = 1000;
 const MS = (value: unknown, path: string) => integer(value, path, 0, Number.MAX_SAFE_INTEGER);
 
 function endpointOrNull(value: unknown, path: string): string | null {
@@ -269,7 +285,7 @@ function decisionList(value: unknown, path: string, max: number): PathDecision[]
 }
 
 export function parsePathReport(value: unknown): PathReport {
-  const o = object(value, '', ['node', 'publicKey', 'nat', 'decisions', 'techniques', 'at', 'epoch', 'seq'], LENIENT);
+  const o = object(value, '', ['node', 'publicKey', 'nat', 'decisions', 'techniques', 'at', 'epoch', 'seq', 'next'], LENIENT);
   const report: PathReport = {
     node: parseName(o.node, 'node'),
     publicKey: parsePublicKey(o.publicKey, 'publicKey'),
@@ -283,7 +299,30 @@ export function parsePathReport(value: unknown): PathReport {
     report.epoch = MS(o.epoch, 'epoch');
     report.seq = MS(o.seq, 'seq');
   }
+  if (o.next !== undefined) report.next = parsePublicKey(o.next, 'next');
   return report;
+}
+
+/**
+ * A member's whole report through paged `paths.get` requests (`request` sends one): the pages
+ * in key order, put together. Pages may come from different moments; the report takes the first
+ * page's `seq`, the oldest: applying the updates after it again only sets decisions to what they
+ * became since (an update says what a decision is now, not how it changed), so the report then
+ * follows the member exactly. A member that restarted between pages makes it throw.
+ */
+export async function readPathReport(request: (req: PathsGetRequest) => Promise<PathReport>): Promise<PathReport> {
+  const first = await request({ limit: PATHS_PAGE_MAX });
+  const decisions = [...first.decisions];
+  let page = first;
+  for (let pages = 1; page.next !== undefined; pages++) {
+    if (pages > Math.ceil(MAX_PATH_DECISIONS / PATHS_PAGE_MAX) + 1) throw new Error(`${first.node}'s path report has more than ${MAX_PATH_DECISIONS} decisions`);
+    const after: string = page.next;
+    page = await request({ after, limit: PATHS_PAGE_MAX });
+    if (page.publicKey !== first.publicKey || page.epoch !== first.epoch) throw new Error(`${first.node}'s nat-probe restarted while its path report was read`);
+    for (const d of page.decisions) if (d.peer > after) decisions.push(d);
+  }
+  const { next: _next, ...last } = page;
+  return { ...last, decisions, ...(first.epoch !== undefined ? { epoch: first.epoch, seq: first.seq } : {}) };
 }
 
 /** `node.<follower>.paths.from.<leader>` event: a report with the one decision about the follower (or none). */
@@ -392,6 +431,11 @@ export function parsePunchMessage(value: unknown): PunchMessage {
 }
 
 export function parsePathsGetRequest(value: unknown): PathsGetRequest {
-  const o = object(value, '', ['peer']);
-  return o.peer === undefined ? {} : { peer: parsePublicKey(o.peer, 'peer') };
+  const o = object(value, '', ['peer', 'after', 'limit']);
+  const req: PathsGetRequest = {};
+  if (o.peer !== undefined) req.peer = parsePublicKey(o.peer, 'peer');
+  if (o.after !== undefined) req.after = parsePublicKey(o.after, 'after');
+  if (o.limit !== undefined) req.limit = integer(o.limit, 'limit', 1, PATHS_PAGE_MAX);
+  if (req.peer !== undefined && (req.after !== undefined || req.limit !== undefined)) throw new ContractError('peer', 'asks for one decision: no page with it');
+  return req;
 }

@@ -1,5 +1,5 @@
 import { ACCESS, memberSubjects } from './access';
-import { MAX_PATH_DECISIONS, parseAddressedPathReport, parsePathDecision, parsePathReport, parsePathUpdate, PathDecision, PathReport, PathReportView, PathUpdate } from './nat';
+import { MAX_PATH_DECISIONS, parseAddressedPathReport, parsePathDecision, parsePathReport, parsePathsGetRequest, parsePathUpdate, PathDecision, PathReport, PathReportView, PATHS_PAGE_MAX, PathsGetRequest, PathUpdate, readPathReport } from './nat';
 import { isAddressed, matchSubject, Patterns, senderOfSubject, subjectFor } from './subjects';
 
 const key = (n: number) => Buffer.alloc(32, n).toString('base64');
@@ -107,5 +107,36 @@ describe('path updates, addressed decisions, and the report a consumer holds', (
     expect(view.update(update(8, [decision(keys[5]!, 'relayed: both endpoint-dependent')], [keys[6]!]))).toBe('applied');
     expect(view.report!.decisions).toHaveLength(MAX_PATH_DECISIONS - 1);
     expect(view.report!.decisions.find((d) => d.peer === keys[5])!.reason).toBe('relayed: both endpoint-dependent');
+  });
+});
+
+describe('paged paths.get (a reply must fit one NATS message)', () => {
+  const keys = [A, B, C].sort();
+  const report = (decisions: PathDecision[], seq: number, epoch = 100): PathReport => ({ node: 'a', publicKey: A, nat: 'eim', decisions, at: seq, epoch, seq });
+
+  it('parses page requests', () => {
+    expect(parsePathsGetRequest({ after: B, limit: 5 })).toEqual({ after: B, limit: 5 });
+    expect(() => parsePathsGetRequest({ limit: PATHS_PAGE_MAX + 1 })).toThrow(/^limit: /);
+    expect(() => parsePathsGetRequest({ peer: B, after: C })).toThrow(/^peer: asks for one decision/);
+    expect(parsePathReport({ ...report([], 1), next: B }).next).toBe(B);
+  });
+
+  it('puts the pages together, with the first page seq (updates after it are applied again harmlessly)', async () => {
+    const asked: PathsGetRequest[] = [];
+    const pages = [{ ...report([decision(keys[0]!)], 5), next: keys[0]! }, { ...report([decision(keys[1]!, 'changed since')], 7), next: keys[1]! }, report([decision(keys[2]!)], 7)];
+    const whole = await readPathReport(async (req) => {
+      asked.push(req);
+      return pages[asked.length - 1]!;
+    });
+    expect(asked).toEqual([{ limit: PATHS_PAGE_MAX }, { after: keys[0], limit: PATHS_PAGE_MAX }, { after: keys[1], limit: PATHS_PAGE_MAX }]);
+    expect(whole.decisions.map((d) => d.peer)).toEqual(keys);
+    expect(whole).toMatchObject({ seq: 5, epoch: 100 });
+    expect(whole.next).toBeUndefined();
+  });
+
+  it('refuses pages from a restarted member', async () => {
+    const pages = [{ ...report([decision(keys[0]!)], 5), next: keys[0]! }, report([decision(keys[1]!)], 1, 200)];
+    let i = 0;
+    await expect(readPathReport(async () => pages[i++]!)).rejects.toThrow(/restarted/);
   });
 });

@@ -1,5 +1,5 @@
 import { defineOptions, parseCommand, values } from '@wgmesh/config';
-import { nodeOfSubject, parsePathReport, PathReportView, Patterns } from '@wgmesh/contracts';
+import { nodeOfSubject, parsePathReport, PathReportView, Patterns, readPathReport } from '@wgmesh/contracts';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
 
 /**
@@ -37,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
   const view = (node: string) => views.get(node) ?? views.set(node, new PathReportView()).get(node)!;
   const fetch = async (node: string) => {
     try {
-      const report = await bus.request(Patterns.pathsGet, {}, parsePathReport, { node, timeoutMs: 2000 });
+      const report = await readPathReport((req) => bus.request(Patterns.pathsGet, req, parsePathReport, { node, timeoutMs: 2000 }));
       if (view(node).full(report)) line('paths', { source: 'get', report });
     } catch (err) {
       // Not up yet: its first update comes as an event, which this process now receives (and fetches the report for).

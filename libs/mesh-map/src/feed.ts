@@ -1,4 +1,4 @@
-import { DataplaneState, nodeOfSubject, parsePathReport, parsePeerSnapshot, PathReportView, PathUpdate, Patterns } from '@wgmesh/contracts';
+import { DataplaneState, nodeOfSubject, parsePathReport, parsePeerSnapshot, PathReportView, PathUpdate, Patterns, readPathReport } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
 import { MirrorChange, PeerMirror, readPagedSnapshot } from '@wgmesh/peer-sync';
@@ -90,7 +90,7 @@ export class MapFeed {
 
   private async fetchPaths(node: string): Promise<void> {
     try {
-      const report = await this.opts.bus.request(Patterns.pathsGet, {}, parsePathReport, { node, timeoutMs: PATHS_GET_TIMEOUT_MS });
+      const report = await readPathReport((req) => this.opts.bus.request(Patterns.pathsGet, req, parsePathReport, { node, timeoutMs: PATHS_GET_TIMEOUT_MS }));
       const view = this.view(node);
       // A report the map refuses (not the node's own) is not kept either: the next update fetches again.
       if (view.full(report) && !this.input(() => this.opts.map.pathReport(node, report))) view.clear();

@@ -137,6 +137,19 @@ describe('MemberPaths', () => {
     expect(m.resend(T0 + 100 + 10 * PATH_RESEND_MS)).toEqual([]);
   });
 
+  it('answers paths.get in pages by key, each one naming the key to go on after', () => {
+    const m = member();
+    m.classified({ nat: 'eim' });
+    m.plan({ table, leaderDecisions: none, now: T0 + 100 });
+    const first = m.current(T0 + 100, undefined, { limit: 1 });
+    expect(first.decisions.map((d) => d.peer)).toEqual([B]);
+    expect(first.next).toBe(B);
+    const second = m.current(T0 + 100, undefined, { after: first.next, limit: 1 });
+    expect(second.decisions.map((d) => d.peer)).toEqual([C]);
+    expect(second.next).toBeUndefined();
+    expect(m.current(T0 + 100).decisions.map((d) => d.peer)).toEqual([B, C]);
+  });
+
   it('a follower of all its pairs publishes updates but addresses nothing', () => {
     const m = member(C, 'c');
     m.classified({ nat: 'eim' });

@@ -1,4 +1,4 @@
-import type { DataplaneState, NatType, PathDecision, PathReport, PathUpdate, PeerRecord } from '@wgmesh/contracts';
+import { PATHS_PAGE_MAX, type DataplaneState, type NatType, type PathDecision, type PathReport, type PathsGetRequest, type PathUpdate, type PeerRecord } from '@wgmesh/contracts';
 import { DEFAULT_PLANNER_OPTIONS, leads, PathPlanner, PlannerOptions, PunchOutcome, TechniqueCounts } from './decide';
 
 /** How long pairs wait for this node's first NAT classification (and its endpoint at the registry) before being decided without. */
@@ -69,6 +69,7 @@ export class MemberPaths {
   private seq = 0;
   /** Followers whose decision is to be sent again (see PATH_RESEND_MS): peer key → when, and its node id. */
   private readonly resends = new Map<string, { at: number; to: string }>();
+  private sorted: { of: readonly PathDecision[]; by: PathDecision[] } | undefined;
 
   constructor(private readonly opts: MemberPathsOptions) {
     this.planner = new PathPlanner(opts.planner ?? DEFAULT_PLANNER_OPTIONS);
@@ -154,9 +155,30 @@ export class MemberPaths {
    * `epoch` and `seq` of the last update (the report includes it: call `outgoing` in the same
    * turn as `plan`, before any reply).
    */
-  current(now: number, peer?: string): PathReport {
+  current(now: number, peer?: string, page: Pick<PathsGetRequest, 'after' | 'limit'> = {}): PathReport {
     const report: PathReport = { ...(this.report ?? this.build([], now)), techniques: this.planner.techniques(), at: this.stamp(now), epoch: this.opts.startedAt, seq: this.seq };
-    return peer === undefined ? report : { ...report, decisions: report.decisions.filter((d) => d.peer === peer) };
+    if (peer !== undefined) return { ...report, decisions: report.decisions.filter((d) => d.peer === peer) };
+    // One page: the decisions by key after `after`, PATHS_PAGE_MAX at most (a reply must fit one NATS message).
+    const sorted = this.sortedDecisions();
+    let start = 0;
+    if (page.after !== undefined) {
+      let hi = sorted.length;
+      while (start < hi) {
+        const mid = (start + hi) >> 1;
+        if (sorted[mid]!.peer <= page.after) start = mid + 1;
+        else hi = mid;
+      }
+    }
+    const end = Math.min(sorted.length, start + Math.min(page.limit ?? PATHS_PAGE_MAX, PATHS_PAGE_MAX));
+    const decisions = sorted.slice(start, end);
+    return { ...report, decisions, ...(end < sorted.length ? { next: sorted[end - 1]!.peer } : {}) };
+  }
+
+  /** The decisions by key (cached until the next change). */
+  private sortedDecisions(): readonly PathDecision[] {
+    const decisions = this.report?.decisions ?? [];
+    if (this.sorted?.of !== decisions) this.sorted = { of: decisions, by: [...decisions].sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0)) };
+    return this.sorted.by;
   }
 
   /**

@@ -42,6 +42,6 @@ export class NatProbeController {
 
   @MessagePattern(Patterns.pathsGet)
   paths(@Payload() request: PathsGetRequest): PathReport {
-    return this.probe.current(request.peer);
+    return this.probe.current(request);
   }
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { DataplaneApplyRequest, DataplaneState, NatReport, NatType, parseDataplaneApplyResult, parsePathReport, parsePeerSnapshot, PathDecision, PathReport, Patterns, PeerEvent, PeerRecord, PunchMessage } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, DataplaneState, NatReport, NatType, parseDataplaneApplyResult, parsePathReport, parsePeerSnapshot, PathDecision, PathReport, PathsGetRequest, Patterns, PeerEvent, PeerRecord, PunchMessage } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { AddressedDecision, ClassifySchedule, DEFAULT_PLANNER_OPTIONS, FIRST_CLASSIFICATION_WAIT_MS, LeaderDecisions, LeaderRef, MemberPaths, NatLock, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
 import type { StunAddress } from '@wgmesh/stun';
@@ -184,9 +184,9 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     return this.paths.techniques();
   }
 
-  /** The current decisions (`node.<id>.paths.get`); with `peer`, only the decision about that member. */
-  current(peer?: string): PathReport {
-    return this.paths.current(Date.now(), peer);
+  /** The current decisions (`node.<id>.paths.get`: one page of them); with `peer`, only the decision about that member. */
+  current(request: PathsGetRequest = {}): PathReport {
+    return this.paths.current(Date.now(), request.peer, request);
   }
 
   /**

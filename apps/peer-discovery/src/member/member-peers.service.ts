@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, PathReportView, PathUpdate, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
+import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, PathReportView, readPathReport, PathUpdate, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { Attr, setSpanAttributes } from '@wgmesh/telemetry';
 import { compareViews, countChangedPeers, CoalescingScheduler, DesiredOptions, desiredPeers, DesiredSet, DnsPullError, Enrollment, OwnEndpoint, PathSets, pullPeers, refusedPeers, registriesOf, sameDesiredPeers } from '@wgmesh/peer-discovery';
@@ -138,7 +138,8 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
 
   private async askPathsNow(): Promise<void> {
     try {
-      const report = await (await this.bus.ready).request(Patterns.pathsGet, {}, parsePathReport, { timeoutMs: PATHS_ASK_MS });
+      const bus = await this.bus.ready;
+      const report = await readPathReport((req) => bus.request(Patterns.pathsGet, req, parsePathReport, { timeoutMs: PATHS_ASK_MS }));
       this.setPaths(report);
       if (this.undecided().length > 0) this.askPathsSoon();
     } catch (err) {
