@@ -66,7 +66,7 @@ export interface PathDecision {
   /** When this decision was taken (ms since the epoch). */
   since: number;
   /**
-   * Present when nat-probe sets the pair's endpoints by hole punching (`node.<id>.punch`) rather
+   * Present when nat-probe sets the pair's endpoints by hole punching (`node.<to>.punch.<from>`) rather
    * than the registry-observed ones: on attempts, and on a direct path that one of them opened.
    * The device then keeps the endpoint it learnt (WireGuard roams to where the peer's
    * authenticated packets come from). "prediction": the punch aimed at predicted ports.
