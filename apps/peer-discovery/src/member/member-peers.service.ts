@@ -113,7 +113,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   }
 
   /**
-   * Once subscribed to `peers.events` (and this node's path reports): asks nat-probe for its
+   * Once subscribed to `peers.events` (and this node's path updates): asks nat-probe for its
    * decisions first (`paths.get`), so that the first apply already honours them, then (re)loads
    * the snapshot so that nothing before is missed.
    */
@@ -148,9 +148,10 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   }
 
   /**
-   * Members nat-probe has not decided about yet are waiting for its next report; a report lost
-   * while NATS reconnected would leave them waiting until its republication (30 s), so its
-   * decisions are asked for again shortly while any member waits.
+   * Members nat-probe has not decided about yet are waiting for its next update; the update that
+   * decides them may have come before this node held a report (then it was a gap, and asked for)
+   * or be lost with no update after it to show the gap, so its decisions are asked for again
+   * shortly while any member waits.
    */
   private askPathsSoon(): void {
     if (this.pathsTimer || this.stopped) return;
