@@ -65,7 +65,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   private interfaces = interfaceFingerprint();
   /** When to classify (libs/nat-probe: ClassifySchedule). */
   private readonly schedule: ClassifySchedule;
-  private timers: { plan?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; republish?: NodeJS.Timeout; firstWait?: NodeJS.Timeout } = {};
+  private timers: { plan?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; resend?: NodeJS.Timeout; firstWait?: NodeJS.Timeout } = {};
   private stopped = false;
   readonly counters = { classifications: 0, classificationFailures: 0, natChanges: 0, plans: 0, reportsPublished: 0, decisionsSent: 0, nudges: 0 };
   readonly puncher: Puncher;
@@ -132,9 +132,9 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       this.interfaces = now;
       void this.classify('interface addresses changed');
     }, INTERFACE_CHECK_MS);
-    this.timers.republish = setInterval(() => this.resend(), PATH_RESEND_CHECK_MS);
+    this.timers.resend = setInterval(() => this.resend(), PATH_RESEND_CHECK_MS);
     this.timers.interfaces.unref();
-    this.timers.republish.unref();
+    this.timers.resend.unref();
   }
 
   onModuleDestroy(): void {
