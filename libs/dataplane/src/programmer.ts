@@ -95,6 +95,11 @@ export class DataplaneProgrammer {
     return state;
   }
 
+  /** The model's peers, or null when there is none (tests and the bench). */
+  modelPeers(): PeerState[] | null {
+    return this.model ? [...this.model.values()] : null;
+  }
+
   /** Forgets the model (the device was changed or created again behind the programmer's back): the next apply reads the device. */
   invalidate(): void {
     this.model = null;
