@@ -16,6 +16,12 @@ const REPAIR_TIMEOUT_MS = 10_000;
 const REPAIR_RETRY_MS = 1000;
 /** With several registries: how often the membership is read again (members enrolled or removed at another registry). */
 const MEMBER_SYNC_MS = 2000;
+/**
+ * Enrolments ask for a read "soon": those within this long share one (a read is O(members): at
+ * 10,000 members one per enrolment was most of the registry's CPU). The new member is published
+ * within about this long after its enrolment.
+ */
+const POKE_COALESCE_MS = 50;
 /** How often the list of the mesh's registries is read again. */
 const REGISTRY_SYNC_MS = 2000;
 
@@ -40,6 +46,7 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
   /** What to publish about device peers beyond the device (without enrolment: nothing). */
   private readonly info = new Map<string, MemberInfo>();
   private timer: NodeJS.Timeout | null = null;
+  private soonTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private resync = true;
   private readFailures = 0;
@@ -117,6 +124,15 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
   async onApplicationBootstrap(): Promise<void> {
     for (const m of (await this.stores.enrolment?.membership.list()) ?? []) this.setMember(m);
     this.schedule(0);
+  }
+
+  /** Reads the device within POKE_COALESCE_MS (one read for every call meanwhile), without waiting for it. */
+  pokeSoon(): void {
+    if (this.soonTimer || this.stopped) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = null;
+      void this.poke();
+    }, POKE_COALESCE_MS);
   }
 
   /** Reads the device now (instead of waiting for the next tick); resolves after publishing. */
@@ -345,6 +361,7 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
     await this.stores.enrolment?.lease.release(); // a clean stop hands the peer table over at once
     this.statusSub?.unsubscribe();
     if (this.timer) clearTimeout(this.timer);
+    if (this.soonTimer) clearTimeout(this.soonTimer);
   }
 }
 
