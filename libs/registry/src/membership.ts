@@ -58,6 +58,9 @@ const META_CIDR = 'meta.cidr';
 /** Retries of a claim that lost a race on one of its keys (it then sees the winner). */
 const MAX_ATTEMPTS = 8;
 
+/** The store's key prefix of member records (`members.<name>`), for a watch. */
+export const MEMBERS_PREFIX = MEMBERS;
+
 const memberKey = (name: string) => `${MEMBERS}.${name}`;
 const keyIndex = (publicKey: string) => `${KEYS}.${keyFromBase64(publicKey).toString('hex')}`;
 const addressIndex = (offset: number) => `${ADDRESSES}.${offset}`;
