@@ -2,16 +2,20 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseDataplaneApplyRequest, Patterns } from '@wgmesh/contracts';
+import { parseDataplaneApplyRequest, parseRegistriesMessage, Patterns, RegistriesMessage } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { PeerStore } from '@wgmesh/peer-store';
-import { AddressPlan, Membership, openRegistryState } from '@wgmesh/registry';
+import { AddressPlan, Membership, openRegistryState, RegistryBook } from '@wgmesh/registry';
+import { Enrollment, readEnrollment, writeEnrollment } from '@wgmesh/peer-discovery';
 import { freePort, waitFor } from '@wgmesh/testing';
 import { Redis } from 'ioredis';
 import { parsePeerDiscoveryArgs } from './main';
 import { RunningPeerDiscovery, startPeerDiscovery } from './run';
 import { FakeDriver, keyPair, memoryLogger } from '@wgmesh/peer-discovery/testing';
 
+// Also: a registry added to the mesh after a member enrolled reaches the member (registries.get
+// at its start, registries.events after), which writes it to its enrollment.json.
+//
 // The registry follows the store of record by a JetStream KV watch: a member another registry
 // claims or removes (here: this test, writing the store directly) reaches the hub at once, with
 // no periodic read of the membership; and the watch comes back after the NATS connection drops.
@@ -32,6 +36,7 @@ describe('registry: the membership followed by a KV watch (own nats-server)', ()
   let bus: MeshBus;
   let membership: Membership;
   let running: RunningPeerDiscovery;
+  let book: RegistryBook;
 
   const startNats = () =>
     new Promise<void>((resolve, reject) => {
@@ -76,7 +81,9 @@ describe('registry: the membership followed by a KV watch (own nats-server)', ()
     ])!;
     running = await startPeerDiscovery(config, log, { driver, hubKey: HUB });
     // "Another registry": the same store of record, written from another connection.
-    membership = new Membership((await openRegistryState(bus.raw, mesh, { nonceTtlMs: 600_000 })).kv, new AddressPlan('10.99.0.0/24', ['10.99.0.1']));
+    const { kv } = await openRegistryState(bus.raw, mesh, { nonceTtlMs: 600_000 });
+    membership = new Membership(kv, new AddressPlan('10.99.0.0/24', ['10.99.0.1']));
+    book = new RegistryBook(kv);
   }, 30_000);
 
   afterAll(async () => {
@@ -105,6 +112,36 @@ describe('registry: the membership followed by a KV watch (own nats-server)', ()
     await waitFor('the member off the hub', () => !onHub(m.publicKey), 3000);
     const store = new PeerStore(redis, mesh);
     await waitFor('the member out of the table', async () => !(await store.snapshot()).peers.some((p) => p.publicKey === m.publicKey), 3000);
+  });
+
+  it('a registry added after a member enrolled: the member learns it and writes it to its enrollment.json', async () => {
+    const first = await bus.request(Patterns.registriesGet, {}, parseRegistriesMessage);
+    expect(first.registries).toEqual([{ id: 'registry', publicKey: HUB.publicKey, endpoint: '203.0.113.1:51820', address: '10.99.0.1' }]);
+    // A member that enrolled when there was one registry (its state directory as enrolment wrote it).
+    const enrolled: Enrollment = { version: 1, name: 'site-m', publicKey: keyPair().publicKey, enrolledAt: new Date().toISOString(), address: '10.99.0.50/32', meshCidr: '10.99.0.0/24', registry: { publicKey: HUB.publicKey, endpoint: '203.0.113.1:51820', address: '10.99.0.1' } };
+    writeEnrollment(join(dir, 'member'), enrolled);
+    bus.subscribe(Patterns.dataplaneApply, () => ({ added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: 0 }), { node: 'site-m' });
+    const told: RegistriesMessage[] = [];
+    bus.subscribe(Patterns.registries, (v) => void told.push(parseRegistriesMessage(v)));
+    await bus.flush();
+    const memberConfig = parsePeerDiscoveryArgs(['--mode', 'member', '--mesh', mesh, '--nats', `nats://127.0.0.1:${port}`, '--state-dir', join(dir, 'member'), '--dns-pull-interval', '3600'])!;
+    const member = await startPeerDiscovery(memberConfig, memoryLogger().log, { enrollment: enrolled });
+    try {
+      // A second registry joins the mesh (it registers itself in the store of record as it starts).
+      const b = { id: 'registry-b', publicKey: keyPair().publicKey, endpoint: '203.0.113.3:51820', address: '10.99.0.254' };
+      await book.register(b);
+      await waitFor('the registries told to members', () => told.find((m) => m.registries.length === 2), 5000);
+      expect(told.at(-1)!.registries.map((r) => r.id)).toEqual(['registry', 'registry-b']);
+      await waitFor("the member's enrollment.json with both", () => readEnrollment(join(dir, 'member'))?.registries?.length === 2, 5000);
+      const written = readEnrollment(join(dir, 'member'))!;
+      expect(written.registries).toEqual([{ id: 'registry', publicKey: HUB.publicKey, endpoint: '203.0.113.1:51820', address: '10.99.0.1' }, b]);
+      expect({ ...written, registries: undefined }).toEqual({ ...enrolled, registries: undefined }); // nothing else changed
+      // Enrolment replies list both from now on, as registries.get does.
+      expect((await bus.request(Patterns.registriesGet, {}, parseRegistriesMessage)).registries.map((r) => r.id)).toEqual(['registry', 'registry-b']);
+    } finally {
+      await member.close();
+      await book.remove('registry-b');
+    }
   });
 
   it('after NATS restarts, the watch is back: members claimed and removed then reach the hub', async () => {

@@ -14,6 +14,7 @@ describe('role permissions (from contracts ACCESS)', () => {
     expect(p.pub!.allow!.sort()).toEqual(
       [
         'wgmesh.v1.m1.peers.snapshot',
+        'wgmesh.v1.m1.registries.get',
         'wgmesh.v1.m1.node.a.credential',
         'wgmesh.v1.m1.node.a.dataplane.apply',
         'wgmesh.v1.m1.node.a.dataplane.state',
@@ -27,6 +28,7 @@ describe('role permissions (from contracts ACCESS)', () => {
     expect(p.sub!.allow!.sort()).toEqual(
       [
         'wgmesh.v1.m1.peers.events',
+        'wgmesh.v1.m1.registries.events',
         'wgmesh.v1.m1.node.a.dataplane.apply',
         'wgmesh.v1.m1.node.a.dataplane.state',
         'wgmesh.v1.m1.node.a.nat',
@@ -42,12 +44,12 @@ describe('role permissions (from contracts ACCESS)', () => {
     expect(() => memberPermissions('m1', 'registry', user)).toThrow(/"registry" is reserved/);
   });
 
-  it('never lets a member publish peer events, enrol others, remove members, or any wildcard but asking for path decisions', () => {
+  it('never lets a member publish peer events or the registries, enrol others, remove members, or any wildcard but asking for path decisions', () => {
     const p = memberPermissions('m1', 'a', user);
     for (const s of p.pub!.allow!.filter((x) => x !== 'wgmesh.v1.m1.node.*.paths.get')) {
       expect(s).not.toMatch(/[*>]/);
-      expect(s).not.toMatch(/peers\.events|enroll|members\.remove|_INBOX/);
-      expect(s === 'wgmesh.v1.m1.peers.snapshot' || s.startsWith('wgmesh.v1.m1.node.a.')).toBe(true);
+      expect(s).not.toMatch(/peers\.events|registries\.events|enroll|members\.remove|_INBOX/);
+      expect(s === 'wgmesh.v1.m1.peers.snapshot' || s === 'wgmesh.v1.m1.registries.get' || s.startsWith('wgmesh.v1.m1.node.a.')).toBe(true);
     }
     expect(() => memberPermissions('m1', 'a.b', user)).toThrow();
     expect(() => memberPermissions('m1', '*', user)).toThrow();

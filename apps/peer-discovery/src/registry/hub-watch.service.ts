@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { DataplaneApplyRequest, NatType, Patterns, PeerRecord, PeerState } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, NatType, Patterns, PeerRecord, PeerState, RegistriesMessage, RegistryInfo } from '@wgmesh/contracts';
 import type { DataplaneDriver } from '@wgmesh/dataplane';
 import type { Logger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
@@ -65,8 +65,10 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
   /** Public key of each member by its store key (`members.<name>`): a deletion names the key only. */
   private readonly keyOf = new Map<string, string>();
   /** The registries by store key, as watched. */
-  private readonly registries = new Map<string, RegistryEntry>();
+  private readonly registryEntries = new Map<string, RegistryEntry>();
   private membersLoaded = false;
+  /** The list of registries last published on `registries.events`. */
+  private toldRegistries = '';
   private readonly firstPass: { promise: Promise<void>; resolve: () => void };
   readonly counters = { reads: 0, readFailures: 0, upserts: 0, removes: 0, publishFailures: 0, repairs: 0, repairFailures: 0, refusedPeers: 0, leaseTaken: 0, leaseLost: 0, syncedIn: 0, syncedOut: 0, watchRestarts: 0 };
 
@@ -138,12 +140,12 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
         REGISTRIES_PREFIX,
         {
           initial: (entries) => {
-            this.registries.clear();
+            this.registryEntries.clear();
             for (const [k, e] of entries) this.registryPut(k, e);
             this.knowRegistries();
           },
           put: (e) => (this.registryPut(e.key, e), this.knowRegistries()),
-          del: (k) => (this.registries.delete(k), this.knowRegistries()),
+          del: (k) => (this.registryEntries.delete(k), this.knowRegistries()),
           failed: failed('registries'),
         },
         { retryMs: WATCH_RETRY_MS },
@@ -212,13 +214,26 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
 
   private registryPut(storeKey: string, e: KvEntry): void {
     const r = registryOf(e);
-    if (r) this.registries.set(storeKey, r);
-    else this.registries.delete(storeKey);
+    if (r) this.registryEntries.set(storeKey, r);
+    else this.registryEntries.delete(storeKey);
   }
 
+  /** The registries as members know them (RegistryInfo), in preference order. */
+  registryList(): RegistryInfo[] {
+    return (this.stores.enrolment?.known ?? []).map(({ id, publicKey, endpoint, address }) => ({ id, publicKey, endpoint, address }));
+  }
+
+  /** The list changed in the store: kept for enrolment replies, and told to members (by the peer table's writer). */
   private knowRegistries(): void {
     const state = this.stores.enrolment;
-    if (state) state.known = sortRegistries([...this.registries.values()]);
+    if (!state) return;
+    state.known = sortRegistries([...this.registryEntries.values()]);
+    const list = this.registryList();
+    const text = JSON.stringify(list);
+    if (text === this.toldRegistries || list.length === 0 || !this.leads) return;
+    this.toldRegistries = text;
+    this.bus.publish(Patterns.registries, { registries: list } satisfies RegistriesMessage);
+    this.log.info("the mesh's registries, told to members", { registries: list.map((r) => r.id) });
   }
 
   /** Reads the device within POKE_COALESCE_MS (one read for every call meanwhile), without waiting for it. */
@@ -341,6 +356,8 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
     if (holds && !had) {
       this.counters.leaseTaken++;
       this.resync = true; // from the stored table and its revision, whoever wrote it last
+      this.toldRegistries = '';
+      this.knowRegistries(); // the new writer tells members the registries, as it tells them the table
       this.log.info('took the peer-table lease: this registry publishes the peer table', { registry: this.config.registryNode });
     } else if (!holds && had) {
       this.counters.leaseLost++;
