@@ -42,6 +42,8 @@ export const ACCESS: Readonly<Record<Pattern, PatternAccess>> = {
   [Patterns.peerEvents]: { memberReceive: 'any', why: 'only the registry watcher publishes peer events; members follow them' },
   [Patterns.peerSnapshot]: { memberSend: 'any', why: 'members load the peer table from the registry' },
   [Patterns.enroll]: { enrollSend: true, why: 'a node with a token asks to join; only the registry answers' },
+  [Patterns.registries]: { memberReceive: 'any', why: "only the registry publishes the mesh's registries; members follow them (a registry added after they enrolled)" },
+  [Patterns.registriesGet]: { memberSend: 'any', why: "members ask the registry for the mesh's registries (the list is no secret to a member: every registry is its peer)" },
   [Patterns.memberRemove]: { why: 'removing members is for the registry operator only' },
   [Patterns.dataplaneApply]: { memberSend: 'self', memberReceive: 'self', why: "a member's peer-discovery programs its own device only" },
   [Patterns.dataplaneState]: { memberSend: 'self', memberReceive: 'self', why: "a member reports its own device's state (wgmesh status reads it)" },

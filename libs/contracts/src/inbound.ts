@@ -1,5 +1,5 @@
 import { parseDataplaneApplyRequest, parseDataplaneState } from './dataplane';
-import { parseCredentialRequest, parseEnrollRequest } from './enroll';
+import { parseCredentialRequest, parseEnrollRequest, parseRegistriesMessage, parseRegistriesRequest } from './enroll';
 import { parseConnectRequest, parseMemberRemoveRequest } from './members';
 import { parsePeerEvent, parseSnapshotRequest } from './messages';
 import { parseAddressedPathReport, parseNatReport, parsePathsGetRequest, parsePathUpdate, parsePunchMessage } from './nat';
@@ -18,6 +18,8 @@ export const INBOUND = {
   'peers.events': parsePeerEvent,
   'peers.snapshot': parseSnapshotRequest,
   enroll: parseEnrollRequest,
+  'registries.events': parseRegistriesMessage,
+  'registries.get': parseRegistriesRequest,
   'members.remove': parseMemberRemoveRequest,
   'node.{node}.dataplane.apply': parseDataplaneApplyRequest,
   'node.{node}.dataplane.state': parseDataplaneState,

@@ -21,6 +21,10 @@ export const Patterns = {
   peerSnapshot: 'peers.snapshot',
   /** Request/reply: `EnrollRequest` → `EnrollReply`. */
   enroll: 'enroll',
+  /** Events: `RegistriesMessage`, the mesh's registries (preference order), when the list changes. */
+  registries: 'registries.events',
+  /** Request/reply: `RegistriesRequest` (`{}`) → `RegistriesMessage`, the mesh's registries now. */
+  registriesGet: 'registries.get',
   /** Request/reply: `MemberRemoveRequest` → `MemberRemoveReply` (the registry drops a member). */
   memberRemove: 'members.remove',
   /** Request/reply: desired device state → apply result, for one node. */
