@@ -210,6 +210,18 @@ describe('MemberPaths, incremental', () => {
   });
 });
 
+describe('MemberPaths.observe', () => {
+  it('reports the keys whose handshake changed, appeared or left the device (a key listed twice counts once)', () => {
+    const m = new MemberPaths({ self: { publicKey: key(0), name: 's' }, registryKey: key(99), startedAt: T0 });
+    const st = (...xs: Array<[number, number]>) => ({ peers: xs.map(([i, s]) => ({ publicKey: key(i), latestHandshake: s })) as never });
+    expect(m.observe(st([1, 10], [2, 0]))).toEqual([key(1), key(2)]);
+    expect(m.observe(st([1, 10], [2, 0], [1, 10]))).toEqual([]);
+    expect(m.observe(st([1, 10], [1, 10]))).toEqual([key(2)]);
+    expect(m.observe(st([1, 11], [3, 5]))).toEqual([key(1), key(3)]);
+    expect(m.observe(st())).toEqual([key(1), key(3)]);
+  });
+});
+
 describe('DueTimes', () => {
   it('hands out the keys due by now, earliest first, and only at their current time', () => {
     const d = new DueTimes();

@@ -50,7 +50,9 @@ export interface MemberPlanStep {
  * The result is the same as deciding every pair at every step (the spec checks it).
  */
 export class MemberPaths {
-  private readonly handshakes = new Map<string, number>();
+  /** The device's handshake with each peer (ms), and the `observe` call that last listed it. */
+  private readonly handshakes = new Map<string, { ms: number; seen: number }>();
+  private observed = 0;
   private readonly planner: PathPlanner;
   /** The members a pair is decided with (an endpoint and addresses; not this node or the registry). */
   private readonly peers = new Map<string, PlannerPeer>();
@@ -109,18 +111,30 @@ export class MemberPaths {
    */
   observe(state: Pick<DataplaneState, 'peers'>): string[] {
     const changed: string[] = [];
-    const seen = new Set<string>();
+    const epoch = ++this.observed;
+    let known = 0;
+    let added = 0;
     for (const p of state.peers) {
-      seen.add(p.publicKey);
       const ms = p.latestHandshake * 1000;
-      if (this.handshakes.get(p.publicKey) !== ms) {
-        this.handshakes.set(p.publicKey, ms);
+      const h = this.handshakes.get(p.publicKey);
+      if (!h) {
+        this.handshakes.set(p.publicKey, { ms, seen: epoch });
+        changed.push(p.publicKey);
+        added++;
+        continue;
+      }
+      if (h.seen === epoch) continue; // listed twice: counted once
+      h.seen = epoch;
+      known++;
+      if (h.ms !== ms) {
+        h.ms = ms;
         changed.push(p.publicKey);
       }
     }
-    if (seen.size !== this.handshakes.size) {
-      for (const k of this.handshakes.keys()) {
-        if (!seen.has(k)) {
+    // Keys the state no longer lists (looked for only when some are missing).
+    if (known + added < this.handshakes.size) {
+      for (const [k, h] of this.handshakes) {
+        if (h.seen !== epoch) {
           this.handshakes.delete(k);
           changed.push(k);
         }
@@ -255,7 +269,7 @@ export class MemberPaths {
     const r = this.planner.decide({
       self: { publicKey: this.opts.self.publicKey, name: this.opts.self.name, nat: this.nat?.nat, portStep: this.nat?.portStep },
       peer,
-      handshakeMs: this.handshakes.get(key) ?? 0,
+      handshakeMs: this.handshakes.get(key)?.ms ?? 0,
       leader: this.leaders.get(key),
       now,
     });
