@@ -1,7 +1,9 @@
 import type { NatType, PathDecision, PeerRecord, PunchTechnique } from '@wgmesh/contracts';
 import { DEFAULT_PLANNER_OPTIONS, leads } from './decide';
 import { DueTimes } from './due-times';
+import { LeaderDecisions } from './leader-decisions';
 import { FIRST_CLASSIFICATION_WAIT_MS, MemberPaths, MemberPlanStep } from './member-paths';
+import { createLogger } from '@wgmesh/log';
 
 const T0 = 1_700_000_000_000;
 const o = DEFAULT_PLANNER_OPTIONS;
@@ -219,6 +221,31 @@ describe('MemberPaths.observe', () => {
     expect(m.observe(st([1, 10], [1, 10]))).toEqual([key(2)]);
     expect(m.observe(st([1, 11], [3, 5]))).toEqual([key(1), key(3)]);
     expect(m.observe(st())).toEqual([key(1), key(3)]);
+  });
+});
+
+describe('LeaderDecisions → MemberPaths', () => {
+  it('names the leader whose decision changed, so that only its pair is decided again', () => {
+    const self = key(5);
+    const decided: string[] = [];
+    const m = new MemberPaths({ self: { publicKey: self, name: 's' }, registryKey: key(99), startedAt: T0, onDecide: (k) => decided.push(k) });
+    m.classified({ nat: 'eim' });
+    m.table({ type: 'reset', peers: [1, 2, 5, 7].map((i) => ({ publicKey: key(i), name: `m${i}`, allowedIps: [`10.0.0.${i}/32`], endpoint: `192.0.2.${i}:1`, nat: 'eim' as const })) });
+    m.plan({ now: T0 + 100 });
+    decided.length = 0;
+    const named: string[] = [];
+    const leaders = new LeaderDecisions({ self, ask: async () => 'absent', changed: (leader) => {
+      named.push(leader);
+      m.leader(leader, leaders.map.get(leader));
+    }, log: createLogger({ service: 'test', level: 'error' }) });
+    const d: PathDecision = { peer: self, path: 'relayed', attempt: false, reason: 'relayed: both endpoint-dependent', retryAt: null, since: T0 };
+    leaders.accept({ node: 'm2', publicKey: key(2), nat: 'edm', decisions: [d], at: 1 });
+    expect(m.plan({ now: T0 + 200 }).changed!.map((x) => [x.peer, x.path])).toEqual([[key(2), 'relayed']]);
+    leaders.forget(key(2));
+    m.plan({ now: T0 + 300 });
+    expect(named).toEqual([key(2), key(2)]);
+    expect(decided).toEqual([key(2), key(2)]);
+    expect(m.decisions().find((x) => x.peer === key(2))).toMatchObject({ path: 'direct' });
   });
 });
 
