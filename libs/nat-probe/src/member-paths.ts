@@ -59,7 +59,7 @@ export class MemberPaths {
   private ownEndpoint: string | null = null;
   private readonly leaders = new Map<string, PathDecision>();
   /** The decisions as last reported, by peer. */
-  private readonly current_ = new Map<string, PathDecision>();
+  private readonly decisionsByPeer = new Map<string, PathDecision>();
   /** The decisions sorted by peer (built when asked for; null after a change). */
   private sorted: PathDecision[] | null = null;
   private relayed = 0;
@@ -164,7 +164,7 @@ export class MemberPaths {
     this.pending = pending;
     let keys: Iterable<string>;
     if (this.all) {
-      keys = new Set([...this.peers.keys(), ...this.current_.keys(), ...this.dirty]);
+      keys = new Set([...this.peers.keys(), ...this.decisionsByPeer.keys(), ...this.dirty]);
       this.due.takeDue(now);
     } else {
       for (const key of this.due.takeDue(now)) this.dirty.add(key);
@@ -174,7 +174,7 @@ export class MemberPaths {
     const changed: PathDecision[] = [];
     let reportChanged = !this.reported;
     for (const key of keys) {
-      const before = this.current_.get(key);
+      const before = this.decisionsByPeer.get(key);
       const after = this.decide(key, pending, now);
       if (!before && !after) continue;
       if (!before || !after || fingerprint(before) !== fingerprint(after)) reportChanged = true;
@@ -203,14 +203,14 @@ export class MemberPaths {
 
   /** The attempt `since` on `peer` is still the current decision (nudges go on while it is). */
   attempting(peer: string, since: number): boolean {
-    const d = this.current_.get(peer);
+    const d = this.decisionsByPeer.get(peer);
     return d !== undefined && d.attempt && d.since === since;
   }
 
   /** The current decisions; with `peer`, only the one about that member. Stamped now. */
   current(now: number, peer?: string): PathReport {
     if (peer === undefined) return this.build(this.decisions(), now);
-    const d = this.current_.get(peer);
+    const d = this.decisionsByPeer.get(peer);
     return this.build(d ? [d] : [], now);
   }
 
@@ -221,13 +221,13 @@ export class MemberPaths {
 
   /** The current decisions, sorted by peer (built once per change, when asked for). */
   decisions(): readonly PathDecision[] {
-    if (!this.sorted) this.sorted = [...this.current_.values()].sort(byPeer);
+    if (!this.sorted) this.sorted = [...this.decisionsByPeer.values()].sort(byPeer);
     return this.sorted;
   }
 
   /** How many pairs are decided direct and relayed (kept as decisions change: O(1)). */
   pathCounts(): { direct: number; relayed: number } {
-    return { direct: this.current_.size - this.relayed, relayed: this.relayed };
+    return { direct: this.decisionsByPeer.size - this.relayed, relayed: this.relayed };
   }
 
   techniques(): TechniqueCounts {
@@ -281,12 +281,12 @@ export class MemberPaths {
   }
 
   private setDecision(key: string, d: PathDecision | undefined): void {
-    const before = this.current_.get(key);
+    const before = this.decisionsByPeer.get(key);
     if (!before && !d) return;
     if (before?.path === 'relayed') this.relayed--;
     if (d?.path === 'relayed') this.relayed++;
-    if (d) this.current_.set(key, d);
-    else this.current_.delete(key);
+    if (d) this.decisionsByPeer.set(key, d);
+    else this.decisionsByPeer.delete(key);
     this.sorted = null;
   }
 
