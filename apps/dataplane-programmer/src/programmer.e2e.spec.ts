@@ -111,6 +111,21 @@ describeLab('dataplane-programmer', () => {
     expect(await apply({ peers: [], replace: false, remove: [registry.publicKey] })).toMatchObject({ removed: 0 });
   });
 
+  it('applies deltas in place, and repairs a peer changed by hand (wg set) at the next delta naming it once a state poll has read the device', async () => {
+    await apply({ peers: [registry, peer(1), peer(2)], replace: true });
+    expect(await apply({ peers: [peer(1, 40001)], replace: false })).toMatchObject({ updated: 1, unchanged: 0 });
+    expect(await apply({ peers: [peer(3)], replace: false, remove: [peer(2).publicKey] })).toMatchObject({ added: 1, removed: 1 });
+    expect(await peerKeys()).toEqual([registry, peer(1), peer(3)].map((p) => p.publicKey).sort());
+    await run('wg', ['set', device, 'peer', peer(3).publicKey, 'endpoint', '192.0.2.9:9']);
+    // The programmer's model learns it at the state poll (every second): until then a delta may
+    // find the peer unchanged; then it puts the desired endpoint back.
+    const repaired = await waitFor('a delta that repairs the peer', async () => ((await apply({ peers: [peer(3)], replace: false })).updated === 1 ? true : undefined), 10_000, 200);
+    expect(repaired).toBe(true);
+    const d = await dump();
+    expect(d.peers.find((p) => p.publicKey === peer(3).publicKey)?.endpoint).toBe(peer(3).endpoint);
+    expect(d.peers.find((p) => p.publicKey === peer(1).publicKey)?.endpoint).toBe('198.51.100.1:40001');
+  });
+
   it('serialises concurrent requests, answering each; the device ends as the last one says', async () => {
     const reqs: DataplaneApplyRequest[] = [
       { peers: [registry, ...[5, 6, 7].map((n) => peer(n))], replace: true, revision: 21 },

@@ -7,7 +7,10 @@ import type { DataplaneConfig } from './config';
 import { StateService } from './state.service';
 import { CONFIG, DRIVER, LOGGER } from './tokens';
 
-/** The device's apply queue (one batch at a time, waiting requests merged); a change triggers a state report. */
+/**
+ * The device's apply queue (one batch at a time, waiting requests merged; deltas diffed against
+ * the programmer's model of the device, kept fresh by the state polls); a change triggers a state report.
+ */
 @Injectable()
 export class ProgrammerService {
   private readonly programmer: DataplaneProgrammer;
@@ -22,6 +25,13 @@ export class ProgrammerService {
       onChanged: () => this.state.changed(),
       attributes: { 'wgmesh.node': config.node, 'wgmesh.mesh': config.mesh },
     });
+    // The state polls read the device anyway: through the programmer they keep its model fresh.
+    state.readThrough(() => this.programmer.read());
+  }
+
+  /** The device was changed behind the programmer's back (created again): the next apply reads it. */
+  deviceChanged(): void {
+    this.programmer.invalidate();
   }
 
   /** Applies, counting the result (changed, unchanged, failed) and the time it took, queueing included. */

@@ -11,6 +11,7 @@ import { DataplaneConfig, driverOptions } from './config';
 import { DataplaneModule } from './dataplane.module';
 import { hubGuard } from './hub-guard';
 import { watchDataplane } from './health';
+import { ProgrammerService } from './programmer.service';
 import { StateService } from './state.service';
 
 /** How often a device this process created is checked (and created again when gone). */
@@ -91,6 +92,7 @@ async function startProgrammer(config: DataplaneConfig, log: Logger, telemetry: 
   const hub = config.hubOf ? hubGuard({ ...config, hubOf: config.hubOf }) : null;
   const app = await NestFactory.createMicroservice(DataplaneModule.forRoot(config, log, driver, hub?.guard ?? null), { strategy, logger: new NestLogger(log), bufferLogs: false });
   const state = app.get(StateService);
+  const programmer = app.get(ProgrammerService);
   state.lastPeers = device.peers.length;
   const health = watchDataplane({ config, driver, strategy, state }, deps.readiness);
   // listen() runs the lifecycle hooks (the state bus starts connecting), then subscribes, which
@@ -113,7 +115,12 @@ async function startProgrammer(config: DataplaneConfig, log: Logger, telemetry: 
   const slow = setTimeout(() => isReady || log.warn('NATS is not reachable yet; still trying, and the device stays as it is'), 5000);
   slow.unref();
   // A device we create is ours to keep: gone (its wireguard-go died), it is created again as it was.
-  const keeper = config.create ? new DeviceKeeper({ driver, spec, bootstrap: deps.bootstrap, intervalMs: KEEP_INTERVAL_MS, log, onRecreated: () => state.changed() }) : null;
+  // The programmer's model of the device is then wrong: its next apply reads the device.
+  const onRecreated = () => {
+    programmer.deviceChanged();
+    state.recreated();
+  };
+  const keeper = config.create ? new DeviceKeeper({ driver, spec, bootstrap: deps.bootstrap, intervalMs: KEEP_INTERVAL_MS, log, onRecreated }) : null;
   keeper?.start();
 
   return {

@@ -3,6 +3,7 @@ import { DataplaneState, Patterns } from '@wgmesh/contracts';
 import { DataplaneDriver, StateReporter } from '@wgmesh/dataplane';
 import type { Logger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
+import type { DeviceState } from '@wgmesh/dataplane';
 import type { DataplaneConfig } from './config';
 import { CONFIG, DRIVER, LOGGER } from './tokens';
 
@@ -10,8 +11,9 @@ import { CONFIG, DRIVER, LOGGER } from './tokens';
 const PUNCH_REPORT_MS = [50, 250, 1000];
 
 /**
- * Publishes `node.<id>.dataplane.state`: once connected to NATS, after every apply that changed
- * the device, when its peers change (endpoints, handshakes), after a reconnect, and at least
+ * Publishes `node.<id>.dataplane.state`: once connected to NATS, when its peers change (an apply,
+ * endpoints, handshakes: seen at the next read, at most a second after an apply, and not more
+ * than once a second however many applies come), after a reconnect or a punch, and at least
  * every --state-interval. While NATS is down nothing is published and nothing else happens.
  */
 @Injectable()
@@ -26,13 +28,16 @@ export class StateService implements OnApplicationBootstrap, OnModuleDestroy {
   /** Peers on the device at the last report (metrics). */
   lastPeers = 0;
   readonly counters = { published: 0, publishFailures: 0 };
+  /** How the reporter reads the device: through the programmer once it is there (its model stays fresh). */
+  private reader: () => Promise<DeviceState>;
 
   constructor(
     @Inject(CONFIG) private readonly config: DataplaneConfig,
     @Inject(DRIVER) driver: DataplaneDriver,
     @Inject(LOGGER) private readonly log: Logger,
   ) {
-    this.reporter = new StateReporter({ driver, node: config.node, intervalMs: config.stateInterval, pollMs: config.statePoll, log, publish: (s) => this.publish(s) });
+    this.reader = () => driver.read();
+    this.reporter = new StateReporter({ driver, node: config.node, intervalMs: config.stateInterval, pollMs: config.statePoll, log, publish: (s) => this.publish(s), read: () => this.reader() });
     this.connected = new Promise((resolve) => (this.resolveConnected = resolve));
   }
 
@@ -60,9 +65,19 @@ export class StateService implements OnApplicationBootstrap, OnModuleDestroy {
     );
   }
 
-  /** The device changed through an apply. */
+  /** Reads the device with this (the programmer's read, which keeps its model of the device fresh). */
+  readThrough(read: () => Promise<DeviceState>): void {
+    this.reader = read;
+  }
+
+  /** The device changed through an apply: read again soon (not once per apply: see StateReporter). */
   changed(): void {
-    void this.reporter.report('applied');
+    this.reporter.changed();
+  }
+
+  /** The device was created again (DeviceKeeper): published now. */
+  recreated(): void {
+    void this.reporter.report('recreated');
   }
 
   /**

@@ -42,12 +42,13 @@ describe('DataplaneProgrammer tracing', () => {
       'wgmesh.peers.updated': 0,
       'wgmesh.peers.removed': 0,
       'wgmesh.peers.unchanged': 0,
+      'wgmesh.diff.against': 'device',
     });
-    expect(batches[1].attributes).toMatchObject({ 'wgmesh.requests': 2, 'wgmesh.revision': 3, 'wgmesh.peers.added': 1, 'wgmesh.peers.removed': 1, 'wgmesh.peers.changed': 2 });
+    // The second batch is a delta: diffed against the programmer's model of the device, not read.
+    expect(batches[1].attributes).toMatchObject({ 'wgmesh.requests': 2, 'wgmesh.revision': 3, 'wgmesh.peers.added': 1, 'wgmesh.peers.removed': 1, 'wgmesh.peers.changed': 2, 'wgmesh.diff.against': 'model' });
     // The device work is under its batch.
-    for (const name of ['device.read', 'device.apply']) {
-      expect(spans(name).map((s) => s.parentSpanContext?.spanId)).toEqual(batches.map((b) => b.spanContext().spanId));
-    }
+    expect(spans('device.read').map((s) => s.parentSpanContext?.spanId)).toEqual([batches[0].spanContext().spanId]);
+    expect(spans('device.apply').map((s) => s.parentSpanContext?.spanId)).toEqual(batches.map((b) => b.spanContext().spanId));
     expect(spans('device.apply')[1].attributes).toEqual({ 'wgmesh.driver': 'uapi', 'wgmesh.peers.changed': 2 });
   });
 

@@ -1,9 +1,9 @@
 import { Attributes, Context, context, Span } from '@opentelemetry/api';
-import type { DataplaneApplyRequest, DataplaneApplyResult, DesiredPeer, PunchSpray } from '@wgmesh/contracts';
+import type { DataplaneApplyRequest, DataplaneApplyResult, DesiredPeer, PeerState, PunchSpray } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { Attr, recordError, TriggerContexts, withSpan } from '@wgmesh/telemetry';
 import { diffPeers } from './diff';
-import type { DataplaneDriver, PeerDiff } from './driver';
+import type { DataplaneDriver, DeviceState, PeerDiff } from './driver';
 import { quietLog } from './quiet-log';
 
 export interface ProgrammerOptions {
@@ -15,7 +15,18 @@ export interface ProgrammerOptions {
   onChanged?: (result: DataplaneApplyResult) => void;
   /** Added to every `dataplane.apply` span (e.g. wgmesh.node, wgmesh.mesh). */
   attributes?: Attributes;
+  /**
+   * How old (ms) the programmer's model of the device may be for a delta (`replace: false`) to
+   * be diffed against it instead of the device (see DataplaneProgrammer); older, the device is
+   * read first. 0: every apply reads the device. Default RECONCILE_MS.
+   */
+  reconcileMs?: number;
+  /** The clock (tests). */
+  now?: () => number;
 }
+
+/** How long a read of the device is trusted for deltas when nothing reads it meanwhile (ms). */
+export const RECONCILE_MS = 60_000;
 
 interface Waiting {
   req: DataplaneApplyRequest;
@@ -26,18 +37,129 @@ interface Waiting {
 }
 
 /**
- * Applies desired peer sets to one device, one batch at a time: read the device, diff, apply
+ * Applies desired peer sets to one device, one batch at a time: diff against the device, apply
  * the diff in one driver call. Requests arriving while a batch runs wait, and are then merged
  * into one (see `coalesceRequests`): only the newest full (replace) set and what came after it
  * are applied. Every request gets the result of the batch it was applied in.
+ *
+ * A full set (`replace: true`) is diffed against a read of the whole device (O(peers)). A delta
+ * (`replace: false`) is diffed against the programmer's model of the device for the peers it
+ * names only (O(changed peers)): the model is the last read of the device (its own, or one made
+ * through `read()`, as the state reporter's polls are, when no apply overlapped it), updated with
+ * every successful apply. The device is read first instead when there is no model (the first
+ * apply, after a failed apply or punch, after `invalidate()`), when the model's read is older than
+ * `reconcileMs`, or when the delta names a peer whose entry the model cannot know (one punched on
+ * a driver that may skip the punch: VPP). So a change made behind the programmer's back (`wg set`)
+ * is seen at the next read that refreshes the model, and repaired by the next request naming that
+ * peer (a full set repairs everything), as before, at most one model read later.
  */
 export class DataplaneProgrammer {
   private readonly waiting: Waiting[] = [];
   private running: Promise<void> | null = null;
   private readonly log: Logger;
+  private readonly now: () => number;
+  /** The device's peers as of the last read, with every apply since: null when unknown. */
+  private model: Map<string, PeerState> | null = null;
+  /** When the model's read started (now()). */
+  private modelReadAt = 0;
+  /** Peers whose model entry may be wrong (punched on VPP): a delta naming one reads the device. */
+  private readonly unsure = new Set<string>();
+  /** Device writes started (a read that overlapped one does not become the model). */
+  private writes = 0;
+  private writing = false;
+  /** Reads and model use (for tests and the bench): full reads, deltas diffed against the model. */
+  readonly counters = { reads: 0, modelDiffs: 0, adopted: 0 };
 
   constructor(private readonly opts: ProgrammerOptions) {
     this.log = opts.log ?? quietLog;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Reads the whole device. The result becomes the programmer's model when no apply overlapped
+   * the read: give every periodic reader (the state reporter) this rather than the driver's
+   * read(), and deltas see changes from outside as soon as they would.
+   */
+  async read(): Promise<DeviceState> {
+    const writes = this.writes;
+    const clean = !this.writing;
+    const startedAt = this.now();
+    let state: DeviceState;
+    try {
+      state = await this.opts.driver.read();
+    } catch (err) {
+      this.invalidate(); // gone, perhaps to be created again
+      throw err;
+    }
+    if (clean && !this.writing && this.writes === writes) this.adopt(state, startedAt);
+    return state;
+  }
+
+  /** The model's peers, or null when there is none (tests and the bench). */
+  modelPeers(): PeerState[] | null {
+    return this.model ? [...this.model.values()] : null;
+  }
+
+  /** Forgets the model (the device was changed or created again behind the programmer's back): the next apply reads the device. */
+  invalidate(): void {
+    this.model = null;
+    this.unsure.clear();
+  }
+
+  private adopt(state: DeviceState, readAt: number): void {
+    const model = new Map<string, PeerState>();
+    for (const p of state.peers) model.set(p.publicKey, p);
+    this.model = model;
+    this.modelReadAt = readAt;
+    this.unsure.clear();
+    this.counters.adopted++;
+  }
+
+  /** The model's entries of the peers a delta names, or null when the device must be read. */
+  private modelFor(req: DataplaneApplyRequest): PeerState[] | null {
+    const model = this.model;
+    if (req.replace || model === null) return null;
+    if (this.now() - this.modelReadAt > (this.opts.reconcileMs ?? RECONCILE_MS)) return null;
+    const out: PeerState[] = [];
+    const keys = new Set<string>();
+    for (const p of req.peers) keys.add(p.publicKey);
+    for (const k of req.remove ?? []) keys.add(k);
+    for (const k of req.poke ?? []) keys.add(k);
+    for (const k of keys) {
+      if (this.unsure.has(k)) return null;
+      const p = model.get(k);
+      if (p) out.push(p);
+    }
+    return out;
+  }
+
+  /** The model after a successful apply of `diff` (as a device applies it: a null endpoint keeps the one it has). */
+  private applied(diff: PeerDiff): void {
+    const model = this.model;
+    if (!model) return;
+    for (const key of diff.remove) model.delete(key);
+    for (const p of diff.upsert) {
+      const old = model.get(p.publicKey);
+      model.set(p.publicKey, {
+        publicKey: p.publicKey,
+        endpoint: p.endpoint ?? old?.endpoint ?? null,
+        allowedIps: [...p.allowedIps],
+        persistentKeepalive: p.persistentKeepalive ?? 0,
+        latestHandshake: old?.latestHandshake ?? 0,
+        rxBytes: old?.rxBytes ?? 0,
+        txBytes: old?.txBytes ?? 0,
+      });
+    }
+  }
+
+  /** The model after punches: each peer re-created at its first endpoint; VPP may skip one (an established peer), so there it is unknown. */
+  private punched(sprays: readonly PunchSpray[]): void {
+    const model = this.model;
+    if (!model) return;
+    for (const s of sprays) {
+      if (this.opts.driver.kind === 'vpp') this.unsure.add(s.publicKey);
+      else model.set(s.publicKey, { publicKey: s.publicKey, endpoint: s.endpoints[0], allowedIps: [...s.allowedIps], persistentKeepalive: s.persistentKeepalive, latestHandshake: 0, rxBytes: 0, txBytes: 0 });
+    }
   }
 
   apply(req: DataplaneApplyRequest): Promise<DataplaneApplyResult> {
@@ -80,7 +202,7 @@ export class DataplaneProgrammer {
     if (req.revision !== undefined) span.setAttribute(Attr.revision, req.revision);
     let result: DataplaneApplyResult;
     try {
-      result = await this.applyOne(req);
+      result = await this.applyOne(req, span);
     } catch (err) {
       recordError(span, err);
       this.log.error('apply failed', { device: this.opts.driver.device, requests: batch.length, error: (err as Error).message });
@@ -105,16 +227,36 @@ export class DataplaneProgrammer {
     if (changed) this.opts.onChanged?.(result);
   }
 
-  private async applyOne(req: DataplaneApplyRequest): Promise<DataplaneApplyResult> {
+  private async applyOne(req: DataplaneApplyRequest, span: Span): Promise<DataplaneApplyResult> {
     const started = performance.now();
     const { driver } = this.opts;
-    const device = await withSpan('device.read', { [Attr.driver]: driver.kind }, () => driver.read());
+    let actual = this.modelFor(req);
+    span.setAttribute(Attr.diffAgainst, actual ? 'model' : 'device');
+    if (actual) this.counters.modelDiffs++;
+    else {
+      this.counters.reads++;
+      actual = (await withSpan('device.read', { [Attr.driver]: driver.kind }, () => this.read())).peers;
+    }
     const protect = req.keep?.length ? [...(this.opts.protect ?? []), ...req.keep] : this.opts.protect;
-    const { diff, added, updated, unchanged } = diffPeers(req.peers, device.peers, { replace: req.replace, remove: req.remove, protect });
-    if (req.poke?.length) diff.poke = pokes(req, device.peers, diff);
+    const { diff, added, updated, unchanged } = diffPeers(req.peers, actual, { replace: req.replace, remove: req.remove, protect });
+    if (req.poke?.length) diff.poke = pokes(req, actual, diff);
     const changes = { [Attr.driver]: driver.kind, [Attr.peersChanged]: diff.upsert.length + diff.remove.length };
-    await withSpan('device.apply', changes, () => driver.apply(diff));
-    if (req.punch?.length) await withSpan('device.punch', { [Attr.driver]: driver.kind, [Attr.peersChanged]: req.punch.length }, () => punch(driver, req.punch!));
+    this.writing = true;
+    this.writes++;
+    try {
+      await withSpan('device.apply', changes, () => driver.apply(diff));
+      this.applied(diff);
+      if (req.punch?.length) {
+        await withSpan('device.punch', { [Attr.driver]: driver.kind, [Attr.peersChanged]: req.punch.length }, () => punch(driver, req.punch!));
+        this.punched(req.punch);
+      }
+    } catch (err) {
+      // What the device has now is not known: the next apply reads it.
+      this.invalidate();
+      throw err;
+    } finally {
+      this.writing = false;
+    }
     const result: DataplaneApplyResult = { added, updated, removed: diff.remove.length, unchanged, durationMs: Math.round((performance.now() - started) * 100) / 100 };
     if (req.revision !== undefined) result.revision = req.revision;
     if (req.punch?.length) result.punched = req.punch.length;

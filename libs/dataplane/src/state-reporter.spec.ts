@@ -45,6 +45,36 @@ describe('StateReporter', () => {
     expect(published).toHaveLength(count);
   });
 
+  it('after changed(): reads through the given read() at the next poll, publishing what changed, however many changes came', async () => {
+    const driver = new MemoryDriver('wgmem2');
+    const published: DataplaneState[] = [];
+    let reads = 0;
+    reporter = new StateReporter({ driver, node: 'n1', publish: (s) => void published.push(s), intervalMs: 60_000, pollMs: 200, read: () => (reads++, driver.read()) });
+    reporter.start();
+    await waitFor('the first state', () => published.length === 1);
+    const first = reads;
+    for (let i = 1; i <= 20; i++) {
+      await driver.apply({ upsert: [testPeer(i)], remove: [] });
+      reporter.changed();
+    }
+    await waitFor('the state with every change', () => published.some((s) => s.peers.length === 20), 2000);
+    // Twenty changes, one or two reads (a change arriving during a read is read again), not twenty.
+    expect(reads - first).toBeLessThanOrEqual(2);
+    expect(driver.reads).toBe(reads);
+  });
+
+  it('after changed() reads sooner than the poll when the last read is older than a second', async () => {
+    const driver = new MemoryDriver('wgmem3');
+    const published: DataplaneState[] = [];
+    reporter = new StateReporter({ driver, node: 'n1', publish: (s) => void published.push(s), intervalMs: 60_000, pollMs: 60_000 });
+    reporter.start();
+    await waitFor('the first state', () => published.length === 1);
+    await driver.apply({ upsert: [testPeer(1)], remove: [] });
+    reporter.changed();
+    await waitFor('the change, before the 60 s poll', () => published.length === 2, 3000);
+    expect(published[1].peers).toHaveLength(1);
+  });
+
   it('keeps polling after a failed read', async () => {
     const { driver, published } = await setup(60_000);
     const read = driver.read.bind(driver);

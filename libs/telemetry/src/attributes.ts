@@ -31,6 +31,8 @@ export const Attr = {
   updated: 'wgmesh.peers.updated',
   removed: 'wgmesh.peers.removed',
   unchanged: 'wgmesh.peers.unchanged',
+  /** What a dataplane batch was diffed against: device (a read of the whole device) or model (the programmer's model, for a delta). */
+  diffAgainst: 'wgmesh.diff.against',
   /** applied, unchanged (nothing new to send) or no-table (fail-static). */
   result: 'wgmesh.apply.result',
 } as const;

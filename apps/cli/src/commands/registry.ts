@@ -299,10 +299,10 @@ function describe(t: TokenInfo) {
 // ---- registry up -------------------------------------------------------------------------
 
 /**
- * The hub's dataplane state: published every 5 s, and read only that often (besides after each
- * apply): its peers' changes reach members and DNS through the hub watcher; the state feeds the
- * mesh map and `wgmesh status --node registry`. Reading 10,000 peers every second cost more
- * than DNS could spare.
+ * The hub's dataplane state: published every 5 s, and read only that often (besides a second
+ * after the last read when an apply changed the hub): its peers' changes reach members and DNS
+ * through the hub watcher; the state feeds the mesh map and `wgmesh status --node registry`.
+ * Reading 10,000 peers every second cost more than DNS could spare.
  */
 const HUB_STATE_INTERVAL_MS = 5000;
 
