@@ -64,7 +64,11 @@ export function stunServerAddresses(c: NatProbeServerConfig, publicEndpoint: str
   return { listen, alternate: c.stunAlternate ?? { host: listen.host, port: 3479 } };
 }
 
-/** Re-publish the path report this often even when nothing changed (late subscribers, lost messages). */
-export const PATH_REPUBLISH_MS = 30_000;
+/**
+ * How often nat-probe sends what is due: the decisions addressed to followers 30 s ago, once more
+ * (MemberPaths' PATH_RESEND_MS), and changes NATS was away for. Nothing is republished
+ * periodically: late subscribers ask (`paths.get`), and update consumers see gaps by `seq`.
+ */
+export const PATH_RESEND_CHECK_MS = 5_000;
 /** Check this node's interface addresses this often (a change means a new network: classify again). */
 export const INTERFACE_CHECK_MS = 5_000;

@@ -1,4 +1,4 @@
-import { DataplaneApplyRequest, DataplaneState, NatReport, parseDataplaneApplyRequest, parseNatReport, parsePathReport, parsePunchMessage, PathReport, Patterns, PeerRecord, PunchMessage } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, DataplaneState, NatReport, parseAddressedPathReport, parseDataplaneApplyRequest, parseNatReport, parsePathReport, parsePathUpdate, parsePunchMessage, PathReport, PathReportView, PathUpdate, Patterns, PeerRecord, PunchMessage, readPathReport } from '@wgmesh/contracts';
 import { createLogger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
@@ -22,6 +22,26 @@ const eim: NatClassification = { nat: 'eim', mapping: 'endpoint-independent', fi
 const edm: NatClassification = { ...eim, nat: 'edm', mapping: 'address-and-port-dependent' };
 
 const newMesh = () => `t${Math.random().toString(36).slice(2, 10)}`;
+
+/**
+ * Follows node a's path decisions as its peer-discovery does: its updates (`node.a.paths`) on
+ * the report fetched with `paths.get` when one shows a gap. `reports` gets the whole report after
+ * each change; `updates` every update.
+ */
+function followPaths(bus: MeshBus, reports: PathReport[], updates: PathUpdate[] = []): void {
+  const view = new PathReportView();
+  bus.subscribe(Patterns.paths, (v) => {
+    const update = parsePathUpdate(v);
+    updates.push(update);
+    const outcome = view.update(update);
+    if (outcome === 'applied') reports.push(view.report!);
+    else if (outcome === 'gap') {
+      void readPathReport((req) => bus.request(Patterns.pathsGet, req, parsePathReport, { node: 'a' })).then((r) => {
+        if (view.full(r)) reports.push(r);
+      }, () => undefined);
+    }
+  }, { node: 'a' });
+}
 /** Member a (key A) of `mesh`, its nat-probe answering classifications with `classify`. */
 function startMemberA(mesh: string, classify: Parameters<typeof startNatProbeMember>[2]['classify']): Promise<RunningNatProbeMember> {
   const enrollment: Enrollment = {
@@ -38,7 +58,11 @@ describe('nat-probe (member) over NATS', () => {
   const table = [peer(A, 'a', 2), peer(B, 'b', 3, 'eim'), peer(C, 'c', 4, 'edm'), { publicKey: REGISTRY, allowedIps: ['10.99.0.1/32'], endpoint: null }];
   const nat: NatReport[] = [];
   const paths: PathReport[] = [];
+  const updates: PathUpdate[] = [];
   const offers: PunchMessage[] = [];
+  /** What a addressed to c (it leads a–c), and to b (it follows a–b: nothing). */
+  const toC: PathReport[] = [];
+  const toB: unknown[] = [];
   const applies: DataplaneApplyRequest[] = [];
   const servers: string[] = [];
   const filtering: boolean[] = [];
@@ -52,8 +76,10 @@ describe('nat-probe (member) over NATS', () => {
     bus = await MeshBus.connect({ servers: NATS, mesh, name: 'nat-probe-int-test' });
     bus.subscribe(Patterns.peerSnapshot, () => ({ revision: 1, peers: table, nextCursor: null }));
     bus.subscribe(Patterns.nat, (v) => void nat.push(parseNatReport(v)), { node: 'a' });
-    bus.subscribe(Patterns.paths, (v) => void paths.push(parsePathReport(v)), { node: 'a' });
-    bus.subscribe(Patterns.punch, (v) => void offers.push(parsePunchMessage(v)), { node: 'a' });
+    followPaths(bus, paths, updates);
+    bus.subscribe(Patterns.punch, (v) => void offers.push(parsePunchMessage(v)), { node: '*', from: 'a' });
+    bus.subscribe(Patterns.pathsTo, (v) => void toC.push(parseAddressedPathReport(v)), { node: 'c', from: 'a' });
+    bus.subscribe(Patterns.pathsTo, (v) => void toB.push(v), { node: 'b', from: '*' });
     bus.subscribe(Patterns.dataplaneApply, (v) => {
       applies.push(parseDataplaneApplyRequest(v));
       return { added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: 1, punched: 1 };
@@ -88,11 +114,28 @@ describe('nat-probe (member) over NATS', () => {
     expect(about(C)).toMatchObject({ peerName: 'c', path: 'relayed', attempt: true, reason: 'relayed while trying direct: a is endpoint-independent, c endpoint-dependent (deadline 30s)' });
   });
 
-  it('punches the attempt it leads: offers on node.a.punch, takes c’s answer, sprays through its dataplane', async () => {
+  it('publishes numbered updates of what changed, not the whole report again', async () => {
+    await waitFor('an update', () => updates.length > 0);
+    expect(updates.map((u) => u.seq)).toEqual(updates.map((_, i) => i + 1));
+    expect(updates.every((u) => u.node === 'a' && u.publicKey === A && u.epoch === updates[0]!.epoch)).toBe(true);
+    for (const u of updates.slice(1)) expect(u.changed.length + u.removed.length).toBeGreaterThan(0);
+  });
+
+  it('sends c (the follower of a–c) its decision about c only, addressed to it; b (a leads nothing with it) gets nothing', async () => {
+    await waitFor("a's decision about c, addressed to c", () => toC.some((r) => r.decisions[0]?.attempt === true));
+    for (const r of toC) {
+      expect(r).toMatchObject({ node: 'a', publicKey: A });
+      expect(r.decisions.map((d) => d.peer)).toEqual([C]);
+    }
+    await bus.flush();
+    expect(toB).toEqual([]);
+  });
+
+  it('punches the attempt it leads: offers on node.c.punch.a, takes c’s answer, sprays through its dataplane', async () => {
     const offer = await waitFor('the offer to c', () => offers.find((m) => m.to === C));
     expect(offer).toMatchObject({ kind: 'offer', from: A, candidates: ['198.51.100.2:51820'], predicted: false, decision: { peer: C, attempt: true, technique: 'punch' } });
-    // c answers (as its nat-probe would, on its own subject) with its registry-observed endpoint.
-    bus.publish(Patterns.punch, { kind: 'answer', from: C, to: A, id: offer.id, candidates: ['198.51.100.4:51820'], predicted: false, at: Date.now() }, { node: 'c' });
+    // c answers (as its nat-probe would: to a, as c) with its registry-observed endpoint.
+    bus.publish(Patterns.punch, { kind: 'answer', from: C, to: A, id: offer.id, candidates: ['198.51.100.4:51820'], predicted: false, at: Date.now() }, { node: 'a', from: 'c' });
     const spray = await waitFor('the spray', () => applies.find((r) => r.punch?.length));
     expect(spray).toEqual({ peers: [], replace: false, punch: [{ publicKey: C, endpoints: ['198.51.100.4:51820'], allowedIps: [], persistentKeepalive: 25 }] });
     await waitFor('the punch in the reason', () => about(C)?.reason.includes('punched'));
@@ -122,10 +165,10 @@ describe('nat-probe (member) over NATS', () => {
     expect(sprays()).toBe(before);
   });
 
-  it('refuses an offer for a pair it follows that comes from another node’s subject', async () => {
-    // b leads a–b; an offer claiming to be b's, sent on c's subject, is dropped: nothing sprayed.
+  it('refuses an offer for a pair it follows that another node sent', async () => {
+    // b leads a–b; an offer claiming to be b's, sent by c (node.a.punch.c), is dropped: nothing sprayed.
     const before = applies.length;
-    bus.publish(Patterns.punch, { kind: 'offer', from: B, to: A, id: 'forged', candidates: ['198.51.100.3:51820'], predicted: false, at: Date.now() }, { node: 'c' });
+    bus.publish(Patterns.punch, { kind: 'offer', from: B, to: A, id: 'forged', candidates: ['198.51.100.3:51820'], predicted: false, at: Date.now() }, { node: 'a', from: 'c' });
     await bus.flush();
     await new Promise((r) => setTimeout(r, 200));
     expect(applies.length).toBe(before);
@@ -137,16 +180,17 @@ describe('nat-probe (member) over NATS', () => {
       node: 'b', publicKey: B, nat: 'eim', at: Date.now(),
       decisions: [{ peer: A, peerName: 'a', path: 'relayed', attempt: false, reason: 'relayed: no handshake in 2s on direct, retry at X', retryAt: Date.now() + 60_000, since: Date.now() }],
     };
-    bus.publish(Patterns.paths, fromB, { node: 'b' });
+    bus.publish(Patterns.pathsTo, fromB, { node: 'a', from: 'b' });
     await waitFor('b relayed as b decided', () => about(B)?.path === 'relayed');
     expect(about(B)?.reason).toBe('relayed: no handshake in 2s on direct, retry at X (decided by b)');
     const got = await bus.request(Patterns.pathsGet, {}, parsePathReport, { node: 'a' });
     expect(got.decisions).toEqual(last().decisions);
-    // A report from a member that does not lead the pair changes nothing, nor one on another
-    // node's subject claiming to be the leader's.
+    // A decision from a member that does not lead the pair changes nothing, nor one another node
+    // sent claiming to be the leader's.
     const before = paths.length;
-    bus.publish(Patterns.paths, { ...fromB, node: 'c', publicKey: C, decisions: [{ ...fromB.decisions[0], reason: 'forged' }] }, { node: 'c' });
-    bus.publish(Patterns.paths, { ...fromB, node: 'c', at: Date.now() + 1000, decisions: [{ ...fromB.decisions[0], path: 'direct', reason: 'forged' }] }, { node: 'c' });
+    bus.publish(Patterns.pathsTo, { ...fromB, node: 'c', publicKey: C, decisions: [{ ...fromB.decisions[0], reason: 'forged' }] }, { node: 'a', from: 'c' });
+    bus.publish(Patterns.pathsTo, { ...fromB, node: 'c', at: Date.now() + 1000, decisions: [{ ...fromB.decisions[0], path: 'direct', reason: 'forged' }] }, { node: 'a', from: 'c' });
+    bus.publish(Patterns.pathsTo, { ...fromB, at: Date.now() + 1000, decisions: [{ ...fromB.decisions[0], path: 'direct', reason: 'forged' }] }, { node: 'a', from: 'c' });
     await bus.flush();
     await new Promise((r) => setTimeout(r, 200));
     expect(paths.length).toBe(before);
@@ -162,7 +206,7 @@ describe('nat-probe (member) over NATS', () => {
 
   it('answers a malformed paths.get with an error and keeps working', async () => {
     await expect(bus.request(Patterns.pathsGet, { extra: 1 }, parsePathReport, { node: 'a' })).rejects.toMatchObject({ code: 'invalid_request' });
-    bus.publish(Patterns.paths, { node: 'b', publicKey: B, nat: 'eim', decisions: 'nope', at: 1 }, { node: 'b' });
+    bus.publish(Patterns.pathsTo, { node: 'b', publicKey: B, nat: 'eim', decisions: 'nope', at: 1 }, { node: 'a', from: 'b' });
     expect((await bus.request(Patterns.pathsGet, {}, parsePathReport, { node: 'a' })).node).toBe('a');
   });
 
@@ -204,8 +248,8 @@ describe('nat-probe (member) over NATS', () => {
 });
 
 describe('nat-probe (member) starting after the leader of its pair decided', () => {
-  // b leads a–b and decided before a started: a asks b at once (paths.get about a), and does not
-  // wait for b's next periodic report (30 s).
+  // b leads a–b and decided before a started: a asks b at once (paths.get about a): b sends its
+  // decision to a only when it changes.
   const mesh = newMesh();
   const table: PeerRecord[] = [
     { publicKey: A, name: 'a', allowedIps: ['10.99.0.2/32'], endpoint: '198.51.100.2:51820' },
@@ -220,7 +264,7 @@ describe('nat-probe (member) starting after the leader of its pair decided', () 
   beforeAll(async () => {
     bus = await MeshBus.connect({ servers: NATS, mesh, name: 'nat-probe-int-test-leader' });
     bus.subscribe(Patterns.peerSnapshot, () => ({ revision: 1, peers: table, nextCursor: null }));
-    bus.subscribe(Patterns.paths, (v) => void paths.push(parsePathReport(v)), { node: 'a' });
+    followPaths(bus, paths);
     bus.subscribe(Patterns.pathsGet, (v) => {
       asked.push(v);
       const decision = { peer: A, peerName: 'a', path: 'relayed', attempt: true, reason: 'relayed while trying direct: b is endpoint-independent, a endpoint-dependent (deadline 10s)', retryAt: null, since, technique: 'punch' };
@@ -263,8 +307,8 @@ describe('nat-probe (member) before the registry has seen its endpoint', () => {
   beforeAll(async () => {
     bus = await MeshBus.connect({ servers: NATS, mesh, name: 'nat-probe-int-test-endpoint' });
     bus.subscribe(Patterns.peerSnapshot, () => ({ revision: 1, peers: [self, c], nextCursor: null }));
-    bus.subscribe(Patterns.paths, (v) => void paths.push(parsePathReport(v)), { node: 'a' });
-    bus.subscribe(Patterns.punch, (v) => void offers.push(parsePunchMessage(v)), { node: 'a' });
+    followPaths(bus, paths);
+    bus.subscribe(Patterns.punch, (v) => void offers.push(parsePunchMessage(v)), { node: '*', from: 'a' });
     await bus.flush();
     running = await startMemberA(mesh, async () => {
       classified.push(Date.now());

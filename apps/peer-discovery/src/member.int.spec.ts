@@ -184,16 +184,21 @@ describe('peer-discovery, member mode (NATS, stub registry and programmer)', () 
     // about key(2) only; its report about key(4) is "lost" (never published): the member asks again.
     const applied: DataplaneApplyRequest[] = [];
     const decided = new Set([key(2)]);
-    const report = () => ({
-      node: 'site-p', publicKey: SELF, nat: 'eim', at: Date.now(),
-      decisions: [...decided].map((peer) => ({ peer, path: 'direct', attempt: false, reason: 'direct: both endpoint-independent', retryAt: null, since: 1 })),
-    });
+    const relayed = new Set<string>();
+    let seq = 0;
+    let asked = 0;
+    const decision = (peer: string) => ({ peer, path: relayed.has(peer) ? 'relayed' : 'direct', attempt: false, reason: relayed.has(peer) ? 'relayed: both endpoint-dependent' : 'direct: both endpoint-independent', retryAt: null, since: 1 });
+    const report = () => ({ node: 'site-p', publicKey: SELF, nat: 'eim', at: Date.now(), epoch: 1, seq, decisions: [...decided].map(decision) });
+    const update = (changed: string[]) => ({ node: 'site-p', publicKey: SELF, nat: 'eim', at: Date.now(), epoch: 1, seq, changed: changed.map(decision), removed: [] });
     const stubs = [
       bus.subscribe(Patterns.dataplaneApply, (v) => {
         applied.push(parseDataplaneApplyRequest(v));
         return { added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: 0 };
       }, { node: 'site-p' }),
-      bus.subscribe(Patterns.pathsGet, () => report(), { node: 'site-p' }),
+      bus.subscribe(Patterns.pathsGet, () => {
+        asked++;
+        return report();
+      }, { node: 'site-p' }),
     ];
     await bus.flush();
     const config = parsePeerDiscoveryArgs(['--mode', 'member', '--mesh', mesh, '--nats', NATS])!;
@@ -207,6 +212,24 @@ describe('peer-discovery, member mode (NATS, stub registry and programmer)', () 
       decided.add(key(4));
       await waitFor('key(4) decided on the next ask', () => applied.at(-1)?.peers.some((p) => p.publicKey === key(4)), 5000);
       expect(applied.at(-1)?.keep).not.toContain(key(4));
+      // An update in sequence is applied without asking: key(2) relayed (left out of the device).
+      await waitFor('no more asks pending', async () => {
+        const before = asked;
+        await new Promise((r) => setTimeout(r, 300));
+        return asked === before;
+      });
+      const asks = asked;
+      relayed.add(key(2));
+      seq++;
+      bus.publish(Patterns.paths, update([key(2)]), { node: 'site-p' });
+      await waitFor('key(2) relayed', () => applied.length > 0 && !coalesceRequests(applied).peers.some((p) => p.publicKey === key(2)), 5000);
+      expect(asked).toBe(asks);
+      // A gap (an update lost): the report is asked for, and what the lost update said is applied.
+      relayed.add(key(4));
+      seq += 2; // seq - 1 never arrives
+      bus.publish(Patterns.paths, update([]), { node: 'site-p' });
+      await waitFor('key(4) relayed, from the report', () => !coalesceRequests(applied).peers.some((p) => p.publicKey === key(4)), 5000);
+      expect(asked).toBeGreaterThan(asks);
     } finally {
       await withProbe.close();
       stubs.forEach((sub) => sub.unsubscribe());

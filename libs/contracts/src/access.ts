@@ -1,5 +1,5 @@
 import { parseNodeId } from './names';
-import { Pattern, Patterns, subjectFor } from './subjects';
+import { isAddressed, Pattern, Patterns, subjectFor } from './subjects';
 
 /**
  * Who may send and receive on each pattern: the one table the NATS credentials are built from
@@ -20,12 +20,18 @@ import { Pattern, Patterns, subjectFor } from './subjects';
  * own inbox, responders may answer the requests they received (NATS "allow responses").
  */
 export type NodeScope = 'self' | 'any';
+/**
+ * On addressed patterns (`node.{node}.….{from}`): 'from-self' sends to any node with this
+ * member's id as the sender (`node.*.….<self>`); 'to-self' receives what any node sends to this
+ * member (`node.<self>.….*`).
+ */
+export type AddressScope = 'from-self' | 'to-self';
 
 export interface PatternAccess {
   /** What a member may send on the pattern (node patterns: its own node's subject, or any node's). */
-  memberSend?: NodeScope;
+  memberSend?: NodeScope | 'from-self';
   /** What a member may receive. */
-  memberReceive?: NodeScope;
+  memberReceive?: NodeScope | 'to-self';
   /** The enrolment credential may send it (request). */
   enrollSend?: boolean;
   /** Why, for the threat model and reviewers. */
@@ -36,13 +42,16 @@ export const ACCESS: Readonly<Record<Pattern, PatternAccess>> = {
   [Patterns.peerEvents]: { memberReceive: 'any', why: 'only the registry watcher publishes peer events; members follow them' },
   [Patterns.peerSnapshot]: { memberSend: 'any', why: 'members load the peer table from the registry' },
   [Patterns.enroll]: { enrollSend: true, why: 'a node with a token asks to join; only the registry answers' },
+  [Patterns.registries]: { memberReceive: 'any', why: "only the registry publishes the mesh's registries; members follow them (a registry added after they enrolled)" },
+  [Patterns.registriesGet]: { memberSend: 'any', why: "members ask the registry for the mesh's registries (the list is no secret to a member: every registry is its peer)" },
   [Patterns.memberRemove]: { why: 'removing members is for the registry operator only' },
   [Patterns.dataplaneApply]: { memberSend: 'self', memberReceive: 'self', why: "a member's peer-discovery programs its own device only" },
   [Patterns.dataplaneState]: { memberSend: 'self', memberReceive: 'self', why: "a member reports its own device's state (wgmesh status reads it)" },
   [Patterns.nat]: { memberSend: 'self', memberReceive: 'self', why: 'a member reports its own NAT classification' },
-  [Patterns.paths]: { memberSend: 'self', memberReceive: 'any', why: "a member publishes its own path decisions and follows the others' (both ends of a pair)" },
-  [Patterns.pathsGet]: { memberSend: 'any', memberReceive: 'self', why: "a member serves its own path decisions; the follower of a pair asks the leader for its decision about it when it (re)loads the peer table, and the CLI on a node asks its own. Nothing in a reply is news to a member: every member receives every path report" },
-  [Patterns.punch]: { memberSend: 'self', memberReceive: 'any', why: "a member offers and answers hole punches on its own subject; the other end of the pair follows every member's" },
+  [Patterns.paths]: { memberSend: 'self', memberReceive: 'self', why: "a member publishes what changed in its own path decisions; its own peer-discovery (and the CLI on that node) follows them. Other members get only what concerns them, addressed (paths.from)" },
+  [Patterns.pathsGet]: { memberSend: 'any', memberReceive: 'self', why: "a member serves its own path decisions; the follower of a pair asks the leader for its decision about it when it (re)loads the peer table, and the CLI on a node asks its own. A member may ask another for its whole report: path decisions (direct or relayed, and why) are not kept from members, only no longer sent to all of them" },
+  [Patterns.pathsTo]: { memberSend: 'from-self', memberReceive: 'to-self', why: "the leader of a pair sends the follower its decision about it: only as itself (the subject's last token is the sender, which NATS enforces), and a member receives only the decisions addressed to it" },
+  [Patterns.punch]: { memberSend: 'from-self', memberReceive: 'to-self', why: 'a member offers and answers hole punches to the other end of the pair only, as itself (NATS enforces the sender token), and receives only those addressed to it' },
   [Patterns.credential]: { memberSend: 'self', why: 'a member renews its own NATS credential before it expires; only the registry answers, for the key enrolled under that name' },
   [Patterns.connect]: { memberSend: 'self', memberReceive: 'self', why: "on-demand peers: the CLI on a node changes that node only; asking other members back takes the registry's credential" },
 };
@@ -50,7 +59,12 @@ export const ACCESS: Readonly<Record<Pattern, PatternAccess>> = {
 /** Subjects a member's credential may publish and subscribe to, from ACCESS. */
 export function memberSubjects(mesh: string, node: string): { publish: string[]; subscribe: string[] } {
   node = parseNodeId(node, 'node'); // never "*" nor a reserved id (the registry's hub): a member's own subjects are one member's
-  const subject = (pattern: Pattern, scope: NodeScope) => subjectFor(pattern, { mesh, node: scope === 'self' ? node : '*' });
+  const subject = (pattern: Pattern, scope: NonNullable<PatternAccess['memberSend'] | PatternAccess['memberReceive']>) => {
+    if (isAddressed(pattern) !== (scope === 'from-self' || scope === 'to-self')) throw new Error(`ACCESS: ${pattern} takes ${isAddressed(pattern) ? "'from-self'/'to-self'" : "'self'/'any'"}, not '${scope}'`);
+    if (scope === 'from-self') return subjectFor(pattern, { mesh, node: '*', from: node });
+    if (scope === 'to-self') return subjectFor(pattern, { mesh, node, from: '*' });
+    return subjectFor(pattern, { mesh, node: scope === 'self' ? node : '*' });
+  };
   const publish: string[] = [];
   const subscribe: string[] = [];
   for (const [pattern, access] of Object.entries(ACCESS) as Array<[Pattern, PatternAccess]>) {

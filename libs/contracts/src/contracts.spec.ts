@@ -221,7 +221,9 @@ describe('NAT reports and path decisions', () => {
       expect(parsePunchMessage(offer)).toEqual(offer);
       expect(parsePunchMessage(answer)).toEqual(answer);
       expect(parsePunchMessage({ ...answer, candidates: [], refused: 'a direct session is up' }).refused).toBe('a direct session is up');
-      expect(subjectFor(Patterns.punch, { mesh: 'prod', node: 'a' })).toBe('wgmesh.v1.prod.node.a.punch');
+      expect(subjectFor(Patterns.punch, { mesh: 'prod', node: 'a', from: 'b' })).toBe('wgmesh.v1.prod.node.a.punch.b');
+      // A newer sender's extra optional field does not make the message refused (rolling upgrades).
+      expect(parsePunchMessage({ ...answer, hint: 'new' })).toEqual(answer);
     });
 
     it.each([

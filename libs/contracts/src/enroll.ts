@@ -139,6 +139,24 @@ export function parseRegistries(value: unknown, path: string): RegistryInfo[] {
   return list;
 }
 
+/** `registries.events` and the `registries.get` reply: the mesh's registries, in preference order. */
+export interface RegistriesMessage {
+  registries: RegistryInfo[];
+}
+
+export function parseRegistriesMessage(value: unknown): RegistriesMessage {
+  const o = object(value, '', ['registries']);
+  return { registries: parseRegistries(o.registries, 'registries') };
+}
+
+/** `registries.get` request: nothing to ask but the list. */
+export type RegistriesRequest = Record<string, never>;
+
+export function parseRegistriesRequest(value: unknown): RegistriesRequest {
+  object(value, '', []);
+  return {};
+}
+
 export function parseRegistryInfo(value: unknown, path: string): RegistryInfo {
   const r = object(value, path, ['id', 'publicKey', 'endpoint', 'address']);
   return {

@@ -1,8 +1,8 @@
 import { parseDataplaneApplyRequest, parseDataplaneState } from './dataplane';
-import { parseCredentialRequest, parseEnrollRequest } from './enroll';
+import { parseCredentialRequest, parseEnrollRequest, parseRegistriesMessage, parseRegistriesRequest } from './enroll';
 import { parseConnectRequest, parseMemberRemoveRequest } from './members';
 import { parsePeerEvent, parseSnapshotRequest } from './messages';
-import { parseNatReport, parsePathReport, parsePathsGetRequest, parsePunchMessage } from './nat';
+import { parseAddressedPathReport, parseNatReport, parsePathsGetRequest, parsePathUpdate, parsePunchMessage } from './nat';
 import { Pattern } from './subjects';
 
 /** Validates a decoded message body; throws a ContractError naming the field and the expected form. */
@@ -18,13 +18,16 @@ export const INBOUND = {
   'peers.events': parsePeerEvent,
   'peers.snapshot': parseSnapshotRequest,
   enroll: parseEnrollRequest,
+  'registries.events': parseRegistriesMessage,
+  'registries.get': parseRegistriesRequest,
   'members.remove': parseMemberRemoveRequest,
   'node.{node}.dataplane.apply': parseDataplaneApplyRequest,
   'node.{node}.dataplane.state': parseDataplaneState,
   'node.{node}.nat': parseNatReport,
-  'node.{node}.paths': parsePathReport,
+  'node.{node}.paths': parsePathUpdate,
   'node.{node}.paths.get': parsePathsGetRequest,
-  'node.{node}.punch': parsePunchMessage,
+  'node.{node}.paths.from.{from}': parseAddressedPathReport,
+  'node.{node}.punch.{from}': parsePunchMessage,
   'node.{node}.connect': parseConnectRequest,
   'node.{node}.credential': parseCredentialRequest,
 } as const satisfies Readonly<Record<Pattern, InboundParser>>;

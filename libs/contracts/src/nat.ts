@@ -66,7 +66,7 @@ export interface PathDecision {
   /** When this decision was taken (ms since the epoch). */
   since: number;
   /**
-   * Present when nat-probe sets the pair's endpoints by hole punching (`node.<id>.punch`) rather
+   * Present when nat-probe sets the pair's endpoints by hole punching (`node.<to>.punch.<from>`) rather
    * than the registry-observed ones: on attempts, and on a direct path that one of them opened.
    * The device then keeps the endpoint it learnt (WireGuard roams to where the peer's
    * authenticated packets come from). "prediction": the punch aimed at predicted ports.
@@ -109,7 +109,11 @@ export interface TechniqueCount {
   failures: number;
 }
 
-/** `node.<id>.paths` event (and `node.<id>.paths.get` reply): every pair decision of one member. */
+/**
+ * `node.<id>.paths.get` reply: every pair decision of one member (with `{peer}`, at most the one
+ * about that member). Also the `node.<follower>.paths.from.<leader>` event: the leader's decision
+ * about the follower (one, or none when it has none any more), sent when it changes.
+ */
 export interface PathReport {
   node: string;
   publicKey: string;
@@ -123,11 +127,41 @@ export interface PathReport {
    * one member (an event and a `paths.get` reply may cross) the one with the larger `at` is newer.
    */
   at: number;
+  /** The member's nat-probe's start (ms since the epoch): `seq` counts within it. */
+  epoch?: number;
+  /** The `seq` of the last `PathUpdate` this report includes (0: none sent yet). */
+  seq?: number;
+  /**
+   * A `paths.get` reply is one page of the report (decisions by public key, at most
+   * PATHS_PAGE_MAX): present when more follow, the key to ask after (`{after: next}`).
+   */
+  next?: string;
 }
 
 /**
- * `node.<id>.punch` event, on the sender's own subject (so NATS vouches for who sent it; a
- * receiver also checks that `from` is the key enrolled under that node). Hole punching between
+ * `node.<id>.paths` event: what changed in one member's decisions since its previous update
+ * (sent on change only; nothing is repeated periodically). `seq` goes up by one per update within
+ * an `epoch`: a consumer that holds the report up to `seq - 1` applies it; one that missed an
+ * update (or holds none, or an older epoch's) fetches the whole report (`paths.get`) instead.
+ */
+export interface PathUpdate {
+  node: string;
+  publicKey: string;
+  nat: NatType;
+  epoch: number;
+  seq: number;
+  /** Decisions new or changed since the previous update. */
+  changed: PathDecision[];
+  /** Public keys of the members there is no decision about any more. */
+  removed: string[];
+  techniques?: Record<Technique, TechniqueCount>;
+  at: number;
+}
+
+/**
+ * `node.<to>.punch.<from>` event, addressed to the receiver and naming the sender (NATS lets a
+ * member send only with its own id as the last token, so it vouches for who sent it; a receiver
+ * also checks that `from` is the key enrolled under that node). Hole punching between
  * two members, led by the pair's leader:
  * 1. offer (leader → peer): the leader's candidates (where its device will send from: its
  *    registry-observed endpoint, or its predicted next ports) and its decision about the pair;
@@ -156,14 +190,25 @@ export interface PunchMessage {
 }
 
 /**
- * `node.<id>.paths.get` request: `{}` for the whole report; `{peer}` for the decision about that
- * one member only (what the follower of a pair asks its leader: one decision, not the report).
+ * `node.<id>.paths.get` request: `{}` for the report (its first page), `{after, limit}` for the
+ * page of decisions about the members whose keys come after `after` (see `readPathReport`);
+ * `{peer}` for the decision about that one member only (what the follower of a pair asks its
+ * leader: one decision, not the report).
  */
 export interface PathsGetRequest {
   peer?: string;
+  after?: string;
+  /** Decisions in the reply at most (PATHS_PAGE_MAX when absent). */
+  limit?: number;
 }
 
 export const MAX_PATH_DECISIONS = 10_000;
+/**
+ * Decisions in one `paths.get` reply at most: a decision is ~250 bytes (~800 with the longest
+ * reason and name), so a page stays under NATS' 1 MiB max_payload, which replies cannot exceed
+ * (the transport chunks requests and events, not replies).
+ */
+export const PATHS_PAGE_MAX = 1000;
 const MS = (value: unknown, path: string) => integer(value, path, 0, Number.MAX_SAFE_INTEGER);
 
 function endpointOrNull(value: unknown, path: string): string | null {
@@ -191,8 +236,16 @@ export function parseNatReport(value: unknown): NatReport {
   return report;
 }
 
+/**
+ * The parsers of the events members exchange (path decisions, reports, updates, punch messages)
+ * ignore fields they do not know (LENIENT): a member running a newer version may add optional
+ * fields without older members dropping its messages during a rolling upgrade. A new field that
+ * changes the meaning of the known ones needs a new pattern instead.
+ */
+const LENIENT = { ignoreUnknown: true } as const;
+
 export function parsePathDecision(value: unknown, path: string): PathDecision {
-  const o = object(value, path, ['peer', 'peerName', 'path', 'attempt', 'reason', 'retryAt', 'since', 'technique', 'cause', 'why']);
+  const o = object(value, path, ['peer', 'peerName', 'path', 'attempt', 'reason', 'retryAt', 'since', 'technique', 'cause', 'why'], LENIENT);
   if (typeof o.attempt !== 'boolean') throw new ContractError(join(path, 'attempt'), 'must be true or false');
   const d: PathDecision = {
     peer: parsePublicKey(o.peer, join(path, 'peer')),
@@ -210,31 +263,146 @@ export function parsePathDecision(value: unknown, path: string): PathDecision {
   return d;
 }
 
+function parseTechniques(value: unknown): Record<Technique, TechniqueCount> {
+  const t = object(value, 'techniques', TECHNIQUES);
+  const count = (name: Technique): TechniqueCount => {
+    const path = join('techniques', name);
+    const c = object(t[name], path, ['attempts', 'successes', 'failures'], LENIENT);
+    return { attempts: MS(c.attempts, join(path, 'attempts')), successes: MS(c.successes, join(path, 'successes')), failures: MS(c.failures, join(path, 'failures')) };
+  };
+  return { direct: count('direct'), punch: count('punch'), prediction: count('prediction') };
+}
+
+/** Decisions with one per peer at most. */
+function decisionList(value: unknown, path: string, max: number): PathDecision[] {
+  const decisions = array(value, path, max).map((d, i) => parsePathDecision(d, join(path, i)));
+  const seen = new Set<string>();
+  decisions.forEach((d, i) => {
+    if (seen.has(d.peer)) throw new ContractError(join(join(path, i), 'peer'), 'has a decision already');
+    seen.add(d.peer);
+  });
+  return decisions;
+}
+
 export function parsePathReport(value: unknown): PathReport {
-  const o = object(value, '', ['node', 'publicKey', 'nat', 'decisions', 'techniques', 'at']);
+  const o = object(value, '', ['node', 'publicKey', 'nat', 'decisions', 'techniques', 'at', 'epoch', 'seq', 'next'], LENIENT);
   const report: PathReport = {
     node: parseName(o.node, 'node'),
     publicKey: parsePublicKey(o.publicKey, 'publicKey'),
     nat: oneOf(o.nat, 'nat', NAT_TYPES),
-    decisions: array(o.decisions, 'decisions', MAX_PATH_DECISIONS).map((d, i) => parsePathDecision(d, join('decisions', i))),
+    decisions: decisionList(o.decisions, 'decisions', MAX_PATH_DECISIONS),
     at: MS(o.at, 'at'),
   };
-  if (o.techniques !== undefined) {
-    const t = object(o.techniques, 'techniques', TECHNIQUES);
-    const count = (name: Technique): TechniqueCount => {
-      const path = join('techniques', name);
-      const c = object(t[name], path, ['attempts', 'successes', 'failures']);
-      return { attempts: MS(c.attempts, join(path, 'attempts')), successes: MS(c.successes, join(path, 'successes')), failures: MS(c.failures, join(path, 'failures')) };
-    };
-    report.techniques = { direct: count('direct'), punch: count('punch'), prediction: count('prediction') };
+  if (o.techniques !== undefined) report.techniques = parseTechniques(o.techniques);
+  if ((o.epoch === undefined) !== (o.seq === undefined)) throw new ContractError(o.epoch === undefined ? 'epoch' : 'seq', 'epoch and seq come together');
+  if (o.epoch !== undefined) {
+    report.epoch = MS(o.epoch, 'epoch');
+    report.seq = MS(o.seq, 'seq');
   }
+  if (o.next !== undefined) report.next = parsePublicKey(o.next, 'next');
   return report;
+}
+
+/**
+ * A member's whole report through paged `paths.get` requests (`request` sends one): the pages
+ * in key order, put together. Pages may come from different moments; the report takes the first
+ * page's `seq`, the oldest: applying the updates after it again only sets decisions to what they
+ * became since (an update says what a decision is now, not how it changed), so the report then
+ * follows the member exactly. A member that restarted between pages makes it throw.
+ */
+export async function readPathReport(request: (req: PathsGetRequest) => Promise<PathReport>): Promise<PathReport> {
+  const first = await request({ limit: PATHS_PAGE_MAX });
+  const decisions = [...first.decisions];
+  let page = first;
+  for (let pages = 1; page.next !== undefined; pages++) {
+    if (pages > Math.ceil(MAX_PATH_DECISIONS / PATHS_PAGE_MAX) + 1) throw new Error(`${first.node}'s path report has more than ${MAX_PATH_DECISIONS} decisions`);
+    const after: string = page.next;
+    page = await request({ after, limit: PATHS_PAGE_MAX });
+    if (page.publicKey !== first.publicKey || page.epoch !== first.epoch) throw new Error(`${first.node}'s nat-probe restarted while its path report was read`);
+    for (const d of page.decisions) if (d.peer > after) decisions.push(d);
+  }
+  const { next: _next, ...last } = page;
+  return { ...last, decisions, ...(first.epoch !== undefined ? { epoch: first.epoch, seq: first.seq } : {}) };
+}
+
+/** `node.<follower>.paths.from.<leader>` event: a report with the one decision about the follower (or none). */
+export function parseAddressedPathReport(value: unknown): PathReport {
+  const report = parsePathReport(value);
+  if (report.decisions.length > 1) throw new ContractError('decisions', 'must hold at most the one decision about the receiver');
+  return report;
+}
+
+export function parsePathUpdate(value: unknown): PathUpdate {
+  const o = object(value, '', ['node', 'publicKey', 'nat', 'epoch', 'seq', 'changed', 'removed', 'techniques', 'at'], LENIENT);
+  const update: PathUpdate = {
+    node: parseName(o.node, 'node'),
+    publicKey: parsePublicKey(o.publicKey, 'publicKey'),
+    nat: oneOf(o.nat, 'nat', NAT_TYPES),
+    epoch: MS(o.epoch, 'epoch'),
+    seq: integer(o.seq, 'seq', 1, Number.MAX_SAFE_INTEGER),
+    changed: decisionList(o.changed, 'changed', MAX_PATH_DECISIONS),
+    removed: array(o.removed, 'removed', MAX_PATH_DECISIONS).map((k, i) => parsePublicKey(k, join('removed', i))),
+    at: MS(o.at, 'at'),
+  };
+  if (o.techniques !== undefined) update.techniques = parseTechniques(o.techniques);
+  const changed = new Set(update.changed.map((d) => d.peer));
+  update.removed.forEach((k, i) => {
+    if (changed.has(k)) throw new ContractError(join('removed', i), 'is also in changed');
+  });
+  return update;
+}
+
+/**
+ * One member's path report as a consumer of its updates holds it (`node.<id>.paths` events on
+ * top of a `paths.get` reply). `update` says what to do with an update: 'applied', 'stale' (the
+ * report includes it already), or 'gap' (one was missed, the member restarted, or no report is
+ * held yet: fetch the whole report with `paths.get` and hand it to `full`).
+ */
+export class PathReportView {
+  private held: PathReport | undefined;
+  private byPeer = new Map<string, PathDecision>();
+
+  /** The report held (undefined before the first `full`). */
+  get report(): PathReport | undefined {
+    return this.held;
+  }
+
+  /** A whole report (a `paths.get` reply): taken unless older than the one held. True when taken. */
+  full(report: PathReport): boolean {
+    const h = this.held;
+    if (h && h.publicKey === report.publicKey) {
+      if (report.epoch === undefined || h.epoch === undefined) {
+        if (report.at < h.at) return false;
+      } else if (report.epoch < h.epoch || (report.epoch === h.epoch && (report.seq ?? 0) < (h.seq ?? 0))) return false;
+    }
+    this.held = report;
+    this.byPeer = new Map(report.decisions.map((d) => [d.peer, d]));
+    return true;
+  }
+
+  update(u: PathUpdate): 'applied' | 'stale' | 'gap' {
+    const h = this.held;
+    if (!h || h.publicKey !== u.publicKey || h.node !== u.node || h.epoch === undefined || h.seq === undefined) return 'gap';
+    if (u.epoch !== h.epoch) return u.epoch > h.epoch ? 'gap' : 'stale';
+    if (u.seq <= h.seq) return 'stale';
+    if (u.seq !== h.seq + 1) return 'gap';
+    for (const k of u.removed) this.byPeer.delete(k);
+    for (const d of u.changed) this.byPeer.set(d.peer, d);
+    this.held = { node: u.node, publicKey: u.publicKey, nat: u.nat, decisions: [...this.byPeer.values()], ...(u.techniques ? { techniques: u.techniques } : h.techniques ? { techniques: h.techniques } : {}), at: Math.max(h.at, u.at), epoch: u.epoch, seq: u.seq };
+    return 'applied';
+  }
+
+  /** Forgets the report (the member left). */
+  clear(): void {
+    this.held = undefined;
+    this.byPeer.clear();
+  }
 }
 
 const PUNCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function parsePunchMessage(value: unknown): PunchMessage {
-  const o = object(value, '', ['kind', 'from', 'to', 'id', 'candidates', 'predicted', 'decision', 'refused', 'at']);
+  const o = object(value, '', ['kind', 'from', 'to', 'id', 'candidates', 'predicted', 'decision', 'refused', 'at'], LENIENT);
   if (typeof o.predicted !== 'boolean') throw new ContractError('predicted', 'must be true or false');
   const id = string(o.id, 'id', 64);
   if (!PUNCH_ID.test(id)) throw new ContractError('id', 'must be 1-64 characters [A-Za-z0-9_-]');
@@ -263,6 +431,11 @@ export function parsePunchMessage(value: unknown): PunchMessage {
 }
 
 export function parsePathsGetRequest(value: unknown): PathsGetRequest {
-  const o = object(value, '', ['peer']);
-  return o.peer === undefined ? {} : { peer: parsePublicKey(o.peer, 'peer') };
+  const o = object(value, '', ['peer', 'after', 'limit']);
+  const req: PathsGetRequest = {};
+  if (o.peer !== undefined) req.peer = parsePublicKey(o.peer, 'peer');
+  if (o.after !== undefined) req.after = parsePublicKey(o.after, 'after');
+  if (o.limit !== undefined) req.limit = integer(o.limit, 'limit', 1, PATHS_PAGE_MAX);
+  if (req.peer !== undefined && (req.after !== undefined || req.limit !== undefined)) throw new ContractError('peer', 'asks for one decision: no page with it');
+  return req;
 }

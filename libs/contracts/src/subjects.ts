@@ -6,6 +6,11 @@ import { parseName } from './names';
  * Every subject is `wgmesh.v1.<mesh>.<pattern>`. A pattern is what a NestJS handler declares
  * (`@EventPattern(Patterns.peerEvents)`); the transport turns it into the full subject for the
  * configured mesh, and for `node.{node}.…` patterns, the configured node id.
+ *
+ * Addressed patterns name two nodes: `node.{node}.….{from}` is a message FOR `{node}` FROM
+ * `{from}`. A member may publish only with its own id as `{from}` (`node.*.….<self>`) and subscribe
+ * only with its own id as `{node}` (`node.<self>.….*`), so NATS vouches for the sender and only the
+ * addressee receives it (see access.ts).
  */
 export const SUBJECT_ROOT = 'wgmesh.v1';
 
@@ -16,6 +21,10 @@ export const Patterns = {
   peerSnapshot: 'peers.snapshot',
   /** Request/reply: `EnrollRequest` → `EnrollReply`. */
   enroll: 'enroll',
+  /** Events: `RegistriesMessage`, the mesh's registries (preference order), when the list changes. */
+  registries: 'registries.events',
+  /** Request/reply: `RegistriesRequest` (`{}`) → `RegistriesMessage`, the mesh's registries now. */
+  registriesGet: 'registries.get',
   /** Request/reply: `MemberRemoveRequest` → `MemberRemoveReply` (the registry drops a member). */
   memberRemove: 'members.remove',
   /** Request/reply: desired device state → apply result, for one node. */
@@ -24,12 +33,20 @@ export const Patterns = {
   dataplaneState: 'node.{node}.dataplane.state',
   /** Events: `NatReport`, the NAT classification of one node (its nat-probe). */
   nat: 'node.{node}.nat',
-  /** Events: `PathReport`, one node's path decisions (direct or relayed, and why). */
+  /**
+   * Events: `PathUpdate`, what changed in one node's path decisions (direct or relayed, and why),
+   * numbered (`seq`) so that a consumer that missed one fetches the whole report (`paths.get`).
+   */
   paths: 'node.{node}.paths',
   /** Request/reply: `PathsGetRequest` → `PathReport`, one node's current path decisions. */
   pathsGet: 'node.{node}.paths.get',
-  /** Events: `PunchMessage`, hole punching between two members (offers and answers, on the sender's subject). */
-  punch: 'node.{node}.punch',
+  /**
+   * Events: `PathReport` with at most one decision, from the leader of a pair (`{from}`) to its
+   * follower (`{node}`): the leader's decision about the follower, sent when it changes.
+   */
+  pathsTo: 'node.{node}.paths.from.{from}',
+  /** Events: `PunchMessage`, hole punching between two members (offers and answers), to `{node}` from `{from}`. */
+  punch: 'node.{node}.punch.{from}',
   /** Request/reply: `ConnectRequest` → `ConnectReply`, to one member (on-demand peers). */
   connect: 'node.{node}.connect',
   /** Request/reply: `CredentialRequest` → `CredentialReply`, a member renews its NATS credential (the registry answers). */
@@ -40,18 +57,57 @@ export type Pattern = (typeof Patterns)[keyof typeof Patterns];
 
 export interface SubjectScope {
   mesh: string;
+  /** The node a `node.{node}.…` subject is of (or for, on addressed patterns); "*" for every node. */
   node?: string;
+  /** The sender on addressed patterns (`….{from}`); "*" for every sender. */
+  from?: string;
 }
 
-/** The full subject for a pattern in a mesh (and node, for node patterns). */
+/** Whether a pattern is addressed: it names the receiver (`{node}`) and the sender (`{from}`). */
+export function isAddressed(pattern: Pattern): boolean {
+  return pattern.includes('{from}');
+}
+
+/** The full subject for a pattern in a mesh (and node, for node patterns; and sender, for addressed ones). */
 export function subjectFor(pattern: Pattern, scope: SubjectScope): string {
   const mesh = parseName(scope.mesh, 'mesh');
   let rest: string = pattern;
   if (pattern.includes('{node}')) {
     const node = scope.node === '*' ? '*' : parseName(scope.node, 'node');
-    rest = pattern.replace('{node}', node);
+    rest = rest.replace('{node}', node);
+  }
+  if (pattern.includes('{from}')) {
+    const from = scope.from === '*' ? '*' : parseName(scope.from, 'from');
+    rest = rest.replace('{from}', from);
   }
   return `${SUBJECT_ROOT}.${mesh}.${rest}`;
+}
+
+/**
+ * The node ids in a subject of `pattern` in a mesh (`node`, and `from` on addressed patterns),
+ * or null when the subject is not one of that pattern (or names no concrete node: "*", ">").
+ */
+export function matchSubject(pattern: Pattern, subject: string, mesh: string): { node?: string; from?: string } | null {
+  const prefix = `${SUBJECT_ROOT}.${mesh}.`;
+  if (!subject.startsWith(prefix)) return null;
+  const got = subject.slice(prefix.length).split('.');
+  const want = pattern.split('.');
+  if (got.length !== want.length) return null;
+  const out: { node?: string; from?: string } = {};
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i]!;
+    const g = got[i]!;
+    if (w === '{node}' || w === '{from}') {
+      if (g === '' || g === '*' || g === '>') return null;
+      out[w === '{node}' ? 'node' : 'from'] = g;
+    } else if (w !== g) return null;
+  }
+  return out;
+}
+
+/** The sender named by a subject of an addressed pattern (its `{from}` token), or null. */
+export function senderOfSubject(pattern: Pattern, subject: string, mesh: string): string | null {
+  return matchSubject(pattern, subject, mesh)?.from ?? null;
 }
 
 /** Every subject of a mesh, for monitoring (`nats sub 'wgmesh.v1.<mesh>.>'`). */

@@ -14,10 +14,16 @@ export class ContractError extends Error {
 
 export type Obj = Record<string, unknown>;
 
-export function object(value: unknown, path: string, allowed: readonly string[]): Obj {
+/**
+ * A JSON object with only the `allowed` fields; `opts.ignoreUnknown` lets other fields through
+ * unread (for events exchanged between members that may run different versions: a newer sender's
+ * added optional field must not make an older receiver drop the whole message).
+ */
+export function object(value: unknown, path: string, allowed: readonly string[], opts: { ignoreUnknown?: boolean } = {}): Obj {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ContractError(path, 'must be a JSON object');
   }
+  if (opts.ignoreUnknown) return value as Obj;
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) throw new ContractError(join(path, key), 'is not a known field');
   }

@@ -96,7 +96,7 @@ export class PathWatch {
 
   /**
    * Every distinct decision `from` published about `to`, in order, with when the watcher first
-   * saw it (repeats of the same decision, republished every 30 s, are left out).
+   * saw it (repeats of the same decision, in the whole reports printed after each update, are left out).
    */
   decisions(from: string, toPublicKey: string): Array<PathDecision & { at: number }> {
     this.poll();

@@ -1,4 +1,4 @@
-import { PathReport, Patterns, PeerRecord } from '@wgmesh/contracts';
+import { PathDecision, PathReport, PathUpdate, Patterns, PeerRecord } from '@wgmesh/contracts';
 import { createLogger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { waitFor } from '@wgmesh/testing';
@@ -9,7 +9,7 @@ import { decision, hubState, keyOf, memberRecord, pathReport, REGISTRY } from '.
 /**
  * MapFeed against the real NATS (127.0.0.1:4222, a mesh name of its own): a stand-in registry
  * answers `peers.snapshot` and publishes `peers.events`, stand-in members answer `paths.get` and
- * publish their reports, as the real services do.
+ * publish updates of their reports (numbered), as the real services do.
  */
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
@@ -29,9 +29,12 @@ describe('MapFeed on NATS', () => {
     bus = await MeshBus.connect({ servers: NATS_URL, mesh, name: 'map-test-feed' });
     table = { revision: 1, peers: [memberRecord(0), memberRecord(1)] };
     // m0 decided about m1 before the map started: the map must still show it.
-    m0Report = pathReport(0, [decision(1, 'relayed', 1000)]);
+    m0Report = { ...pathReport(0, [decision(1, 'relayed', 1000)]), epoch: 1, seq: 0 };
     others.subscribe(Patterns.peerSnapshot, () => ({ ...table, nextCursor: null }));
     others.subscribe(Patterns.pathsGet, () => m0Report, { node: 'm0' });
+    // Forgers, asked when their updates show a gap: m1 answers with m0's report, m2 with m1's key.
+    others.subscribe(Patterns.pathsGet, () => ({ ...pathReport(0, [decision(1, 'relayed', 4000)]), epoch: 1, seq: 1 }), { node: 'm1' });
+    others.subscribe(Patterns.pathsGet, () => ({ ...pathReport(2, []), publicKey: keyOf(1), epoch: 1, seq: 1 }), { node: 'm2' });
     await others.flush();
   });
   afterAll(async () => {
@@ -41,21 +44,24 @@ describe('MapFeed on NATS', () => {
   });
 
   const map = new MeshMap({ mesh, registry: REGISTRY });
-  const publishPaths = (node: string, report: PathReport) => others.publish(Patterns.paths, report, { node });
+  const update = (i: number, seq: number, changed: PathDecision[], removed: string[] = []): PathUpdate => ({ node: `m${i}`, publicKey: keyOf(i), nat: 'eim', epoch: 1, seq, changed, removed, at: 1000 + seq });
+  const publishPaths = (node: string, u: PathUpdate) => others.publish(Patterns.paths, u, { node });
 
   it('starts from the current state: the peer table, and decisions taken before it started', async () => {
     feed = await MapFeed.start({ map, bus, registryNode: 'registry', log, changed: () => changes++ });
     await feed.loaded;
     expect([...map.memberList()].map((m) => m.name).sort()).toEqual(['m0', 'm1']);
     expect(map.pair(keyOf(0), keyOf(1))).toMatchObject({ path: 'relayed', fromLeader: true });
-    expect(feed.counters).toMatchObject({ pathsFetched: 1, pathsMissed: 1 }); // m1 runs no nat-probe here
+    expect(feed.counters).toMatchObject({ pathsFetched: 2, pathsMissed: 0 }); // (m1's reply is m0's report: refused)
+    expect(feed.counters.refused).toBe(1);
+    feed.counters.refused = 0;
     expect(changes).toBeGreaterThan(0);
   });
 
   it('follows peer events, path reports, NAT reports and dataplane states, and records the changes as events', async () => {
     others.publish(Patterns.peerEvents, { type: 'upsert', revision: 2, peer: memberRecord(2) });
     await waitFor('m2 on the map', () => map.keyOf('m2') !== undefined, 5000);
-    publishPaths('m0', pathReport(0, [decision(1, 'direct', 2000), decision(2, 'trying', 2000)]));
+    publishPaths('m0', update(0, 1, [decision(1, 'direct', 2000), decision(2, 'trying', 2000)]));
     await waitFor('m0-m1 direct', () => map.pair(keyOf(0), keyOf(1))?.path === 'direct', 5000);
     others.publish(Patterns.dataplaneState, hubState([[2, 1234]]), { node: 'registry' });
     others.publish(Patterns.dataplaneState, { ...hubState([]), node: 'm2', publicKey: keyOf(2), driver: 'wg' }, { node: 'm2' });
@@ -64,10 +70,22 @@ describe('MapFeed on NATS', () => {
     expect(map.eventList().map((e) => e.kind)).toEqual(['nat', 'path', 'path', 'enrolled']);
   });
 
+  it('fetches the whole report when an update was missed', async () => {
+    const fetched = feed!.counters.pathsFetched;
+    m0Report = { ...pathReport(0, [decision(1, 'relayed', 5000)]), epoch: 1, seq: 3, at: 5000 };
+    publishPaths('m0', update(0, 3, [decision(1, 'relayed', 5000)])); // 2 was lost
+    await waitFor('m0-m1 relayed, from the report', () => map.pair(keyOf(0), keyOf(1))?.path === 'relayed', 5000);
+    expect(feed!.counters.pathsFetched).toBe(fetched + 1);
+    m0Report = { ...pathReport(0, [decision(1, 'direct', 6000)]), epoch: 1, seq: 4, at: 6000 };
+    publishPaths('m0', update(0, 4, [decision(1, 'direct', 6000)])); // in sequence: applied, not fetched
+    await waitFor('m0-m1 direct', () => map.pair(keyOf(0), keyOf(1))?.path === 'direct', 5000);
+    expect(feed!.counters.pathsFetched).toBe(fetched + 1);
+  });
+
   it('drops what a node says on another node’s subject, and counts it', async () => {
     const refused = feed!.counters.refused;
-    publishPaths('m1', pathReport(0, [decision(1, 'relayed', 4000)])); // m0's report on m1's subject
-    publishPaths('m2', { ...pathReport(2, []), publicKey: keyOf(1) }); // m2's subject, m1's key
+    publishPaths('m1', update(0, 1, [decision(1, 'relayed', 7000)])); // m0's update on m1's subject: m1's report is fetched, and is m0's
+    publishPaths('m2', { ...update(2, 1, []), publicKey: keyOf(1) }); // m2's subject, m1's key: fetched, m1's key again
     await waitFor('both refused', () => feed!.counters.refused === refused + 2, 5000);
     expect(map.pair(keyOf(0), keyOf(1))?.path).toBe('direct');
   });

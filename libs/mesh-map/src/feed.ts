@@ -1,4 +1,4 @@
-import { DataplaneState, nodeOfSubject, parsePathReport, parsePeerSnapshot, Patterns } from '@wgmesh/contracts';
+import { DataplaneState, nodeOfSubject, parsePathReport, parsePeerSnapshot, PathReportView, PathUpdate, Patterns, readPathReport } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
 import { MirrorChange, PeerMirror, readPagedSnapshot } from '@wgmesh/peer-sync';
@@ -6,7 +6,7 @@ import { countError } from '@wgmesh/telemetry';
 import type { Subscription } from 'nats';
 import { MapInputError, MeshMap } from './mesh-map';
 
-/** How long a member's `paths.get` may take; a member that does not answer reports within 30 s anyway. */
+/** How long a member's `paths.get` may take; a member that does not answer sends its next update when a decision changes. */
 const PATHS_GET_TIMEOUT_MS = 2000;
 /** `paths.get` requests in flight at once when (re)loading every member's decisions. */
 const PATHS_GET_CONCURRENCY = 8;
@@ -26,6 +26,8 @@ export interface MapFeedOptions {
  * `node.*.nat` and the hub's `node.<registry>.dataplane.state`, then loads the peer table
  * (`peers.snapshot`, through a PeerMirror: revision order, gap reloads) and asks every member for
  * its current decisions (`node.<id>.paths.get`), so a decision taken before the map started shows.
+ * A member's `node.<id>.paths` events are updates (what changed, numbered): applied to its report
+ * as held (PathReportView); one that shows a gap (a missed update, a restart) fetches the report.
  * After a NATS reconnect it does both again. A member's dataplane kind comes from its first
  * `node.<id>.dataplane.state` (a one-message subscription per member: the map does not take every
  * member's full device state every 5 s). Inputs that fail their contract are refused by the
@@ -37,6 +39,8 @@ export class MapFeed {
   private readonly subs: Subscription[] = [];
   /** Members whose first dataplane state is awaited: key → its one-message subscription. */
   private readonly awaitingState = new Map<string, Subscription>();
+  /** Each member's report as its updates keep it (by node id). */
+  private readonly views = new Map<string, PathReportView>();
   private stopped = false;
   /** Resolves once the peer table and every member's decisions were loaded the first time. */
   loaded: Promise<void> = Promise.resolve();
@@ -62,7 +66,7 @@ export class MapFeed {
     const { bus, map } = this.opts;
     this.subs.push(
       bus.subscribe(Patterns.peerEvents, (event) => this.mirror.handle(event)),
-      bus.subscribe(Patterns.paths, (value, msg) => this.fromNode(msg.subject, (node) => map.pathReport(node, value)), { node: '*' }),
+      bus.subscribe(Patterns.paths, (value, msg) => this.fromNode(msg.subject, (node) => this.pathUpdate(node, value)), { node: '*' }),
       bus.subscribe(Patterns.nat, (value, msg) => this.fromNode(msg.subject, (node) => map.natReport(node, value)), { node: '*' }),
       bus.subscribe(Patterns.dataplaneState, (state) => this.state(this.opts.registryNode, state), { node: this.opts.registryNode }),
     );
@@ -86,14 +90,31 @@ export class MapFeed {
 
   private async fetchPaths(node: string): Promise<void> {
     try {
-      const report = await this.opts.bus.request(Patterns.pathsGet, {}, parsePathReport, { node, timeoutMs: PATHS_GET_TIMEOUT_MS });
-      this.input(() => this.opts.map.pathReport(node, report));
+      const report = await readPathReport((req) => this.opts.bus.request(Patterns.pathsGet, req, parsePathReport, { node, timeoutMs: PATHS_GET_TIMEOUT_MS }));
+      const view = this.view(node);
+      // A report the map refuses (not the node's own) is not kept either: the next update fetches again.
+      if (view.full(report) && !this.input(() => this.opts.map.pathReport(node, report))) view.clear();
       this.counters.pathsFetched++;
     } catch (err) {
       // Not running, or no nat-probe: its reports come as events when it has some.
       if (!(err instanceof RequestError || err instanceof RemoteError)) throw err;
       this.counters.pathsMissed++;
     }
+  }
+
+  /** An update of a member's decisions: into the map when it follows the report held, else the report is fetched. */
+  private pathUpdate(node: string, update: PathUpdate): void {
+    const view = this.view(node);
+    const outcome = view.update(update);
+    if (outcome === 'applied') {
+      if (!this.input(() => this.opts.map.pathReport(node, view.report!))) view.clear();
+    } else if (outcome === 'gap') void this.fetchPaths(node);
+  }
+
+  private view(node: string): PathReportView {
+    let view = this.views.get(node);
+    if (!view) this.views.set(node, (view = new PathReportView()));
+    return view;
   }
 
   private async loadTable(reason: string) {
@@ -109,6 +130,8 @@ export class MapFeed {
       members.add(m.key);
       if (m.driver === null && m.name !== null && !this.awaitingState.has(m.key)) this.awaitState(m.key, m.name);
     }
+    const names = new Set([...this.opts.map.memberList()].map((m) => m.name));
+    for (const node of this.views.keys()) if (!names.has(node)) this.views.delete(node);
     for (const [key, sub] of this.awaitingState) {
       if (members.has(key)) continue;
       sub.unsubscribe();
@@ -141,8 +164,8 @@ export class MapFeed {
     if (node !== null) this.input(() => apply(node));
   }
 
-  /** Runs one input into the map. */
-  private input(apply: () => void): void {
+  /** Runs one input into the map; false when the map did not take it. */
+  private input(apply: () => void): boolean {
     const before = this.opts.map.version;
     try {
       apply();
@@ -153,9 +176,10 @@ export class MapFeed {
         countError('invalid_event');
       }
       this.opts.log.debug('mesh map: input not taken', { reason: err.message });
-      return;
+      return false;
     }
     if (this.opts.map.version !== before) this.opts.changed?.();
+    return true;
   }
 
   close(): void {

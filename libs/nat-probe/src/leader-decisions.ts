@@ -5,9 +5,10 @@ import { leads } from './decide';
 /**
  * The decisions the leaders of this node's pairs took about it: state, not only events.
  *
- * A leader publishes its report (`node.<id>.paths`) when a decision changes, and again every
- * 30 s. A follower that subscribed after the leader decided (it started later, or NATS dropped
- * it for a while) would wait for that republication, so once subscribed it asks each leader
+ * A leader sends each follower its decision about it, addressed (`node.<follower>.paths.from.
+ * <leader>`: only that follower receives it, and NATS vouches for the leader), when it changes
+ * and once more 30 s later. A follower that subscribed after the leader decided (it started
+ * later, or NATS dropped it for a while) would miss it, so once subscribed it asks each leader
  * for its decision now (`node.<leader>.paths.get` with `peer`: one decision in the reply, not
  * the leader's whole report). Subscribe first, then ask: a decision taken after the
  * subscription arrives as an event, one taken before is in the reply.
@@ -74,7 +75,7 @@ export class LeaderDecisions {
   }
 
   /**
-   * A report from another member (an event, or a reply to `sync`): keeps its decision about this
+   * A report from another member (its decision addressed to this node, or a reply to `sync`): keeps its decision about this
    * node when that member leads the pair and the report is newer than the last one taken from it.
    * True when the decision changed (`changed` has been called).
    */

@@ -1,6 +1,6 @@
 import type { PathDecision, PeerRecord } from '@wgmesh/contracts';
 import { DEFAULT_PLANNER_OPTIONS } from './decide';
-import { FIRST_CLASSIFICATION_WAIT_MS, MemberPaths } from './member-paths';
+import { FIRST_CLASSIFICATION_WAIT_MS, MemberPaths, PATH_RESEND_MS } from './member-paths';
 
 // A < B < C < R: A leads its pairs, C follows them. R is the registry.
 const A = 'A'.repeat(43) + '=';
@@ -89,12 +89,76 @@ describe('MemberPaths', () => {
     expect(m.punched(B, T0 + 99, { technique: 'prediction', detail: 'x' })).toBe(false);
     expect(m.punched(B, T0 + 100, { technique: 'prediction', detail: 'x' })).toBe(true);
     expect(m.techniques().prediction.attempts).toBe(1);
-    const first = m.outgoing(T0 + 300)!.at;
+    const first = m.outgoing(T0 + 300).update!.at;
     const second = m.current(T0 + 300).at;
     expect(second).toBeGreaterThan(first);
   });
 
   it('has nothing to publish before its first plan', () => {
-    expect(member().outgoing(T0)).toBeNull();
+    expect(member().outgoing(T0)).toEqual({ update: null, addressed: [] });
+  });
+
+  it('publishes what changed, numbered, and sends each follower of a led pair only its decision', () => {
+    const m = member(); // a leads both its pairs (with b and c)
+    m.classified({ nat: 'eim' });
+    m.plan({ now: T0 + 100 });
+    const first = m.outgoing(T0 + 100);
+    expect(first.update).toMatchObject({ node: 'a', publicKey: A, nat: 'eim', epoch: T0, seq: 1, removed: [] });
+    expect(first.update!.changed.map((d) => d.peer).sort()).toEqual([B, C]);
+    expect(first.addressed.map((x) => x.to).sort()).toEqual(['b', 'c']);
+    for (const x of first.addressed) {
+      expect(x.report).toMatchObject({ node: 'a', publicKey: A });
+      expect(x.report.decisions).toHaveLength(1);
+      expect(x.report.decisions[0]!.peerName).toBe(x.to);
+    }
+    // Nothing changed: nothing to send (no periodic republication).
+    expect(m.outgoing(T0 + 200)).toEqual({ update: null, addressed: [] });
+    expect(m.current(T0 + 200)).toMatchObject({ epoch: T0, seq: 1 });
+    // c leaves: its decision is removed, and c is told it has none any more.
+    m.table({ type: 'remove', publicKey: C });
+    m.plan({ now: T0 + 300 });
+    const second = m.outgoing(T0 + 300);
+    expect(second.update).toMatchObject({ seq: 2, changed: [], removed: [C] });
+    expect(second.addressed).toEqual([{ to: 'c', report: expect.objectContaining({ publicKey: A, decisions: [] }) }]);
+    expect(m.current(T0 + 300)).toMatchObject({ seq: 2 });
+    expect(m.current(T0 + 300).decisions.map((d) => d.peer)).toEqual([B]);
+  });
+
+  it('sends a follower its decision once more PATH_RESEND_MS after it changed, then no more', () => {
+    const m = member();
+    m.classified({ nat: 'eim' });
+    m.plan({ now: T0 + 100 });
+    const sent = m.outgoing(T0 + 100).addressed;
+    expect(m.resend(T0 + 100 + PATH_RESEND_MS - 1)).toEqual([]);
+    const again = m.resend(T0 + 100 + PATH_RESEND_MS);
+    expect(again.map((x) => x.to).sort()).toEqual(['b', 'c']);
+    for (const x of again) {
+      const before = sent.find((y) => y.to === x.to)!;
+      expect(x.report.decisions).toEqual(before.report.decisions);
+      expect(x.report.at).toBeGreaterThan(before.report.at); // newer: the follower takes it (the same decision changes nothing)
+    }
+    expect(m.resend(T0 + 100 + 10 * PATH_RESEND_MS)).toEqual([]);
+  });
+
+  it('answers paths.get in pages by key, each one naming the key to go on after', () => {
+    const m = member();
+    m.classified({ nat: 'eim' });
+    m.plan({ now: T0 + 100 });
+    const first = m.current(T0 + 100, undefined, { limit: 1 });
+    expect(first.decisions.map((d) => d.peer)).toEqual([B]);
+    expect(first.next).toBe(B);
+    const second = m.current(T0 + 100, undefined, { after: first.next, limit: 1 });
+    expect(second.decisions.map((d) => d.peer)).toEqual([C]);
+    expect(second.next).toBeUndefined();
+    expect(m.current(T0 + 100).decisions.map((d) => d.peer)).toEqual([B, C]);
+  });
+
+  it('a follower of all its pairs publishes updates but addresses nothing', () => {
+    const m = member(C, 'c');
+    m.classified({ nat: 'eim' });
+    m.plan({ now: T0 + 100 });
+    const out = m.outgoing(T0 + 100);
+    expect(out.update?.seq).toBe(1);
+    expect(out.addressed).toEqual([]);
   });
 });

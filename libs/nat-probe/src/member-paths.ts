@@ -1,4 +1,4 @@
-import type { DataplaneState, NatType, PathDecision, PathReport, PeerRecord } from '@wgmesh/contracts';
+import { PATHS_PAGE_MAX, type DataplaneState, type NatType, type PathDecision, type PathReport, type PathsGetRequest, type PathUpdate, type PeerRecord } from '@wgmesh/contracts';
 import { DEFAULT_PLANNER_OPTIONS, leads, PathPlanner, PlannerOptions, PlannerPeer, PunchOutcome, TechniqueCounts } from './decide';
 import { DueTimes } from './due-times';
 
@@ -25,6 +25,29 @@ export type TableChange =
   | { type: 'upsert'; peer: PeerRecord }
   | { type: 'remove'; publicKey: string };
 
+/**
+ * A leader sends a follower its decision about it when it changes, and once more this long after
+ * (see `resend`): a follower that lost the first one (NATS dropped it: a slow consumer, a
+ * reconnect before its resubscription had re-asked) gets it then, at the cost of one more small
+ * message per change. Nothing is resent periodically otherwise.
+ */
+export const PATH_RESEND_MS = 30_000;
+
+/** A leader's decision about one follower, addressed to it (`node.<to>.paths.from.<self>`). */
+export interface AddressedDecision {
+  /** The follower's node id. */
+  to: string;
+  /** This member's report with at most the one decision about the follower (none: it has none any more). */
+  report: PathReport;
+}
+
+/** What to publish after a change: the update of this member's report, and the decisions addressed to followers. */
+export interface PathsOutgoing {
+  /** `node.<self>.paths`: what changed since the previous update (null when nothing did). */
+  update: PathUpdate | null;
+  addressed: AddressedDecision[];
+}
+
 /** What one planning step asks of the caller. */
 export interface MemberPlanStep {
   /** Wake up and plan again then (null: nothing due). */
@@ -37,7 +60,9 @@ export interface MemberPlanStep {
 
 /**
  * A member's path state, without I/O or timers (time comes in as `now`): the device's handshakes,
- * the PathPlanner, the attempts punched, and the report this member publishes on `node.<id>.paths`.
+ * the PathPlanner, the attempts punched, and what this member publishes: the updates of its report
+ * (`node.<id>.paths`, numbered), and each led pair's decision to its follower only
+ * (`node.<follower>.paths.from.<id>`). The whole report is asked for (`current`, `paths.get`).
  * nat-probe's member service feeds it changes (`table`, `classified`, `observe`, `leader`) and
  * carries out what a step asks (punch, wake up, publish).
  *
@@ -46,7 +71,7 @@ export interface MemberPlanStep {
  * a step costs O(pairs touched), not O(members). What touches a pair: its peer's record (added,
  * changed, removed), its handshake, its leader's decision, a punch reported; this node's NAT
  * (classified) and whether it is still waiting for it touch every pair, as does a table reset.
- * The decisions are kept by peer; arrays are built only when asked for (`decisions`, `outgoing`).
+ * The decisions are kept by peer; arrays are built only when asked for (`decisions`, `current`).
  * The result is the same as deciding every pair at every step (the spec checks it).
  */
 export class MemberPaths {
@@ -77,6 +102,14 @@ export class MemberPaths {
   /** Led pairs whose attempt (by its `since`) has been punched or is being punched. */
   private readonly punching = new Map<string, number>();
   private nat: { nat: NatType; portStep?: number } | undefined;
+  /** The decisions as last sent in an update (by peer), the NAT type sent, and the update count. */
+  private readonly published = new Map<string, PathDecision>();
+  private publishedNat: NatType | undefined;
+  private seq = 0;
+  /** Peers whose decision was decided again (or dropped) since the last update: compared with `published` then. */
+  private readonly unsent = new Set<string>();
+  /** Followers whose decision is to be sent again (see PATH_RESEND_MS): peer key → when, and its node id. */
+  private readonly resends = new Map<string, { at: number; to: string }>();
 
   constructor(private readonly opts: MemberPathsOptions) {
     this.planner = new PathPlanner(opts.planner ?? DEFAULT_PLANNER_OPTIONS);
@@ -207,16 +240,87 @@ export class MemberPaths {
     return d !== undefined && d.attempt && d.since === since;
   }
 
-  /** The current decisions; with `peer`, only the one about that member. Stamped now. */
-  current(now: number, peer?: string): PathReport {
-    if (peer === undefined) return this.build(this.decisions(), now);
-    const d = this.decisionsByPeer.get(peer);
-    return this.build(d ? [d] : [], now);
+  /**
+   * The current decisions; with `peer`, only the one about that member (O(1)). Stamped now, with
+   * the `epoch` and `seq` of the last update (the report includes it: call `outgoing` in the same
+   * turn as `plan`, before any reply).
+   */
+  current(now: number, peer?: string, page: Pick<PathsGetRequest, 'after' | 'limit'> = {}): PathReport {
+    const stamp = { epoch: this.opts.startedAt, seq: this.seq };
+    if (peer !== undefined) {
+      const d = this.decisionsByPeer.get(peer);
+      return { ...this.build(d ? [d] : [], now), ...stamp };
+    }
+    // One page: the decisions by key after `after`, PATHS_PAGE_MAX at most (a reply must fit one NATS message).
+    const sorted = this.decisions();
+    let start = 0;
+    if (page.after !== undefined) {
+      let hi = sorted.length;
+      while (start < hi) {
+        const mid = (start + hi) >> 1;
+        if (sorted[mid]!.peer <= page.after) start = mid + 1;
+        else hi = mid;
+      }
+    }
+    const end = Math.min(sorted.length, start + Math.min(page.limit ?? PATHS_PAGE_MAX, PATHS_PAGE_MAX));
+    return { ...this.build(sorted.slice(start, end), now), ...stamp, ...(end < sorted.length ? { next: sorted[end - 1]!.peer } : {}) };
   }
 
-  /** The report to publish now (null before the first plan). */
-  outgoing(now: number): PathReport | null {
-    return this.reported ? this.build(this.decisions(), now) : null;
+  /**
+   * What to send after a planning step: the update of this member's report (the decisions that
+   * differ from the last update's, in any field, and those gone; null when none did and the NAT
+   * type is the same) and, for each pair this member leads whose decision changed, the decision
+   * addressed to the follower. O(pairs decided since the last update), not O(decisions).
+   */
+  outgoing(now: number): PathsOutgoing {
+    if (!this.reported) return { update: null, addressed: [] };
+    const me = this.opts.self.publicKey;
+    const changed: PathDecision[] = [];
+    const removed: string[] = [];
+    const addressed: AddressedDecision[] = [];
+    const at = this.stamp(now);
+    const address = (peer: string, name: string | undefined, d: PathDecision | undefined) => {
+      if (name === undefined || !leads(me, peer)) return;
+      addressed.push({ to: name, report: this.addressedReport(d, at) });
+      this.resends.set(peer, { at: now + PATH_RESEND_MS, to: name });
+    };
+    for (const peer of [...this.unsent].sort()) {
+      const d = this.decisionsByPeer.get(peer);
+      const before = this.published.get(peer);
+      if (d) {
+        if (before === d || (before !== undefined && sameDecision(before, d))) continue;
+        changed.push(d);
+        this.published.set(peer, d);
+        address(peer, d.peerName ?? before?.peerName, d);
+      } else if (before) {
+        removed.push(peer);
+        this.published.delete(peer);
+        address(peer, before.peerName, undefined);
+      }
+    }
+    this.unsent.clear();
+    const nat = this.reportNat;
+    if (changed.length === 0 && removed.length === 0 && nat === this.publishedNat) return { update: null, addressed };
+    this.publishedNat = nat;
+    const update: PathUpdate = { node: this.opts.self.name, publicKey: me, nat, epoch: this.opts.startedAt, seq: ++this.seq, changed, removed, techniques: this.planner.techniques(), at };
+    return { update, addressed };
+  }
+
+  /**
+   * The decisions addressed to followers PATH_RESEND_MS ago (see there), to send once more now:
+   * each change is sent twice, never more. Call it every few seconds or so (O(changes of the
+   * last PATH_RESEND_MS)).
+   */
+  resend(now: number): AddressedDecision[] {
+    const out: AddressedDecision[] = [];
+    let at: number | undefined;
+    for (const [peer, r] of this.resends) {
+      if (r.at > now) continue;
+      this.resends.delete(peer);
+      at ??= this.stamp(now);
+      out.push({ to: r.to, report: this.addressedReport(this.published.get(peer), at) });
+    }
+    return out;
   }
 
   /** The current decisions, sorted by peer (built once per change, when asked for). */
@@ -287,7 +391,12 @@ export class MemberPaths {
     if (d?.path === 'relayed') this.relayed++;
     if (d) this.decisionsByPeer.set(key, d);
     else this.decisionsByPeer.delete(key);
+    this.unsent.add(key);
     this.sorted = null;
+  }
+
+  private addressedReport(d: PathDecision | undefined, at: number): PathReport {
+    return { node: this.opts.self.name, publicKey: this.opts.self.publicKey, nat: this.nat?.nat ?? 'unknown', decisions: d ? [d] : [], at };
   }
 
   private build(decisions: readonly PathDecision[], now: number): PathReport {
@@ -309,4 +418,8 @@ function byPeer(a: PathDecision, b: PathDecision): number {
 /** What makes a report differ (as PathPlanner compares plans). */
 function fingerprint(d: PathDecision): string {
   return `${d.path}|${d.attempt}|${d.reason}|${d.retryAt}|${d.since}|${d.technique}`;
+}
+
+function sameDecision(a: PathDecision, b: PathDecision): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }

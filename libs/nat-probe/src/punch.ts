@@ -8,7 +8,8 @@ import { leads, PunchOutcome } from './decide';
 import { signed } from './path-words';
 
 /**
- * Hole punching between two members (the pair's leader drives it; `node.<id>.punch` carries it):
+ * Hole punching between two members (the pair's leader drives it; `node.<to>.punch.<from>`
+ * carries it, to the other end only):
  *
  *   leader                                      peer
  *   sample its NAT (if sequential) ──offer──▶   check it; follow the leader's decision;
@@ -42,6 +43,7 @@ export interface PuncherDeps {
   sample: () => Promise<StunAddress | null>;
   /** The dataplane's punch: a handshake initiation to each endpoint, in order. */
   spray: (peer: string, endpoints: string[]) => Promise<void>;
+  /** Sends a message to the member `message.to` only (`node.<to>.punch.<self>`). */
   publish: (message: PunchMessage) => void;
   /** A member of the peer table (its name, registry-observed endpoint). */
   peer: (publicKey: string) => PeerRecord | undefined;
@@ -140,7 +142,7 @@ export class Puncher {
     return this.deps.spray(peerKey, [aim]);
   }
 
-  /** A message on some member's `node.<id>.punch` subject (`node`: that id). Never throws. */
+  /** A message addressed to this node on `node.<self>.punch.<node>` (`node`: the sender's id, which NATS vouches for). Never throws. */
   async handle(message: PunchMessage, node: string): Promise<void> {
     if (message.to !== this.deps.self.publicKey) return; // another pair's
     const sender = this.deps.peer(message.from);

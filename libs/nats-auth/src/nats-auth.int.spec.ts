@@ -16,6 +16,8 @@ import { createKey, seedText } from './jwt';
 
 const MESH = 'authmesh';
 const s = (pattern: Parameters<typeof subjectFor>[0], node?: string) => subjectFor(pattern, { mesh: MESH, node });
+/** A subject of an addressed pattern: to `node`, from `from`. */
+const to = (pattern: Parameters<typeof subjectFor>[0], node: string, from: string) => subjectFor(pattern, { mesh: MESH, node, from });
 
 describe('NATS authentication and authorisation (real nats-server)', () => {
   let dir: string;
@@ -145,12 +147,46 @@ describe('NATS authentication and authorisation (real nats-server)', () => {
     sub.unsubscribe();
   });
 
-  it("lets a member follow the others' path decisions but not their dataplane requests, and not other inboxes", async () => {
+  it('lets a member send addressed messages (leader decisions, punches) to any member only as itself', async () => {
+    for (const pattern of [Patterns.pathsTo, Patterns.punch]) {
+      expect(await deliver(memberA, to(pattern, 'b', 'a'))).toHaveLength(1);
+      expect(await deliver(memberA, to(pattern, 'b', 'c'))).toHaveLength(0); // claiming to be c
+      expect(await deliver(memberA, to(pattern, 'b', 'b'))).toHaveLength(0); // claiming to be b, to b
+      expect(errors.get(memberA)).toContain('PERMISSIONS_VIOLATION'); // refused by the server, not just dropped
+    }
+  });
+
+  it('lets a member receive the addressed messages for it only, and only its own path updates', async () => {
+    for (const pattern of [Patterns.pathsTo, Patterns.punch]) {
+      const mine: Msg[] = [];
+      memberA.subscribe(to(pattern, 'a', '*'), { callback: (_e, m) => mine.push(m) });
+      await memberA.flush();
+      memberB.publish(to(pattern, 'a', 'b'), new TextEncoder().encode('{}'));
+      await memberB.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(mine.map((m) => m.subject)).toEqual([to(pattern, 'a', 'b')]);
+    }
+    // Not what b's leaders send b, nor what goes between any two, nor every member's path updates.
+    for (const subject of [to(Patterns.pathsTo, 'b', '*'), to(Patterns.punch, '*', '*'), to(Patterns.punch, 'b', 'c'), s(Patterns.paths, '*'), s(Patterns.paths, 'b')]) {
+      const seen: Msg[] = [];
+      const refused: string[] = [];
+      memberA.subscribe(subject, { callback: (e, m) => (e ? refused.push(e.message) : seen.push(m)) });
+      await memberA.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(refused.join('\n')).toMatch(/Permissions Violation for Subscription/);
+      registry.publish(subject.replace(/\*/g, 'b'), new TextEncoder().encode('{}'));
+      await registry.flush();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(seen).toHaveLength(0);
+    }
+  });
+
+  it("lets a member follow its own path updates but not others' dataplane requests, and not other inboxes", async () => {
     const paths: Msg[] = [];
-    memberA.subscribe(s(Patterns.paths, '*'), { callback: (_e, m) => paths.push(m) });
+    memberA.subscribe(s(Patterns.paths, 'a'), { callback: (_e, m) => paths.push(m) });
     await memberA.flush();
-    memberB.publish(s(Patterns.paths, 'b'), new TextEncoder().encode('{}'));
-    await memberB.flush();
+    memberA.publish(s(Patterns.paths, 'a'), new TextEncoder().encode('{}'));
+    await memberA.flush();
     await new Promise((r) => setTimeout(r, 100));
     expect(paths).toHaveLength(1);
 

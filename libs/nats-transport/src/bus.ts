@@ -29,6 +29,8 @@ export interface SubscribeOptions {
   queue?: string;
   /** Node id for `node.{node}.…` patterns; "*" receives every node's messages. */
   node?: string;
+  /** Sender id on addressed patterns (`….{from}`; defaults to the bus's node); "*" receives every sender's. */
+  from?: string;
   /** Check each message against the pattern's contract before the handler (default true; see MeshNatsServerOptions). */
   validate?: boolean;
 }
@@ -112,8 +114,8 @@ export class MeshBus {
   }
 
   /** The full subject of a pattern for this bus's mesh (and node, or `node`). */
-  subject(pattern: string, node?: string): string {
-    return subjectOf(pattern, this.scope, node);
+  subject(pattern: string, node?: string, from?: string): string {
+    return subjectOf(pattern, this.scope, node, from);
   }
 
   /**
@@ -128,8 +130,8 @@ export class MeshBus {
    * Publishes an event as JSON, in a PRODUCER span whose context travels in the headers. A body
    * above max_payload is published as consecutive chunks that subscribers put back together.
    */
-  publish(pattern: string, message: unknown, scope: { node?: string } = {}): void {
-    const subject = this.subject(pattern, scope.node);
+  publish(pattern: string, message: unknown, scope: { node?: string; from?: string } = {}): void {
+    const subject = this.subject(pattern, scope.node, scope.from);
     const data = encodeJson(message);
     const parent = context.active();
     const span = tracer().startSpan(`${pattern} publish`, { kind: SpanKind.PRODUCER, attributes: this.attributes(subject, 'send', data.length) }, parent);
@@ -220,7 +222,7 @@ export class MeshBus {
   subscribe<P extends Pattern>(pattern: P, handler: BusHandler<InboundOf<P>>, opts?: SubscribeOptions & { validate?: true }): Subscription;
   subscribe(pattern: string, handler: BusHandler, opts?: SubscribeOptions): Subscription;
   subscribe(pattern: string, handler: BusHandler<any>, opts: SubscribeOptions = {}): Subscription { // (the overloads above type the handler)
-    const subject = this.subject(pattern, opts.node);
+    const subject = this.subject(pattern, opts.node, opts.from);
     const validate = opts.validate === false ? undefined : inboundParser(pattern);
     const route = (kind: InboundRoute['kind']): InboundRoute => ({ pattern, mesh: this.scope.mesh, kind, stats: this.counters, logger: this.log, validate });
     const reassembler = new Reassembler();

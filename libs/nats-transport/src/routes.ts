@@ -20,7 +20,11 @@ export function parsePattern(pattern: string): Pattern {
   return pattern as Pattern;
 }
 
-/** The subject of a pattern in this scope; `node` overrides the scope's node ("*" subscribes to all). */
-export function subjectOf(pattern: string, scope: MeshScope, node?: string): string {
-  return subjectFor(parsePattern(pattern), { mesh: scope.mesh, node: node ?? scope.node });
+/**
+ * The subject of a pattern in this scope; `node` overrides the scope's node ("*" subscribes to
+ * all). On addressed patterns (`node.{node}.….{from}`) `node` is the receiver and `from` the
+ * sender, the scope's node unless given ("*" subscribes to every sender's).
+ */
+export function subjectOf(pattern: string, scope: MeshScope, node?: string, from?: string): string {
+  return subjectFor(parsePattern(pattern), { mesh: scope.mesh, node: node ?? scope.node, from: from ?? scope.node });
 }

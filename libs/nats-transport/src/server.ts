@@ -44,7 +44,9 @@ export interface MeshRoute {
  * errors become `ErrorReply` replies; for a `ContractError` to become code "invalid_request",
  * register `MeshExceptionFilter` (Nest's default filter turns every error into "Internal server error").
  * Handler extras: `queue` (a queue group for this handler), `node` (the node for a `node.{node}.…`
- * pattern instead of the server's own, e.g. "*" for every node: `@EventPattern(Patterns.nat, { node: '*' })`).
+ * pattern instead of the server's own, e.g. "*" for every node: `@EventPattern(Patterns.nat, { node: '*' })`),
+ * `from` (the sender on an addressed pattern, e.g. "*" for what every node sends this one:
+ * `@EventPattern(Patterns.punch, { from: '*' })`).
  */
 export class MeshNatsServer extends ServerNats {
   private readonly scope: MeshScope;
@@ -75,7 +77,7 @@ export class MeshNatsServer extends ServerNats {
     // Every route is checked (known pattern, node id for node patterns) before any subscription.
     const routes = [...this.messageHandlers].map(([pattern, handler]): MeshRoute => ({
       pattern,
-      subject: subjectOf(pattern, this.scope, handler.extras?.node as string | undefined),
+      subject: subjectOf(pattern, this.scope, handler.extras?.node as string | undefined, handler.extras?.from as string | undefined),
       kind: handler.isEventHandler ? 'event' : 'request',
       queue: (handler.extras?.queue as string | undefined) ?? this.queue,
     }));

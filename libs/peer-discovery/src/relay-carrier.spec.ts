@@ -1,4 +1,5 @@
-import { carrierPeers, RelayCarrier, registriesOf } from './relay-carrier';
+import { carrierPeers, RelayCarrier, registriesOf, withRegistries } from './relay-carrier';
+import type { Enrollment } from './member-state';
 
 const key = (n: number) => Buffer.alloc(32, n).toString('base64');
 const R = [
@@ -56,5 +57,23 @@ describe('RelayCarrier', () => {
       { publicKey: key(2), endpoint: '203.0.113.3:51820', allowedIps: ['10.99.0.0/16'], persistentKeepalive: 25 },
     ]);
     expect(registriesOf({ registry: { publicKey: key(1), endpoint: '203.0.113.1:51820', address: '10.99.0.1' } })).toEqual([R[0]]);
+  });
+});
+
+describe('withRegistries', () => {
+  const enrolled: Enrollment = { version: 1, name: 'a', publicKey: key(9), enrolledAt: '2026-12-08T00:00:00.000Z', address: '10.99.0.5/32', meshCidr: '10.99.0.0/24', registry: { publicKey: key(1), endpoint: '203.0.113.1:51820', address: '10.99.0.1' } };
+  const C = { id: 'registry-c', publicKey: key(3), endpoint: '203.0.113.5:51820', address: '10.99.0.253' };
+
+  it('takes a list with a registry added after enrolment, and says what was added', () => {
+    const change = withRegistries(enrolled, R);
+    expect(change).toEqual({ enrollment: { ...enrolled, registries: R }, added: [R[1]], removed: [] });
+    expect(withRegistries(change!.enrollment, [...R, C])).toMatchObject({ added: [C], removed: [] });
+    expect(withRegistries({ ...enrolled, registries: [...R, C] }, R)).toMatchObject({ added: [], removed: [C] });
+  });
+
+  it('changes nothing when the list is the one known, or leaves out the registry the member enrolled with', () => {
+    expect(withRegistries(enrolled, [R[0]])).toBeNull();
+    expect(withRegistries({ ...enrolled, registries: R }, R)).toBeNull();
+    expect(withRegistries(enrolled, [R[1], C])).toBeNull();
   });
 });

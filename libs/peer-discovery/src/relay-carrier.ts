@@ -116,6 +116,32 @@ export function registriesOf(enrollment: Pick<Enrollment, 'registry' | 'registri
   return enrollment.registries?.length ? [...enrollment.registries] : [{ id: 'registry', ...enrollment.registry }];
 }
 
+/** What a member learned of its mesh's registries. */
+export interface RegistriesChange {
+  /** The enrolment with the new list. */
+  enrollment: Enrollment;
+  added: RegistryInfo[];
+  removed: RegistryInfo[];
+}
+
+/**
+ * The enrolment with the mesh's registries as a registry lists them now (a registry added, or
+ * taken out, after this member enrolled), and what changed; null when nothing did, or when the
+ * list leaves out the registry this member enrolled with (not a list it can trust to be its
+ * mesh's: ignored).
+ */
+export function withRegistries(enrollment: Enrollment, list: readonly RegistryInfo[]): RegistriesChange | null {
+  if (!list.some((r) => r.publicKey === enrollment.registry.publicKey)) return null;
+  const before = registriesOf(enrollment);
+  const same = (a: RegistryInfo, b: RegistryInfo) => a.id === b.id && a.publicKey === b.publicKey && a.endpoint === b.endpoint && a.address === b.address;
+  if (before.length === list.length && before.every((r, i) => same(r, list[i]))) return null;
+  return {
+    enrollment: { ...enrollment, registries: list.map((r) => ({ ...r })) },
+    added: list.filter((r) => !before.some((b) => same(b, r))),
+    removed: before.filter((b) => !list.some((r) => same(b, r))),
+  };
+}
+
 /**
  * The registry peers of a member's device: each with its endpoint, its own tunnel address and
  * the keepalive; the carrier with the mesh CIDR as well.

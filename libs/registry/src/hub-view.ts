@@ -46,7 +46,7 @@ export function hubView(device: readonly PeerState[], members: readonly MemberRe
     const prefix = plan.hostPrefix(m.address);
     taken.set(m.address, `member "${m.name}"`);
     const seen = onDevice.get(m.publicKey);
-    const exact = seen !== undefined && seen.allowedIps.length === 1 && canonicalCidr(seen.allowedIps[0]) === prefix && seen.persistentKeepalive === keepalive;
+    const exact = seen !== undefined && seen.allowedIps.length === 1 && sameCidr(seen.allowedIps[0], prefix) && seen.persistentKeepalive === keepalive;
     if (!exact) repair.push(hubPeer(m, prefix, seen?.endpoint ?? m.endpoint ?? null, keepalive));
     peers.push({
       publicKey: m.publicKey,
@@ -70,6 +70,11 @@ export function hubView(device: readonly PeerState[], members: readonly MemberRe
 /** A member as the hub device holds it: its key, its address alone, an endpoint when known, the hub's keepalive. */
 export function hubPeer(m: MemberRecord, prefix: string, endpoint: string | null, keepalive = HUB_KEEPALIVE): DesiredPeer {
   return { publicKey: m.publicKey, endpoint, allowedIps: [prefix], persistentKeepalive: keepalive };
+}
+
+/** A device's allowed IP equals a canonical prefix (most often as the same text: no parsing, once per member per read). */
+function sameCidr(cidr: string, canonical: string): boolean {
+  return cidr === canonical || canonicalCidr(cidr) === canonical;
 }
 
 /** The first address of `taken` that one of the prefixes covers. */

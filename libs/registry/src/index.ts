@@ -10,3 +10,4 @@ export * from './revocations';
 export * from './hub-view';
 export * from './registries';
 export * from './lease';
+export * from './kv-watch';

@@ -58,6 +58,9 @@ const META_CIDR = 'meta.cidr';
 /** Retries of a claim that lost a race on one of its keys (it then sees the winner). */
 const MAX_ATTEMPTS = 8;
 
+/** The store's key prefix of member records (`members.<name>`), for a watch. */
+export const MEMBERS_PREFIX = MEMBERS;
+
 const memberKey = (name: string) => `${MEMBERS}.${name}`;
 const keyIndex = (publicKey: string) => `${KEYS}.${keyFromBase64(publicKey).toString('hex')}`;
 const addressIndex = (offset: number) => `${ADDRESSES}.${offset}`;
@@ -80,6 +83,8 @@ export class Membership {
   private avoided = new Set<number>();
   /** Claims and removals of this process, one at a time (the store arbitrates between processes). */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The store's recorded CIDR is this plan's (checked once). */
+  private cidrRecorded = false;
 
   constructor(
     private readonly kv: KV,
@@ -231,12 +236,17 @@ export class Membership {
     });
   }
 
-  /** The CIDR the addresses are relative to: recorded on first use; a different one is refused. */
+  /**
+   * The CIDR the addresses are relative to: recorded on first use; a different one is refused.
+   * Once it is known to be ours it is not read again (only deleting the bucket changes it).
+   */
   private async checkCidr(): Promise<ClaimResult | null> {
+    if (this.cidrRecorded) return null;
     const e = await getLive(this.kv, META_CIDR);
     if (e) {
       const recorded = e.string();
-      return recorded === this.plan.text ? null : refuse('cidr_changed', `addresses of this mesh were allocated from ${recorded}, not ${this.plan.text}; run "wgmesh registry init --yes" to start over`);
+      this.cidrRecorded = recorded === this.plan.text;
+      return this.cidrRecorded ? null : refuse('cidr_changed', `addresses of this mesh were allocated from ${recorded}, not ${this.plan.text}; run "wgmesh registry init --yes" to start over`);
     }
     try {
       await this.kv.create(META_CIDR, this.plan.text);
@@ -244,6 +254,7 @@ export class Membership {
       if (!isConflict(err)) throw err;
       return this.checkCidr();
     }
+    this.cidrRecorded = true;
     return null;
   }
 

@@ -1,5 +1,5 @@
 import { ContractError, parseRegistryInfo, type RegistryInfo } from '@wgmesh/contracts';
-import type { KV } from 'nats';
+import type { KV, KvEntry } from 'nats';
 import { encode, getLive, json, readPrefix } from './state';
 
 /**
@@ -40,17 +40,7 @@ export class RegistryBook {
 
   /** Every registry, in preference order. An invalid entry is skipped. */
   async list(): Promise<RegistryEntry[]> {
-    const out: RegistryEntry[] = [];
-    for (const e of (await readPrefix(this.kv, PREFIX)).values()) {
-      try {
-        const { startedAt, ...info } = json<RegistryEntry>(e);
-        out.push({ ...parseRegistryInfo(info, e.key), startedAt: Number(startedAt) || 0 });
-      } catch (err) {
-        // not ours to repair: a bad entry is left out of the list (and so out of enrolment replies)
-        if (!(err instanceof ContractError || err instanceof SyntaxError)) throw err;
-      }
-    }
-    return sortRegistries(out);
+    return sortRegistries([...(await readPrefix(this.kv, PREFIX)).values()].flatMap((e) => registryOf(e) ?? []));
   }
 
   async get(id: string): Promise<RegistryEntry | null> {
@@ -61,6 +51,23 @@ export class RegistryBook {
   /** Forgets a registry (taken out of the mesh for good). */
   async remove(id: string): Promise<void> {
     await this.kv.delete(key(id));
+  }
+}
+
+/** The store's key prefix of registries (`registries.<id>`), for a watch. */
+export const REGISTRIES_PREFIX = PREFIX;
+
+/**
+ * A registry's entry as stored, or null when it is invalid: not ours to repair, a bad entry is
+ * left out of the list (and so out of enrolment replies).
+ */
+export function registryOf(e: KvEntry): RegistryEntry | null {
+  try {
+    const { startedAt, ...info } = json<RegistryEntry>(e);
+    return { ...parseRegistryInfo(info, e.key), startedAt: Number(startedAt) || 0 };
+  } catch (err) {
+    if (err instanceof ContractError || err instanceof SyntaxError) return null;
+    throw err;
   }
 }
 

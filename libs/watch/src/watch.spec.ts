@@ -1,4 +1,4 @@
-import type { DataplaneState, NatReport, PathReport, PeerRecord } from '@wgmesh/contracts';
+import type { DataplaneState, NatReport, PathUpdate, PeerRecord } from '@wgmesh/contracts';
 import { formatWatchLines, kindOfSubject, MeshWatcher, subjectFilter, watchRecord, watchSubjects } from './watch';
 
 const k = (c: string) => c.repeat(43) + '=';
@@ -10,8 +10,8 @@ const peer = (publicKey: string, name: string, endpoint: string | null, extra: P
 
 describe('watch: subjects', () => {
   it('follows every kind; a member only what its credential may receive', () => {
-    expect(watchSubjects('lab').map((s) => s.subject)).toEqual([S('peers.events'), S('node.*.nat'), S('node.*.paths'), S('node.*.dataplane.state'), S('node.*.punch')]);
-    expect(watchSubjects('lab', { member: 'a' }).map((s) => s.subject)).toEqual([S('peers.events'), S('node.a.nat'), S('node.*.paths'), S('node.a.dataplane.state'), S('node.*.punch')]);
+    expect(watchSubjects('lab').map((s) => s.subject)).toEqual([S('peers.events'), S('node.*.nat'), S('node.*.paths'), S('node.*.dataplane.state'), S('node.*.punch.*')]);
+    expect(watchSubjects('lab', { member: 'a' }).map((s) => s.subject)).toEqual([S('peers.events'), S('node.a.nat'), S('node.a.paths'), S('node.a.dataplane.state'), S('node.a.punch.*')]);
   });
 
   it('tells the kind of a subject, and nothing for the others', () => {
@@ -60,15 +60,17 @@ describe('watch: what each message changed', () => {
     expect(w.accept(S('node.a.nat'), body({ ...nat, nat: 'edm', mapping: 'address-and-port-dependent', portStep: 1 }), at)?.changes[0]).toMatch(/^a: eim .* → edm \(mapping address-and-port-dependent, filtering address-and-port-dependent, ports in sequence, step \+1\), seen as/);
   });
 
-  it('path reports: each decision that changed, not the 30 s repeats', () => {
+  it('path updates: each decision that changed in what is shown, and those gone', () => {
     const w = new MeshWatcher('lab');
-    const report = (decisions: PathReport['decisions']): PathReport => ({ node: 'a', publicKey: A, nat: 'eim', decisions, at: 1 });
+    let seq = 0;
+    const update = (changed: PathUpdate['changed'], removed: string[] = []): PathUpdate => ({ node: 'a', publicKey: A, nat: 'eim', epoch: 1, seq: ++seq, changed, removed, at: seq });
     const direct = { peer: B, peerName: 'b', path: 'direct' as const, attempt: false, reason: 'direct: b has a public address', retryAt: null, since: 1 };
-    expect(w.accept(S('node.a.paths'), body(report([direct])), at)?.changes).toEqual(['a → b: direct: b has a public address']);
-    expect(w.accept(S('node.a.paths'), body(report([direct])), at)).toBeNull();
+    expect(w.accept(S('node.a.paths'), body(update([direct])), at)?.changes).toEqual(['a → b: direct: b has a public address']);
+    expect(w.accept(S('node.a.paths'), body(update([{ ...direct, cause: 'rule' }])), at)).toBeNull(); // nothing shown changed
+    expect(w.accept(S('node.a.paths'), body(update([])), at)).toBeNull(); // the NAT type alone
     const attempt = { ...direct, path: 'relayed' as const, attempt: true, reason: 'relayed while trying direct: …', since: 2 };
-    expect(w.accept(S('node.a.paths'), body(report([attempt])), at)?.changes).toEqual(['a → b: relayed while trying direct: …']);
-    expect(w.accept(S('node.a.paths'), body(report([])), at)?.changes).toEqual(['a → b: no decision any more']);
+    expect(w.accept(S('node.a.paths'), body(update([attempt])), at)?.changes).toEqual(['a → b: relayed while trying direct: …']);
+    expect(w.accept(S('node.a.paths'), body(update([], [B])), at)?.changes).toEqual(['a → b: no decision any more']);
   });
 
   it('device states: the first in short, then peers added, moved, first handshakes, gone (bytes are no change)', () => {
@@ -87,8 +89,8 @@ describe('watch: what each message changed', () => {
     const w = new MeshWatcher('lab');
     w.learn([peer(A, 'a', null), peer(B, 'b', null)]);
     const offer = { kind: 'offer', from: A, to: B, id: 'x1', candidates: ['198.51.100.11:30001', '198.51.100.11:30002'], predicted: true, at: 1 };
-    expect(w.accept(S('node.a.punch'), body(offer), at)?.changes).toEqual(['a → b offer: predicted ports 198.51.100.11:30001, 198.51.100.11:30002']);
-    expect(w.accept(S('node.b.punch'), body({ ...offer, kind: 'answer', from: B, to: A, candidates: [], predicted: false, refused: 'not the leader' }), at)?.changes).toEqual(['b → a answer refused: not the leader']);
+    expect(w.accept(S('node.b.punch.a'), body(offer), at)?.changes).toEqual(['a → b offer: predicted ports 198.51.100.11:30001, 198.51.100.11:30002']);
+    expect(w.accept(S('node.a.punch.b'), body({ ...offer, kind: 'answer', from: B, to: A, candidates: [], predicted: false, refused: 'not the leader' }), at)?.changes).toEqual(['b → a answer refused: not the leader']);
   });
 
   it('refuses a message that breaks its contract, naming the field', () => {

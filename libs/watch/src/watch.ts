@@ -1,15 +1,15 @@
 import {
-  ACCESS, DataplaneState, decodeJson, NatReport, nodeOfSubject, parseDataplaneState, parseNatReport, parsePathReport, parsePeerEvent, parsePunchMessage, PathDecision, PathReport, Pattern, Patterns, PeerEvent,
+  ACCESS, DataplaneState, decodeJson, isAddressed, NatReport, nodeOfSubject, parseDataplaneState, parseNatReport, parsePathUpdate, parsePeerEvent, parsePunchMessage, PathDecision, PathUpdate, Pattern, Patterns, PeerEvent,
   PeerRecord, PeerState, PunchMessage, subjectFor, SUBJECT_ROOT,
 } from '@wgmesh/contracts';
 
 /**
  * `wgmesh watch`: what happens in a mesh, as lines a person reads (or JSON records), from the
  * events every service publishes. Each message is validated with its contract; what it *changed*
- * is shown, not its repeats: NAT reports come every classification, path reports every 30 s,
- * device states every 5 s, and a line is written only when something in them differs from the
- * last one of the same node (a peer added or gone, an endpoint moved, a first handshake, a new
- * decision). Pure: messages and times in, lines out.
+ * is shown, not its repeats: NAT reports come every classification, device states every 5 s,
+ * and a line is written only when something in them differs from the last one of the same node
+ * (a peer added or gone, an endpoint moved, a first handshake, a new decision). Path updates
+ * carry only what changed. Pure: messages and times in, lines out.
  */
 export const WATCH_KINDS = ['peers', 'nat', 'paths', 'state', 'punch'] as const;
 export type WatchKind = (typeof WATCH_KINDS)[number];
@@ -23,15 +23,17 @@ const PATTERNS: Record<WatchKind, Pattern> = {
 };
 
 /**
- * The subjects to subscribe to: every kind, node subjects of every node, or with a member's
- * credential (`member`: its node id) only what contracts' ACCESS lets a member receive (its own
- * NAT reports and device state, every node's paths and punches, the peer events).
+ * The subjects to subscribe to: every kind, node subjects of every node (punches between every
+ * two), or with a member's credential (`member`: its node id) only what contracts' ACCESS lets a
+ * member receive (its own NAT reports, device state and path updates, the punches addressed to
+ * it, the peer events).
  */
 export function watchSubjects(mesh: string, o: { member?: string } = {}): Array<{ kind: WatchKind; subject: string }> {
   return WATCH_KINDS.map((kind) => {
     const pattern = PATTERNS[kind];
-    const node = o.member !== undefined && ACCESS[pattern].memberReceive === 'self' ? o.member : '*';
-    return { kind, subject: subjectFor(pattern, { mesh, node }) };
+    const receive = ACCESS[pattern].memberReceive;
+    const node = o.member !== undefined && (receive === 'self' || receive === 'to-self') ? o.member : '*';
+    return { kind, subject: subjectFor(pattern, { mesh, node, ...(isAddressed(pattern) ? { from: '*' } : {}) }) };
   });
 }
 
@@ -75,7 +77,7 @@ export interface WatchEvent {
   node?: string;
   /** One sentence per change, without time and kind. */
   changes: string[];
-  message: PeerEvent | NatReport | PathReport | DataplaneState | PunchMessage;
+  message: PeerEvent | NatReport | PathUpdate | DataplaneState | PunchMessage;
 }
 
 /** The kind of a subject of `mesh`, or undefined for one watch does not follow (matched against contracts' patterns). */
@@ -85,7 +87,7 @@ export function kindOfSubject(mesh: string, subject: string): WatchKind | undefi
   const rest = subject.slice(prefix.length).split('.');
   return WATCH_KINDS.find((kind) => {
     const want = PATTERNS[kind].split('.');
-    return want.length === rest.length && want.every((t, i) => (t === '{node}' ? rest[i] !== '' : t === rest[i]));
+    return want.length === rest.length && want.every((t, i) => (t === '{node}' || t === '{from}' ? rest[i] !== '' : t === rest[i]));
   });
 }
 
@@ -130,8 +132,8 @@ export class MeshWatcher {
         break;
       }
       case 'paths': {
-        const report = decodeJson(body, parsePathReport);
-        [message, changes] = [report, this.pathReport(report)];
+        const update = decodeJson(body, parsePathUpdate);
+        [message, changes] = [update, this.pathUpdate(update)];
         break;
       }
       case 'state': {
@@ -183,18 +185,23 @@ export class MeshWatcher {
     return [`${r.node}: ${before ? `${text(before)} → ` : ''}${text(r)}`];
   }
 
-  private pathReport(r: PathReport): string[] {
-    const before = this.decisions.get(r.node) ?? new Map<string, PathDecision>();
-    const now = new Map(r.decisions.map((d) => [d.peer, d]));
-    this.decisions.set(r.node, now);
+  private pathUpdate(u: PathUpdate): string[] {
+    let known = this.decisions.get(u.node);
+    if (!known) this.decisions.set(u.node, (known = new Map<string, PathDecision>()));
     const out: string[] = [];
-    for (const d of r.decisions) {
-      const b = before.get(d.peer);
+    for (const d of u.changed) {
+      const b = known.get(d.peer);
+      known.set(d.peer, d);
+      // Changes in fields not shown (the retry time, the cause) print nothing.
       if (b && b.path === d.path && b.attempt === d.attempt && b.reason === d.reason && b.since === d.since && b.technique === d.technique) continue;
       // (a reason starts with the path: "direct: …", "relayed: …", "relayed while trying direct: …")
-      out.push(`${r.node} → ${d.peerName ?? this.name(d.peer)}: ${d.reason}`);
+      out.push(`${u.node} → ${d.peerName ?? this.name(d.peer)}: ${d.reason}`);
     }
-    for (const [key, b] of before) if (!now.has(key)) out.push(`${r.node} → ${b.peerName ?? this.name(key)}: no decision any more`);
+    for (const key of u.removed) {
+      const b = known.get(key);
+      known.delete(key);
+      out.push(`${u.node} → ${b?.peerName ?? this.name(key)}: no decision any more`);
+    }
     return out;
   }
 

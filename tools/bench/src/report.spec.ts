@@ -1,5 +1,5 @@
 import type { DnsperfSummary } from './dnsperf';
-import { BenchRow, formatPtrCheck, formatRatios, formatRcodes, formatTable } from './report';
+import { BenchRow, formatPtrCheck, formatRatios, formatRcodes, formatTable, markdownTable } from './report';
 
 const summary = {} as DnsperfSummary;
 const row = (server: 'wgmesh' | 'knot', label: string, peers: number, query: 'SRV' | 'PTR', qps: number): BenchRow => ({
@@ -58,5 +58,11 @@ describe('report', () => {
     expect(formatPtrCheck({ label: 'x', peers: 2, udp: { answers: 2, truncated: false, bytes: 200 }, tcp: { error: 'refused' } })).toBe(
       'x, 2 peers: UDP 2 records (200 bytes); TCP failed: refused',
     );
+  });
+});
+
+describe('markdownTable', () => {
+  it('pads columns to their widest cell, right-aligning the numeric ones', () => {
+    expect(markdownTable(['name', 'n'], [['a', '1'], ['bb', '1,000']], [1]).split('\n')).toEqual(['| name |     n |', '|------|------:|', '| a    |     1 |', '| bb   | 1,000 |']);
   });
 });

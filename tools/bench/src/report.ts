@@ -89,10 +89,15 @@ export function formatTable(rows: readonly BenchRow[]): string {
     fmtInt(perCore(r)),
     formatRcodes(r.rcodes),
   ]);
-  const right = new Set([1, 3, 4, 5, 6, 7, 8, 9, 10]);
+  return markdownTable(head, body, [1, 3, 4, 5, 6, 7, 8, 9, 10]);
+}
+
+/** A Markdown table, columns padded to their widest cell; the columns in `right` (numbers) right-aligned. */
+export function markdownTable(head: readonly string[], body: readonly (readonly string[])[], right: readonly number[] = []): string {
+  const alignRight = new Set(right);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
-  const rule = `|${widths.map((w, i) => (right.has(i) ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
+  const line = (cells: readonly string[]) => `| ${cells.map((c, i) => (alignRight.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (alignRight.has(i) ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
   return [line(head), rule, ...body.map(line)].join('\n');
 }
 

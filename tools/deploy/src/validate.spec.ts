@@ -20,6 +20,8 @@ const REGISTRY_ENV = 'deploy/compose/registry.env.example';
 const MEMBER = 'deploy/compose/member.yml';
 const K8S_MEMBER = 'deploy/k8s/overlays/member/member.yaml';
 const K8S_REGISTRY = 'deploy/k8s/overlays/registry/registry.yaml';
+const K8S_HA_B = 'deploy/k8s/overlays/registry-ha/registry-b.yaml';
+const K8S_HA_ENV = 'deploy/k8s/overlays/registry-ha/registry-ha.env';
 
 describe('deploy/ as shipped', () => {
   const report = validateDeploy(workspaceFiles(ROOT));
@@ -30,7 +32,7 @@ describe('deploy/ as shipped', () => {
 
   it('checked every compose file, every kustomization and every container', () => {
     expect(report.composeServices).toBe(22); // registry 10 + member 2 + registry-ha 8 + nats-node 2
-    expect(report.kustomizations).toEqual(['deploy/k8s/base', 'deploy/k8s/overlays/member', 'deploy/k8s/overlays/member-kernel', 'deploy/k8s/overlays/registry']);
+    expect(report.kustomizations).toEqual(['deploy/k8s/base', 'deploy/k8s/overlays/member', 'deploy/k8s/overlays/member-kernel', 'deploy/k8s/overlays/registry', 'deploy/k8s/overlays/registry-ha']);
     expect(report.objects).toBeGreaterThanOrEqual(20);
     expect(report.containers).toBeGreaterThanOrEqual(24);
   });
@@ -77,6 +79,9 @@ const cases: Array<[string, () => Record<string, string | null>, RegExp]> = [
   // Kubernetes: schemas
   ['k8s: an unknown field', () => change(K8S_MEMBER, '          args: ["member", "up"]\n', '          args: ["member", "up"]\n          imagePullPolicyy: Always\n'), /overlays\/member: DaemonSet wgmesh-member: spec\.template\.spec\.containers\[0\]\.imagePullPolicyy: unknown field \(did you mean imagePullPolicy\?\)/],
   ['k8s: an unknown field deep down', () => change(K8S_REGISTRY, 'periodSeconds: 5\n          resources:\n            requests: { cpu: 50m, memory: 128Mi }', 'periodSecond: 5\n          resources:\n            requests: { cpu: 50m, memory: 128Mi }'), /StatefulSet wgmesh-registry: spec\.template\.spec\.initContainers\[4\]\.readinessProbe\.periodSecond: unknown field \(did you mean periodSeconds\?\)/],
+  ['k8s HA: a registry setting the ConfigMap lacks', () => change(K8S_HA_B, 'key: b-address }', 'key: c-address }'), /StatefulSet\/wgmesh-registry-b container peer-discovery: env WGMESH_REGISTRY_ADDRESS: ConfigMap wgmesh-registry-ha-\w+ has no key c-address/],
+  ['k8s HA: a hub device not at its own registry address', () => change(K8S_HA_ENV, 'b-hub-address=10.99.0.254/16', 'b-hub-address=10.99.0.1/16'), /StatefulSet\/wgmesh-registry-b initContainer hub: the hub device's address must be 10\.99\.0\.254\/16/],
+  ['k8s HA: a real value in the NATS authority', () => ({ 'deploy/k8s/overlays/registry-ha/secrets/nats/account.nk': 'SAAB2C3D4E5F6' }), /Secret wgmesh-nats-authority-\w+: key account\.nk holds a value that is not a REPLACE_ME placeholder/],
   ['k8s: a wrong apiVersion', () => change(K8S_MEMBER, 'apiVersion: apps/v1\nkind: DaemonSet', 'apiVersion: apps/v1beta3\nkind: DaemonSet'), /DaemonSet wgmesh-member: no resource of kind DaemonSet in apps\/v1beta3/],
   ['k8s: a wrong kind', () => change(K8S_MEMBER, 'kind: DaemonSet', 'kind: DeamonSet'), /DeamonSet wgmesh-member: no resource of kind DeamonSet in apps\/v1/],
   ['k8s: a missing required field', () => change(K8S_MEMBER, /  selector:\n    matchLabels:\n      app\.kubernetes\.io\/name: wgmesh-member\n/, ''), /DaemonSet wgmesh-member: spec must have required property selector/],

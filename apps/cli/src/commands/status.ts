@@ -1,5 +1,5 @@
 import { CommandError, defineOptions, EXIT, formatOptionsHelp, OptionsOf, runCommand, values } from '@wgmesh/config';
-import { DriverKind, parseDriverKind, parsePathReport, PathReport, Patterns, PeerRecord, PeerState } from '@wgmesh/contracts';
+import { DriverKind, parseDriverKind, parsePathReport, PathReport, Patterns, PeerRecord, PeerState, readPathReport } from '@wgmesh/contracts';
 import { createDriver, vppApiOptions } from '@wgmesh/dataplane';
 import { createLogger } from '@wgmesh/log';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
@@ -97,7 +97,7 @@ function withDecision(row: PathRow, paths: PathReport | null): StatusRow {
 /** The node's path decisions (`node.<id>.paths.get`), or null when its nat-probe does not answer. */
 async function fetchPaths(bus: MeshBus, node: string, timeoutMs: number): Promise<PathReport | null> {
   try {
-    return await bus.request(Patterns.pathsGet, {}, parsePathReport, { node, timeoutMs });
+    return await readPathReport((req) => bus.request(Patterns.pathsGet, req, parsePathReport, { node, timeoutMs }));
   } catch (err) {
     if (err instanceof RequestError || err instanceof RemoteError) return null;
     throw err;

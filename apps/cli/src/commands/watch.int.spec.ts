@@ -46,8 +46,8 @@ describe('wgmesh watch (process, real NATS)', () => {
     bus.publish(Patterns.dataplaneState, state([]), { node: 'a' });
     bus.publish(Patterns.dataplaneState, state([]), { node: 'a' }); // a repeat: no line
     bus.publish(Patterns.dataplaneState, state([peerB]), { node: 'a' });
-    bus.publish(Patterns.paths, { node: 'a', publicKey: A, nat: 'eim', decisions: [decision], at: 1 }, { node: 'a' });
-    bus.publish(Patterns.paths, { node: 'a', publicKey: A, nat: 'eim', decisions: [decision], at: 2 }, { node: 'a' }); // the 30 s repeat
+    bus.publish(Patterns.paths, { node: 'a', publicKey: A, nat: 'eim', epoch: 1, seq: 1, changed: [decision], removed: [], at: 1 }, { node: 'a' });
+    bus.publish(Patterns.paths, { node: 'a', publicKey: A, nat: 'eim', epoch: 1, seq: 2, changed: [{ ...decision, cause: 'rule' }], removed: [], at: 2 }, { node: 'a' }); // nothing shown changed
     bus.publish(Patterns.nat, { node: 'a', publicKey: A, nat: 'eim', mapping: 'endpoint-independent', filtering: 'unknown', mappedAddress: '198.51.100.2:40000', server: '203.0.113.1:3478', method: 'test', at: 1 }, { node: 'a' });
     expect(await ended(w)).toBe(0); // ends by itself after 5 events
     const lines = w.lines.filter((l) => /^\d\d:\d\d:\d\d\.\d{3} /.test(l)).map((l) => l.slice(13));
@@ -63,10 +63,10 @@ describe('wgmesh watch (process, real NATS)', () => {
   it('--subject keeps only matching subjects; --json prints records; a bad message is said and skipped', async () => {
     const w = await watch('--json', '--subject', 'node.*.paths', '--count', '1');
     bus.publish(Patterns.dataplaneState, state([]), { node: 'b' }); // filtered out
-    bus.publish(Patterns.paths, { node: 'b', publicKey: B, nat: 'eim', decisions: 'nope', at: 1 }, { node: 'b' }); // invalid
-    bus.publish(Patterns.paths, { node: 'b', publicKey: B, nat: 'eim', decisions: [{ ...decision, peer: A, peerName: 'a' }], at: 3 }, { node: 'b' });
+    bus.publish(Patterns.paths, { node: 'b', publicKey: B, nat: 'eim', epoch: 1, seq: 1, changed: 'nope', removed: [], at: 1 }, { node: 'b' }); // invalid
+    bus.publish(Patterns.paths, { node: 'b', publicKey: B, nat: 'eim', epoch: 1, seq: 2, changed: [{ ...decision, peer: A, peerName: 'a' }], removed: [], at: 3 }, { node: 'b' });
     expect(await ended(w)).toBe(0);
-    expect(w.lines.some((l) => l.includes(`an invalid message on wgmesh.v1.${mesh}.node.b.paths: decisions: must be an array`))).toBe(true);
+    expect(w.lines.some((l) => l.includes(`an invalid message on wgmesh.v1.${mesh}.node.b.paths: changed: must be an array`))).toBe(true);
     const records = w.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
     expect(records).toEqual([expect.objectContaining({ subject: `wgmesh.v1.${mesh}.node.b.paths`, kind: 'paths', node: 'b', changes: ['b → a: direct: both endpoint-independent'] })]);
   });

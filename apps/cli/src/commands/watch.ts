@@ -20,17 +20,18 @@ Prints what happens in the mesh as it happens, one line per change:
   paths  a node's path decision for a pair (direct or relayed, and why), when it changes
   state  a node's WireGuard device: peers added or gone, endpoints moved, first handshakes
   punch  hole punching between two members (offers, answers)
-Repeats (a NAT report every classification, a path report every 30 s, a device state every 5 s)
-print nothing; byte counters and handshake renewals are not changes. --json prints one record
+Repeats (a NAT report every classification, a device state every 5 s) print nothing; byte counters and handshake renewals are not changes. --json prints one record
 per message instead: {"at","subject","kind","node","changes":[…],"message":{…}}.
 
 With a member's credential (on an enrolled member: its --state-dir) NATS lets it follow its own
-NAT and device state and every node's paths and punches; with the registry's, everything.
+NAT, device state and path decisions and the punches addressed to it; with the registry's,
+everything (every node's path updates, every punch between two members).
 In the lab: wgmesh lab exec registry -- watch (or a member's name instead of registry).
 
 Examples:
   wgmesh watch
   wgmesh watch --subject 'node.*.paths' --subject peers.events
+  wgmesh watch --subject 'node.b.punch.*'       (punches addressed to b; node.*.punch.a: sent by a)
   wgmesh watch --json --subject 'node.a.>' | jq .
 
 Options:

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { DataplaneApplyRequest, DataplaneState, NatReport, NatType, parseDataplaneApplyResult, parsePathReport, parsePeerSnapshot, PathDecision, PathReport, Patterns, PeerEvent, PeerRecord, PunchMessage } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, DataplaneState, NatReport, NatType, parseDataplaneApplyResult, parsePathReport, parsePeerSnapshot, PathDecision, PathReport, PathsGetRequest, Patterns, PeerEvent, PeerRecord, PunchMessage } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
-import { ClassifySchedule, DEFAULT_PLANNER_OPTIONS, FIRST_CLASSIFICATION_WAIT_MS, LeaderDecisions, LeaderRef, MemberPaths, NatLock, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
+import { AddressedDecision, ClassifySchedule, DEFAULT_PLANNER_OPTIONS, FIRST_CLASSIFICATION_WAIT_MS, LeaderDecisions, LeaderRef, MemberPaths, NatLock, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
 import type { StunAddress } from '@wgmesh/stun';
 import { attemptKeepalive } from '@wgmesh/peer-discovery';
 import { countError, meshMetrics, setNatType, setPathCounts } from '@wgmesh/telemetry';
@@ -9,7 +9,7 @@ import { BusRef, RequestError } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import { MirrorChange, PeerMirror, snapshotLoader } from '@wgmesh/peer-sync';
 import { networkInterfaces } from 'node:os';
-import { INTERFACE_CHECK_MS, NatProbeMemberConfig, PATH_REPUBLISH_MS } from '../config';
+import { INTERFACE_CHECK_MS, NatProbeMemberConfig, PATH_RESEND_CHECK_MS } from '../config';
 import { BUS_REF, CLASSIFY, CONFIG, ENROLLMENT, LOGGER, SAMPLE } from '../tokens';
 
 /** What a classification yields (the report without who and when). */
@@ -39,12 +39,14 @@ const LEADER_ASK_MS = 2000;
  *   addresses or its registry-observed endpoint change) and publishes `node.<id>.nat`, which the
  *   registry turns into the peer record's `nat`;
  * - decides each pair's path with the PathPlanner from both NATs, this node's handshakes
- *   (`node.<id>.dataplane.state`) and the decisions of the pairs' leaders (`node.*.paths`, and
- *   asked for with `node.<leader>.paths.get` at each table load: see LeaderDecisions), and
- *   publishes them on `node.<id>.paths` (on change, and every 30 s), which this node's
- *   peer-discovery applies; `node.<id>.paths.get` answers with the current report;
- * - punches every attempt of a pair it leads (`node.<id>.punch`, see Puncher), and answers the
- *   offers of the pairs it follows, through its own dataplane (`punch` in an apply request).
+ *   (`node.<id>.dataplane.state`) and the decisions of the pairs' leaders (addressed to it,
+ *   `node.<id>.paths.from.<leader>`, and asked for with `node.<leader>.paths.get` at each table
+ *   load: see LeaderDecisions); publishes what changed on `node.<id>.paths` (numbered updates,
+ *   on change only), which this node's peer-discovery applies, and sends each follower of a pair
+ *   it leads its decision (`node.<follower>.paths.from.<id>`, on change and once more 30 s
+ *   later); `node.<id>.paths.get` answers with the whole current report;
+ * - punches every attempt of a pair it leads (`node.<peer>.punch.<id>`, see Puncher), and answers
+ *   the offers of the pairs it follows, through its own dataplane (`punch` in an apply request).
  */
 @Injectable()
 export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -63,9 +65,9 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   private interfaces = interfaceFingerprint();
   /** When to classify (libs/nat-probe: ClassifySchedule). */
   private readonly schedule: ClassifySchedule;
-  private timers: { plan?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; republish?: NodeJS.Timeout; firstWait?: NodeJS.Timeout } = {};
+  private timers: { plan?: NodeJS.Timeout; interfaces?: NodeJS.Timeout; resend?: NodeJS.Timeout; firstWait?: NodeJS.Timeout } = {};
   private stopped = false;
-  readonly counters = { classifications: 0, classificationFailures: 0, natChanges: 0, plans: 0, reportsPublished: 0, nudges: 0 };
+  readonly counters = { classifications: 0, classificationFailures: 0, natChanges: 0, plans: 0, reportsPublished: 0, decisionsSent: 0, nudges: 0 };
   readonly puncher: Puncher;
   /** Classifications and punches open NAT mappings on purpose: one at a time (port prediction). */
   private readonly natLock = new NatLock();
@@ -130,9 +132,9 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
       this.interfaces = now;
       void this.classify('interface addresses changed');
     }, INTERFACE_CHECK_MS);
-    this.timers.republish = setInterval(() => this.publishReport(), PATH_REPUBLISH_MS);
+    this.timers.resend = setInterval(() => this.resend(), PATH_RESEND_CHECK_MS);
     this.timers.interfaces.unref();
-    this.timers.republish.unref();
+    this.timers.resend.unref();
   }
 
   onModuleDestroy(): void {
@@ -157,10 +159,11 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   }
 
   /**
-   * A member's path report, from its own `node.<id>.paths` (`node`): keeps the decision about us
-   * when that member leads our pair. False when the report is not from the key enrolled under
-   * that node (dropped: a member cannot speak for another). A key not in the table yet is
-   * ignored: its decisions are asked for when it appears (onChange).
+   * A leader's decision about this node, addressed to it (`node.<self>.paths.from.<node>`; NATS
+   * lets only `node` send with that last token): kept when that member leads our pair. False when
+   * the report is not from the key enrolled under that node (dropped: a member cannot speak for
+   * another). A key not in the table yet is ignored: its decisions are asked for when it appears
+   * (onChange).
    */
   handlePathReport(report: PathReport, node: string): boolean {
     if (report.publicKey === this.enrollment.publicKey) return true;
@@ -171,7 +174,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     return true;
   }
 
-  /** A message on some member's `node.<id>.punch` (offers to us, answers to our offers). */
+  /** A punch message addressed to this node by `node` (offers to us, answers to our offers). */
   handlePunch(message: PunchMessage, node: string): Promise<void> {
     return this.puncher.handle(message, node);
   }
@@ -181,9 +184,9 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     return this.paths.techniques();
   }
 
-  /** The current decisions (`node.<id>.paths.get`); with `peer`, only the decision about that member. */
-  current(peer?: string): PathReport {
-    return this.paths.current(Date.now(), peer);
+  /** The current decisions (`node.<id>.paths.get`: one page of them); with `peer`, only the decision about that member. */
+  current(request: PathsGetRequest = {}): PathReport {
+    return this.paths.current(Date.now(), request.peer, request);
   }
 
   /**
@@ -271,7 +274,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     if (!step.changed) return;
     setPathCounts(this.paths.pathCounts());
     for (const d of step.changed) this.log.info('path decided', { peer: d.peerName ?? d.peer, publicKey: d.peer, path: d.path, attempt: d.attempt, reason: d.reason });
-    this.publishReport();
+    this.publishChanges();
   }
 
   /**
@@ -316,19 +319,43 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     await (await this.bus.ready).request(Patterns.dataplaneApply, request, parseDataplaneApplyResult, { timeoutMs: 5000 });
   }
 
+  /** To the other end of the pair only (`node.<to>.punch.<self>`). */
   private publishPunch(message: PunchMessage): void {
     const bus = this.bus.current;
     if (!bus) throw new Error('NATS is not connected');
-    bus.publish(Patterns.punch, message);
+    const to = this.table.get(message.to)?.name;
+    if (to === undefined) throw new Error(`no node id for ${message.to} in the peer table`);
+    bus.publish(Patterns.punch, message, { node: to });
   }
 
-  private publishReport(): void {
+  /**
+   * What changed since the last update: the update on `node.<id>.paths`, and each changed led
+   * pair's decision to its follower. Without NATS now, the changes wait for the next call (the
+   * next change or the resend check): MemberPaths keeps what was sent last.
+   */
+  private publishChanges(): void {
     const bus = this.bus.current;
     if (!bus) return;
-    const report = this.paths.outgoing(Date.now());
-    if (!report) return;
-    bus.publish(Patterns.paths, report);
-    this.counters.reportsPublished++;
+    const out = this.paths.outgoing(Date.now());
+    if (out.update) {
+      bus.publish(Patterns.paths, out.update);
+      this.counters.reportsPublished++;
+    }
+    this.sendAddressed(out.addressed);
+  }
+
+  /** Changes not sent yet (NATS was away), and the once-more of decisions sent PATH_RESEND_MS ago. */
+  private resend(): void {
+    if (!this.bus.current || !this.mirror.ready) return;
+    this.publishChanges();
+    this.sendAddressed(this.paths.resend(Date.now()));
+  }
+
+  private sendAddressed(decisions: readonly AddressedDecision[]): void {
+    const bus = this.bus.current;
+    if (!bus) return;
+    for (const a of decisions) bus.publish(Patterns.pathsTo, a.report, { node: a.to });
+    this.counters.decisionsSent += decisions.length;
   }
 
   /** The members that may lead a pair with this node (named: a node id to ask). */

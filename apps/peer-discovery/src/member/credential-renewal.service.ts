@@ -4,7 +4,7 @@ import type { Logger } from '@wgmesh/log';
 import { BusRef, RemoteError } from '@wgmesh/nats-transport';
 import { readCreds } from '@wgmesh/nats-auth';
 import { join } from 'node:path';
-import { Enrollment, memberCredsPath, NATS_CREDS_FILE, natsUserKey, renewalDelay, renewalRetryDelay, writeEnrollment, writeMemberCreds } from '@wgmesh/peer-discovery';
+import { Enrollment, memberCredsPath, NATS_CREDS_FILE, natsUserKey, readEnrollment, renewalDelay, renewalRetryDelay, writeEnrollment, writeMemberCreds } from '@wgmesh/peer-discovery';
 import type { PeerDiscoveryConfig } from '../config';
 import { BUS_REF, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
 
@@ -52,7 +52,8 @@ export class CredentialRenewalService implements OnApplicationBootstrap, OnModul
       const bus = await this.bus.ready;
       const reply = await bus.request(Patterns.credential, { natsKey: natsUserKey(this.config.stateDir).publicKey }, parseCredentialReply, { node: this.enrollment.name, timeoutMs: 10_000 });
       writeMemberCreds(this.config.stateDir, reply.natsJwt);
-      this.enrollment = { ...this.enrollment, natsJwt: reply.natsJwt };
+      // Onto the file as it is now (another service may have changed it since the start: the registries).
+      this.enrollment = { ...(readEnrollment(this.config.stateDir) ?? this.enrollment), natsJwt: reply.natsJwt };
       writeEnrollment(this.config.stateDir, this.enrollment);
       this.counters.renewed++;
       const delay = renewalDelay(reply.natsJwt, Date.now());

@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
+import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, PathReportView, readPathReport, PathUpdate, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { Attr, setSpanAttributes } from '@wgmesh/telemetry';
 import { compareViews, countChangedPeers, CoalescingScheduler, DesiredOptions, desiredPeers, DesiredSet, DnsPullError, Enrollment, OwnEndpoint, PathSets, pullPeers, refusedPeers, registriesOf, sameDesiredPeers } from '@wgmesh/peer-discovery';
@@ -48,6 +48,11 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   private connectTargets: Set<string> | undefined;
   /** nat-probe's path decisions, as sets (libs/peer-discovery). */
   private readonly paths = new PathSets();
+  /** nat-probe's report as its updates (`node.<id>.paths`) keep it; a gap fetches it whole (`paths.get`). */
+  private readonly pathView = new PathReportView();
+  /** A `paths.get` under way, and whether another is wanted after it (an update showed a gap meanwhile). */
+  private pathsAsking: Promise<void> | null = null;
+  private pathsAskAgain = false;
   private pathsTimer: NodeJS.Timeout | null = null;
   /** This node's endpoint as the registry last published it. */
   private readonly ownEndpoint = new OwnEndpoint();
@@ -108,7 +113,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   }
 
   /**
-   * Once subscribed to `peers.events` (and this node's path reports): asks nat-probe for its
+   * Once subscribed to `peers.events` (and this node's path updates): asks nat-probe for its
    * decisions first (`paths.get`), so that the first apply already honours them, then (re)loads
    * the snapshot so that nothing before is missed.
    */
@@ -116,10 +121,25 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     void this.askPaths().finally(() => void (this.mirror.ready ? this.mirror.reload('subscribed') : this.mirror.start()));
   }
 
-  /** This node's path decisions now, when a nat-probe answers (none runs: every peer is direct). */
-  private async askPaths(): Promise<void> {
+  /** This node's path decisions now, when a nat-probe answers (none runs: every peer is direct). One request at a time. */
+  private askPaths(): Promise<void> {
+    if (this.pathsAsking) {
+      this.pathsAskAgain = true;
+      return this.pathsAsking;
+    }
+    this.pathsAsking = this.askPathsNow().finally(() => {
+      this.pathsAsking = null;
+      if (!this.pathsAskAgain || this.stopped) return;
+      this.pathsAskAgain = false;
+      void this.askPaths();
+    });
+    return this.pathsAsking;
+  }
+
+  private async askPathsNow(): Promise<void> {
     try {
-      const report = await (await this.bus.ready).request(Patterns.pathsGet, {}, parsePathReport, { timeoutMs: PATHS_ASK_MS });
+      const bus = await this.bus.ready;
+      const report = await readPathReport((req) => bus.request(Patterns.pathsGet, req, parsePathReport, { timeoutMs: PATHS_ASK_MS }));
       this.setPaths(report);
       if (this.undecided().length > 0) this.askPathsSoon();
     } catch (err) {
@@ -128,9 +148,10 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   }
 
   /**
-   * Members nat-probe has not decided about yet are waiting for its next report; a report lost
-   * while NATS reconnected would leave them waiting until its republication (30 s), so its
-   * decisions are asked for again shortly while any member waits.
+   * Members nat-probe has not decided about yet are waiting for its next update; the update that
+   * decides them may have come before this node held a report (then it was a gap, and asked for)
+   * or be lost with no update after it to show the gap, so its decisions are asked for again
+   * shortly while any member waits.
    */
   private askPathsSoon(): void {
     if (this.pathsTimer || this.stopped) return;
@@ -165,12 +186,27 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   }
 
   /**
-   * This node's path decisions (`node.<id>.paths`, from its nat-probe): relayed peers are left out
-   * (traffic takes the registry peer), peers under a direct attempt get no routes, peers it has not
-   * decided about yet are left out too (the relay carries them). Without any report (no nat-probe
-   * runs) every peer is direct.
+   * An update of this node's path decisions (`node.<id>.paths`, from its nat-probe): applied to
+   * the report held; when one was missed (or none is held yet, or nat-probe restarted) the whole
+   * report is asked for instead (`paths.get`).
+   */
+  updatePaths(update: PathUpdate): void {
+    const outcome = this.pathView.update(update);
+    if (outcome === 'gap') void this.askPaths();
+    else if (outcome === 'applied') this.applyPaths(this.pathView.report!);
+  }
+
+  /**
+   * This node's path decisions, whole (a `paths.get` reply; an older one than held is ignored):
+   * relayed peers are left out (traffic takes the registry peer), peers under a direct attempt get
+   * no routes, peers it has not decided about yet are left out too (the relay carries them).
+   * Without any report (no nat-probe runs) every peer is direct.
    */
   setPaths(report: PathReport): void {
+    if (this.pathView.full(report)) this.applyPaths(report);
+  }
+
+  private applyPaths(report: PathReport): void {
     if (!this.paths.set(report)) return;
     this.optionsChanged();
     const { relayed, attempt, punched } = this.paths;

@@ -7,6 +7,7 @@ import { BusRef, closeBus } from '@wgmesh/nats-transport';
 import { MemberController } from './member.controller';
 import { ApplyDesired, MemberPeersService } from './member-peers.service';
 import { CredentialRenewalService } from './credential-renewal.service';
+import { RegistriesFollowService } from './registries-follow.service';
 
 class BusLifecycle implements OnModuleDestroy {
   constructor(@Inject(BUS_REF) private readonly bus: BusRef) {}
@@ -31,6 +32,7 @@ export class MemberModule {
         BusLifecycle,
         MemberPeersService,
         CredentialRenewalService,
+        RegistriesFollowService,
       ],
     };
   }

@@ -104,15 +104,15 @@ export class EnrollService {
     await this.credentials.readmit(req.natsKey);
     // Enrolled again with another NATS key (its seed was lost, or stolen): the old one's credential goes.
     if (claim.replacedNatsKey) await this.credentials.revoke(member.name, claim.replacedNatsKey);
-    void this.hub.poke(); // publish the new peer now rather than at the next tick
+    this.hub.pokeSoon(); // publish the new peer within ~50 ms rather than at the next tick (enrolments meanwhile share the read)
     log.info(claim.created ? 'member enrolled' : 'member enrolled again', { address: prefix, tokenId: consumed.token.id, natsCredential: this.credentials.enabled });
     const reply: EnrollReply = {
       address: prefix,
       meshCidr: this.config.meshCidr,
       registry: { publicKey: this.hubKey.publicKey, endpoint: this.config.publicEndpoint, address: registryAddress(this.config)! },
     };
-    // Several registries: the member peers with each (this one is among them), as the store of record lists them now.
-    state.known = await state.registries.list();
+    // Several registries: the member peers with each (this one is among them), as the store of
+    // record lists them (the hub watcher keeps the list current; not read again per enrolment).
     if (state.known.length > 1) reply.registries = state.known.map(({ id, publicKey, endpoint, address }) => ({ id, publicKey, endpoint, address }));
     // The member's NATS credential: its node's subjects only, usable only from its tunnel address, expiring.
     const natsJwt = req.natsKey ? this.credentials.issue(member.name, req.natsKey, prefix) : undefined;

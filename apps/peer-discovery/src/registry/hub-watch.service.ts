@@ -1,9 +1,10 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { DataplaneApplyRequest, NatType, Patterns, PeerRecord, PeerState } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, NatType, Patterns, PeerRecord, PeerState, RegistriesMessage, RegistryInfo } from '@wgmesh/contracts';
 import type { DataplaneDriver } from '@wgmesh/dataplane';
 import type { Logger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
-import { HubWatcher, hubView, MemberInfo, MemberRecord, PeerPublisher } from '@wgmesh/registry';
+import { HubWatcher, hubView, json, MemberInfo, MemberRecord, MEMBERS_PREFIX, PeerPublisher, PrefixWatch, REGISTRIES_PREFIX, registryOf, RegistryEntry, sortRegistries } from '@wgmesh/registry';
+import type { KvEntry } from 'nats';
 import { parseCidr } from '@wgmesh/netaddr';
 import { activeSpanLinks, Attr, serviceRoot, setSpanAttributes, shortKey, withSpan } from '@wgmesh/telemetry';
 import { registryAddress, type PeerDiscoveryConfig } from '../config';
@@ -14,10 +15,14 @@ import { RegistryStores } from './registry.stores';
 const REPAIR_TIMEOUT_MS = 10_000;
 /** Least time between two attempts to program the hub from the membership (while it stays short). */
 const REPAIR_RETRY_MS = 1000;
-/** With several registries: how often the membership is read again (members enrolled or removed at another registry). */
-const MEMBER_SYNC_MS = 2000;
-/** How often the list of the mesh's registries is read again. */
-const REGISTRY_SYNC_MS = 2000;
+/**
+ * Enrolments ask for a read "soon": those within this long share one (a read is O(members): at
+ * 10,000 members one per enrolment was most of the registry's CPU). The new member is published
+ * within about this long after its enrolment.
+ */
+const POKE_COALESCE_MS = 50;
+/** Wait before a watch of the store of record that ended starts again (ms). */
+const WATCH_RETRY_MS = 1000;
 
 /**
  * Reads the hub device every --watch-interval ms and publishes what changed (HubWatcher's
@@ -40,25 +45,32 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
   /** What to publish about device peers beyond the device (without enrolment: nothing). */
   private readonly info = new Map<string, MemberInfo>();
   private timer: NodeJS.Timeout | null = null;
+  private soonTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private resync = true;
   private readFailures = 0;
   private storeFailures = 0;
   private statusSub: { unsubscribe(): void } | null = null;
+  private watchSub: { unsubscribe(): void } | null = null;
   private running: Promise<void> | null = null;
   private hubKey: string | null = null;
   private repairing: Promise<void> | null = null;
   private lastRepairAt = 0;
   private refused = new Set<string>();
   private endpointWrites: Promise<unknown> = Promise.resolve();
-  /** When each member was last set from here (enrolment, a sync): a sync that started before keeps it. */
-  private readonly setAt = new Map<string, number>();
   private leaseAt = 0;
-  private syncAt = 0;
-  private registriesAt = 0;
-  private syncing: Promise<void> | null = null;
+  /** The store of record's members and registries, followed by watches (enrolment mode). */
+  private memberWatch: PrefixWatch | null = null;
+  private registryWatch: PrefixWatch | null = null;
+  /** Public key of each member by its store key (`members.<name>`): a deletion names the key only. */
+  private readonly keyOf = new Map<string, string>();
+  /** The registries by store key, as watched. */
+  private readonly registryEntries = new Map<string, RegistryEntry>();
+  private membersLoaded = false;
+  /** The list of registries last published on `registries.events`. */
+  private toldRegistries = '';
   private readonly firstPass: { promise: Promise<void>; resolve: () => void };
-  readonly counters = { reads: 0, readFailures: 0, upserts: 0, removes: 0, publishFailures: 0, repairs: 0, repairFailures: 0, refusedPeers: 0, leaseTaken: 0, leaseLost: 0, syncedIn: 0, syncedOut: 0 };
+  readonly counters = { reads: 0, readFailures: 0, upserts: 0, removes: 0, publishFailures: 0, repairs: 0, repairFailures: 0, refusedPeers: 0, leaseTaken: 0, leaseLost: 0, syncedIn: 0, syncedOut: 0, watchRestarts: 0 };
 
   constructor(
     @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
@@ -90,14 +102,12 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
 
   /** A member enrolled (or its record changed). Takes effect on the next read. */
   setMember(member: MemberRecord): void {
-    this.setAt.set(member.publicKey, Date.now());
     this.members.set(member.publicKey, member);
     this.info.set(member.publicKey, member.nat === undefined ? { name: member.name } : { name: member.name, nat: member.nat });
   }
 
   /** A member (or a device peer) was removed. */
   forget(publicKey: string): void {
-    this.setAt.set(publicKey, Date.now());
     this.members.delete(publicKey);
     this.info.delete(publicKey);
   }
@@ -115,8 +125,124 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    for (const m of (await this.stores.enrolment?.membership.list()) ?? []) this.setMember(m);
+    const state = this.stores.enrolment;
+    if (state) {
+      // Members and registries as the store of record holds them, then every change as it is
+      // made (here or at another registry): a watch each, read in full again only after the NATS
+      // connection came back or a watch ended.
+      const failed = (what: string) => (err: Error | undefined) => {
+        this.counters.watchRestarts++;
+        this.log.warn(`the watch of the store of record's ${what} ended; reading them again`, { error: err?.message, retryInMs: WATCH_RETRY_MS });
+      };
+      this.memberWatch = new PrefixWatch(state.kv, MEMBERS_PREFIX, { initial: (e) => this.membersRead(e), put: (e) => this.memberPut(e), del: (k) => this.memberGone([k]), failed: failed('members') }, { retryMs: WATCH_RETRY_MS });
+      this.registryWatch = new PrefixWatch(
+        state.kv,
+        REGISTRIES_PREFIX,
+        {
+          initial: (entries) => {
+            this.registryEntries.clear();
+            for (const [k, e] of entries) this.registryPut(k, e);
+            this.knowRegistries();
+          },
+          put: (e) => (this.registryPut(e.key, e), this.knowRegistries()),
+          del: (k) => (this.registryEntries.delete(k), this.knowRegistries()),
+          failed: failed('registries'),
+        },
+        { retryMs: WATCH_RETRY_MS },
+      );
+      await Promise.all([this.memberWatch.start(), this.registryWatch.start()]);
+      this.watchSub = this.bus.status.subscribe((s) => {
+        if (s !== 'reconnected') return;
+        this.counters.watchRestarts++;
+        this.memberWatch?.restart();
+        this.registryWatch?.restart();
+      });
+    }
     this.schedule(0);
+  }
+
+  /** The members as the store holds them (start, or again after a reconnect): who is new, who is gone. */
+  private membersRead(entries: Map<string, KvEntry>): void {
+    const inStore = new Set<string>();
+    for (const e of entries.values()) {
+      const m = this.memberPut(e);
+      if (m) inStore.add(m.publicKey);
+    }
+    const gone = [...this.keyOf].filter(([, k]) => !inStore.has(k)).map(([storeKey]) => storeKey);
+    this.memberGone(gone);
+    this.membersLoaded = true;
+  }
+
+  /** A member record written (enrolled here or at another registry, its NAT or endpoint recorded). */
+  private memberPut(e: KvEntry): MemberRecord | null {
+    let m: MemberRecord;
+    try {
+      m = json<MemberRecord>(e);
+    } catch {
+      return null; // not a record this library wrote
+    }
+    this.keyOf.set(e.key, m.publicKey);
+    const had = this.members.get(m.publicKey);
+    if (had && had.name === m.name && had.address === m.address && had.nat === m.nat) return m;
+    // Its endpoint as this hub sees it stays (each hub sees its own NAT mappings).
+    this.setMember(had ? { ...m, endpoint: had.endpoint } : m);
+    if (!had && this.membersLoaded) {
+      // Enrolled at another registry (or here, its record seen before the enrolment told us).
+      this.counters.syncedIn++;
+      this.log.debug('member from the store of record', { name: m.name, address: m.address });
+    }
+    return m;
+  }
+
+  /** Members removed from the store (here or at another registry): they leave this hub too. */
+  private memberGone(storeKeys: string[]): void {
+    const gone: string[] = [];
+    for (const storeKey of storeKeys) {
+      const publicKey = this.keyOf.get(storeKey);
+      this.keyOf.delete(storeKey);
+      if (publicKey === undefined || !this.members.has(publicKey)) continue; // removed here already
+      this.forget(publicKey);
+      gone.push(publicKey);
+    }
+    if (gone.length === 0) return;
+    this.counters.syncedOut += gone.length;
+    this.bus
+      .request(Patterns.dataplaneApply, { replace: false, peers: [], remove: gone } satisfies DataplaneApplyRequest, (v) => v, { node: this.config.registryNode, timeoutMs: REPAIR_TIMEOUT_MS })
+      .then(() => this.log.info('members removed from the store of record: taken off this hub', { publicKeys: gone }))
+      .catch((err: Error) => this.log.warn('taking removed members off the hub device failed', { publicKeys: gone, error: err.message }));
+  }
+
+  private registryPut(storeKey: string, e: KvEntry): void {
+    const r = registryOf(e);
+    if (r) this.registryEntries.set(storeKey, r);
+    else this.registryEntries.delete(storeKey);
+  }
+
+  /** The registries as members know them (RegistryInfo), in preference order. */
+  registryList(): RegistryInfo[] {
+    return (this.stores.enrolment?.known ?? []).map(({ id, publicKey, endpoint, address }) => ({ id, publicKey, endpoint, address }));
+  }
+
+  /** The list changed in the store: kept for enrolment replies, and told to members (by the peer table's writer). */
+  private knowRegistries(): void {
+    const state = this.stores.enrolment;
+    if (!state) return;
+    state.known = sortRegistries([...this.registryEntries.values()]);
+    const list = this.registryList();
+    const text = JSON.stringify(list);
+    if (text === this.toldRegistries || list.length === 0 || !this.leads) return;
+    this.toldRegistries = text;
+    this.bus.publish(Patterns.registries, { registries: list } satisfies RegistriesMessage);
+    this.log.info("the mesh's registries, told to members", { registries: list.map((r) => r.id) });
+  }
+
+  /** Reads the device within POKE_COALESCE_MS (one read for every call meanwhile), without waiting for it. */
+  pokeSoon(): void {
+    if (this.soonTimer || this.stopped) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = null;
+      void this.poke();
+    }, POKE_COALESCE_MS);
   }
 
   /** Reads the device now (instead of waiting for the next tick); resolves after publishing. */
@@ -157,7 +283,6 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
       return;
     }
     await this.tickLease();
-    this.syncStore();
     const peers = this.view(device);
     if (!this.leads) {
       // Another registry holds the peer table: this one keeps its hub programmed and answers, and publishes nothing.
@@ -231,53 +356,13 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
     if (holds && !had) {
       this.counters.leaseTaken++;
       this.resync = true; // from the stored table and its revision, whoever wrote it last
+      this.toldRegistries = '';
+      this.knowRegistries(); // the new writer tells members the registries, as it tells them the table
       this.log.info('took the peer-table lease: this registry publishes the peer table', { registry: this.config.registryNode });
     } else if (!holds && had) {
       this.counters.leaseLost++;
       this.log.warn('lost the peer-table lease: another registry publishes the peer table', { registry: this.config.registryNode, error: lease.lastError ?? undefined });
     }
-  }
-
-  /**
-   * With several registries: members enrolled or removed at another registry reach this hub by
-   * reading the membership again every MEMBER_SYNC_MS (in the background; the device reads go
-   * on). A member gone from the store leaves the hub device.
-   */
-  private syncStore(): void {
-    const state = this.stores.enrolment;
-    if (!state || this.syncing) return;
-    const now = Date.now();
-    const registriesDue = now - this.registriesAt >= REGISTRY_SYNC_MS;
-    const membersDue = state.known.length > 1 && now - this.syncAt >= MEMBER_SYNC_MS;
-    if (!registriesDue && !membersDue) return;
-    this.syncing = (async () => {
-      if (registriesDue) {
-        this.registriesAt = now;
-        state.known = await state.registries.list();
-      }
-      if (!membersDue) return;
-      this.syncAt = now;
-      const started = Date.now();
-      const list = await state.membership.list();
-      const inStore = new Set(list.map((m) => m.publicKey));
-      for (const m of list) {
-        const had = this.members.get(m.publicKey);
-        if (had && had.name === m.name && had.address === m.address && had.nat === m.nat) continue;
-        if (!had && (this.setAt.get(m.publicKey) ?? 0) > started) continue; // removed here meanwhile
-        this.setMember(had ? { ...m, endpoint: had.endpoint } : m);
-        if (had) continue; // its NAT, recorded by another registry
-        this.counters.syncedIn++;
-        this.log.info('member from the store of record (enrolled at another registry)', { name: m.name, address: m.address });
-      }
-      const gone = [...this.members.keys()].filter((k) => !inStore.has(k) && (this.setAt.get(k) ?? 0) < started);
-      if (gone.length === 0) return;
-      for (const k of gone) this.forget(k);
-      this.counters.syncedOut += gone.length;
-      await this.bus.request(Patterns.dataplaneApply, { replace: false, peers: [], remove: gone } satisfies DataplaneApplyRequest, (v) => v, { node: this.config.registryNode, timeoutMs: REPAIR_TIMEOUT_MS });
-      this.log.info('members removed at another registry: taken off this hub', { publicKeys: gone });
-    })()
-      .catch((err: Error) => this.log.warn('reading the store of record failed; will retry', { error: err.message }))
-      .finally(() => (this.syncing = null));
   }
 
   /** Programs the hub from the membership (members it lacks, or holds wrongly), through its dataplane-programmer; retried while it stays short. */
@@ -344,7 +429,11 @@ export class HubWatchService implements OnApplicationBootstrap, OnModuleDestroy 
     this.stopped = true;
     await this.stores.enrolment?.lease.release(); // a clean stop hands the peer table over at once
     this.statusSub?.unsubscribe();
+    this.watchSub?.unsubscribe();
+    this.memberWatch?.stop();
+    this.registryWatch?.stop();
     if (this.timer) clearTimeout(this.timer);
+    if (this.soonTimer) clearTimeout(this.soonTimer);
   }
 }
 

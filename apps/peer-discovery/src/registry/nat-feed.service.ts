@@ -42,14 +42,14 @@ export class NatFeedService {
       // Recorded already (by another registry of the mesh, which got the same report): ours to publish all the same.
       if (this.hub.natOf(report.publicKey) !== report.nat) {
         this.hub.setNat(report.publicKey, report.nat);
-        void this.hub.poke();
+        this.hub.pokeSoon();
       }
       this.counters.unchanged++;
       return 'unchanged';
     }
     await membership.update(member.name, (m) => (m.publicKey === member.publicKey ? { ...m, nat: report.nat } : null));
     this.hub.setNat(report.publicKey, report.nat);
-    void this.hub.poke();
+    this.hub.pokeSoon();
     this.counters.recorded++;
     this.log.info('member NAT recorded', { node: report.node, nat: report.nat, previous: member.nat ?? null, mapping: report.mapping, filtering: report.filtering, method: report.method });
     return 'recorded';

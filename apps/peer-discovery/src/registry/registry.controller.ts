@@ -1,6 +1,6 @@
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
-import { CredentialReply, type CredentialRequest, EnrollReply, type EnrollRequest, ErrorReply, MemberRemoveReply, type MemberRemoveRequest, type NatReport, nodeOfSubject, Patterns, PeerSnapshot, type SnapshotRequest } from '@wgmesh/contracts';
+import { CredentialReply, type CredentialRequest, EnrollReply, type EnrollRequest, ErrorReply, MemberRemoveReply, type MemberRemoveRequest, type NatReport, nodeOfSubject, Patterns, PeerSnapshot, RegistriesMessage, type SnapshotRequest } from '@wgmesh/contracts';
 import { MeshExceptionFilter, NO_REPLY } from '@wgmesh/nats-transport';
 import { meshMetrics } from '@wgmesh/telemetry';
 import type { PeerDiscoveryConfig } from '../config';
@@ -33,6 +33,14 @@ export class RegistryController {
     private readonly credentials: CredentialsService,
     @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
   ) {}
+
+  /** The mesh's registries as the store of record lists them: a member enrolled before one was added learns it here. */
+  @MessagePattern(Patterns.registriesGet, { queue: REGISTRY_QUEUE })
+  registries(): RegistriesMessage | ErrorReply {
+    const known = this.stores.enrolment?.known ?? [];
+    if (known.length === 0) return { error: { code: 'enrollment_disabled', message: 'this registry enrols no members: it keeps no list of registries' } };
+    return { registries: this.hub.registryList() };
+  }
 
   /**
    * A page of the table. Never an older table than the one already published: if Redis lost it

@@ -48,7 +48,7 @@ export async function openEnrolmentState(config: PeerDiscoveryConfig, bus: MeshB
   }
   const ttlMs = config.leaseTtl ?? DEFAULT_LEASE_TTL_MS;
   const lease = new PeerTableLease(await openLeaseBucket(bus.raw, config.mesh, { ttlMs, replicas }), config.registryNode, { ttlMs });
-  return { plan, membership, tokens: new TokenStore(state.kv), nonces: new NonceBook(state.nonces), revocations: new Revocations(state.kv), registries, known, lease };
+  return { kv: state.kv, plan, membership, tokens: new TokenStore(state.kv), nonces: new NonceBook(state.nonces), revocations: new Revocations(state.kv), registries, known, lease };
 }
 
 /** Registry mode: hub watcher, `peers.snapshot`, `enroll`, `members.remove`, `node.*.nat`, `node.*.credential`. */

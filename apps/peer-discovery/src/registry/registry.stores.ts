@@ -1,4 +1,5 @@
 import { PeerStore } from '@wgmesh/peer-store';
+import type { KV } from 'nats';
 import type { AddressPlan, Membership, NonceBook, PeerTableLease, RegistryBook, RegistryEntry, Revocations, TokenStore } from '@wgmesh/registry';
 
 /** The registry's store of record (NATS JetStream KV), present when it enrols members. */
@@ -12,6 +13,8 @@ export interface EnrolmentState {
   registries: RegistryBook;
   /** Every registry as of this one's start (preference order); kept current by the hub watcher. */
   known: RegistryEntry[];
+  /** The bucket of the store of record (members and registries are watched in it). */
+  kv: KV;
   /** The one-writer lease of the peer table (only its holder publishes). */
   lease: PeerTableLease;
 }

@@ -17,13 +17,14 @@ const options = defineOptions([
   { key: 'json', flag: 'json', value: '<file>', parse: values.string, description: 'also write the results as JSON' },
 ]);
 
-const usage = `Usage: node -r ./bin/register.js tools/bench/src/paths-bench.ts [options]   (npm run bench:paths)
+const usage = `Usage: node -r ./bin/register.js tools/bench/src/planner-bench.ts [options]   (npm run bench:planner)
 
 One member's path planning (libs/nat-probe MemberPaths) with N peers: CPU per peer change,
 deciding every pair (before) vs only the pairs the change touches (after). Two kinds of change:
 a peer record (its NAT flips), and the device state with one handshake changed (the state lists
-every peer: reading it stays O(peers)). "report" adds building the report a changed decision
-publishes (the whole decision list: O(peers), as the report is sent whole).
+every peer: reading it stays O(peers)). "with outgoing" adds what a changed decision publishes
+(MemberPaths.outgoing: the update of the decisions decided since the last one, and the decisions
+addressed to followers).
 
 Options:
 ${formatOptionsHelp(options)}`;
@@ -43,7 +44,7 @@ interface Row {
   changes: number;
   /** CPU (user + system) per change, ms. */
   cpuMs: number;
-  /** The same with the report built after each change, ms. */
+  /** The same with `outgoing` (what is published) after each changed step, ms. */
   cpuWithReportMs: number;
   /** Pairs decided per change. */
   decided: number;
@@ -101,7 +102,7 @@ function measure(n: number, change: Row['change'], mode: Row['mode'], changes: n
 }
 
 function main(argv: string[]): number {
-  const command = parseCommand('paths-bench', usage, options, { argv });
+  const command = parseCommand('planner-bench', usage, options, { argv });
   if ('exit' in command) return command.exit;
   const o = command.options;
   const rows: Row[] = [];
@@ -127,7 +128,7 @@ const fmt = (v: number) => (v < 0.1 ? v.toFixed(4) : v < 10 ? v.toFixed(3) : v.t
 
 /** before / after side by side, per size and kind of change. */
 export function formatPathsTable(rows: readonly Row[]): string {
-  const header = ['peers', 'change', 'pairs decided (before → after)', 'CPU ms before', 'CPU ms after', 'before/after', 'with report: before', 'after'];
+  const header = ['peers', 'change', 'pairs decided (before → after)', 'CPU ms before', 'CPU ms after', 'before/after', 'with outgoing: before', 'after'];
   const body: string[][] = [];
   for (const after of rows.filter((r) => r.mode === 'after')) {
     const before = rows.find((r) => r.mode === 'before' && r.peers === after.peers && r.change === after.change);
