@@ -31,7 +31,8 @@ describe('paths.get at MAX_PATH_DECISIONS decisions over NATS', () => {
     const table: PeerRecord[] = Array.from({ length: n }, (_, i) => ({ publicKey: key(i), name: `site-${i}`, allowedIps: [`10.${(i >> 8) & 255}.${i & 255}.1/32`], endpoint: `198.51.${(i >> 8) & 255}.${i & 255}:51820`, nat: (['eim', 'edm', 'none'] as const)[i % 3] }));
     const m = new MemberPaths({ self: { publicKey: key(0), name: 'site-0' }, registryKey: key(n + 5), startedAt: 1 });
     m.classified({ nat: 'eim' });
-    m.plan({ table, leaderDecisions: new Map(), now: 10_000 });
+    m.table({ type: 'reset', peers: table });
+    m.plan({ now: 10_000 });
     m.outgoing(10_000);
     const pages: number[] = [];
     bus.subscribe(Patterns.pathsGet, (req) => {
@@ -60,7 +61,8 @@ describe('paths.get at MAX_PATH_DECISIONS decisions over NATS', () => {
 
     // One member moves behind another NAT: one update, of that decision alone.
     const j = table.findIndex((p, i) => i > 0 && p.nat === 'eim');
-    m.plan({ table: table.map((p, i) => (i === j ? { ...p, nat: 'edm' as const } : p)), leaderDecisions: new Map(), now: 10_100 });
+    m.table({ type: 'upsert', peer: { ...table[j]!, nat: 'edm' } });
+    m.plan({ now: 10_100 });
     const out = m.outgoing(10_100);
     bus.publish(Patterns.paths, out.update);
     await bus.flush();

@@ -203,6 +203,16 @@ describe('PathPlanner, following a pair', () => {
     expect(p.plan(input(self, peers, T0 + 60_000, { leaderDecisions: new Map([[A, leader]]) })).changed).toBe(false);
   });
 
+  it("keeps the first step's since until the leader's decision arrives (nothing changed, nothing to publish)", () => {
+    const p = new PathPlanner();
+    const peers = [{ key: A, name: 'a', nat: 'edm' as NatType }];
+    expect(p.plan(input(self, peers, T0)).decisions[0]).toMatchObject({ attempt: true, since: T0 });
+    const later = p.plan(input(self, peers, T0 + 60_000));
+    expect(later.decisions[0]).toMatchObject({ attempt: true, since: T0 });
+    expect(later.changed).toBe(false);
+    expect(p.plan(input(self, [{ key: A, name: 'a', nat: 'eim' }], T0 + 61_000)).decisions[0]).toMatchObject({ path: 'direct', since: T0 + 61_000 });
+  });
+
   it('decides the same first step on both ends of a pair', () => {
     for (const [na, nb] of [['eim', 'eim'], ['eim', 'edm'], ['edm', 'edm'], ['none', 'edm'], [undefined, 'edm']] as Array<[NatType | undefined, NatType | undefined]>) {
       const leader = new PathPlanner().plan(input({ key: A, name: 'a', nat: na }, [{ key: C, name: 'c', nat: nb }], T0)).decisions[0];

@@ -176,9 +176,31 @@ export interface PlanResult {
   nextWakeAt: number | null;
 }
 
-/** Keeps each pair's phase between calls; `plan` is the only entry point. */
+/** One pair to decide (`PathPlanner.decide`). */
+export interface PairInput {
+  self: PlannerInput['self'];
+  peer: PlannerPeer;
+  /** This node's device: the latest handshake with the peer, ms since the epoch (0: none). */
+  handshakeMs: number;
+  /** The leader's decision about this node (when the peer leads the pair). */
+  leader: PathDecision | undefined;
+  now: number;
+}
+
+export interface PairResult {
+  decision: PathDecision;
+  basis: PathBasis;
+  /** A deadline or a retry (what `PlanResult.nextWakeAt` is made of); null: none. */
+  dueAt: number | null;
+  /** When the handshake the decision rests on goes stale (a direct path then relays); null: none. */
+  staleAt: number | null;
+}
+
+/** Keeps each pair's phase between calls: `plan` for every pair at once, `decide` for one. */
 export class PathPlanner {
   private readonly pairs = new Map<string, PairState>();
+  /** Followed pairs on the rule's first step (no leader's decision yet): that step and since when. */
+  private readonly fallbacks = new Map<string, { shape: string; since: number }>();
   private last = new Map<string, string>();
   private readonly counts = Object.fromEntries(TECHNIQUES.map((t) => [t, { attempts: 0, successes: 0, failures: 0 }])) as TechniqueCounts;
 
@@ -211,49 +233,85 @@ export class PathPlanner {
     return structuredClone(this.counts);
   }
 
+  /**
+   * Every pair at once (the whole table): `decide` for each peer, the pairs of peers not listed
+   * forgotten. MemberPaths decides pair by pair instead (only the pairs a change touched).
+   */
   plan(input: PlannerInput): PlanResult {
     const { now } = input;
     const decisions: PathDecision[] = [];
     const bases = new Map<string, PathBasis>();
     const seen = new Set<string>();
     let nextWakeAt: number | null = null;
-    const wake = (t: number | null) => {
-      if (t !== null && (nextWakeAt === null || t < nextWakeAt)) nextWakeAt = t;
-    };
     for (const peer of input.peers) {
       if (peer.publicKey === input.self.publicKey) continue;
       seen.add(peer.publicKey);
-      const peerName = peer.name ?? shortName(peer.publicKey);
       if (input.selfPending) {
         // No decision yet: the device keeps what it has (a session from before a restart goes on).
-        this.pairs.delete(peer.publicKey);
+        this.forget(peer.publicKey);
         continue;
       }
-      // Only this side's port step is known here (the peer's shows in its answer to a punch).
-      const rule = pairRule({ name: input.self.name, nat: input.self.nat, portStep: input.self.portStep }, { name: peerName, nat: peer.nat });
-      let decision: PathDecision;
-      const handshakeMs = input.handshakes.get(peer.publicKey) ?? 0;
-      if (leads(input.self.publicKey, peer.publicKey)) {
-        const state = this.lead(peer.publicKey, rule, handshakeMs, now);
-        decision = toDecision(peer, state.phase, this.opts, bases);
-        wake(this.dueAt(state.phase));
-      } else {
-        this.pairs.delete(peer.publicKey);
-        const leader = input.leaderDecisions.get(peer.publicKey);
-        // Behind an endpoint-dependent NAT, dialling the leader's registry-observed endpoint is of
-        // no use (unless it is public) and opens a mapping a later punch cannot predict: a plain
-        // direct decision (the leader has not seen this node's NAT yet) waits for the punch.
-        const stale = leader?.path === 'direct' && !leader.technique && input.self.nat === 'edm' && peer.nat !== 'none';
-        decision = leader && !stale ? follow(peer, leader, peerName, bases) : toDecision(peer, startPhase(rule, now, this.opts, handshakeMs), this.opts, bases);
-      }
-      decisions.push(decision);
+      const r = this.decide({ self: input.self, peer, handshakeMs: input.handshakes.get(peer.publicKey) ?? 0, leader: input.leaderDecisions.get(peer.publicKey), now });
+      bases.set(peer.publicKey, r.basis);
+      decisions.push(r.decision);
+      if (r.dueAt !== null && (nextWakeAt === null || r.dueAt < nextWakeAt)) nextWakeAt = r.dueAt;
     }
-    for (const key of [...this.pairs.keys()]) if (!seen.has(key)) this.pairs.delete(key);
+    for (const key of [...this.pairs.keys(), ...this.fallbacks.keys()]) if (!seen.has(key)) this.forget(key);
     decisions.sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0));
     const next = new Map(decisions.map((d) => [d.peer, fingerprint(d)]));
     const changed = next.size !== this.last.size || [...next].some(([k, f]) => this.last.get(k) !== f);
     this.last = next;
     return { decisions, bases, changed, nextWakeAt, techniques: this.techniques() };
+  }
+
+  /**
+   * One pair, now: O(1), whatever the number of peers. A led pair advances (see `lead`); a
+   * followed pair copies its leader's decision, or takes the rule's first step until it has one
+   * (that step keeps its `since` while it stays the same step). The caller decides the pair again
+   * when anything it rests on changes (either NAT, the peer's name, the handshake, the leader's
+   * decision, a punch reported) and at `dueAt` / `staleAt`; in between, deciding it again changes
+   * nothing.
+   */
+  decide(input: PairInput): PairResult {
+    const { self, peer, handshakeMs, now } = input;
+    const peerName = peer.name ?? shortName(peer.publicKey);
+    // Only this side's port step is known here (the peer's shows in its answer to a punch).
+    const rule = pairRule({ name: self.name, nat: self.nat, portStep: self.portStep }, { name: peerName, nat: peer.nat });
+    const bases = new Map<string, PathBasis>();
+    if (leads(self.publicKey, peer.publicKey)) {
+      this.fallbacks.delete(peer.publicKey);
+      const state = this.lead(peer.publicKey, rule, handshakeMs, now);
+      const decision = toDecision(peer, state.phase, this.opts, bases);
+      const p = state.phase;
+      const staleAt = p.kind === 'direct' && p.confirmed && handshakeMs > 0 ? staleMoment(handshakeMs, this.opts) : null;
+      return { decision, basis: bases.get(peer.publicKey)!, dueAt: this.dueAt(p), staleAt };
+    }
+    this.pairs.delete(peer.publicKey);
+    const leader = input.leader;
+    // Behind an endpoint-dependent NAT, dialling the leader's registry-observed endpoint is of
+    // no use (unless it is public) and opens a mapping a later punch cannot predict: a plain
+    // direct decision (the leader has not seen this node's NAT yet) waits for the punch.
+    const stale = leader?.path === 'direct' && !leader.technique && self.nat === 'edm' && peer.nat !== 'none';
+    if (leader && !stale) {
+      this.fallbacks.delete(peer.publicKey);
+      const decision = follow(peer, leader, peerName, bases);
+      return { decision, basis: bases.get(peer.publicKey)!, dueAt: null, staleAt: null };
+    }
+    const phase = startPhase(rule, now, this.opts, handshakeMs);
+    const decision = toDecision(peer, phase, this.opts, bases);
+    // The same first step as before keeps its `since` (it is the same decision, taken earlier).
+    const shape = `${decision.path}|${decision.attempt}|${decision.reason}|${decision.retryAt}|${decision.technique}|${decision.cause}|${decision.why}`;
+    const before = this.fallbacks.get(peer.publicKey);
+    if (before && before.shape === shape) decision.since = before.since;
+    else this.fallbacks.set(peer.publicKey, { shape, since: decision.since });
+    const staleAt = phase.cause === 'session-up' ? staleMoment(handshakeMs, this.opts) : null;
+    return { decision, basis: bases.get(peer.publicKey)!, dueAt: null, staleAt };
+  }
+
+  /** The pair with `peer` is gone (the peer left, or nothing is decided for now): its state goes. */
+  forget(peer: string): void {
+    this.pairs.delete(peer);
+    this.fallbacks.delete(peer);
   }
 
   /** Advances one led pair: a new rule starts it over; deadlines, handshakes and retries move it on. */
@@ -410,6 +468,11 @@ function follow(peer: PlannerPeer, leader: PathDecision, leaderName: string, bas
 
 function fingerprint(d: PathDecision): string {
   return `${d.path}|${d.attempt}|${d.reason}|${d.retryAt}|${d.since}|${d.technique}`;
+}
+
+/** The first moment (ms) at which a handshake at `handshakeMs` is older than staleHandshakeMs. */
+function staleMoment(handshakeMs: number, o: PlannerOptions): number {
+  return Math.floor(handshakeMs + o.staleHandshakeMs) + 1;
 }
 
 /** A key's first 8 characters, for text when a peer has no name. */

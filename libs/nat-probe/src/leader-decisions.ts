@@ -29,8 +29,8 @@ export interface LeaderDecisionsOptions {
    * its decisions will come as events); throws when the request failed (retried).
    */
   ask: (leader: LeaderRef) => Promise<PathReport | 'absent'>;
-  /** A leader's decision about this node changed (plan again). */
-  changed: () => void;
+  /** The decision of the leader with key `leader` about this node changed (plan again: that pair). */
+  changed: (leader: string) => void;
   log: Logger;
   /** Requests in flight at once (default 16). */
   concurrency?: number;
@@ -93,14 +93,14 @@ export class LeaderDecisions {
     if (decision) this.decisions.set(leader, decision);
     else this.decisions.delete(leader);
     if (sameDecision(before, decision)) return false;
-    this.o.changed();
+    this.o.changed(leader);
     return true;
   }
 
   /** A member left the table: nothing of it is kept. */
   forget(leader: string): void {
     this.heard.delete(leader);
-    if (this.decisions.delete(leader)) this.o.changed();
+    if (this.decisions.delete(leader)) this.o.changed(leader);
   }
 
   /**

@@ -74,16 +74,16 @@ function main(argv: string[]): number {
     const peers = table(n);
     const m = new MemberPaths({ self: { publicKey: key(0), name: name(0) }, registryKey: key(n + 1), startedAt: 1 });
     m.classified({ nat: 'eim' });
-    const none = new Map();
-    m.plan({ table: peers, leaderDecisions: none, now: 10_000 });
+    m.table({ type: 'reset', peers });
+    m.plan({ now: 10_000 });
     m.outgoing(10_000); // the first update (everything): not what a change costs
     m.resend(10_000 + PATH_RESEND_MS); // (and its resends: as if sent)
     const whole: PathReport = m.current(10_001);
     const { epoch: _e, seq: _s, ...oldReport } = whole; // the report as the old code published it
     // One pair's decision changes: a member behind an eim NAT that member 0 leads moves behind an edm one.
     const j = peers.findIndex((p, i) => i > 0 && p.nat === 'eim' && leads(key(0), p.publicKey));
-    const changedTable = peers.map((p, i) => (i === j ? { ...p, nat: 'edm' as const } : p));
-    m.plan({ table: changedTable, leaderDecisions: none, now: 10_100 });
+    m.table({ type: 'upsert', peer: { ...peers[j]!, nat: 'edm' } });
+    m.plan({ now: 10_100 });
     const out = m.outgoing(10_100);
     if (!out.update || out.addressed.length !== 1) throw new Error(`expected one changed led pair, got ${out.update?.changed.length} changed, ${out.addressed.length} addressed`);
     const resent = m.resend(10_100 + 2 * PATH_RESEND_MS);

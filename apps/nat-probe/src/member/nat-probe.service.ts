@@ -93,7 +93,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     });
     this.schedule = new ClassifySchedule({ run: (reason, quick) => this.runClassification(reason, quick), intervalMs: config.natInterval * 1000 });
     this.mirror = new PeerMirror({ load: snapshotLoader(async () => { const bus = await this.bus.ready; return (req) => bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot); }, log), apply: (c) => this.onChange(c), log });
-    this.leaders = new LeaderDecisions({ self: enrollment.publicKey, ask: (leader) => this.askLeader(leader), changed: () => this.plan(), log: log.child({ component: 'leaders' }) });
+    this.leaders = new LeaderDecisions({ self: enrollment.publicKey, ask: (leader) => this.askLeader(leader), changed: (leader) => this.leaderChanged(leader), log: log.child({ component: 'leaders' }) });
     this.puncher = new Puncher({
       self: { publicKey: enrollment.publicKey, name: enrollment.name },
       portStep: () => this.nat?.portStep,
@@ -155,7 +155,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
 
   /** This node's device state: the handshake time of each peer. */
   handleState(state: DataplaneState): void {
-    if (this.paths.observe(state)) this.plan();
+    if (this.paths.observe(state).length > 0) this.plan();
   }
 
   /**
@@ -234,6 +234,7 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   }
 
   private onChange(change: MirrorChange): void {
+    this.paths.table(change);
     if (change.type === 'reset') {
       // Subscribed to the reports before this load: what the leaders decided before is asked for now.
       void this.leaders.sync(this.members([...this.table.values()]));
@@ -252,19 +253,26 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     this.plan();
   }
 
-  /** Runs the planner; publishes when a decision changed; wakes up for the next deadline or retry. */
+  /** A leader's decision about this node changed: that pair is decided again. */
+  private leaderChanged(leader: string): void {
+    this.paths.leader(leader, this.leaders.map.get(leader));
+    this.plan();
+  }
+
+  /**
+   * Runs the planner over the pairs touched since the last step and those due (MemberPaths);
+   * publishes when a decision changed; wakes up for the next deadline, retry or stale handshake.
+   */
   private plan(): void {
     if (this.stopped || !this.mirror.ready) return;
     const now = Date.now();
-    const step = this.paths.plan({ table: this.table.values(), leaderDecisions: this.leaders.map, now });
+    const step = this.paths.plan({ now });
     this.counters.plans++;
     if (this.timers.plan) clearTimeout(this.timers.plan);
     if (step.nextWakeAt !== null) this.timers.plan = setTimeout(() => this.plan(), Math.max(0, step.nextWakeAt - now) + 5);
     for (const d of step.punch) this.punch(d);
     if (!step.changed) return;
-    const decisions = this.paths.decisions();
-    const relayed = decisions.filter((d) => d.path === 'relayed').length;
-    setPathCounts({ direct: decisions.length - relayed, relayed });
+    setPathCounts(this.paths.pathCounts());
     for (const d of step.changed) this.log.info('path decided', { peer: d.peerName ?? d.peer, publicKey: d.peer, path: d.path, attempt: d.attempt, reason: d.reason });
     this.publishChanges();
   }
