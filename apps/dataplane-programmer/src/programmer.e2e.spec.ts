@@ -112,11 +112,17 @@ describeLab('dataplane-programmer', () => {
       expect(late.counts.fetched).toBe(1);
       const update = late.updates.find((u) => u.changed.some((p) => p.publicKey === peer(4).publicKey))!;
       expect(update.changed.map((p) => p.publicKey)).toEqual([peer(4).publicKey]); // only what changed
-      // The next update is lost: the one after it shows the gap, and the whole state is asked for again.
+      // The next update (peer 4 removed) is lost: the one after it shows the gap, and the whole state is asked for again.
       late.drop.add(added.seq! + 1);
       await apply({ peers: [], replace: false, remove: [peer(4).publicKey] });
-      await waitFor('peer 4 gone, through a fetch', () => late.counts.fetched >= 2 && !late.states.at(-1)!.peers.some((p) => p.publicKey === peer(4).publicKey), 15_000);
+      const gone = (s: DataplaneState | undefined) => !!s && !s.peers.some((p) => p.publicKey === peer(4).publicKey);
+      await waitFor('the removal published (the other consumer has it)', () => gone(states.at(-1)));
+      expect(gone(late.states.at(-1))).toBe(false);
+      await apply({ peers: [peer(5)], replace: false });
+      const has5 = (s: DataplaneState | undefined) => !!s && s.peers.some((p) => p.publicKey === peer(5).publicKey);
+      await waitFor('peer 4 gone and 5 there, through a fetch', () => late.counts.fetched >= 2 && gone(late.states.at(-1)) && has5(late.states.at(-1)), 15_000);
       expect(late.counts.gaps).toBeGreaterThanOrEqual(1);
+      await apply({ peers: [], replace: false, remove: [peer(5).publicKey] }); // as the tests after expect it
     } finally {
       late.sub.unsubscribe();
     }
