@@ -8,8 +8,8 @@ export interface FollowedState {
   states: DataplaneState[];
   /** Every update received. */
   updates: DataplaneStateUpdate[];
-  /** Whole states fetched (`dataplane.state.get`, paged), and what each update came to. */
-  counts: { fetched: number; applied: number; stale: number; gaps: number };
+  /** Whole states fetched (`dataplane.state.get`, paged), fetches that failed, and what each update came to. */
+  counts: { fetched: number; failed: number; applied: number; stale: number; gaps: number };
   /** Updates with these seqs are dropped on arrival (a lost message). */
   drop: Set<number>;
   sub: Subscription;
@@ -28,7 +28,7 @@ export function followState(bus: MeshBus, node: string): FollowedState {
   const f: FollowedState = {
     states: [],
     updates: [],
-    counts: { fetched: 0, applied: 0, stale: 0, gaps: 0 },
+    counts: { fetched: 0, failed: 0, applied: 0, stale: 0, gaps: 0 },
     drop: new Set(),
     sub: bus.subscribe(
       Patterns.dataplaneState,
@@ -42,7 +42,8 @@ export function followState(bus: MeshBus, node: string): FollowedState {
         } else if (outcome === 'stale') f.counts.stale++;
         else {
           f.counts.gaps++;
-          void f.fetch();
+          // (Not answered yet: the programmer's next update shows a gap again.)
+          f.fetch().catch(() => f.counts.failed++);
         }
       },
       { node },

@@ -83,6 +83,11 @@ export class StateService implements OnApplicationBootstrap, OnModuleDestroy {
     this.reporter.changed();
   }
 
+  /** `dataplane.state.get` is answered from now on: an update now (consumers that asked before ask again). */
+  serving(): void {
+    void this.reporter.report('serving');
+  }
+
   /** The device was created again (DeviceKeeper): published now. */
   recreated(): void {
     void this.reporter.report('recreated');
