@@ -54,12 +54,18 @@ export function followState(bus: MeshBus, node: string): FollowedState {
         return fetching;
       }
       fetching = (async () => {
-        do {
+        for (;;) {
           again = false;
-          const state = await readDataplaneState((req) => bus.request(Patterns.dataplaneStateGet, req, parseDataplaneState, { node, timeoutMs: 10_000 }));
-          f.counts.fetched++;
-          if (view.full(state)) f.states.push(view.state!);
-        } while (again);
+          try {
+            const state = await readDataplaneState((req) => bus.request(Patterns.dataplaneStateGet, req, parseDataplaneState, { node, timeoutMs: 3000 }));
+            f.counts.fetched++;
+            if (view.full(state)) f.states.push(view.state!);
+          } catch (err) {
+            if (!again) throw err; // (asked again meanwhile: an update came, so it is served again)
+            continue;
+          }
+          if (!again) break;
+        }
       })().finally(() => (fetching = null));
       return fetching;
     },

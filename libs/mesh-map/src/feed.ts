@@ -49,6 +49,7 @@ export class MapFeed {
   private readonly hubView = new DataplaneStateView();
   /** A hub state fetch under way. */
   private hubFetch: Promise<void> | null = null;
+  private hubFetchAgain = false;
   private stopped = false;
   /** Resolves once the peer table and every member's decisions were loaded the first time. */
   loaded: Promise<void> = Promise.resolve();
@@ -129,19 +130,24 @@ export class MapFeed {
 
   /** The hub's whole device state (`dataplane.state.get`, paged); one fetch at a time. Never rejects. */
   private fetchHubState(): Promise<void> {
-    this.hubFetch ??= (async () => {
+    if (this.hubFetch) {
+      this.hubFetchAgain = true; // a gap seen during the fetch: the state fetched may be older than it
+      return this.hubFetch;
+    }
+    this.hubFetch = (async () => {
       const node = this.opts.registryNode;
-      try {
-        const state = await readDataplaneState((req) => this.opts.bus.request(Patterns.dataplaneStateGet, req, parseDataplaneState, { node, timeoutMs: PATHS_GET_TIMEOUT_MS }));
-        if (this.hubView.full(state) && !this.state(node, state)) this.hubView.clear();
-        this.counters.hubStatesFetched++;
-      } catch (err) {
-        // No hub programmer (yet): its next update shows a gap and asks again.
-        this.opts.log.debug('mesh map: no hub device state', { error: (err as Error).message });
-      } finally {
-        this.hubFetch = null;
-      }
-    })();
+      do {
+        this.hubFetchAgain = false;
+        try {
+          const state = await readDataplaneState((req) => this.opts.bus.request(Patterns.dataplaneStateGet, req, parseDataplaneState, { node, timeoutMs: PATHS_GET_TIMEOUT_MS }));
+          if (this.hubView.full(state) && !this.state(node, state)) this.hubView.clear();
+          this.counters.hubStatesFetched++;
+        } catch (err) {
+          // No hub programmer (yet): its next update shows a gap and asks again.
+          this.opts.log.debug('mesh map: no hub device state', { error: (err as Error).message });
+        }
+      } while (this.hubFetchAgain && !this.stopped);
+    })().finally(() => (this.hubFetch = null));
     return this.hubFetch;
   }
 
