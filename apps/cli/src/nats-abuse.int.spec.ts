@@ -104,6 +104,16 @@ const TARGETS: Target[] = [
     keys: ['publicKey'],
     names: ['name'],
   },
+  { pattern: Patterns.registriesGet, kind: 'request', receivers: ['registry'], valid: () => ({}) },
+  {
+    pattern: Patterns.registries,
+    kind: 'event',
+    receivers: ['member'],
+    valid: () => ({ registries: [{ id: 'registry', publicKey: HUB.publicKey, endpoint: '203.0.113.1:51820', address: '10.77.0.1' }] }),
+    keys: ['registries[0].publicKey'],
+    endpoints: ['registries[0].endpoint'],
+    names: ['registries[0].id'],
+  },
   { pattern: Patterns.credential, kind: 'request', node: MEMBER, receivers: ['registry'], valid: () => ({ natsKey: `U${'A'.repeat(55)}` }) },
   { pattern: Patterns.memberRemove, kind: 'request', receivers: ['registry'], valid: () => ({ member: MEMBER }), targets: ['member'] },
   {
