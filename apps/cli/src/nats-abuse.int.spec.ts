@@ -138,6 +138,7 @@ const TARGETS: Target[] = [
     keys: ['publicKey', 'changed[0].publicKey'],
     cidrs: ['changed[0].allowedIps[0]'],
     names: ['node'],
+    lenient: [''], // a newer programmer may add fields to an update; a peer's are checked
   },
   { pattern: Patterns.dataplaneStateGet, kind: 'request', node: PROGRAMMER, receivers: ['dataplane'], valid: () => ({}) },
   {
