@@ -1,13 +1,10 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDataplaneApplyRequest, parseRegistriesMessage, Patterns, RegistriesMessage } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { PeerStore } from '@wgmesh/peer-store';
 import { AddressPlan, Membership, openRegistryState, RegistryBook } from '@wgmesh/registry';
 import { Enrollment, readEnrollment, writeEnrollment } from '@wgmesh/peer-discovery';
-import { freePort, waitFor } from '@wgmesh/testing';
+import { OwnServer, tempDir, waitFor } from '@wgmesh/testing';
 import { Redis } from 'ioredis';
 import { parsePeerDiscoveryArgs } from './main';
 import { RunningPeerDiscovery, startPeerDiscovery } from './run';
@@ -25,44 +22,25 @@ const REDIS = process.env.WGMESH_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 const HUB = keyPair();
 
 describe('registry: the membership followed by a KV watch (own nats-server)', () => {
-  const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find((p) => existsSync(p)) ?? 'nats-server';
   const mesh = `t${Math.random().toString(36).slice(2, 10)}`;
   const redis = new Redis(REDIS);
   const driver = new FakeDriver('wgwatch0', HUB.publicKey);
   const { log } = memoryLogger();
-  let dir: string;
-  let port: number;
-  let nats: ChildProcess | undefined;
+  const dir = tempDir('wgmesh-store-watch-');
+  let nats: OwnServer;
   let bus: MeshBus;
   let membership: Membership;
   let running: RunningPeerDiscovery;
   let book: RegistryBook;
 
-  const startNats = () =>
-    new Promise<void>((resolve, reject) => {
-      const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'js')], { stdio: ['ignore', 'ignore', 'pipe'] });
-      nats = child;
-      let out = '';
-      child.stderr!.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (/Server is ready/.test(out)) resolve();
-      });
-      child.once('exit', () => reject(new Error(`nats-server exited: ${out}`)));
-    });
-  const killNats = async () => {
-    const child = nats!;
-    nats = undefined;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  };
+  const startNats = () => nats.start();
+  const killNats = () => nats.stop('SIGKILL');
   const onHub = (publicKey: string) => driver.peers.has(publicKey);
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'wgmesh-store-watch-'));
-    port = await freePort();
+    nats = await OwnServer.nats({ jetstream: join(dir.path, 'js') });
     await startNats();
-    const url = `nats://127.0.0.1:${port}`;
+    const url = nats.url;
     bus = await MeshBus.connect({ servers: url, mesh, name: 'store-watch-test', connection: { maxReconnectAttempts: -1, reconnectTimeWait: 100 } });
     // The hub's dataplane-programmer, as a stand-in on NATS.
     bus.subscribe(
@@ -89,10 +67,10 @@ describe('registry: the membership followed by a KV watch (own nats-server)', ()
   afterAll(async () => {
     await running?.close();
     await bus?.close();
-    if (nats) await killNats();
+    await nats?.stop();
     await new PeerStore(redis, mesh).clear();
     redis.disconnect();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir.remove();
   });
 
   it('a member claimed in the store elsewhere is programmed on the hub and published with its name', async () => {
@@ -119,12 +97,12 @@ describe('registry: the membership followed by a KV watch (own nats-server)', ()
     expect(first.registries).toEqual([{ id: 'registry', publicKey: HUB.publicKey, endpoint: '203.0.113.1:51820', address: '10.99.0.1' }]);
     // A member that enrolled when there was one registry (its state directory as enrolment wrote it).
     const enrolled: Enrollment = { version: 1, name: 'site-m', publicKey: keyPair().publicKey, enrolledAt: new Date().toISOString(), address: '10.99.0.50/32', meshCidr: '10.99.0.0/24', registry: { publicKey: HUB.publicKey, endpoint: '203.0.113.1:51820', address: '10.99.0.1' } };
-    writeEnrollment(join(dir, 'member'), enrolled);
+    writeEnrollment(join(dir.path, 'member'), enrolled);
     bus.subscribe(Patterns.dataplaneApply, () => ({ added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: 0 }), { node: 'site-m' });
     const told: RegistriesMessage[] = [];
     bus.subscribe(Patterns.registries, (v) => void told.push(parseRegistriesMessage(v)));
     await bus.flush();
-    const memberConfig = parsePeerDiscoveryArgs(['--mode', 'member', '--mesh', mesh, '--nats', `nats://127.0.0.1:${port}`, '--state-dir', join(dir, 'member'), '--dns-pull-interval', '3600'])!;
+    const memberConfig = parsePeerDiscoveryArgs(['--mode', 'member', '--mesh', mesh, '--nats', nats.url, '--state-dir', join(dir.path, 'member'), '--dns-pull-interval', '3600'])!;
     const member = await startPeerDiscovery(memberConfig, memoryLogger().log, { enrollment: enrolled });
     try {
       // A second registry joins the mesh (it registers itself in the store of record as it starts).
@@ -132,8 +110,8 @@ describe('registry: the membership followed by a KV watch (own nats-server)', ()
       await book.register(b);
       await waitFor('the registries told to members', () => told.find((m) => m.registries.length === 2), 5000);
       expect(told.at(-1)!.registries.map((r) => r.id)).toEqual(['registry', 'registry-b']);
-      await waitFor("the member's enrollment.json with both", () => readEnrollment(join(dir, 'member'))?.registries?.length === 2, 5000);
-      const written = readEnrollment(join(dir, 'member'))!;
+      await waitFor("the member's enrollment.json with both", () => readEnrollment(join(dir.path, 'member'))?.registries?.length === 2, 5000);
+      const written = readEnrollment(join(dir.path, 'member'))!;
       expect(written.registries).toEqual([{ id: 'registry', publicKey: HUB.publicKey, endpoint: '203.0.113.1:51820', address: '10.99.0.1' }, b]);
       expect({ ...written, registries: undefined }).toEqual({ ...enrolled, registries: undefined }); // nothing else changed
       // Enrolment replies list both from now on, as registries.get does.

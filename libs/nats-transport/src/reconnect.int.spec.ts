@@ -1,8 +1,6 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { Patterns } from '@wgmesh/contracts';
 import { MeshBus, RequestError } from './index';
+import { OwnServer } from '@wgmesh/testing';
 import { MemoryLogger, uniqueMesh, waitFor } from './testing';
 
 /**
@@ -12,50 +10,26 @@ import { MemoryLogger, uniqueMesh, waitFor } from './testing';
  * timeout; it now waits for the reconnect and is answered.
  */
 describe('MeshBus across a NATS restart (own nats-server)', () => {
-  const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find((p) => existsSync(p)) ?? 'nats-server';
-  let nats: ChildProcess | undefined;
-  let port: number;
+  let nats: OwnServer;
   let bus: MeshBus;
   let responder: MeshBus;
   const logger = new MemoryLogger();
-
-  const start = () =>
-    new Promise<void>((resolve, reject) => {
-      const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-      nats = child;
-      let out = '';
-      child.stderr!.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (/Server is ready/.test(out)) resolve();
-      });
-      child.once('exit', () => reject(new Error(`nats-server exited: ${out}`)));
-    });
-  const kill = async () => {
-    const child = nats!;
-    nats = undefined;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  };
+  const start = () => nats.start();
+  const kill = () => nats.stop('SIGKILL');
 
   beforeAll(async () => {
-    port = await new Promise<number>((resolve) => {
-      const srv = createServer().listen(0, '127.0.0.1', () => {
-        const p = (srv.address() as { port: number }).port;
-        srv.close(() => resolve(p));
-      });
-    });
+    nats = await OwnServer.nats();
     await start();
     const mesh = uniqueMesh();
-    bus = await MeshBus.connect({ servers: `nats://127.0.0.1:${port}`, mesh, logger });
-    responder = await MeshBus.connect({ servers: `nats://127.0.0.1:${port}`, mesh, logger });
+    bus = await MeshBus.connect({ servers: nats.url, mesh, logger });
+    responder = await MeshBus.connect({ servers: nats.url, mesh, logger });
     responder.subscribe(Patterns.peerSnapshot, () => ({ revision: 1, peers: [], nextCursor: null }));
     await responder.flush();
   });
   afterAll(async () => {
     await bus?.close();
     await responder?.close();
-    if (nats) await kill();
+    await nats?.stop();
   });
 
   it('a request made while NATS is down is sent once it is back, and answered', async () => {

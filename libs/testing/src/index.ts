@@ -9,3 +9,4 @@ export * from './http';
 export * from './ports';
 export * from './browser';
 export * from './skip';
+export * from './own-server';

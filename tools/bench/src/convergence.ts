@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { formatOptionsHelp, defineOptions, parseCommand, values } from '@wgmesh/config';
+import { localUrl } from './local-url';
 import { missingMeshTools, missingRequirements } from '@wgmesh/lab';
 import { LabConvergence, runLabConvergence } from './convergence-lab';
 import { runSimulation, SimResult } from './convergence-sim';
@@ -18,8 +19,8 @@ const options = defineOptions([
   { key: 'workers', flag: 'workers', value: '<n>', parse: values.int(1, 64), default: '2', description: 'sim: processes the simulated members are spread over' },
   { key: 'changes', flag: 'changes', value: '<n>', parse: values.int(1, 1000), default: '10', description: 'sim: endpoint changes to measure' },
   { key: 'applyDelay', flag: 'apply-delay', value: '<ms>', parse: values.int(0, 5000), default: '10', description: "sim: members' --apply-delay (burst coalescing)" },
-  { key: 'nats', flag: 'nats', value: '<url>', parse: local(['nats']), default: 'nats://127.0.0.1:4222', description: 'sim: NATS (this machine only)' },
-  { key: 'redis', flag: 'redis', value: '<url>', parse: local(['redis']), default: 'redis://127.0.0.1:6379', description: 'sim: Redis (this machine only)' },
+  { key: 'nats', flag: 'nats', value: '<url>', parse: localUrl(['nats']), default: 'nats://127.0.0.1:4222', description: 'sim: NATS (this machine only)' },
+  { key: 'redis', flag: 'redis', value: '<url>', parse: localUrl(['redis']), default: 'redis://127.0.0.1:6379', description: 'sim: Redis (this machine only)' },
   { key: 'json', flag: 'json', value: '<file>', parse: values.string, description: 'also write the results (with every sample) as JSON' },
 ]);
 
@@ -154,16 +155,6 @@ function sizes(t: string): number[] {
 function oneOf<T extends string>(t: string, list: readonly T[]): T {
   if (!list.includes(t as T)) throw new Error(`"${t}" must be ${list.join(' or ')}`);
   return t as T;
-}
-
-/** A URL on this machine only: the bench never sends anything elsewhere. */
-function local(schemes: string[]) {
-  return (t: string) => {
-    const url = values.url(schemes)(t);
-    const host = new URL(url).hostname;
-    if (host !== '127.0.0.1' && host !== 'localhost' && host !== '[::1]') throw new Error(`"${t}" must be on this machine (127.0.0.1)`);
-    return url;
-  };
 }
 
 if (require.main === module) {

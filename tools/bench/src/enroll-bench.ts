@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { formatOptionsHelp, defineOptions, parseCommand, values } from '@wgmesh/config';
+import { localUrl } from './local-url';
 import { parseDataplaneApplyRequest, Patterns } from '@wgmesh/contracts';
 import { createLogger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
@@ -31,8 +32,8 @@ const options = defineOptions([
   { key: 'members', flag: 'members', value: '<n,n…>', parse: list(1, 60_000), default: '1000,10000', description: 'members to enrol, one run per size and concurrency' },
   { key: 'concurrency', flag: 'concurrency', value: '<n,n…>', parse: list(1, 256), default: '1,8,32', description: 'enrolment requests in flight (one NATS connection each)' },
   { key: 'cidr', flag: 'mesh-cidr', value: '<cidr>', parse: values.string, default: '10.64.0.0/16', description: "the mesh CIDR (room for the largest --members)" },
-  { key: 'nats', flag: 'nats', value: '<url>', parse: local(['nats']), default: 'nats://127.0.0.1:4222', description: 'NATS with JetStream (this machine only)' },
-  { key: 'redis', flag: 'redis', value: '<url>', parse: local(['redis']), default: 'redis://127.0.0.1:6379', description: 'Redis (this machine only)' },
+  { key: 'nats', flag: 'nats', value: '<url>', parse: localUrl(['nats']), default: 'nats://127.0.0.1:4222', description: 'NATS with JetStream (this machine only)' },
+  { key: 'redis', flag: 'redis', value: '<url>', parse: localUrl(['redis']), default: 'redis://127.0.0.1:6379', description: 'Redis (this machine only)' },
   { key: 'json', flag: 'json', value: '<file>', parse: values.string, description: 'also write the results (with every latency) as JSON' },
 ]);
 
@@ -231,16 +232,6 @@ export async function main(argv: string[]): Promise<number> {
 
 function list(min: number, max: number) {
   return (t: string): number[] => [...new Set(t.split(',').map((x) => values.int(min, max)(x.trim())))].sort((a, b) => a - b);
-}
-
-/** A URL on this machine only: the bench never sends anything elsewhere. */
-function local(schemes: string[]) {
-  return (t: string) => {
-    const url = values.url(schemes)(t);
-    const host = new URL(url).hostname;
-    if (host !== '127.0.0.1' && host !== 'localhost' && host !== '[::1]') throw new Error(`"${t}" must be on this machine (127.0.0.1)`);
-    return url;
-  };
 }
 
 if (require.main === module) {

@@ -1,7 +1,8 @@
 import { formatOptionsHelp, defineOptions, parseCommand, values } from '@wgmesh/config';
 import { Patterns, parsePeerEvent } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
-import { FaultMesh, OwnServer, tempDir } from '../../faults/src/fault-harness';
+import { OwnServer, tempDir } from '@wgmesh/testing';
+import { FaultMesh } from '../../faults/src/fault-harness';
 import { FakeDriver, key, memoryLogger } from '@wgmesh/peer-discovery/testing';
 
 /**

@@ -3,9 +3,9 @@ import { runInNewContext } from 'node:vm';
 import { parsePeerEvent, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { PeerStore } from '@wgmesh/peer-store';
-import { waitFor } from '@wgmesh/testing';
+import { OwnServer, tempDir, waitFor } from '@wgmesh/testing';
 import { Redis } from 'ioredis';
-import { FAULT_ZONE, FaultMesh, instanceName, OwnServer, soaSerial, srvPort, tempDir } from './fault-harness';
+import { FAULT_ZONE, FaultMesh, instanceName, soaSerial, srvPort } from './fault-harness';
 import { FakeDriver, key, memoryLogger } from '@wgmesh/peer-discovery/testing';
 
 /**

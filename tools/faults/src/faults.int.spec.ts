@@ -1,7 +1,7 @@
 import { PeerStore } from '@wgmesh/peer-store';
-import { waitFor } from '@wgmesh/testing';
+import { OwnServer, tempDir, waitFor } from '@wgmesh/testing';
 import { Redis } from 'ioredis';
-import { FaultMesh, instanceName, OwnServer, srvPort, tempDir } from './fault-harness';
+import { FaultMesh, instanceName, srvPort } from './fault-harness';
 import { FakeDriver, key, memoryLogger } from '@wgmesh/peer-discovery/testing';
 
 /**
