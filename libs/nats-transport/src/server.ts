@@ -141,7 +141,8 @@ export class MeshNatsServer extends ServerNats {
   override async close(): Promise<void> {
     if (this.connection && !this.connection.isClosed()) {
       const nc = this.connection;
-      if (!(await drainWithin(nc, () => Promise.allSettled(this.subs.map((s) => s.drain()))))) {
+      // (no subscriptions: nothing to drain, and no answer from the server to learn from)
+      if (this.subs.length > 0 && !(await drainWithin(nc, () => Promise.allSettled(this.subs.map((s) => s.drain()))))) {
         this.log.warn(logLine({ msg: 'NATS did not answer the drain; closing without it', server: nc.getServer() }));
       }
       const grace = this.meshOptions.closeGraceMs ?? 5000;
