@@ -75,6 +75,8 @@ describe('MemberPaths, incremental', () => {
     };
     const state = () => ({ peers: [...handshakes].map(([publicKey, ms]) => ({ publicKey, latestHandshake: ms / 1000 })) as never });
     change({ type: 'reset', peers: Array.from({ length: N + 1 }, (_, i) => record(i)) });
+    /** The device's handshakes as the incremental member last observed them. */
+    let seen = new Map<string, number>();
 
     for (let step = 0; step < 400; step++) {
       for (let ops = 1 + r.int(3); ops > 0; ops--) {
@@ -118,7 +120,14 @@ describe('MemberPaths, incremental', () => {
       now += dt < 0.5 ? r.int(2000) : dt < 0.85 ? r.int(15_000) : dt < 0.97 ? r.int(120_000) : r.int(400_000);
       if (step === 0) now = T0 + r.int(FIRST_CLASSIFICATION_WAIT_MS);
 
-      inc.observe(state());
+      // The incremental member gets the device state as updates (what changed since the last
+      // one), every other step; the reference walks the whole state.
+      if (step % 2 === 0) inc.observe(state());
+      else {
+        const changed = [...handshakes].filter(([k, ms]) => seen.get(k) !== ms).map(([publicKey, ms]) => ({ publicKey, latestHandshake: ms / 1000 }));
+        inc.observeChanges(changed, [...seen.keys()].filter((k) => !handshakes.has(k)));
+      }
+      seen = new Map(handshakes);
       const a = inc.plan({ now });
       // The reference: the whole table and device state again, every pair decided.
       ref.table({ type: 'reset', peers: [...table.values()] });

@@ -177,6 +177,25 @@ export class MemberPaths {
     return changed;
   }
 
+  /**
+   * An update of the device state (the peers it names changed, `removed` left the device): O(what
+   * it names), where `observe` walks every peer. Returns the keys whose handshake changed.
+   */
+  observeChanges(changedPeers: ReadonlyArray<Pick<DataplaneState['peers'][number], 'publicKey' | 'latestHandshake'>>, removed: readonly string[]): string[] {
+    const changed: string[] = [];
+    for (const p of changedPeers) {
+      const ms = p.latestHandshake * 1000;
+      const h = this.handshakes.get(p.publicKey);
+      if (!h) this.handshakes.set(p.publicKey, { ms, seen: this.observed });
+      else if (h.ms !== ms) h.ms = ms;
+      else continue;
+      changed.push(p.publicKey);
+    }
+    for (const k of removed) if (this.handshakes.delete(k)) changed.push(k);
+    for (const k of changed) this.dirty.add(k);
+    return changed;
+  }
+
   /** The decision the leader `leaderKey` published about this node (undefined: none). */
   leader(leaderKey: string, decision: PathDecision | undefined): void {
     if (decision) this.leaders.set(leaderKey, decision);

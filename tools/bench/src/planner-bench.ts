@@ -7,8 +7,8 @@ import { leads, MemberPaths } from '@wgmesh/nat-probe';
  * nat-probe's path planning on one member (MemberPaths, libs/nat-probe), in process: the CPU one
  * peer change costs a member with 1,000 and 10,000 peers. "before": every pair decided again
  * (the table fed whole, as a reset: what every change cost before planning became incremental);
- * "after": the change fed alone (an upsert, the device state with one handshake changed), only
- * the pairs it touches decided. Prints a table; not a test.
+ * "after": the change fed alone (an upsert; the device state update naming the one peer whose
+ * handshake changed), only the pairs it touches decided. Prints a table; not a test.
  */
 const options = defineOptions([
   { key: 'peers', flag: 'peers', value: '<n,n…>', parse: sizes, default: '1000,10000', description: 'peer table sizes, one run each' },
@@ -21,8 +21,8 @@ const usage = `Usage: node -r ./bin/register.js tools/bench/src/planner-bench.ts
 
 One member's path planning (libs/nat-probe MemberPaths) with N peers: CPU per peer change,
 deciding every pair (before) vs only the pairs the change touches (after). Two kinds of change:
-a peer record (its NAT flips), and the device state with one handshake changed (the state lists
-every peer: reading it stays O(peers)). "with outgoing" adds what a changed decision publishes
+a peer record (its NAT flips), and one handshake changed (before: the whole device state walked;
+after: the dataplane.state update that names the one peer). "with outgoing" adds what a changed decision publishes
 (MemberPaths.outgoing: the update of the decisions decided since the last one, and the decisions
 addressed to followers).
 
@@ -88,8 +88,11 @@ function measure(n: number, change: Row['change'], mode: Row['mode'], changes: n
       else m.table({ type: 'reset', peers });
     } else {
       device[at] = { publicKey: device[at].publicKey, latestHandshake: T0 / 1000 + 1 + i };
-      m.observe({ peers: device as never });
-      if (mode === 'before') m.table({ type: 'reset', peers });
+      if (mode === 'after') m.observeChanges([device[at]], []); // a dataplane.state update names the one peer
+      else {
+        m.observe({ peers: device as never });
+        m.table({ type: 'reset', peers });
+      }
     }
     const step = m.plan({ now });
     if (withReport && step.changed) m.outgoing(now);

@@ -168,7 +168,8 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   handleState(update: DataplaneStateUpdate): void {
     const outcome = this.deviceState.update(update);
     if (outcome === 'applied') {
-      if (update.changed.length > 0 || update.removed.length > 0) this.observe();
+      // Only the peers the update names (O(changed)); the whole state is walked after a fetch.
+      if (this.paths.observeChanges(update.changed, update.removed).length > 0) this.plan();
     } else if (outcome === 'gap') void this.fetchState();
   }
 
