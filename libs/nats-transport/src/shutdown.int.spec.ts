@@ -56,7 +56,7 @@ describe('closing while the NATS server does not answer (own nats-server, frozen
 
   it('MeshBus.drain closes the connection without the drain, and says so', async () => {
     const b = await bus();
-    nats.freeze();
+    await nats.freeze();
     const { value, ms } = await timed(() => b.drain());
     expect(value).toBe(false);
     expect(b.raw.isClosed()).toBe(true);
@@ -66,7 +66,7 @@ describe('closing while the NATS server does not answer (own nats-server, frozen
 
   it("a Nest microservice on MeshNatsServer closes, its connection with it (the app's close returns)", async () => {
     const { app, nc } = await microservice();
-    nats.freeze();
+    await nats.freeze();
     const { ms } = await timed(() => app.close());
     expect(nc.isClosed()).toBe(true);
     expect(ms).toBeLessThan(BOUND_MS);
@@ -76,7 +76,7 @@ describe('closing while the NATS server does not answer (own nats-server, frozen
     // As `member up`: peer-discovery, nat-probe and the dataplane-programmer, each a Nest
     // microservice and a bus of its own, closed in turn.
     const services = await Promise.all([0, 1, 2].map(async () => ({ ...(await microservice()), bus: await bus() })));
-    nats.freeze();
+    await nats.freeze();
     const { ms } = await timed(async () => {
       for (const s of services) {
         await s.app.close();
@@ -89,7 +89,7 @@ describe('closing while the NATS server does not answer (own nats-server, frozen
 
   it('a server that answers again is drained again: what was published goes out before the close', async () => {
     const b = await bus();
-    nats.freeze();
+    await nats.freeze();
     expect(await b.drain()).toBe(false);
     nats.thaw();
     await new Promise((r) => setTimeout(r, SILENT_MEMORY_MS)); // the full wait again

@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findExecutable } from '@wgmesh/executables';
@@ -97,12 +97,28 @@ export class OwnServer {
   /**
    * Stops the process (SIGSTOP) without closing anything: its connections stay open and the
    * kernel still takes what clients send, but nothing answers them, as a server behind a tunnel
-   * that was cut (no FIN ever comes). `thaw` (or `stop`) resumes it.
+   * that was cut (no FIN ever comes). `thaw` (or `stop`) resumes it. Resolves once every thread
+   * of the process is stopped (a thread busy on another core takes the signal a moment later, and
+   * could still answer what arrives meanwhile).
    */
-  freeze(): void {
-    if (!this.child) throw new Error(`${this.name} is not running`);
+  async freeze(timeoutMs = 5000): Promise<void> {
+    const pid = this.child?.pid;
+    if (!this.child || pid === undefined) throw new Error(`${this.name} is not running`);
     this.child.kill('SIGSTOP');
     this.frozen = true;
+    const stopped = () => {
+      try {
+        // /proc/<pid>/task/<tid>/stat: "<tid> (<comm>) <state> …"; T: stopped.
+        return readdirSync(`/proc/${pid}/task`).every((tid) => /\) T /.test(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')));
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + timeoutMs;
+    while (!stopped()) {
+      if (Date.now() > deadline) throw new Error(`${this.name} (pid ${pid}) not stopped ${timeoutMs} ms after SIGSTOP`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   /** Resumes a frozen process (SIGCONT). */
