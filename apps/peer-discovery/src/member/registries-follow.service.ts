@@ -4,6 +4,7 @@ import type { Logger } from '@wgmesh/log';
 import { BusRef } from '@wgmesh/nats-transport';
 import { Enrollment, readEnrollment, withRegistries, writeEnrollment } from '@wgmesh/peer-discovery';
 import type { PeerDiscoveryConfig } from '../config';
+import { MemberPeersService } from './member-peers.service';
 import { BUS_REF, CONFIG, ENROLLMENT, LOGGER, REGISTRIES_CHANGED } from '../tokens';
 
 /**
@@ -26,6 +27,7 @@ export class RegistriesFollowService implements OnApplicationBootstrap {
     @Inject(ENROLLMENT) private enrollment: Enrollment,
     @Inject(BUS_REF) private readonly bus: BusRef,
     @Inject(LOGGER) private readonly log: Logger,
+    private readonly member: MemberPeersService,
     @Optional() @Inject(REGISTRIES_CHANGED) private readonly changed: RegistriesChanged | null = null,
   ) {}
 
@@ -50,6 +52,7 @@ export class RegistriesFollowService implements OnApplicationBootstrap {
       removed: change.removed.map((r) => r.id),
       registries: registries.map((r) => r.id),
     });
+    this.member.registriesChanged(change.enrollment.registries!);
     this.changed?.(change.enrollment.registries!.map((r) => ({ ...r })));
   }
 
