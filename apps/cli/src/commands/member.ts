@@ -76,6 +76,8 @@ Runs the member role in the foreground, in one process:
   3. the device (created with --create, or adopted): key, listen port, tunnel address in the mesh
      CIDR, and the registry as the protected bootstrap peer (allowed-ips = mesh CIDR, keepalive
      ${REGISTRY_KEEPALIVE}), through which the rest of the mesh is reachable (relay) and NATS runs;
+     with several registries, every one is such a peer and the mesh CIDR follows the live ones;
+     a registry added to the mesh (or taken out) later is peered with (or dropped) at once;
   4. the dataplane-programmer (node id = name) and peer-discovery in member mode: a direct peer
      for every other member, from NATS events within milliseconds and a DNS-SD pull (with --zone);
   5. nat-probe: classifies this node's NAT against the registry's STUN server (published as the
