@@ -1,11 +1,12 @@
 import { CommandError, ConfigError, defineOptions, pickOptions, OptionsOf, EXIT, formatOptionsHelp, runCommand, values } from '@wgmesh/config';
 import { DesiredPeer, parseDriverKind, parseMemberRemoveReply, Patterns, REGISTRY_NODE, type RegistryInfo } from '@wgmesh/contracts';
-import { createDriver, DEFAULT_MTU, DEFAULT_STATE_DIR, diffPeers, vppOptions } from '@wgmesh/dataplane';
+import { createDriver, DEFAULT_MTU, DEFAULT_STATE_DIR, vppOptions } from '@wgmesh/dataplane';
 import { createLogger, Logger, parseLevel, withDeadline } from '@wgmesh/log';
 import { parseCidr } from '@wgmesh/netaddr';
 import { carrierPeers, Enrollment, memberCredsPath, nodeKey, registriesOf, watchRelayCarrier, writeEnrollment } from '@wgmesh/peer-discovery';
 import { natsCredsOption } from '@wgmesh/nats-transport';
 import { type RunningDataplane, startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
+import { registryPeersApply } from './registry-peers';
 import { RoleProcess } from './role-process';
 import { checkPeerDiscoveryConfig, EnrollmentError, ensureEnrolled, natsOverTunnel, PeerDiscoveryConfig, peerDiscoveryOptions, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
 import { DEFAULT_HTTP_LISTEN, FlagCheck, httpListenOption } from '@wgmesh/health';
@@ -199,26 +200,16 @@ function startRegistryPeers(
   const driver = createDriver(c.driver, c.device, { log });
   let known = registries;
   const name = (k: string) => known.find((r) => r.publicKey === k)?.id ?? k;
-  let protect = registries.map((r) => r.publicKey);
   let failures = 0;
   const watch = watchRelayCarrier({
     registries,
     meshCidr: enrollment.meshCidr,
     keepalive: REGISTRY_KEEPALIVE,
     read: async () => (await driver.read()).peers,
-    apply: async (peers, remove) => {
-      const keys = peers.map((p) => p.publicKey);
-      // An added registry is protected before it goes on the device (a desired set never takes it off).
-      dataplane.setProtect([...new Set([...protect, ...keys])]);
-      const { diff } = diffPeers(peers, (await driver.read()).peers, { replace: false, remove });
-      if (diff.upsert.length > 0 || diff.remove.length > 0) await driver.apply(diff);
-      bootstrap.splice(0, bootstrap.length, ...peers);
-      protect = keys;
-      dataplane.setProtect(protect);
-    },
+    apply: registryPeersApply({ driver, setProtect: (keys) => dataplane.setProtect(keys), protect: registries.map((r) => r.publicKey), bootstrap }),
     moved: (change, peers) =>
       log.warn('the mesh CIDR moved to another registry', { from: name(change.from), to: name(change.to), reason: change.reason, silentMs: change.silentMs, allowedIps: Object.fromEntries(peers.map((p) => [name(p.publicKey), p.allowedIps.join(',')])) }),
-    changed: (peers, removed) => log.info('registry peers changed', { registries: peers.map((p) => name(p.publicKey)), removed, carrier: name(watch.carrier()) }),
+    changed: (peers, removed) => log.info('registry peers changed', { registries: peers.map((p) => name(p.publicKey)), removed: removed.map(name), carrier: name(watch.carrier()) }),
     failed: (err) => failures++ % 60 === 0 && log.warn('cannot sample the device for the registries\' liveness; trying again', { error: err.message }),
   });
   if (registries.length > 1) log.info('relay carrier: the mesh CIDR goes through the first live registry', { registries: registries.map((r) => r.id), carrier: name(watch.carrier()) });
