@@ -132,13 +132,15 @@ const TARGETS: Target[] = [
     node: MEMBER,
     receivers: ['natProbe'],
     valid: () => ({
-      node: MEMBER, driver: 'uapi', device: 'wg0', publicKey: SELF, listenPort: 51820, at: 1,
-      peers: [{ publicKey: key(2), endpoint: '198.51.100.2:40002', allowedIps: ['10.77.0.3/32'], latestHandshake: 1, rxBytes: 1, txBytes: 1, persistentKeepalive: 25 }],
+      node: MEMBER, driver: 'uapi', device: 'wg0', publicKey: SELF, listenPort: 51820, epoch: 1, seq: 1, at: 1, removed: [],
+      changed: [{ publicKey: key(2), endpoint: '198.51.100.2:40002', allowedIps: ['10.77.0.3/32'], latestHandshake: 1, rxBytes: 1, txBytes: 1, persistentKeepalive: 25 }],
     }),
-    keys: ['publicKey', 'peers[0].publicKey'],
-    cidrs: ['peers[0].allowedIps[0]'],
+    keys: ['publicKey', 'changed[0].publicKey'],
+    cidrs: ['changed[0].allowedIps[0]'],
     names: ['node'],
+    lenient: [''], // a newer programmer may add fields to an update; a peer's are checked
   },
+  { pattern: Patterns.dataplaneStateGet, kind: 'request', node: PROGRAMMER, receivers: ['dataplane'], valid: () => ({}) },
   {
     pattern: Patterns.nat,
     kind: 'event',

@@ -1,10 +1,11 @@
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { DataplaneApplyRequest, DataplaneApplyResult, ErrorReply, Patterns } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, DataplaneApplyResult, DataplaneState, DataplaneStateGetRequest, ErrorReply, Patterns } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { MeshExceptionFilter } from '@wgmesh/nats-transport';
 import { countError } from '@wgmesh/telemetry';
 import { ProgrammerService } from './programmer.service';
+import { StateService } from './state.service';
 import { GUARD, LOGGER } from './tokens';
 
 /** Why a request must not be applied to this device, or null (the hub's: only members at their own address). */
@@ -23,6 +24,7 @@ export class ApplyController {
     private readonly programmer: ProgrammerService,
     @Inject(GUARD) private readonly guard: ApplyGuard | null,
     @Inject(LOGGER) private readonly log: Logger,
+    private readonly stateService: StateService,
   ) {}
 
   @MessagePattern(Patterns.dataplaneApply)
@@ -34,5 +36,11 @@ export class ApplyController {
       return { error: { code: 'apply_refused', message: refusal } };
     }
     return this.programmer.apply(req);
+  }
+
+  /** `node.<id>.dataplane.state.get`: one page of the device's state as last read (at most a poll old). */
+  @MessagePattern(Patterns.dataplaneStateGet)
+  state(@Payload() req: DataplaneStateGetRequest): DataplaneState | ErrorReply {
+    return this.stateService.current(req) ?? { error: { code: 'not_ready', message: 'the device has not been read yet' } };
   }
 }

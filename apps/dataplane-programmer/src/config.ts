@@ -23,7 +23,7 @@ export const dataplaneOptions = defineOptions([
   { key: 'hubOf', flag: 'hub-of', env: 'WGMESH_HUB_OF', value: '<mesh cidr>', parse: values.cidr, description: "this device is the registry's hub for the mesh: every peer an apply request puts on it must be an enrolled member at exactly its address (checked against the registry's store of record in NATS JetStream), whoever asks" },
   { key: 'protect', flag: 'protect', env: 'WGMESH_PROTECT', value: '<public key>', repeatable: true, parse: values.publicKey, description: 'peer never removed, whatever a request says (the registry / bootstrap peer)' },
   { key: 'mtu', flag: 'mtu', env: 'WGMESH_MTU', value: '<bytes>', parse: values.int(1280, 9000), default: String(DEFAULT_MTU), description: 'interface MTU' },
-  { key: 'stateInterval', flag: 'state-interval', env: 'WGMESH_STATE_INTERVAL', value: '<ms>', parse: values.int(100, 3_600_000), default: '5000', description: 'publish the device state at least this often (changes are published within a second)' },
+  { key: 'stateInterval', flag: 'state-interval', env: 'WGMESH_STATE_INTERVAL', value: '<ms>', parse: values.int(100, 3_600_000), default: '5000', description: 'publish a device state update at least this often, with no change when nothing changed (changes are published within a second)' },
   { key: 'netns', flag: 'netns', env: 'WGMESH_NETNS', value: '<name>', parse: netnsName, description: 'network namespace holding the interface (default: this process\'s own)' },
   { key: 'stateDir', flag: 'state-dir', env: 'WGMESH_STATE_DIR', value: '<dir>', parse: values.string, default: DEFAULT_STATE_DIR, description: 'where the PID and log of a wireguard-go we start are kept' },
   ...vppOptions,

@@ -5,6 +5,7 @@ import { DataplaneApplyResult, DataplaneState, Patterns } from '@wgmesh/contract
 import { MeshBus } from '@wgmesh/nats-transport';
 import { Service, startWgmesh, waitFor } from '@wgmesh/testing';
 import { describeWithVpp, TestWireguard, TEST_NET, VppTestNet } from '@wgmesh/vpp-live';
+import { followState } from './follow-state';
 
 // `wgmesh dataplane --driver vpp` and `wgmesh status --driver vpp` as processes, on a live VPP
 // (skipped with the reason where none is installed), over the machine's NATS.
@@ -18,7 +19,7 @@ describeWithVpp('wgmesh dataplane and status on a live VPP', (install) => {
   let peer: TestWireguard;
   let bus: MeshBus;
   let service: Service | undefined;
-  const states: DataplaneState[] = [];
+  let states: DataplaneState[] = [];
   const args = () => [
     'dataplane', '--node', node, '--mesh', mesh, '--nats', NATS, '--driver', 'vpp', '--device', 'wg0', '--create',
     '--vpp-socket', net.vpp.apiSocket, '--vpp-api-dir', install().apiDir, '--vpp-src-address', TEST_NET.vpp,
@@ -29,7 +30,7 @@ describeWithVpp('wgmesh dataplane and status on a live VPP', (install) => {
     net = await VppTestNet.start(install());
     peer = await net.wireguardGo(51861);
     bus = await MeshBus.connect({ servers: NATS, mesh, name: 'dataplane-vpp-live-test' });
-    bus.subscribe(Patterns.dataplaneState, (v) => void states.push(v as DataplaneState), { node });
+    states = followState(bus, node).states;
     await bus.flush();
   }, 60_000);
 

@@ -11,6 +11,7 @@ import { VppSim } from '@wgmesh/vpp-sim';
 import { keyToBase64, publicKeyFromPrivate } from '@wgmesh/wireguard';
 import { API_DIR, describeGolden } from '@wgmesh/vpp-api/testing';
 import { dataplaneOptions } from './config';
+import { followState } from './follow-state';
 import { RunningDataplane, startDataplaneProgrammer } from './run';
 
 // dataplane-programmer with --driver vpp, end to end over real NATS, against the VPP simulator
@@ -28,7 +29,7 @@ describeGolden('dataplane-programmer --driver vpp (against the VPP simulator)', 
   let sim: VppSim;
   let bus: MeshBus;
   let running: RunningDataplane | null = null;
-  const states: DataplaneState[] = [];
+  let states: DataplaneState[] = [];
   const logs: Array<{ msg: string; [k: string]: unknown }> = [];
   const log = createLogger({ service: 'dataplane-programmer', level: 'debug', write: (l) => logs.push(JSON.parse(l)) });
   const argv = [
@@ -45,7 +46,7 @@ describeGolden('dataplane-programmer --driver vpp (against the VPP simulator)', 
   beforeAll(async () => {
     sim = await VppSim.start({ socketPath, definitions: loadDefinitions(API_DIR) });
     bus = await MeshBus.connect({ servers: NATS, mesh, name: 'dataplane-vpp-test' });
-    bus.subscribe(Patterns.dataplaneState, (v) => void states.push(v as DataplaneState), { node });
+    states = followState(bus, node).states;
     await bus.flush();
   });
 

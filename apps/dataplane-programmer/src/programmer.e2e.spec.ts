@@ -12,6 +12,7 @@ import { Service, startWgmesh, waitFor, describeE2E } from '@wgmesh/testing';
 import { generatePrivateKey, keyToBase64, parseWgDump, publicKeyFromPrivate, uapiSocketPath } from '@wgmesh/wireguard';
 import { isAlive, Lab, labProblems, run, uniqueName } from '@wgmesh/wireguard/testing';
 import { dataplaneOptions } from './config';
+import { FollowedState, followState } from './follow-state';
 import { RunningDataplane, startDataplaneProgrammer } from './run';
 
 // dataplane-programmer end to end: real NATS, a real wireguard-go (started by the programmer
@@ -32,7 +33,8 @@ describeLab('dataplane-programmer', () => {
   const registry = peer(200);
   let ns: string;
   let bus: MeshBus;
-  const states: DataplaneState[] = [];
+  let followed: FollowedState;
+  let states: DataplaneState[] = [];
   const logs: { msg: string; [k: string]: unknown }[] = [];
   let running: RunningDataplane | null = null;
   const services: Service[] = [];
@@ -68,7 +70,9 @@ describeLab('dataplane-programmer', () => {
   beforeAll(async () => {
     ns = await lab.netns();
     bus = await MeshBus.connect({ servers: NATS, mesh, name: 'dataplane-e2e' });
-    bus.subscribe(Patterns.dataplaneState, (v) => void states.push(v as DataplaneState), { node });
+    // A consumer of the state as nat-probe is one: updates applied, the whole state asked for on a gap.
+    followed = followState(bus, node);
+    states = followed.states;
     await bus.flush();
   });
 
@@ -91,6 +95,37 @@ describeLab('dataplane-programmer', () => {
     expect(await peerKeys()).toEqual([registry, peer(1), peer(2), peer(3)].map((p) => p.publicKey).sort());
     const state = await waitFor('a state with 4 peers', () => states.find((s) => s.peers.length === 4));
     expect(state).toMatchObject({ node, driver: 'uapi', device, publicKey: r.publicKey, listenPort: 51850 });
+    expect(followed.counts.fetched).toBeGreaterThanOrEqual(1); // the first update (a new epoch) was a gap: fetched
+  });
+
+  it('a consumer started after it gets the whole state (dataplane.state.get), applies the updates after it, and fetches again after a lost one', async () => {
+    const late = followState(bus, node);
+    try {
+      await bus.flush();
+      await late.fetch();
+      const first = late.states.at(-1)!;
+      expect(first.peers.map((p) => p.publicKey).sort()).toEqual([registry, peer(1), peer(2), peer(3)].map((p) => p.publicKey).sort());
+      expect(first).toMatchObject({ node, driver: 'uapi', device, listenPort: 51850, epoch: expect.any(Number), seq: expect.any(Number) });
+      await apply({ peers: [peer(4)], replace: false });
+      const added = await waitFor('peer 4 through an update', () => late.states.find((s) => s.peers.some((p) => p.publicKey === peer(4).publicKey)));
+      expect(late.counts.applied).toBeGreaterThanOrEqual(1);
+      expect(late.counts.fetched).toBe(1);
+      const update = late.updates.find((u) => u.changed.some((p) => p.publicKey === peer(4).publicKey))!;
+      expect(update.changed.map((p) => p.publicKey)).toEqual([peer(4).publicKey]); // only what changed
+      // The next update (peer 4 removed) is lost: the one after it shows the gap, and the whole state is asked for again.
+      late.drop.add(added.seq! + 1);
+      await apply({ peers: [], replace: false, remove: [peer(4).publicKey] });
+      const gone = (s: DataplaneState | undefined) => !!s && !s.peers.some((p) => p.publicKey === peer(4).publicKey);
+      await waitFor('the removal published (the other consumer has it)', () => gone(states.at(-1)));
+      expect(gone(late.states.at(-1))).toBe(false);
+      await apply({ peers: [peer(5)], replace: false });
+      const has5 = (s: DataplaneState | undefined) => !!s && s.peers.some((p) => p.publicKey === peer(5).publicKey);
+      await waitFor('peer 4 gone and 5 there, through a fetch', () => late.counts.fetched >= 2 && gone(late.states.at(-1)) && has5(late.states.at(-1)), 15_000);
+      expect(late.counts.gaps).toBeGreaterThanOrEqual(1);
+      await apply({ peers: [], replace: false, remove: [peer(5).publicKey] }); // as the tests after expect it
+    } finally {
+      late.sub.unsubscribe();
+    }
   });
 
   it('answers an invalid request with invalid_request and changes nothing', async () => {
@@ -152,8 +187,14 @@ describeLab('dataplane-programmer', () => {
     expect(await bus.request(Patterns.dataplaneApply, request, parseResult, { node, timeoutMs: 60_000 })).toMatchObject({ added: 10_000, removed: 1, revision: 31 });
     expect((await dump()).peers).toHaveLength(10_001);
     const state = await waitFor('a state of 10,001 peers', () => states.slice(seen).find((st) => st.peers.length === 10_001), 30_000);
-    expect(Buffer.byteLength(JSON.stringify(state))).toBeGreaterThan(maxPayload);
     expect(new Set(state.peers.map((p) => p.publicKey))).toEqual(new Set(request.peers.map((p) => p.publicKey)));
+    // The update that carried them was above max_payload (chunked); the whole state is paged (each reply under it).
+    expect(followed.updates.some((u) => Buffer.byteLength(JSON.stringify(u)) > maxPayload)).toBe(true);
+    const late = followState(bus, node);
+    await late.fetch();
+    late.sub.unsubscribe();
+    expect(late.states.at(-1)!.peers).toHaveLength(10_001);
+    expect(Buffer.byteLength(JSON.stringify(late.states.at(-1)))).toBeGreaterThan(maxPayload);
     expect(await apply({ peers: [registry, peer(10)], replace: true })).toMatchObject({ added: 1, removed: 10_000 });
   }, 120_000);
 

@@ -109,6 +109,9 @@ async function startProgrammer(config: DataplaneConfig, log: Logger, telemetry: 
     .then(() => {
       health.subscribed();
       log.info('listening for apply requests', { mesh: config.mesh, node: config.node });
+      // dataplane.state.get is served from now on: an update says so (a consumer that asked
+      // before, at the first update, and got no answer sees this one as a gap and asks again).
+      state.serving();
     });
   subscribed.catch((err: Error) => log.error('NATS server transport failed', { error: err.message }));
   let isReady = false;

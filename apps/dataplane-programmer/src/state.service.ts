@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { DataplaneState, Patterns } from '@wgmesh/contracts';
+import { DataplaneState, DataplaneStateGetRequest, DataplaneStateUpdate, Patterns } from '@wgmesh/contracts';
 import { DataplaneDriver, StateReporter } from '@wgmesh/dataplane';
 import type { Logger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
@@ -11,10 +11,13 @@ import { CONFIG, DRIVER, LOGGER } from './tokens';
 const PUNCH_REPORT_MS = [50, 250, 1000];
 
 /**
- * Publishes `node.<id>.dataplane.state`: once connected to NATS, when its peers change (an apply,
- * endpoints, handshakes: seen at the next read, at most a second after an apply, and not more
- * than once a second however many applies come), after a reconnect or a punch, and at least
- * every --state-interval. While NATS is down nothing is published and nothing else happens.
+ * Publishes `node.<id>.dataplane.state` updates (what changed on the device since the previous
+ * one, numbered within this start's epoch: StateReporter): once connected to NATS, when its peers
+ * change (an apply, endpoints, handshakes: seen at the next read, at most a second after an
+ * apply, and not more than once a second however many applies come), after a reconnect or a
+ * punch, and at least every --state-interval (with no change then). `current` is the whole state
+ * as last read, for `node.<id>.dataplane.state.get` (ApplyController). While NATS is down nothing
+ * is published (consumers see the gap in `seq` and fetch the whole state).
  */
 @Injectable()
 export class StateService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -39,6 +42,11 @@ export class StateService implements OnApplicationBootstrap, OnModuleDestroy {
     this.reader = () => driver.read();
     this.reporter = new StateReporter({ driver, node: config.node, intervalMs: config.stateInterval, pollMs: config.statePoll, log, publish: (s) => this.publish(s), read: () => this.reader() });
     this.connected = new Promise((resolve) => (this.resolveConnected = resolve));
+  }
+
+  /** One page of the state as last read (`dataplane.state.get`); null before the first read. */
+  current(request: DataplaneStateGetRequest): DataplaneState | null {
+    return this.reporter.current(request);
   }
 
   /** Resolves once the state bus is connected and the first report is under way. */
@@ -75,6 +83,11 @@ export class StateService implements OnApplicationBootstrap, OnModuleDestroy {
     this.reporter.changed();
   }
 
+  /** `dataplane.state.get` is answered from now on: an update now (consumers that asked before ask again). */
+  serving(): void {
+    void this.reporter.report('serving');
+  }
+
   /** The device was created again (DeviceKeeper): published now. */
   recreated(): void {
     void this.reporter.report('recreated');
@@ -88,16 +101,16 @@ export class StateService implements OnApplicationBootstrap, OnModuleDestroy {
     for (const ms of PUNCH_REPORT_MS) setTimeout(() => void this.reporter.report('punched'), ms).unref();
   }
 
-  private publish(state: DataplaneState): void {
-    this.lastPeers = state.peers.length;
+  private publish(update: DataplaneStateUpdate): void {
+    this.lastPeers = this.reporter.peers ?? this.lastPeers;
     try {
       if (!this.bus) return;
-      this.bus.publish(Patterns.dataplaneState, state);
+      this.bus.publish(Patterns.dataplaneState, update);
       this.counters.published++;
     } catch (err) {
       this.counters.publishFailures++;
-      // Above 32 MiB even in chunks (over 100,000 peers), or disconnected.
-      this.log.warn('device state not published', { peers: state.peers.length, error: (err as Error).message });
+      // Disconnected, or (over ~100,000 changed peers at once) above 32 MiB even in chunks: consumers see the gap and fetch the state.
+      this.log.warn('device state update not published', { seq: update.seq, changed: update.changed.length, error: (err as Error).message });
     }
   }
 

@@ -1,4 +1,4 @@
-import { DataplaneApplyRequest, DataplaneState, NatReport, parseAddressedPathReport, parseDataplaneApplyRequest, parseNatReport, parsePathReport, parsePathUpdate, parsePunchMessage, PathReport, PathReportView, PathUpdate, Patterns, PeerRecord, PunchMessage, readPathReport } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, DataplaneState, DataplaneStateUpdate, NatReport, parseAddressedPathReport, parseDataplaneApplyRequest, parseNatReport, parsePathReport, parsePathUpdate, parsePunchMessage, PathReport, PathReportView, PathUpdate, Patterns, PeerRecord, PunchMessage, readPathReport } from '@wgmesh/contracts';
 import { createLogger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
 import type { Enrollment } from '@wgmesh/peer-discovery';
@@ -72,6 +72,10 @@ describe('nat-probe (member) over NATS', () => {
   const last = () => paths.at(-1)!;
   const about = (key: string) => last().decisions.find((d) => d.peer === key);
 
+  const deviceHead = { node: 'a', driver: 'uapi' as const, device: 'wg0', publicKey: A, listenPort: 51820, epoch: 1 };
+  const device: DataplaneState = { ...deviceHead, seq: 1, peers: [], at: Date.now() };
+  let stateGets = 0;
+
   beforeAll(async () => {
     bus = await MeshBus.connect({ servers: NATS, mesh, name: 'nat-probe-int-test' });
     bus.subscribe(Patterns.peerSnapshot, () => ({ revision: 1, peers: table, nextCursor: null }));
@@ -84,6 +88,8 @@ describe('nat-probe (member) over NATS', () => {
       applies.push(parseDataplaneApplyRequest(v));
       return { added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: 1, punched: 1 };
     }, { node: 'a' });
+    // a's dataplane-programmer: its device state (no peers yet) on request.
+    bus.subscribe(Patterns.dataplaneStateGet, () => (stateGets++, device), { node: 'a' });
     await bus.flush();
     running = await startMemberA(mesh, async (server, o) => {
       servers.push(server);
@@ -149,13 +155,15 @@ describe('nat-probe (member) over NATS', () => {
     expect(nudge.punch).toEqual([{ publicKey: C, endpoints: ['198.51.100.4:51820'], allowedIps: [], persistentKeepalive: 25 }]);
   });
 
-  it('goes direct on a handshake during the attempt (from dataplane.state)', async () => {
-    const state: DataplaneState = {
-      node: 'a', driver: 'uapi', device: 'wg0', publicKey: A, listenPort: 51820, at: Date.now(),
-      peers: [{ publicKey: C, endpoint: '198.51.100.4:51820', allowedIps: [], latestHandshake: Math.floor(Date.now() / 1000), rxBytes: 92, txBytes: 148, persistentKeepalive: 25 }],
+  it('goes direct on a handshake during the attempt (a dataplane.state update on the state it asked for at start)', async () => {
+    expect(stateGets).toBe(1);
+    const update: DataplaneStateUpdate = {
+      ...deviceHead, seq: 2, removed: [], at: Date.now(),
+      changed: [{ publicKey: C, endpoint: '198.51.100.4:51820', allowedIps: [], latestHandshake: Math.floor(Date.now() / 1000), rxBytes: 92, txBytes: 148, persistentKeepalive: 25 }],
     };
-    bus.publish(Patterns.dataplaneState, state, { node: 'a' });
+    bus.publish(Patterns.dataplaneState, update, { node: 'a' });
     await waitFor('c direct', () => about(C)?.path === 'direct');
+    expect(stateGets).toBe(1); // in sequence: applied, not asked for again
     expect(about(C)).toMatchObject({ technique: 'punch', reason: 'direct: handshake on a direct attempt (a is endpoint-independent, c endpoint-dependent; punched: a at its registry-observed endpoint, c at its registry-observed endpoint)' });
     expect(last().techniques?.punch).toEqual({ attempts: 1, successes: 1, failures: 0 });
     // Direct: no more nudges.

@@ -152,7 +152,7 @@ describe('member control messages', () => {
   it('parses device state and apply results', () => {
     const peer = { publicKey: KEY, endpoint: '127.0.0.1:51820', allowedIps: ['10.99.0.2/32'], latestHandshake: 0, rxBytes: 1, txBytes: 2, persistentKeepalive: 25 };
     const state = { node: 'site-a', driver: 'uapi', device: 'wg0', publicKey: KEY, listenPort: 51820, peers: [peer], at: 1 };
-    expect(parseDataplaneState(state)).toEqual(state); // a device may report any endpoint
+    expect(parseDataplaneState(state)).toEqual(state); // a device may report any endpoint (a dataplane.state.get reply)
     expect(() => parseDataplaneState({ ...state, driver: 'ebpf' })).toThrow(/driver: must be one of/);
     expect(() => parseDataplaneState({ ...state, peers: [{ ...peer, rxBytes: -1 }] })).toThrow(/peers\[0\].rxBytes/);
     expect(parseDataplaneApplyResult({ added: 1, updated: 0, removed: 0, unchanged: 3, durationMs: 1.5 })).toEqual({ added: 1, updated: 0, removed: 0, unchanged: 3, durationMs: 1.5 });

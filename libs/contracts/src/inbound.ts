@@ -1,4 +1,4 @@
-import { parseDataplaneApplyRequest, parseDataplaneState } from './dataplane';
+import { parseDataplaneApplyRequest, parseDataplaneStateGetRequest, parseDataplaneStateUpdate } from './dataplane';
 import { parseCredentialRequest, parseEnrollRequest, parseRegistriesMessage, parseRegistriesRequest } from './enroll';
 import { parseConnectRequest, parseMemberRemoveRequest } from './members';
 import { parsePeerEvent, parseSnapshotRequest } from './messages';
@@ -22,7 +22,8 @@ export const INBOUND = {
   'registries.get': parseRegistriesRequest,
   'members.remove': parseMemberRemoveRequest,
   'node.{node}.dataplane.apply': parseDataplaneApplyRequest,
-  'node.{node}.dataplane.state': parseDataplaneState,
+  'node.{node}.dataplane.state': parseDataplaneStateUpdate,
+  'node.{node}.dataplane.state.get': parseDataplaneStateGetRequest,
   'node.{node}.nat': parseNatReport,
   'node.{node}.paths': parsePathUpdate,
   'node.{node}.paths.get': parsePathsGetRequest,

@@ -29,8 +29,14 @@ export const Patterns = {
   memberRemove: 'members.remove',
   /** Request/reply: desired device state → apply result, for one node. */
   dataplaneApply: 'node.{node}.dataplane.apply',
-  /** Events: actual device state of one node. */
+  /**
+   * Events: `DataplaneStateUpdate`, what changed on one node's device (peers, endpoints,
+   * handshakes; not the byte counters), numbered (`seq`) so that a consumer that missed one
+   * fetches the whole state (`dataplane.state.get`).
+   */
   dataplaneState: 'node.{node}.dataplane.state',
+  /** Request/reply: `DataplaneStateGetRequest` → `DataplaneState`, one page of one node's device state. */
+  dataplaneStateGet: 'node.{node}.dataplane.state.get',
   /** Events: `NatReport`, the NAT classification of one node (its nat-probe). */
   nat: 'node.{node}.nat',
   /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { DataplaneState } from '@wgmesh/contracts';
+import { dataplaneStatePage, type DataplaneState, type DataplaneStateGetRequest, type DataplaneStateUpdate, type PeerState } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import type { DataplaneDriver, DeviceState } from './driver';
 import { quietLog } from './quiet-log';
@@ -7,8 +7,11 @@ import { quietLog } from './quiet-log';
 export interface StateReporterOptions {
   driver: DataplaneDriver;
   node: string;
-  publish: (state: DataplaneState) => void | Promise<void>;
-  /** Publish at least this often (ms). */
+  /** Publishes one update (`node.<id>.dataplane.state`); a failure is the caller's to log: the update is gone and consumers see a gap. */
+  publish: (update: DataplaneStateUpdate) => void | Promise<void>;
+  /** The updates' epoch (Date.now() at construction by default). */
+  epoch?: number;
+  /** Publish at least this often (ms): an update with no change when nothing changed. */
   intervalMs: number;
   /** Read the device this often to catch changes (new endpoints, handshakes); min(1000, intervalMs) by default. */
   pollMs?: number;
@@ -21,19 +24,28 @@ export interface StateReporterOptions {
 }
 
 /**
- * Reports a device's actual state: whenever its peers change (set, endpoint, handshake,
- * allowed IPs, keepalive; byte counters do not count), after `report()`, and at least every
- * `intervalMs`. After `changed()` (an applied change) the device is read again soon, but not
- * more often than once a second however many changes come, nor sooner than the next poll: a read
- * and a publication cost O(peers) (~45 ms and ~1.5 MB at 10,000 peers), so a device changed many
- * times a second is still read and published about once a second. One read at a time; a failed
- * read is logged and retried at the next poll.
+ * Reports a device's actual state as numbered updates (`DataplaneStateUpdate`: the peers changed
+ * since the previous update, the keys removed): whenever its peers change (set, endpoint,
+ * handshake, allowed IPs, keepalive; byte counters do not count), after `report()`, and at least
+ * every `intervalMs` (an update with no change then). The first read is the baseline: its update
+ * carries no peers (it announces the epoch; consumers fetch the whole state). The whole state as
+ * last read is `current()` (paged: `dataplane.state.get`), with the `seq` of the last update.
+ * After `changed()` (an applied change) the device is read again soon, but not more often than
+ * once a second however many changes come, nor sooner than the next poll: a read costs O(peers)
+ * (~45 ms at 10,000 peers). One read at a time; a failed read is logged and retried at the next poll.
  */
 export class StateReporter {
   private timer: NodeJS.Timeout | null = null;
   private stopped = true;
   private busy: Promise<void> = Promise.resolve();
-  private lastFingerprint: string | null = null;
+  /** Each peer's fingerprint (peerFingerprint) as of the last update, by key; null before the first read. */
+  private rows: Map<string, string> | null = null;
+  private iface = '';
+  private seq = 0;
+  readonly epoch: number;
+  /** The state as last read, with the seq of the last update (which it includes). */
+  private snapshot: DataplaneState | null = null;
+  private sorted: PeerState[] | null = null;
   private lastPublished = 0;
   /** When the last read started (Date.now()). */
   private lastRead = 0;
@@ -48,6 +60,20 @@ export class StateReporter {
   constructor(private readonly opts: StateReporterOptions) {
     this.pollMs = opts.pollMs ?? Math.min(1000, opts.intervalMs);
     this.log = opts.log ?? quietLog;
+    this.epoch = opts.epoch ?? Date.now();
+  }
+
+  /** Peers on the device at the last read (undefined before the first). */
+  get peers(): number | undefined {
+    return this.snapshot?.peers.length;
+  }
+
+  /** One page of the state as last read (`dataplane.state.get`); null before the first read. */
+  current(request: DataplaneStateGetRequest = {}): DataplaneState | null {
+    const snap = this.snapshot;
+    if (!snap) return null;
+    this.sorted ??= [...snap.peers].sort((a, b) => (a.publicKey < b.publicKey ? -1 : a.publicKey > b.publicKey ? 1 : 0));
+    return dataplaneStatePage(snap, this.sorted, request);
   }
 
   /** Publishes now, then polls. */
@@ -112,14 +138,29 @@ export class StateReporter {
     try {
       this.lastRead = readAt;
       const state = await (this.opts.read ? this.opts.read() : this.opts.driver.read());
-      const fingerprint = stateFingerprint(state);
-      const due = Date.now() - this.lastPublished >= this.opts.intervalMs;
-      const changed = fingerprint !== this.lastFingerprint;
-      if (force || changed || due) {
-        await this.opts.publish(this.toMessage(state));
-        this.lastPublished = Date.now();
-        this.lastFingerprint = fingerprint;
-        this.log.debug('state published', { reason: force ? reason : changed ? 'changed' : 'interval', peers: state.peers.length });
+      const at = Date.now();
+      const rows = new Map<string, string>();
+      for (const p of state.peers) rows.set(p.publicKey, peerFingerprint(p));
+      const iface = `${state.publicKey ?? ''} ${state.listenPort}`;
+      const changed: PeerState[] = [];
+      const removed: string[] = [];
+      const before = this.rows;
+      if (before) {
+        for (const p of state.peers) if (before.get(p.publicKey) !== rows.get(p.publicKey)) changed.push(p);
+        for (const k of before.keys()) if (!rows.has(k)) removed.push(k);
+      }
+      const due = at - this.lastPublished >= this.opts.intervalMs;
+      const isChange = changed.length > 0 || removed.length > 0 || iface !== this.iface;
+      const publish = force || isChange || due || before === null;
+      if (publish) this.seq++;
+      this.rows = rows;
+      this.iface = iface;
+      this.snapshot = { ...this.head(state, at), peers: state.peers, epoch: this.epoch, seq: this.seq };
+      this.sorted = null;
+      if (publish) {
+        this.lastPublished = at;
+        await this.opts.publish({ ...this.head(state, at), epoch: this.epoch, seq: this.seq, changed, removed });
+        this.log.debug('state update published', { reason: force ? reason : isChange ? 'changed' : 'interval', seq: this.seq, changed: changed.length, removed: removed.length });
       }
     } catch (err) {
       this.log.warn('state report failed', { reason, error: (err as Error).message });
@@ -130,9 +171,9 @@ export class StateReporter {
     }
   }
 
-  private toMessage(state: DeviceState): DataplaneState {
+  private head(state: DeviceState, at: number) {
     const { driver, node } = this.opts;
-    return { node, driver: driver.kind, device: driver.device, publicKey: state.publicKey ?? '', listenPort: state.listenPort, peers: state.peers, at: Date.now() };
+    return { node, driver: driver.kind, device: driver.device, publicKey: state.publicKey ?? '', listenPort: state.listenPort, at };
   }
 }
 
@@ -144,7 +185,12 @@ export const CHANGED_GAP_MS = 1000;
  * peer its key, endpoint, latest handshake, keepalive and allowed IPs (not the byte counters).
  */
 export function stateFingerprint(state: DeviceState): string {
-  const rows = state.peers.map((p) => `${p.publicKey} ${p.endpoint} ${p.latestHandshake} ${p.persistentKeepalive} ${[...p.allowedIps].sort().join(',')}`);
+  const rows = state.peers.map(peerFingerprint);
   rows.sort();
   return createHash('sha256').update(`${state.publicKey} ${state.listenPort}\n`).update(rows.join('\n')).digest('base64');
+}
+
+/** What of a peer makes a change worth an update: its key, endpoint, latest handshake, keepalive and allowed IPs (not the byte counters). */
+export function peerFingerprint(p: PeerState): string {
+  return `${p.publicKey} ${p.endpoint} ${p.latestHandshake} ${p.persistentKeepalive} ${[...p.allowedIps].sort().join(',')}`;
 }

@@ -1,4 +1,4 @@
-import { PathDecision, PathReport, PathUpdate, Patterns, PeerRecord } from '@wgmesh/contracts';
+import { DataplaneState, DataplaneStateUpdate, PathDecision, PathReport, PathUpdate, Patterns, PeerRecord } from '@wgmesh/contracts';
 import { createLogger } from '@wgmesh/log';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { waitFor } from '@wgmesh/testing';
@@ -22,7 +22,13 @@ describe('MapFeed on NATS', () => {
   let feed: MapFeed | undefined;
   let table: { revision: number; peers: PeerRecord[] };
   let m0Report: PathReport;
+  let hub: DataplaneState;
   let changes = 0;
+  /** An update of the hub's device state: the handshakes that changed. */
+  const hubUpdate = (seq: number, handshakes: Array<[number, number]>): DataplaneStateUpdate => {
+    const { peers, ...head } = hubState(handshakes);
+    return { ...head, epoch: 1, seq, changed: peers, removed: [] };
+  };
 
   beforeAll(async () => {
     others = await MeshBus.connect({ servers: NATS_URL, mesh, name: 'map-test-others' });
@@ -32,6 +38,9 @@ describe('MapFeed on NATS', () => {
     m0Report = { ...pathReport(0, [decision(1, 'relayed', 1000)]), epoch: 1, seq: 0 };
     others.subscribe(Patterns.peerSnapshot, () => ({ ...table, nextCursor: null }));
     others.subscribe(Patterns.pathsGet, () => m0Report, { node: 'm0' });
+    // The hub's device state: m0 shook hands with the hub before the map started.
+    hub = { ...hubState([[0, 100]]), epoch: 1, seq: 1 };
+    others.subscribe(Patterns.dataplaneStateGet, () => hub, { node: 'registry' });
     // Forgers, asked when their updates show a gap: m1 answers with m0's report, m2 with m1's key.
     others.subscribe(Patterns.pathsGet, () => ({ ...pathReport(0, [decision(1, 'relayed', 4000)]), epoch: 1, seq: 1 }), { node: 'm1' });
     others.subscribe(Patterns.pathsGet, () => ({ ...pathReport(2, []), publicKey: keyOf(1), epoch: 1, seq: 1 }), { node: 'm2' });
@@ -52,7 +61,8 @@ describe('MapFeed on NATS', () => {
     await feed.loaded;
     expect([...map.memberList()].map((m) => m.name).sort()).toEqual(['m0', 'm1']);
     expect(map.pair(keyOf(0), keyOf(1))).toMatchObject({ path: 'relayed', fromLeader: true });
-    expect(feed.counters).toMatchObject({ pathsFetched: 2, pathsMissed: 0 }); // (m1's reply is m0's report: refused)
+    expect(feed.counters).toMatchObject({ pathsFetched: 2, pathsMissed: 0, hubStatesFetched: 1 }); // (m1's reply is m0's report: refused)
+    expect(map.member(keyOf(0))?.hubHandshake).toBe(100); // from the hub's state, asked for
     expect(feed.counters.refused).toBe(1);
     feed.counters.refused = 0;
     expect(changes).toBeGreaterThan(0);
@@ -63,11 +73,22 @@ describe('MapFeed on NATS', () => {
     await waitFor('m2 on the map', () => map.keyOf('m2') !== undefined, 5000);
     publishPaths('m0', update(0, 1, [decision(1, 'direct', 2000), decision(2, 'trying', 2000)]));
     await waitFor('m0-m1 direct', () => map.pair(keyOf(0), keyOf(1))?.path === 'direct', 5000);
-    others.publish(Patterns.dataplaneState, hubState([[2, 1234]]), { node: 'registry' });
-    others.publish(Patterns.dataplaneState, { ...hubState([]), node: 'm2', publicKey: keyOf(2), driver: 'wg' }, { node: 'm2' });
+    others.publish(Patterns.dataplaneState, hubUpdate(2, [[2, 1234]]), { node: 'registry' }); // in sequence: applied
+    others.publish(Patterns.dataplaneState, { ...hubUpdate(1, []), node: 'm2', publicKey: keyOf(2), driver: 'wg' }, { node: 'm2' });
     others.publish(Patterns.nat, { node: 'm1', publicKey: keyOf(1), nat: 'edm', mapping: 'address-and-port-dependent', filtering: 'address-and-port-dependent', mappedAddress: '198.51.100.2:40000', server: '203.0.113.1:3478', method: 'test', at: 3000 }, { node: 'm1' });
     await waitFor('hub handshake, dataplane kind and NAT of the members', () => map.member(keyOf(2))?.hubHandshake === 1234 && map.member(keyOf(2))?.driver === 'wg' && map.member(keyOf(1))?.nat === 'edm', 5000);
     expect(map.eventList().map((e) => e.kind)).toEqual(['nat', 'path', 'path', 'enrolled']);
+    expect(feed!.counters.hubStatesFetched).toBe(1);
+  });
+
+  it("fetches the hub's whole device state when one of its updates was missed", async () => {
+    hub = { ...hubState([[0, 100], [1, 777], [2, 1234]]), epoch: 1, seq: 4 };
+    others.publish(Patterns.dataplaneState, hubUpdate(4, [[1, 777]]), { node: 'registry' }); // 3 was lost
+    await waitFor("m1's hub handshake, from the state", () => map.member(keyOf(1))?.hubHandshake === 777, 5000);
+    expect(feed!.counters.hubStatesFetched).toBe(2);
+    others.publish(Patterns.dataplaneState, hubUpdate(5, [[1, 888]]), { node: 'registry' });
+    await waitFor('the next update applied', () => map.member(keyOf(1))?.hubHandshake === 888, 5000);
+    expect(feed!.counters.hubStatesFetched).toBe(2);
   });
 
   it('fetches the whole report when an update was missed', async () => {

@@ -1,4 +1,4 @@
-import { DataplaneState, nodeOfSubject, parsePathReport, parsePeerSnapshot, PathReportView, PathUpdate, Patterns, readPathReport } from '@wgmesh/contracts';
+import { DataplaneState, DataplaneStateUpdate, DataplaneStateView, nodeOfSubject, parseDataplaneState, parsePathReport, parsePeerSnapshot, PathReportView, PathUpdate, Patterns, readDataplaneState, readPathReport } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
 import { MirrorChange, PeerMirror, readPagedSnapshot } from '@wgmesh/peer-sync';
@@ -28,9 +28,13 @@ export interface MapFeedOptions {
  * its current decisions (`node.<id>.paths.get`), so a decision taken before the map started shows.
  * A member's `node.<id>.paths` events are updates (what changed, numbered): applied to its report
  * as held (PathReportView); one that shows a gap (a missed update, a restart) fetches the report.
- * After a NATS reconnect it does both again. A member's dataplane kind comes from its first
- * `node.<id>.dataplane.state` (a one-message subscription per member: the map does not take every
- * member's full device state every 5 s). Inputs that fail their contract are refused by the
+ * The hub's device state (each member's handshake with it) is read whole
+ * (`node.<registry>.dataplane.state.get`, paged) at the start and whenever one of its updates
+ * (`node.<registry>.dataplane.state`: the peers that changed, numbered) shows a gap; the updates
+ * in between go into the map as they are (DataplaneStateView keeps the numbering).
+ * After a NATS reconnect it does all again. A member's dataplane kind comes from its first
+ * `node.<id>.dataplane.state` update (a one-message subscription per member; every update names
+ * the kind, and one comes at least every --state-interval). Inputs that fail their contract are refused by the
  * transport; inputs from a node that is not the member it claims to be are dropped and counted
  * (`wgmesh_errors_total{kind="invalid_event"}`), those of a node that is no member (yet) dropped.
  */
@@ -41,10 +45,15 @@ export class MapFeed {
   private readonly awaitingState = new Map<string, Subscription>();
   /** Each member's report as its updates keep it (by node id). */
   private readonly views = new Map<string, PathReportView>();
+  /** The hub's device state as its updates number it. */
+  private readonly hubView = new DataplaneStateView();
+  /** A hub state fetch under way. */
+  private hubFetch: Promise<void> | null = null;
+  private hubFetchAgain = false;
   private stopped = false;
   /** Resolves once the peer table and every member's decisions were loaded the first time. */
   loaded: Promise<void> = Promise.resolve();
-  readonly counters = { refused: 0, pathsFetched: 0, pathsMissed: 0 };
+  readonly counters = { refused: 0, pathsFetched: 0, pathsMissed: 0, hubStatesFetched: 0 };
 
   private constructor(private readonly opts: MapFeedOptions) {
     this.mirror = new PeerMirror({
@@ -68,7 +77,7 @@ export class MapFeed {
       bus.subscribe(Patterns.peerEvents, (event) => this.mirror.handle(event)),
       bus.subscribe(Patterns.paths, (value, msg) => this.fromNode(msg.subject, (node) => this.pathUpdate(node, value)), { node: '*' }),
       bus.subscribe(Patterns.nat, (value, msg) => this.fromNode(msg.subject, (node) => map.natReport(node, value)), { node: '*' }),
-      bus.subscribe(Patterns.dataplaneState, (state) => this.state(this.opts.registryNode, state), { node: this.opts.registryNode }),
+      bus.subscribe(Patterns.dataplaneState, (update) => this.hubUpdate(update), { node: this.opts.registryNode }),
     );
     bus.status.subscribe((s) => {
       if (s === 'reconnected' && !this.stopped) void this.resync('NATS reconnected');
@@ -80,6 +89,8 @@ export class MapFeed {
   private async resync(reason: string): Promise<void> {
     try {
       await this.mirror.reload(reason);
+      if (this.stopped) return;
+      await this.fetchHubState();
       if (this.stopped) return;
       const names = [...this.opts.map.memberList()].map((m) => m.name).filter((n): n is string => n !== null);
       await inBatches(names, PATHS_GET_CONCURRENCY, (name) => this.fetchPaths(name));
@@ -117,6 +128,37 @@ export class MapFeed {
     return view;
   }
 
+  /** The hub's whole device state (`dataplane.state.get`, paged); one fetch at a time. Never rejects. */
+  private fetchHubState(): Promise<void> {
+    if (this.hubFetch) {
+      this.hubFetchAgain = true; // a gap seen during the fetch: the state fetched may be older than it
+      return this.hubFetch;
+    }
+    this.hubFetch = (async () => {
+      const node = this.opts.registryNode;
+      do {
+        this.hubFetchAgain = false;
+        try {
+          const state = await readDataplaneState((req) => this.opts.bus.request(Patterns.dataplaneStateGet, req, parseDataplaneState, { node, timeoutMs: PATHS_GET_TIMEOUT_MS }));
+          if (this.hubView.full(state) && !this.state(node, state)) this.hubView.clear();
+          this.counters.hubStatesFetched++;
+        } catch (err) {
+          // No hub programmer (yet): its next update shows a gap and asks again.
+          this.opts.log.debug('mesh map: no hub device state', { error: (err as Error).message });
+        }
+      } while (this.hubFetchAgain && !this.stopped);
+    })().finally(() => (this.hubFetch = null));
+    return this.hubFetch;
+  }
+
+  /** An update of the hub's device state: its changed peers into the map when it follows the state held, else the state is fetched. */
+  private hubUpdate(update: DataplaneStateUpdate): void {
+    const outcome = this.hubView.update(update);
+    if (outcome === 'applied') {
+      if (!this.state(this.opts.registryNode, { ...update, peers: update.changed })) this.hubView.clear();
+    } else if (outcome === 'gap') void this.fetchHubState();
+  }
+
   private async loadTable(reason: string) {
     const table = await readPagedSnapshot((req) => this.opts.bus.request(Patterns.peerSnapshot, req, parsePeerSnapshot));
     this.opts.log.info('mesh map: peer table loaded', { reason, revision: table.revision, peers: table.peers.length });
@@ -140,22 +182,22 @@ export class MapFeed {
     this.opts.changed?.();
   }
 
-  /** One dataplane state of a member, for its kind (states come every 5 s: the first is soon). */
+  /** One dataplane state update of a member, for its kind (one comes at least every --state-interval: the first is soon). */
   private awaitState(key: string, node: string): void {
     const sub = this.opts.bus.subscribe(
       Patterns.dataplaneState,
-      (state) => {
+      (update) => {
         sub.unsubscribe();
         if (this.awaitingState.get(key) === sub) this.awaitingState.delete(key);
-        this.state(node, state);
+        this.state(node, { ...update, peers: [] });
       },
       { node },
     );
     this.awaitingState.set(key, sub);
   }
 
-  private state(node: string, state: DataplaneState): void {
-    this.input(() => this.opts.map.dataplaneState(node, state, this.opts.registryNode));
+  private state(node: string, state: Pick<DataplaneState, 'node' | 'driver' | 'publicKey' | 'peers'>): boolean {
+    return this.input(() => this.opts.map.dataplaneState(node, state, this.opts.registryNode));
   }
 
   /** An input from a `node.<id>.…` subject, for node <id>. */

@@ -213,10 +213,11 @@ export class MeshMap {
   }
 
   /**
-   * A dataplane state, received on `node.<node>.dataplane.state`: the hub's (node "registry")
-   * gives each member's latest handshake with it; a member's gives its dataplane kind.
+   * A dataplane state of `node` (whole, from `dataplane.state.get`, or the peers an update on
+   * `node.<node>.dataplane.state` changed): the hub's (node "registry") gives each member's latest
+   * handshake with it; a member's gives its dataplane kind.
    */
-  dataplaneState(node: string, state: DataplaneState, registryNode: string): void {
+  dataplaneState(node: string, state: Pick<DataplaneState, 'node' | 'driver' | 'publicKey' | 'peers'>, registryNode: string): void {
     if (node !== state.node) throw new MapInputError('forged', `a state of node "${state.node}" on node "${node}"'s subject`);
     if (node === registryNode) {
       if (state.publicKey !== this.registry.publicKey) throw new MapInputError('forged', `the hub state carries key ${state.publicKey}, not the hub's`);

@@ -1,4 +1,3 @@
-import { withDeadline } from '@wgmesh/log';
 import type { MeshBus } from './bus';
 
 /** The member's NATS client, which may still be connecting (the tunnel to the registry may be down). */
@@ -11,7 +10,7 @@ export class BusRef {
   }
 }
 
-/** Drains a bus (flushing what is buffered) when NATS answers in time, else just closes it. */
+/** Drains a bus (flushing what is buffered) when NATS answers in time, else just closes it (see MeshBus.drain). */
 export async function closeBus(bus: MeshBus): Promise<void> {
-  if (!(await withDeadline(() => bus.drain()))) await bus.close();
+  await bus.drain();
 }

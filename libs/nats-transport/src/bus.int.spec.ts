@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ContractError, DataplaneState, parseDataplaneApplyRequest, parseDataplaneState, parseEnrollRequest, Patterns } from '@wgmesh/contracts';
+import { ContractError, DataplaneStateUpdate, parseDataplaneApplyRequest, parseDataplaneStateUpdate, parseEnrollRequest, Patterns } from '@wgmesh/contracts';
 import { ChildProcess, spawn } from 'node:child_process';
 import { connect, headers, NatsConnection } from 'nats';
 import { CHUNK_HEADER } from './chunks';
@@ -31,11 +31,12 @@ describe('MeshBus', () => {
     const request = { peers, replace: true, revision: 7 };
     expect(encodeJson(request).length).toBeGreaterThan(bus.raw.info!.max_payload);
     responder.subscribe(Patterns.dataplaneApply, (value) => ({ peers: parseDataplaneApplyRequest(value).peers.length }), { node: 'n1' });
-    const states: DataplaneState[] = [];
-    responder.subscribe(Patterns.dataplaneState, (value) => void states.push(parseDataplaneState(value)), { node: 'n1' });
+    const states: DataplaneStateUpdate[] = [];
+    responder.subscribe(Patterns.dataplaneState, (value) => void states.push(parseDataplaneStateUpdate(value)), { node: 'n1' });
     await responder.flush();
     expect(await bus.request(Patterns.dataplaneApply, request, (v) => v, { node: 'n1', timeoutMs: 10_000 })).toEqual({ peers: 10_000 });
-    const state: DataplaneState = { node: 'n1', driver: 'vpp', device: 'wg0', publicKey: key(-1), listenPort: 51820, peers: peers.map((p) => ({ ...p, latestHandshake: 1_700_000_000, rxBytes: 123456789, txBytes: 987654321, persistentKeepalive: 25 })), at: Date.now() };
+    // An update with every peer changed (a device filled at once).
+    const state: DataplaneStateUpdate = { node: 'n1', driver: 'vpp', device: 'wg0', publicKey: key(-1), listenPort: 51820, epoch: 1, seq: 2, changed: peers.map((p) => ({ ...p, latestHandshake: 1_700_000_000, rxBytes: 123456789, txBytes: 987654321, persistentKeepalive: 25 })), removed: [], at: Date.now() };
     expect(encodeJson(state).length).toBeGreaterThan(2 * bus.raw.info!.max_payload);
     bus.publish(Patterns.dataplaneState, state, { node: 'n1' });
     await waitFor('the state event', () => states.length === 1, 10_000);

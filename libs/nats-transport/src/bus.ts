@@ -8,6 +8,7 @@ import { ConnectionConfig, connectionOptions } from './connection';
 import { RemoteError, RequestError } from './errors';
 import { chunkHeaders, HEADER_ROOM, MAX_ASSEMBLED_BYTES, MAX_CHUNKS, newChunkId, Reassembler, splitBody } from './chunks';
 import { handleChunked, InboundRoute } from './inbound';
+import { drainWithin } from './drain';
 import { decodeBody, encodeJson } from './json';
 import { TransportLogger } from './log';
 import { MeshScope, parseScope, subjectOf } from './routes';
@@ -247,9 +248,19 @@ export class MeshBus {
     return this.raw.flush();
   }
 
-  /** Lets subscriptions finish what they received, flushes, then closes. */
-  async drain(): Promise<void> {
-    if (!this.raw.isClosed() && !this.raw.isDraining()) await this.raw.drain();
+  /**
+   * Lets subscriptions finish what they received, flushes, then closes. A server that does not
+   * answer the drain in time (DRAIN_ANSWER_MS: the connection cut without a FIN, as a removed
+   * member's tunnel) is not waited for: the connection is closed without it. Resolves true when
+   * drained, false when closed without (or closed already).
+   */
+  async drain(): Promise<boolean> {
+    if (this.raw.isClosed() || this.raw.isDraining()) return false;
+    const server = this.raw.getServer();
+    if (await drainWithin(this.raw, () => this.raw.drain())) return true;
+    this.log.warn(`NATS did not answer the drain; closing without it server=${server}`);
+    await this.close();
+    return false;
   }
 
   async close(): Promise<void> {

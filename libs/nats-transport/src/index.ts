@@ -11,3 +11,4 @@ export type { InboundKind } from './inbound';
 export { NO_REPLY } from './inbound';
 export * from './bus-ref';
 export * from './connect-errors';
+export { DRAIN_ANSWER_MS, SILENT_DRAIN_ANSWER_MS, SILENT_MEMORY_MS } from './drain';

@@ -5,6 +5,7 @@ import { connect, Msg, NatsConnection, Subscription } from 'nats';
 import { lastValueFrom } from 'rxjs';
 import { ConnectionConfig, connectionOptions } from './connection';
 import { Reassembler } from './chunks';
+import { drainWithin } from './drain';
 import { handleChunked, InboundKind, InboundRoute } from './inbound';
 import { logLine, TransportLogger } from './log';
 import { MeshScope, parseScope, subjectOf } from './routes';
@@ -132,10 +133,18 @@ export class MeshNatsServer extends ServerNats {
     });
   }
 
-  /** Stops receiving, lets running handlers finish and reply, then closes the connection. */
+  /**
+   * Stops receiving, lets running handlers finish and reply, then closes the connection. The
+   * unsubscriptions' round trip is waited for only so long (see DRAIN_ANSWER_MS): a server out of
+   * reach (the connection cut without a FIN, as a removed member's tunnel) would never answer.
+   */
   override async close(): Promise<void> {
     if (this.connection && !this.connection.isClosed()) {
-      await Promise.allSettled(this.subs.map((s) => s.drain()));
+      const nc = this.connection;
+      // (no subscriptions: nothing to drain, and no answer from the server to learn from)
+      if (this.subs.length > 0 && !(await drainWithin(nc, () => Promise.allSettled(this.subs.map((s) => s.drain()))))) {
+        this.log.warn(logLine({ msg: 'NATS did not answer the drain; closing without it', server: nc.getServer() }));
+      }
       const grace = this.meshOptions.closeGraceMs ?? 5000;
       let timer: NodeJS.Timeout | undefined;
       const expired = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), grace)));

@@ -19,7 +19,7 @@ export type PeerComponent = 'resolver' | 'registry' | 'member' | 'dataplane';
  * - peer_table_load: loading the peer table (Redis snapshot / `peers.snapshot`) failed, retried
  * - hub_read / hub_publish: reading the hub device / storing and publishing a change failed
  * - apply_failed: a dataplane apply failed on the device
- * - state_publish: a dataplane state event could not be published
+ * - state_publish: a dataplane state update could not be published
  * - member_apply: sending the desired peers to the dataplane-programmer failed (retried)
  * - dns_pull: a member's DNS-SD pull failed
  * - stun / nat_probe: nat-probe's STUN server / NAT classification failed

@@ -15,6 +15,7 @@ import { freePort } from './ports';
 export class OwnServer {
   private child: ChildProcess | null = null;
   private output = '';
+  private frozen = false;
   /** When the last start printed its ready line (ms since the epoch). */
   readyAt = 0;
   starts = 0;
@@ -93,12 +94,31 @@ export class OwnServer {
     });
   }
 
-  /** Sends `signal` to the process (by its PID) and waits for it to exit. */
+  /**
+   * Stops the process (SIGSTOP) without closing anything: its connections stay open and the
+   * kernel still takes what clients send, but nothing answers them, as a server behind a tunnel
+   * that was cut (no FIN ever comes). `thaw` (or `stop`) resumes it.
+   */
+  freeze(): void {
+    if (!this.child) throw new Error(`${this.name} is not running`);
+    this.child.kill('SIGSTOP');
+    this.frozen = true;
+  }
+
+  /** Resumes a frozen process (SIGCONT). */
+  thaw(): void {
+    if (!this.child || !this.frozen) return;
+    this.child.kill('SIGCONT');
+    this.frozen = false;
+  }
+
+  /** Sends `signal` to the process (by its PID), resuming it if frozen, and waits for it to exit. */
   async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child;
     if (!child) return;
     const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
     child.kill(signal);
+    this.thaw(); // a stopped process acts on SIGTERM only once continued
     await exited;
     this.child = null;
   }

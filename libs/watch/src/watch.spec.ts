@@ -1,9 +1,10 @@
-import type { DataplaneState, NatReport, PathUpdate, PeerRecord } from '@wgmesh/contracts';
+import type { DataplaneStateUpdate, NatReport, PathUpdate, PeerRecord } from '@wgmesh/contracts';
 import { formatWatchLines, kindOfSubject, MeshWatcher, subjectFilter, watchRecord, watchSubjects } from './watch';
 
 const k = (c: string) => c.repeat(43) + '=';
 const A = k('A');
 const B = k('E');
+const C = k('I');
 const S = (rest: string) => `wgmesh.v1.lab.${rest}`;
 const body = (v: unknown) => JSON.stringify(v);
 const peer = (publicKey: string, name: string, endpoint: string | null, extra: Partial<PeerRecord> = {}): PeerRecord => ({ publicKey, name, allowedIps: [`10.99.0.${name === 'a' ? 2 : 3}/32`], endpoint, ...extra });
@@ -73,16 +74,23 @@ describe('watch: what each message changed', () => {
     expect(w.accept(S('node.a.paths'), body(update([], [B])), at)?.changes).toEqual(['a → b: no decision any more']);
   });
 
-  it('device states: the first in short, then peers added, moved, first handshakes, gone (bytes are no change)', () => {
+  it('device state updates: a gap is marked (fetch), the whole state in short, then peers added, moved, first handshakes, gone (heartbeats are no change)', () => {
     const w = new MeshWatcher('lab');
-    w.learn([peer(B, 'b', null)]);
-    const state = (peers: DataplaneState['peers']): DataplaneState => ({ node: 'a', driver: 'uapi', device: 'wl-m1', publicKey: A, listenPort: 51820, peers, at: 1 });
+    w.learn([peer(B, 'b', null), peer(C, 'c', null)]);
+    const head = { node: 'a', driver: 'uapi' as const, device: 'wl-m1', publicKey: A, listenPort: 51820, epoch: 7 };
+    const update = (seq: number, changed: DataplaneStateUpdate['changed'], removed: string[] = []): DataplaneStateUpdate => ({ ...head, seq, changed, removed, at: 1 });
     const b = { publicKey: B, endpoint: '203.0.113.14:51820', allowedIps: ['10.99.0.3/32'], latestHandshake: 0, rxBytes: 0, txBytes: 0, persistentKeepalive: 25 };
-    expect(w.accept(S('node.a.dataplane.state'), body(state([])), at)?.changes).toEqual(['a: uapi device wl-m1, port 51820, 0 peers (0 with a handshake)']);
-    expect(w.accept(S('node.a.dataplane.state'), body(state([b])), at)?.changes).toEqual(['a: + b 203.0.113.14:51820, 10.99.0.3/32']);
-    expect(w.accept(S('node.a.dataplane.state'), body(state([{ ...b, rxBytes: 500 }])), at)).toBeNull();
-    expect(w.accept(S('node.a.dataplane.state'), body(state([{ ...b, latestHandshake: 5, endpoint: '203.0.113.14:4000' }])), at)?.changes).toEqual(['a: b endpoint 203.0.113.14:51820 → 203.0.113.14:4000', 'a: b first handshake']);
-    expect(w.accept(S('node.a.dataplane.state'), body(state([])), at)?.changes).toEqual(['a: - b']);
+    const c = { ...b, publicKey: C, endpoint: '203.0.113.15:51820', allowedIps: ['10.99.0.4/32'] };
+    // Watch started after the programmer: the first update is a gap; its peers are shown as they are, not as added.
+    const first = w.accept(S('node.a.dataplane.state'), body(update(3, [c])), at)!;
+    expect(first).toMatchObject({ gap: true, changes: ['a: c at 203.0.113.15:51820, 10.99.0.4/32'] });
+    expect(w.fullState({ ...head, seq: 3, peers: [c], at: 1 })).toEqual(['a: uapi device wl-m1, port 51820, 1 peers (0 with a handshake)']);
+    expect(w.accept(S('node.a.dataplane.state'), body(update(3, [c])), at)).toBeNull(); // stale
+    expect(w.accept(S('node.a.dataplane.state'), body(update(4, [])), at)).toBeNull(); // the interval's update
+    expect(w.accept(S('node.a.dataplane.state'), body(update(5, [b])), at)?.changes).toEqual(['a: + b 203.0.113.14:51820, 10.99.0.3/32']);
+    expect(w.accept(S('node.a.dataplane.state'), body(update(6, [{ ...b, latestHandshake: 5, endpoint: '203.0.113.14:4000' }])), at)?.changes).toEqual(['a: b endpoint 203.0.113.14:51820 → 203.0.113.14:4000', 'a: b first handshake']);
+    expect(w.accept(S('node.a.dataplane.state'), body(update(7, [], [B])), at)?.changes).toEqual(['a: - b']);
+    expect(w.accept(S('node.a.dataplane.state'), body(update(9, [], [C])), at)).toMatchObject({ gap: true, changes: ['a: - c'] }); // 8 was missed
   });
 
   it('punch messages, one line each', () => {

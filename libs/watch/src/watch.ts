@@ -1,15 +1,17 @@
 import {
-  ACCESS, DataplaneState, decodeJson, isAddressed, NatReport, nodeOfSubject, parseDataplaneState, parseNatReport, parsePathUpdate, parsePeerEvent, parsePunchMessage, PathDecision, PathUpdate, Pattern, Patterns, PeerEvent,
+  ACCESS, DataplaneState, DataplaneStateUpdate, DataplaneStateView, decodeJson, isAddressed, NatReport, nodeOfSubject, parseDataplaneStateUpdate, parseNatReport, parsePathUpdate, parsePeerEvent, parsePunchMessage, PathDecision, PathUpdate, Pattern, Patterns, PeerEvent,
   PeerRecord, PeerState, PunchMessage, subjectFor, SUBJECT_ROOT,
 } from '@wgmesh/contracts';
 
 /**
  * `wgmesh watch`: what happens in a mesh, as lines a person reads (or JSON records), from the
  * events every service publishes. Each message is validated with its contract; what it *changed*
- * is shown, not its repeats: NAT reports come every classification, device states every 5 s,
- * and a line is written only when something in them differs from the last one of the same node
- * (a peer added or gone, an endpoint moved, a first handshake, a new decision). Path updates
- * carry only what changed. Pure: messages and times in, lines out.
+ * is shown, not its repeats: NAT reports come every classification, and a line is written only
+ * when something in them differs from the last one of the same node (a new decision). Path
+ * updates and device state updates carry only what changed (a peer added or gone, an endpoint
+ * moved, a first handshake); a device state update that shows a gap (watch started later, missed
+ * one, the programmer restarted) is marked `gap`, and the whole state (`dataplane.state.get`)
+ * handed to `fullState` makes the node's peers known again. Pure: messages and times in, lines out.
  */
 export const WATCH_KINDS = ['peers', 'nat', 'paths', 'state', 'punch'] as const;
 export type WatchKind = (typeof WATCH_KINDS)[number];
@@ -77,7 +79,10 @@ export interface WatchEvent {
   node?: string;
   /** One sentence per change, without time and kind. */
   changes: string[];
-  message: PeerEvent | NatReport | PathUpdate | DataplaneState | PunchMessage;
+  /** (A whole device state fetched after a gap is given without its peers.) */
+  message: PeerEvent | NatReport | PathUpdate | DataplaneStateUpdate | DataplaneState | PunchMessage;
+  /** A device state update that does not follow the state held of its node: fetch it (`fullState`). */
+  gap?: true;
 }
 
 /** The kind of a subject of `mesh`, or undefined for one watch does not follow (matched against contracts' patterns). */
@@ -97,7 +102,8 @@ export class MeshWatcher {
   private readonly peers = new Map<string, PeerRecord>();
   private readonly nats = new Map<string, NatReport>();
   private readonly decisions = new Map<string, Map<string, PathDecision>>();
-  private readonly states = new Map<string, Map<string, PeerState>>();
+  /** Each node's device state as its updates keep it; `partial`: built from updates alone (no whole state yet). */
+  private readonly states = new Map<string, { view: DataplaneStateView; partial: boolean }>();
 
   constructor(private readonly mesh: string) {}
 
@@ -137,8 +143,10 @@ export class MeshWatcher {
         break;
       }
       case 'state': {
-        const state = decodeJson(body, parseDataplaneState);
-        [message, changes] = [state, this.dataplaneState(state)];
+        const update = decodeJson(body, parseDataplaneStateUpdate);
+        const { changes: lines, gap } = this.dataplaneState(update);
+        if (gap) return { at, subject, kind, ...(node ? { node } : {}), changes: lines, message: update, gap: true };
+        [message, changes] = [update, lines];
         break;
       }
       case 'punch': {
@@ -205,26 +213,47 @@ export class MeshWatcher {
     return out;
   }
 
-  private dataplaneState(s: DataplaneState): string[] {
-    const before = this.states.get(s.node);
-    const now = new Map(s.peers.map((p) => [p.publicKey, p]));
-    this.states.set(s.node, now);
+  /**
+   * A node's whole device state (`dataplane.state.get`, after an update marked `gap`): held, so
+   * that later updates say what they changed; the one line in short. Null when older than held.
+   */
+  fullState(s: DataplaneState): string[] | null {
+    const held = this.states.get(s.node);
+    const view = held?.view ?? new DataplaneStateView();
+    if (!view.full(s)) return null;
+    this.states.set(s.node, { view, partial: false });
     const shaken = s.peers.filter((p) => p.latestHandshake > 0).length;
-    if (!before) return [`${s.node}: ${s.driver} device ${s.device}, port ${s.listenPort}, ${s.peers.length} peers (${shaken} with a handshake)`];
+    return [`${s.node}: ${s.driver} device ${s.device}, port ${s.listenPort}, ${s.peers.length} peers (${shaken} with a handshake)`];
+  }
+
+  private dataplaneState(u: DataplaneStateUpdate): { changes: string[]; gap: boolean } {
+    let held = this.states.get(u.node);
+    const before = new Map<string, PeerState | undefined>(u.changed.map((p) => [p.publicKey, held?.view.peer(p.publicKey)]));
+    const outcome = held ? held.view.update(u) : 'gap';
+    if (outcome === 'stale') return { changes: [], gap: false };
+    let gap = false;
+    if (outcome === 'gap') {
+      // Held from this update on, partly: peers not in it are unknown until the whole state comes.
+      const view = new DataplaneStateView();
+      view.full({ node: u.node, driver: u.driver, device: u.device, publicKey: u.publicKey, listenPort: u.listenPort, peers: u.changed, at: u.at, epoch: u.epoch, seq: u.seq });
+      this.states.set(u.node, (held = { view, partial: true }));
+      before.clear();
+      gap = true;
+    }
     const out: string[] = [];
-    for (const p of s.peers) {
+    for (const p of u.changed) {
       const b = before.get(p.publicKey);
       const who = this.name(p.publicKey);
       if (!b) {
-        out.push(`${s.node}: + ${who} ${p.endpoint ?? 'no endpoint'}, ${p.allowedIps.join(',') || 'no routes'}`);
+        out.push(held!.partial ? `${u.node}: ${who} at ${p.endpoint ?? 'no endpoint'}, ${p.allowedIps.join(',') || 'no routes'}${p.latestHandshake > 0 ? ', handshaken' : ''}` : `${u.node}: + ${who} ${p.endpoint ?? 'no endpoint'}, ${p.allowedIps.join(',') || 'no routes'}`);
         continue;
       }
-      if (b.endpoint !== p.endpoint) out.push(`${s.node}: ${who} endpoint ${b.endpoint ?? 'none'} → ${p.endpoint ?? 'none'}`);
-      if (b.allowedIps.join(',') !== p.allowedIps.join(',')) out.push(`${s.node}: ${who} routes ${b.allowedIps.join(',') || 'none'} → ${p.allowedIps.join(',') || 'none'}`);
-      if (b.latestHandshake === 0 && p.latestHandshake > 0) out.push(`${s.node}: ${who} first handshake`);
+      if (b.endpoint !== p.endpoint) out.push(`${u.node}: ${who} endpoint ${b.endpoint ?? 'none'} → ${p.endpoint ?? 'none'}`);
+      if (b.allowedIps.join(',') !== p.allowedIps.join(',')) out.push(`${u.node}: ${who} routes ${b.allowedIps.join(',') || 'none'} → ${p.allowedIps.join(',') || 'none'}`);
+      if (b.latestHandshake === 0 && p.latestHandshake > 0) out.push(`${u.node}: ${who} first handshake`);
     }
-    for (const key of before.keys()) if (!now.has(key)) out.push(`${s.node}: - ${this.name(key)}`);
-    return out;
+    for (const key of u.removed) out.push(`${u.node}: - ${this.name(key)}`);
+    return { changes: out, gap };
   }
 
   private punchMessage(m: PunchMessage): string {

@@ -299,9 +299,10 @@ function describe(t: TokenInfo) {
 // ---- registry up -------------------------------------------------------------------------
 
 /**
- * The hub's dataplane state: published every 5 s, and read only that often (besides a second
- * after the last read when an apply changed the hub): its peers' changes reach members and DNS
- * through the hub watcher; the state feeds the mesh map and `wgmesh status --node registry`.
+ * The hub's dataplane state: read every 5 s (besides a second after the last read when an apply
+ * changed the hub), publishing an update with what changed (one with no change when nothing did):
+ * its peers' changes reach members and DNS through the hub watcher; the updates feed the mesh map,
+ * and `wgmesh status --node registry` asks for the whole state (`dataplane.state.get`).
  * Reading 10,000 peers every second cost more than DNS could spare.
  */
 const HUB_STATE_INTERVAL_MS = 5000;

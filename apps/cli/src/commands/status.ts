@@ -1,5 +1,5 @@
 import { CommandError, defineOptions, EXIT, formatOptionsHelp, OptionsOf, runCommand, values } from '@wgmesh/config';
-import { DriverKind, parseDriverKind, parsePathReport, PathReport, Patterns, PeerRecord, PeerState, readPathReport } from '@wgmesh/contracts';
+import { DriverKind, parseDataplaneState, parseDriverKind, parsePathReport, PathReport, Patterns, PeerRecord, PeerState, readDataplaneState, readPathReport } from '@wgmesh/contracts';
 import { createDriver, vppApiOptions } from '@wgmesh/dataplane';
 import { createLogger } from '@wgmesh/log';
 import { MeshBus, RemoteError, RequestError } from '@wgmesh/nats-transport';
@@ -8,8 +8,8 @@ import { ago, CLIENT_FAILURES, clientOptions, connectClient, fetchPeerTable, for
 
 export const options = defineOptions([
   ...clientOptions,
-  { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', parse: values.name, description: "the node to show, from its dataplane.state events [default: this node's enrolled name]" },
-  { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', parse: values.string, description: "read this node's device directly instead of waiting for a dataplane.state event" },
+  { key: 'node', flag: 'node', env: 'WGMESH_NODE', value: '<id>', parse: values.name, description: "the node to show, its device state asked for with dataplane.state.get [default: this node's enrolled name]" },
+  { key: 'device', flag: 'device', env: 'WGMESH_DEVICE', value: '<dev>', parse: values.string, description: "read this node's device directly instead of asking its dataplane-programmer (dataplane.state.get)" },
   { key: 'driver', flag: 'driver', env: 'WGMESH_DRIVER', value: '<uapi|wg|vpp>', parse: (t) => parseDriverKind(t, 'value'), default: 'uapi', description: 'how to read --device (vpp: --device is the VPP interface name, wg<N>)' },
   ...vppApiOptions,
 ]);
@@ -24,8 +24,9 @@ Shows how a node reaches each member: endpoint, last handshake, bytes, and the p
 REASON is the node's nat-probe decision for the pair (node.<id>.paths.get): why it is direct or
 relayed ("relayed: both endpoint-dependent", "relayed: no handshake in 10s on direct, retry at
 …"), or "-" when nat-probe did not answer. The member list comes from the registry
-(peers.snapshot); the node's peers from its device (--device) or from its next
-node.<id>.dataplane.state event.
+(peers.snapshot); the node's peers from its device (--device) or from its
+dataplane-programmer (node.<id>.dataplane.state.get, the device as last read: at most a
+second old).
 VPP reports no handshake time and no byte counters per peer, only whether a session is
 established: for a VPP node HANDSHAKE shows "established" or "no session", and RX/TX "n/a".
 
@@ -53,7 +54,7 @@ export function statusCommand(argv: string[]): Promise<number> {
       return null;
     });
     try {
-      const device = c.device ? await readDevice(c) : await waitForState(bus!, node, c.timeout);
+      const device = c.device ? await readDevice(c) : await fetchState(bus!, node, c.timeout);
       const devicePeers = device.peers;
       const table: PeerRecord[] = (bus && (await registryTable(bus, c))) || devicePeers.map((p) => ({ publicKey: p.publicKey, allowedIps: p.allowedIps, endpoint: p.endpoint }));
       const self = enrollment?.publicKey ?? '';
@@ -132,24 +133,16 @@ async function readDevice(c: StatusConfig): Promise<DevicePeers> {
   }
 }
 
-/** The node's peers from its next `node.<id>.dataplane.state` event. */
-function waitForState(bus: MeshBus, node: string | undefined, timeoutMs: number): Promise<DevicePeers> {
+/** The node's peers as its dataplane-programmer last read them (`node.<id>.dataplane.state.get`, paged). */
+async function fetchState(bus: MeshBus, node: string | undefined, timeoutMs: number): Promise<DevicePeers> {
   if (!node) throw new CommandError(NO_NODE);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      sub.unsubscribe();
-      reject(new CommandError(`no dataplane.state event from "${node}" within ${timeoutMs} ms (is its dataplane-programmer running? or give --device)`));
-    }, timeoutMs);
-    const sub = bus.subscribe(
-      Patterns.dataplaneState,
-      (state) => {
-        clearTimeout(timer);
-        sub.unsubscribe();
-        resolve({ driver: state.driver, peers: state.peers });
-      },
-      { node },
-    );
-  });
+  try {
+    const state = await readDataplaneState((req) => bus.request(Patterns.dataplaneStateGet, req, parseDataplaneState, { node, timeoutMs }));
+    return { driver: state.driver, peers: state.peers };
+  } catch (err) {
+    if (!(err instanceof RequestError || err instanceof RemoteError)) throw err;
+    throw new CommandError(`no answer to dataplane.state.get from "${node}" within ${timeoutMs} ms (is its dataplane-programmer running? or give --device): ${err.message}`);
+  }
 }
 
 function bytes(n: number): string {

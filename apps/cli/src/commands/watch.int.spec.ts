@@ -36,20 +36,26 @@ describe('wgmesh watch (process, real NATS)', () => {
     return s;
   }
 
-  const state = (peers: unknown[]) => ({ node: 'a', driver: 'uapi', device: 'wg0', publicKey: A, listenPort: 51820, peers, at: Date.now() });
+  const head = { node: 'a', driver: 'uapi', device: 'wg0', publicKey: A, listenPort: 51820, epoch: 9 };
+  const update = (seq: number, changed: unknown[]) => ({ ...head, seq, changed, removed: [], at: Date.now() });
   const peerB = { publicKey: B, endpoint: '198.51.100.3:51820', allowedIps: ['10.99.0.3/32'], latestHandshake: 0, rxBytes: 0, txBytes: 0, persistentKeepalive: 25 };
   const decision = { peer: B, peerName: 'b', path: 'direct', attempt: false, reason: 'direct: both endpoint-independent', retryAt: null, since: 1 };
 
   it('prints each change as a line, and not the repeats', async () => {
+    // Node a's dataplane-programmer answers dataplane.state.get: its state includes update 1.
+    const served = bus.subscribe(Patterns.dataplaneStateGet, () => ({ ...head, seq: 1, peers: [], at: Date.now() }), { node: 'a' });
+    await bus.flush();
     const w = await watch('--count', '5');
     bus.publish(Patterns.peerEvents, { type: 'upsert', revision: 2, peer: { publicKey: B, name: 'b', allowedIps: ['10.99.0.3/32'], endpoint: '198.51.100.3:51820' } });
-    bus.publish(Patterns.dataplaneState, state([]), { node: 'a' });
-    bus.publish(Patterns.dataplaneState, state([]), { node: 'a' }); // a repeat: no line
-    bus.publish(Patterns.dataplaneState, state([peerB]), { node: 'a' });
+    bus.publish(Patterns.dataplaneState, update(1, []), { node: 'a' }); // the first seen: the whole state is asked for
+    await w.waitForLine(/state {2}a: uapi device wg0/);
+    bus.publish(Patterns.dataplaneState, update(2, []), { node: 'a' }); // no change: no line
+    bus.publish(Patterns.dataplaneState, update(3, [peerB]), { node: 'a' });
     bus.publish(Patterns.paths, { node: 'a', publicKey: A, nat: 'eim', epoch: 1, seq: 1, changed: [decision], removed: [], at: 1 }, { node: 'a' });
     bus.publish(Patterns.paths, { node: 'a', publicKey: A, nat: 'eim', epoch: 1, seq: 2, changed: [{ ...decision, cause: 'rule' }], removed: [], at: 2 }, { node: 'a' }); // nothing shown changed
     bus.publish(Patterns.nat, { node: 'a', publicKey: A, nat: 'eim', mapping: 'endpoint-independent', filtering: 'unknown', mappedAddress: '198.51.100.2:40000', server: '203.0.113.1:3478', method: 'test', at: 1 }, { node: 'a' });
     expect(await ended(w)).toBe(0); // ends by itself after 5 events
+    served.unsubscribe();
     const lines = w.lines.filter((l) => /^\d\d:\d\d:\d\d\.\d{3} /.test(l)).map((l) => l.slice(13));
     expect(lines).toEqual([
       'peers  r2 b: endpoint no endpoint yet → 198.51.100.3:51820',
@@ -62,7 +68,7 @@ describe('wgmesh watch (process, real NATS)', () => {
 
   it('--subject keeps only matching subjects; --json prints records; a bad message is said and skipped', async () => {
     const w = await watch('--json', '--subject', 'node.*.paths', '--count', '1');
-    bus.publish(Patterns.dataplaneState, state([]), { node: 'b' }); // filtered out
+    bus.publish(Patterns.dataplaneState, { ...update(1, []), node: 'b', publicKey: B }, { node: 'b' }); // filtered out
     bus.publish(Patterns.paths, { node: 'b', publicKey: B, nat: 'eim', epoch: 1, seq: 1, changed: 'nope', removed: [], at: 1 }, { node: 'b' }); // invalid
     bus.publish(Patterns.paths, { node: 'b', publicKey: B, nat: 'eim', epoch: 1, seq: 2, changed: [{ ...decision, peer: A, peerName: 'a' }], removed: [], at: 3 }, { node: 'b' });
     expect(await ended(w)).toBe(0);

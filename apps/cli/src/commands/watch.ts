@@ -1,6 +1,6 @@
 import { defineOptions, EXIT, formatOptionsHelp, runCommand, values } from '@wgmesh/config';
-import { ContractError } from '@wgmesh/contracts';
-import { formatWatchLines, MeshWatcher, parseSubjectPattern, subjectFilter, watchRecord, watchSubjects } from '@wgmesh/watch';
+import { ContractError, parseDataplaneState, Patterns, readDataplaneState } from '@wgmesh/contracts';
+import { formatWatchLines, MeshWatcher, parseSubjectPattern, subjectFilter, WatchEvent, watchRecord, watchSubjects } from '@wgmesh/watch';
 import type { Subscription } from 'nats';
 import { CLIENT_FAILURES, clientOptions, connectClient, fetchPeerTable, localEnrollment } from './peers';
 
@@ -19,8 +19,10 @@ Prints what happens in the mesh as it happens, one line per change:
   nat    a node's NAT classification, when it changes
   paths  a node's path decision for a pair (direct or relayed, and why), when it changes
   state  a node's WireGuard device: peers added or gone, endpoints moved, first handshakes
+         (updates; the first seen of a node, or one after a missed one, asks the node for its
+         whole state: node.<id>.dataplane.state.get, and prints it in short)
   punch  hole punching between two members (offers, answers)
-Repeats (a NAT report every classification, a device state every 5 s) print nothing; byte counters and handshake renewals are not changes. --json prints one record
+Repeats (a NAT report every classification, a device state update with no change) print nothing; byte counters and handshake renewals are not changes. --json prints one record
 per message instead: {"at","subject","kind","node","changes":[…],"message":{…}}.
 
 With a member's credential (on an enrolled member: its --state-dir) NATS lets it follow its own
@@ -54,6 +56,26 @@ export function watchCommand(argv: string[]): Promise<number> {
       const subs: Subscription[] = [];
       let printed = 0;
       let stopped = false;
+      const print = (event: WatchEvent) => {
+        process.stdout.write(`${c.json ? watchRecord(event) : formatWatchLines(event).join('\n')}\n`);
+        if (c.count !== undefined && ++printed >= c.count) stop(EXIT.ok);
+      };
+      /** Nodes whose whole device state is being asked for. */
+      const fetching = new Set<string>();
+      const fetchState = (event: WatchEvent) => {
+        const node = event.node!;
+        if (fetching.has(node)) return;
+        fetching.add(node);
+        readDataplaneState((req) => bus.request(Patterns.dataplaneStateGet, req, parseDataplaneState, { node, timeoutMs: c.timeout }))
+          .then(
+            (state) => {
+              const changes = stopped ? null : watcher.fullState(state);
+              if (changes) print({ at: Date.now(), subject: bus.subject(Patterns.dataplaneStateGet, node), kind: 'state', node, changes, message: { ...state, peers: [] } });
+            },
+            (err: Error) => !stopped && process.stderr.write(`wgmesh watch: no whole device state from ${node} (${err.message}): its peers show as updates name them\n`),
+          )
+          .finally(() => fetching.delete(node));
+      };
       const stop = (code: number) => {
         if (stopped) return;
         stopped = true;
@@ -88,8 +110,8 @@ export function watchCommand(argv: string[]): Promise<number> {
                 return;
               }
               if (!event) return;
-              process.stdout.write(`${c.json ? watchRecord(event) : formatWatchLines(event).join('\n')}\n`);
-              if (c.count !== undefined && ++printed >= c.count) stop(EXIT.ok);
+              if (event.gap && event.node) fetchState(event);
+              if (event.changes.length > 0) print(event);
             },
           }),
         );

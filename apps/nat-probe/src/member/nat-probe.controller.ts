@@ -1,11 +1,11 @@
 import { Controller, UseFilters } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, NatsContext, Payload } from '@nestjs/microservices';
-import { ContractError, type DataplaneState, PathReport, type PathsGetRequest, Patterns, type PeerEvent, type PunchMessage, senderOfSubject } from '@wgmesh/contracts';
+import { ContractError, type DataplaneStateUpdate, PathReport, type PathsGetRequest, Patterns, type PeerEvent, type PunchMessage, senderOfSubject } from '@wgmesh/contracts';
 import { MeshExceptionFilter } from '@wgmesh/nats-transport';
 import { NatProbeService } from './nat-probe.service';
 
 /**
- * nat-probe's NATS edge on a member: peer events, this node's device state, the leaders'
+ * nat-probe's NATS edge on a member: peer events, this node's device state updates, the leaders'
  * decisions and the punch messages addressed to this node in; `node.<id>.paths.get` answered. The transport hands each
  * handler the payload its contract checked (a bad one is refused and counted there and changes
  * nothing); a check only a handler can make throws a ContractError, counted the same way.
@@ -21,8 +21,8 @@ export class NatProbeController {
   }
 
   @EventPattern(Patterns.dataplaneState)
-  onState(@Payload() state: DataplaneState): void {
-    this.probe.handleState(state);
+  onState(@Payload() update: DataplaneStateUpdate): void {
+    this.probe.handleState(update);
   }
 
   /** The leaders' decisions about this node (the subject's last token names the sender: a report for another key is refused). */

@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { DataplaneApplyRequest, DataplaneState, NatReport, NatType, parseDataplaneApplyResult, parsePathReport, parsePeerSnapshot, PathDecision, PathReport, PathsGetRequest, Patterns, PeerEvent, PeerRecord, PunchMessage } from '@wgmesh/contracts';
+import { DataplaneApplyRequest, DataplaneStateUpdate, DataplaneStateView, NatReport, NatType, parseDataplaneApplyResult, parseDataplaneState, parsePathReport, parsePeerSnapshot, PathDecision, PathReport, PathsGetRequest, Patterns, PeerEvent, PeerRecord, PunchMessage, readDataplaneState } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { AddressedDecision, ClassifySchedule, DEFAULT_PLANNER_OPTIONS, FIRST_CLASSIFICATION_WAIT_MS, LeaderDecisions, LeaderRef, MemberPaths, NatLock, Puncher, TechniqueCounts } from '@wgmesh/nat-probe';
 import type { StunAddress } from '@wgmesh/stun';
@@ -30,6 +30,8 @@ export type SampleMapping = (server: string) => Promise<StunAddress | null>;
 const NUDGE_MS = 1000;
 /** Nudges stop this long after the punch: NATs keep an unanswered UDP flow 30 s and more (Linux: 30 s). */
 const NUDGE_WINDOW_MS = 20_000;
+/** How long the dataplane-programmer's answer to one page of `dataplane.state.get` is waited for. */
+const STATE_GET_MS = 5000;
 /** How long a leader's answer to `paths.get` is waited for (then asked again: LeaderDecisions). */
 const LEADER_ASK_MS = 2000;
 
@@ -59,6 +61,10 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
   private readonly leaders: LeaderDecisions;
   /** Handshakes, the planner, punched attempts and the report (libs/nat-probe: MemberPaths). */
   private readonly paths: MemberPaths;
+  /** This node's device state as its updates keep it (`node.<id>.dataplane.state` on a `dataplane.state.get` reply). */
+  private readonly deviceState = new DataplaneStateView();
+  private stateFetch: Promise<void> | null = null;
+  private stateFetchAgain = false;
   private nat: NatClassification | null = null;
   /** The last endpoint the registry saw this node at (null: none yet). */
   private ownEndpoint: string | null = null;
@@ -144,18 +150,55 @@ export class NatProbeService implements OnApplicationBootstrap, OnModuleDestroy 
     for (const t of Object.values(this.timers)) if (t) clearTimeout(t);
   }
 
-  /** Once subscribed to `peers.events`: (re)load the table so that nothing before is missed. */
+  /** Once subscribed to `peers.events` and `dataplane.state`: (re)load the table and the device state so that nothing before is missed. */
   subscribed(): void {
     void (this.mirror.ready ? this.mirror.reload('subscribed') : this.mirror.start());
+    void this.fetchState();
   }
 
   handlePeerEvent(event: PeerEvent): void {
     this.mirror.handle(event);
   }
 
-  /** This node's device state: the handshake time of each peer. */
-  handleState(state: DataplaneState): void {
-    if (this.paths.observe(state).length > 0) this.plan();
+  /**
+   * An update of this node's device state (`node.<id>.dataplane.state`: the peers that changed,
+   * numbered): applied to the state held, and the handshakes in it observed; one that shows a gap
+   * (a missed update, the programmer restarted, none held yet) fetches the whole state instead.
+   */
+  handleState(update: DataplaneStateUpdate): void {
+    const outcome = this.deviceState.update(update);
+    if (outcome === 'applied') {
+      if (update.changed.length > 0 || update.removed.length > 0) this.observe();
+    } else if (outcome === 'gap') void this.fetchState();
+  }
+
+  /** This node's whole device state (`node.<id>.dataplane.state.get`, paged), one fetch at a time (another after it when asked meanwhile). Never rejects. */
+  private fetchState(): Promise<void> {
+    if (this.stateFetch) {
+      this.stateFetchAgain = true;
+      return this.stateFetch;
+    }
+    this.stateFetch = (async () => {
+      do {
+        this.stateFetchAgain = false;
+        try {
+          const bus = await this.bus.ready;
+          const node = this.enrollment.name;
+          const state = await readDataplaneState((req) => bus.request(Patterns.dataplaneStateGet, req, parseDataplaneState, { node, timeoutMs: STATE_GET_MS }));
+          if (this.deviceState.full(state)) this.observe();
+        } catch (err) {
+          // No dataplane-programmer (yet): its first update (a new epoch) shows the gap and asks again.
+          this.log.debug('no device state', { error: (err as Error).message });
+        }
+      } while (this.stateFetchAgain && !this.stopped);
+    })().finally(() => (this.stateFetch = null));
+    return this.stateFetch;
+  }
+
+  /** The handshakes of the device state held, into the planner; plans when any changed. */
+  private observe(): void {
+    const state = this.deviceState.state;
+    if (state && this.paths.observe(state).length > 0) this.plan();
   }
 
   /**
