@@ -29,6 +29,11 @@ export class ProgrammerService {
     state.readThrough(() => this.programmer.read());
   }
 
+  /** The keys never removed from now on (see DataplaneProgrammer.setProtect). */
+  setProtect(keys: readonly string[]): void {
+    this.programmer.setProtect(keys);
+  }
+
   /** The device was changed behind the programmer's back (created again): the next apply reads it. */
   deviceChanged(): void {
     this.programmer.invalidate();

@@ -22,6 +22,11 @@ export interface RunningDataplane {
   publicKey: string | null;
   /** Resolves once apply requests are subscribed and the state bus is connected. */
   ready: Promise<void>;
+  /**
+   * The peers never removed from now on, whatever a request says (replaces --protect: a member's
+   * registry peers when the mesh gains or loses a registry).
+   */
+  setProtect(keys: readonly string[]): void;
   /** Stops serving; leaves the device (and wireguard-go) exactly as it is. */
   close(): Promise<void>;
 }
@@ -129,6 +134,7 @@ async function startProgrammer(config: DataplaneConfig, log: Logger, telemetry: 
   return {
     publicKey: device.publicKey,
     ready,
+    setProtect: (keys) => programmer.setProtect(keys),
     close: async () => {
       clearTimeout(slow);
       keeper?.stop();

@@ -248,6 +248,15 @@ describe('peer-discovery, member mode (NATS, stub registry and programmer)', () 
     expect(m.counters.dnsDisagreements).toBe(1);
     await waitFor('the reloaded table applied', () => lastKeys().includes(key(30)));
   });
+
+  it('a registry added while it runs is never a member peer, even when the table lists its key', async () => {
+    // (member up hands the list over in-process; the registry peers are its own, not the desired set's)
+    running.member!.registriesChanged([{ id: 'registry', ...enrollment('site-m').registry }, { id: 'registry-b', publicKey: key(70), endpoint: '203.0.113.3:51820', address: '10.99.0.70' }]);
+    await publisher.upsert(member(70)); // the new registry's key, as a member record
+    await publisher.upsert(member(71));
+    await waitFor('the member after it applied', () => lastKeys().includes(key(71)));
+    expect(lastKeys()).not.toContain(key(70));
+  });
 });
 
 describe('peer-discovery, member enrolment against registry mode', () => {

@@ -12,6 +12,7 @@ import { BusRef } from '@wgmesh/nats-transport';
 import { ensureEnrolled } from './member/enroll-client';
 import { ApplyDesired, MemberPeersService } from './member/member-peers.service';
 import { MemberModule } from './member/member.module';
+import type { RegistriesChanged } from './member/registries-follow.service';
 import { MemberHealth, RegistryHealth } from './health';
 import { HubWatchService } from './registry/hub-watch.service';
 import { REDIS } from './tokens';
@@ -29,6 +30,12 @@ export interface PeerDiscoveryDeps {
   enrollment?: Enrollment;
   /** Where the service registers its readiness checks (registry: nats, redis, hub; member: enrolment, nats, peers). */
   readiness?: ReadinessSink;
+  /**
+   * Member mode: takes the mesh's registries when they change while it runs (a registry added
+   * after this member enrolled, or taken out; written to enrollment.json either way): `member up`
+   * peers with them at once. Without it, the change takes effect at the next start.
+   */
+  registriesChanged?: RegistriesChanged;
   /** Registry mode with enrolment: the hub's key pair (default: <state-dir>/private.key, else read from the device). */
   hubKey?: HubKey;
 }
@@ -99,7 +106,7 @@ async function startMember(config: PeerDiscoveryConfig, log: Logger, deps: PeerD
   const apply: ApplyDesired =
     deps.apply ?? (async (request) => (await busRef.ready).request(Patterns.dataplaneApply, request, (v) => v, { node, timeoutMs: 10_000 }));
   const strategy = new MeshNatsServer({ mesh: config.mesh, node, servers, creds, name: `wgmesh-peer-discovery-${node}`, logger: nestish(log) });
-  const app = await NestFactory.createMicroservice(MemberModule.forRoot(config, log, { bus: busRef, enrollment, apply }), { strategy, logger: new NestLogger(log), bufferLogs: false });
+  const app = await NestFactory.createMicroservice(MemberModule.forRoot(config, log, { bus: busRef, enrollment, apply, registriesChanged: deps.registriesChanged }), { strategy, logger: new NestLogger(log), bufferLogs: false });
   const member = app.get(MemberPeersService);
   health.busRef(busRef);
   nats.server(strategy.status);

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { parseDataplaneApplyRequest, parseRegistriesMessage, Patterns, RegistriesMessage } from '@wgmesh/contracts';
+import { parseDataplaneApplyRequest, parseRegistriesMessage, Patterns, RegistriesMessage, type RegistryInfo } from '@wgmesh/contracts';
 import { MeshBus } from '@wgmesh/nats-transport';
 import { PeerStore } from '@wgmesh/peer-store';
 import { AddressPlan, Membership, openRegistryState, RegistryBook } from '@wgmesh/registry';
@@ -11,7 +11,8 @@ import { RunningPeerDiscovery, startPeerDiscovery } from './run';
 import { FakeDriver, keyPair, memoryLogger } from '@wgmesh/peer-discovery/testing';
 
 // Also: a registry added to the mesh after a member enrolled reaches the member (registries.get
-// at its start, registries.events after), which writes it to its enrollment.json.
+// at its start, registries.events after), which writes it to its enrollment.json and hands it to
+// `member up` in the same process.
 //
 // The registry follows the store of record by a JetStream KV watch: a member another registry
 // claims or removes (here: this test, writing the store directly) reaches the hub at once, with
@@ -92,7 +93,7 @@ describe('registry: the membership followed by a KV watch (own nats-server)', ()
     await waitFor('the member out of the table', async () => !(await store.snapshot()).peers.some((p) => p.publicKey === m.publicKey), 3000);
   });
 
-  it('a registry added after a member enrolled: the member learns it and writes it to its enrollment.json', async () => {
+  it('a registry added after a member enrolled: the member learns it, writes it to its enrollment.json and hands it to member up', async () => {
     const first = await bus.request(Patterns.registriesGet, {}, parseRegistriesMessage);
     expect(first.registries).toEqual([{ id: 'registry', publicKey: HUB.publicKey, endpoint: '203.0.113.1:51820', address: '10.99.0.1' }]);
     // A member that enrolled when there was one registry (its state directory as enrolment wrote it).
@@ -103,7 +104,8 @@ describe('registry: the membership followed by a KV watch (own nats-server)', ()
     bus.subscribe(Patterns.registries, (v) => void told.push(parseRegistriesMessage(v)));
     await bus.flush();
     const memberConfig = parsePeerDiscoveryArgs(['--mode', 'member', '--mesh', mesh, '--nats', nats.url, '--state-dir', join(dir.path, 'member'), '--dns-pull-interval', '3600'])!;
-    const member = await startPeerDiscovery(memberConfig, memoryLogger().log, { enrollment: enrolled });
+    const handed: RegistryInfo[][] = [];
+    const member = await startPeerDiscovery(memberConfig, memoryLogger().log, { enrollment: enrolled, registriesChanged: (list) => void handed.push(list) });
     try {
       // A second registry joins the mesh (it registers itself in the store of record as it starts).
       const b = { id: 'registry-b', publicKey: keyPair().publicKey, endpoint: '203.0.113.3:51820', address: '10.99.0.254' };
@@ -114,6 +116,8 @@ describe('registry: the membership followed by a KV watch (own nats-server)', ()
       const written = readEnrollment(join(dir.path, 'member'))!;
       expect(written.registries).toEqual([{ id: 'registry', publicKey: HUB.publicKey, endpoint: '203.0.113.1:51820', address: '10.99.0.1' }, b]);
       expect({ ...written, registries: undefined }).toEqual({ ...enrolled, registries: undefined }); // nothing else changed
+      // In-process, to member up (which peers with it at once): the list, once.
+      expect(handed).toEqual([written.registries]);
       // Enrolment replies list both from now on, as registries.get does.
       expect((await bus.request(Patterns.registriesGet, {}, parseRegistriesMessage)).registries.map((r) => r.id)).toEqual(['registry', 'registry-b']);
     } finally {

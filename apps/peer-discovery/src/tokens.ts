@@ -10,3 +10,5 @@ export const DRIVER = Symbol('DataplaneDriver');
 export const APPLY = Symbol('ApplyDesired');
 export const ENROLLMENT = Symbol('Enrollment');
 export const HUB_KEY = Symbol('HubKey');
+/** Member mode: who takes a changed list of the mesh's registries in this process (`member up`), if anyone. */
+export const REGISTRIES_CHANGED = Symbol('RegistriesChanged');

@@ -66,6 +66,15 @@ describe('DataplaneProgrammer', () => {
     expect([...driver.peers.keys()]).toEqual([testKey(100)]);
   });
 
+  it('protects the keys setProtect gives from then on, and no longer the ones it leaves out', async () => {
+    const driver = new MemoryDriver();
+    const programmer = new DataplaneProgrammer({ driver, protect: [testKey(100)] });
+    await programmer.apply({ peers: [testPeer(100), testPeer(101), testPeer(1)], replace: true });
+    programmer.setProtect([testKey(101)]);
+    expect(await programmer.apply({ peers: [], replace: true })).toMatchObject({ removed: 2 });
+    expect([...driver.peers.keys()]).toEqual([testKey(101)]);
+  });
+
   it('leaves the peers a replace asks to keep as they are, and does not add them', async () => {
     const driver = new MemoryDriver();
     const programmer = new DataplaneProgrammer({ driver });

@@ -70,9 +70,21 @@ export class DataplaneProgrammer {
   /** Reads and model use (for tests and the bench): full reads, deltas diffed against the model. */
   readonly counters = { reads: 0, modelDiffs: 0, adopted: 0 };
 
+  /** Keys never removed (opts.protect, changed by setProtect). */
+  private protect: string[];
+
   constructor(private readonly opts: ProgrammerOptions) {
     this.log = opts.log ?? quietLog;
     this.now = opts.now ?? Date.now;
+    this.protect = [...(opts.protect ?? [])];
+  }
+
+  /**
+   * The keys never removed from now on (a member's registry peers, when the mesh gains or loses a
+   * registry); applies already running keep the list they started with.
+   */
+  setProtect(keys: readonly string[]): void {
+    this.protect = [...keys];
   }
 
   /**
@@ -237,7 +249,7 @@ export class DataplaneProgrammer {
       this.counters.reads++;
       actual = (await withSpan('device.read', { [Attr.driver]: driver.kind }, () => this.read())).peers;
     }
-    const protect = req.keep?.length ? [...(this.opts.protect ?? []), ...req.keep] : this.opts.protect;
+    const protect = req.keep?.length ? [...this.protect, ...req.keep] : this.protect;
     const { diff, added, updated, unchanged } = diffPeers(req.peers, actual, { replace: req.replace, remove: req.remove, protect });
     if (req.poke?.length) diff.poke = pokes(req, actual, diff);
     const changes = { [Attr.driver]: driver.kind, [Attr.peersChanged]: diff.upsert.length + diff.remove.length };

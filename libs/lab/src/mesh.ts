@@ -61,6 +61,11 @@ export interface MeshOptions {
   registryLogLevel?: 'debug' | 'info' | 'warn' | 'error';
   /** Members to start now (default: every member of the lab). */
   members?: string[];
+  /**
+   * Registry hosts to start now (default: every registry host of the lab; the first always
+   * starts): the others can join later with startRegistry(host), as a registry added to a running mesh.
+   */
+  registries?: string[];
   /** How long each process may take to say it is ready; default 30 s. */
   startTimeoutMs?: number;
   /** Extra flags for `wgmesh member up` (e.g. ["--keepalive", "10"]). */
@@ -184,7 +189,8 @@ export class Mesh {
     mkdirSync(mesh.logDir, { recursive: true, mode: 0o700 });
     await mesh.startServices();
     await Promise.all([mesh.startRegistry(), mesh.startPathWatch(), mesh.startMapForward()]);
-    for (const h of mesh.registryHosts().slice(1)) await mesh.startRegistry(h); // after the first: each records itself in the store of record
+    // After the first: each records itself in the store of record.
+    for (const h of mesh.registryHosts().slice(1)) if (!opts.registries || opts.registries.includes(h)) await mesh.startRegistry(h);
     const names = opts.members ?? lab.hosts.filter((h) => h.role === 'member').map((h) => h.name);
     await Promise.all(names.map((n) => mesh.startMember(n)));
     mesh.writeRecord();

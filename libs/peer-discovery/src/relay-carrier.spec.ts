@@ -1,4 +1,5 @@
-import { carrierPeers, RelayCarrier, registriesOf, withRegistries } from './relay-carrier';
+import { carrierPeers, RelayCarrier, registriesOf, watchRelayCarrier, withRegistries } from './relay-carrier';
+import type { DesiredPeer } from '@wgmesh/contracts';
 import type { Enrollment } from './member-state';
 
 const key = (n: number) => Buffer.alloc(32, n).toString('base64');
@@ -57,6 +58,95 @@ describe('RelayCarrier', () => {
       { publicKey: key(2), endpoint: '203.0.113.3:51820', allowedIps: ['10.99.0.0/16'], persistentKeepalive: 25 },
     ]);
     expect(registriesOf({ registry: { publicKey: key(1), endpoint: '203.0.113.1:51820', address: '10.99.0.1' } })).toEqual([R[0]]);
+  });
+});
+
+describe('RelayCarrier, the list changing while it runs', () => {
+  const C = { id: 'registry-c', publicKey: key(3), endpoint: '203.0.113.5:51820', address: '10.99.0.253' };
+  const three = (a: number, b: number, c: number) => [...sample(a, b), { publicKey: key(3), rxBytes: c }];
+
+  it('an added registry becomes a candidate: it takes the CIDR when the carrier dies', () => {
+    const c = new RelayCarrier({ registries: [R[0]], now: 0, deadAfterMs: 4000 });
+    expect(c.setRegistries(R, 1000)).toBeNull();
+    expect(c.carrier).toBe(key(1));
+    expect(c.registries).toEqual(R);
+    c.observe(sample(1, 1), 1000);
+    let b = 1;
+    // the carrier silent since the start (0): dead at 4000
+    for (let t = 2000; t < 4000; t += 1000) expect(c.observe(sample(1, (b += 32)), t)).toBeNull();
+    expect(c.observe(sample(1, (b += 32)), 4000)).toEqual({ from: key(1), to: key(2), reason: 'dead', silentMs: 4000 });
+  });
+
+  it('an added registry that never answers is not a candidate once deadAfterMs has passed', () => {
+    const c = new RelayCarrier({ registries: R, now: 0, deadAfterMs: 4000 });
+    c.observe(sample(1, 1), 0);
+    c.setRegistries([...R, C], 1000);
+    let a = 1;
+    for (let t = 1000; t <= 5000; t += 1000) c.observe(three((a += 32), 1, 1), t); // only the carrier answers
+    // carrier dies at 5000; registry-b and registry-c are silent: it stays (fail-static)
+    expect(c.observe(three(a, 1, 1), 10_000)).toBeNull();
+    expect(c.liveness().get(key(3))).toBe(false);
+  });
+
+  it('a removed registry that does not carry is dropped at once', () => {
+    const c = new RelayCarrier({ registries: [...R, C], now: 0 });
+    expect(c.setRegistries([R[0], C], 1000)).toBeNull();
+    expect(c.registries).toEqual([R[0], C]);
+    expect(c.liveness().has(key(2))).toBe(false);
+  });
+
+  it('a removed carrier hands the CIDR to the first live registry at once', () => {
+    const c = new RelayCarrier({ registries: R, now: 0 });
+    c.observe(sample(1, 1), 0);
+    expect(c.setRegistries([R[1]], 1000)).toEqual({ from: key(1), to: key(2), reason: 'removed', silentMs: 1000 });
+    expect(c.carrier).toBe(key(2));
+    expect(c.registries).toEqual([R[1]]);
+  });
+
+  it('a removed carrier keeps the CIDR while no other registry is live, and hands it over when one is', () => {
+    const c = new RelayCarrier({ registries: R, now: 0, deadAfterMs: 4000 });
+    c.observe(sample(1, 1), 0);
+    let a = 1;
+    for (let t = 1000; t <= 5000; t += 1000) c.observe(sample((a += 32), 1), t); // registry-b silent: dead at 4000
+    expect(c.setRegistries([R[1]], 6000)).toBeNull();
+    expect(c.carrier).toBe(key(1));
+    expect(c.registries).toEqual([R[1], R[0]]); // kept, last
+    expect(c.observe(sample((a += 32), 1), 7000)).toBeNull();
+    expect(c.observe(sample((a += 32), 33), 8000)).toEqual({ from: key(1), to: key(2), reason: 'removed', silentMs: 0 });
+    expect(c.registries).toEqual([R[1]]);
+    expect(c.liveness().has(key(1))).toBe(false);
+  });
+
+  it('the watch puts an added registry on the device, and takes a removed one off', async () => {
+    jest.useFakeTimers();
+    try {
+      const applied: { peers: DesiredPeer[]; remove: string[] }[] = [];
+      const changed: string[][] = [];
+      let reads = 0;
+      const w = watchRelayCarrier({
+        registries: [R[0]], meshCidr: '10.99.0.0/24', keepalive: 25, intervalMs: 100,
+        read: async () => (reads++, three(1, 1, 1)),
+        apply: async (peers, remove) => void applied.push({ peers, remove }),
+        changed: (peers, removed) => void changed.push([...peers.map((p) => p.publicKey), ...removed.map((k) => `-${k}`)]),
+      });
+      await jest.advanceTimersByTimeAsync(300);
+      expect(reads).toBe(0); // one registry: nothing to decide, the device is not sampled
+      expect(applied).toEqual([]);
+      w.setRegistries([R[0], C]);
+      await jest.advanceTimersByTimeAsync(100);
+      expect(applied).toEqual([{ peers: carrierPeers([R[0], C], '10.99.0.0/24', key(1), 25), remove: [] }]);
+      expect(w.registries()).toEqual([R[0], C]);
+      w.setRegistries([C]);
+      await jest.advanceTimersByTimeAsync(100);
+      expect(applied[1]).toEqual({ peers: carrierPeers([C], '10.99.0.0/24', key(3), 25), remove: [key(1)] });
+      expect(w.carrier()).toBe(key(3));
+      expect(changed).toEqual([[key(1), key(3)], [key(3), `-${key(1)}`]]);
+      await jest.advanceTimersByTimeAsync(300);
+      expect(applied).toHaveLength(2);
+      w.stop();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });
 

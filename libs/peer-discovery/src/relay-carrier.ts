@@ -17,7 +17,12 @@ import type { Enrollment } from './member-state';
  *   agree without talking to each other; when the carrier dies the CIDR moves at once to the
  *   first live one; it moves back to a more preferred registry only once that one has been live
  *   for `backAfterMs` (default 15 s) without a gap, so a flapping registry does not move it to and fro;
- * - with no registry live, it stays where it is (nothing better to do; fail-static).
+ * - with no registry live, it stays where it is (nothing better to do; fail-static);
+ * - the list can change while it runs (setRegistries: a registry added to the mesh, or taken
+ *   out): an added registry counts as live for deadAfterMs from then, like every registry at the
+ *   start, and takes the CIDR only by the rules above (dead carrier, or preferred and live for
+ *   backAfterMs); a removed registry is dropped at once, unless it carries the CIDR and no other
+ *   registry is live: then it keeps it (last in the order, "retiring") until another one is.
  *
  * Pure: the caller samples the device and applies carrierPeers().
  */
@@ -45,7 +50,7 @@ interface Seen {
 export interface CarrierChange {
   from: string;
   to: string;
-  reason: 'dead' | 'preferred';
+  reason: 'dead' | 'preferred' | 'removed';
   /** How long `from` had been silent (its counter not growing), ms. */
   silentMs: number;
 }
@@ -55,18 +60,53 @@ export class RelayCarrier {
   private readonly deadAfterMs: number;
   private readonly backAfterMs: number;
   private current: string;
+  /** The registries in preference order; a retiring carrier last. */
+  private list: RegistryInfo[];
+  /** A carrier taken out of the mesh's list, kept until another registry is live. */
+  private retiring: string | null = null;
 
-  constructor(private readonly opts: RelayCarrierOptions) {
+  constructor(opts: RelayCarrierOptions) {
     if (opts.registries.length === 0) throw new Error('a relay carrier needs at least one registry');
     this.deadAfterMs = opts.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS;
     this.backAfterMs = opts.backAfterMs ?? DEFAULT_BACK_AFTER_MS;
-    for (const r of opts.registries) this.seen.set(r.publicKey, { rx: -1, grewAt: opts.now, liveSince: opts.now, live: true });
-    this.current = opts.registries[0].publicKey;
+    this.list = opts.registries.map((r) => ({ ...r }));
+    for (const r of this.list) this.seen.set(r.publicKey, { rx: -1, grewAt: opts.now, liveSince: opts.now, live: true });
+    this.current = this.list[0].publicKey;
   }
 
   /** The carrier's public key. */
   get carrier(): string {
     return this.current;
+  }
+
+  /** The registry peers the member keeps: the mesh's list, and a retiring carrier (last). */
+  get registries(): RegistryInfo[] {
+    return this.list.map((r) => ({ ...r }));
+  }
+
+  /**
+   * The mesh's registries changed (preference order). Says when the carrier moved because it was
+   * taken out (to the first live registry of the new list).
+   */
+  setRegistries(registries: readonly RegistryInfo[], now: number): CarrierChange | null {
+    if (registries.length === 0) throw new Error('a relay carrier needs at least one registry');
+    const keys = new Set(registries.map((r) => r.publicKey));
+    for (const r of registries) if (!this.seen.has(r.publicKey)) this.seen.set(r.publicKey, { rx: -1, grewAt: now, liveSince: now, live: true });
+    const carrier = this.list.find((r) => r.publicKey === this.current)!;
+    this.list = registries.map((r) => ({ ...r }));
+    this.retiring = null;
+    let change: CarrierChange | null = null;
+    if (!keys.has(this.current)) {
+      const to = this.list.find((r) => this.seen.get(r.publicKey)!.live);
+      if (to) change = { from: this.current, to: to.publicKey, reason: 'removed', silentMs: now - this.seen.get(this.current)!.grewAt };
+      else {
+        this.retiring = this.current;
+        this.list.push(carrier);
+      }
+    }
+    if (change) this.current = change.to;
+    for (const k of [...this.seen.keys()]) if (!keys.has(k) && k !== this.retiring) this.seen.delete(k);
+    return change;
   }
 
   /** Which registries count as live now (public key → live). */
@@ -91,11 +131,14 @@ export class RelayCarrier {
       if (live && !s.live) s.liveSince = now;
       s.live = live;
     }
-    const order = this.opts.registries.map((r) => r.publicKey);
+    const order = this.list.map((r) => r.publicKey);
     const cur = this.seen.get(this.current)!;
     let to: string | undefined;
     let reason: CarrierChange['reason'] = 'dead';
-    if (!cur.live) {
+    if (this.retiring !== null) {
+      reason = 'removed';
+      to = order.find((k) => k !== this.retiring && this.seen.get(k)!.live);
+    } else if (!cur.live) {
       to = order.find((k) => this.seen.get(k)!.live);
     } else {
       reason = 'preferred';
@@ -107,6 +150,11 @@ export class RelayCarrier {
     if (!to || to === this.current) return null;
     const change: CarrierChange = { from: this.current, to, reason, silentMs: now - cur.grewAt };
     this.current = to;
+    if (this.retiring !== null) {
+      this.seen.delete(this.retiring);
+      this.list = this.list.filter((r) => r.publicKey !== this.retiring);
+      this.retiring = null;
+    }
     return change;
   }
 }
@@ -165,10 +213,15 @@ export interface CarrierWatchOptions {
   keepalive: number;
   /** Reads the device's peers (public key, receive counter). */
   read: () => Promise<readonly Pick<PeerState, 'publicKey' | 'rxBytes'>[]>;
-  /** Puts the registry peers on the device (added or updated; nothing else changes). */
-  apply: (peers: DesiredPeer[]) => Promise<void>;
+  /**
+   * Puts the registry peers on the device (added or updated) and takes off the registry peers
+   * in `remove` (registries no longer in the list); nothing else changes.
+   */
+  apply: (peers: DesiredPeer[], remove: string[]) => Promise<void>;
   /** Called after each move, with the registry peers as now applied. */
   moved?: (change: CarrierChange, peers: DesiredPeer[]) => void;
+  /** Called once a changed list is on the device (peers added, removed), with the registry peers as now applied. */
+  changed?: (peers: DesiredPeer[], removed: string[]) => void;
   /** A read or apply failed (the device may be restarting); the watch goes on. */
   failed?: (err: Error) => void;
   intervalMs?: number;
@@ -176,21 +229,47 @@ export interface CarrierWatchOptions {
   backAfterMs?: number;
 }
 
-/** Samples the device every intervalMs (default 500) and moves the mesh CIDR when RelayCarrier says so. Returns a stop function. */
-export function watchRelayCarrier(o: CarrierWatchOptions): { carrier: () => string; stop: () => void } {
+export interface CarrierWatch {
+  /** The carrier's public key. */
+  carrier(): string;
+  /** The registry peers kept (the mesh's list, and a retiring carrier). */
+  registries(): RegistryInfo[];
+  /** The mesh's registries changed: applied at the next tick (peers added, removed, the carrier moved when it was taken out). */
+  setRegistries(registries: readonly RegistryInfo[]): void;
+  stop(): void;
+}
+
+/**
+ * Samples the device every intervalMs (default 500) and moves the mesh CIDR when RelayCarrier
+ * says so (with one registry there is nothing to decide: no samples); puts a changed list of
+ * registries on the device. Returns the handle.
+ */
+export function watchRelayCarrier(o: CarrierWatchOptions): CarrierWatch {
   const rc = new RelayCarrier({ registries: o.registries, now: Date.now(), deadAfterMs: o.deadAfterMs, backAfterMs: o.backAfterMs });
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
-  let pending: { change: CarrierChange; peers: DesiredPeer[] } | null = null; // a move not applied yet (the apply failed): tried again
+  let move: CarrierChange | null = null; // a move not applied yet (or its apply failed): tried again
+  let version = 0; // of the list: setRegistries counts up
+  let applied = 0;
+  let onDevice = new Set(o.registries.map((r) => r.publicKey)); // the bootstrap put them there
+  const merge = (change: CarrierChange | null) => {
+    if (change) move = move ? { ...change, from: move.from } : change;
+  };
   const tick = async () => {
     try {
-      const change = rc.observe(await o.read(), Date.now());
-      if (change) pending = { change: pending ? { ...change, from: pending.change.from } : change, peers: carrierPeers(o.registries, o.meshCidr, rc.carrier, o.keepalive) };
-      if (pending) {
-        const move = pending;
-        await o.apply(move.peers);
-        pending = null;
-        o.moved?.(move.change, move.peers);
+      if (rc.registries.length > 1) merge(rc.observe(await o.read(), Date.now()));
+      if (move || version !== applied) {
+        const peers = carrierPeers(rc.registries, o.meshCidr, rc.carrier, o.keepalive);
+        const keys = new Set(peers.map((p) => p.publicKey));
+        const remove = [...onDevice].filter((k) => !keys.has(k));
+        const [m, v] = [move, version];
+        await o.apply(peers, remove);
+        onDevice = keys;
+        if (move === m) move = null; // else setRegistries moved it again meanwhile: applied next tick
+        const listed = v !== applied;
+        applied = v;
+        if (m) o.moved?.(m, peers);
+        if (listed) o.changed?.(peers, remove);
       }
     } catch (err) {
       o.failed?.(err as Error);
@@ -200,6 +279,11 @@ export function watchRelayCarrier(o: CarrierWatchOptions): { carrier: () => stri
   timer = setTimeout(() => void tick(), o.intervalMs ?? 500);
   return {
     carrier: () => rc.carrier,
+    registries: () => rc.registries,
+    setRegistries: (registries) => {
+      merge(rc.setRegistries(registries, Date.now()));
+      version++;
+    },
     stop: () => {
       stopped = true;
       if (timer) clearTimeout(timer);

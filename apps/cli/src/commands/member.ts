@@ -1,11 +1,12 @@
 import { CommandError, ConfigError, defineOptions, pickOptions, OptionsOf, EXIT, formatOptionsHelp, runCommand, values } from '@wgmesh/config';
 import { DesiredPeer, parseDriverKind, parseMemberRemoveReply, Patterns, REGISTRY_NODE, type RegistryInfo } from '@wgmesh/contracts';
-import { createDriver, DEFAULT_MTU, DEFAULT_STATE_DIR, diffPeers, vppOptions } from '@wgmesh/dataplane';
+import { createDriver, DEFAULT_MTU, DEFAULT_STATE_DIR, vppOptions } from '@wgmesh/dataplane';
 import { createLogger, Logger, parseLevel, withDeadline } from '@wgmesh/log';
 import { parseCidr } from '@wgmesh/netaddr';
 import { carrierPeers, Enrollment, memberCredsPath, nodeKey, registriesOf, watchRelayCarrier, writeEnrollment } from '@wgmesh/peer-discovery';
 import { natsCredsOption } from '@wgmesh/nats-transport';
-import { startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
+import { type RunningDataplane, startDataplaneProgrammer } from '@wgmesh/app/dataplane-programmer';
+import { registryPeersApply } from './registry-peers';
 import { RoleProcess } from './role-process';
 import { checkPeerDiscoveryConfig, EnrollmentError, ensureEnrolled, natsOverTunnel, PeerDiscoveryConfig, peerDiscoveryOptions, startPeerDiscovery } from '@wgmesh/app/peer-discovery';
 import { DEFAULT_HTTP_LISTEN, FlagCheck, httpListenOption } from '@wgmesh/health';
@@ -76,6 +77,8 @@ Runs the member role in the foreground, in one process:
   3. the device (created with --create, or adopted): key, listen port, tunnel address in the mesh
      CIDR, and the registry as the protected bootstrap peer (allowed-ips = mesh CIDR, keepalive
      ${REGISTRY_KEEPALIVE}), through which the rest of the mesh is reachable (relay) and NATS runs;
+     with several registries, every one is such a peer and the mesh CIDR follows the live ones;
+     a registry added to the mesh (or taken out) later is peered with (or dropped) at once;
   4. the dataplane-programmer (node id = name) and peer-discovery in member mode: a direct peer
      for every other member, from NATS events within milliseconds and a DNS-SD pull (with --zone);
   5. nat-probe: classifies this node's NAT against the registry's STUN server (published as the
@@ -139,10 +142,9 @@ function memberUp(argv: string[]): Promise<number> {
       throw new CommandError(`cannot set up the device ${c.device}: ${err.message}`);
     });
     role.onClose(() => dataplane.close());
-    if (registries.length > 1) {
-      const carrier = startRelayCarrier(c, enrollment, registries, bootstrap, log.child({ service: 'relay-carrier' }));
-      role.onClose(carrier);
-    }
+    // The registry peers follow the mesh's list while the member runs (a registry added or taken out).
+    const registryPeers = startRegistryPeers(c, enrollment, registries, bootstrap, dataplane, log.child({ service: 'relay-carrier' }));
+    role.onClose(registryPeers.stop);
     try {
       await dataplane.ready; // NATS over the tunnel: peer-discovery's applies go to this programmer
       // nat-probe first: peer-discovery's first apply asks it for its path decisions (paths.get),
@@ -154,7 +156,11 @@ function memberUp(argv: string[]): Promise<number> {
       );
       role.onClose(() => natProbe.close());
       await withDeadline(() => natProbe.subscribed, 5000);
-      const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), { enrollment, readiness: readiness.scoped('peer-discovery') });
+      const discovery = await startPeerDiscovery(pd, log.child({ service: 'peer-discovery' }), {
+        enrollment,
+        readiness: readiness.scoped('peer-discovery'),
+        registriesChanged: registryPeers.setRegistries,
+      });
       role.onClose(() => discovery.close());
       log.info('member up', { name: enrollment.name, publicKey: key.publicKey, address: enrollment.address, registry: enrollment.registry.endpoint, device: c.device });
       await role.untilStopped();
@@ -166,37 +172,56 @@ function memberUp(argv: string[]): Promise<number> {
 }
 
 /**
- * Several registries: the mesh CIDR (the relay, NATS and DNS-SD beyond each registry's own
- * address) follows the live registries (see RelayCarrier in @wgmesh/peer-discovery). The device
- * is sampled through a driver of its own; `bootstrap` (what the dataplane-programmer puts back on
- * a device it re-creates) is kept in step. Returns the stop function.
+ * The member's registry peers, kept in step with the mesh's list of registries while it runs
+ * (`registriesChanged` from peer-discovery: a registry added after this member enrolled, or taken
+ * out): an added registry goes on the device (its endpoint, its own tunnel address, the keepalive)
+ * and is protected from desired sets before it does, and becomes a candidate to carry the mesh
+ * CIDR; a removed one comes off the device and out of the protected keys (the carrier only once
+ * another registry is live). With several registries, the mesh CIDR (the relay, NATS and DNS-SD
+ * beyond each registry's own address) follows the live registries (see RelayCarrier in
+ * @wgmesh/peer-discovery); the device is sampled through a driver of its own. `bootstrap` (what
+ * the dataplane-programmer puts back on a device it re-creates) is kept in step.
  */
-function startRelayCarrier(c: MemberUpConfig, enrollment: Enrollment, registries: RegistryInfo[], bootstrap: DesiredPeer[], log: Logger): () => Promise<void> {
+function startRegistryPeers(
+  c: MemberUpConfig,
+  enrollment: Enrollment,
+  registries: RegistryInfo[],
+  bootstrap: DesiredPeer[],
+  dataplane: RunningDataplane,
+  log: Logger,
+): { setRegistries: (registries: RegistryInfo[]) => void; stop: () => Promise<void> } {
   if (c.driver === 'vpp') {
-    log.warn('several registries, but the relay does not fail over on a VPP member yet: the mesh CIDR stays with the first registry', { registry: registries[0].id });
-    return async () => undefined;
+    if (registries.length > 1) log.warn('several registries, but the relay does not fail over on a VPP member yet: the mesh CIDR stays with the first registry', { registry: registries[0].id });
+    return {
+      setRegistries: (list) => log.warn('the mesh\'s registries changed: a VPP member peers with them at the next start of "wgmesh member up"', { registries: list.map((r) => r.id) }),
+      stop: async () => undefined,
+    };
   }
   const driver = createDriver(c.driver, c.device, { log });
-  const name = (k: string) => registries.find((r) => r.publicKey === k)?.id ?? k;
+  let known = registries;
+  const name = (k: string) => known.find((r) => r.publicKey === k)?.id ?? k;
   let failures = 0;
   const watch = watchRelayCarrier({
     registries,
     meshCidr: enrollment.meshCidr,
     keepalive: REGISTRY_KEEPALIVE,
     read: async () => (await driver.read()).peers,
-    apply: async (peers) => {
-      const { diff } = diffPeers(peers, (await driver.read()).peers, { replace: false });
-      if (diff.upsert.length > 0) await driver.apply(diff);
-      bootstrap.splice(0, bootstrap.length, ...peers);
-    },
+    apply: registryPeersApply({ driver, setProtect: (keys) => dataplane.setProtect(keys), protect: registries.map((r) => r.publicKey), bootstrap }),
     moved: (change, peers) =>
       log.warn('the mesh CIDR moved to another registry', { from: name(change.from), to: name(change.to), reason: change.reason, silentMs: change.silentMs, allowedIps: Object.fromEntries(peers.map((p) => [name(p.publicKey), p.allowedIps.join(',')])) }),
+    changed: (peers, removed) => log.info('registry peers changed', { registries: peers.map((p) => name(p.publicKey)), removed: removed.map(name), carrier: name(watch.carrier()) }),
     failed: (err) => failures++ % 60 === 0 && log.warn('cannot sample the device for the registries\' liveness; trying again', { error: err.message }),
   });
-  log.info('relay carrier: the mesh CIDR goes through the first live registry', { registries: registries.map((r) => r.id), carrier: name(watch.carrier()) });
-  return async () => {
-    watch.stop();
-    await driver.close();
+  if (registries.length > 1) log.info('relay carrier: the mesh CIDR goes through the first live registry', { registries: registries.map((r) => r.id), carrier: name(watch.carrier()) });
+  return {
+    setRegistries: (list) => {
+      known = [...list, ...known.filter((r) => !list.some((l) => l.publicKey === r.publicKey))];
+      watch.setRegistries(list);
+    },
+    stop: async () => {
+      watch.stop();
+      await driver.close();
+    },
   };
 }
 

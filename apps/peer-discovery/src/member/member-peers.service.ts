@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, PathReportView, readPathReport, PathUpdate, Patterns, PeerEvent, PeerRecord } from '@wgmesh/contracts';
+import { ConnectReply, ConnectRequest, DataplaneApplyRequest, DesiredPeer, parsePathReport, parsePeerSnapshot, PathReport, PathReportView, readPathReport, PathUpdate, Patterns, PeerEvent, PeerRecord, type RegistryInfo } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { Attr, setSpanAttributes } from '@wgmesh/telemetry';
 import { compareViews, countChangedPeers, CoalescingScheduler, DesiredOptions, desiredPeers, DesiredSet, DnsPullError, Enrollment, OwnEndpoint, PathSets, pullPeers, refusedPeers, registriesOf, sameDesiredPeers } from '@wgmesh/peer-discovery';
@@ -72,8 +72,10 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
 
   /** Which registry's resolver the DNS-SD pull asks (an index into the registries, moved on after a failure). */
   private dnsResolver = 0;
-  /** Every registry's hub key (bootstrap peers, never members). */
-  private readonly registryKeys: ReadonlySet<string>;
+  /** Every registry's hub key (bootstrap peers, never members); kept in step with the mesh's list (registriesChanged). */
+  private readonly registryKeys: Set<string>;
+  /** The mesh's registries (their resolvers for the DNS-SD pull). */
+  private registries: RegistryInfo[];
 
   constructor(
     @Inject(CONFIG) private readonly config: PeerDiscoveryConfig,
@@ -82,7 +84,8 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
     @Inject(APPLY) private readonly apply: ApplyDesired,
     @Inject(LOGGER) private readonly log: Logger,
   ) {
-    this.registryKeys = new Set(registriesOf(enrollment).map((r) => r.publicKey));
+    this.registries = registriesOf(enrollment);
+    this.registryKeys = new Set(this.registries.map((r) => r.publicKey));
     this.connectTargets = config.onDemand || config.connect.length > 0 ? new Set(config.connect) : undefined;
     const e = enrollment;
     this.set = new DesiredSet({ meshCidr: e.meshCidr, registryAddress: e.registry.address, selfAddress: e.address, selfKey: e.publicKey, registryKey: e.registry.publicKey }, this.desiredOptions(), this.registryKeys);
@@ -95,6 +98,17 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
         log.warn('applying the desired peers failed; retrying', { error: err.message, retryInMs });
       },
     });
+  }
+
+  /**
+   * The mesh's registries changed while this member runs: an added registry's key is never a
+   * member peer (a DNS-SD view may serve it as `self`), and its resolver is asked in turn. Keys
+   * are only added (a removed registry's stays: member up may keep it until another registry
+   * carries the mesh CIDR). The desired set holds registryKeys itself: it sees the change at once.
+   */
+  registriesChanged(registries: readonly RegistryInfo[]): void {
+    this.registries = registries.map((r) => ({ ...r }));
+    for (const r of registries) this.registryKeys.add(r.publicKey);
   }
 
   onApplicationBootstrap(): void {
@@ -406,7 +420,7 @@ export class MemberPeersService implements OnApplicationBootstrap, OnModuleDestr
   /** One anti-entropy round (also callable from tests). */
   async dnsPull(): Promise<void> {
     // Without --dns-server: the registries' resolvers in turn, the next one after a failure (several registries).
-    const resolvers = [this.enrollment.registry.address, ...registriesOf(this.enrollment).map((r) => r.address).filter((a) => a !== this.enrollment.registry.address)];
+    const resolvers = [this.enrollment.registry.address, ...this.registries.map((r) => r.address).filter((a) => a !== this.enrollment.registry.address)];
     const server = this.config.dnsServer ?? { host: resolvers[this.dnsResolver % resolvers.length], port: 53 };
     this.counters.dnsPulls++;
     let result;

@@ -2,12 +2,12 @@ import { DynamicModule, Inject, Module, OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from '@wgmesh/log';
 import type { Enrollment } from '@wgmesh/peer-discovery';
 import type { PeerDiscoveryConfig } from '../config';
-import { APPLY, BUS_REF, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
+import { APPLY, BUS_REF, CONFIG, ENROLLMENT, LOGGER, REGISTRIES_CHANGED } from '../tokens';
 import { BusRef, closeBus } from '@wgmesh/nats-transport';
 import { MemberController } from './member.controller';
 import { ApplyDesired, MemberPeersService } from './member-peers.service';
 import { CredentialRenewalService } from './credential-renewal.service';
-import { RegistriesFollowService } from './registries-follow.service';
+import { RegistriesChanged, RegistriesFollowService } from './registries-follow.service';
 
 class BusLifecycle implements OnModuleDestroy {
   constructor(@Inject(BUS_REF) private readonly bus: BusRef) {}
@@ -19,7 +19,7 @@ class BusLifecycle implements OnModuleDestroy {
 /** Member mode: the desired peer set from the registry's table, applied to this node's device. */
 @Module({})
 export class MemberModule {
-  static forRoot(config: PeerDiscoveryConfig, log: Logger, deps: { bus: BusRef; enrollment: Enrollment; apply: ApplyDesired }): DynamicModule {
+  static forRoot(config: PeerDiscoveryConfig, log: Logger, deps: { bus: BusRef; enrollment: Enrollment; apply: ApplyDesired; registriesChanged?: RegistriesChanged }): DynamicModule {
     return {
       module: MemberModule,
       controllers: [MemberController],
@@ -29,6 +29,7 @@ export class MemberModule {
         { provide: BUS_REF, useValue: deps.bus },
         { provide: ENROLLMENT, useValue: deps.enrollment },
         { provide: APPLY, useValue: deps.apply },
+        { provide: REGISTRIES_CHANGED, useValue: deps.registriesChanged ?? null },
         BusLifecycle,
         MemberPeersService,
         CredentialRenewalService,

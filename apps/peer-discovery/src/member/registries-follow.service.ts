@@ -1,19 +1,23 @@
-import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { parseRegistriesMessage, Patterns, type RegistryInfo } from '@wgmesh/contracts';
 import type { Logger } from '@wgmesh/log';
 import { BusRef } from '@wgmesh/nats-transport';
 import { Enrollment, readEnrollment, withRegistries, writeEnrollment } from '@wgmesh/peer-discovery';
 import type { PeerDiscoveryConfig } from '../config';
-import { BUS_REF, CONFIG, ENROLLMENT, LOGGER } from '../tokens';
+import { MemberPeersService } from './member-peers.service';
+import { BUS_REF, CONFIG, ENROLLMENT, LOGGER, REGISTRIES_CHANGED } from '../tokens';
 
 /**
  * The mesh's registries as they are now, not only as they were at enrolment: asked of the
  * registry at the start (`registries.get`) and followed (`registries.events`). A list that
  * differs from this member's (a registry added after it enrolled, or taken out) is written to
  * `<state-dir>/enrollment.json`, where `member up` reads the registries it peers with, relays
- * through and connects to NATS at: it takes effect at the next start of `member up` (no new
- * enrolment); until then it is logged as a warning that says so.
+ * through and connects to NATS at when it starts, and handed to `registriesChanged` when the
+ * process has one (`member up`: it peers with an added registry, and drops a removed one, at
+ * once). Without one (peer-discovery on its own) it takes effect at the next start.
  */
+export type RegistriesChanged = (registries: RegistryInfo[]) => void;
+
 @Injectable()
 export class RegistriesFollowService implements OnApplicationBootstrap {
   readonly counters = { learned: 0, askFailures: 0 };
@@ -23,6 +27,8 @@ export class RegistriesFollowService implements OnApplicationBootstrap {
     @Inject(ENROLLMENT) private enrollment: Enrollment,
     @Inject(BUS_REF) private readonly bus: BusRef,
     @Inject(LOGGER) private readonly log: Logger,
+    private readonly member: MemberPeersService,
+    @Optional() @Inject(REGISTRIES_CHANGED) private readonly changed: RegistriesChanged | null = null,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -39,11 +45,15 @@ export class RegistriesFollowService implements OnApplicationBootstrap {
     const onDisk = readEnrollment(this.config.stateDir);
     const written = onDisk !== null && onDisk.publicKey === this.enrollment.publicKey;
     if (written) writeEnrollment(this.config.stateDir, { ...onDisk, registries: change.enrollment.registries });
-    this.log.warn(`the mesh's registries changed since this member enrolled${written ? ': written to enrollment.json; restart "wgmesh member up" to peer with them' : ''}`, {
+    const live = this.changed !== null;
+    const how = live ? ': peering with them now' : written ? ': written to enrollment.json; restart "wgmesh member up" to peer with them' : '';
+    this.log[live ? 'info' : 'warn'](`the mesh's registries changed since this member enrolled${how}`, {
       added: change.added.map((r) => r.id),
       removed: change.removed.map((r) => r.id),
       registries: registries.map((r) => r.id),
     });
+    this.member.registriesChanged(change.enrollment.registries!);
+    this.changed?.(change.enrollment.registries!.map((r) => ({ ...r })));
   }
 
   private async ask(): Promise<void> {
