@@ -1,6 +1,7 @@
 import { formatEndpoint, parseEndpoint } from '@wgmesh/netaddr';
 import { parseName } from './names';
 import { parseCidrs, parsePeerEndpoint, parsePublicKey } from './peer';
+import { olderThanHeld, updateStanding } from './sequence';
 import { array, ContractError, field, integer, join, object, oneOf, string } from './validate';
 
 /** One peer as a node's device should have it. */
@@ -361,11 +362,7 @@ export class DataplaneStateView {
   /** A whole state (`readDataplaneState`): taken unless older than the one held. True when taken. */
   full(state: DataplaneState): boolean {
     const h = this.held;
-    if (h && h.publicKey === state.publicKey) {
-      if (state.epoch === undefined || h.epoch === undefined) {
-        if (state.at < h.at) return false;
-      } else if (state.epoch < h.epoch || (state.epoch === h.epoch && (state.seq ?? 0) < (h.seq ?? 0))) return false;
-    }
+    if (h && h.publicKey === state.publicKey && olderThanHeld(h, state)) return false;
     const { next: _next, ...whole } = state;
     this.held = whole;
     this.byPeer = new Map(state.peers.map((p) => [p.publicKey, p]));
@@ -375,10 +372,9 @@ export class DataplaneStateView {
 
   update(u: DataplaneStateUpdate): 'applied' | 'stale' | 'gap' {
     const h = this.held;
-    if (!h || h.publicKey !== u.publicKey || h.node !== u.node || h.epoch === undefined || h.seq === undefined) return 'gap';
-    if (u.epoch !== h.epoch) return u.epoch > h.epoch ? 'gap' : 'stale';
-    if (u.seq <= h.seq) return 'stale';
-    if (u.seq !== h.seq + 1) return 'gap';
+    if (!h || h.publicKey !== u.publicKey || h.node !== u.node) return 'gap';
+    const standing = updateStanding(h, u);
+    if (standing !== 'next') return standing;
     for (const k of u.removed) this.byPeer.delete(k);
     for (const p of u.changed) this.byPeer.set(p.publicKey, p);
     this.held = { node: u.node, driver: u.driver, device: u.device, publicKey: u.publicKey, listenPort: u.listenPort, peers: h.peers, at: Math.max(h.at, u.at), epoch: u.epoch, seq: u.seq };

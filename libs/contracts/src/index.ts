@@ -9,3 +9,4 @@ export * from './members';
 export * from './nat';
 export * from './inbound';
 export * from './access';
+export * from './sequence';

@@ -2,6 +2,7 @@ import { formatEndpoint, parseEndpoint } from '@wgmesh/netaddr';
 import { MAX_PUNCH_ENDPOINTS } from './dataplane';
 import { NAT_TYPES, NatType, parsePeerEndpoint, parsePublicKey } from './peer';
 import { parseName } from './names';
+import { olderThanHeld, updateStanding } from './sequence';
 import { array, ContractError, field, integer, join, object, oneOf, string } from './validate';
 
 /**
@@ -361,34 +362,37 @@ export function parsePathUpdate(value: unknown): PathUpdate {
 export class PathReportView {
   private held: PathReport | undefined;
   private byPeer = new Map<string, PathDecision>();
+  /** Decisions changed by updates since `held.decisions` was built (built again when read: an update costs O(what it names)). */
+  private dirty = false;
 
   /** The report held (undefined before the first `full`). */
   get report(): PathReport | undefined {
+    if (this.held && this.dirty) {
+      this.held = { ...this.held, decisions: [...this.byPeer.values()] };
+      this.dirty = false;
+    }
     return this.held;
   }
 
   /** A whole report (a `paths.get` reply): taken unless older than the one held. True when taken. */
   full(report: PathReport): boolean {
     const h = this.held;
-    if (h && h.publicKey === report.publicKey) {
-      if (report.epoch === undefined || h.epoch === undefined) {
-        if (report.at < h.at) return false;
-      } else if (report.epoch < h.epoch || (report.epoch === h.epoch && (report.seq ?? 0) < (h.seq ?? 0))) return false;
-    }
+    if (h && h.publicKey === report.publicKey && olderThanHeld(h, report)) return false;
     this.held = report;
     this.byPeer = new Map(report.decisions.map((d) => [d.peer, d]));
+    this.dirty = false;
     return true;
   }
 
   update(u: PathUpdate): 'applied' | 'stale' | 'gap' {
     const h = this.held;
-    if (!h || h.publicKey !== u.publicKey || h.node !== u.node || h.epoch === undefined || h.seq === undefined) return 'gap';
-    if (u.epoch !== h.epoch) return u.epoch > h.epoch ? 'gap' : 'stale';
-    if (u.seq <= h.seq) return 'stale';
-    if (u.seq !== h.seq + 1) return 'gap';
+    if (!h || h.publicKey !== u.publicKey || h.node !== u.node) return 'gap';
+    const standing = updateStanding(h, u);
+    if (standing !== 'next') return standing;
     for (const k of u.removed) this.byPeer.delete(k);
     for (const d of u.changed) this.byPeer.set(d.peer, d);
-    this.held = { node: u.node, publicKey: u.publicKey, nat: u.nat, decisions: [...this.byPeer.values()], ...(u.techniques ? { techniques: u.techniques } : h.techniques ? { techniques: h.techniques } : {}), at: Math.max(h.at, u.at), epoch: u.epoch, seq: u.seq };
+    this.held = { node: u.node, publicKey: u.publicKey, nat: u.nat, decisions: h.decisions, ...(u.techniques ? { techniques: u.techniques } : h.techniques ? { techniques: h.techniques } : {}), at: Math.max(h.at, u.at), epoch: u.epoch, seq: u.seq };
+    this.dirty = this.dirty || u.changed.length > 0 || u.removed.length > 0;
     return 'applied';
   }
 
@@ -396,6 +400,7 @@ export class PathReportView {
   clear(): void {
     this.held = undefined;
     this.byPeer.clear();
+    this.dirty = false;
   }
 }
 
