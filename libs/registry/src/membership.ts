@@ -273,25 +273,35 @@ export class Membership {
     return this.now() - e.created.getTime() < this.graceMs;
   }
 
+  /**
+   * Reads the address indexes taken now (the allocation hint). The registry does it at its start:
+   * read lazily at the first claim instead, the read (an ordered consumer) would fall on an
+   * enrolment, and while a NATS cluster that lost a node elects consumer leaders, creating one
+   * can take longer than an enrolment waits (seen: the first enrolment at a second registry after
+   * the first registry's host died timed out for a minute).
+   */
+  async prime(): Promise<Set<number>> {
+    this.used = new Set([...(await readPrefix(this.kv, ADDRESSES)).keys()].map((k) => Number(k.slice(ADDRESSES.length + 1))));
+    return this.used;
+  }
+
   /** Creates the first free address index from the hint on; null when the CIDR is full. */
   private async claimAddress(name: string): Promise<{ offset: number; revision: number } | null> {
-    if (!this.used) {
-      this.used = new Set([...(await readPrefix(this.kv, ADDRESSES)).keys()].map((k) => Number(k.slice(ADDRESSES.length + 1))));
-    }
+    const used = this.used ?? (await this.prime());
     const { first, count } = this.plan;
     for (let i = 0; i < count; i++) {
       const offset = first + ((this.next - first + i) % count);
-      if (!this.plan.allocatable(offset) || this.used.has(offset) || this.avoided.has(offset)) continue;
+      if (!this.plan.allocatable(offset) || used.has(offset) || this.avoided.has(offset)) continue;
       let revision: number;
       try {
         revision = await this.kv.create(addressIndex(offset), encode({ name } satisfies IndexValue));
       } catch (err) {
         if (!isConflict(err)) throw err;
         // Taken by another registry, or an orphan: a stale one is cleared and the offset tried again later.
-        if ((await this.indexHolder(addressIndex(offset))).state !== 'free') this.used.add(offset);
+        if ((await this.indexHolder(addressIndex(offset))).state !== 'free') used.add(offset);
         continue;
       }
-      this.used.add(offset);
+      used.add(offset);
       this.next = offset + 1;
       return { offset, revision };
     }

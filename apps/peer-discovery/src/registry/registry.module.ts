@@ -41,6 +41,7 @@ export async function openEnrolmentState(config: PeerDiscoveryConfig, bus: MeshB
   const known = await registries.register({ id: config.registryNode, publicKey: hubKey.publicKey, endpoint: config.publicEndpoint!, address });
   const plan = new AddressPlan(config.meshCidr!, known.map((r) => r.address));
   const membership = new Membership(state.kv, plan);
+  await membership.prime();
   const holder = (await membership.list()).find((m) => m.address === address);
   if (holder) {
     await registries.remove(config.registryNode);
