@@ -57,7 +57,13 @@ export class RoleProcess {
     this.closed ??= (async () => {
       this.readiness.draining();
       for (const close of this.closers.splice(0).reverse()) {
-        if (!(await withDeadline(close, CLOSE_DEADLINE_MS))) this.log.warn('a service did not stop in time; exiting anyway');
+        // A service whose close fails (a removed member's NATS connections are cut) does not keep
+        // the others open: each is closed, and the failure logged.
+        try {
+          if (!(await withDeadline(close, CLOSE_DEADLINE_MS))) this.log.warn('a service did not stop in time; exiting anyway');
+        } catch (err) {
+          this.log.warn('a service did not stop cleanly; closing the others', { error: (err as Error).message });
+        }
       }
       await this.http?.close();
     })();
