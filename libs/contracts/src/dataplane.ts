@@ -1,7 +1,7 @@
 import { formatEndpoint, parseEndpoint } from '@wgmesh/netaddr';
 import { parseName } from './names';
 import { parseCidrs, parsePeerEndpoint, parsePublicKey } from './peer';
-import { KeyedView } from './sequence';
+import { olderThanHeld, updateStanding } from './sequence';
 import { array, ContractError, field, integer, join, object, oneOf, string } from './validate';
 
 /** One peer as a node's device should have it. */
@@ -339,32 +339,54 @@ export async function readDataplaneState(request: (req: DataplaneStateGetRequest
  * restarted, or no state is held yet: fetch the whole state with `readDataplaneState` and hand it
  * to `full`).
  */
-export class DataplaneStateView extends KeyedView<DataplaneState, PeerState, DataplaneStateUpdate> {
-  /** The state held (undefined before the first `full`). */
+export class DataplaneStateView {
+  private held: DataplaneState | undefined;
+  private byPeer = new Map<string, PeerState>();
+  /** Peers changed by updates since `held.peers` was built. */
+  private dirty = false;
+
+  /** The state held (undefined before the first `full`); its peers are built on each read after an update. */
   get state(): DataplaneState | undefined {
-    return this.current();
+    if (this.held && this.dirty) {
+      this.held = { ...this.held, peers: [...this.byPeer.values()] };
+      this.dirty = false;
+    }
+    return this.held;
   }
 
   /** One peer as held. */
   peer(publicKey: string): PeerState | undefined {
-    return this.byKey.get(publicKey);
+    return this.byPeer.get(publicKey);
   }
 
-  protected keyOf(p: PeerState): string {
-    return p.publicKey;
-  }
-  protected itemsOf(state: DataplaneState): readonly PeerState[] {
-    return state.peers;
-  }
-  protected withItems(state: DataplaneState, peers: PeerState[]): DataplaneState {
-    return { ...state, peers };
-  }
-  protected header(held: DataplaneState, u: DataplaneStateUpdate): DataplaneState {
-    return { node: u.node, driver: u.driver, device: u.device, publicKey: u.publicKey, listenPort: u.listenPort, peers: held.peers, at: held.at };
-  }
-  protected taken(state: DataplaneState): DataplaneState {
+  /** A whole state (`readDataplaneState`): taken unless older than the one held. True when taken. */
+  full(state: DataplaneState): boolean {
+    const h = this.held;
+    if (h && h.publicKey === state.publicKey && olderThanHeld(h, state)) return false;
     const { next: _next, ...whole } = state;
-    return whole;
+    this.held = whole;
+    this.byPeer = new Map(state.peers.map((p) => [p.publicKey, p]));
+    this.dirty = false;
+    return true;
+  }
+
+  update(u: DataplaneStateUpdate): 'applied' | 'stale' | 'gap' {
+    const h = this.held;
+    if (!h || h.publicKey !== u.publicKey || h.node !== u.node) return 'gap';
+    const standing = updateStanding(h, u);
+    if (standing !== 'next') return standing;
+    for (const k of u.removed) this.byPeer.delete(k);
+    for (const p of u.changed) this.byPeer.set(p.publicKey, p);
+    this.held = { node: u.node, driver: u.driver, device: u.device, publicKey: u.publicKey, listenPort: u.listenPort, peers: h.peers, at: Math.max(h.at, u.at), epoch: u.epoch, seq: u.seq };
+    this.dirty = this.dirty || u.changed.length > 0 || u.removed.length > 0;
+    return 'applied';
+  }
+
+  /** Forgets the state (the node left). */
+  clear(): void {
+    this.held = undefined;
+    this.byPeer.clear();
+    this.dirty = false;
   }
 }
 

@@ -2,7 +2,7 @@ import { formatEndpoint, parseEndpoint } from '@wgmesh/netaddr';
 import { MAX_PUNCH_ENDPOINTS } from './dataplane';
 import { NAT_TYPES, NatType, parsePeerEndpoint, parsePublicKey } from './peer';
 import { parseName } from './names';
-import { KeyedView } from './sequence';
+import { olderThanHeld, updateStanding } from './sequence';
 import { array, ContractError, field, integer, join, object, oneOf, string } from './validate';
 
 /**
@@ -359,27 +359,48 @@ export function parsePathUpdate(value: unknown): PathUpdate {
  * report includes it already), or 'gap' (one was missed, the member restarted, or no report is
  * held yet: fetch the whole report with `paths.get` and hand it to `full`).
  */
-export class PathReportView extends KeyedView<PathReport, PathDecision, PathUpdate> {
+export class PathReportView {
+  private held: PathReport | undefined;
+  private byPeer = new Map<string, PathDecision>();
+  /** Decisions changed by updates since `held.decisions` was built (built again when read: an update costs O(what it names)). */
+  private dirty = false;
+
   /** The report held (undefined before the first `full`). */
   get report(): PathReport | undefined {
-    return this.current();
+    if (this.held && this.dirty) {
+      this.held = { ...this.held, decisions: [...this.byPeer.values()] };
+      this.dirty = false;
+    }
+    return this.held;
   }
 
-  protected keyOf(d: PathDecision): string {
-    return d.peer;
+  /** A whole report (a `paths.get` reply): taken unless older than the one held. True when taken. */
+  full(report: PathReport): boolean {
+    const h = this.held;
+    if (h && h.publicKey === report.publicKey && olderThanHeld(h, report)) return false;
+    this.held = report;
+    this.byPeer = new Map(report.decisions.map((d) => [d.peer, d]));
+    this.dirty = false;
+    return true;
   }
-  protected itemsOf(report: PathReport): readonly PathDecision[] {
-    return report.decisions;
+
+  update(u: PathUpdate): 'applied' | 'stale' | 'gap' {
+    const h = this.held;
+    if (!h || h.publicKey !== u.publicKey || h.node !== u.node) return 'gap';
+    const standing = updateStanding(h, u);
+    if (standing !== 'next') return standing;
+    for (const k of u.removed) this.byPeer.delete(k);
+    for (const d of u.changed) this.byPeer.set(d.peer, d);
+    this.held = { node: u.node, publicKey: u.publicKey, nat: u.nat, decisions: h.decisions, ...(u.techniques ? { techniques: u.techniques } : h.techniques ? { techniques: h.techniques } : {}), at: Math.max(h.at, u.at), epoch: u.epoch, seq: u.seq };
+    this.dirty = this.dirty || u.changed.length > 0 || u.removed.length > 0;
+    return 'applied';
   }
-  protected withItems(report: PathReport, decisions: PathDecision[]): PathReport {
-    return { ...report, decisions };
-  }
-  protected header(held: PathReport, u: PathUpdate): PathReport {
-    const techniques = u.techniques ?? held.techniques;
-    return { node: u.node, publicKey: u.publicKey, nat: u.nat, decisions: held.decisions, ...(techniques ? { techniques } : {}), at: held.at };
-  }
-  protected taken(report: PathReport): PathReport {
-    return report;
+
+  /** Forgets the report (the member left). */
+  clear(): void {
+    this.held = undefined;
+    this.byPeer.clear();
+    this.dirty = false;
   }
 }
 
